@@ -1,0 +1,63 @@
+# Blueprints: a self-hosted git server for open hardware.
+#   make run    build and serve on http://127.0.0.1:8080 (data in ./data)
+#   make test   every test: real git, git-lfs, S3 (versitygw) and Chromium
+#   make bench  benchmarks beside their peers (admesh, F3D, git http-backend, direct S3)
+
+GO       ?= go
+BIN      := bin/blueprints
+GOBIN    := $(shell $(GO) env GOPATH)/bin
+VERSITYGW_VERSION := v1.8.0
+export PATH := $(GOBIN):$(PATH)
+
+.PHONY: all build run test test-short deps fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/blueprints
+
+run: build
+	$(BIN) serve
+
+# deps installs what the tests and benchmarks drive for real, when missing:
+# git, git-lfs, admesh, Chromium, Xvfb and F3D from Debian, versitygw from
+# the Go module proxy.
+DEB_TOOLS := git:git git-lfs:git-lfs admesh:admesh chromium:chromium xvfb-run:xvfb f3d:f3d xauth:xauth
+deps:
+	@missing=""; for pair in $(DEB_TOOLS); do \
+		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@command -v versitygw >/dev/null 2>&1 || { echo "installing versitygw $(VERSITYGW_VERSION)"; GOFLAGS= $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); }
+	@git lfs version >/dev/null
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+# test-short: unit tests only, no external programs.
+test-short:
+	$(GO) test -short ./...
+
+# fuzz: run each parser's fuzz target for FUZZTIME (default 30s each).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# bench: every benchmark beside its peer, measured in the same run, as
+# ratios. BENCH=git,render,catalog,lfs,pages picks sections.
+BENCH ?=
+bench: deps build
+	$(GO) run ./bench $(if $(BENCH),-only $(BENCH))
+
+clean:
+	rm -rf bin

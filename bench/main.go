@@ -1,0 +1,69 @@
+// Command bench runs Blueprints' benchmarks beside their peers, in the same
+// run, and prints each figure with the peer's and the ratio: git push and
+// clone against git http-backend, STL parsing against admesh, previews
+// against F3D, LFS transfers against direct S3, page and search latency.
+//
+//	go run ./bench            # every section
+//	go run ./bench -only git  # one section
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// section is one area's benchmarks; each lives in its own file.
+type section struct {
+	name string
+	run  func(b *Bench) error
+}
+
+var sections = []section{
+	{"git", benchGit},
+	{"render", benchRender},
+	{"catalog", benchCatalog},
+	{"lfs", benchLFS},
+	{"pages", benchPages},
+}
+
+func main() {
+	only := flag.String("only", "", "comma-separated sections to run ("+names()+")")
+	flag.Parse()
+	want := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		if s != "" {
+			want[s] = true
+		}
+	}
+	failed := false
+	for _, s := range sections {
+		if len(want) > 0 && !want[s.name] {
+			continue
+		}
+		b := newBench(s.name)
+		fmt.Printf("\n## %s\n\n", s.name)
+		start := time.Now()
+		err := b.runSection(s.run)
+		b.cleanup()
+		if err != nil {
+			fmt.Printf("\n%s: FAILED: %v\n", s.name, err)
+			failed = true
+			continue
+		}
+		fmt.Printf("\n(%s took %s)\n", s.name, time.Since(start).Round(time.Second))
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func names() string {
+	var n []string
+	for _, s := range sections {
+		n = append(n, s.name)
+	}
+	return strings.Join(n, ",")
+}

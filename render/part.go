@@ -1,0 +1,19 @@
+// Package render turns an STL file into a part: its measurements (Part) and
+// its preview image (a PNG). Input is streamed from any io.Reader (a git
+// blob, an S3 object) and checked against Limits; bad input gets an error
+// that names the file, the problem and where it is.
+package render
+
+// Part is the measured metadata of one STL file, as the contract names it.
+type Part struct {
+	Triangles  int64      `json:"triangles"`
+	Format     string     `json:"format"` // "ascii" or "binary"
+	BBoxMin    [3]float64 `json:"bbox_min"`
+	BBoxMax    [3]float64 `json:"bbox_max"`
+	Size       [3]float64 `json:"size"`
+	Volume     float64    `json:"volume"`
+	Area       float64    `json:"area"`
+	Watertight bool       `json:"watertight"`
+	Shells     int        `json:"shells"`
+	SHA256     string     `json:"sha256"`
+}

@@ -1,0 +1,96 @@
+// Package search indexes parts and projects with Bleve so that people find
+// blueprints by part: by words in part names and paths (split on
+// underscores, hyphens, camelCase), by size ("fits my printer"), licence,
+// category and project. The catalog writes documents through Index.Apply;
+// the API and pages read through Index.Search.
+package search
+
+import (
+	"context"
+	"time"
+
+	"github.com/blueprints-hq/blueprints/render"
+)
+
+// Document kinds.
+const (
+	KindPart    = "part"
+	KindProject = "project"
+)
+
+// Doc is one indexed document: a part (an STL file on a project's default
+// branch) or a project.
+type Doc struct {
+	ID          string    `json:"id"`   // PartID or ProjectID
+	Kind        string    `json:"kind"` // KindPart or KindProject
+	Project     string    `json:"project"`
+	Owner       string    `json:"owner"`
+	Name        string    `json:"name"`           // part: file name without extension; project: its title
+	Path        string    `json:"path,omitempty"` // part: path in the repository
+	Ref         string    `json:"ref"`            // branch the document was taken from
+	Commit      string    `json:"commit"`         // commit the document was taken from
+	Blob        string    `json:"blob,omitempty"` // part: git blob id (or LFS oid) of the file
+	Description string    `json:"description,omitempty"`
+	License     string    `json:"license"` // SPDX id, or "none" when the project declares none
+	Category    string    `json:"category,omitempty"`
+	Tags        []string  `json:"tags,omitempty"`
+	Updated     time.Time `json:"updated"`
+	Parts       int       `json:"parts,omitempty"` // project: number of parts
+	// Part holds the measurements of a part; nil for projects.
+	Part *render.Part `json:"part,omitempty"`
+}
+
+// PartID is the document id of the part at path in project "owner/name".
+func PartID(project, path string) string { return "part:" + project + ":" + path }
+
+// ProjectID is the document id of project "owner/name".
+func ProjectID(project string) string { return "project:" + project }
+
+// Query is a parsed search request (see ParseQuery for the URL form).
+type Query struct {
+	Text      string
+	Kind      string // "", KindPart or KindProject
+	Project   string // "owner/name"
+	License   string
+	Category  string
+	MaxX      float64 // build volume: 0 means unset; a part fits if its sorted extents fit the sorted volume
+	MaxY      float64
+	MaxZ      float64
+	MinVolume float64 // 0 means unset
+	MaxVolume float64 // 0 means unset
+	Page      int     // 1-based
+	PerPage   int
+	Sort      string // "relevance" (default), "name", "volume", "updated"
+	Prefix    bool   // treat the last word as a prefix (the search box)
+}
+
+// Hit is one search result.
+type Hit struct {
+	Doc
+	Score float64 `json:"score"`
+}
+
+// FacetCount is one value of a facet and how many hits have it.
+type FacetCount struct {
+	Term  string `json:"term"`
+	Count int    `json:"count"`
+}
+
+// Result is one page of hits, the total and the facets ("license",
+// "category", "project", "kind").
+type Result struct {
+	Total  uint64                  `json:"total"`
+	Hits   []Hit                   `json:"hits"`
+	Facets map[string][]FacetCount `json:"facets"`
+}
+
+// Index is the search index. One writer at a time; Search is safe
+// concurrently with Apply.
+type Index interface {
+	// Apply upserts docs and deletes ids in one batch.
+	Apply(ctx context.Context, upserts []Doc, deletes []string) error
+	// Search runs q.
+	Search(ctx context.Context, q Query) (Result, error)
+	// Close flushes and closes the index.
+	Close() error
+}
