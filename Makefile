@@ -22,7 +22,7 @@ run: build
 # deps installs what the tests and benchmarks drive for real, when missing:
 # git, git-lfs, admesh, Chromium, Xvfb and F3D from Debian, versitygw from
 # the Go module proxy.
-DEB_TOOLS := git:git git-lfs:git-lfs admesh:admesh chromium:chromium xvfb-run:xvfb f3d:f3d xauth:xauth
+DEB_TOOLS := /usr/bin/time:time git:git git-lfs:git-lfs admesh:admesh chromium:chromium xvfb-run:xvfb f3d:f3d xauth:xauth
 deps:
 	@missing=""; for pair in $(DEB_TOOLS); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \

@@ -16,4 +16,11 @@ type Part struct {
 	Watertight bool       `json:"watertight"`
 	Shells     int        `json:"shells"`
 	SHA256     string     `json:"sha256"`
+	// Degenerate counts facets with two equal vertices; they are left out
+	// of Watertight and Shells (they add no area or volume anyway).
+	Degenerate int64 `json:"degenerate_facets"`
+	// OpenEdges counts edges of only one facet: the holes' rims.
+	OpenEdges int64 `json:"open_edges"`
+	// NonManifoldEdges counts edges of three or more facets.
+	NonManifoldEdges int64 `json:"nonmanifold_edges"`
 }

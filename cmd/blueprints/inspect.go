@@ -1,16 +1,76 @@
 package main
 
 import (
-	"errors"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/render"
 )
 
-// inspectCmd is a placeholder until its issue lands.
 var inspectCmd = &cli.Command{
 	Name:    "inspect",
-	Summary: "not built yet",
-	Run: func(fs *cli.Flags, args []string) error {
-		return errors.New("not built yet")
+	Args:    "FILE.stl",
+	Summary: "print an STL part's measurements (size, volume, area, watertightness)",
+	Help: `Reads an STL file (binary or ASCII) and prints what Blueprints knows about
+the part: facet count, format, bounding box and size, volume, surface area,
+whether it is watertight, its number of shells and the SHA-256 of its bytes.
+Use "-" to read standard input.`,
+	Setup: func(fs *cli.Flags) {
+		fs.Bool("json", false, "print the part as JSON (the API's fields)")
 	},
+	Run: func(fs *cli.Flags, args []string) error {
+		if len(args) != 1 {
+			return fmt.Errorf("%w: want one STL file", cli.ErrUsage)
+		}
+		part, err := inspectFile(args[0])
+		if err != nil {
+			return err
+		}
+		if fs.Lookup("json").Value.(interface{ Get() any }).Get().(bool) {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(part)
+		}
+		return printPart(os.Stdout, args[0], part)
+	},
+}
+
+func inspectFile(path string) (render.Part, error) {
+	if path == "-" {
+		return render.Inspect(os.Stdin, "standard input", render.DefaultLimits())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return render.Part{}, fmt.Errorf("open part: %w", err)
+	}
+	defer f.Close()
+	return render.Inspect(f, path, render.DefaultLimits())
+}
+
+func printPart(w io.Writer, name string, p render.Part) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	yes := map[bool]string{true: "yes", false: "no"}
+	fmt.Fprintf(tw, "file\t%s\n", name)
+	fmt.Fprintf(tw, "format\t%s\n", p.Format)
+	fmt.Fprintf(tw, "triangles\t%d\n", p.Triangles)
+	fmt.Fprintf(tw, "size\t%.3f × %.3f × %.3f mm\n", p.Size[0], p.Size[1], p.Size[2])
+	fmt.Fprintf(tw, "bbox min\t%.3f, %.3f, %.3f\n", p.BBoxMin[0], p.BBoxMin[1], p.BBoxMin[2])
+	fmt.Fprintf(tw, "bbox max\t%.3f, %.3f, %.3f\n", p.BBoxMax[0], p.BBoxMax[1], p.BBoxMax[2])
+	fmt.Fprintf(tw, "volume\t%.3f mm³\n", p.Volume)
+	fmt.Fprintf(tw, "area\t%.3f mm²\n", p.Area)
+	wt := yes[p.Watertight]
+	if !p.Watertight && p.OpenEdges > 0 {
+		wt += fmt.Sprintf(" (%d open edges)", p.OpenEdges)
+	}
+	fmt.Fprintf(tw, "watertight\t%s\n", wt)
+	fmt.Fprintf(tw, "shells\t%d\n", p.Shells)
+	if p.Degenerate > 0 {
+		fmt.Fprintf(tw, "degenerate facets\t%d\n", p.Degenerate)
+	}
+	fmt.Fprintf(tw, "sha256\t%s\n", p.SHA256)
+	return tw.Flush()
 }

@@ -1,16 +1,79 @@
 package main
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/render"
 )
 
-// renderCmd is a placeholder until its issue lands.
 var renderCmd = &cli.Command{
 	Name:    "render",
-	Summary: "not built yet",
-	Run: func(fs *cli.Flags, args []string) error {
-		return errors.New("not built yet")
+	Args:    "FILE.stl",
+	Summary: "write an STL part's preview image (PNG)",
+	Help: `Renders the part as the server previews it: a three-quarter view, Z up,
+fitted to the frame. Use "-" to read standard input.`,
+	Setup: func(fs *cli.Flags) {
+		fs.String("o", "", "output PNG file (required)")
+		fs.Int("size", render.DefaultPreviewSize, fmt.Sprintf("image width and height in pixels (%d..%d)", render.MinPreviewSize, render.MaxPreviewSize))
 	},
+	Run: func(fs *cli.Flags, args []string) error {
+		if len(args) != 1 {
+			return fmt.Errorf("%w: want one STL file", cli.ErrUsage)
+		}
+		out := fs.Lookup("o").Value.String()
+		if out == "" {
+			return fmt.Errorf("%w: -o OUT.png is required", cli.ErrUsage)
+		}
+		size := fs.Lookup("size").Value.(interface{ Get() any }).Get().(int)
+		if size < render.MinPreviewSize || size > render.MaxPreviewSize {
+			return fmt.Errorf("%w: --size %d is outside %d..%d", cli.ErrUsage, size, render.MinPreviewSize, render.MaxPreviewSize)
+		}
+		m, err := readMeshFile(args[0])
+		if err != nil {
+			return err
+		}
+		return writePreview(m, out, size)
+	},
+}
+
+func readMeshFile(path string) (*render.Mesh, error) {
+	if path == "-" {
+		return render.ReadMesh(bufio.NewReader(os.Stdin), "standard input", render.DefaultLimits())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open part: %w", err)
+	}
+	defer f.Close()
+	return render.ReadMesh(f, path, render.DefaultLimits())
+}
+
+// writePreview writes the PNG beside its destination and renames it into
+// place, so a failure never leaves a partial image.
+func writePreview(m *render.Mesh, out string, size int) error {
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".preview-*.png")
+	if err != nil {
+		return fmt.Errorf("create preview: %w", err)
+	}
+	w := bufio.NewWriterSize(tmp, 256<<10)
+	err = m.WritePNG(w, size)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), out)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return errors.Join(fmt.Errorf("write preview %s", out), err)
+	}
+	return nil
 }

@@ -1,0 +1,45 @@
+package render
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/blueprints-hq/blueprints/internal/stlgen"
+)
+
+// Benchmarks of the parts of ReadMesh and Render on generated tori; the
+// comparison with admesh and F3D is in bench/render.go (go run ./bench).
+
+func torusBytes(b *testing.B, triangles int, ascii bool) []byte {
+	b.Helper()
+	var buf bytes.Buffer
+	if err := stlgen.WriteTorus(&buf, triangles, ascii); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func benchRead(b *testing.B, data []byte) {
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ReadMesh(bytes.NewReader(data), "torus.stl", Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadBinary1M(b *testing.B)  { benchRead(b, torusBytes(b, 1_000_000, false)) }
+func BenchmarkReadASCII200k(b *testing.B) { benchRead(b, torusBytes(b, 200_000, true)) }
+
+func BenchmarkRender1M(b *testing.B) {
+	m, err := ReadMesh(bytes.NewReader(torusBytes(b, 1_000_000, false)), "torus.stl", Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		var buf bytes.Buffer
+		if err := m.WritePNG(&buf, DefaultPreviewSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package render
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"testing"
+
+	"github.com/hschendel/stl"
+)
+
+// facetCounter is an stl.Writer that checks what a reader hands it.
+type facetCounter struct {
+	t      *testing.T
+	n      int64
+	ascii  bool
+	header []byte
+}
+
+func (c *facetCounter) SetName(string)            {}
+func (c *facetCounter) SetBinaryHeader(h []byte)  { c.header = h }
+func (c *facetCounter) SetASCII(a bool)           { c.ascii = a }
+func (c *facetCounter) SetTriangleCount(n uint32) {}
+func (c *facetCounter) AppendTriangle(t stl.Triangle) {
+	for _, v := range t.Vertices {
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				c.t.Fatalf("reader passed a non-finite vertex %v", t.Vertices)
+			}
+		}
+	}
+	c.n++
+}
+
+// fuzzReader runs one reader over data through a small-chunk stream and
+// checks its contract: an error is a FormatError or an I/O error naming the
+// file, a success counts every facet it passed on.
+func fuzzReader(t *testing.T, data []byte, read func(*stream, stl.Writer, Limits) (int64, error)) {
+	lim := Limits{MaxBytes: 1 << 20, MaxTriangles: 5000}
+	s := newStream(io.MultiReader(bytes.NewReader(data)), "fuzz.stl", lim.MaxBytes, -1)
+	defer s.close()
+	s.refill()
+	c := &facetCounter{t: t}
+	n, err := read(s, c, lim)
+	if n != c.n {
+		t.Fatalf("reader says %d facets, passed %d", n, c.n)
+	}
+	if err != nil {
+		var fe *FormatError
+		if !errors.As(err, &fe) && s.err == nil {
+			t.Fatalf("error is not a FormatError: %v", err)
+		}
+		if !bytes.HasPrefix([]byte(err.Error()), []byte("fuzz.stl")) && !bytes.Contains([]byte(err.Error()), []byte("fuzz.stl")) {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+		return
+	}
+	if n > lim.MaxTriangles {
+		t.Fatalf("%d facets passed the limit of %d", n, lim.MaxTriangles)
+	}
+}
+
+func FuzzReadBinary(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzReader(t, data, func(s *stream, w stl.Writer, lim Limits) (int64, error) {
+			return readBinary(s, w, lim, -1)
+		})
+	})
+}
+
+func FuzzReadASCII(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzReader(t, data, readASCII)
+	})
+}
+
+// FuzzReadMesh runs the whole path: detection, reading, welding, topology.
+func FuzzReadMesh(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ReadMesh(bytes.NewReader(data), "fuzz.stl", Limits{MaxBytes: 1 << 20, MaxTriangles: 5000})
+		if err != nil {
+			if m != nil {
+				t.Fatal("mesh returned with an error")
+			}
+			return
+		}
+		p := m.Part()
+		if p.Triangles <= 0 || p.Shells < 0 || p.Area <= 0 || math.IsNaN(p.Volume) || len(p.SHA256) != 64 {
+			t.Fatalf("implausible part %+v", p)
+		}
+		if _, err := m.Render(32); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

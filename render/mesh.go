@@ -1,0 +1,165 @@
+package render
+
+import (
+	"io"
+	"math"
+	"runtime"
+
+	"github.com/hschendel/stl"
+)
+
+// Mesh is a parsed STL file held compactly: welded vertices (float32) and
+// three vertex indices (int32) per facet, with its measurements. A 1M-facet
+// closed part takes about 18 MB. A Mesh is read-only and safe for
+// concurrent use.
+type Mesh struct {
+	name  string
+	verts []stl.Vec3
+	tris  []int32 // three indices per facet, in file order
+	part  Part
+	// outward is +1 when the facets are consistently wound with normals
+	// pointing out, -1 when consistently pointing in, 0 when not known;
+	// the renderer then skips facets facing away.
+	outward int
+}
+
+// ReadMesh reads an STL file (binary or ASCII, told apart by its first bytes)
+// from r, which need not seek, and measures it. name appears in errors.
+func ReadMesh(r io.Reader, name string, lim Limits) (*Mesh, error) {
+	lim = lim.withDefaults()
+	b := newMeshBuilder(sizeOf(r), lim)
+	defer b.weld.stop()
+	d, err := Decode(r, name, lim, b)
+	if err != nil {
+		return nil, err
+	}
+	verts, tris := b.finish()
+	if len(tris) > 1<<20 {
+		// Hand the welding tables back before topology allocates, so a big
+		// mesh's peak memory is the larger of the two phases, not their sum.
+		runtime.GC()
+	}
+	m := &Mesh{name: name, verts: verts, tris: tris}
+	p := &m.part
+	p.Triangles = d.Triangles
+	p.Format = d.Format
+	p.SHA256 = d.SHA256
+	for k := range 3 {
+		p.BBoxMin[k] = float64(b.min[k])
+		p.BBoxMax[k] = float64(b.max[k])
+		p.Size[k] = p.BBoxMax[k] - p.BBoxMin[k]
+	}
+	p.Volume = math.Abs(b.volume) / 6
+	signedVolume := b.volume
+	p.Area = b.area / 2
+	if p.Area == 0 {
+		return nil, malformed(name, -1, 0, "all %d facets are degenerate (zero area)", d.Triangles)
+	}
+	topo := measureTopology(len(m.verts), m.tris, defaultPassEdges)
+	p.Watertight = topo.watertight
+	p.Shells = topo.shells
+	p.Degenerate = topo.degenerate
+	p.OpenEdges = topo.openEdges
+	p.NonManifoldEdges = topo.nonManifold
+	if topo.oriented && signedVolume != 0 {
+		m.outward = 1
+		if signedVolume < 0 {
+			m.outward = -1
+		}
+	}
+	return m, nil
+}
+
+// Inspect reads and measures an STL file; see ReadMesh.
+func Inspect(r io.Reader, name string, lim Limits) (Part, error) {
+	m, err := ReadMesh(r, name, lim)
+	if err != nil {
+		return Part{}, err
+	}
+	return m.Part(), nil
+}
+
+// Part returns the mesh's measurements.
+func (m *Mesh) Part() Part { return m.part }
+
+// Name returns the file name the mesh was read as.
+func (m *Mesh) Name() string { return m.name }
+
+// Vertices returns the number of distinct (welded) vertices.
+func (m *Mesh) Vertices() int { return len(m.verts) }
+
+// meshBuilder is the stl.Writer behind ReadMesh: it accumulates bounds,
+// area and volume as facets stream in, and hands their vertices in batches
+// to the welder, which runs beside it.
+type meshBuilder struct {
+	weld   *welder
+	batch  *weldBatch
+	n      int64
+	min    stl.Vec3
+	max    stl.Vec3
+	size   int64 // input length if known, else -1
+	lim    Limits
+	ref    [3]float64 // first vertex: volume is summed relative to it, for precision
+	volume float64    // 6 × signed volume
+	area   float64    // 2 × area
+}
+
+func newMeshBuilder(size int64, lim Limits) *meshBuilder {
+	return &meshBuilder{weld: newWelder(), size: size, lim: lim}
+}
+
+func (b *meshBuilder) SetName(string)         {}
+func (b *meshBuilder) SetBinaryHeader([]byte) {}
+
+// SetASCII sizes the welder from the file size, when known: ASCII facets
+// take about 250 bytes. Binary files give their count to SetTriangleCount.
+func (b *meshBuilder) SetASCII(ascii bool) {
+	if ascii && b.size > 0 {
+		b.weld.reserve(max(64, min(b.size/250, b.lim.MaxTriangles)))
+	}
+}
+
+func (b *meshBuilder) SetTriangleCount(n uint32) { b.weld.reserve(int64(n)) }
+
+func (b *meshBuilder) AppendTriangle(t stl.Triangle) {
+	v := &t.Vertices
+	if b.n == 0 {
+		b.min, b.max = v[0], v[0]
+		b.ref = [3]float64{float64(v[0][0]), float64(v[0][1]), float64(v[0][2])}
+	}
+	b.n++
+	for i := range 3 {
+		for k := range 3 {
+			b.min[k] = min(b.min[k], v[i][k])
+			b.max[k] = max(b.max[k], v[i][k])
+		}
+	}
+	if b.batch == nil {
+		b.batch = b.weld.nextBatch()
+	}
+	bt := b.batch
+	bt.verts[bt.n], bt.verts[bt.n+1], bt.verts[bt.n+2] = v[0], v[1], v[2]
+	bt.n += 3
+	if bt.n == len(bt.verts) {
+		b.weld.submit(bt)
+		b.batch = nil
+	}
+
+	ax, ay, az := float64(v[0][0])-b.ref[0], float64(v[0][1])-b.ref[1], float64(v[0][2])-b.ref[2]
+	bx, by, bz := float64(v[1][0])-b.ref[0], float64(v[1][1])-b.ref[1], float64(v[1][2])-b.ref[2]
+	cx, cy, cz := float64(v[2][0])-b.ref[0], float64(v[2][1])-b.ref[1], float64(v[2][2])-b.ref[2]
+	b.volume += ax*(by*cz-bz*cy) + ay*(bz*cx-bx*cz) + az*(bx*cy-by*cx)
+	ux, uy, uz := bx-ax, by-ay, bz-az
+	wx, wy, wz := cx-ax, cy-ay, cz-az
+	nx, ny, nz := uy*wz-uz*wy, uz*wx-ux*wz, ux*wy-uy*wx
+	b.area += math.Sqrt(nx*nx + ny*ny + nz*nz)
+}
+
+// finish welds the last batch and returns the vertices and facets.
+func (b *meshBuilder) finish() ([]stl.Vec3, []int32) {
+	if b.batch != nil {
+		b.weld.submit(b.batch)
+		b.batch = nil
+	}
+	return b.weld.finish()
+}

@@ -1,0 +1,109 @@
+package render
+
+import (
+	"bytes"
+	"io"
+	"io/fs"
+
+	"github.com/hschendel/stl"
+)
+
+// Formats of STL files, as Part.Format names them.
+const (
+	FormatASCII  = "ascii"
+	FormatBinary = "binary"
+)
+
+// Decoded describes an STL stream that Decode read to its end.
+type Decoded struct {
+	Format    string // FormatASCII or FormatBinary
+	Triangles int64  // facets passed to the writer
+	Bytes     int64  // length of the input
+	SHA256    string // hex SHA-256 of the input's bytes
+	Trailing  int64  // bytes after the last binary facet, ignored
+}
+
+// Decode streams the facets of an STL file from r into sw, telling binary
+// from ASCII by the first bytes (no seeking), and checks the input against
+// lim. name is only used in errors. Decode reads r to its end so that the
+// SHA-256 covers every byte; on error it stops early.
+func Decode(r io.Reader, name string, lim Limits, sw stl.Writer) (Decoded, error) {
+	lim = lim.withDefaults()
+	size := sizeOf(r)
+	if size > lim.MaxBytes {
+		return Decoded{}, tooLarge(name, -1, "file has %d bytes, over the limit of %d", size, lim.MaxBytes)
+	}
+	s := newStream(r, name, lim.MaxBytes, size)
+	defer s.close()
+	s.refill()
+	if s.err != nil {
+		return Decoded{}, s.err
+	}
+	if len(s.buf) == s.pos {
+		return Decoded{}, malformed(name, 0, 0, "file is empty")
+	}
+	d := Decoded{Format: FormatBinary}
+	var err error
+	if isASCII(s.buf[s.pos:]) {
+		d.Format = FormatASCII
+		d.Triangles, err = readASCII(s, sw, lim)
+	} else {
+		d.Triangles, err = readBinary(s, sw, lim, size)
+	}
+	if err != nil {
+		return d, err
+	}
+	d.Trailing = s.drain()
+	if s.err != nil {
+		return d, s.err
+	}
+	if d.Format == FormatASCII {
+		d.Trailing = 0
+	}
+	d.Bytes = s.total
+	d.SHA256 = s.finish()
+	if d.Triangles == 0 {
+		return d, malformed(name, -1, 0, "file holds no facets")
+	}
+	return d, nil
+}
+
+// isASCII tells ASCII STL from binary by the first bytes: ASCII starts with
+// "solid" (any case, after optional whitespace) and its first 512 bytes are
+// text. Binary files whose header also starts with "solid" fail the second
+// test on their facet count, floats or attribute bytes.
+func isASCII(head []byte) bool {
+	head = head[:min(len(head), 512)]
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	i := 0
+	for i < len(head) && asciiSpace[head[i]] {
+		i++
+	}
+	if len(head)-i < 5 || !keyword(head[i:i+5], "solid") {
+		return false
+	}
+	for _, c := range head {
+		if c < 0x20 && !asciiSpace[c] || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// sizeOf returns r's length when r can tell it without reading (a file, a
+// bytes.Reader), else -1.
+func sizeOf(r io.Reader) int64 {
+	switch v := r.(type) {
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			if sk, ok := r.(io.Seeker); ok {
+				if pos, err := sk.Seek(0, io.SeekCurrent); err == nil {
+					return fi.Size() - pos
+				}
+			}
+		}
+	case interface{ Len() int }:
+		return int64(v.Len())
+	}
+	return -1
+}
