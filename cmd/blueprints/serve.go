@@ -1,16 +1,153 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/server"
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/storage"
+	"github.com/blueprints-hq/blueprints/ui"
 )
 
-// serveCmd is a placeholder until its issue lands.
 var serveCmd = &cli.Command{
 	Name:    "serve",
-	Summary: "not built yet",
-	Run: func(fs *cli.Flags, args []string) error {
-		return errors.New("not built yet")
+	Summary: "serve the git remotes, pages and API over HTTP",
+	Help: `Serves git over smart HTTP (clone, fetch, push, push-to-create), the web
+pages and the JSON API. Data (metadata, repositories, search index, blobs)
+lives in the --data folder. SIGINT or SIGTERM stops it gracefully: requests
+in flight, pushes included, get --shutdown-timeout to finish.`,
+	Setup: func(fs *cli.Flags) {
+		fs.String("addr", "127.0.0.1:8080", "address to listen on")
+		fs.Env("addr", "BLUEPRINTS_ADDR")
+		dataFlag(fs)
+		fs.String("storage", "fs", "blob storage: fs (under the data folder) or s3://BUCKET[/PREFIX] (endpoint and keys from the AWS_* variables)")
+		fs.Env("storage", "BLUEPRINTS_STORAGE")
+		fs.Bool("lfs-presign", false, "answer LFS downloads with presigned S3 URLs (clients fetch from S3 directly) instead of streaming through the server")
+		fs.Env("lfs-presign", "BLUEPRINTS_LFS_PRESIGN")
+		fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after a stop signal")
+		fs.String("log-level", "info", "log level: debug, info, warn or error")
+		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 	},
+	Run: runServe,
+}
+
+// dataFlag declares --data and its environment twin, shared by the admin
+// commands.
+func dataFlag(fs *cli.Flags) {
+	fs.String("data", "./data", "data folder (metadata, repositories, search index, blobs)")
+	fs.Env("data", "BLUEPRINTS_DATA")
+}
+
+func flagString(fs *cli.Flags, name string) string { return fs.Lookup(name).Value.String() }
+
+// openStore opens the metadata store in the data folder, creating both.
+func openStore(ctx context.Context, data string) (*store.Store, error) {
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", data, err)
+	}
+	return store.Open(ctx, filepath.Join(data, "blueprints.db"))
+}
+
+func runServe(fs *cli.Flags, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, args[0])
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(flagString(fs, "log-level"))); err != nil {
+		return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", cli.ErrUsage, flagString(fs, "log-level"))
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	data := flagString(fs, "data")
+	storageURL := flagString(fs, "storage")
+	if storageURL != "fs" && !strings.HasPrefix(storageURL, "s3://") {
+		return fmt.Errorf("%w: --storage %q: want fs or s3://BUCKET[/PREFIX]", cli.ErrUsage, storageURL)
+	}
+	timeout := fs.Lookup("shutdown-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	st, err := openStore(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log})
+	if err != nil {
+		return err
+	}
+	// Blob storage (LFS objects, previews), shared by LFS and the catalog.
+	blobs, err := storage.Open(ctx, storageURL, data)
+	if err != nil {
+		return err
+	}
+	if c, ok := blobs.(storage.Checker); ok {
+		// Not fatal: S3 may be down for a while; requests fail with 503 until it is back.
+		if err := c.Check(ctx); err != nil {
+			log.Warn("blob storage does not answer", "storage", storageURL, "err", err)
+		}
+	}
+	// Git LFS API; its pre-receive check refuses pushes whose pointers name
+	// objects the project does not have.
+	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: flagString(fs, "lfs-presign") == "true", Logger: log})
+	if err != nil {
+		return err
+	}
+	repos.OnPreReceive(lfsServer.CheckPush)
+	// Catalog: search index, job queue, post-receive hook and JSON API.
+	cat, err := openCatalog(log, st, blobs, data, repos.Root())
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	repos.OnPostReceive(cat.Catalog.PostReceive)
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		Addr:            flagString(fs, "addr"),
+		ShutdownTimeout: timeout,
+		Logger:          log,
+	}, server.Deps{
+		Store:   st,
+		Repos:   repos,
+		Storage: storageURL,
+		API:     cat.API,
+		UI:      pages,
+		LFS:     lfsServer,
+		Workers: []func(context.Context) error{cat.Catalog.Run},
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	cat.Catalog.SetBaseURL("http://" + srv.Addr().String())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-srv.Done():
+		log.Error("server failed", "err", serveErr)
+	}
+	stop()
+	if err := srv.Shutdown(context.Background()); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	log.Info("stopped")
+	return serveErr
 }

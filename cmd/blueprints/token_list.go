@@ -1,16 +1,50 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
 )
 
-// tokenListCmd is a placeholder until its issue lands.
 var tokenListCmd = &cli.Command{
 	Name:    "token list",
-	Summary: "not built yet",
+	Args:    "NAME",
+	Summary: "list a user's access tokens (ids and dates, never secrets)",
+	Setup:   dataFlag,
 	Run: func(fs *cli.Flags, args []string) error {
-		return errors.New("not built yet")
+		if len(args) != 1 {
+			return fmt.Errorf("%w: want exactly one NAME", cli.ErrUsage)
+		}
+		ctx := context.Background()
+		st, err := openStore(ctx, flagString(fs, "data"))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		ts, err := st.Tokens(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tCREATED\tLAST USED\tSTATUS")
+		for _, t := range ts {
+			status := "active"
+			if t.Revoked != nil {
+				status = "revoked " + t.Revoked.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", t.ID, t.Created.UTC().Format(time.RFC3339), formatTime(t.LastUsed), status)
+		}
+		return w.Flush()
 	},
+}
+
+func formatTime(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

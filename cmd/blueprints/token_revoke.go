@@ -1,16 +1,37 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
 )
 
-// tokenRevokeCmd is a placeholder until its issue lands.
 var tokenRevokeCmd = &cli.Command{
 	Name:    "token revoke",
-	Summary: "not built yet",
+	Args:    "ID",
+	Summary: "revoke an access token (ids from 'token list')",
+	Setup:   dataFlag,
 	Run: func(fs *cli.Flags, args []string) error {
-		return errors.New("not built yet")
+		if len(args) != 1 {
+			return fmt.Errorf("%w: want exactly one token ID", cli.ErrUsage)
+		}
+		id, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("%w: token ID %q is not a positive number", cli.ErrUsage, args[0])
+		}
+		ctx := context.Background()
+		st, err := openStore(ctx, flagString(fs, "data"))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.RevokeToken(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "revoked token %d\n", id)
+		return nil
 	},
 }

@@ -1,6 +1,9 @@
+-- Names are unique without regard to case (as on GitHub) and keep the case
+-- they were created with. Names are ASCII ([A-Za-z0-9._-]), so NOCASE folds
+-- them fully.
 CREATE TABLE users (
 	id INTEGER PRIMARY KEY,
-	name TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL UNIQUE COLLATE NOCASE,
 	created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 
@@ -13,12 +16,16 @@ CREATE TABLE tokens (
 	revoked_at TIMESTAMP
 );
 
+CREATE INDEX tokens_user ON tokens (user_id);
+
 CREATE TABLE projects (
 	id INTEGER PRIMARY KEY,
-	owner TEXT NOT NULL,
-	name TEXT NOT NULL,
+	owner TEXT NOT NULL COLLATE NOCASE,
+	name TEXT NOT NULL COLLATE NOCASE,
 	default_branch TEXT NOT NULL DEFAULT '',
 	created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
 	updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
 	UNIQUE (owner, name)
 );
+
+CREATE INDEX projects_created ON projects (created_at);

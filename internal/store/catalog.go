@@ -1,0 +1,547 @@
+package store
+
+// The catalog's part of the store (migration 002_catalog.sql).
+//
+// Writers: the catalog (package catalog) enqueues a job per update of a
+// project's default branch (EnqueueCatalogJob), workers claim jobs
+// atomically (ClaimCatalogJob), record measurements by blob (PutBlobPart)
+// and replace a project's parts and metadata in one transaction
+// (ApplyCatalog), then finish the job (FinishCatalogJob). At start,
+// RequeueRunningCatalogJobs puts back jobs that a crash interrupted.
+//
+// Readers (API and pages): ProjectMeta (title, description, licence,
+// category, tags, latest commit, catalog state with counts), ProjectParts
+// (the parts on the default branch with their measurements),
+// ProjectFailures (files that could not be catalogued, and why),
+// BlobPart/BlobParts (the measurements of any catalogued file version, by
+// git blob id or LFS object id, for commit pages). Project rows themselves
+// (owner, name, default branch) come from projects.go.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/blueprints-hq/blueprints/render"
+)
+
+// Catalog job states, also used for a project's catalog state.
+const (
+	JobQueued  = "queued"
+	JobRunning = "running"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// CatalogJob is one queued update of a project's default branch.
+type CatalogJob struct {
+	ID         int64
+	Project    string // "owner/name"
+	Ref        string // "refs/heads/main"
+	Old, New   string // commit ids; 40 zeros for "none"
+	State      string
+	Attempts   int
+	Error      string
+	CreatedAt  time.Time
+	StartedAt  time.Time // zero until claimed
+	FinishedAt time.Time // zero until done or failed
+}
+
+// BlobPart is what measuring one file version gave: its measurements and
+// preview key, or the reason it could not be measured.
+type BlobPart struct {
+	Blob    string       `json:"blob"`           // git blob id, or LFS object id
+	Part    *render.Part `json:"part,omitempty"` // nil when Error is set
+	Preview string       `json:"preview,omitempty"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// Part is one STL file on a project's default branch.
+type Part struct {
+	Project string    `json:"project"`
+	Path    string    `json:"path"`
+	Blob    string    `json:"blob"`
+	Ref     string    `json:"ref"`     // branch name
+	Commit  string    `json:"commit"`  // last commit that changed the file
+	Updated time.Time `json:"updated"` // that commit's time
+	Error   string    `json:"error,omitempty"`
+}
+
+// CataloguedPart is a Part with its measurements (nil when it failed).
+type CataloguedPart struct {
+	Part
+	Measure *render.Part `json:"part,omitempty"`
+	Preview string       `json:"preview,omitempty"`
+}
+
+// PartFailure is a file that could not be catalogued.
+type PartFailure struct {
+	Path  string `json:"path"`
+	Blob  string `json:"blob"`
+	Error string `json:"error"`
+}
+
+// ProjectMeta is what the catalog knows about a project.
+type ProjectMeta struct {
+	Project       string    `json:"project"`
+	Title         string    `json:"title"`
+	Description   string    `json:"description"`
+	License       string    `json:"license"` // SPDX id or "none"
+	Category      string    `json:"category"`
+	Tags          []string  `json:"tags"`
+	Version       string    `json:"version"`
+	Problems      []string  `json:"problems"` // README, licence or manifest problems
+	Ref           string    `json:"ref"`      // branch catalogued
+	LatestCommit  string    `json:"latest_commit"`
+	LatestAt      time.Time `json:"latest_at"`
+	State         string    `json:"state"`  // queued, running, done or failed
+	Queued        int       `json:"queued"` // parts queued by the last push
+	Error         string    `json:"error,omitempty"`
+	Parts         int       `json:"parts"`  // catalogued parts
+	Failed        int       `json:"failed"` // files that failed
+	PendingJobs   int       `json:"pending_jobs"`
+	CatalogUpdate time.Time `json:"catalog_updated"`
+}
+
+const timeFormat = "2006-01-02 15:04:05.000000000"
+
+func fmtTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(timeFormat)
+}
+
+func parseTime(v sql.NullString) time.Time {
+	if !v.Valid || v.String == "" {
+		return time.Time{}
+	}
+	for _, f := range []string{timeFormat, time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05Z"} {
+		if t, err := time.Parse(f, v.String); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// EnqueueCatalogJob queues the update old→new of ref in project and marks
+// the project queued with the number of parts the push touches.
+func (s *Store) EnqueueCatalogJob(ctx context.Context, project, ref, old, new string, queuedParts int) (int64, error) {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue catalog job: %w", err)
+	}
+	defer tx.Rollback()
+	now := fmtTime(time.Now())
+	res, err := tx.ExecContext(ctx, `INSERT INTO catalog_jobs (project, ref, old, new, state, created_at) VALUES (?, ?, ?, ?, 'queued', ?)`, project, ref, old, new, now)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue catalog job: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("enqueue catalog job: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO project_meta (project, state, queued, updated_at) VALUES (?, 'queued', ?, ?)
+		ON CONFLICT (project) DO UPDATE SET state = 'queued', queued = excluded.queued, error = '', updated_at = excluded.updated_at`, project, queuedParts, now); err != nil {
+		return 0, fmt.Errorf("enqueue catalog job: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("enqueue catalog job: %w", err)
+	}
+	return id, nil
+}
+
+const jobColumns = `id, project, ref, old, new, state, attempts, error, created_at, started_at, finished_at`
+
+func scanJob(sc interface{ Scan(...any) error }) (CatalogJob, error) {
+	var j CatalogJob
+	var created, started, finished sql.NullString
+	if err := sc.Scan(&j.ID, &j.Project, &j.Ref, &j.Old, &j.New, &j.State, &j.Attempts, &j.Error, &created, &started, &finished); err != nil {
+		return j, err
+	}
+	j.CreatedAt, j.StartedAt, j.FinishedAt = parseTime(created), parseTime(started), parseTime(finished)
+	return j, nil
+}
+
+// ClaimCatalogJob atomically takes the oldest queued job of a project that
+// has no job running (a project's jobs run one at a time, in order) and
+// marks it running. ok is false when there is nothing to do.
+func (s *Store) ClaimCatalogJob(ctx context.Context) (job CatalogJob, ok bool, err error) {
+	row := s.DB.QueryRowContext(ctx, `UPDATE catalog_jobs SET state = 'running', attempts = attempts + 1, started_at = ?
+		WHERE id = (SELECT j.id FROM catalog_jobs j WHERE j.state = 'queued'
+			AND NOT EXISTS (SELECT 1 FROM catalog_jobs r WHERE r.project = j.project AND r.state = 'running')
+			ORDER BY j.id LIMIT 1)
+		RETURNING `+jobColumns, fmtTime(time.Now()))
+	job, err = scanJob(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return CatalogJob{}, false, nil
+	}
+	if err != nil {
+		return CatalogJob{}, false, fmt.Errorf("claim catalog job: %w", err)
+	}
+	if _, err := s.DB.ExecContext(ctx, `UPDATE project_meta SET state = 'running', updated_at = ? WHERE project = ?`, fmtTime(time.Now()), job.Project); err != nil {
+		return job, true, fmt.Errorf("claim catalog job: %w", err)
+	}
+	return job, true, nil
+}
+
+// FinishCatalogJob marks a running job done (errText empty) or failed.
+func (s *Store) FinishCatalogJob(ctx context.Context, id int64, errText string) error {
+	state := JobDone
+	if errText != "" {
+		state = JobFailed
+	}
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("finish catalog job %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	now := fmtTime(time.Now())
+	var project string
+	if err := tx.QueryRowContext(ctx, `UPDATE catalog_jobs SET state = ?, error = ?, finished_at = ? WHERE id = ? RETURNING project`, state, errText, now, id).Scan(&project); err != nil {
+		return fmt.Errorf("finish catalog job %d: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE project_meta SET state = ?, error = ?, updated_at = ? WHERE project = ?`, state, errText, now, project); err != nil {
+		return fmt.Errorf("finish catalog job %d: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("finish catalog job %d: %w", id, err)
+	}
+	return nil
+}
+
+// RetryCatalogJob puts a running job back in the queue after a transient
+// failure, keeping errText as the last error.
+func (s *Store) RetryCatalogJob(ctx context.Context, id int64, errText string) error {
+	if _, err := s.DB.ExecContext(ctx, `UPDATE catalog_jobs SET state = 'queued', error = ? WHERE id = ?`, errText, id); err != nil {
+		return fmt.Errorf("retry catalog job %d: %w", id, err)
+	}
+	return nil
+}
+
+// RequeueRunningCatalogJobs puts every running job back in the queue; call
+// it once at start, before any worker runs: running jobs then are left over
+// from a crash. It returns how many were requeued.
+func (s *Store) RequeueRunningCatalogJobs(ctx context.Context) (int, error) {
+	res, err := s.DB.ExecContext(ctx, `UPDATE catalog_jobs SET state = 'queued' WHERE state = 'running'`)
+	if err != nil {
+		return 0, fmt.Errorf("requeue catalog jobs: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// CatalogJobs lists a project's jobs, newest first (all projects when
+// project is empty), at most limit.
+func (s *Store) CatalogJobs(ctx context.Context, project string, limit int) ([]CatalogJob, error) {
+	q := `SELECT ` + jobColumns + ` FROM catalog_jobs`
+	var args []any
+	if project != "" {
+		q += ` WHERE project = ?`
+		args = append(args, project)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list catalog jobs: %w", err)
+	}
+	defer rows.Close()
+	var jobs []CatalogJob
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list catalog jobs: %w", err)
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
+// PendingCatalogJobs counts queued and running jobs (of project, or of all
+// projects when it is empty).
+func (s *Store) PendingCatalogJobs(ctx context.Context, project string) (int, error) {
+	var n int
+	err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM catalog_jobs WHERE state IN ('queued', 'running') AND (? = '' OR project = ?)`, project, project).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count catalog jobs: %w", err)
+	}
+	return n, nil
+}
+
+// SupersedeCatalogJobs marks every queued or running job done with a note
+// (reindex catalogues every project from scratch).
+func (s *Store) SupersedeCatalogJobs(ctx context.Context, note string) error {
+	if _, err := s.DB.ExecContext(ctx, `UPDATE catalog_jobs SET state = 'done', error = ?, finished_at = ? WHERE state IN ('queued', 'running')`, note, fmtTime(time.Now())); err != nil {
+		return fmt.Errorf("supersede catalog jobs: %w", err)
+	}
+	return nil
+}
+
+func scanBlobPart(sc interface{ Scan(...any) error }) (BlobPart, error) {
+	var b BlobPart
+	var part string
+	if err := sc.Scan(&b.Blob, &part, &b.Preview, &b.Error); err != nil {
+		return b, err
+	}
+	if part != "" {
+		var p render.Part
+		if err := json.Unmarshal([]byte(part), &p); err != nil {
+			return b, fmt.Errorf("decode part of blob %s: %w", b.Blob, err)
+		}
+		b.Part = &p
+	}
+	return b, nil
+}
+
+// BlobPart returns the measurements of one file version by git blob id or
+// LFS object id; ErrNotFound when it was never catalogued.
+func (s *Store) BlobPart(ctx context.Context, blob string) (BlobPart, error) {
+	b, err := scanBlobPart(s.DB.QueryRowContext(ctx, `SELECT blob, part, preview, error FROM blob_parts WHERE blob = ?`, blob))
+	if errors.Is(err, sql.ErrNoRows) {
+		return BlobPart{}, fmt.Errorf("blob part %s: %w", blob, ErrNotFound)
+	}
+	if err != nil {
+		return BlobPart{}, fmt.Errorf("blob part %s: %w", blob, err)
+	}
+	return b, nil
+}
+
+// BlobParts returns the measurements known for the given blobs; blobs never
+// catalogued are absent from the map.
+func (s *Store) BlobParts(ctx context.Context, blobs []string) (map[string]BlobPart, error) {
+	out := make(map[string]BlobPart, len(blobs))
+	for start := 0; start < len(blobs); start += 500 {
+		chunk := blobs[start:min(start+500, len(blobs))]
+		args := make([]any, len(chunk))
+		for i, b := range chunk {
+			args[i] = b
+		}
+		rows, err := s.DB.QueryContext(ctx, `SELECT blob, part, preview, error FROM blob_parts WHERE blob IN (?`+strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("blob parts: %w", err)
+		}
+		for rows.Next() {
+			b, err := scanBlobPart(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[b.Blob] = b
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("blob parts: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// PutBlobPart records (or replaces) the measurements of one file version.
+func (s *Store) PutBlobPart(ctx context.Context, b BlobPart) error {
+	var part string
+	if b.Part != nil {
+		j, err := json.Marshal(b.Part)
+		if err != nil {
+			return fmt.Errorf("put blob part %s: %w", b.Blob, err)
+		}
+		part = string(j)
+	}
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO blob_parts (blob, part, preview, error, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (blob) DO UPDATE SET part = excluded.part, preview = excluded.preview, error = excluded.error`,
+		b.Blob, part, b.Preview, b.Error, fmtTime(time.Now()))
+	if err != nil {
+		return fmt.Errorf("put blob part %s: %w", b.Blob, err)
+	}
+	return nil
+}
+
+// ApplyCatalog records one catalogued state of a project in one
+// transaction: parts upserted and paths deleted, and the metadata (its
+// catalog state fields, counts and pending jobs are ignored).
+func (s *Store) ApplyCatalog(ctx context.Context, meta ProjectMeta, upserts []Part, deletes []string) error {
+	tags, _ := json.Marshal(nonNil(meta.Tags))
+	problems, _ := json.Marshal(nonNil(meta.Problems))
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
+	}
+	defer tx.Rollback()
+	for _, p := range deletes {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM parts WHERE project = ? AND path = ?`, meta.Project, p); err != nil {
+			return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
+		}
+	}
+	for _, p := range upserts {
+		if p.Updated.IsZero() {
+			p.Updated = time.Now()
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO parts (project, path, blob, ref, commit_id, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (project, path) DO UPDATE SET blob = excluded.blob, ref = excluded.ref, commit_id = excluded.commit_id, updated_at = excluded.updated_at, error = excluded.error`,
+			meta.Project, p.Path, p.Blob, p.Ref, p.Commit, fmtTime(p.Updated), p.Error); err != nil {
+			return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
+		}
+	}
+	license := meta.License
+	if license == "" {
+		license = "none"
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO project_meta (project, title, description, license, category, tags, version, problems, ref, latest_commit, latest_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (project) DO UPDATE SET title = excluded.title, description = excluded.description, license = excluded.license,
+			category = excluded.category, tags = excluded.tags, version = excluded.version, problems = excluded.problems,
+			ref = excluded.ref, latest_commit = excluded.latest_commit, latest_at = excluded.latest_at, updated_at = excluded.updated_at`,
+		meta.Project, meta.Title, meta.Description, license, meta.Category, string(tags), meta.Version, string(problems),
+		meta.Ref, meta.LatestCommit, fmtTime(meta.LatestAt), fmtTime(time.Now())); err != nil {
+		return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ClearProjectCatalog forgets a project's parts (reindex starts from an
+// empty tree).
+func (s *Store) ClearProjectCatalog(ctx context.Context, project string) error {
+	if _, err := s.DB.ExecContext(ctx, `DELETE FROM parts WHERE project = ?`, project); err != nil {
+		return fmt.Errorf("clear catalog of %s: %w", project, err)
+	}
+	return nil
+}
+
+// ClearBlobParts forgets every measurement, so the next catalogue measures
+// and renders every file again.
+func (s *Store) ClearBlobParts(ctx context.Context) error {
+	if _, err := s.DB.ExecContext(ctx, `DELETE FROM blob_parts`); err != nil {
+		return fmt.Errorf("clear blob parts: %w", err)
+	}
+	return nil
+}
+
+const metaColumns = `m.project, m.title, m.description, m.license, m.category, m.tags, m.version, m.problems, m.ref, m.latest_commit, m.latest_at, m.state, m.queued, m.error, m.updated_at,
+	(SELECT COUNT(*) FROM parts p WHERE p.project = m.project AND p.error = ''),
+	(SELECT COUNT(*) FROM parts p WHERE p.project = m.project AND p.error <> ''),
+	(SELECT COUNT(*) FROM catalog_jobs j WHERE j.project = m.project AND j.state IN ('queued', 'running'))`
+
+func scanMeta(sc interface{ Scan(...any) error }) (ProjectMeta, error) {
+	var m ProjectMeta
+	var tags, problems string
+	var latest, updated sql.NullString
+	if err := sc.Scan(&m.Project, &m.Title, &m.Description, &m.License, &m.Category, &tags, &m.Version, &problems, &m.Ref, &m.LatestCommit, &latest, &m.State, &m.Queued, &m.Error, &updated, &m.Parts, &m.Failed, &m.PendingJobs); err != nil {
+		return m, err
+	}
+	_ = json.Unmarshal([]byte(tags), &m.Tags)
+	_ = json.Unmarshal([]byte(problems), &m.Problems)
+	m.Tags, m.Problems = nonNil(m.Tags), nonNil(m.Problems)
+	m.LatestAt, m.CatalogUpdate = parseTime(latest), parseTime(updated)
+	return m, nil
+}
+
+// ProjectMeta returns the catalog's metadata of project "owner/name";
+// ErrNotFound when it was never pushed to its default branch.
+func (s *Store) ProjectMeta(ctx context.Context, project string) (ProjectMeta, error) {
+	m, err := scanMeta(s.DB.QueryRowContext(ctx, `SELECT `+metaColumns+` FROM project_meta m WHERE m.project = ?`, project))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ProjectMeta{}, fmt.Errorf("project metadata %s: %w", project, ErrNotFound)
+	}
+	if err != nil {
+		return ProjectMeta{}, fmt.Errorf("project metadata %s: %w", project, err)
+	}
+	return m, nil
+}
+
+// ProjectParts lists a project's parts on its default branch, by path,
+// with their measurements (failed files included, with Error set).
+func (s *Store) ProjectParts(ctx context.Context, project string) ([]CataloguedPart, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT p.project, p.path, p.blob, p.ref, p.commit_id, p.updated_at, p.error, COALESCE(b.part, ''), COALESCE(b.preview, ''), COALESCE(b.error, '')
+		FROM parts p LEFT JOIN blob_parts b ON b.blob = p.blob WHERE p.project = ? ORDER BY p.path`, project)
+	if err != nil {
+		return nil, fmt.Errorf("parts of %s: %w", project, err)
+	}
+	defer rows.Close()
+	var out []CataloguedPart
+	for rows.Next() {
+		var c CataloguedPart
+		var updated sql.NullString
+		var part, blobErr string
+		if err := rows.Scan(&c.Project, &c.Path, &c.Blob, &c.Ref, &c.Commit, &updated, &c.Error, &part, &c.Preview, &blobErr); err != nil {
+			return nil, fmt.Errorf("parts of %s: %w", project, err)
+		}
+		c.Updated = parseTime(updated)
+		if part != "" {
+			var p render.Part
+			if err := json.Unmarshal([]byte(part), &p); err == nil {
+				c.Measure = &p
+			}
+		}
+		if c.Error == "" && blobErr != "" {
+			c.Error = blobErr
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ProjectPart returns one part of a project's default branch by path;
+// ErrNotFound when there is none.
+func (s *Store) ProjectPart(ctx context.Context, project, path string) (CataloguedPart, error) {
+	parts, err := s.ProjectParts(ctx, project)
+	if err != nil {
+		return CataloguedPart{}, err
+	}
+	for _, p := range parts {
+		if p.Path == path {
+			return p, nil
+		}
+	}
+	return CataloguedPart{}, fmt.Errorf("part %s in %s: %w", path, project, ErrNotFound)
+}
+
+// ProjectFailures lists the files of a project's default branch that could
+// not be catalogued, with the reason.
+func (s *Store) ProjectFailures(ctx context.Context, project string) ([]PartFailure, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT path, blob, error FROM parts WHERE project = ? AND error <> '' ORDER BY path`, project)
+	if err != nil {
+		return nil, fmt.Errorf("failures of %s: %w", project, err)
+	}
+	defer rows.Close()
+	out := []PartFailure{}
+	for rows.Next() {
+		var f PartFailure
+		if err := rows.Scan(&f.Path, &f.Blob, &f.Error); err != nil {
+			return nil, fmt.Errorf("failures of %s: %w", project, err)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// CatalogedProjects lists the projects that have catalog metadata.
+func (s *Store) CatalogedProjects(ctx context.Context) ([]string, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT project FROM project_meta ORDER BY project`)
+	if err != nil {
+		return nil, fmt.Errorf("catalogued projects: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/blueprints-hq/blueprints/render"
+)
+
+func openCatalogStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "blueprints.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestCatalogQueue(t *testing.T) {
+	ctx := context.Background()
+	s, path := openCatalogStore(t)
+	zero := "0000000000000000000000000000000000000000"
+	a1, _ := s.EnqueueCatalogJob(ctx, "a/x", "refs/heads/main", zero, "1111111111111111111111111111111111111111", 3)
+	a2, _ := s.EnqueueCatalogJob(ctx, "a/x", "refs/heads/main", "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222", 1)
+	b1, _ := s.EnqueueCatalogJob(ctx, "b/y", "refs/heads/main", zero, "3333333333333333333333333333333333333333", 2)
+
+	// Concurrent claims take each claimable job once; a project's second
+	// job waits for its first.
+	var mu sync.Mutex
+	claimed := map[int64]int{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j, ok, err := s.ClaimCatalogJob(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				claimed[j.ID]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(claimed) != 2 || claimed[a1] != 1 || claimed[b1] != 1 {
+		t.Fatalf("claimed %v, want %d and %d once each", claimed, a1, b1)
+	}
+	m, err := s.ProjectMeta(ctx, "a/x")
+	if err != nil || m.State != JobRunning || m.PendingJobs != 2 {
+		t.Fatalf("meta %+v %v", m, err)
+	}
+
+	// A crash: reopen, running jobs come back.
+	s.Close()
+	s2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if n, err := s2.RequeueRunningCatalogJobs(ctx); err != nil || n != 2 {
+		t.Fatalf("requeued %d, %v", n, err)
+	}
+	j, ok, _ := s2.ClaimCatalogJob(ctx)
+	if !ok || j.ID != a1 || j.Attempts != 2 {
+		t.Fatalf("claim after restart: %+v %v", j, ok)
+	}
+	if err := s2.FinishCatalogJob(ctx, a1, ""); err != nil {
+		t.Fatal(err)
+	}
+	j, ok, _ = s2.ClaimCatalogJob(ctx)
+	if !ok || j.ID != a2 {
+		t.Fatalf("next claim %+v %v, want job %d", j, ok, a2)
+	}
+	if err := s2.FinishCatalogJob(ctx, a2, "boom"); err != nil {
+		t.Fatal(err)
+	}
+	m, _ = s2.ProjectMeta(ctx, "a/x")
+	if m.State != JobFailed || m.Error != "boom" || m.Queued != 1 {
+		t.Errorf("meta after failure %+v", m)
+	}
+}
+
+func TestCatalogParts(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openCatalogStore(t)
+	part := &render.Part{Triangles: 12, Format: "binary", Size: [3]float64{1, 2, 3}, SHA256: "ab"}
+	if err := s.PutBlobPart(ctx, BlobPart{Blob: "b1", Part: part, Preview: "previews/ab/512.png"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBlobPart(ctx, BlobPart{Blob: "b2", Error: "bad.stl: line 3: want vertex"}); err != nil {
+		t.Fatal(err)
+	}
+	meta := ProjectMeta{Project: "a/x", Title: "X", License: "MIT", Tags: []string{"farm"}, Ref: "main", LatestCommit: "c1"}
+	err := s.ApplyCatalog(ctx, meta, []Part{
+		{Path: "good.stl", Blob: "b1", Ref: "main", Commit: "c1"},
+		{Path: "bad.stl", Blob: "b2", Ref: "main", Commit: "c1", Error: "bad.stl: line 3: want vertex"},
+		{Path: "gone.stl", Blob: "b1", Ref: "main", Commit: "c1"},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyCatalog(ctx, meta, nil, []string{"gone.stl"}); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := s.ProjectParts(ctx, "a/x")
+	if err != nil || len(parts) != 2 || parts[1].Path != "good.stl" || parts[1].Measure == nil || parts[1].Measure.Triangles != 12 || parts[1].Preview == "" {
+		t.Fatalf("parts %+v %v", parts, err)
+	}
+	fails, _ := s.ProjectFailures(ctx, "a/x")
+	if len(fails) != 1 || fails[0].Path != "bad.stl" {
+		t.Errorf("failures %+v", fails)
+	}
+	m, _ := s.ProjectMeta(ctx, "a/x")
+	if m.Parts != 1 || m.Failed != 1 || m.License != "MIT" || len(m.Tags) != 1 || m.Title != "X" {
+		t.Errorf("meta %+v", m)
+	}
+	got, err := s.BlobParts(ctx, []string{"b1", "b2", "b3"})
+	if err != nil || len(got) != 2 || got["b2"].Error == "" || got["b1"].Part.Size[2] != 3 {
+		t.Errorf("blob parts %+v %v", got, err)
+	}
+}

@@ -1,0 +1,582 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// Errors of the read side. The pages map them to 404.
+var (
+	ErrNoRepository = errors.New("repository does not exist")
+	ErrNoRef        = errors.New("no such branch, tag or commit")
+	ErrNoPath       = errors.New("no such path")
+	ErrNotFile      = errors.New("path is not a file")
+	ErrNotDir       = errors.New("path is not a folder")
+)
+
+// Browse reads one bare repository with go-git: refs, trees, blobs,
+// history and the changes a commit made. It holds no lock and no cache, so
+// it sees every push at once; open one per request, or take one from a
+// BrowsePool.
+type Browse struct {
+	r    *git.Repository
+	refs map[string]plumbing.Hash // read once per use; see BrowsePool.Put
+	dir  string                   // set when it came from a BrowsePool
+	gen  time.Time                // the pool generation it was opened in
+}
+
+// OpenBrowse opens the bare repository at dir for reading. Objects larger
+// than a megabyte are streamed, not read into memory, and at most a few
+// megabytes of objects are cached.
+func OpenBrowse(dir string) (*Browse, error) {
+	if st, err := os.Stat(filepath.Join(dir, "objects")); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("open repository %s: %w", dir, ErrNoRepository)
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(4*cache.MiByte), filesystem.Options{LargeObjectThreshold: 1 << 20, KeepDescriptors: true, MaxOpenDescriptors: 16})
+	r, err := git.Open(st, nil)
+	if err != nil {
+		if errors.Is(err, git.ErrRepositoryNotExists) {
+			return nil, fmt.Errorf("open repository %s: %w", dir, ErrNoRepository)
+		}
+		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	}
+	return &Browse{r: r}, nil
+}
+
+// Close releases the open pack files.
+func (b *Browse) Close() error {
+	if st, ok := b.r.Storer.(*filesystem.Storage); ok {
+		return st.Close()
+	}
+	return nil
+}
+
+// Repository is the go-git repository, for callers that need more.
+func (b *Browse) Repository() *git.Repository { return b.r }
+
+// Head is the branch HEAD points at ("main") and its commit. An empty
+// repository gives ErrNoRef.
+func (b *Browse) Head() (branch string, commit plumbing.Hash, err error) {
+	ref, err := b.r.Storer.Reference(plumbing.HEAD)
+	if err != nil {
+		return "", plumbing.ZeroHash, fmt.Errorf("read HEAD: %w", ErrNoRef)
+	}
+	if ref.Type() == plumbing.SymbolicReference {
+		branch = ref.Target().Short()
+	}
+	res, err := b.r.Reference(plumbing.HEAD, true)
+	if err != nil {
+		// HEAD names a branch that does not exist: take any branch.
+		iter, ierr := b.r.Branches()
+		if ierr != nil {
+			return branch, plumbing.ZeroHash, fmt.Errorf("resolve HEAD: %w", ErrNoRef)
+		}
+		var first *plumbing.Reference
+		iter.ForEach(func(r *plumbing.Reference) error {
+			if first == nil || r.Name().Short() < first.Name().Short() {
+				first = r
+			}
+			return nil
+		})
+		if first == nil {
+			return branch, plumbing.ZeroHash, fmt.Errorf("resolve HEAD: %w", ErrNoRef)
+		}
+		return first.Name().Short(), first.Hash(), nil
+	}
+	return branch, res.Hash(), nil
+}
+
+// Branches lists the branch names, sorted.
+func (b *Browse) Branches() ([]string, error) {
+	return b.refNames("refs/heads/")
+}
+
+// Tags lists the tag names, sorted.
+func (b *Browse) Tags() ([]string, error) {
+	return b.refNames("refs/tags/")
+}
+
+func (b *Browse) refNames(prefix string) ([]string, error) {
+	refs, err := b.refMap()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for n := range refs {
+		if strings.HasPrefix(n, prefix) {
+			names = append(names, strings.TrimPrefix(n, prefix))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Resolved is a ref and a path inside it, as taken from a URL such as
+// "feature/x/docs/readme.md".
+type Resolved struct {
+	Ref    string        // the ref as written: a branch, a tag or a commit id
+	Commit plumbing.Hash // the commit it names
+	Path   string        // the rest, "" for the root
+}
+
+// ResolveRefPath splits refPath into a ref and a path. Branch and tag names
+// may contain slashes, so the longest prefix that names a branch or tag
+// wins; otherwise the first segment may be a commit id (4 to 40 hex digits).
+func (b *Browse) ResolveRefPath(refPath string) (Resolved, error) {
+	refPath = strings.Trim(refPath, "/")
+	if refPath == "" {
+		return Resolved{}, ErrNoRef
+	}
+	segs := strings.Split(refPath, "/")
+	refs, err := b.refMap()
+	if err != nil {
+		return Resolved{}, err
+	}
+	for i := len(segs); i >= 1; i-- {
+		name := strings.Join(segs[:i], "/")
+		for _, full := range []string{"refs/heads/" + name, "refs/tags/" + name} {
+			h, ok := refs[full]
+			if !ok {
+				continue
+			}
+			c, err := b.peel(h)
+			if err != nil {
+				return Resolved{}, err
+			}
+			return Resolved{Ref: name, Commit: c, Path: strings.Join(segs[i:], "/")}, nil
+		}
+	}
+	c, err := b.commitByID(segs[0])
+	if err != nil {
+		return Resolved{}, err
+	}
+	return Resolved{Ref: segs[0], Commit: c, Path: strings.Join(segs[1:], "/")}, nil
+}
+
+// ResolveRef resolves a whole string as a branch, tag or commit id.
+func (b *Browse) ResolveRef(ref string) (plumbing.Hash, error) {
+	if ref == "" {
+		return plumbing.ZeroHash, ErrNoRef
+	}
+	refs, err := b.refMap()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	for _, full := range []string{"refs/heads/" + ref, "refs/tags/" + ref} {
+		if h, ok := refs[full]; ok {
+			return b.peel(h)
+		}
+	}
+	return b.commitByID(ref)
+}
+
+func (b *Browse) refMap() (map[string]plumbing.Hash, error) {
+	if b.refs != nil {
+		return b.refs, nil
+	}
+	iter, err := b.r.Storer.IterReferences()
+	if err != nil {
+		return nil, fmt.Errorf("list refs: %w", err)
+	}
+	m := make(map[string]plumbing.Hash)
+	err = iter.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() == plumbing.HashReference {
+			m[r.Name().String()] = r.Hash()
+		}
+		return nil
+	})
+	if err == nil {
+		b.refs = m
+	}
+	return m, err
+}
+
+// peel follows annotated tags down to a commit.
+func (b *Browse) peel(h plumbing.Hash) (plumbing.Hash, error) {
+	for range 10 {
+		obj, err := b.r.Storer.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("read object %s: %w", h, ErrNoRef)
+		}
+		switch obj.Type() {
+		case plumbing.CommitObject:
+			return h, nil
+		case plumbing.TagObject:
+			t, err := object.DecodeTag(b.r.Storer, obj)
+			if err != nil {
+				return plumbing.ZeroHash, fmt.Errorf("read tag %s: %w", h, err)
+			}
+			h = t.Target
+		default:
+			return plumbing.ZeroHash, fmt.Errorf("ref points at a %s: %w", obj.Type(), ErrNoRef)
+		}
+	}
+	return plumbing.ZeroHash, fmt.Errorf("tag chain too long at %s: %w", h, ErrNoRef)
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// commitByID finds a commit by its full id or an unambiguous prefix of at
+// least 4 hex digits.
+func (b *Browse) commitByID(id string) (plumbing.Hash, error) {
+	id = strings.ToLower(id)
+	if len(id) < 4 || len(id) > 40 || !isHex(id) {
+		return plumbing.ZeroHash, ErrNoRef
+	}
+	if len(id) == 40 {
+		h := plumbing.NewHash(id)
+		if _, err := b.r.CommitObject(h); err != nil {
+			return plumbing.ZeroHash, ErrNoRef
+		}
+		return h, nil
+	}
+	// Short ids: go-git resolves them for revisions.
+	h, err := b.r.ResolveRevision(plumbing.Revision(id))
+	if err != nil || h == nil {
+		return plumbing.ZeroHash, ErrNoRef
+	}
+	if _, err := b.r.CommitObject(*h); err != nil {
+		return plumbing.ZeroHash, ErrNoRef
+	}
+	return *h, nil
+}
+
+// Commit is one commit as the pages show it.
+type Commit struct {
+	Hash        plumbing.Hash
+	Parents     []plumbing.Hash
+	Author      string
+	AuthorEmail string
+	When        time.Time
+	Subject     string // first line of the message
+	Body        string // the rest, trimmed
+}
+
+func toCommit(c *object.Commit) Commit {
+	subject, body, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+	return Commit{
+		Hash:        c.Hash,
+		Parents:     c.ParentHashes,
+		Author:      c.Author.Name,
+		AuthorEmail: c.Author.Email,
+		When:        c.Author.When,
+		Subject:     strings.TrimSpace(subject),
+		Body:        strings.TrimSpace(body),
+	}
+}
+
+// CommitInfo reads one commit.
+func (b *Browse) CommitInfo(h plumbing.Hash) (Commit, error) {
+	c, err := b.r.CommitObject(h)
+	if err != nil {
+		return Commit{}, fmt.Errorf("read commit %s: %w", h, ErrNoRef)
+	}
+	return toCommit(c), nil
+}
+
+// Entry is one file or folder in a tree.
+type Entry struct {
+	Name string // base name
+	Path string // path from the repository root
+	Dir  bool
+	Mode filemode.FileMode
+	Hash plumbing.Hash // blob or tree id
+	Size int64         // blob size in git (for LFS files, the pointer's size); 0 for folders
+}
+
+func (b *Browse) rootTree(commit plumbing.Hash) (*object.Tree, error) {
+	c, err := b.r.CommitObject(commit)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", commit, ErrNoRef)
+	}
+	t, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("read tree of %s: %w", commit, err)
+	}
+	return t, nil
+}
+
+// CleanPath checks a repository path taken from a URL and returns it
+// without leading or trailing slashes. Empty, "." and ".." segments,
+// backslashes and NUL bytes are refused with ErrNoPath.
+func CleanPath(p string) (string, error) {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "", nil
+	}
+	if strings.ContainsAny(p, "\x00\\") {
+		return "", ErrNoPath
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", ErrNoPath
+		}
+	}
+	return p, nil
+}
+
+// Stat describes the file or folder at p ("" for the root) in commit.
+func (b *Browse) Stat(commit plumbing.Hash, p string) (Entry, error) {
+	p, err := CleanPath(p)
+	if err != nil {
+		return Entry{}, err
+	}
+	root, err := b.rootTree(commit)
+	if err != nil {
+		return Entry{}, err
+	}
+	if p == "" {
+		return Entry{Name: "", Path: "", Dir: true, Mode: filemode.Dir, Hash: root.Hash}, nil
+	}
+	te, err := root.FindEntry(p)
+	if err != nil {
+		return Entry{}, fmt.Errorf("find %s: %w", p, ErrNoPath)
+	}
+	return b.entry(path.Dir(p), te)
+}
+
+func (b *Browse) entry(dir string, te *object.TreeEntry) (Entry, error) {
+	e := Entry{Name: te.Name, Path: path.Join(dir, te.Name), Mode: te.Mode, Hash: te.Hash}
+	if e.Path == "." {
+		e.Path = te.Name
+	}
+	e.Path = strings.TrimPrefix(e.Path, "./")
+	switch te.Mode {
+	case filemode.Dir:
+		e.Dir = true
+	case filemode.Submodule:
+	default:
+		size, err := b.r.Storer.EncodedObjectSize(te.Hash)
+		if err != nil {
+			return Entry{}, fmt.Errorf("read size of %s: %w", e.Path, err)
+		}
+		e.Size = size
+	}
+	return e, nil
+}
+
+// List lists the folder at p ("" for the root): folders first, then files,
+// each by name.
+func (b *Browse) List(commit plumbing.Hash, p string) ([]Entry, error) {
+	p, err := CleanPath(p)
+	if err != nil {
+		return nil, err
+	}
+	root, err := b.rootTree(commit)
+	if err != nil {
+		return nil, err
+	}
+	t := root
+	if p != "" {
+		te, err := root.FindEntry(p)
+		if err != nil {
+			return nil, fmt.Errorf("find %s: %w", p, ErrNoPath)
+		}
+		if te.Mode != filemode.Dir {
+			return nil, fmt.Errorf("list %s: %w", p, ErrNotDir)
+		}
+		if t, err = b.r.TreeObject(te.Hash); err != nil {
+			return nil, fmt.Errorf("read tree %s: %w", p, err)
+		}
+	}
+	out := make([]Entry, 0, len(t.Entries))
+	for i := range t.Entries {
+		e, err := b.entry(p, &t.Entries[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Dir != out[j].Dir {
+			return out[i].Dir
+		}
+		return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name)
+	})
+	return out, nil
+}
+
+// OpenBlob opens the git blob with id h (for LFS files, the pointer).
+func (b *Browse) OpenBlob(h plumbing.Hash) (io.ReadCloser, int64, error) {
+	blob, err := b.r.BlobObject(h)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read blob %s: %w", h, ErrNoPath)
+	}
+	rc, err := blob.Reader()
+	if err != nil {
+		return nil, 0, fmt.Errorf("read blob %s: %w", h, err)
+	}
+	return rc, blob.Size, nil
+}
+
+// ReadBlob reads at most limit bytes of blob h.
+func (b *Browse) ReadBlob(h plumbing.Hash, limit int64) ([]byte, error) {
+	rc, _, err := b.OpenBlob(h)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, limit))
+}
+
+// Files calls fn for every file (not folder, not submodule) in commit's
+// tree, in tree order, stopping at the first error.
+func (b *Browse) Files(ctx context.Context, commit plumbing.Hash, fn func(Entry) error) error {
+	root, err := b.rootTree(commit)
+	if err != nil {
+		return err
+	}
+	w := object.NewTreeWalker(root, true, nil)
+	defer w.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name, te, err := w.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("walk tree of %s: %w", commit, err)
+		}
+		if te.Mode == filemode.Dir || te.Mode == filemode.Submodule {
+			continue
+		}
+		size, err := b.r.Storer.EncodedObjectSize(te.Hash)
+		if err != nil {
+			return fmt.Errorf("read size of %s: %w", name, err)
+		}
+		if err := fn(Entry{Name: te.Name, Path: name, Mode: te.Mode, Hash: te.Hash, Size: size}); err != nil {
+			return err
+		}
+	}
+}
+
+// Log returns up to n commits reachable from from, newest first (by
+// committer time), after skipping skip, and whether more follow.
+func (b *Browse) Log(from plumbing.Hash, skip, n int) ([]Commit, bool, error) {
+	iter, err := b.r.Log(&git.LogOptions{From: from, Order: git.LogOrderCommitterTime})
+	if err != nil {
+		return nil, false, fmt.Errorf("read history of %s: %w", from, ErrNoRef)
+	}
+	defer iter.Close()
+	var out []Commit
+	more := false
+	i := 0
+	err = iter.ForEach(func(c *object.Commit) error {
+		if i < skip {
+			i++
+			return nil
+		}
+		if len(out) == n {
+			more = true
+			return storer.ErrStop
+		}
+		out = append(out, toCommit(c))
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("read history of %s: %w", from, err)
+	}
+	return out, more, nil
+}
+
+// Change actions.
+const (
+	Added    = "added"
+	Deleted  = "deleted"
+	Modified = "modified"
+	Renamed  = "renamed"
+)
+
+// Change is one file a commit changed against its first parent.
+type Change struct {
+	Action   string
+	From, To Entry // From is zero for Added, To for Deleted
+}
+
+// Path is the path the change is best known by: the new one, or the old
+// one for a deletion.
+func (c Change) Path() string {
+	if c.Action == Deleted {
+		return c.From.Path
+	}
+	return c.To.Path
+}
+
+// Changes lists what commit changed against its first parent (against an
+// empty tree for a root commit), sorted by path. Renames are detected only
+// when the content is identical, so no blob is read.
+func (b *Browse) Changes(ctx context.Context, commit plumbing.Hash) ([]Change, error) {
+	c, err := b.r.CommitObject(commit)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", commit, ErrNoRef)
+	}
+	to, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("read tree of %s: %w", commit, err)
+	}
+	var from *object.Tree
+	if len(c.ParentHashes) > 0 {
+		if from, err = b.rootTree(c.ParentHashes[0]); err != nil {
+			return nil, err
+		}
+	}
+	opts := &object.DiffTreeOptions{DetectRenames: true, OnlyExactRenames: true, RenameScore: 100, RenameLimit: 1000}
+	changes, err := object.DiffTreeWithOptions(ctx, from, to, opts)
+	if err != nil {
+		return nil, fmt.Errorf("diff %s against its parent: %w", commit, err)
+	}
+	out := make([]Change, 0, len(changes))
+	for _, ch := range changes {
+		var fc Change
+		if ch.From.Name != "" {
+			if fc.From, err = b.entry(path.Dir(ch.From.Name), &ch.From.TreeEntry); err != nil {
+				return nil, err
+			}
+		}
+		if ch.To.Name != "" {
+			if fc.To, err = b.entry(path.Dir(ch.To.Name), &ch.To.TreeEntry); err != nil {
+				return nil, err
+			}
+		}
+		switch {
+		case ch.From.Name == "":
+			fc.Action = Added
+		case ch.To.Name == "":
+			fc.Action = Deleted
+		case ch.From.Name != ch.To.Name:
+			fc.Action = Renamed
+		default:
+			fc.Action = Modified
+		}
+		out = append(out, fc)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path() < out[j].Path() })
+	return out, nil
+}

@@ -1,0 +1,244 @@
+package repo_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/blueprints-hq/blueprints/internal/testenv"
+	"github.com/blueprints-hq/blueprints/repo"
+)
+
+// browseRepo makes a bare repository with three commits on main, a
+// branch "topic", a branch "feature/x/y" and a tag "feature" (names that
+// prefix each other), a lightweight and an annotated tag.
+func browseRepo(t *testing.T) (bare string, commits []string) {
+	testenv.RequireTool(t, "git")
+	work := t.TempDir()
+	testenv.Git(t, work, "init", "-q", "-b", "main")
+	write := func(p, body string) {
+		os.MkdirAll(filepath.Dir(filepath.Join(work, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(work, p), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func(msg string) {
+		testenv.Git(t, work, "add", "-A")
+		testenv.Git(t, work, "commit", "-q", "-m", msg)
+		commits = append(commits, strings.TrimSpace(testenv.Git(t, work, "rev-parse", "HEAD")))
+	}
+	write("README.md", "# hi\n")
+	write("parts/a.stl", "solid a\nendsolid a\n")
+	write("parts/b.stl", "solid b\nendsolid b\n")
+	commit("first")
+	write("parts/a.stl", "solid a2\nendsolid a2\n")
+	os.Remove(filepath.Join(work, "parts/b.stl"))
+	write("parts/c.stl", "solid c\nendsolid c\n")
+	testenv.Git(t, work, "mv", "README.md", "README.txt")
+	commit("second")
+	write("y/z.txt", "on main\n")
+	commit("third")
+	testenv.Git(t, work, "branch", "topic", commits[0])
+	testenv.Git(t, work, "branch", "feature/x/y", commits[1])
+	testenv.Git(t, work, "tag", "feature", commits[0])
+	testenv.Git(t, work, "tag", "light", commits[0])
+	testenv.Git(t, work, "tag", "-a", "v1", "-m", "release", commits[1])
+	bare = filepath.Join(t.TempDir(), "p.git")
+	testenv.Git(t, "", "clone", "-q", "--bare", work, bare)
+	return bare, commits
+}
+
+func TestResolveRefPath(t *testing.T) {
+	bare, commits := browseRepo(t)
+	b, err := repo.OpenBrowse(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, c := range []struct {
+		in, ref, commit, path string
+	}{
+		{"main", "main", commits[2], ""},
+		{"main/parts/a.stl", "main", commits[2], "parts/a.stl"},
+		{"feature/parts", "feature", commits[0], "parts"},
+		{"topic/parts", "topic", commits[0], "parts"},
+		{"feature/x/y/parts/c.stl", "feature/x/y", commits[1], "parts/c.stl"},
+		{"feature/x/z", "feature", commits[0], "x/z"},
+		{"light/README.md", "light", commits[0], "README.md"},
+		{"v1/parts", "v1", commits[1], "parts"},
+		{commits[1] + "/parts", commits[1], commits[1], "parts"},
+		{commits[1][:7] + "/parts", commits[1][:7], commits[1], "parts"},
+	} {
+		r, err := b.ResolveRefPath(c.in)
+		if err != nil {
+			t.Errorf("ResolveRefPath(%q): %v", c.in, err)
+			continue
+		}
+		if r.Ref != c.ref || r.Commit.String() != c.commit || r.Path != c.path {
+			t.Errorf("ResolveRefPath(%q) = %q %s %q, want %q %s %q", c.in, r.Ref, r.Commit, r.Path, c.ref, c.commit, c.path)
+		}
+	}
+	for _, in := range []string{"", "nope", "nope/main", "abc", "zzzzzzz/x", strings.Repeat("0", 40)} {
+		if _, err := b.ResolveRefPath(in); !errors.Is(err, repo.ErrNoRef) {
+			t.Errorf("ResolveRefPath(%q): %v, want ErrNoRef", in, err)
+		}
+	}
+}
+
+func TestBrowseTreeAndBlobs(t *testing.T) {
+	bare, commits := browseRepo(t)
+	b, err := repo.OpenBrowse(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	head, _ := b.ResolveRef("main")
+	list, err := b.List(head, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range list {
+		names = append(names, e.Name)
+	}
+	if got := strings.Join(names, ","); got != "parts,y,README.txt" {
+		t.Errorf("root listing %s, want folders first: parts,y,README.txt", got)
+	}
+	e, err := b.Stat(head, "parts/a.stl")
+	if err != nil || e.Dir || e.Size != int64(len("solid a2\nendsolid a2\n")) {
+		t.Fatalf("Stat parts/a.stl = %+v, %v", e, err)
+	}
+	rc, _, err := b.OpenBlob(e.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(data) != "solid a2\nendsolid a2\n" {
+		t.Errorf("blob = %q", data)
+	}
+	for _, bad := range []string{"../x", "parts/../../x", "/etc/passwd\x00", "parts\\a.stl", "a//b", "./parts"} {
+		if _, err := b.Stat(head, bad); !errors.Is(err, repo.ErrNoPath) {
+			t.Errorf("Stat(%q): %v, want ErrNoPath", bad, err)
+		}
+	}
+	if _, err := b.List(head, "parts/a.stl"); !errors.Is(err, repo.ErrNotDir) {
+		t.Errorf("List of a file: %v, want ErrNotDir", err)
+	}
+	var files []string
+	b.Files(context.Background(), head, func(e repo.Entry) error { files = append(files, e.Path); return nil })
+	if got := strings.Join(files, ","); got != "README.txt,parts/a.stl,parts/c.stl,y/z.txt" {
+		t.Errorf("Files = %s", got)
+	}
+	branches, _ := b.Branches()
+	tags, _ := b.Tags()
+	if strings.Join(branches, ",") != "feature/x/y,main,topic" || strings.Join(tags, ",") != "feature,light,v1" {
+		t.Errorf("branches %v, tags %v", branches, tags)
+	}
+	_ = commits
+}
+
+func TestBrowseHistoryAndChanges(t *testing.T) {
+	bare, commits := browseRepo(t)
+	b, err := repo.OpenBrowse(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	head, _ := b.ResolveRef("main")
+	log, more, err := b.Log(head, 0, 2)
+	if err != nil || len(log) != 2 || !more || log[0].Subject != "third" || log[1].Subject != "second" {
+		t.Fatalf("Log page 1 = %+v more=%v err=%v", log, more, err)
+	}
+	log, more, _ = b.Log(head, 2, 2)
+	if len(log) != 1 || more || log[0].Hash.String() != commits[0] {
+		t.Errorf("Log page 2 = %+v more=%v", log, more)
+	}
+	second, _ := b.ResolveRef(commits[1])
+	changes, err := b.Changes(context.Background(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		s := c.Action + " " + c.Path()
+		if c.Action == repo.Renamed {
+			s += " from " + c.From.Path
+		}
+		got = append(got, s)
+	}
+	want := "renamed README.txt from README.md,modified parts/a.stl,deleted parts/b.stl,added parts/c.stl"
+	if strings.Join(got, ",") != want {
+		t.Errorf("Changes = %s\nwant      %s", strings.Join(got, ","), want)
+	}
+	first, _ := b.ResolveRef(commits[0])
+	changes, _ = b.Changes(context.Background(), first)
+	if len(changes) != 3 || changes[0].Action != repo.Added {
+		t.Errorf("root commit changes = %+v", changes)
+	}
+}
+
+func TestBrowsePoolSeesPushes(t *testing.T) {
+	bare, _ := browseRepo(t)
+	pool := repo.NewBrowsePool(2, 4)
+	b, err := pool.Get(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ResolveRef("main"); err != nil {
+		t.Fatal(err)
+	}
+	pool.Put(b)
+	// A new commit arrives as a pack, as a push would bring it.
+	work := t.TempDir()
+	testenv.Git(t, "", "clone", "-q", bare, work)
+	os.WriteFile(filepath.Join(work, "new.txt"), []byte("new\n"), 0o644)
+	testenv.Git(t, work, "add", "-A")
+	testenv.Git(t, work, "commit", "-q", "-m", "fourth")
+	testenv.Git(t, work, "push", "-q", "origin", "main")
+	testenv.Git(t, bare, "repack", "-q", "-a", "-d")
+	b, err = pool.Get(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Put(b)
+	head, err := b.ResolveRef("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.CommitInfo(head)
+	if err != nil || c.Subject != "fourth" {
+		t.Errorf("after a push the pool reads %+v, %v", c, err)
+	}
+}
+
+// FuzzCleanPath checks that an accepted path has no empty, "." or ".."
+// segment, no backslash or NUL, and no leading or trailing slash.
+func FuzzCleanPath(f *testing.F) {
+	f.Add("parts/a.stl")
+	f.Add("../etc/passwd")
+	f.Fuzz(func(t *testing.T, p string) {
+		c, err := repo.CleanPath(p)
+		if err != nil {
+			if !errors.Is(err, repo.ErrNoPath) {
+				t.Fatalf("CleanPath(%q): %v, want ErrNoPath", p, err)
+			}
+			return
+		}
+		if c == "" {
+			return
+		}
+		if strings.ContainsAny(c, "\x00\\") || strings.HasPrefix(c, "/") || strings.HasSuffix(c, "/") {
+			t.Fatalf("CleanPath(%q) = %q", p, c)
+		}
+		for _, seg := range strings.Split(c, "/") {
+			if seg == "" || seg == "." || seg == ".." {
+				t.Fatalf("CleanPath(%q) = %q has segment %q", p, c, seg)
+			}
+		}
+	})
+}

@@ -1,0 +1,333 @@
+package repo
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+)
+
+// Register adds the smart-HTTP git routes to e:
+//
+//	GET  /:owner/:project/info/refs?service=git-upload-pack|git-receive-pack
+//	POST /:owner/:project/git-upload-pack
+//	POST /:owner/:project/git-receive-pack
+//
+// The project segment may end in ".git". Other packages' routes under
+// /:owner/:project/ must use the same parameter names.
+func (s *Server) Register(e *echo.Echo) {
+	e.GET("/:owner/:project/info/refs", s.infoRefs)
+	e.POST("/:owner/:project/git-upload-pack", s.uploadPack)
+	e.POST("/:owner/:project/git-receive-pack", s.receivePack)
+}
+
+const (
+	serviceUpload  = "git-upload-pack"
+	serviceReceive = "git-receive-pack"
+)
+
+// uploadConfig and receiveConfig are given to every git run with -c, so
+// they hold for all repositories without touching each one's config.
+var uploadConfig = []string{"uploadpack.allowFilter=true"}
+
+func (s *Server) receiveConfig() []string {
+	return []string{
+		"core.hooksPath=" + s.hooksDir,
+		"receive.fsckObjects=true",
+		"receive.advertiseAtomic=true",
+		"receive.denyNonFastForwards=false",
+		"receive.denyDeletes=false",
+		"receive.denyDeleteCurrent=false",
+	}
+}
+
+func (s *Server) infoRefs(c echo.Context) error {
+	service := c.QueryParam("service")
+	if service != serviceUpload && service != serviceReceive {
+		return c.String(http.StatusBadRequest, "only git's smart HTTP protocol is served: use git 1.6.6 or newer\n")
+	}
+	user, err := s.User(c)
+	if err != nil {
+		return authError(c, err)
+	}
+	owner, name := c.Param("owner"), trimGit(c.Param("project"))
+	if err := badName(owner, name); err != nil {
+		return c.String(http.StatusBadRequest, err.Error()+"\n")
+	}
+	ctx := c.Request().Context()
+	p, err := s.store.ProjectByName(ctx, owner, name)
+	missing := errors.Is(err, store.ErrNotFound)
+	if err != nil && !missing {
+		return err
+	}
+	dir := ""
+	switch {
+	case service == serviceUpload && missing:
+		return c.String(http.StatusNotFound, "project "+owner+"/"+name+" not found\n")
+	case service == serviceUpload:
+		dir = s.Path(p.Owner, p.Name)
+	case user == "":
+		return Challenge(c, "pushing needs a user name and access token")
+	case missing && strings.EqualFold(user, owner):
+		if err := ValidOwner(owner); err != nil {
+			return c.String(http.StatusBadRequest, err.Error()+"\n")
+		}
+		dir = s.emptyRepo // push-to-create: the project is made when the pack arrives
+	case missing || !s.CanPush(user, p):
+		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+owner+"/"+name+"\n")
+	default:
+		dir = s.Path(p.Owner, p.Name)
+	}
+
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "application/x-"+service+"-advertisement")
+	noCache(h)
+	proto := gitProtocol(c.Request())
+	var pre []byte
+	if !strings.Contains(proto, "version=2") {
+		line := "# service=" + service + "\n"
+		pre = fmt.Appendf(nil, "%04x%s0000", len(line)+4, line)
+	}
+	var cfg []string
+	if service == serviceUpload {
+		cfg = uploadConfig
+	}
+	return s.runGit(c, cfg, strings.TrimPrefix(service, "git-"), dir, proto, nil, nil, pre, true)
+}
+
+func (s *Server) uploadPack(c echo.Context) error {
+	user, err := s.User(c)
+	if err != nil {
+		return authError(c, err)
+	}
+	owner, name := c.Param("owner"), trimGit(c.Param("project"))
+	if err := badName(owner, name); err != nil {
+		return c.String(http.StatusBadRequest, err.Error()+"\n")
+	}
+	p, err := s.store.ProjectByName(c.Request().Context(), owner, name)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.CanRead(user, p)) {
+		return c.String(http.StatusNotFound, "project "+owner+"/"+name+" not found\n")
+	}
+	if err != nil {
+		return err
+	}
+	body, err := requestBody(c.Request())
+	if err != nil {
+		return c.String(http.StatusBadRequest, err.Error()+"\n")
+	}
+	defer body.Close()
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "application/x-git-upload-pack-result")
+	noCache(h)
+	return s.runGit(c, uploadConfig, "upload-pack", s.Path(p.Owner, p.Name), gitProtocol(c.Request()), nil, body, nil, false)
+}
+
+func (s *Server) receivePack(c echo.Context) error {
+	user, err := s.User(c)
+	if err != nil {
+		return authError(c, err)
+	}
+	if user == "" {
+		return Challenge(c, "pushing needs a user name and access token")
+	}
+	owner, name := c.Param("owner"), trimGit(c.Param("project"))
+	if err := badName(owner, name); err != nil {
+		return c.String(http.StatusBadRequest, err.Error()+"\n")
+	}
+	if !strings.EqualFold(user, owner) {
+		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+owner+"/"+name+"\n")
+	}
+	ctx := c.Request().Context()
+	unlock, err := s.lock(ctx, owner, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	p, err := s.store.ProjectByName(ctx, owner, name)
+	created := false
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if err := ValidOwner(user); err != nil {
+			return c.String(http.StatusBadRequest, err.Error()+"\n")
+		}
+		if p, err = s.create(ctx, user, name); err != nil {
+			return err
+		}
+		created = true
+		s.log.Info("project created by push", "project", p.FullName(), "user", user)
+	case err != nil:
+		return err
+	case !s.CanPush(user, p):
+		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+p.FullName()+"\n")
+	}
+	if created {
+		// Undo a push-to-create that stored no ref (refused, or the pusher
+		// went away), so failed pushes leave no empty projects behind.
+		defer func() {
+			bg := context.WithoutCancel(ctx)
+			if s.hasRefs(bg, s.Path(p.Owner, p.Name)) {
+				return
+			}
+			if err := s.remove(bg, p); err != nil {
+				s.log.Warn("remove project after failed push-to-create", "project", p.FullName(), "err", err)
+			}
+		}()
+	}
+
+	body, err := requestBody(c.Request())
+	if err != nil {
+		return c.String(http.StatusBadRequest, err.Error()+"\n")
+	}
+	defer body.Close()
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "application/x-git-receive-pack-result")
+	noCache(h)
+	env := s.hookEnv(p, user)
+	return s.runGit(c, s.receiveConfig(), "receive-pack", s.Path(p.Owner, p.Name), "", env, body, nil, false)
+}
+
+func badName(owner, name string) error {
+	if err := ValidName(owner); err != nil {
+		return err
+	}
+	return ValidName(name)
+}
+
+// runGit runs "git -c CFG... SUB --stateless-rpc [--advertise-refs] DIR",
+// feeding it stdin and streaming its output, after pre, to the response,
+// flushing as it goes so nothing is buffered whole.
+func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, env []string, stdin io.Reader, pre []byte, advertise bool) error {
+	ctx := c.Request().Context()
+	args := make([]string, 0, 2*len(cfg)+4)
+	for _, kv := range cfg {
+		args = append(args, "-c", kv)
+	}
+	args = append(args, sub, "--stateless-rpc")
+	if advertise {
+		args = append(args, "--advertise-refs")
+	}
+	args = append(args, dir)
+	cmd := exec.CommandContext(ctx, s.git, args...)
+	// When the client goes away, let git clean up (quarantine, lock files)
+	// rather than killing it outright.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(cmd.Env, "GIT_TERMINAL_PROMPT=0")
+	if proto != "" {
+		cmd.Env = append(cmd.Env, "GIT_PROTOCOL="+proto)
+	}
+	cmd.Stdin = stdin
+	var stderr limitedBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	// Git may answer before it has read the whole request (progress,
+	// keep-alives); let the HTTP/1 server read and write at once.
+	_ = http.NewResponseController(c.Response().Writer).EnableFullDuplex()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start git %s: %w", sub, err)
+	}
+	w := &streamWriter{res: c.Response()}
+	if len(pre) > 0 {
+		w.Write(pre)
+	}
+	buf := make([]byte, 64<<10)
+	_, copyErr := io.CopyBuffer(w, stdout, buf)
+	if copyErr != nil {
+		io.Copy(io.Discard, stdout)
+	}
+	waitErr := cmd.Wait()
+	if waitErr != nil && ctx.Err() == nil {
+		s.log.Warn("git failed", "cmd", sub, "dir", dir, "err", waitErr, "stderr", strings.TrimSpace(stderr.String()))
+	}
+	if !w.started {
+		if waitErr != nil {
+			return c.String(http.StatusInternalServerError, "git "+sub+" failed\n")
+		}
+		c.Response().WriteHeader(http.StatusOK)
+	}
+	return nil
+}
+
+// streamWriter sends the response header at the first write and flushes
+// after every write.
+type streamWriter struct {
+	res     *echo.Response
+	started bool
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	if !w.started {
+		w.res.WriteHeader(http.StatusOK)
+		w.started = true
+	}
+	n, err := w.res.Write(p)
+	if err == nil {
+		w.res.Flush()
+	}
+	return n, err
+}
+
+// limitedBuffer keeps the first 64 KiB written to it (git's stderr).
+type limitedBuffer struct{ bytes.Buffer }
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := 64<<10 - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func noCache(h http.Header) {
+	h.Set("Expires", "Fri, 01 Jan 1980 00:00:00 GMT")
+	h.Set("Pragma", "no-cache")
+	h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
+}
+
+// gitProtocol returns the Git-Protocol header (e.g. "version=2") when it
+// holds only the characters git uses there; git reads it from GIT_PROTOCOL.
+func gitProtocol(r *http.Request) string {
+	v := r.Header.Get("Git-Protocol")
+	if len(v) > 256 {
+		return ""
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("=:._-", c) >= 0) {
+			return ""
+		}
+	}
+	return v
+}
+
+// requestBody is the request body, gunzipped when git sent it compressed.
+func requestBody(r *http.Request) (io.ReadCloser, error) {
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+		return r.Body, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read gzip request body: %w", err)
+		}
+		return zr, nil
+	default:
+		return nil, fmt.Errorf("unsupported Content-Encoding %q", enc)
+	}
+}

@@ -1,0 +1,271 @@
+// Package repo is Blueprints' git server: bare repositories under
+// data/repos/{owner}/{project}.git, served over git's smart HTTP protocol by
+// running the git binary (upload-pack, receive-pack --stateless-rpc) behind
+// Echo routes. Authentication (HTTP basic: user and access token) and
+// authorisation happen here, in Go, before git runs; git's pre-receive and
+// post-receive hooks call back into the running server, which hands each
+// push to the functions registered with OnPreReceive and OnPostReceive.
+//
+// Data enters as pushes (packs and ref updates) and leaves as clones and
+// fetches; other packages reach a project's repository through Path and
+// Project, and reuse Authenticate and CanPush for their own routes.
+package repo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+)
+
+// Config says where repositories live and how hooks reach the server.
+type Config struct {
+	// Data is the data folder; repositories go in Data/repos, hook scripts
+	// and scratch repositories in Data/git.
+	Data string
+	// Store holds users, tokens and projects.
+	Store *store.Store
+	// Executable is the blueprints binary git's hooks run
+	// ("blueprints hook pre-receive"); os.Executable() when empty.
+	Executable string
+	// Git is the git binary; "git" when empty.
+	Git string
+	// Logger receives warnings about failed git runs; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Server serves git repositories over smart HTTP and runs push hooks.
+type Server struct {
+	root       string // Data/repos
+	hooksDir   string // Data/git/hooks
+	emptyRepo  string // Data/git/empty.git, advertised for push-to-create
+	store      *store.Store
+	executable string
+	git        string
+	log        *slog.Logger
+	hookSecret string
+
+	mu      sync.Mutex
+	hookURL string
+	pre     []PreReceiveFunc
+	post    []PostReceiveFunc
+	locks   map[string]*projectLock
+}
+
+// New prepares the folders, hook scripts and scratch repository under
+// cfg.Data and returns a Server. Call SetHookURL once the internal hook
+// endpoint listens.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("new repo server: no store")
+	}
+	data, err := filepath.Abs(cfg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("new repo server: data folder %s: %w", cfg.Data, err)
+	}
+	exe := cfg.Executable
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("new repo server: find own binary for hooks: %w", err)
+		}
+	}
+	git := cfg.Git
+	if git == "" {
+		git = "git"
+	}
+	if git, err = exec.LookPath(git); err != nil {
+		return nil, fmt.Errorf("new repo server: git is needed (install it, e.g. apt-get install git): %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var secret [24]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return nil, fmt.Errorf("new repo server: hook secret: %w", err)
+	}
+	s := &Server{
+		root:       filepath.Join(data, "repos"),
+		hooksDir:   filepath.Join(data, "git", "hooks"),
+		emptyRepo:  filepath.Join(data, "git", "empty.git"),
+		store:      cfg.Store,
+		executable: exe,
+		git:        git,
+		log:        log,
+		hookSecret: hex.EncodeToString(secret[:]),
+		locks:      map[string]*projectLock{},
+	}
+	if err := os.MkdirAll(s.root, 0o755); err != nil {
+		return nil, fmt.Errorf("new repo server: %w", err)
+	}
+	if err := s.installHooks(); err != nil {
+		return nil, fmt.Errorf("new repo server: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.emptyRepo, "HEAD")); err != nil {
+		if err := s.initBare(context.Background(), s.emptyRepo); err != nil {
+			return nil, fmt.Errorf("new repo server: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Root is the folder holding every owner's repositories (Data/repos).
+func (s *Server) Root() string { return s.root }
+
+// Path is the bare repository of a project, given its canonical owner and
+// name (as in store.Project). Both must be valid names.
+func (s *Server) Path(owner, project string) string {
+	return filepath.Join(s.root, owner, project+".git")
+}
+
+// safePath is Path after checking both names, and that the result stays
+// under the root.
+func (s *Server) safePath(owner, project string) (string, error) {
+	if err := ValidName(owner); err != nil {
+		return "", err
+	}
+	if err := ValidName(project); err != nil {
+		return "", err
+	}
+	p := s.Path(owner, project)
+	rel, err := filepath.Rel(s.root, p)
+	if err != nil || strings.HasPrefix(rel, "..") || filepath.IsAbs(rel) {
+		return "", fmt.Errorf("%w: %s/%s leaves the repository folder", ErrInvalidName, owner, project)
+	}
+	return p, nil
+}
+
+// Project looks a project up by owner and name, ignoring case, after
+// validating both. It returns an error wrapping ErrInvalidName for a bad
+// name and store.ErrNotFound for a missing project. A trailing ".git" on
+// the project name is accepted, as in remote URLs.
+func (s *Server) Project(ctx context.Context, owner, project string) (store.Project, error) {
+	project = trimGit(project)
+	if err := ValidName(owner); err != nil {
+		return store.Project{}, err
+	}
+	if err := ValidName(project); err != nil {
+		return store.Project{}, err
+	}
+	return s.store.ProjectByName(ctx, owner, project)
+}
+
+func trimGit(name string) string {
+	if len(name) > 4 && strings.EqualFold(name[len(name)-4:], ".git") {
+		return name[:len(name)-4]
+	}
+	return name
+}
+
+// create makes a new, empty project: its row and its bare repository.
+func (s *Server) create(ctx context.Context, owner, project string) (store.Project, error) {
+	dir, err := s.safePath(owner, project)
+	if err != nil {
+		return store.Project{}, err
+	}
+	p, err := s.store.CreateProject(ctx, owner, project)
+	if err != nil {
+		return store.Project{}, err
+	}
+	// A folder left by a crash or an old project of the same name would
+	// mix histories; start clean.
+	if err := os.RemoveAll(dir); err != nil {
+		s.store.DeleteProject(context.WithoutCancel(ctx), p.ID)
+		return store.Project{}, fmt.Errorf("create project %s: %w", p.FullName(), err)
+	}
+	err = s.initBare(ctx, dir)
+	if err == nil {
+		err = s.pinHooks(ctx, dir)
+	}
+	if err != nil {
+		s.store.DeleteProject(context.WithoutCancel(ctx), p.ID)
+		os.RemoveAll(dir)
+		return store.Project{}, fmt.Errorf("create project %s: %w", p.FullName(), err)
+	}
+	return p, nil
+}
+
+// remove deletes a project's row and repository (used to undo a
+// push-to-create that stored nothing).
+func (s *Server) remove(ctx context.Context, p store.Project) error {
+	if err := s.store.DeleteProject(ctx, p.ID); err != nil {
+		return err
+	}
+	dir, err := s.safePath(p.Owner, p.Name)
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+func (s *Server) initBare(ctx context.Context, dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	// An empty template: no sample hooks; ours come through core.hooksPath.
+	out, err := exec.CommandContext(ctx, s.git, "init", "--quiet", "--bare", "--template=", dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("git init %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// pinHooks points the repository's own core.hooksPath at the server's
+// hooks (relative, so the data folder may move), so that even a push made
+// straight into the folder, around the server, meets them and is refused.
+func (s *Server) pinHooks(ctx context.Context, dir string) error {
+	rel, err := filepath.Rel(dir, s.hooksDir)
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, s.git, "--git-dir", dir, "config", "core.hooksPath", rel).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("git config core.hooksPath in %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// projectLock serialises pushes to one project. A channel rather than a
+// mutex so that waiting can give up when the pusher goes away.
+type projectLock struct {
+	ch    chan struct{}
+	users int
+}
+
+// lock takes the push lock of owner/project (case-insensitively) and
+// returns its release function.
+func (s *Server) lock(ctx context.Context, owner, project string) (func(), error) {
+	key := strings.ToLower(owner + "/" + project)
+	s.mu.Lock()
+	l := s.locks[key]
+	if l == nil {
+		l = &projectLock{ch: make(chan struct{}, 1)}
+		s.locks[key] = l
+	}
+	l.users++
+	s.mu.Unlock()
+	done := func() {
+		s.mu.Lock()
+		l.users--
+		if l.users == 0 {
+			delete(s.locks, key)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
+}
