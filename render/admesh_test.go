@@ -227,3 +227,44 @@ func TestTopologyPasses(t *testing.T) {
 		}
 	}
 }
+
+// TestTopologyParallel: big meshes measure their topology on two
+// goroutines; the answer is the one the known shapes have, in one pass or
+// many.
+func TestTopologyParallel(t *testing.T) {
+	big := func(center float64) *stl.Solid {
+		return torusSolid(t, stlgen.Torus{Major: 20, Minor: 5, Center: [3]float64{center, 0, 0}, Triangles: parallelFacets})
+	}
+	two := big(0)
+	two.Triangles = append(two.Triangles, big(60).Triangles...)
+	open := torusSolid(t, stlgen.Torus{Major: 20, Minor: 5, Triangles: 2 * parallelFacets})
+	open.Triangles = append(open.Triangles[:500], open.Triangles[503:]...)
+	cases := []struct {
+		name       string
+		solid      *stl.Solid
+		watertight bool
+		shells     int
+	}{{"two big tori", two, true, 2}, {"open big torus", open, false, 1}}
+	for _, c := range cases {
+		var buf bytes.Buffer
+		if err := writeSolid(&buf, c.solid, false); err != nil {
+			t.Fatal(err)
+		}
+		m, err := ReadMesh(&buf, c.name, Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(m.tris)/3 < parallelFacets {
+			t.Fatalf("%s: %d facets, too few for the parallel path", c.name, len(m.tris)/3)
+		}
+		one := measureTopology(len(m.verts), m.tris, defaultPassEdges)
+		if one.watertight != c.watertight || one.shells != c.shells || one.oriented != c.watertight || c.watertight != (one.openEdges == 0) {
+			t.Errorf("%s: %+v, want watertight %v, %d shells", c.name, one, c.watertight, c.shells)
+		}
+		for _, pass := range []uint32{uint32(len(m.tris) / 5), 777} {
+			if got := measureTopology(len(m.verts), m.tris, pass); got != one {
+				t.Errorf("%s, %d edges a pass: %+v, one pass: %+v", c.name, pass, got, one)
+			}
+		}
+	}
+}

@@ -26,11 +26,15 @@ type asciiReader struct {
 	tokAt   int   // the last token's index in the stream's window, valid with tokBase
 	tokBase int64 // the window's file offset when the last token was read
 	tokLn   int   // line of the last token
+	// skipNormals: the writer ignores normals (ReadMesh), so they are
+	// only checked to be numbers, not converted.
+	skipNormals bool
 }
 
 // readASCII streams ASCII facets from s into sw and returns the facet count.
 func readASCII(s *stream, sw stl.Writer, lim Limits) (int64, error) {
 	a := &asciiReader{s: s, sw: sw, lim: lim, line: 1}
+	_, a.skipNormals = sw.(*meshBuilder)
 	sw.SetASCII(true)
 	tok, err := a.next()
 	if err != nil {
@@ -94,6 +98,9 @@ func (a *asciiReader) facet(t *stl.Triangle, n int64) error {
 	t.Normal = stl.Vec3{}
 	if keyword(tok, "normal") {
 		for k := range 3 {
+			if a.skipNormals && a.skipNumber() {
+				continue
+			}
 			if t.Normal[k], err = a.number(false); err != nil {
 				return err
 			}
@@ -125,6 +132,13 @@ func (a *asciiReader) facet(t *stl.Triangle, n int64) error {
 }
 
 func (a *asciiReader) expect(word string) error {
+	s := a.s
+	p := a.skipSpace()
+	if end := p + len(word); end < len(s.buf) && keyword(s.buf[p:end], word) && asciiSpace[s.buf[end]] {
+		a.tokAt, a.tokBase, a.tokLn = p, s.base, a.line
+		s.pos = end
+		return nil
+	}
 	tok, err := a.next()
 	if err != nil {
 		return err
@@ -135,8 +149,51 @@ func (a *asciiReader) expect(word string) error {
 	return nil
 }
 
-// number reads one float; a vertex coordinate must be finite.
+// skipSpace consumes the whitespace at the current position within the
+// window, counting lines, and returns the new position.
+func (a *asciiReader) skipSpace() int {
+	s := a.s
+	buf, p := s.buf, s.pos
+	for p < len(buf) && asciiSpace[buf[p]] {
+		if buf[p] == '\n' {
+			a.line++
+		}
+		p++
+	}
+	s.pos = p
+	return p
+}
+
+// number reads one float; a vertex coordinate must be finite. Plain
+// decimals followed by whitespace in the window are converted in place, in
+// the same scan that finds their end; anything else goes through next and
+// parseFloat32.
 func (a *asciiReader) number(vertex bool) (float32, error) {
+	s := a.s
+	p := a.skipSpace()
+	if f, n, ok := scanFloat32(s.buf[p:]); ok && p+n < len(s.buf) && asciiSpace[s.buf[p+n]] {
+		a.tokAt, a.tokBase, a.tokLn = p, s.base, a.line
+		s.pos = p + n
+		return f, nil // the fast path yields finite numbers only
+	}
+	return a.slowNumber(vertex)
+}
+
+// skipNumber consumes a number that parseFloat32 surely accepts, followed
+// by whitespace in the window; it reports false, consuming only
+// whitespace, when it cannot be sure.
+func (a *asciiReader) skipNumber() bool {
+	s := a.s
+	p := a.skipSpace()
+	if n, ok := skipFloat32(s.buf[p:]); ok && p+n < len(s.buf) && asciiSpace[s.buf[p+n]] {
+		a.tokAt, a.tokBase, a.tokLn = p, s.base, a.line
+		s.pos = p + n
+		return true
+	}
+	return false
+}
+
+func (a *asciiReader) slowNumber(vertex bool) (float32, error) {
 	tok, err := a.next()
 	if err != nil {
 		return 0, err

@@ -50,6 +50,7 @@ func readBinary(s *stream, sw stl.Writer, lim Limits, size int64) (int64, error)
 	untilEOF := count == 0
 	var n int64
 	var t stl.Triangle
+	mb, _ := sw.(*meshBuilder)
 	for untilEOF || n < count {
 		if len(s.buf)-s.pos < binaryFacetSize {
 			if s.refill() {
@@ -76,16 +77,21 @@ func readBinary(s *stream, sw stl.Writer, lim Limits, size int64) (int64, error)
 			if bad := nonFinite(b[12:48]); bad >= 0 {
 				return n, malformed(s.name, s.offset(p+12+bad*4), 0, "facet %d has a non-finite vertex coordinate (%v)", n, math.Float32frombits(binary.LittleEndian.Uint32(b[12+bad*4:])))
 			}
-			for k := range 3 {
-				t.Normal[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
-			}
 			for v := range 3 {
 				for k := range 3 {
 					t.Vertices[v][k] = math.Float32frombits(binary.LittleEndian.Uint32(b[12+12*v+4*k:]))
 				}
 			}
-			t.Attributes = binary.LittleEndian.Uint16(b[48:])
-			sw.AppendTriangle(t)
+			if mb != nil {
+				// ReadMesh ignores normals and attributes.
+				mb.addFacet(&t.Vertices)
+			} else {
+				for k := range 3 {
+					t.Normal[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
+				}
+				t.Attributes = binary.LittleEndian.Uint16(b[48:])
+				sw.AppendTriangle(t)
+			}
 			n++
 			s.pos = p + binaryFacetSize
 		}

@@ -140,6 +140,105 @@ func parseFloat32(tok []byte) (f float32, ok bool) {
 	return slowFloat32(tok)
 }
 
+// scanFloat32 converts the plain decimal at the start of b (sign, at most
+// 19 digits with an optional point, optional exponent) with parseFloat32's
+// exact fast paths, and returns how many bytes it used. ok is false when b
+// does not start with such a number or it needs the slow path; the caller
+// then falls back to parseFloat32 on the whole word, which decides.
+func scanFloat32(b []byte) (f float32, n int, ok bool) {
+	mant, exp, neg, n, ok := scanDecimal(b)
+	if !ok || mant == 0 { // signed zero: leave it to parseFloat32
+		return 0, 0, false
+	}
+	if mant < 1<<24 && exp >= -10 && exp <= 10 {
+		f = float32(mant)
+		if exp < 0 {
+			f /= pow10f32[-exp]
+		} else {
+			f *= pow10f32[exp]
+		}
+		if neg {
+			f = -f
+		}
+		return f, n, true
+	}
+	if mant < 1<<53 && exp >= -22 && exp <= 22 {
+		d := float64(mant)
+		if exp < 0 {
+			d /= pow10f64[-exp]
+		} else {
+			d *= pow10f64[exp]
+		}
+		bits := math.Float64bits(d)
+		if d >= 0x1p-126 && d <= math.MaxFloat32 && bits&(1<<29-1) != 1<<28 {
+			f = float32(d)
+			if neg {
+				f = -f
+			}
+			return f, n, true
+		}
+	}
+	return 0, 0, false
+}
+
+// skipFloat32 reports how many bytes the plain decimal at the start of b
+// takes when parseFloat32 surely accepts it (it is at most 2^53 × 10^22,
+// far inside float32 range; tiny values round to zero or a subnormal, which
+// is no error), without converting it. ok is false when that is not sure.
+func skipFloat32(b []byte) (n int, ok bool) {
+	mant, exp, _, n, ok := scanDecimal(b)
+	return n, ok && mant < 1<<53 && exp >= -22 && exp <= 22
+}
+
+// scanDecimal reads the plain decimal at the start of b: sign, 1 to 19
+// digits with an optional point, optional exponent of 1 to 4 digits. The
+// value is mant × 10^exp, negated if neg; n is the bytes used.
+func scanDecimal(b []byte) (mant uint64, exp int, neg bool, n int, ok bool) {
+	i := 0
+	if i < len(b) && (b[i] == '-' || b[i] == '+') {
+		neg = b[i] == '-'
+		i++
+	}
+	d0 := i
+	for ; i < len(b) && b[i]-'0' <= 9; i++ {
+		mant = mant*10 + uint64(b[i]-'0')
+	}
+	digits := i - d0
+	if i < len(b) && b[i] == '.' {
+		i++
+		f0 := i
+		for ; i < len(b) && b[i]-'0' <= 9; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+		}
+		exp = f0 - i
+		digits += i - f0
+	}
+	if digits == 0 || digits > 19 {
+		return 0, 0, false, 0, false
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(b) && (b[i] == '-' || b[i] == '+') {
+			eneg = b[i] == '-'
+			i++
+		}
+		e0 := i
+		e := 0
+		for ; i < len(b) && b[i]-'0' <= 9 && i-e0 < 4; i++ {
+			e = e*10 + int(b[i]-'0')
+		}
+		if i == e0 || i < len(b) && b[i]-'0' <= 9 {
+			return 0, 0, false, 0, false
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	return mant, exp, neg, i, true
+}
+
 func slowFloat32(tok []byte) (float32, bool) {
 	d, err := strconv.ParseFloat(string(tok), 32)
 	if err != nil {

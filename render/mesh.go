@@ -121,8 +121,10 @@ func (b *meshBuilder) SetASCII(ascii bool) {
 
 func (b *meshBuilder) SetTriangleCount(n uint32) { b.weld.reserve(int64(n)) }
 
-func (b *meshBuilder) AppendTriangle(t stl.Triangle) {
-	v := &t.Vertices
+func (b *meshBuilder) AppendTriangle(t stl.Triangle) { b.addFacet(&t.Vertices) }
+
+// addFacet adds one facet's vertices; the binary reader calls it directly.
+func (b *meshBuilder) addFacet(v *[3]stl.Vec3) {
 	if b.n == 0 {
 		b.min, b.max = v[0], v[0]
 		b.ref = [3]float64{float64(v[0][0]), float64(v[0][1]), float64(v[0][2])}

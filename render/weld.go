@@ -22,10 +22,10 @@ import (
 // edge grouping is a counting sort, see measureTopology).
 
 const (
-	batchVerts  = 3 * 16384
+	batchVerts  = 3 * 4096
 	batchesLive = 4
 	partBit     = 1 << 31 // marks partition 1's ids until finish renumbers them
-	recentSize  = 4096
+	recentSize  = 32768
 )
 
 type weldBatch struct {

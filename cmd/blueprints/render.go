@@ -60,8 +60,12 @@ func writePreview(m *render.Mesh, out string, size int) error {
 	if err != nil {
 		return fmt.Errorf("create preview: %w", err)
 	}
+	// CreateTemp makes the file private; a preview is an ordinary file.
+	err = tmp.Chmod(0o644)
 	w := bufio.NewWriterSize(tmp, 256<<10)
-	err = m.WritePNG(w, size)
+	if err == nil {
+		err = m.WritePNG(w, size)
+	}
 	if err == nil {
 		err = w.Flush()
 	}
