@@ -62,6 +62,9 @@ type Query struct {
 	PerPage   int
 	Sort      string // "relevance" (default), "name", "volume", "updated"
 	Prefix    bool   // treat the last word as a prefix (the search box)
+	// NoFacets skips the facet counts, most of the cost of a broad search
+	// (search-as-you-type needs none); URL form facets=0.
+	NoFacets bool
 }
 
 // Hit is one search result.

@@ -1,0 +1,312 @@
+package search
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"golang.org/x/sync/errgroup"
+)
+
+// mappingVersion names the shape of the index; an index written with
+// another version must be rebuilt (blueprints reindex).
+const mappingVersion = "1"
+
+var mappingVersionKey = []byte("blueprints_mapping_version")
+
+// ErrIndexVersion is returned by Open for an index written by another
+// version of the mapping; rebuild it with `blueprints reindex`.
+var ErrIndexVersion = errors.New("search index was written by another version; stop the server and run `blueprints reindex`")
+
+// ErrIndexLocked is returned by Open when another process holds the index.
+var ErrIndexLocked = errors.New("search index is in use by another process (is `blueprints serve` running?)")
+
+// Bleve is the Index on a Bleve (scorch) index on disk.
+type Bleve struct {
+	index    bleve.Index
+	analyzer analysis.Analyzer
+	path     string
+
+	writeMu sync.Mutex // one Apply at a time; guards closed
+	closed  bool
+
+	cacheMu    sync.Mutex
+	generation uint64 // incremented by every Apply
+	cache      map[Query]Result
+}
+
+var _ Index = (*Bleve)(nil)
+
+// maxBatch bounds the documents in one Bleve batch; a larger Apply is
+// written as several batches, in parallel since Bleve builds each batch's
+// segment on one core (the index is derived data, so a crash between
+// batches is repaired by re-running the catalog job).
+const maxBatch = 5000
+
+// Open opens the index at path (conventionally data/index.bleve),
+// creating it when it does not exist.
+func Open(p string) (*Bleve, error) {
+	runtime := map[string]any{"bolt_timeout": "2s"}
+	idx, err := bleve.OpenUsing(p, runtime)
+	switch {
+	case errors.Is(err, bleve.ErrorIndexPathDoesNotExist) || errors.Is(err, bleve.ErrorIndexMetaMissing) && dirEmpty(p):
+		im, merr := newMapping()
+		if merr != nil {
+			return nil, fmt.Errorf("build search mapping: %w", merr)
+		}
+		config := map[string]any{"bolt_timeout": "2s"}
+		idx, err = bleve.NewUsing(p, im, scorch.Name, scorch.Name, config)
+		if err != nil {
+			return nil, fmt.Errorf("create search index %s: %w", p, err)
+		}
+		if err := idx.SetInternal(mappingVersionKey, []byte(mappingVersion)); err != nil {
+			idx.Close()
+			return nil, fmt.Errorf("create search index %s: %w", p, err)
+		}
+	case err != nil:
+		if strings.Contains(err.Error(), "timeout") {
+			return nil, fmt.Errorf("open search index %s: %w", p, ErrIndexLocked)
+		}
+		return nil, fmt.Errorf("open search index %s: %w (delete it and run `blueprints reindex` if it is damaged)", p, err)
+	default:
+		v, err := idx.GetInternal(mappingVersionKey)
+		if err != nil || string(v) != mappingVersion {
+			idx.Close()
+			return nil, fmt.Errorf("open search index %s: %w", p, ErrIndexVersion)
+		}
+	}
+	a := idx.Mapping().AnalyzerNamed(partNameAnalyzer)
+	if a == nil {
+		idx.Close()
+		return nil, fmt.Errorf("open search index %s: analyzer %s missing from mapping: %w", p, partNameAnalyzer, ErrIndexVersion)
+	}
+	return &Bleve{index: idx, analyzer: a, path: p, cache: map[Query]Result{}}, nil
+}
+
+func dirEmpty(p string) bool {
+	entries, err := os.ReadDir(p)
+	return err == nil && len(entries) == 0
+}
+
+// Close flushes and closes the index.
+func (b *Bleve) Close() error {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if err := b.index.Close(); err != nil {
+		return fmt.Errorf("close search index %s: %w", b.path, err)
+	}
+	return nil
+}
+
+// Count returns the number of documents in the index.
+func (b *Bleve) Count() (uint64, error) { return b.index.DocCount() }
+
+// Apply upserts docs and deletes ids. An id both upserted and deleted is
+// deleted; of an id upserted twice, the last wins. Up to maxBatch
+// documents go in one atomic Bleve batch (larger Applies are split and
+// written in parallel); Apply returns once they are durable on disk.
+func (b *Bleve) Apply(ctx context.Context, upserts []Doc, deletes []string) error {
+	for i := range upserts {
+		if err := upserts[i].check(); err != nil {
+			return fmt.Errorf("index documents: %w", err)
+		}
+	}
+	for _, id := range deletes {
+		if id == "" {
+			return fmt.Errorf("index documents: empty id to delete")
+		}
+	}
+	deleted := make(map[string]bool, len(deletes))
+	for _, id := range deletes {
+		deleted[id] = true
+	}
+	// The last upsert of an id wins; deleted ids are not upserted. So no
+	// id is in two batches, and batches may be built in parallel.
+	last := make(map[string]int, len(upserts))
+	for i := range upserts {
+		last[upserts[i].ID] = i
+	}
+	var ops []batchOp
+	for i := range upserts {
+		if !deleted[upserts[i].ID] && last[upserts[i].ID] == i {
+			ops = append(ops, batchOp{doc: &upserts[i]})
+		}
+	}
+	for id := range deleted {
+		ops = append(ops, batchOp{id: id})
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	if b.closed {
+		return fmt.Errorf("index documents: search index %s is closed", b.path)
+	}
+	defer b.invalidate()
+	chunks := (len(ops) + maxBatch - 1) / maxBatch
+	workers := min(chunks, runtime.GOMAXPROCS(0))
+	size := (len(ops) + chunks - 1) / chunks
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for i := 0; i < len(ops); i += size {
+		part := ops[i:min(i+size, len(ops))]
+		g.Go(func() error { return b.writeBatch(ctx, part) })
+	}
+	return g.Wait()
+}
+
+// invalidate drops cached results after the index changed.
+func (b *Bleve) invalidate() {
+	b.cacheMu.Lock()
+	b.generation++
+	clear(b.cache)
+	b.cacheMu.Unlock()
+}
+
+// batchOp is one upsert (doc) or delete (id).
+type batchOp struct {
+	doc *Doc
+	id  string
+}
+
+func (b *Bleve) writeBatch(ctx context.Context, ops []batchOp) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("index documents: %w", err)
+	}
+	batch := b.index.NewBatch()
+	for _, op := range ops {
+		if op.doc == nil {
+			batch.Delete(op.id)
+			continue
+		}
+		fields, err := indexFields(op.doc)
+		if err != nil {
+			return fmt.Errorf("index document %s: %w", op.doc.ID, err)
+		}
+		if err := batch.Index(op.doc.ID, fields); err != nil {
+			return fmt.Errorf("index document %s: %w", op.doc.ID, err)
+		}
+	}
+	if err := b.index.Batch(batch); err != nil {
+		return fmt.Errorf("index documents in %s: %w", b.path, err)
+	}
+	return nil
+}
+
+func (d *Doc) check() error {
+	switch {
+	case d.ID == "":
+		return fmt.Errorf("document without id (kind %q, name %q)", d.Kind, d.Name)
+	case d.Kind != KindPart && d.Kind != KindProject:
+		return fmt.Errorf("document %s: unknown kind %q (want %q or %q)", d.ID, d.Kind, KindPart, KindProject)
+	}
+	return nil
+}
+
+// indexFields flattens d into the fields of the mapping. Only fields with
+// a value are set, so projects have no sizes and are missing from size
+// filters and sort last by volume.
+func indexFields(d *Doc) (map[string]any, error) {
+	stored, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	f := map[string]any{
+		fieldKind:    d.Kind,
+		fieldNameKey: strings.ToLower(d.Name),
+		fieldStored:  string(stored),
+	}
+	if !d.Updated.IsZero() {
+		f[fieldUpdated] = float64(d.Updated.Unix())
+	}
+	setKeyword := func(field, v string) {
+		if v != "" {
+			f[field] = v
+		}
+	}
+	setKeyword(fieldProject, d.Project)
+	setKeyword(fieldLicense, d.License)
+	setKeyword(fieldCategory, d.Category)
+
+	text := make([]string, 0, 4+len(d.Tags))
+	text = append(text, d.Project, d.Description, d.Category)
+	text = append(text, d.Tags...)
+	switch d.Kind {
+	case KindPart:
+		// The name also as one word, so "xyjoint" finds xyJoint.
+		f[fieldName] = pluralAcronyms(d.Name) + " " + joinedWords(d.Name)
+		if dir := path.Dir(d.Path); dir != "." && dir != "/" {
+			f[fieldPath] = pluralAcronyms(dir)
+		}
+	case KindProject:
+		_, repo, _ := strings.Cut(d.Project, "/")
+		f[fieldName] = pluralAcronyms(d.Name + " " + repo)
+	}
+	f[fieldText] = pluralAcronyms(strings.Join(text, " "))
+
+	if p := d.Part; p != nil {
+		ext := []float64{p.Size[0], p.Size[1], p.Size[2]}
+		slices.Sort(ext)
+		f[fieldExtMin], f[fieldExtMid], f[fieldExtMax] = ext[0], ext[1], ext[2]
+		f[fieldVolume] = p.Volume
+	}
+	return f, nil
+}
+
+// joinedWords is s in lower case with everything but letters and digits
+// removed.
+func joinedWords(s string) string {
+	return strings.Map(func(r rune) rune {
+		if notWordRune(r) {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
+
+// pluralAcronyms upper-cases the "s" of plural acronyms ("STLs", "PCBs")
+// so that the camelCase split keeps them whole; text is indexed and
+// queried through it.
+func pluralAcronyms(s string) string {
+	var out []byte
+	upper := 0 // upper-case letters in the current run of letters
+	for i, r := range s {
+		switch {
+		case unicode.IsUpper(r):
+			upper++
+		case r == 's' && upper >= 2:
+			next, _ := utf8.DecodeRuneInString(s[i+1:])
+			if i+1 == len(s) || !unicode.IsLetter(next) {
+				if out == nil {
+					out = []byte(s)
+				}
+				out[i] = 'S'
+			}
+			upper = 0
+		default:
+			upper = 0
+		}
+	}
+	if out == nil {
+		return s
+	}
+	return string(out)
+}

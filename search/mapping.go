@@ -1,0 +1,119 @@
+package search
+
+import (
+	"github.com/blevesearch/bleve/v2/mapping"
+
+	// Bleve resolves analysis components by name through its own registry,
+	// which these packages fill when linked in; the mapping below names them.
+	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
+	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
+	_ "github.com/blevesearch/bleve/v2/analysis/char/asciifolding"
+	_ "github.com/blevesearch/bleve/v2/analysis/token/camelcase"
+	_ "github.com/blevesearch/bleve/v2/analysis/token/lowercase"
+	_ "github.com/blevesearch/bleve/v2/analysis/token/porter"
+	_ "github.com/blevesearch/bleve/v2/analysis/tokenizer/regexp"
+)
+
+// Analyzer and field names in the index.
+const (
+	// partNameAnalyzer splits part names and paths into words: runs of
+	// letters and digits (so "_", "-", "[", ".", "/" and spaces separate
+	// words), then camelCase and letter/digit boundaries ("xyJoint",
+	// "XYJoint", "MGN9"), folded to lower case and stemmed (Porter).
+	partNameAnalyzer = "part_name"
+	wordTokenizer    = "part_words"
+
+	fieldKind     = "kind"
+	fieldName     = "name"     // part: file name; project: title and repository name
+	fieldPath     = "path"     // part: folder words of its path
+	fieldText     = "text"     // project name, title, description, tags, category
+	fieldNameKey  = "name_key" // lower-case name, for sorting
+	fieldProject  = "project"
+	fieldLicense  = "license"
+	fieldCategory = "category"
+	fieldExtMin   = "ext_min" // smallest extent
+	fieldExtMid   = "ext_mid"
+	fieldExtMax   = "ext_max" // largest extent
+	fieldVolume   = "volume"
+	fieldUpdated  = "updated" // Unix seconds
+	fieldStored   = "doc"     // the Doc as JSON, stored only
+)
+
+// newMapping builds the index mapping: one default document mapping for
+// both kinds, with explicit fields only (no dynamic fields, no _all field)
+// so that indexing does no work nobody searches on.
+func newMapping() (*mapping.IndexMappingImpl, error) {
+	im := mapping.NewIndexMapping()
+	if err := im.AddCustomTokenizer(wordTokenizer, map[string]any{
+		"type":   "regexp",
+		"regexp": `[\p{L}\p{N}]+`,
+	}); err != nil {
+		return nil, err
+	}
+	if err := im.AddCustomAnalyzer(partNameAnalyzer, map[string]any{
+		"type":          "custom",
+		"char_filters":  []any{"asciifolding"},
+		"tokenizer":     wordTokenizer,
+		"token_filters": []any{"camelCase", "to_lower", "stemmer_porter"},
+	}); err != nil {
+		return nil, err
+	}
+
+	text := func() *mapping.FieldMapping {
+		f := mapping.NewTextFieldMapping()
+		f.Analyzer = partNameAnalyzer
+		f.Store = false
+		f.IncludeTermVectors = false
+		f.IncludeInAll = false
+		f.DocValues = false
+		return f
+	}
+	keyword := func() *mapping.FieldMapping {
+		f := mapping.NewKeywordFieldMapping()
+		f.Store = false
+		f.IncludeTermVectors = false
+		f.IncludeInAll = false
+		f.DocValues = true
+		f.SkipFreqNorm = true // filters and facets only: never scored
+		return f
+	}
+	numeric := func() *mapping.FieldMapping {
+		f := mapping.NewNumericFieldMapping()
+		f.Store = false
+		f.IncludeInAll = false
+		f.DocValues = true
+		f.SkipFreqNorm = true
+		return f
+	}
+	stored := mapping.NewTextFieldMapping()
+	stored.Analyzer = "keyword"
+	stored.Index = false
+	stored.Store = true
+	stored.IncludeTermVectors = false
+	stored.IncludeInAll = false
+	stored.DocValues = false
+
+	dm := mapping.NewDocumentStaticMapping()
+	for _, name := range []string{fieldName, fieldPath, fieldText} {
+		dm.AddFieldMappingsAt(name, text())
+	}
+	for _, name := range []string{fieldKind, fieldNameKey, fieldProject, fieldLicense, fieldCategory} {
+		dm.AddFieldMappingsAt(name, keyword())
+	}
+	// Sizes per axis and triangle counts are only in the stored document:
+	// no query filters or sorts on them, and numeric fields are most of the
+	// cost of indexing (16 terms per value; two thirds of the CPU time).
+	for _, name := range []string{fieldExtMin, fieldExtMid, fieldExtMax, fieldVolume, fieldUpdated} {
+		dm.AddFieldMappingsAt(name, numeric())
+	}
+	dm.AddFieldMappingsAt(fieldStored, stored)
+	// No _all field: every query names its fields.
+	dm.AddSubDocumentMapping("_all", mapping.NewDocumentDisabledMapping())
+
+	im.DefaultMapping = dm
+	im.DefaultAnalyzer = partNameAnalyzer
+	im.StoreDynamic = false
+	im.IndexDynamic = false
+	im.DocValuesDynamic = false
+	return im, im.Validate()
+}
