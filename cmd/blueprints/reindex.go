@@ -1,16 +1,308 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
 
+	"golang.org/x/term"
+
+	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/search"
+	"github.com/blueprints-hq/blueprints/storage"
+	"github.com/blueprints-hq/blueprints/ui/api"
 )
 
-// reindexCmd is a placeholder until its issue lands.
 var reindexCmd = &cli.Command{
 	Name:    "reindex",
-	Summary: "not built yet",
-	Run: func(fs *cli.Flags, args []string) error {
-		return errors.New("not built yet")
+	Summary: "rebuild the search index and previews from the repositories (server stopped)",
+	Help: `Measures every part on every project's default branch again, renders its
+preview and writes a new search index, from the repositories alone. The
+new index replaces the old one only when it is complete.
+
+Stop the server first: reindex refuses to run while blueprints serve uses
+the same data folder (it holds data/catalog.lock). Catalog jobs still
+queued are covered by the rebuild.
+
+On a terminal it draws a progress bar; otherwise it logs a line per project.`,
+	Setup: func(fs *cli.Flags) {
+		dataFlag(fs)
+		fs.String("storage", "fs", "blob storage, as for serve: fs or s3://BUCKET[/PREFIX]")
+		fs.Env("storage", "BLUEPRINTS_STORAGE")
+		fs.Bool("keep-measurements", false, "reuse the measurements and previews already recorded instead of measuring every file again")
 	},
+	Run: runReindex,
+}
+
+// catalogService is the catalog as serve and reindex build it.
+type catalogService struct {
+	Catalog *catalog.Catalog
+	Index   *search.Bleve
+	API     *api.API
+	unlock  func()
+}
+
+// openCatalog takes the data folder's catalog lock and opens the search
+// index, the catalog and the API over it.
+func openCatalog(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot string) (*catalogService, error) {
+	return openCatalogAt(log, st, blobs, data, reposRoot, filepath.Join(data, "index.bleve"), nil, nil)
+}
+
+func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot, indexPath string, unlock func(), measured func(project, path string)) (*catalogService, error) {
+	if unlock == nil {
+		var err error
+		if unlock, err = catalog.LockData(data); err != nil {
+			if errors.Is(err, catalog.ErrLocked) {
+				return nil, fmt.Errorf("data folder %s is in use by another blueprints serve or reindex; stop it first", data)
+			}
+			return nil, err
+		}
+	}
+	index, err := search.Open(indexPath)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	cat, err := catalog.New(catalog.Deps{
+		Store:    st,
+		Blobs:    blobs,
+		Index:    index,
+		Repos:    reposRoot,
+		Measure:  catalog.RenderMeasurer{Limits: render.DefaultLimits()},
+		Measured: measured,
+		Logger:   log,
+	})
+	if err != nil {
+		index.Close()
+		unlock()
+		return nil, err
+	}
+	return &catalogService{Catalog: cat, Index: index, API: api.New(api.Deps{Store: st, Index: index, Logger: log}), unlock: unlock}, nil
+}
+
+// Close closes the index and releases the lock.
+func (c *catalogService) Close() {
+	if c.Index != nil {
+		c.Index.Close()
+		c.Index = nil
+	}
+	if c.unlock != nil {
+		c.unlock()
+		c.unlock = nil
+	}
+}
+
+func runReindex(fs *cli.Flags, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, args[0])
+	}
+	data := flagString(fs, "data")
+	storageURL := flagString(fs, "storage")
+	keep := flagString(fs, "keep-measurements") == "true"
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	tty := term.IsTerminal(int(os.Stderr.Fd()))
+	level := slog.LevelInfo
+	if tty {
+		level = slog.LevelWarn // the progress bar says the rest
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil {
+		return fmt.Errorf("data folder %s has no blueprints.db: nothing to reindex (check --data)", data)
+	}
+	unlock, err := catalog.LockData(data)
+	if errors.Is(err, catalog.ErrLocked) {
+		return fmt.Errorf("blueprints serve is running on data folder %s (it holds %s); stop it first, then run reindex", data, filepath.Join(data, catalog.LockFile))
+	}
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, data)
+	if err != nil {
+		unlock()
+		return err
+	}
+	defer st.Close()
+	blobs, err := storage.Open(ctx, storageURL, data)
+	if err != nil {
+		unlock()
+		return err
+	}
+
+	// Build beside the old index; swap when complete.
+	final := filepath.Join(data, "index.bleve")
+	building := final + ".rebuild"
+	if err := os.RemoveAll(building); err != nil {
+		unlock()
+		return fmt.Errorf("remove unfinished index %s: %w", building, err)
+	}
+	projects, skipped, err := reindexProjects(ctx, st, filepath.Join(data, "repos"))
+	if err != nil {
+		unlock()
+		return err
+	}
+	bar := newProgress(os.Stderr, tty, len(projects))
+	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	for _, s := range skipped {
+		log.Warn("repository without a project row skipped", "dir", s)
+	}
+	if !keep {
+		if err := st.ClearBlobParts(ctx); err != nil {
+			return err
+		}
+	}
+	if err := st.SupersedeCatalogJobs(ctx, "superseded by reindex"); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	var parts, failed, measured int
+	for i, p := range projects {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("reindex interrupted; the old index is unchanged: %w", err)
+		}
+		bar.step(i, p, parts)
+		stats, err := svc.Catalog.CatalogueProject(ctx, p)
+		if err != nil {
+			return fmt.Errorf("reindex %s: %w (the old index is unchanged)", p, err)
+		}
+		parts += stats.Parts
+		failed += stats.Failed
+		measured += stats.Measured
+		if !tty {
+			log.Info("catalogued", "project", p, "parts", stats.Parts, "failed", stats.Failed, "measured", stats.Measured)
+		}
+	}
+	bar.finish(len(projects), parts)
+
+	svc.Index.Close()
+	svc.Index = nil
+	if err := os.RemoveAll(final); err != nil {
+		return fmt.Errorf("remove old index %s: %w", final, err)
+	}
+	if err := os.Rename(building, final); err != nil {
+		return fmt.Errorf("move new index into place (%s → %s): %w", building, final, err)
+	}
+	fmt.Fprintf(os.Stdout, "reindexed %d projects: %d parts (%d failed, %d files measured) in %s\n",
+		len(projects), parts, failed, measured, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// reindexProjects walks repos/{owner}/{name}.git and returns the projects
+// that have both a repository and a row in the store, as "owner/name", and
+// the repository folders that have no row.
+func reindexProjects(ctx context.Context, st *store.Store, root string) (projects, skipped []string, err error) {
+	owners, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list repositories in %s: %w", root, err)
+	}
+	for _, o := range owners {
+		if !o.IsDir() {
+			continue
+		}
+		repos, err := os.ReadDir(filepath.Join(root, o.Name()))
+		if err != nil {
+			return nil, nil, fmt.Errorf("list repositories in %s: %w", filepath.Join(root, o.Name()), err)
+		}
+		for _, r := range repos {
+			name, ok := strings.CutSuffix(r.Name(), ".git")
+			if !r.IsDir() || !ok {
+				continue
+			}
+			p, err := st.ProjectByName(ctx, o.Name(), name)
+			if errors.Is(err, store.ErrNotFound) {
+				skipped = append(skipped, filepath.Join(root, o.Name(), r.Name()))
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			projects = append(projects, p.FullName())
+		}
+	}
+	return projects, skipped, nil
+}
+
+// progress draws a bar on a terminal and nothing otherwise: projects done
+// of all, parts so far, and files measured in the current project.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	total int
+
+	mu      sync.Mutex
+	done    int
+	parts   int
+	project string
+	files   int
+	drawn   time.Time
+}
+
+func newProgress(w io.Writer, tty bool, total int) *progress {
+	return &progress{w: w, tty: tty, total: total}
+}
+
+func (p *progress) draw(force bool) {
+	if !p.tty || (!force && time.Since(p.drawn) < 100*time.Millisecond) {
+		return
+	}
+	p.drawn = time.Now()
+	const width = 30
+	filled := width
+	if p.total > 0 {
+		filled = p.done * width / p.total
+	}
+	bar := "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
+	line := fmt.Sprintf("%s %d/%d projects, %d parts", bar, p.done, p.total, p.parts)
+	if p.project != "" {
+		line += fmt.Sprintf("  %s (%d files measured)", p.project, p.files)
+	}
+	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
+}
+
+// step starts a project, done projects and parts counted so far.
+func (p *progress) step(done int, project string, parts int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done, p.project, p.parts, p.files = done, project, parts, 0
+	p.draw(true)
+}
+
+func (p *progress) measured(project, path string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.files++
+	p.draw(false)
+}
+
+func (p *progress) finish(n, parts int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done, p.parts, p.project = n, parts, ""
+	p.draw(true)
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
 }

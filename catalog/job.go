@@ -1,0 +1,640 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/search"
+	"github.com/blueprints-hq/blueprints/storage"
+)
+
+// Stats says what one job did.
+type Stats struct {
+	Parts    int // parts on the branch after the job
+	Measured int // file versions measured (not found in blob_parts)
+	Failed   int // files of the branch that could not be catalogued
+	Deleted  int // parts removed
+}
+
+// IsPart reports whether a repository path is a part: it ends in ".stl",
+// in any case.
+func IsPart(p string) bool {
+	return len(p) > 4 && strings.EqualFold(p[len(p)-4:], ".stl")
+}
+
+func isFileMode(m filemode.FileMode) bool {
+	return m == filemode.Regular || m == filemode.Executable || m == filemode.Deprecated
+}
+
+// run carries out one queued job.
+func (c *Catalog) run(ctx context.Context, job store.CatalogJob) (Stats, error) {
+	owner, name, _ := strings.Cut(job.Project, "/")
+	proj, err := c.d.Store.ProjectByName(ctx, owner, name)
+	if errors.Is(err, store.ErrNotFound) {
+		c.log.Info("project no longer exists; nothing to catalogue", "project", job.Project)
+		return Stats{}, nil
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+	branch := strings.TrimPrefix(job.Ref, "refs/heads/")
+	if proj.DefaultBranch != "" && branch != proj.DefaultBranch {
+		c.log.Info("ref is no longer the default branch; skipped", "project", job.Project, "ref", job.Ref)
+		return Stats{}, nil
+	}
+	base := job.Old
+	if meta, err := c.d.Store.ProjectMeta(ctx, proj.FullName()); err == nil && meta.Ref == branch && meta.LatestCommit != "" {
+		// What the store holds is the truth to diff against: a failed job
+		// in between leaves it behind job.Old.
+		base = meta.LatestCommit
+	}
+	return c.catalogue(ctx, target{project: proj.FullName(), branch: branch, base: base, head: job.New, pushOld: job.Old})
+}
+
+// CatalogueProject catalogues a project's default branch from scratch
+// (reindex): every part is looked at again and parts no longer on the
+// branch are removed.
+func (c *Catalog) CatalogueProject(ctx context.Context, project string) (Stats, error) {
+	owner, name, _ := strings.Cut(project, "/")
+	proj, err := c.d.Store.ProjectByName(ctx, owner, name)
+	if err != nil {
+		return Stats{}, fmt.Errorf("catalogue %s: %w", project, err)
+	}
+	dir, err := c.repoDir(proj.FullName())
+	if err != nil {
+		return Stats{}, fmt.Errorf("catalogue %s: %w", project, err)
+	}
+	r, err := git.PlainOpen(dir)
+	if err != nil {
+		return Stats{}, fmt.Errorf("catalogue %s: open repository %s: %w", project, dir, err)
+	}
+	branch := proj.DefaultBranch
+	if branch == "" {
+		if h, err := r.Storer.Reference(plumbing.HEAD); err == nil && h.Type() == plumbing.SymbolicReference {
+			branch = h.Target().Short()
+		}
+	}
+	head := ZeroID
+	if branch != "" {
+		if ref, err := r.Reference(plumbing.NewBranchReferenceName(branch), true); err == nil {
+			head = ref.Hash().String()
+		}
+	}
+	return c.catalogue(ctx, target{project: proj.FullName(), branch: branch, head: head, full: true, pushOld: ZeroID})
+}
+
+// target is one catalogue run: bring project's parts from base to head.
+type target struct {
+	project string
+	branch  string
+	base    string // catalogued commit to diff from; ZeroID or "" for none
+	head    string // commit to catalogue; ZeroID when the branch is gone
+	pushOld string // where the push started: history back to it is measured
+	full    bool   // ignore base; remove stored parts missing from head
+}
+
+// fileVersion is one STL file at one commit.
+type fileVersion struct {
+	path string
+	blob plumbing.Hash
+	key  string // blob_parts key: git blob id, or LFS oid
+	lfs  *lfs.Pointer
+	err  string // why it cannot be catalogued
+}
+
+type dated struct {
+	commit string
+	when   time.Time
+}
+
+func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
+	var st Stats
+	dir, err := c.repoDir(t.project)
+	if err != nil {
+		return st, err
+	}
+	r, err := git.PlainOpen(dir)
+	if err != nil {
+		return st, fmt.Errorf("open repository %s: %w", dir, err)
+	}
+	var headCommit *object.Commit
+	var headTree *object.Tree
+	if t.head != "" && t.head != ZeroID {
+		if headCommit, err = r.CommitObject(plumbing.NewHash(t.head)); err != nil {
+			return st, fmt.Errorf("read commit %s of %s: %w", t.head, t.project, err)
+		}
+		if headTree, err = headCommit.Tree(); err != nil {
+			return st, fmt.Errorf("read tree of %s in %s: %w", t.head, t.project, err)
+		}
+	}
+	var baseTree *object.Tree
+	if !t.full && t.base != "" && t.base != ZeroID {
+		bc, err := r.CommitObject(plumbing.NewHash(t.base))
+		if err == nil {
+			baseTree, err = bc.Tree()
+		}
+		if err != nil {
+			c.log.Warn("base commit unreadable; cataloguing the whole branch", "project", t.project, "base", t.base, "err", err)
+			t.full = true
+		}
+	}
+	storedList, err := c.d.Store.ProjectParts(ctx, t.project)
+	if err != nil {
+		return st, err
+	}
+	stored := make(map[string]store.CataloguedPart, len(storedList))
+	for _, p := range storedList {
+		stored[p.Path] = p
+	}
+	oldMeta, err := c.d.Store.ProjectMeta(ctx, t.project)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return st, err
+	}
+
+	// What changed.
+	var changed []fileVersion
+	deleted := map[string]bool{}
+	if headTree != nil {
+		if t.full {
+			baseTree = nil
+		}
+		changes, err := object.DiffTreeWithOptions(ctx, baseTree, headTree, nil)
+		if err != nil {
+			return st, fmt.Errorf("diff trees of %s: %w", t.project, err)
+		}
+		for _, ch := range changes {
+			from, to := ch.From, ch.To
+			fromPart := from.Name != "" && IsPart(from.Name) && isFileMode(from.TreeEntry.Mode)
+			toPart := to.Name != "" && IsPart(to.Name) && isFileMode(to.TreeEntry.Mode)
+			if fromPart && (!toPart || from.Name != to.Name) {
+				deleted[from.Name] = true
+			}
+			if toPart {
+				changed = append(changed, fileVersion{path: to.Name, blob: to.TreeEntry.Hash})
+			}
+		}
+	}
+	if headTree == nil || t.full {
+		keep := map[string]bool{}
+		for _, f := range changed {
+			keep[f.path] = true
+		}
+		for p := range stored {
+			if !keep[p] {
+				deleted[p] = true
+			}
+		}
+	}
+	for _, f := range changed {
+		delete(deleted, f.path)
+	}
+	sort.Slice(changed, func(i, j int) bool { return changed[i].path < changed[j].path })
+	if len(changed) > c.d.MaxFiles {
+		for i := c.d.MaxFiles; i < len(changed); i++ {
+			changed[i].err = fmt.Sprintf("not catalogued: the push changes %d parts, more than the limit of %d per push; push in smaller steps", len(changed), c.d.MaxFiles)
+		}
+	}
+
+	// When each changed part last changed, and which file versions the
+	// pushed commits hold (for commit pages).
+	lastChange := map[string]dated{}
+	var history []fileVersion
+	if headCommit != nil {
+		need := map[string]bool{}
+		for _, f := range changed {
+			need[f.path] = true
+		}
+		lastChange, history, err = c.walkHistory(ctx, headCommit, need, t.pushOld)
+		if err != nil {
+			return st, err
+		}
+	}
+
+	// Measure what has not been measured.
+	if err := c.resolveLFS(r, changed); err != nil {
+		return st, err
+	}
+	measured, n, err := c.measureAll(ctx, r, t.project, changed)
+	if err != nil {
+		return st, err
+	}
+	st.Measured += n
+
+	// Project metadata.
+	meta := store.ProjectMeta{Project: t.project, Ref: t.branch, License: "none", Tags: []string{}}
+	if headTree != nil {
+		meta = readProjectMeta(headTree)
+		meta.Project, meta.Ref = t.project, t.branch
+		meta.LatestCommit = headCommit.Hash.String()
+		meta.LatestAt = headCommit.Committer.When.UTC()
+	} else if oldMeta.Project != "" {
+		meta.Title, meta.Description, meta.License, meta.Category, meta.Tags, meta.Version = oldMeta.Title, oldMeta.Description, oldMeta.License, oldMeta.Category, oldMeta.Tags, oldMeta.Version
+	}
+	metaChanged := oldMeta.License != meta.License || oldMeta.Category != meta.Category || !slices.Equal(oldMeta.Tags, meta.Tags)
+
+	// The new state of the parts.
+	final := make(map[string]store.CataloguedPart, len(stored)+len(changed))
+	for p, sp := range stored {
+		if !deleted[p] {
+			final[p] = sp
+		}
+	}
+	var rows []store.Part
+	var docs []search.Doc
+	var deletes []string
+	for p := range deleted {
+		deletes = append(deletes, search.PartID(t.project, p))
+	}
+	sort.Strings(deletes)
+	st.Deleted = len(deleted)
+	for _, f := range changed {
+		d, ok := lastChange[f.path]
+		if !ok {
+			d = dated{headCommit.Hash.String(), headCommit.Committer.When.UTC()}
+		}
+		row := store.Part{Project: t.project, Path: f.path, Blob: f.key, Ref: t.branch, Commit: d.commit, Updated: d.when, Error: f.err}
+		if row.Blob == "" {
+			row.Blob = f.blob.String()
+		}
+		cp := store.CataloguedPart{Part: row}
+		if bp, ok := measured[f.key]; ok && row.Error == "" {
+			cp.Measure, cp.Preview = bp.Part, bp.Preview
+			if bp.Error != "" {
+				row.Error = bp.Error
+				cp.Error = bp.Error
+			}
+		}
+		if cp.Error == "" && cp.Measure == nil {
+			row.Error, cp.Error = "not measured", "not measured"
+		}
+		rows = append(rows, row)
+		final[f.path] = cp
+		if cp.Error != "" {
+			deletes = append(deletes, search.PartID(t.project, f.path))
+			continue
+		}
+		docs = append(docs, partDoc(meta, cp))
+	}
+	if metaChanged || t.full {
+		changedPaths := map[string]bool{}
+		for _, f := range changed {
+			changedPaths[f.path] = true
+		}
+		for p, cp := range final {
+			if !changedPaths[p] && cp.Error == "" && cp.Measure != nil {
+				docs = append(docs, partDoc(meta, cp))
+			}
+		}
+	}
+	for _, cp := range final {
+		if cp.Error == "" {
+			st.Parts++
+		} else {
+			st.Failed++
+		}
+	}
+	docs = append(docs, projectDoc(meta, st.Parts))
+
+	// Index first, then the store: if we crash in between, the job runs
+	// again from the same base and writes the same documents.
+	c.indexMu.Lock()
+	err = c.d.Index.Apply(ctx, docs, deletes)
+	if err == nil {
+		err = c.d.Store.ApplyCatalog(context.WithoutCancel(ctx), meta, rows, sortedKeys(deleted))
+	}
+	c.indexMu.Unlock()
+	if err != nil {
+		return st, err
+	}
+
+	// Versions from the pushed commits, for commit pages: measured after
+	// the head is searchable.
+	if len(history) > 0 {
+		if err := c.resolveLFS(r, history); err != nil {
+			return st, err
+		}
+		_, n, err := c.measureAll(ctx, r, t.project, history)
+		if err != nil {
+			return st, err
+		}
+		st.Measured += n
+	}
+	return st, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// walkHistory follows first parents from head. It dates each path in need
+// by the newest commit that changed it, and collects the part versions of
+// the commits down to stop (the push's old commit; all of the walk when
+// stop is ZeroID).
+func (c *Catalog) walkHistory(ctx context.Context, head *object.Commit, need map[string]bool, stop string) (map[string]dated, []fileVersion, error) {
+	dates := map[string]dated{}
+	seen := map[plumbing.Hash]bool{}
+	var versions []fileVersion
+	inPush := stop != ""
+	cm := head
+	for n := 0; cm != nil && n < c.d.MaxHistory && (len(need) > 0 || inPush); n++ {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		if cm.Hash.String() == stop {
+			inPush = false
+			if len(need) == 0 {
+				break
+			}
+		}
+		tree, err := cm.Tree()
+		if err != nil {
+			return nil, nil, fmt.Errorf("read tree of %s: %w", cm.Hash, err)
+		}
+		var parent *object.Commit
+		var parentTree *object.Tree
+		if cm.NumParents() > 0 {
+			if parent, err = cm.Parent(0); err != nil {
+				return nil, nil, fmt.Errorf("read parent of %s: %w", cm.Hash, err)
+			}
+			if parentTree, err = parent.Tree(); err != nil {
+				return nil, nil, fmt.Errorf("read tree of %s: %w", parent.Hash, err)
+			}
+		}
+		changes, err := object.DiffTreeWithOptions(ctx, parentTree, tree, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("diff %s: %w", cm.Hash, err)
+		}
+		for _, ch := range changes {
+			for _, e := range []object.ChangeEntry{ch.From, ch.To} {
+				if e.Name == "" || !IsPart(e.Name) || !isFileMode(e.TreeEntry.Mode) {
+					continue
+				}
+				if inPush && !seen[e.TreeEntry.Hash] {
+					seen[e.TreeEntry.Hash] = true
+					versions = append(versions, fileVersion{path: e.Name, blob: e.TreeEntry.Hash})
+				}
+			}
+			if to := ch.To; to.Name != "" && need[to.Name] {
+				dates[to.Name] = dated{cm.Hash.String(), cm.Committer.When.UTC()}
+				delete(need, to.Name)
+			}
+		}
+		cm = parent
+	}
+	return dates, versions, nil
+}
+
+// resolveLFS fills in each file's blob_parts key, reading small blobs to
+// find LFS pointers.
+func (c *Catalog) resolveLFS(r *git.Repository, files []fileVersion) error {
+	for i := range files {
+		f := &files[i]
+		f.key = f.blob.String()
+		if f.err != "" {
+			continue
+		}
+		// Most parts are far larger than a pointer: learn the size without
+		// inflating the object.
+		if sz, ok := r.Storer.(interface {
+			EncodedObjectSize(plumbing.Hash) (int64, error)
+		}); ok {
+			if n, err := sz.EncodedObjectSize(f.blob); err == nil && n > lfs.MaxPointerSize {
+				continue
+			}
+		}
+		b, err := r.BlobObject(f.blob)
+		if err != nil {
+			return fmt.Errorf("read blob %s (%s): %w", f.blob, f.path, err)
+		}
+		if b.Size > lfs.MaxPointerSize {
+			continue
+		}
+		rd, err := b.Reader()
+		if err != nil {
+			return fmt.Errorf("read blob %s (%s): %w", f.blob, f.path, err)
+		}
+		data, err := io.ReadAll(rd)
+		rd.Close()
+		if err != nil {
+			return fmt.Errorf("read blob %s (%s): %w", f.blob, f.path, err)
+		}
+		if p, ok := lfs.ParsePointer(data); ok {
+			f.key = p.OID
+			f.lfs = &p
+		}
+	}
+	return nil
+}
+
+// errMissingLFS says a file's LFS object is not in storage.
+var errMissingLFS = errors.New("missing LFS object")
+
+// measureAll measures the files whose key is not in blob_parts yet and
+// returns what blob_parts holds for every file's key, and how many were
+// measured now.
+func (c *Catalog) measureAll(ctx context.Context, r *git.Repository, project string, files []fileVersion) (map[string]store.BlobPart, int, error) {
+	keys := make([]string, 0, len(files))
+	for _, f := range files {
+		if f.err == "" {
+			keys = append(keys, f.key)
+		}
+	}
+	known, err := c.d.Store.BlobParts(ctx, keys)
+	if err != nil {
+		return nil, 0, err
+	}
+	var todo []fileVersion
+	queued := map[string]bool{}
+	for _, f := range files {
+		if f.err != "" || queued[f.key] {
+			continue
+		}
+		if _, ok := known[f.key]; ok {
+			continue
+		}
+		queued[f.key] = true
+		todo = append(todo, f)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var firstErr error
+	for _, f := range todo {
+		select {
+		case c.measures <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return nil, 0, ctx.Err()
+		}
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			<-c.measures
+			break
+		}
+		wg.Add(1)
+		go func(f fileVersion) {
+			defer wg.Done()
+			defer func() { <-c.measures }()
+			bp, err := c.measureOne(ctx, r, f)
+			if c.d.Measured != nil {
+				c.d.Measured(project, f.path)
+			}
+			if errors.Is(err, errMissingLFS) {
+				mu.Lock()
+				known[bp.Blob] = bp
+				mu.Unlock()
+				return
+			}
+			if err == nil {
+				err = c.d.Store.PutBlobPart(context.WithoutCancel(ctx), bp)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			known[bp.Blob] = bp
+		}(f)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, 0, firstErr
+	}
+	return known, len(todo), nil
+}
+
+// errReader remembers the first error its source gave, to tell a broken
+// source from a broken file.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// measureOne measures one file version and stores its preview. A file
+// that cannot be measured gives a BlobPart with Error set; an error return
+// means the job should be retried.
+func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersion) (store.BlobPart, error) {
+	bp := store.BlobPart{Blob: f.key}
+	var src io.ReadCloser
+	if f.lfs != nil {
+		rc, _, err := c.d.Blobs.Get(ctx, lfs.BlobKey(f.lfs.OID))
+		if errors.Is(err, storage.ErrNotExist) {
+			// Not the content's fault, and the object may still arrive:
+			// reported against the file, not cached.
+			bp.Error = fmt.Sprintf("LFS object %s is not on the server; upload it with `git lfs push --all` and push again", f.lfs.OID)
+			return bp, errMissingLFS
+		}
+		if err != nil {
+			return store.BlobPart{}, fmt.Errorf("read LFS object %s of %s: %w", f.lfs.OID, f.path, err)
+		}
+		src = rc
+	} else {
+		b, err := r.BlobObject(f.blob)
+		if err != nil {
+			return store.BlobPart{}, fmt.Errorf("read blob %s (%s): %w", f.blob, f.path, err)
+		}
+		if src, err = b.Reader(); err != nil {
+			return store.BlobPart{}, fmt.Errorf("read blob %s (%s): %w", f.blob, f.path, err)
+		}
+	}
+	defer src.Close()
+	er := &errReader{r: src}
+	var png bytes.Buffer
+	part, err := c.d.Measure.Measure(er, path.Base(f.path), &png)
+	if er.err != nil {
+		return store.BlobPart{}, fmt.Errorf("read %s: %w", f.path, er.err)
+	}
+	if ctx.Err() != nil {
+		return store.BlobPart{}, ctx.Err()
+	}
+	if err != nil {
+		bp.Error = err.Error()
+		return bp, nil
+	}
+	key := "previews/" + part.SHA256 + fmt.Sprintf("/%d.png", PreviewSize)
+	if err := c.d.Blobs.Put(ctx, key, bytes.NewReader(png.Bytes()), int64(png.Len())); err != nil {
+		return store.BlobPart{}, fmt.Errorf("store preview of %s: %w", f.path, err)
+	}
+	bp.Part = &part
+	bp.Preview = key
+	return bp, nil
+}
+
+// partDoc is the search document of a catalogued part.
+func partDoc(meta store.ProjectMeta, cp store.CataloguedPart) search.Doc {
+	owner, _, _ := strings.Cut(meta.Project, "/")
+	base := path.Base(cp.Path)
+	return search.Doc{
+		ID:       search.PartID(meta.Project, cp.Path),
+		Kind:     search.KindPart,
+		Project:  meta.Project,
+		Owner:    owner,
+		Name:     strings.TrimSuffix(base, path.Ext(base)),
+		Path:     cp.Path,
+		Ref:      cp.Ref,
+		Commit:   cp.Commit,
+		Blob:     cp.Blob,
+		License:  meta.License,
+		Category: meta.Category,
+		Tags:     meta.Tags,
+		Updated:  cp.Updated,
+		Part:     cp.Measure,
+	}
+}
+
+// projectDoc is the search document of a project.
+func projectDoc(meta store.ProjectMeta, parts int) search.Doc {
+	owner, name, _ := strings.Cut(meta.Project, "/")
+	title := meta.Title
+	if title == "" {
+		title = name
+	}
+	return search.Doc{
+		ID:          search.ProjectID(meta.Project),
+		Kind:        search.KindProject,
+		Project:     meta.Project,
+		Owner:       owner,
+		Name:        title,
+		Ref:         meta.Ref,
+		Commit:      meta.LatestCommit,
+		Description: meta.Description,
+		License:     meta.License,
+		Category:    meta.Category,
+		Tags:        meta.Tags,
+		Updated:     meta.LatestAt,
+		Parts:       parts,
+	}
+}

@@ -1,0 +1,165 @@
+package catalog
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDetectLicenseCorpus(t *testing.T) {
+	cases := map[string]string{
+		"VoronDesign__Voron-Trident/LICENSE":    "GPL-3.0",
+		"prusa3d__Original-Prusa-i3/LICENSE":    "GPL-2.0",
+		"rwb27__openflexure_microscope/License": "CERN-OHL-1.2",
+		"meltoner__agrofelis/LICENSE":           "MIT",
+		"uwo-fast__OpenAgriS3D/LICENSE":         "MIT",
+	}
+	for file, want := range cases {
+		data, err := os.ReadFile(filepath.Join("..", "testdata", "corpus", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := DetectLicense(string(data)); got != want {
+			t.Errorf("%s: got %q, want %q", file, got, want)
+		}
+		// Re-wrapped and re-cased, it is still the same licence.
+		rewrapped := strings.ToUpper(strings.Join(strings.Fields(string(data)), "\n"))
+		if got := DetectLicense(rewrapped); got != want {
+			t.Errorf("%s re-wrapped: got %q, want %q", file, got, want)
+		}
+	}
+}
+
+func TestDetectLicenseTexts(t *testing.T) {
+	cases := []struct{ text, want string }{
+		{"Apache License\nVersion 2.0, January 2004\nhttp://www.apache.org/licenses/\n\nTERMS AND CONDITIONS FOR USE", "Apache-2.0"},
+		{"GNU AFFERO GENERAL PUBLIC LICENSE\nVersion 3, 19 November 2007\n... GNU General Public License ...", "AGPL-3.0"},
+		{"GNU LESSER GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n\nThis version of the GNU Lesser General Public License incorporates the terms and conditions of version 3 of the GNU General Public License", "LGPL-3.0"},
+		{"GNU LESSER GENERAL PUBLIC LICENSE\nVersion 2.1, February 1999", "LGPL-2.1"},
+		{"Copyright (c) 2020 X\nRedistribution and use in source and binary forms, with or without modification, are permitted provided that the following conditions are met:\n1. ...\n2. ...\nTHIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS", "BSD-2-Clause"},
+		{"Redistribution and use in source and binary forms, with or without\nmodification, are permitted provided that ...\n3. Neither the name of the copyright holder nor the names of its contributors may be used to endorse or promote products derived from this software without specific prior written permission.", "BSD-3-Clause"},
+		{"Attribution-ShareAlike 4.0 International\n\nCreative Commons Corporation (\"Creative Commons\") is not a law firm", "CC-BY-SA-4.0"},
+		{"Attribution 4.0 International\n=======================================================================\nCreative Commons Corporation", "CC-BY-4.0"},
+		{"CERN Open Hardware Licence Version 2 - Strongly Reciprocal\n\nPreamble", "CERN-OHL-S-2.0"},
+		{"CERN Open Hardware Licence Version 2 – Weakly Reciprocal", "CERN-OHL-W-2.0"},
+		{"CERN Open Hardware Licence Version 2 - Permissive", "CERN-OHL-P-2.0"},
+		{"Mozilla Public License Version 2.0\n==================================\n1. Definitions", "MPL-2.0"},
+		{"This is free and unencumbered software released into the public domain.\n\nAnyone is free to copy", "Unlicense"},
+		{"// SPDX-License-Identifier: CERN-OHL-S-2.0\n", "CERN-OHL-S-2.0"},
+		{"All rights reserved. Do not copy.", ""},
+		{"", ""},
+		{"See the README for licensing.", ""},
+	}
+	for _, c := range cases {
+		if got := DetectLicense(c.text); got != c.want {
+			t.Errorf("DetectLicense(%.50q) = %q, want %q", c.text, got, c.want)
+		}
+	}
+}
+
+func TestParseReadmeCorpus(t *testing.T) {
+	cases := []struct{ dir, title, descStart string }{
+		{"VoronDesign__Voron-Trident", "Voron Trident", "The above link includes the stealthburner toolhead files"},
+		{"meltoner__agrofelis", "Agrofelis Robot", "Design plans and system source code repository."},
+		{"prusa3d__Original-Prusa-i3", "Original Prusa i3 MK3S", "Original Prusa i3 MK3S is a 3D printer project maintained by PRUSA RESEARCH."},
+		{"uwo-fast__OpenAgriS3D", "OpenAgriS3D", "This is a collection of parametric designs for agricultural applications"},
+	}
+	for _, c := range cases {
+		data, err := os.ReadFile(filepath.Join("..", "testdata", "corpus", c.dir, "README.excerpt.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := ParseReadme(string(data))
+		if r.Title != c.title {
+			t.Errorf("%s: title %q, want %q", c.dir, r.Title, c.title)
+		}
+		if !strings.HasPrefix(r.Description, c.descStart) {
+			t.Errorf("%s: description %q, want it to start with %q", c.dir, r.Description, c.descStart)
+		}
+		if strings.ContainsAny(r.Description, "[]*`<>") {
+			t.Errorf("%s: description keeps Markdown: %q", c.dir, r.Description)
+		}
+	}
+}
+
+func TestParseReadmeFrontMatter(t *testing.T) {
+	r := ParseReadme("---\ntitle: x\ntopics: [Farming, tractor]\ncategory: Agriculture\ntags:\n  - seeder\n---\nSeeder\n======\n\nA **seed drill** for [small farms](http://x).\n")
+	if r.Title != "Seeder" || r.Description != "A seed drill for small farms." || r.Category != "agriculture" {
+		t.Errorf("got %+v", r)
+	}
+	if got := strings.Join(normalizeTags(r.Tags), ","); got != "farming,seeder,tractor" {
+		t.Errorf("tags %q", got)
+	}
+}
+
+func TestParseManifest(t *testing.T) {
+	m, problems, err := ParseManifest([]byte(`okhv = "OKH-LOSHv1.0"
+name = "Open Seeder"
+version = "1.2.0"
+license = "CERN-OHL-S-2.0"
+function = "Plants seeds in rows."
+documentation-language = "en"
+keywords = ["Farming", "seeder", "farming"]
+category = "Agriculture"
+
+[[part]]
+name = "hopper"
+source = ["hopper.FCStd", "hopper.stl"]
+
+[[part]]
+name = "wheel"
+source = "wheel.stl"
+`))
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("err %v, problems %v", err, problems)
+	}
+	if m.Name != "Open Seeder" || m.Version != "1.2.0" || m.License != "CERN-OHL-S-2.0" || m.Function != "Plants seeds in rows." ||
+		m.DocumentationLanguage != "en" || m.Category != "agriculture" || strings.Join(m.Tags, ",") != "farming,seeder" ||
+		len(m.Parts) != 2 || m.Parts[0].Name != "hopper" || len(m.Parts[0].Source) != 2 || m.Parts[1].Source[0] != "wheel.stl" {
+		t.Errorf("got %+v", m)
+	}
+
+	_, _, err = ParseManifest([]byte("name = \"x\"\nlicense = \n"))
+	if err == nil || !strings.Contains(err.Error(), "okh.toml: line 2") {
+		t.Errorf("malformed manifest: err %v, want one naming okh.toml line 2", err)
+	}
+
+	m, problems, err = ParseManifest([]byte("name = 3\nlicense = \"not a licence!\"\nversion = \"1\"\n[[part]]\nname = [1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name != "" || m.License != "" || m.Version != "1" || len(problems) != 3 {
+		t.Errorf("got %+v, problems %q", m, problems)
+	}
+}
+
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte("name = \"x\"\nlicense = \"MIT\"\n[[part]]\nname = \"a\"\nsource = [\"a.stl\"]\n"))
+	f.Add([]byte("license = { spdx-id = \"MIT\" }\npart = 3\n"))
+	f.Add([]byte("[[part]]\n[[part]]\nsource = 1\nkeywords = [1, \"a\"]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, _, err := ParseManifest(data)
+		if err != nil {
+			return
+		}
+		if m.License != "" && !validSPDX(m.License) {
+			t.Errorf("licence %q accepted", m.License)
+		}
+		if len(m.Tags) > 20 {
+			t.Errorf("%d tags", len(m.Tags))
+		}
+	})
+}
+
+func FuzzParseReadme(f *testing.F) {
+	f.Add("# T\n\nSome *text* [link](x).\n")
+	f.Add("---\ntopics: [a, b\n---\n")
+	f.Add("Title\n=====\n```\ncode\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		r := ParseReadme(text)
+		if len(r.Title) > 200 || len(r.Description) > 500 {
+			t.Errorf("title %d bytes, description %d bytes", len(r.Title), len(r.Description))
+		}
+	})
+}
