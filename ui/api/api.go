@@ -1,0 +1,366 @@
+// Package api is Blueprints' JSON API (CONTRACT.md): search over parts and
+// projects, the project list and each project's metadata, catalog status
+// and parts. It reads the search index and the metadata store; it never
+// writes. HTTP status codes are chosen here: a malformed query is 400 with
+// a short JSON message, a missing project 404.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/search"
+)
+
+// Deps is what the API reads.
+type Deps struct {
+	Store  *store.Store
+	Index  search.Index
+	Logger *slog.Logger // slog.Default() when nil
+}
+
+// API serves /api/v1.
+type API struct {
+	d   Deps
+	log *slog.Logger
+}
+
+// New returns the API over deps.
+func New(d Deps) *API {
+	log := d.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &API{d: d, log: log}
+}
+
+// Register adds the API routes to e.
+func (a *API) Register(e *echo.Echo) {
+	e.GET("/api/v1/search", a.search)
+	e.GET("/api/v1/projects", a.projects)
+	e.GET("/api/v1/projects/:owner/:project", a.project)
+}
+
+// Problem is the body of every error answer.
+type Problem struct {
+	Error string `json:"error"`
+}
+
+func problem(c echo.Context, code int, msg string) error {
+	return c.JSON(code, Problem{Error: msg})
+}
+
+// Hit is one search result: the document's fields with the part's
+// measurements flattened in, and the URLs of its page, preview and file.
+type Hit struct {
+	Kind        string    `json:"kind"`
+	Project     string    `json:"project"`
+	Owner       string    `json:"owner"`
+	Name        string    `json:"name"`
+	Path        string    `json:"path,omitempty"`
+	Ref         string    `json:"ref"`
+	Commit      string    `json:"commit"`
+	Blob        string    `json:"blob,omitempty"`
+	Description string    `json:"description,omitempty"`
+	License     string    `json:"license"`
+	Category    string    `json:"category,omitempty"`
+	Tags        []string  `json:"tags,omitempty"`
+	Updated     time.Time `json:"updated"`
+	Parts       *int      `json:"parts,omitempty"`
+	*PartFields
+	URL         string  `json:"url"`
+	PreviewURL  string  `json:"preview_url,omitempty"`
+	DownloadURL string  `json:"download_url,omitempty"`
+	Score       float64 `json:"score"`
+}
+
+// PartFields are a part's measurements, as CONTRACT.md names them.
+type PartFields struct {
+	Triangles  int64      `json:"triangles"`
+	Format     string     `json:"format"`
+	BBoxMin    [3]float64 `json:"bbox_min"`
+	BBoxMax    [3]float64 `json:"bbox_max"`
+	Size       [3]float64 `json:"size"`
+	Volume     float64    `json:"volume"`
+	Area       float64    `json:"area"`
+	Watertight bool       `json:"watertight"`
+	Shells     int        `json:"shells"`
+	SHA256     string     `json:"sha256"`
+	Degenerate int64      `json:"degenerate_facets"`
+	OpenEdges  int64      `json:"open_edges"`
+}
+
+func partFields(p *render.Part) *PartFields {
+	if p == nil {
+		return nil
+	}
+	return &PartFields{p.Triangles, p.Format, p.BBoxMin, p.BBoxMax, p.Size, p.Volume, p.Area, p.Watertight, p.Shells, p.SHA256, p.Degenerate, p.OpenEdges}
+}
+
+// SearchResult is the answer of /api/v1/search.
+type SearchResult struct {
+	Total   uint64                         `json:"total"`
+	Page    int                            `json:"page"`
+	PerPage int                            `json:"per_page"`
+	Hits    []Hit                          `json:"hits"`
+	Facets  map[string][]search.FacetCount `json:"facets"`
+}
+
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
+}
+
+// ProjectURL is the page of project "owner/name".
+func ProjectURL(project string) string { return "/" + escapePath(project) }
+
+// PartURLs are the page, preview and download URLs of a part.
+func PartURLs(project, ref, p string) (page, preview, download string) {
+	base := "/" + escapePath(project)
+	r, fp := escapePath(ref), escapePath(p)
+	return base + "/blob/" + r + "/" + fp, base + "/preview/" + r + "/" + fp + ".png", base + "/raw/" + r + "/" + fp
+}
+
+func (a *API) search(c echo.Context) error {
+	q, err := search.ParseQuery(c.QueryParams())
+	var qe *search.QueryError
+	if errors.As(err, &qe) {
+		return problem(c, http.StatusBadRequest, qe.Error())
+	}
+	if err != nil {
+		return problem(c, http.StatusBadRequest, err.Error())
+	}
+	res, err := a.d.Index.Search(c.Request().Context(), q)
+	if errors.As(err, &qe) {
+		return problem(c, http.StatusBadRequest, qe.Error())
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		a.log.Error("search failed", "query", c.QueryString(), "err", err)
+		return problem(c, http.StatusInternalServerError, "search failed; the server log says why")
+	}
+	out := SearchResult{Total: res.Total, Page: q.Page, PerPage: q.PerPage, Hits: make([]Hit, 0, len(res.Hits)), Facets: res.Facets}
+	if out.Facets == nil {
+		out.Facets = map[string][]search.FacetCount{}
+	}
+	for _, h := range res.Hits {
+		out.Hits = append(out.Hits, toHit(h))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func toHit(h search.Hit) Hit {
+	d := h.Doc
+	out := Hit{
+		Kind: d.Kind, Project: d.Project, Owner: d.Owner, Name: d.Name, Path: d.Path, Ref: d.Ref, Commit: d.Commit, Blob: d.Blob,
+		Description: d.Description, License: d.License, Category: d.Category, Tags: d.Tags, Updated: d.Updated,
+		PartFields: partFields(d.Part), Score: h.Score,
+	}
+	if d.Kind == search.KindPart {
+		out.URL, out.PreviewURL, out.DownloadURL = PartURLs(d.Project, d.Ref, d.Path)
+	} else {
+		n := d.Parts
+		out.Parts = &n
+		out.URL = ProjectURL(d.Project)
+	}
+	return out
+}
+
+// ProjectSummary is one entry of /api/v1/projects.
+type ProjectSummary struct {
+	Project       string    `json:"project"` // "owner/name"
+	Owner         string    `json:"owner"`
+	Name          string    `json:"name"`
+	Title         string    `json:"title"`
+	Description   string    `json:"description"`
+	License       string    `json:"license"`
+	Category      string    `json:"category"`
+	Tags          []string  `json:"tags"`
+	DefaultBranch string    `json:"default_branch"`
+	LatestCommit  string    `json:"latest_commit"`
+	PartCount     int       `json:"part_count"`
+	Created       time.Time `json:"created"`
+	Updated       time.Time `json:"updated"`
+	URL           string    `json:"url"`
+	Catalog       Catalog   `json:"catalog"`
+}
+
+// Catalog is where cataloguing of a project stands.
+type Catalog struct {
+	State    string              `json:"state"`  // none, queued, running, done or failed
+	Queued   int                 `json:"queued"` // parts queued by the last push
+	Parts    int                 `json:"parts"`
+	Failed   int                 `json:"failed"`
+	Pending  int                 `json:"pending_jobs"`
+	Error    string              `json:"error,omitempty"`
+	Failures []store.PartFailure `json:"failures"`
+	Problems []string            `json:"problems"` // README, licence or manifest problems
+	Updated  *time.Time          `json:"updated,omitempty"`
+}
+
+func summary(p store.Project, m store.ProjectMeta) ProjectSummary {
+	s := ProjectSummary{
+		Project: p.FullName(), Owner: p.Owner, Name: p.Name, Title: m.Title, Description: m.Description,
+		License: m.License, Category: m.Category, Tags: m.Tags, DefaultBranch: p.DefaultBranch,
+		LatestCommit: m.LatestCommit, PartCount: m.Parts, Created: p.Created, Updated: p.Updated, URL: ProjectURL(p.FullName()),
+		Catalog: Catalog{State: m.State, Queued: m.Queued, Parts: m.Parts, Failed: m.Failed, Pending: m.PendingJobs, Error: m.Error, Failures: []store.PartFailure{}, Problems: m.Problems},
+	}
+	if s.Title == "" {
+		s.Title = p.Name
+	}
+	if s.License == "" {
+		s.License = "none"
+	}
+	if s.Tags == nil {
+		s.Tags = []string{}
+	}
+	if s.Catalog.Problems == nil {
+		s.Catalog.Problems = []string{}
+	}
+	switch {
+	case m.State == "":
+		s.Catalog.State = "none"
+	case m.PendingJobs > 0 && m.State != store.JobRunning:
+		s.Catalog.State = store.JobQueued
+	}
+	if !m.CatalogUpdate.IsZero() {
+		t := m.CatalogUpdate
+		s.Catalog.Updated = &t
+	}
+	return s
+}
+
+// ProjectList is the answer of /api/v1/projects.
+type ProjectList struct {
+	Total    int              `json:"total"`
+	Page     int              `json:"page"`
+	PerPage  int              `json:"per_page"`
+	Projects []ProjectSummary `json:"projects"`
+}
+
+func paging(c echo.Context) (page, perPage int, err error) {
+	page, perPage = 1, 20
+	if v := c.QueryParam("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			return 0, 0, errors.New("page: want a whole number from 1")
+		}
+		page = n
+	}
+	if v := c.QueryParam("per_page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return 0, 0, errors.New("per_page: want a whole number from 1 to 100")
+		}
+		perPage = n
+	}
+	return page, perPage, nil
+}
+
+func (a *API) projects(c echo.Context) error {
+	page, perPage, err := paging(c)
+	if err != nil {
+		return problem(c, http.StatusBadRequest, err.Error())
+	}
+	ctx := c.Request().Context()
+	total, err := a.d.Store.CountProjects(ctx)
+	if err != nil {
+		return a.internal(c, err)
+	}
+	ps, err := a.d.Store.Projects(ctx, perPage, (page-1)*perPage)
+	if err != nil {
+		return a.internal(c, err)
+	}
+	out := ProjectList{Total: total, Page: page, PerPage: perPage, Projects: []ProjectSummary{}}
+	for _, p := range ps {
+		m, err := a.d.Store.ProjectMeta(ctx, p.FullName())
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return a.internal(c, err)
+		}
+		out.Projects = append(out.Projects, summary(p, m))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// ProjectDetail is the answer of /api/v1/projects/{owner}/{project}.
+type ProjectDetail struct {
+	ProjectSummary
+	Version string `json:"version,omitempty"`
+	// Parts are the catalogued parts on the default branch, by path.
+	Parts []Part `json:"parts"`
+}
+
+// Part is a catalogued part in a project's detail.
+type Part struct {
+	Path    string    `json:"path"`
+	Name    string    `json:"name"`
+	Blob    string    `json:"blob"`
+	Ref     string    `json:"ref"`
+	Commit  string    `json:"commit"`
+	Updated time.Time `json:"updated"`
+	*PartFields
+	URL         string `json:"url"`
+	PreviewURL  string `json:"preview_url"`
+	DownloadURL string `json:"download_url"`
+}
+
+func (a *API) project(c echo.Context) error {
+	ctx := c.Request().Context()
+	owner, name := c.Param("owner"), strings.TrimSuffix(c.Param("project"), ".git")
+	p, err := a.d.Store.ProjectByName(ctx, owner, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
+	}
+	if err != nil {
+		return a.internal(c, err)
+	}
+	m, err := a.d.Store.ProjectMeta(ctx, p.FullName())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return a.internal(c, err)
+	}
+	parts, err := a.d.Store.ProjectParts(ctx, p.FullName())
+	if err != nil {
+		return a.internal(c, err)
+	}
+	out := ProjectDetail{ProjectSummary: summary(p, m), Version: m.Version, Parts: []Part{}}
+	for _, cp := range parts {
+		if cp.Error != "" {
+			out.Catalog.Failures = append(out.Catalog.Failures, store.PartFailure{Path: cp.Path, Blob: cp.Blob, Error: cp.Error})
+			continue
+		}
+		if cp.Measure == nil {
+			continue
+		}
+		base := path.Base(cp.Path)
+		page, preview, download := PartURLs(p.FullName(), cp.Ref, cp.Path)
+		out.Parts = append(out.Parts, Part{
+			Path: cp.Path, Name: strings.TrimSuffix(base, path.Ext(base)), Blob: cp.Blob, Ref: cp.Ref, Commit: cp.Commit, Updated: cp.Updated,
+			PartFields: partFields(cp.Measure), URL: page, PreviewURL: preview, DownloadURL: download,
+		})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (a *API) internal(c echo.Context, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	a.log.Error("api request failed", "path", c.Request().URL.Path, "err", err)
+	return problem(c, http.StatusInternalServerError, "internal error; the server log says why")
+}

@@ -1,0 +1,346 @@
+package ui
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/repo"
+)
+
+// crumb is one step of a path's breadcrumb.
+type crumb struct {
+	Name, URL string
+}
+
+// located is a request for something at a ref: the project, the resolved
+// ref and the path inside it.
+type located struct {
+	P      *projectRef
+	Ref    string
+	Commit string
+	Path   string
+	Crumbs []crumb
+}
+
+// TreeURL links to a folder at the same ref.
+func (l *located) TreeURL(p string) string {
+	u := l.P.URL() + "/tree/" + escapePath(l.Ref)
+	if p != "" {
+		u += "/" + escapePath(p)
+	}
+	return u
+}
+
+// BlobURL links to a file at the same ref.
+func (l *located) BlobURL(p string) string {
+	return l.P.URL() + "/blob/" + escapePath(l.Ref) + "/" + escapePath(p)
+}
+
+// RawURL links to a file's bytes at the commit (immutable).
+func (l *located) RawURL(p string) string {
+	return l.P.URL() + "/raw/" + l.Commit + "/" + escapePath(p)
+}
+
+// locate opens the project and resolves the wildcard as ref + path.
+func (u *UI) locate(c echo.Context) (*located, error) {
+	p, err := u.openProject(c)
+	if err != nil {
+		return nil, err
+	}
+	rp, err := refPath(c)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.Browse.ResolveRefPath(rp)
+	if err != nil {
+		if errors.Is(err, repo.ErrNoRef) {
+			return nil, notFound("No branch, tag or commit %q in %s.", firstSegment(rp), p.Full())
+		}
+		return nil, err
+	}
+	l := &located{P: p, Ref: res.Ref, Commit: res.Commit.String(), Path: res.Path}
+	l.Crumbs = append(l.Crumbs, crumb{p.Name, l.TreeURL("")})
+	if res.Path != "" {
+		segs := strings.Split(res.Path, "/")
+		for i := range segs {
+			l.Crumbs = append(l.Crumbs, crumb{segs[i], l.TreeURL(strings.Join(segs[:i+1], "/"))})
+		}
+	}
+	return l, nil
+}
+
+func firstSegment(p string) string {
+	s, _, _ := strings.Cut(p, "/")
+	return s
+}
+
+// treeRow is one line of a folder listing.
+type treeRow struct {
+	repo.Entry
+	URL  string
+	Part bool
+}
+
+type treeView struct {
+	L          *located
+	Rows       []treeRow
+	Branches   []string
+	Tags       []string
+	Readme     template.HTML
+	ReadmePath string
+	Commit     repo.Commit
+}
+
+// tree lists a folder at a ref.
+func (u *UI) tree(c echo.Context) error {
+	l, err := u.locate(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	b := l.P.Browse
+	h, _ := hashOf(l.Commit)
+	v := treeView{L: l}
+	if v.Branches, err = b.Branches(); err != nil {
+		return u.fail(c, err)
+	}
+	if v.Tags, err = b.Tags(); err != nil {
+		return u.fail(c, err)
+	}
+	// A folder at a commit never changes; the ref list may.
+	key := "tree:" + l.P.Full() + ":" + l.Ref + ":" + l.Commit + ":" + l.Path + ":" + strings.Join(v.Branches, ",") + ":" + strings.Join(v.Tags, ",")
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
+	entries, err := b.List(h, l.Path)
+	if errors.Is(err, repo.ErrNotDir) {
+		return c.Redirect(http.StatusFound, l.BlobURL(l.Path))
+	}
+	if err != nil {
+		if errors.Is(err, repo.ErrNoPath) {
+			return u.fail(c, notFound("No folder %q at %s.", l.Path, l.Ref))
+		}
+		return u.fail(c, err)
+	}
+	for _, e := range entries {
+		r := treeRow{Entry: e, Part: !e.Dir && isPart(e.Name)}
+		if e.Dir {
+			r.URL = l.TreeURL(e.Path)
+		} else {
+			r.URL = l.BlobURL(e.Path)
+		}
+		v.Rows = append(v.Rows, r)
+	}
+	if v.Commit, err = b.CommitInfo(h); err != nil {
+		return u.fail(c, err)
+	}
+	if v.Readme, v.ReadmePath, err = u.readme(l.P, h, l.Path); err != nil {
+		return u.fail(c, err)
+	}
+	title := l.P.Full()
+	if l.Path != "" {
+		title = l.Path + " · " + title
+	}
+	return u.renderCached(c, http.StatusOK, "tree", title, v, key, time.Minute)
+}
+
+// fileView is the page of a file that is not a part.
+type fileView struct {
+	L        *located
+	Entry    repo.Entry
+	Name     string
+	Size     int64
+	LFS      bool
+	Text     string
+	Markdown template.HTML
+	Binary   bool
+}
+
+// partView is the part page.
+type partView struct {
+	L        *located
+	Entry    repo.Entry
+	Name     string
+	Key      string // catalog key: blob id or LFS oid
+	LFS      bool
+	Size     int64
+	Measured bool
+	Part     *render.Part
+	Preview  string
+	Error    string
+	Uses     []store.Part
+	Commit   repo.Commit
+}
+
+// maxTextShown is the largest text file shown inline.
+const maxTextShown = 512 << 10
+
+// blob shows a file: the part page for .stl files, text or a download
+// link for others.
+func (u *UI) blob(c echo.Context) error {
+	l, err := u.locate(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if l.Path == "" {
+		return c.Redirect(http.StatusFound, l.TreeURL(""))
+	}
+	b := l.P.Browse
+	h, _ := hashOf(l.Commit)
+	ctx := c.Request().Context()
+	// A file at a commit never changes; its measurements may, when the
+	// catalog gets to it, and so may the list of other projects using it.
+	key := "blob:" + l.P.Full() + ":" + l.Ref + ":" + l.Commit + ":" + l.Path + ":" + u.catalogVersion(ctx, l.P.Full())
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
+	e, err := b.Stat(h, l.Path)
+	if err != nil {
+		if errors.Is(err, repo.ErrNoPath) {
+			return u.fail(c, notFound("No file %q at %s.", l.Path, l.Ref))
+		}
+		return u.fail(c, err)
+	}
+	if e.Dir {
+		return c.Redirect(http.StatusFound, l.TreeURL(l.Path))
+	}
+	oid, size, err := u.lfsInfo(b, e)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if isPart(l.Path) {
+		v := partView{L: l, Entry: e, Name: path.Base(l.Path), LFS: oid != "", Size: size}
+		v.Key = e.Hash.String()
+		if oid != "" {
+			v.Key = oid
+		}
+		bp, err := u.store.BlobPart(ctx, v.Key)
+		switch {
+		case err == nil:
+			v.Measured, v.Part, v.Preview, v.Error = bp.Part != nil, bp.Part, previewURL(bp.Preview), bp.Error
+		case !errors.Is(err, store.ErrNotFound):
+			return u.fail(c, err)
+		}
+		uses, err := u.blobUses(ctx, v.Key, 21)
+		if err != nil {
+			return u.fail(c, err)
+		}
+		for _, use := range uses {
+			if use.Project != l.P.Full() || use.Path != l.Path {
+				v.Uses = append(v.Uses, use)
+			}
+		}
+		if v.Commit, err = b.CommitInfo(h); err != nil {
+			return u.fail(c, err)
+		}
+		return u.renderCached(c, http.StatusOK, "part", partName(l.Path)+" · "+l.P.Full(), v, key, 30*time.Second)
+	}
+	v := fileView{L: l, Entry: e, Name: path.Base(l.Path), LFS: oid != "", Size: size}
+	if oid == "" && e.Size <= maxTextShown {
+		data, err := b.ReadBlob(e.Hash, maxTextShown)
+		if err != nil {
+			return u.fail(c, err)
+		}
+		switch {
+		case !utf8.Valid(data) || strings.IndexByte(string(data), 0) >= 0:
+			v.Binary = true
+		case isMarkdown(l.Path):
+			v.Markdown = u.markdown(data, l, path.Dir(l.Path))
+		default:
+			v.Text = string(data)
+		}
+	} else {
+		v.Binary = true
+	}
+	return u.renderCached(c, http.StatusOK, "file", v.Name+" · "+l.P.Full(), v, key, time.Minute)
+}
+
+// lfsInfo returns the LFS object id and real size of a file, or "" and
+// the git size when it is not stored with LFS.
+func (u *UI) lfsInfo(b *repo.Browse, e repo.Entry) (string, int64, error) {
+	if e.Size > maxPointer {
+		return "", e.Size, nil
+	}
+	data, err := b.ReadBlob(e.Hash, maxPointer)
+	if err != nil {
+		return "", 0, err
+	}
+	if ptr, ok := parsePointer(data); ok {
+		return ptr.OID, ptr.Size, nil
+	}
+	return "", e.Size, nil
+}
+
+func isMarkdown(p string) bool {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".md", ".markdown", ".mdown":
+		return true
+	}
+	return false
+}
+
+type commitsView struct {
+	P          *projectRef
+	Ref        string
+	Commits    []repo.Commit
+	Page       int
+	Prev, Next string
+}
+
+const commitsPerPage = 30
+
+// commits is the history of a ref, newest first, paged.
+func (u *UI) commits(c echo.Context) error {
+	p, err := u.openProject(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	ref, err := refPath(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if ref == "" {
+		branch, _, err := p.Browse.Head()
+		if err != nil {
+			return u.fail(c, notFound("%s has no commits yet.", p.Full()))
+		}
+		ref = branch
+	}
+	page := 1
+	if s := c.QueryParam("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100000 {
+			return u.fail(c, badRequest("Bad page number %q.", s))
+		}
+		page = n
+	}
+	h, err := p.Browse.ResolveRef(ref)
+	if err != nil {
+		return u.fail(c, notFound("No branch, tag or commit %q in %s.", ref, p.Full()))
+	}
+	list, more, err := p.Browse.Log(h, (page-1)*commitsPerPage, commitsPerPage)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if len(list) == 0 && page > 1 {
+		return u.fail(c, notFound("No page %d of history.", page))
+	}
+	v := commitsView{P: p, Ref: ref, Commits: list, Page: page}
+	base := p.URL() + "/commits/" + escapePath(ref)
+	if page > 1 {
+		v.Prev = base + "?page=" + strconv.Itoa(page-1)
+	}
+	if more {
+		v.Next = base + "?page=" + strconv.Itoa(page+1)
+	}
+	return u.render(c, http.StatusOK, "commits", "History of "+ref+" · "+p.Full(), v)
+}

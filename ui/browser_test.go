@@ -1,0 +1,292 @@
+package ui_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/blueprints-hq/blueprints/internal/testenv"
+)
+
+var updateScreenshots = flag.Bool("screenshots", false, "write the browser tests' screenshots to testdata/screenshots")
+
+// saveScreenshot keeps a small copy of a screenshot: in the test's temp
+// folder, or in testdata/screenshots with -screenshots.
+func saveScreenshot(t *testing.T, name string, shot []byte) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("decode screenshot %s: %v", name, err)
+	}
+	small := shrink(img, 2)
+	dir := t.TempDir()
+	if *updateScreenshots {
+		dir = filepath.Join(testenv.ModuleRoot(t), "testdata", "screenshots")
+		os.MkdirAll(dir, 0o755)
+	}
+	var buf bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	if err := enc.Encode(&buf, small); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func browserTests(t *testing.T, s *site, h *history) {
+	b := testenv.StartChromium(t)
+	base := s.srv.URL + "/" + owner + "/Voron-Trident"
+
+	t.Run("search then open a part in 3D", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, 2*time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(s.srv.URL+"/"),
+			chromedp.WaitVisible("#hero-q"),
+			chromedp.SendKeys("#hero-q", "z carriage"),
+			chromedp.Submit("#hero-q"),
+			chromedp.WaitVisible(`.results .part-card`),
+		)
+		if err != nil {
+			t.Fatalf("search: %v", err)
+		}
+		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			saveScreenshot(t, "search.png", shot)
+		}
+		err = chromedp.Do(ctx,
+			chromedp.Click(`.results .part-card a[href*="z_carriage_rear"]`),
+			chromedp.WaitReady(`.viewer[data-state="ready"]`),
+		)
+		if err != nil {
+			t.Fatalf("open part and load the viewer: %v", err)
+		}
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		if !strings.Contains(loc, "/blob/main/STLs/Z_Assembly/z_carriage_rear.stl") {
+			t.Errorf("part page at %s", loc)
+		}
+		tris, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.viewer').dataset.triangles`))
+		if err != nil || tris != "41368" {
+			t.Errorf("viewer loaded %q triangles (%v), want 41368", tris, err)
+		}
+		// Read the canvas back: the part is drawn in blue over a
+		// transparent background, so count blue pixels.
+		frac, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(() => {
+			const c = document.querySelector('.viewer-canvas');
+			const g = c.getContext('webgl2') || c.getContext('webgl');
+			const w = g.drawingBufferWidth, h = g.drawingBufferHeight;
+			const px = new Uint8Array(w * h * 4);
+			g.readPixels(0, 0, w, h, g.RGBA, g.UNSIGNED_BYTE, px);
+			let part = 0;
+			for (let i = 0; i < px.length; i += 4) {
+				if (px[i+3] > 200 && px[i+2] > px[i] + 40) part++;
+			}
+			return part / (w * h);
+		})()`))
+		if err != nil {
+			t.Fatalf("read canvas: %v", err)
+		}
+		if frac < 0.03 {
+			t.Errorf("the part covers %.1f%% of the canvas, want at least 3%%", 100*frac)
+		}
+		shot, err = chromedp.Run(ctx, chromedp.Screenshot(".viewer"))
+		if err != nil {
+			t.Fatalf("screenshot viewer: %v", err)
+		}
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countBlue(img); n < img.Bounds().Dx()*img.Bounds().Dy()/40 {
+			t.Errorf("screenshot of the viewer has %d part pixels of %d", n, img.Bounds().Dx()*img.Bounds().Dy())
+		}
+		full, _ := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		saveScreenshot(t, "part.png", full)
+
+		// Keyboard and buttons: wireframe (W), dimensions (button).
+		err = chromedp.Do(ctx,
+			chromedp.Focus(".viewer-canvas"),
+			chromedp.KeyEvent("w"),
+			chromedp.Click(`button[data-action="dims"]`),
+		)
+		if err != nil {
+			t.Fatalf("toggle wireframe and dimensions: %v", err)
+		}
+		state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[
+			document.querySelector('button[data-action="wireframe"]').getAttribute('aria-pressed'),
+			document.querySelector('button[data-action="dims"]').getAttribute('aria-pressed'),
+			[...document.querySelectorAll('.dim-label')].filter(e => !e.hidden).map(e => e.textContent).join(',')].join('|')`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "true|true|X 49.1 mm,Y 76.1 mm,Z 36.0 mm"; state != want {
+			t.Errorf("after W and Dimensions: %q, want %q", state, want)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.Screenshot(".viewer")); err == nil {
+			saveScreenshot(t, "viewer-wireframe-dimensions.png", shot)
+		}
+	})
+
+	t.Run("without WebGL the preview stays", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx,
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+					Source: `HTMLCanvasElement.prototype.getContext = function () { return null; };`,
+				})
+				return err
+			}),
+			chromedp.Navigate(base+"/blob/main/STLs/Z_Assembly/z_carriage_rear.stl"),
+			chromedp.WaitReady(`.viewer[data-state="no-webgl"]`),
+		)
+		if err != nil {
+			t.Fatalf("open part page without WebGL: %v", err)
+		}
+		state, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => {
+			const img = document.querySelector('.viewer-preview');
+			if (!img.complete || img.naturalWidth === 0) return null;
+			return [img.hidden, document.querySelector('.viewer-canvas').hidden, document.querySelector('.viewer-status').textContent].join('|');
+		})()`, chromedp.WithPollingTimeout(20*time.Second)))
+		if err != nil {
+			t.Fatalf("preview did not load: %v", err)
+		}
+		if !strings.HasPrefix(state, "false|true|") || !strings.Contains(state, "WebGL") {
+			t.Errorf("without WebGL: preview hidden, canvas hidden, status = %q", state)
+		}
+	})
+
+	t.Run("commit page shows both previews and deltas", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/commit/"+h.second),
+			chromedp.WaitVisible(".part-diff"),
+		)
+		if err != nil {
+			t.Fatalf("open commit page: %v", err)
+		}
+		// Images load lazily: scroll each into view, then wait for them.
+		loaded, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => {
+			const imgs = [...document.querySelectorAll('.part-diff img')];
+			imgs.forEach(i => { i.loading = 'eager'; });
+			if (!imgs.every(i => i.complete && i.naturalWidth > 0)) return null;
+			return imgs.map(i => i.alt).join('|');
+		})()`, chromedp.WithPollingTimeout(30*time.Second)))
+		if err != nil {
+			t.Fatalf("previews did not load: %v", err)
+		}
+		for _, alt := range []string{"[a]_xy_left before this commit", "[a]_xy_left after this commit"} {
+			if !strings.Contains(loaded, alt) {
+				t.Errorf("commit page images %q lack %q", loaded, alt)
+			}
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(".part-diff .deltas"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("+%.2f mm", h.after.Size[0]-h.before.Size[0]); !strings.Contains(text, want) || !strings.Contains(text, "Volume") {
+			t.Errorf("deltas %q lack %q", text, want)
+		}
+		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			saveScreenshot(t, "commit.png", shot)
+		}
+	})
+
+	t.Run("download all as zip", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, time.Minute)
+		defer cancel()
+		dir := t.TempDir()
+		events := true
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(base),
+			chromedp.WaitVisible(".project-actions"),
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+					Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir, EventsEnabled: &events,
+				})
+				return err
+			}),
+		)
+		if err != nil {
+			t.Fatalf("open project page: %v", err)
+		}
+		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			saveScreenshot(t, "project.png", shot)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(`a[href$="/archive/main.zip"]`)); err != nil {
+			t.Fatalf("click download: %v", err)
+		}
+		zipPath := filepath.Join(dir, "Voron-Trident-main.zip")
+		deadline := time.Now().Add(45 * time.Second)
+		for {
+			if st, err := os.Stat(zipPath); err == nil && st.Size() > 0 {
+				if _, err := os.Stat(zipPath + ".crdownload"); err != nil {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				entries, _ := os.ReadDir(dir)
+				t.Fatalf("no download in %s after 45 s (%v)", dir, entries)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		data, err := os.ReadFile(zipPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkZip(t, data, "Voron-Trident-main/", h.dir)
+	})
+}
+
+// shrink averages k×k blocks of pixels.
+func shrink(img image.Image, k int) *image.RGBA {
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dx()/k, b.Dy()/k))
+	for y := 0; y < b.Dy()/k; y++ {
+		for x := 0; x < b.Dx()/k; x++ {
+			var r, g, bl, a uint32
+			for dy := range k {
+				for dx := range k {
+					cr, cg, cb, ca := img.At(b.Min.X+x*k+dx, b.Min.Y+y*k+dy).RGBA()
+					r, g, bl, a = r+cr, g+cg, bl+cb, a+ca
+				}
+			}
+			n := uint32(k * k * 257)
+			i := out.PixOffset(x, y)
+			out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = uint8(r/n), uint8(g/n), uint8(bl/n), uint8(a/n)
+		}
+	}
+	return out
+}
+
+// countBlue counts pixels of the part's blue.
+func countBlue(img image.Image) int {
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if bl>>8 > r>>8+60 && bl>>8 > g>>8+20 {
+				n++
+			}
+		}
+	}
+	return n
+}

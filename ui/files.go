@@ -1,0 +1,438 @@
+package ui
+
+import (
+	"archive/zip"
+	"compress/flate"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/storage"
+)
+
+const maxPointer = lfs.MaxPointerSize
+
+func parsePointer(data []byte) (lfs.Pointer, bool) { return lfs.ParsePointer(data) }
+
+// contentType is the type a file is served with. Types a browser would
+// run as a page (HTML, SVG, XML) are served as plain text, since raw files
+// come from anyone who can push.
+func contentType(name string, head []byte) string {
+	ext := strings.ToLower(path.Ext(name))
+	switch ext {
+	case ".stl":
+		return "model/stl"
+	case ".3mf":
+		return "model/3mf"
+	case ".step", ".stp":
+		return "model/step"
+	case ".scad", ".md", ".txt", ".gcode", ".csv", ".json", ".yaml", ".yml", ".toml":
+		return "text/plain; charset=utf-8"
+	}
+	t := mime.TypeByExtension(ext)
+	if t == "" {
+		t = http.DetectContentType(head)
+	}
+	if strings.Contains(t, "html") || strings.Contains(t, "xml") || strings.Contains(t, "svg") || strings.Contains(t, "javascript") {
+		return "text/plain; charset=utf-8"
+	}
+	return t
+}
+
+// disposition is inline for text and images, attachment for the rest.
+func disposition(name, ctype string) string {
+	kind := "attachment"
+	if strings.HasPrefix(ctype, "text/") || strings.HasPrefix(ctype, "image/png") || strings.HasPrefix(ctype, "image/jpeg") || strings.HasPrefix(ctype, "image/gif") || strings.HasPrefix(ctype, "image/webp") {
+		kind = "inline"
+	}
+	ascii := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, name)
+	return fmt.Sprintf(`%s; filename="%s"; filename*=UTF-8''%s`, kind, ascii, url.PathEscape(name))
+}
+
+// raw sends a file's real bytes: LFS content from blob storage, the blob
+// from git otherwise, with its type, an ETag (blob id or LFS oid) and
+// range support.
+func (u *UI) raw(c echo.Context) error {
+	l, err := u.locate(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	h, _ := hashOf(l.Commit)
+	e, err := l.P.Browse.Stat(h, l.Path)
+	if err != nil {
+		if errors.Is(err, repo.ErrNoPath) {
+			return u.fail(c, notFound("No file %q at %s.", l.Path, l.Ref))
+		}
+		return u.fail(c, err)
+	}
+	if e.Dir || l.Path == "" {
+		return u.fail(c, notFound("%q is a folder.", l.Path))
+	}
+	ctx := c.Request().Context()
+	var head []byte
+	if e.Size <= 512 || e.Size <= maxPointer {
+		head, err = l.P.Browse.ReadBlob(e.Hash, 512)
+		if err != nil {
+			return u.fail(c, err)
+		}
+	}
+	var src rangeSource
+	var etag string
+	if ptr, ok := u.pointerOf(l.P.Browse, e); ok {
+		etag = ptr.OID
+		src, err = u.lfsSource(ctx, ptr)
+		if err != nil {
+			return u.fail(c, err)
+		}
+		head = nil
+	} else {
+		etag = e.Hash.String()
+		src = gitSource{b: l.P.Browse, e: e}
+	}
+	if head == nil && !isPart(l.Path) {
+		rc, err := src.open(0, 512)
+		if err != nil {
+			return u.fail(c, err)
+		}
+		head, _ = io.ReadAll(rc)
+		rc.Close()
+	}
+	name := path.Base(l.Path)
+	ctype := contentType(name, head)
+	hd := c.Response().Header()
+	hd.Set("Content-Type", ctype)
+	hd.Set("Content-Disposition", disposition(name, ctype))
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	hd.Set("ETag", `"`+etag+`"`)
+	if _, ok := hashOf(l.Ref); ok {
+		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		hd.Set("Cache-Control", "public, max-age=0, must-revalidate")
+	}
+	return serveRange(c, src, `"`+etag+`"`)
+}
+
+func (u *UI) pointerOf(b *repo.Browse, e repo.Entry) (lfs.Pointer, bool) {
+	if e.Size > maxPointer {
+		return lfs.Pointer{}, false
+	}
+	data, err := b.ReadBlob(e.Hash, maxPointer)
+	if err != nil {
+		return lfs.Pointer{}, false
+	}
+	return lfs.ParsePointer(data)
+}
+
+// rangeSource is a file that can be opened at an offset.
+type rangeSource interface {
+	size() int64
+	// open returns length bytes from offset (to the end when length < 0).
+	open(offset, length int64) (io.ReadCloser, error)
+}
+
+type gitSource struct {
+	b *repo.Browse
+	e repo.Entry
+}
+
+func (g gitSource) size() int64 { return g.e.Size }
+
+func (g gitSource) open(offset, length int64) (io.ReadCloser, error) {
+	rc, _, err := g.b.OpenBlob(g.e.Hash)
+	if err != nil {
+		return nil, err
+	}
+	if offset > 0 {
+		if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("skip to %d in blob %s: %w", offset, g.e.Hash, err)
+		}
+	}
+	if length < 0 {
+		return rc, nil
+	}
+	return readCloser{io.LimitReader(rc, length), rc}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+type blobSource struct {
+	ctx   context.Context
+	blobs storage.Blobs
+	key   string
+	n     int64
+}
+
+func (s blobSource) size() int64 { return s.n }
+
+func (s blobSource) open(offset, length int64) (io.ReadCloser, error) {
+	if rg, ok := s.blobs.(storage.RangeGetter); ok && (offset > 0 || length >= 0) {
+		return rg.GetRange(s.ctx, s.key, offset, length)
+	}
+	rc, _, err := s.blobs.Get(s.ctx, s.key)
+	if err != nil {
+		return nil, err
+	}
+	if offset > 0 {
+		if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("skip to %d in %s: %w", offset, s.key, err)
+		}
+	}
+	if length < 0 {
+		return rc, nil
+	}
+	return readCloser{io.LimitReader(rc, length), rc}, nil
+}
+
+// lfsSource finds an LFS object in blob storage. An object the server
+// never received is a 404 naming it.
+func (u *UI) lfsSource(ctx context.Context, ptr lfs.Pointer) (rangeSource, error) {
+	key := lfs.BlobKey(ptr.OID)
+	info, err := u.blobs.Stat(ctx, key)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotExist) {
+			return nil, notFound("The LFS object %s of this file was never uploaded.", shortID(ptr.OID))
+		}
+		return nil, err
+	}
+	return blobSource{ctx: ctx, blobs: u.blobs, key: key, n: info.Size}, nil
+}
+
+var rangeRE = regexp.MustCompile(`^bytes=(\d*)-(\d*)$`)
+
+// parseRange reads a Range header for a file of size n. ok is false when
+// the header is not one plain byte range (then the whole file is sent);
+// satisfiable is false when it is one but lies past the end (416).
+// Otherwise first..last (inclusive) lies within the file.
+func parseRange(h string, n int64) (first, last int64, ok, satisfiable bool) {
+	m := rangeRE.FindStringSubmatch(strings.TrimSpace(h))
+	if m == nil || (m[1] == "" && m[2] == "") {
+		return 0, 0, false, false
+	}
+	var err1, err2 error
+	if m[1] == "" { // suffix: the last N bytes
+		var suffix int64
+		suffix, err2 = strconv.ParseInt(m[2], 10, 64)
+		if err2 != nil || suffix == 0 || n == 0 {
+			return 0, 0, true, false
+		}
+		return max(0, n-suffix), n - 1, true, true
+	}
+	first, err1 = strconv.ParseInt(m[1], 10, 64)
+	last = n - 1
+	if m[2] != "" {
+		last, err2 = strconv.ParseInt(m[2], 10, 64)
+		last = min(last, n-1)
+	}
+	if err1 != nil || err2 != nil || first >= n || first > last {
+		return 0, 0, true, false
+	}
+	return first, last, true, true
+}
+
+// serveRange answers GET and HEAD with the whole file or one byte range
+// (RFC 9110). Several ranges in one request get the whole file, which the
+// RFC allows.
+func serveRange(c echo.Context, src rangeSource, etag string) error {
+	req, hd := c.Request(), c.Response().Header()
+	n := src.size()
+	hd.Set("Accept-Ranges", "bytes")
+	if inm := req.Header.Get("If-None-Match"); inm != "" && (inm == etag || inm == "*") {
+		return c.NoContent(http.StatusNotModified)
+	}
+	start, length, status := int64(0), n, http.StatusOK
+	if rh := req.Header.Get("Range"); rh != "" && (req.Header.Get("If-Range") == "" || req.Header.Get("If-Range") == etag) {
+		first, last, ok, satisfiable := parseRange(rh, n)
+		if ok && !satisfiable {
+			hd.Set("Content-Range", fmt.Sprintf("bytes */%d", n))
+			return c.NoContent(http.StatusRequestedRangeNotSatisfiable)
+		}
+		if ok {
+			start, length, status = first, last-first+1, http.StatusPartialContent
+			hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, n))
+		}
+	}
+	hd.Set("Content-Length", strconv.FormatInt(length, 10))
+	if req.Method == http.MethodHead {
+		c.Response().WriteHeader(status)
+		return nil
+	}
+	rc, err := src.open(start, length)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	c.Response().WriteHeader(status)
+	_, err = io.CopyN(c.Response(), rc, length)
+	return err
+}
+
+var (
+	hashRE        = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	previewFileRE = regexp.MustCompile(`^[0-9]{2,4}\.png$`)
+)
+
+// previewByHash serves a preview by its content address. The URL never
+// changes meaning, so it is cached forever.
+func (u *UI) previewByHash(c echo.Context) error {
+	sha, file := c.Param("sha"), c.Param("file")
+	if !hashRE.MatchString(sha) || !previewFileRE.MatchString(file) {
+		return u.fail(c, badRequest("Bad preview address."))
+	}
+	key := "previews/" + sha + "/" + file
+	rc, info, err := u.blobs.Get(c.Request().Context(), key)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotExist) {
+			return u.fail(c, notFound("No such preview."))
+		}
+		return u.fail(c, err)
+	}
+	defer rc.Close()
+	hd := c.Response().Header()
+	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	hd.Set("ETag", `"`+sha+"-"+strings.TrimSuffix(file, ".png")+`"`)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	if c.Request().Header.Get("If-None-Match") == hd.Get("ETag") {
+		return c.NoContent(http.StatusNotModified)
+	}
+	hd.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Stream(http.StatusOK, "image/png", rc)
+}
+
+// preview redirects /{owner}/{project}/preview/{ref}/{path}.png to the
+// part's content-addressed preview.
+func (u *UI) preview(c echo.Context) error {
+	l, err := u.locate(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	p, ok := strings.CutSuffix(l.Path, ".png")
+	if !ok || !isPart(p) {
+		return u.fail(c, notFound("Previews are at preview/{ref}/{part}.stl.png."))
+	}
+	h, _ := hashOf(l.Commit)
+	e, err := l.P.Browse.Stat(h, p)
+	if err != nil {
+		if errors.Is(err, repo.ErrNoPath) {
+			return u.fail(c, notFound("No part %q at %s.", p, l.Ref))
+		}
+		return u.fail(c, err)
+	}
+	key, err := catalogKey(l.P.Browse, e)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	bp, err := u.store.BlobPart(c.Request().Context(), key)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return u.fail(c, notFound("%s has no preview yet.", path.Base(p)))
+		}
+		return u.fail(c, err)
+	}
+	dest := previewURL(bp.Preview)
+	if dest == "" {
+		return u.fail(c, notFound("%s has no preview: %s", path.Base(p), bp.Error))
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=60")
+	return c.Redirect(http.StatusFound, dest)
+}
+
+// archive streams the project at a ref as a zip, straight to the response:
+// LFS files carry their content, not their pointers.
+func (u *UI) archive(c echo.Context) error {
+	p, err := u.openProject(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	rp, err := refPath(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	ref, ok := strings.CutSuffix(rp, ".zip")
+	if !ok || ref == "" {
+		return u.fail(c, notFound("Archives are at archive/{ref}.zip."))
+	}
+	h, err := p.Browse.ResolveRef(ref)
+	if err != nil {
+		return u.fail(c, notFound("No branch, tag or commit %q in %s.", ref, p.Full()))
+	}
+	info, err := p.Browse.CommitInfo(h)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	ctx := c.Request().Context()
+	root := p.Name + "-" + strings.ReplaceAll(ref, "/", "-")
+	hd := c.Response().Header()
+	hd.Set("Content-Type", "application/zip")
+	hd.Set("Content-Disposition", disposition(root+".zip", "application/zip"))
+	hd.Set("ETag", `"`+h.String()+`"`)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	c.Response().WriteHeader(http.StatusOK)
+	zw := zip.NewWriter(c.Response())
+	zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
+		return flate.NewWriter(w, flate.BestSpeed)
+	})
+	zw.SetComment(fmt.Sprintf("%s at %s (%s)", p.Full(), ref, h))
+	err = p.Browse.Files(ctx, h, func(e repo.Entry) error {
+		var src rangeSource = gitSource{b: p.Browse, e: e}
+		if ptr, ok := u.pointerOf(p.Browse, e); ok {
+			s, err := u.lfsSource(ctx, ptr)
+			if err != nil {
+				return fmt.Errorf("add %s to archive: %w", e.Path, err)
+			}
+			src = s
+		}
+		fh := &zip.FileHeader{Name: root + "/" + e.Path, Method: zip.Deflate, Modified: info.When.UTC()}
+		fh.SetMode(0o644)
+		if e.Mode.IsFile() && e.Mode == 0o100755 {
+			fh.SetMode(0o755)
+		}
+		w, err := zw.CreateHeader(fh)
+		if err != nil {
+			return err
+		}
+		rc, err := src.open(0, -1)
+		if err != nil {
+			return fmt.Errorf("add %s to archive: %w", e.Path, err)
+		}
+		defer rc.Close()
+		_, err = io.Copy(w, rc)
+		return err
+	})
+	if err != nil {
+		// The status is sent: cut the stream short so the client sees a
+		// broken zip rather than a complete-looking one.
+		u.log.Error("stream archive", "project", p.Full(), "ref", ref, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	if err := zw.Close(); err != nil {
+		u.log.Error("stream archive", "project", p.Full(), "ref", ref, "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,462 @@
+package ui
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/search"
+)
+
+// projectCard is a project as the home page and search results show it.
+type projectCard struct {
+	Owner, Name string
+	Title       string
+	Description string
+	License     string
+	Category    string
+	Parts       int
+	Updated     time.Time
+	Cover       string // preview URL of its largest part
+	CoverAlt    string
+}
+
+func (p projectCard) URL() string { return "/" + p.Owner + "/" + p.Name }
+
+type homeView struct {
+	Projects   []projectCard
+	Total      int
+	SearchLive bool
+}
+
+// home lists recent projects under a search box.
+func (u *UI) home(c echo.Context) error {
+	ctx := c.Request().Context()
+	var version string
+	err := u.store.DB.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM projects) || '|' ||
+		(SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM project_meta)`).Scan(&version)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	key := "home:" + version
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
+	rows, err := u.store.Projects(ctx, 24, 0)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	total, err := u.store.CountProjects(ctx)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	v := homeView{Total: total, SearchLive: u.index != nil}
+	for _, p := range rows {
+		card, err := u.projectCard(ctx, p)
+		if err != nil {
+			return u.fail(c, err)
+		}
+		v.Projects = append(v.Projects, card)
+	}
+	return u.renderCached(c, http.StatusOK, "home", "Blueprints: open hardware, part by part", v, key, 30*time.Second)
+}
+
+func (u *UI) projectCard(ctx context.Context, p store.Project) (projectCard, error) {
+	card := projectCard{Owner: p.Owner, Name: p.Name, Title: p.Name, Updated: p.Updated}
+	meta, err := u.store.ProjectMeta(ctx, p.FullName())
+	switch {
+	case err == nil:
+		if meta.Title != "" {
+			card.Title = meta.Title
+		}
+		card.Description, card.License, card.Category, card.Parts = meta.Description, meta.License, meta.Category, meta.Parts
+	case !errors.Is(err, store.ErrNotFound):
+		return card, err
+	}
+	cover, path, err := u.coverPreview(ctx, p.FullName())
+	if err != nil {
+		return card, err
+	}
+	card.Cover, card.CoverAlt = previewURL(cover), "Preview of "+partName(path)
+	return card, nil
+}
+
+// coverPreview picks the preview of the project's largest part, the one
+// that shows best what the project is.
+func (u *UI) coverPreview(ctx context.Context, project string) (key, path string, err error) {
+	err = u.store.DB.QueryRowContext(ctx, `SELECT b.preview, p.path FROM parts p JOIN blob_parts b ON b.blob = p.blob
+		WHERE p.project = ? AND p.error = '' AND b.preview <> ''
+		ORDER BY json_extract(b.part, '$.volume') DESC, p.path LIMIT 1`, project).Scan(&key, &path)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", nil
+	}
+	return key, path, err
+}
+
+// searchView is the search page: the query, its hits and facets, and the
+// links to narrow, widen or page.
+type searchView struct {
+	Query      search.Query
+	Values     url.Values
+	Result     search.Result
+	Parts      []hitCard
+	Projects   []search.Hit
+	Facets     []facetView
+	Pages      []pageLink
+	Prev, Next string
+	From, To   int
+	Available  bool
+	Filtered   bool
+	Sorts      []option
+	Kinds      []option
+}
+
+type facetView struct {
+	Name   string // "license"
+	Label  string // "Licence"
+	Values []facetValue
+}
+
+type facetValue struct {
+	Term     string
+	Count    int
+	URL      string
+	Selected bool
+}
+
+type pageLink struct {
+	N       int
+	URL     string
+	Current bool
+}
+
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+var facetLabels = []struct{ name, label string }{
+	{"kind", "Type"}, {"category", "Category"}, {"license", "Licence"}, {"project", "Project"},
+}
+
+// searchPage runs a search from the URL: q and the API's filters.
+func (u *UI) searchPage(c echo.Context) error {
+	vals := c.QueryParams()
+	q, err := search.ParseQuery(vals)
+	if err != nil {
+		var qe *search.QueryError
+		if errors.As(err, &qe) {
+			return u.fail(c, badRequest("Bad search: %s.", qe.Error()))
+		}
+		return u.fail(c, badRequest("Bad search."))
+	}
+	v := searchView{Query: q, Values: vals, Available: u.index != nil}
+	for _, k := range []string{"kind", "project", "license", "category", "max_x", "max_y", "max_z", "min_volume", "max_volume"} {
+		if vals.Get(k) != "" {
+			v.Filtered = true
+		}
+	}
+	for _, s := range []option{{search.SortRelevance, "Best match", false}, {search.SortUpdated, "Newest", false}, {search.SortName, "Name", false}, {search.SortVolume, "Smallest", false}} {
+		s.Selected = s.Value == q.Sort || (q.Sort == "" && s.Value == search.SortRelevance)
+		v.Sorts = append(v.Sorts, s)
+	}
+	for _, k := range []option{{"", "Parts and projects", false}, {search.KindPart, "Parts", false}, {search.KindProject, "Projects", false}} {
+		k.Selected = k.Value == q.Kind
+		v.Kinds = append(v.Kinds, k)
+	}
+	title := "Search"
+	if q.Text != "" {
+		title = q.Text + " · Search"
+	}
+	if u.index == nil {
+		return u.render(c, http.StatusOK, "search", title, v)
+	}
+	// The index changes only when the catalog records something; results
+	// are kept briefly under the catalog's state.
+	version, err := u.catalogState(c.Request().Context())
+	if err != nil {
+		return u.fail(c, err)
+	}
+	key := "search:" + version + ":" + vals.Encode()
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
+	res, err := u.index.Search(c.Request().Context(), q)
+	if err != nil {
+		var qe *search.QueryError
+		if errors.As(err, &qe) {
+			return u.fail(c, badRequest("Bad search: %s.", qe.Error()))
+		}
+		return u.fail(c, err)
+	}
+	v.Result = res
+	for _, h := range res.Hits {
+		if h.Kind == search.KindProject {
+			v.Projects = append(v.Projects, h)
+		} else {
+			v.Parts = append(v.Parts, newHitCard(h))
+		}
+	}
+	for _, f := range facetLabels {
+		counts := res.Facets[f.name]
+		if len(counts) == 0 {
+			continue
+		}
+		fv := facetView{Name: f.name, Label: f.label}
+		for _, fc := range counts {
+			sel := vals.Get(f.name) == fc.Term
+			next := cloneValues(vals)
+			next.Del("page")
+			if sel {
+				next.Del(f.name)
+			} else {
+				next.Set(f.name, fc.Term)
+			}
+			fv.Values = append(fv.Values, facetValue{Term: fc.Term, Count: fc.Count, URL: "/search?" + next.Encode(), Selected: sel})
+		}
+		v.Facets = append(v.Facets, fv)
+	}
+	page, per := max(q.Page, 1), q.PerPage
+	if per <= 0 {
+		per = search.DefaultPerPage
+	}
+	pages := int((res.Total + uint64(per) - 1) / uint64(per))
+	if maxPages := search.MaxResults / per; pages > maxPages {
+		pages = maxPages
+	}
+	link := func(n int) string {
+		next := cloneValues(vals)
+		if n == 1 {
+			next.Del("page")
+		} else {
+			next.Set("page", strconv.Itoa(n))
+		}
+		return "/search?" + next.Encode()
+	}
+	if pages > 1 {
+		lo, hi := max(1, page-3), min(pages, page+3)
+		for n := lo; n <= hi; n++ {
+			v.Pages = append(v.Pages, pageLink{N: n, URL: link(n), Current: n == page})
+		}
+		if page > 1 {
+			v.Prev = link(page - 1)
+		}
+		if page < pages {
+			v.Next = link(page + 1)
+		}
+	}
+	if len(res.Hits) > 0 {
+		v.From = (page-1)*per + 1
+		v.To = v.From + len(res.Hits) - 1
+	}
+	return u.renderCached(c, http.StatusOK, "search", title, v, key, 10*time.Second)
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		if len(vs) > 0 && vs[0] != "" {
+			out[k] = append([]string(nil), vs...)
+		}
+	}
+	return out
+}
+
+// hitCard is a part found by a search, with its text made ready in Go
+// (cheaper than template calls for every card).
+type hitCard struct {
+	URL, Name, Project, Path string
+	NameHTML                 template.HTML
+	Preview, Dims, Meta      string
+}
+
+func newHitCard(h search.Hit) hitCard {
+	c := hitCard{
+		URL:      "/" + h.Project + "/blob/" + escapePath(h.Ref) + "/" + escapePath(h.Path),
+		Name:     h.Name,
+		NameHTML: breakable(h.Name),
+		Project:  h.Project,
+		Path:     h.Path,
+	}
+	if p := h.Part; p != nil {
+		c.Dims = formatDims(p)
+		c.Meta = formatVolume(p.Volume) + " · " + formatCount(p.Triangles) + " triangles"
+		if len(p.SHA256) == 64 {
+			c.Preview = "/previews/" + p.SHA256 + "/512.png"
+		}
+	}
+	return c
+}
+
+// partCard is a part in a gallery.
+type partCard struct {
+	Path    string
+	Name    string
+	Part    *render.Part
+	Preview string
+	Error   string
+	URL     string
+}
+
+// projectView is the project page.
+type projectView struct {
+	P          *projectRef
+	Meta       store.ProjectMeta
+	HasMeta    bool
+	Branch     string
+	Commit     repo.Commit
+	Empty      bool
+	Parts      []partCard
+	Failures   []store.PartFailure
+	Readme     template.HTML
+	ReadmePath string
+	CloneURL   string
+	Pending    bool
+	Totals     struct{ Triangles int64 }
+}
+
+// project is the project page: README, metadata, catalog status and the
+// part gallery.
+func (u *UI) project(c echo.Context) error {
+	p, err := u.openProject(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	ctx := c.Request().Context()
+	v := projectView{P: p, CloneURL: cloneURL(c.Request(), p)}
+	meta, err := u.store.ProjectMeta(ctx, p.Full())
+	switch {
+	case err == nil:
+		v.Meta, v.HasMeta = meta, true
+		v.Pending = meta.State == store.JobQueued || meta.State == store.JobRunning || meta.PendingJobs > 0
+	case !errors.Is(err, store.ErrNotFound):
+		return u.fail(c, err)
+	}
+	branch, head, err := p.Browse.Head()
+	if errors.Is(err, repo.ErrNoRef) {
+		v.Empty = true
+		return u.render(c, http.StatusOK, "project", p.Full(), v)
+	}
+	if err != nil {
+		return u.fail(c, err)
+	}
+	v.Branch = branch
+	key := fmt.Sprintf("project:%s:%s:%s:%s:%s:%s:%d:%d:%d:%s", p.Full(), p.Row.Updated, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL)
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
+	if v.Commit, err = p.Browse.CommitInfo(head); err != nil {
+		return u.fail(c, err)
+	}
+	parts, err := u.store.ProjectParts(ctx, p.Full())
+	if err != nil {
+		return u.fail(c, err)
+	}
+	for _, cp := range parts {
+		if cp.Error != "" {
+			continue
+		}
+		v.Parts = append(v.Parts, partCard{
+			Path: cp.Path, Name: partName(cp.Path), Part: cp.Measure, Preview: previewURL(cp.Preview),
+			URL: p.URL() + "/blob/" + escapePath(branch) + "/" + escapePath(cp.Path),
+		})
+		if cp.Measure != nil {
+			v.Totals.Triangles += cp.Measure.Triangles
+		}
+	}
+	if v.Failures, err = u.store.ProjectFailures(ctx, p.Full()); err != nil {
+		return u.fail(c, err)
+	}
+	if !v.HasMeta {
+		// Not catalogued yet: list the parts from git, unmeasured.
+		err := p.Browse.Files(ctx, head, func(e repo.Entry) error {
+			if isPart(e.Path) && len(v.Parts) < 1000 {
+				v.Parts = append(v.Parts, partCard{Path: e.Path, Name: partName(e.Path), URL: p.URL() + "/blob/" + escapePath(branch) + "/" + escapePath(e.Path)})
+			}
+			return nil
+		})
+		if err != nil {
+			return u.fail(c, err)
+		}
+	}
+	v.Readme, v.ReadmePath, err = u.readme(p, head, "")
+	if err != nil {
+		return u.fail(c, err)
+	}
+	return u.renderCached(c, http.StatusOK, "project", p.Full(), v, key, time.Minute)
+}
+
+// cloneURL is the project's git remote as this request reached us.
+func cloneURL(r *http.Request, p *projectRef) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/" + p.Owner + "/" + p.Name + ".git"
+}
+
+// lfsOID returns the LFS object id when the blob is an LFS pointer.
+func lfsOID(b *repo.Browse, e repo.Entry) (string, error) {
+	if e.Size > maxPointer || e.Dir {
+		return "", nil
+	}
+	data, err := b.ReadBlob(e.Hash, maxPointer)
+	if err != nil {
+		return "", err
+	}
+	if ptr, ok := parsePointer(data); ok {
+		return ptr.OID, nil
+	}
+	return "", nil
+}
+
+// catalogKey is the key of the file's measurements in the catalog: the
+// LFS object id for LFS files, the git blob id otherwise.
+func catalogKey(b *repo.Browse, e repo.Entry) (string, error) {
+	oid, err := lfsOID(b, e)
+	if err != nil || oid != "" {
+		return oid, err
+	}
+	return e.Hash.String(), nil
+}
+
+// isCommitID reports whether s looks like a full or abbreviated commit id.
+func isCommitID(s string) bool {
+	if len(s) < 4 || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !strings.ContainsRune("0123456789abcdef", rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// catalogState names the state of the whole catalog; it is read at most
+// every quarter second, so busy search pages do not each ask the database.
+func (u *UI) catalogState(ctx context.Context) (string, error) {
+	u.stateMu.Lock()
+	defer u.stateMu.Unlock()
+	if time.Since(u.stateAt) < 250*time.Millisecond {
+		return u.state, nil
+	}
+	var v string
+	if err := u.store.DB.QueryRowContext(ctx, `SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM project_meta`).Scan(&v); err != nil {
+		return "", err
+	}
+	u.state, u.stateAt = v, time.Now()
+	return v, nil
+}

@@ -1,0 +1,215 @@
+package ui
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/blueprints-hq/blueprints/render"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// pageNames are the page templates; each is parsed with layout.html.
+var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error"}
+
+// layout is what every page template receives.
+type layout struct {
+	Title     string
+	Static    string        // prefix of the static files' URLs
+	ImportMap template.HTML // the part page's import map for three.js, a script element
+	Query     string        // the search box's text
+	Body      any
+}
+
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"mm":       fixed,
+		"dims":     formatDims,
+		"volume":   formatVolume,
+		"area":     formatArea,
+		"bytes":    formatBytes,
+		"count":    formatCount,
+		"since":    since,
+		"short":    shortID,
+		"esc":      escapePath,
+		"preview":  previewURL,
+		"partName": partName,
+		"wbr":      breakable,
+		"add":      func(a, b int) int { return a + b },
+		"axis":     func(i int) string { return [...]string{"X", "Y", "Z"}[i] },
+		"pct": func(part, whole float64) string {
+			if whole == 0 {
+				return "0"
+			}
+			return fmt.Sprintf("%.0f", 100*part/whole)
+		},
+	}
+}
+
+func parsePages(static string) (map[string]*template.Template, error) {
+	pages := make(map[string]*template.Template, len(pageNames))
+	for _, name := range pageNames {
+		t, err := template.New("layout.html").Funcs(templateFuncs()).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse page %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// render executes a page into a buffer first, so that a template error
+// gives a clean 500 instead of half a page.
+func (u *UI) render(c echo.Context, status int, page, title string, body any) error {
+	return u.renderCached(c, status, page, title, body, "", 0)
+}
+
+// renderCached renders like render and keeps the page under key for ttl
+// ("" keeps nothing).
+func (u *UI) renderCached(c echo.Context, status int, page, title string, body any, key string, ttl time.Duration) error {
+	t := u.pages[page]
+	var buf bytes.Buffer
+	v := layout{Title: title, Static: u.static.prefix, ImportMap: template.HTML(`<script type="importmap">` + u.static.importMap + `</script>`), Query: c.QueryParam("q"), Body: body}
+	if err := t.Execute(&buf, v); err != nil {
+		u.log.Error("render page", "page", page, "err", err)
+		return c.String(500, "internal error")
+	}
+	if key != "" {
+		u.cache.put(key, buf.Bytes(), ttl)
+	}
+	return u.sendPage(c, status, buf.Bytes())
+}
+
+// sendCached answers from the page cache when key is there.
+func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
+	body, ok := u.cache.get(key)
+	if !ok {
+		return false, nil
+	}
+	return true, u.sendPage(c, http.StatusOK, body)
+}
+
+func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
+	h := c.Response().Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", u.static.csp)
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-cache")
+	}
+	return c.HTMLBlob(status, body)
+}
+
+// formatDims is "42.0 × 30.5 × 12.0 mm".
+func formatDims(p *render.Part) string {
+	if p == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s × %s × %s mm", fixed(p.Size[0]), fixed(p.Size[1]), fixed(p.Size[2]))
+}
+
+// fixed prints a length with one decimal, or none past a metre.
+func fixed(v float64) string {
+	if math.Abs(v) >= 1000 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// formatVolume prints mm³ as cm³ (what slicers show).
+func formatVolume(v float64) string {
+	cm := v / 1000
+	switch {
+	case math.Abs(cm) >= 100:
+		return fmt.Sprintf("%.0f cm³", cm)
+	case math.Abs(cm) >= 1:
+		return fmt.Sprintf("%.1f cm³", cm)
+	}
+	return fmt.Sprintf("%.3f cm³", cm)
+}
+
+func formatArea(v float64) string {
+	cm := v / 100
+	if math.Abs(cm) >= 100 {
+		return fmt.Sprintf("%.0f cm²", cm)
+	}
+	return fmt.Sprintf("%.1f cm²", cm)
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// formatCount groups thousands: 1 234 567.
+func formatCount(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + formatCount(-n)
+	}
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+func shortID(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
+}
+
+// escapePath escapes each segment of a repository path for a URL, so
+// names with spaces, '#' or '?' survive.
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// previewURL maps a preview's blob key ("previews/{sha}/{size}.png") to
+// its immutable URL; "" when there is none.
+func previewURL(key string) string {
+	if !strings.HasPrefix(key, "previews/") {
+		return ""
+	}
+	return "/" + key
+}
+
+// breakable escapes a file name and lets it wrap after underscores,
+// hyphens and dots, where people read word breaks.
+func breakable(name string) template.HTML {
+	var b strings.Builder
+	for _, r := range name {
+		b.WriteString(template.HTMLEscapeString(string(r)))
+		if r == '_' || r == '-' || r == '.' {
+			b.WriteString("<wbr>")
+		}
+	}
+	return template.HTML(b.String())
+}

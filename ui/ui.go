@@ -1,0 +1,285 @@
+// Package ui serves Blueprints' pages for people: the home page, search,
+// project pages with their part gallery, trees, files, the part page with
+// its three.js viewer, history, the commit page with per-part diffs, and
+// the raw, preview and archive downloads.
+//
+// Pages are server-rendered with html/template from stored metadata only:
+// git (read with go-git through repo.Browse), the catalog's measurements
+// (in the metadata store), the search index (search.Index) and blob storage
+// (storage.Blobs) for LFS content and previews. Nothing here parses an STL.
+// Templates, the stylesheet, the viewer script and the vendored three.js
+// are embedded, so the binary needs nothing else at run time.
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/microcosm-cc/bluemonday"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/parser"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/search"
+	"github.com/blueprints-hq/blueprints/storage"
+)
+
+// Options are the UI's dependencies. Data, Store and Blobs are required;
+// without Index the search page says search is unavailable.
+type Options struct {
+	Data   string       // the data folder; repositories live in Data/repos/{owner}/{project}.git
+	Store  *store.Store // projects and the catalog's measurements
+	Blobs  storage.Blobs
+	Index  search.Index
+	Logger *slog.Logger
+}
+
+// UI is the set of page handlers. Create it with New and add its routes to
+// an echo server with Register.
+type UI struct {
+	data   string
+	store  *store.Store
+	blobs  storage.Blobs
+	index  search.Index
+	log    *slog.Logger
+	pages  map[string]*template.Template
+	static *staticFiles
+	pool   *repo.BrowsePool
+	cache  *pageCache
+	md     goldmark.Markdown
+	policy *bluemonday.Policy
+
+	stateMu sync.Mutex // guards state and stateAt (see catalogState)
+	state   string
+	stateAt time.Time
+}
+
+// New builds the UI: it parses the embedded templates and indexes the
+// static files.
+func New(opt Options) (*UI, error) {
+	if opt.Data == "" || opt.Store == nil || opt.Blobs == nil {
+		return nil, errors.New("create ui: Data, Store and Blobs are required")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	st, err := newStaticFiles()
+	if err != nil {
+		return nil, fmt.Errorf("create ui: %w", err)
+	}
+	u := &UI{
+		data:   opt.Data,
+		store:  opt.Store,
+		blobs:  opt.Blobs,
+		index:  opt.Index,
+		log:    opt.Logger,
+		static: st,
+		pool:   repo.NewBrowsePool(8, 256),
+		cache:  newPageCache(2048, 64<<20),
+		md:     goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithParserOptions(parser.WithAutoHeadingID())),
+		policy: bluemonday.UGCPolicy(),
+	}
+	u.policy.AllowAttrs("id").OnElements("h1", "h2", "h3", "h4", "h5", "h6")
+	u.policy.AddTargetBlankToFullyQualifiedLinks(true)
+	if u.pages, err = parsePages(st.prefix); err != nil {
+		return nil, fmt.Errorf("create ui: %w", err)
+	}
+	return u, nil
+}
+
+// Register adds the pages' routes to e. They coexist with the git and LFS
+// routes (/:owner/:project/info/refs, /git-upload-pack, /info/lfs/*) and
+// the JSON API under /api.
+func (u *UI) Register(e *echo.Echo) {
+	get := func(path string, h echo.HandlerFunc) { e.GET(path, u.pooled(h)) }
+	get("/", u.home)
+	get("/search", u.searchPage)
+	e.GET("/static/*", u.serveStatic)
+	e.HEAD("/static/*", u.serveStatic)
+	e.GET("/previews/:sha/:file", u.previewByHash)
+	e.HEAD("/previews/:sha/:file", u.previewByHash)
+	get("/:owner/:project", u.project)
+	get("/:owner/:project/", u.project)
+	get("/:owner/:project/tree/*", u.tree)
+	get("/:owner/:project/blob/*", u.blob)
+	get("/:owner/:project/commits/*", u.commits)
+	get("/:owner/:project/commit/:sha", u.commit)
+	get("/:owner/:project/raw/*", u.raw)
+	e.HEAD("/:owner/:project/raw/*", u.pooled(u.raw))
+	get("/:owner/:project/preview/*", u.preview)
+	get("/:owner/:project/archive/*", u.archive)
+}
+
+const browseKey = "ui.browse"
+
+// pooled gives the repository a handler opened back to the pool once the
+// handler is done with it.
+func (u *UI) pooled(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := h(c)
+		if b, ok := c.Get(browseKey).(*repo.Browse); ok {
+			c.Set(browseKey, nil)
+			u.pool.Put(b)
+		}
+		return err
+	}
+}
+
+// httpError is an error with the status and the short message a page
+// shows.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func notFound(format string, args ...any) error {
+	return &httpError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+// fail answers err as an error page: 404 and 400 with their message, 503
+// for unavailable storage, 500 (logged, no detail shown) for the rest.
+func (u *UI) fail(c echo.Context, err error) error {
+	var he *httpError
+	status, msg := http.StatusInternalServerError, "Something went wrong on our side. Please try again."
+	switch {
+	case errors.As(err, &he):
+		status, msg = he.status, he.msg
+	case errors.Is(err, repo.ErrNoRepository), errors.Is(err, store.ErrNotFound):
+		status, msg = http.StatusNotFound, "No such project."
+	case errors.Is(err, repo.ErrNoRef):
+		status, msg = http.StatusNotFound, "No such branch, tag or commit."
+	case errors.Is(err, repo.ErrNoPath), errors.Is(err, storage.ErrNotExist):
+		status, msg = http.StatusNotFound, "No such file or folder."
+	case errors.Is(err, storage.ErrUnavailable):
+		status, msg = http.StatusServiceUnavailable, "File storage is unavailable. Please try again shortly."
+	case errors.Is(err, context.Canceled):
+		return nil
+	default:
+		u.log.Error("page failed", "path", c.Request().URL.Path, "err", err)
+	}
+	if c.Response().Committed {
+		return nil
+	}
+	title := http.StatusText(status)
+	return u.render(c, status, "error", title, errorView{Status: status, Title: title, Message: msg})
+}
+
+type errorView struct {
+	Status  int
+	Title   string
+	Message string
+}
+
+// projectRef is an opened project: its row and its repository.
+type projectRef struct {
+	Owner, Name string
+	Row         store.Project
+	Browse      *repo.Browse
+}
+
+// Full is "owner/name".
+func (p *projectRef) Full() string { return p.Owner + "/" + p.Name }
+
+// URL is the project page's path.
+func (p *projectRef) URL() string { return "/" + p.Owner + "/" + p.Name }
+
+// openProject looks the project up and opens its repository. Names are
+// checked before they touch the file system, and the repository path is
+// checked to stay inside Data/repos.
+func (u *UI) openProject(c echo.Context) (*projectRef, error) {
+	owner, name := c.Param("owner"), strings.TrimSuffix(c.Param("project"), ".git")
+	if repo.ValidName(owner) != nil || repo.ValidName(name) != nil {
+		return nil, notFound("No such project.")
+	}
+	row, err := u.store.ProjectByName(c.Request().Context(), owner, name)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, notFound("No project %s/%s.", owner, name)
+		}
+		return nil, err
+	}
+	root := filepath.Join(u.data, "repos")
+	dir := filepath.Join(root, row.Owner, row.Name+".git")
+	if rel, err := filepath.Rel(root, dir); err != nil || strings.HasPrefix(rel, "..") {
+		return nil, notFound("No such project.")
+	}
+	b, err := u.pool.Get(dir)
+	if err != nil {
+		if errors.Is(err, repo.ErrNoRepository) {
+			return nil, notFound("No project %s/%s.", owner, name)
+		}
+		return nil, err
+	}
+	c.Set(browseKey, b)
+	return &projectRef{Owner: row.Owner, Name: row.Name, Row: row, Browse: b}, nil
+}
+
+// refPath reads the wildcard part of a route ("main/docs/a.stl"),
+// refusing NUL bytes, backslashes and dot segments, encoded or not.
+func refPath(c echo.Context) (string, error) {
+	p := c.Param("*")
+	if c.Request().URL.RawPath != "" {
+		// echo routes on the escaped path when the request used escapes
+		// that differ from the default, and leaves the wildcard escaped.
+		q, err := url.PathUnescape(p)
+		if err != nil {
+			return "", badRequest("Bad path: %v.", err)
+		}
+		p = q
+	}
+	if strings.ContainsAny(p, "\x00\\") {
+		return "", badRequest("Bad path.")
+	}
+	for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+		if seg == "." || seg == ".." {
+			return "", badRequest("Bad path: dot segments are not allowed.")
+		}
+	}
+	if len(p) > 4096 {
+		return "", badRequest("Path too long.")
+	}
+	return strings.Trim(p, "/"), nil
+}
+
+// since formats how long ago t was, as people say it.
+func since(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute") + " ago"
+	case d < 24*time.Hour:
+		return plural(int(d/time.Hour), "hour") + " ago"
+	case d < 30*24*time.Hour:
+		return plural(int(d/(24*time.Hour)), "day") + " ago"
+	case d < 365*24*time.Hour:
+		return plural(int(d/(30*24*time.Hour)), "month") + " ago"
+	}
+	return t.Format("2 Jan 2006")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
