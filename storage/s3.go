@@ -42,7 +42,7 @@ type S3Options struct {
 	// (HOST/BUCKET/KEY), which every S3-compatible server understands,
 	// and AWS itself gets virtual-hosted addressing.
 	VirtualHosted bool
-	// PartSize is the multipart upload part size (default 8 MiB, at least
+	// PartSize is the multipart upload part size (default 5 MiB, at least
 	// 5 MiB). An upload holds at most Concurrency+2 parts in memory.
 	PartSize int64
 	// Concurrency is the number of parts uploaded at once (default 2; more
@@ -58,7 +58,7 @@ type S3Options struct {
 }
 
 const (
-	defaultPartSize    = 8 << 20
+	defaultPartSize    = 5 << 20
 	defaultConcurrency = 2
 )
 

@@ -159,7 +159,8 @@ func (a *App) usage(w io.Writer) {
 }
 
 func (a *App) commandHelp(w io.Writer, c *Command, fs *Flags) {
-	fmt.Fprintf(w, "Usage: %s %s %s [FLAGS]\n\n%s\n", a.Name, c.Name, c.Args, c.Summary)
+	usage := strings.Join(strings.Fields(a.Name+" "+c.Name+" "+c.Args), " ")
+	fmt.Fprintf(w, "Usage: %s [FLAGS]\n\n%s\n", usage, c.Summary)
 	if c.Help != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Help))
 	}

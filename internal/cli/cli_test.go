@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func testApp(run func(fs *Flags, args []string) error, setup func(fs *Flags)) (*App, *bytes.Buffer, *bytes.Buffer) {
+	var out, errb bytes.Buffer
+	return &App{
+		Name: "bp", Summary: "test", Stdout: &out, Stderr: &errb,
+		Commands: []*Command{
+			{Name: "render", Args: "FILE", Summary: "render a file", Setup: setup, Run: run},
+			{Name: "user add", Args: "NAME", Summary: "add a user", Run: run},
+		},
+	}, &out, &errb
+}
+
+func TestFlagsAfterArguments(t *testing.T) {
+	var size int
+	var out string
+	var got []string
+	app, _, _ := testApp(func(fs *Flags, args []string) error { got = args; return nil }, func(fs *Flags) {
+		fs.IntVar(&size, "size", 512, "size")
+		fs.StringVar(&out, "o", "", "output")
+	})
+	if code := app.Main([]string{"render", "part.stl", "-o", "part.png", "--size", "256"}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if size != 256 || out != "part.png" || len(got) != 1 || got[0] != "part.stl" {
+		t.Fatalf("size=%d out=%q args=%q", size, out, got)
+	}
+}
+
+func TestEnvTwinAndFlagPrecedence(t *testing.T) {
+	var addr string
+	setup := func(fs *Flags) {
+		fs.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
+		fs.Env("addr", "BP_TEST_ADDR")
+	}
+	app, _, _ := testApp(func(*Flags, []string) error { return nil }, setup)
+	t.Setenv("BP_TEST_ADDR", "127.0.0.1:9999")
+	app.Main([]string{"render", "x"})
+	if addr != "127.0.0.1:9999" {
+		t.Fatalf("env twin not applied: %q", addr)
+	}
+	app.Main([]string{"render", "x", "--addr", "127.0.0.1:1"})
+	if addr != "127.0.0.1:1" {
+		t.Fatalf("flag should win over env: %q", addr)
+	}
+}
+
+func TestMultiWordCommandAndErrors(t *testing.T) {
+	var got []string
+	app, out, errb := testApp(func(fs *Flags, args []string) error {
+		got = args
+		if len(args) != 1 {
+			return errors.New("missing: " + ErrUsage.Error())
+		}
+		return nil
+	}, nil)
+	if code := app.Main([]string{"user", "add", "alice"}); code != 0 || len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("user add: code %d args %q", code, got)
+	}
+	if code := app.Main([]string{"user", "add"}); code != 1 || !strings.Contains(errb.String(), "bp user add: missing") {
+		t.Fatalf("failing command: code %d stderr %q", code, errb.String())
+	}
+	if code := app.Main([]string{"frobnicate"}); code != 2 || !strings.Contains(errb.String(), "unknown command") {
+		t.Fatalf("unknown command: code %d", code)
+	}
+	if code := app.Main([]string{"render", "--help"}); code != 0 || !strings.Contains(out.String(), "Usage: bp render FILE") {
+		t.Fatalf("--help: code %d out %q", code, out.String())
+	}
+}
