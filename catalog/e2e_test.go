@@ -248,7 +248,7 @@ func TestEndToEndCorpus(t *testing.T) {
 			continue
 		}
 		h := a.Hits[0]
-		if h.Kind != "part" || h.PartFields == nil || h.Triangles == 0 || h.SHA256 == "" ||
+		if h.Kind != "part" || h.Part == nil || h.Triangles == 0 || h.SHA256 == "" ||
 			!strings.HasPrefix(h.PreviewURL, "/"+h.Project+"/preview/main/") || !strings.HasPrefix(h.DownloadURL, "/"+h.Project+"/raw/main/") || h.Score <= 0 {
 			t.Errorf("q=%q: hit %+v", c.q, h)
 		}
@@ -376,7 +376,7 @@ func TestEndToEndCorpus(t *testing.T) {
 			t.Errorf("index after second push: %d parts, %s present: %v", a.Total, gone, containsPath(a.Hits, gone))
 		}
 	}
-	if logo := paths["STLs/Skirt/[a]_skirt_logo_x2.stl"]; logo.PartFields == nil || logo.Commit != head {
+	if logo := paths["STLs/Skirt/[a]_skirt_logo_x2.stl"]; logo.Part == nil || logo.Commit != head {
 		t.Errorf("changed part: %+v", logo)
 	}
 	if len(d.Catalog.Failures) != 1 || d.Catalog.Failures[0].Path != "STLs/broken_part.stl" || !strings.Contains(d.Catalog.Failures[0].Error, "broken_part.stl") {
@@ -577,7 +577,7 @@ source = "parts/[a]_idler_front_x2.stl"
 		t.Errorf("project %+v", d)
 	}
 	for _, p := range d.Parts {
-		if p.Path == "lfs/hopper_lid.stl" && (p.PartFields == nil || p.Triangles != int64(stlgen.TorusTriangles(3000))) {
+		if p.Path == "lfs/hopper_lid.stl" && (p.Part == nil || p.Triangles != int64(stlgen.TorusTriangles(3000))) {
 			t.Errorf("LFS part not measured from its content: %+v", p)
 		}
 	}

@@ -78,34 +78,11 @@ type Hit struct {
 	Tags        []string  `json:"tags,omitempty"`
 	Updated     time.Time `json:"updated"`
 	Parts       *int      `json:"parts,omitempty"`
-	*PartFields
+	*render.Part
 	URL         string  `json:"url"`
 	PreviewURL  string  `json:"preview_url,omitempty"`
 	DownloadURL string  `json:"download_url,omitempty"`
 	Score       float64 `json:"score"`
-}
-
-// PartFields are a part's measurements, as CONTRACT.md names them.
-type PartFields struct {
-	Triangles  int64      `json:"triangles"`
-	Format     string     `json:"format"`
-	BBoxMin    [3]float64 `json:"bbox_min"`
-	BBoxMax    [3]float64 `json:"bbox_max"`
-	Size       [3]float64 `json:"size"`
-	Volume     float64    `json:"volume"`
-	Area       float64    `json:"area"`
-	Watertight bool       `json:"watertight"`
-	Shells     int        `json:"shells"`
-	SHA256     string     `json:"sha256"`
-	Degenerate int64      `json:"degenerate_facets"`
-	OpenEdges  int64      `json:"open_edges"`
-}
-
-func partFields(p *render.Part) *PartFields {
-	if p == nil {
-		return nil
-	}
-	return &PartFields{p.Triangles, p.Format, p.BBoxMin, p.BBoxMax, p.Size, p.Volume, p.Area, p.Watertight, p.Shells, p.SHA256, p.Degenerate, p.OpenEdges}
 }
 
 // SearchResult is the answer of /api/v1/search.
@@ -170,7 +147,7 @@ func toHit(h search.Hit) Hit {
 	out := Hit{
 		Kind: d.Kind, Project: d.Project, Owner: d.Owner, Name: d.Name, Path: d.Path, Ref: d.Ref, Commit: d.Commit, Blob: d.Blob,
 		Description: d.Description, License: d.License, Category: d.Category, Tags: d.Tags, Updated: d.Updated,
-		PartFields: partFields(d.Part), Score: h.Score,
+		Part: d.Part, Score: h.Score,
 	}
 	if d.Kind == search.KindPart {
 		out.URL, out.PreviewURL, out.DownloadURL = PartURLs(d.Project, d.Ref, d.Path)
@@ -314,7 +291,7 @@ type Part struct {
 	Ref     string    `json:"ref"`
 	Commit  string    `json:"commit"`
 	Updated time.Time `json:"updated"`
-	*PartFields
+	*render.Part
 	URL         string `json:"url"`
 	PreviewURL  string `json:"preview_url"`
 	DownloadURL string `json:"download_url"`
@@ -351,7 +328,7 @@ func (a *API) project(c echo.Context) error {
 		page, preview, download := PartURLs(p.FullName(), cp.Ref, cp.Path)
 		out.Parts = append(out.Parts, Part{
 			Path: cp.Path, Name: strings.TrimSuffix(base, path.Ext(base)), Blob: cp.Blob, Ref: cp.Ref, Commit: cp.Commit, Updated: cp.Updated,
-			PartFields: partFields(cp.Measure), URL: page, PreviewURL: preview, DownloadURL: download,
+			Part: cp.Measure, URL: page, PreviewURL: preview, DownloadURL: download,
 		})
 	}
 	return c.JSON(http.StatusOK, out)
