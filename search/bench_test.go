@@ -161,6 +161,25 @@ func BenchmarkSearchNoFacets(b *testing.B) {
 	reportLatency(b, lat)
 }
 
+// BenchmarkSearchCold runs the mix with the query cache emptied before
+// every search, as after an Apply: the cost of a query not seen before.
+func BenchmarkSearchCold(b *testing.B) {
+	idx := benchmarkIndex(b)
+	qs := benchQuerySet(b)
+	var lat []time.Duration
+	rng := rand.New(rand.NewPCG(1, 2))
+	for b.Loop() {
+		q := qs[rng.IntN(len(qs))]
+		idx.invalidate()
+		start := time.Now()
+		if _, err := idx.Search(context.Background(), q); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportLatency(b, lat)
+}
+
 // BenchmarkSearchEach reports each query of the mix alone.
 func BenchmarkSearchEach(b *testing.B) {
 	idx := benchmarkIndex(b)

@@ -18,6 +18,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 )
 
 // mappingVersion names the shape of the index; an index written with
@@ -42,9 +43,8 @@ type Bleve struct {
 	writeMu sync.Mutex // one Apply at a time; guards closed
 	closed  bool
 
-	cacheMu    sync.Mutex
-	generation uint64 // incremented by every Apply
-	cache      map[Query]Result
+	cache   *queryCache // results, emptied by every Apply
+	flights singleflight.Group
 }
 
 var _ Index = (*Bleve)(nil)
@@ -92,7 +92,7 @@ func Open(p string) (*Bleve, error) {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: analyzer %s missing from mapping: %w", p, partNameAnalyzer, ErrIndexVersion)
 	}
-	return &Bleve{index: idx, analyzer: a, path: p, cache: map[Query]Result{}}, nil
+	return &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache()}, nil
 }
 
 func dirEmpty(p string) bool {
@@ -174,12 +174,7 @@ func (b *Bleve) Apply(ctx context.Context, upserts []Doc, deletes []string) erro
 }
 
 // invalidate drops cached results after the index changed.
-func (b *Bleve) invalidate() {
-	b.cacheMu.Lock()
-	b.generation++
-	clear(b.cache)
-	b.cacheMu.Unlock()
-}
+func (b *Bleve) invalidate() { b.cache.invalidate() }
 
 // batchOp is one upsert (doc) or delete (id).
 type batchOp struct {

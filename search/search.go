@@ -25,71 +25,118 @@ const (
 	boostFuzzy  = 0.3 // times the field's weight
 	boostPrefix = 0.6 // times the field's weight
 
-	minFuzzyLen  = 4   // shorter words must be spelt right
-	minPrefixLen = 2   // a one-letter prefix matches too much
-	facetSize    = 20  // values per facet
-	maxCached    = 256 // cached results of queries without text
+	minFuzzyLen  = 4  // shorter words must be spelt right
+	minPrefixLen = 2  // a one-letter prefix matches too much
+	facetSize    = 20 // values per facet
 )
 
 // facetFields are the facets of every Result, by field name.
 var facetFields = []string{fieldLicense, fieldCategory, fieldProject, fieldKind}
 
-// Search runs q. An invalid q is a *QueryError. Hits must be treated as
-// read-only: results of queries without text are cached until the next
-// Apply, and shared.
+// Tiers of a text search, tried in order until one matches.
+const (
+	tierExact = iota // every word, as typed
+	tierFuzzy        // every word, with one typo each
+	tierSome         // all words but one, with typos
+)
+
+// Search runs q. An invalid q is a *QueryError. Results are cached until
+// the next Apply: a repeated query costs a map look-up, and another page
+// or sort of a query already run skips the facet counts (most of the
+// cost) and the text tiers that matched nothing. Hits must be treated as
+// read-only.
 func (b *Bleve) Search(ctx context.Context, q Query) (Result, error) {
 	q, err := q.normalize()
 	if err != nil {
 		return Result{}, err
 	}
+	gen := b.cache.gen()
+	whole := cacheKey{q: q}
+	if e, ok := b.cache.get(whole); ok {
+		return e.res.clone(), nil
+	}
+	// Concurrent misses of one query (a burst after an Apply emptied the
+	// cache) share one search.
+	flight := fmt.Sprintf("%d %#v", gen, q)
+	v, err, _ := b.flights.Do(flight, func() (any, error) { return b.search(ctx, q, gen) })
+	if err != nil && ctx.Err() == nil {
+		// Another caller's search failed, maybe cancelled by its caller.
+		v, err = b.search(ctx, q, gen)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return v.(Result).clone(), nil
+}
+
+// search runs q, uncached but for the facets and tier of another page or
+// sort of q, and caches the result; it must not be changed afterwards.
+func (b *Bleve) search(ctx context.Context, q Query, gen uint64) (Result, error) {
+	whole := cacheKey{q: q}
+	// The facets, the total and the tier that matched do not depend on
+	// paging or sort.
+	sk := q
+	sk.Page, sk.PerPage, sk.Sort, sk.NoFacets = 0, 0, "", false
+	summaryKey := cacheKey{q: sk, summary: true}
+	summary, known := b.cache.get(summaryKey)
+
+	run := q
+	if known && summary.fcts != nil {
+		run.NoFacets = true
+	}
+	first := tierExact
+	if known {
+		first = summary.tier
+	}
+	res, tier, err := b.tiers(ctx, run, first)
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case q.NoFacets:
+		if !known {
+			b.cache.put(gen, cacheEntry{key: summaryKey, tier: tier})
+		}
+	case run.NoFacets:
+		res.Facets = summary.fcts // shared: the copy below keeps it intact
+	default:
+		b.cache.put(gen, cacheEntry{key: summaryKey, tier: tier, fcts: res.Facets})
+	}
+	b.cache.put(gen, cacheEntry{key: whole, res: res})
+	return res, nil
+}
+
+// tiers runs q from tier first on. Every word must match, as typed;
+// failing that, with one typo per word; failing that, documents with all
+// words but one count (with two words, either), those with more ranking
+// higher. Typos are tried only when needed because a short word has many
+// neighbours ("gear": bear, rear, year). A query without words matches by
+// its filters alone. It returns the tier that answered.
+func (b *Bleve) tiers(ctx context.Context, q Query, first int) (Result, int, error) {
 	exact := b.wordQueries(q.Text, q.Prefix, false)
 	if len(exact) == 0 {
-		return b.cachedSearch(ctx, q)
+		res, err := b.run(ctx, q, nil)
+		return res, tierExact, err
 	}
-	// Every word must match, as typed; failing that, with one typo per
-	// word; failing that, documents with all words but one count (with
-	// two words, either), those with more ranking higher. Typos are tried only when needed because
-	// a short word has many neighbours ("gear": bear, rear, year).
-	res, err := b.run(ctx, q, query.NewConjunctionQuery(exact))
-	if err != nil || res.Total > 0 {
-		return res, err
+	if first <= tierExact {
+		res, err := b.run(ctx, q, query.NewConjunctionQuery(exact))
+		if err != nil || res.Total > 0 {
+			return res, tierExact, err
+		}
 	}
 	fuzzy := b.wordQueries(q.Text, q.Prefix, true)
-	res, err = b.run(ctx, q, query.NewConjunctionQuery(fuzzy))
-	if err != nil || res.Total > 0 || len(fuzzy) == 1 {
-		return res, err
+	if first <= tierFuzzy || len(fuzzy) == 1 {
+		res, err := b.run(ctx, q, query.NewConjunctionQuery(fuzzy))
+		if err != nil || res.Total > 0 || len(fuzzy) == 1 {
+			return res, tierFuzzy, err
+		}
 	}
 	// With three words or more, all but one must match: a looser
 	// disjunction matches most of the index and costs as much.
 	some := query.NewDisjunctionQuery(fuzzy)
 	some.SetMin(float64(max(1, len(fuzzy)-1)))
-	return b.run(ctx, q, some)
-}
-
-// cachedSearch runs a query without text. Those match by filters alone,
-// up to every document, so they cost time in proportion to the index;
-// their results are kept until the next Apply.
-func (b *Bleve) cachedSearch(ctx context.Context, q Query) (Result, error) {
-	b.cacheMu.Lock()
-	res, ok := b.cache[q]
-	gen := b.generation
-	b.cacheMu.Unlock()
-	if ok {
-		return res.clone(), nil
-	}
-	res, err := b.run(ctx, q, nil)
-	if err != nil {
-		return res, err
-	}
-	b.cacheMu.Lock()
-	defer b.cacheMu.Unlock()
-	if gen == b.generation {
-		if len(b.cache) >= maxCached {
-			clear(b.cache)
-		}
-		b.cache[q] = res
-	}
-	return res.clone(), nil
+	res, err := b.run(ctx, q, some)
+	return res, tierSome, err
 }
 
 // clone copies the parts of r a caller may reorder or extend.
@@ -122,9 +169,14 @@ func (b *Bleve) run(ctx context.Context, q Query, must query.Query) (Result, err
 
 	req := bleve.NewSearchRequestOptions(bq, q.PerPage, (q.Page-1)*q.PerPage, false)
 	req.Fields = []string{fieldStored}
+	// A facet whose field is filtered on has one value, held by every
+	// hit (keyword fields have one term): it needs no counting.
+	filtered := map[string]string{fieldKind: q.Kind, fieldProject: q.Project, fieldLicense: q.License, fieldCategory: q.Category}
 	if !q.NoFacets {
 		for _, f := range facetFields {
-			req.AddFacet(f, bleve.NewFacetRequest(f, facetSize))
+			if filtered[f] == "" {
+				req.AddFacet(f, bleve.NewFacetRequest(f, facetSize))
+			}
 		}
 	}
 	sort := q.Sort
@@ -180,6 +232,9 @@ func (b *Bleve) run(ctx context.Context, q Query, must query.Query) (Result, err
 	}
 	for _, f := range facetFields {
 		counts := []FacetCount{}
+		if v := filtered[f]; v != "" && !q.NoFacets && sr.Total > 0 {
+			counts = append(counts, FacetCount{Term: v, Count: int(sr.Total)})
+		}
 		if fr := sr.Facets[f]; fr != nil {
 			for _, t := range fr.Terms.Terms() {
 				counts = append(counts, FacetCount{Term: t.Term, Count: t.Count})
