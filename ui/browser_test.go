@@ -64,6 +64,14 @@ func browserTests(t *testing.T, s *site, h *history) {
 		if err != nil {
 			t.Fatalf("search: %v", err)
 		}
+		// The result's preview must actually load (lazy images included).
+		pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+		_, err = chromedp.Run(pctx, chromedp.Poll[bool](`(() => { const imgs = [...document.querySelectorAll('.results .part-card img')];
+			return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); })()`, chromedp.WithPollingInterval(100*time.Millisecond)))
+		pcancel()
+		if err != nil {
+			t.Fatalf("search result previews did not load: %v", err)
+		}
 		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		if err == nil {
 			saveScreenshot(t, "search.png", shot)
