@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -129,55 +127,12 @@ type benchProject struct {
 }
 
 func benchCorpus(b *Bench) []*benchProject {
-	root := filepath.Join("testdata", "corpus")
-	f, err := os.Open(filepath.Join(root, "MANIFEST.tsv"))
-	if err != nil {
-		b.Fatalf("corpus: %v (run from the module root)", err)
-	}
-	defer f.Close()
-	byDir := map[string]*benchProject{}
 	var out []*benchProject
-	sc := bufio.NewScanner(f)
-	sc.Scan()
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 6 {
-			continue
-		}
-		dir := strings.Replace(cols[0], "/", "__", 1)
-		p := byDir[dir]
-		if p == nil {
-			_, name, _ := strings.Cut(dir, "__")
-			p = &benchProject{dir: dir, name: name}
-			byDir[dir] = p
-			out = append(out, p)
-		}
-		p.parts = append(p.parts, cols[2])
-	}
-	for _, p := range out {
-		p.work = b.TempDir()
-		src := filepath.Join(root, p.dir)
-		files := append(slices.Clone(p.parts), "README.excerpt.md", "LICENSE", "License")
-		for _, file := range files {
-			data, err := os.ReadFile(filepath.Join(src, file))
-			if os.IsNotExist(err) && (file == "LICENSE" || file == "License") {
-				continue
-			}
-			if err != nil {
-				b.Fatalf("corpus: %v", err)
-			}
-			if file == "README.excerpt.md" {
-				file = "README.md"
-			}
-			dst := filepath.Join(p.work, file)
-			os.MkdirAll(filepath.Dir(dst), 0o755)
-			if err := os.WriteFile(dst, data, 0o644); err != nil {
-				b.Fatalf("corpus: %v", err)
-			}
-		}
-		testenv.Git(b, p.work, "init", "--quiet", "-b", "main")
-		testenv.Git(b, p.work, "add", "-A")
-		testenv.Git(b, p.work, "commit", "--quiet", "-m", "import")
+	for _, p := range testenv.Corpus(b) {
+		work := testenv.CorpusWorkTree(b, p)
+		testenv.Git(b, work, "add", "-A")
+		testenv.Git(b, work, "commit", "--quiet", "-m", "import")
+		out = append(out, &benchProject{dir: p.Dir, name: p.Name, parts: p.Parts, work: work})
 	}
 	return out
 }

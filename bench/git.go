@@ -44,9 +44,7 @@ func benchGit(b *Bench) error {
 	peerURL := "http://" + l.Addr().String()
 
 	corpus := b.TempDir()
-	if err := copyDir(filepath.Join(testenv.ModuleRoot(b), "testdata", "corpus"), corpus); err != nil {
-		return err
-	}
+	testenv.CopyTree(b, filepath.Join(testenv.ModuleRoot(b), "testdata", "corpus"), corpus)
 	commitAll(b, corpus, "corpus")
 	large := b.TempDir()
 	size, err := writeLargeProject(large, 100, 40000)
@@ -171,23 +169,6 @@ func writeLargeProject(dir string, n, triangles int) (int64, error) {
 		total += st.Size()
 	}
 	return total, os.WriteFile(filepath.Join(dir, "README.md"), []byte("# Large\n\nGenerated rings for the git benchmark.\n"), 0o644)
-}
-
-func copyDir(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
 }
 
 func dirSize(dir string) int64 {

@@ -1,7 +1,6 @@
 package catalog_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -30,30 +29,9 @@ type corpusProject struct {
 
 func readCorpus(t *testing.T) []*corpusProject {
 	t.Helper()
-	root := filepath.Join("..", "testdata", "corpus")
-	f, err := os.Open(filepath.Join(root, "MANIFEST.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	byDir := map[string]*corpusProject{}
 	var out []*corpusProject
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 6 {
-			continue
-		}
-		dir := strings.Replace(cols[0], "/", "__", 1)
-		p := byDir[dir]
-		if p == nil {
-			_, name, _ := strings.Cut(dir, "__")
-			p = &corpusProject{dir: dir, name: name, license: cols[5]}
-			byDir[dir] = p
-			out = append(out, p)
-		}
-		p.parts = append(p.parts, cols[2])
+	for _, p := range testenv.Corpus(t) {
+		out = append(out, &corpusProject{dir: p.Dir, name: p.Name, license: p.License, parts: p.Parts})
 	}
 	return out
 }
@@ -81,19 +59,7 @@ func writeFile(t *testing.T, dst string, data []byte) {
 // README excerpt as README.md and its licence file.
 func workTree(t *testing.T, p *corpusProject) string {
 	t.Helper()
-	src := filepath.Join("..", "testdata", "corpus", p.dir)
-	work := t.TempDir()
-	testenv.Git(t, work, "init", "--quiet", "-b", "main")
-	for _, part := range p.parts {
-		copyFile(t, filepath.Join(src, part), filepath.Join(work, part))
-	}
-	copyFile(t, filepath.Join(src, "README.excerpt.md"), filepath.Join(work, "README.md"))
-	for _, lic := range []string{"LICENSE", "License", "COPYING"} {
-		if _, err := os.Stat(filepath.Join(src, lic)); err == nil {
-			copyFile(t, filepath.Join(src, lic), filepath.Join(work, lic))
-		}
-	}
-	return work
+	return testenv.CorpusWorkTree(t, testenv.CorpusProject{Dir: p.dir, Name: p.name, License: p.license, Parts: p.parts})
 }
 
 func commitAll(t *testing.T, work, msg string) string {

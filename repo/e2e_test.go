@@ -29,32 +29,11 @@ func corpusProject(t *testing.T) string {
 	t.Helper()
 	src := filepath.Join(testenv.ModuleRoot(t), "testdata", "corpus")
 	dir := t.TempDir()
-	copyTree(t, src, dir)
+	testenv.CopyTree(t, src, dir)
 	testenv.Git(t, dir, "init", "-q", "-b", "main")
 	testenv.Git(t, dir, "add", "-A")
 	testenv.Git(t, dir, "commit", "-q", "-m", "corpus")
 	return dir
-}
-
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy %s: %v", src, err)
-	}
 }
 
 // treeDigest maps every file under dir (but .git) to its SHA-256.

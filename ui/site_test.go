@@ -38,26 +38,7 @@ func (s *site) corpusProject(t *testing.T, corpus, name string) string {
 	t.Helper()
 	src := filepath.Join(testenv.ModuleRoot(t), "testdata", "corpus", corpus)
 	dst := filepath.Join(s.work, name)
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if rel == "README.excerpt.md" {
-			rel = "README.md"
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy corpus %s: %v", corpus, err)
-	}
+	testenv.CopyTree(t, src, dst)
 	testenv.Git(t, dst, "init", "-q", "-b", "main")
 	return dst
 }
