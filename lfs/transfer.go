@@ -10,11 +10,11 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/internal/httprange"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -256,7 +256,7 @@ func (s *Server) download(c echo.Context) error {
 	var he *httpError
 	if errors.As(err, &he) {
 		if he.code == http.StatusRequestedRangeNotSatisfiable {
-			c.Response().Header().Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
+			c.Response().Header().Set("Content-Range", httprange.Unsatisfied(info.Size))
 		}
 		return s.writeError(c, he)
 	}
@@ -272,7 +272,7 @@ func (s *Server) download(c echo.Context) error {
 	h.Set(echo.HeaderContentLength, strconv.FormatInt(r.length, 10))
 	status := http.StatusOK
 	if r.partial {
-		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", r.start, r.start+r.length-1, info.Size))
+		h.Set("Content-Range", httprange.Range{Start: r.start, Length: r.length}.ContentRange(info.Size))
 		status = http.StatusPartialContent
 	}
 	c.Response().WriteHeader(status)
@@ -316,8 +316,9 @@ func (s *Server) openRange(ctx context.Context, key, rangeHeader string) (*range
 	if err != nil {
 		return nil, info, err
 	}
-	start, length, partial, ok := parseRange(rangeHeader, info.Size)
-	if !ok {
+	r, kind := httprange.Parse(rangeHeader, info.Size)
+	start, length, partial := r.Start, r.Length, kind == httprange.Partial
+	if kind == httprange.Unsatisfiable {
 		return nil, info, fail(http.StatusRequestedRangeNotSatisfiable, "range not satisfiable: the object has %d bytes", info.Size)
 	}
 	var rc io.ReadCloser
@@ -337,43 +338,3 @@ func (s *Server) openRange(ctx context.Context, key, rangeHeader string) (*range
 	return &rangeReader{ReadCloser: rc, start: start, length: length, partial: partial}, info, nil
 }
 
-// parseRange reads a Range header for a blob of size bytes. It supports one
-// range ("bytes=a-b", "bytes=a-", "bytes=-n"); anything else that is not
-// a valid single range means the whole blob, as RFC 9110 allows. ok is
-// false for a range that starts past the end.
-func parseRange(h string, size int64) (start, length int64, partial, ok bool) {
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, size, false, true
-	}
-	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, size, false, true
-	}
-	if first == "" {
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n <= 0 {
-			return 0, size, false, true
-		}
-		n = min(n, size)
-		if n == 0 {
-			return 0, 0, false, false
-		}
-		return size - n, n, true, true
-	}
-	a, err := strconv.ParseInt(first, 10, 64)
-	if err != nil || a < 0 {
-		return 0, size, false, true
-	}
-	if a >= size {
-		return 0, 0, false, false
-	}
-	b := size - 1
-	if last != "" {
-		if b, err = strconv.ParseInt(last, 10, 64); err != nil || b < a {
-			return 0, size, false, true
-		}
-		b = min(b, size-1)
-	}
-	return a, b - a + 1, true, true
-}

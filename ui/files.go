@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/internal/httprange"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/repo"
@@ -221,38 +222,6 @@ func (u *UI) lfsSource(ctx context.Context, ptr lfs.Pointer) (rangeSource, error
 	return blobSource{ctx: ctx, blobs: u.blobs, key: key, n: info.Size}, nil
 }
 
-var rangeRE = regexp.MustCompile(`^bytes=(\d*)-(\d*)$`)
-
-// parseRange reads a Range header for a file of size n. ok is false when
-// the header is not one plain byte range (then the whole file is sent);
-// satisfiable is false when it is one but lies past the end (416).
-// Otherwise first..last (inclusive) lies within the file.
-func parseRange(h string, n int64) (first, last int64, ok, satisfiable bool) {
-	m := rangeRE.FindStringSubmatch(strings.TrimSpace(h))
-	if m == nil || (m[1] == "" && m[2] == "") {
-		return 0, 0, false, false
-	}
-	var err1, err2 error
-	if m[1] == "" { // suffix: the last N bytes
-		var suffix int64
-		suffix, err2 = strconv.ParseInt(m[2], 10, 64)
-		if err2 != nil || suffix == 0 || n == 0 {
-			return 0, 0, true, false
-		}
-		return max(0, n-suffix), n - 1, true, true
-	}
-	first, err1 = strconv.ParseInt(m[1], 10, 64)
-	last = n - 1
-	if m[2] != "" {
-		last, err2 = strconv.ParseInt(m[2], 10, 64)
-		last = min(last, n-1)
-	}
-	if err1 != nil || err2 != nil || first >= n || first > last {
-		return 0, 0, true, false
-	}
-	return first, last, true, true
-}
-
 // serveRange answers GET and HEAD with the whole file or one byte range
 // (RFC 9110). Several ranges in one request get the whole file, which the
 // RFC allows.
@@ -265,14 +234,13 @@ func serveRange(c echo.Context, src rangeSource, etag string) error {
 	}
 	start, length, status := int64(0), n, http.StatusOK
 	if rh := req.Header.Get("Range"); rh != "" && (req.Header.Get("If-Range") == "" || req.Header.Get("If-Range") == etag) {
-		first, last, ok, satisfiable := parseRange(rh, n)
-		if ok && !satisfiable {
-			hd.Set("Content-Range", fmt.Sprintf("bytes */%d", n))
+		switch r, kind := httprange.Parse(rh, n); kind {
+		case httprange.Unsatisfiable:
+			hd.Set("Content-Range", httprange.Unsatisfied(n))
 			return c.NoContent(http.StatusRequestedRangeNotSatisfiable)
-		}
-		if ok {
-			start, length, status = first, last-first+1, http.StatusPartialContent
-			hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, n))
+		case httprange.Partial:
+			start, length, status = r.Start, r.Length, http.StatusPartialContent
+			hd.Set("Content-Range", r.ContentRange(n))
 		}
 	}
 	hd.Set("Content-Length", strconv.FormatInt(length, 10))
