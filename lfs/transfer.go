@@ -337,4 +337,3 @@ func (s *Server) openRange(ctx context.Context, key, rangeHeader string) (*range
 	}
 	return &rangeReader{ReadCloser: rc, start: start, length: length, partial: partial}, info, nil
 }
-

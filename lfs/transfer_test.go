@@ -64,4 +64,3 @@ func TestVerifyingReaderExactConsumer(t *testing.T) {
 		t.Fatalf("ReadFull of right bytes: %v, verified %v", err, v.Verified())
 	}
 }
-
