@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
@@ -16,16 +17,22 @@ const Realm = "Blueprints"
 // User returns the name (canonical case) of the user whose basic-auth
 // credentials (user name and access token) the request carries, or "" for
 // an anonymous request. Credentials that are present but wrong return
-// store.ErrBadCredentials; answer those with Challenge.
+// store.ErrBadCredentials; answer those with Challenge. The outcome is
+// recorded on the request for the failed-authentication throttle
+// (guard.Verified); the secret is never logged or kept.
 func (s *Server) User(c echo.Context) (string, error) {
 	name, secret, ok := c.Request().BasicAuth()
 	if !ok {
 		return "", nil
 	}
 	u, err := s.store.Authenticate(c.Request().Context(), name, secret)
+	if errors.Is(err, store.ErrBadCredentials) {
+		guard.Verified(c, false)
+	}
 	if err != nil {
 		return "", err
 	}
+	guard.Verified(c, true)
 	return u.Name, nil
 }
 

@@ -163,6 +163,7 @@ type fileView struct {
 	Text     string
 	Markdown template.HTML
 	Binary   bool
+	Link     string // target of a symbolic link, as stored
 }
 
 // partView is the part page.
@@ -217,7 +218,7 @@ func (u *UI) blob(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	if isPart(l.Path) {
+	if isPart(l.Path) && !isLink(e) {
 		v := partView{L: l, Entry: e, Name: path.Base(l.Path), LFS: oid != "", Size: size}
 		v.Key = e.Hash.String()
 		if oid != "" {
@@ -245,7 +246,13 @@ func (u *UI) blob(c echo.Context) error {
 		return u.renderCached(c, http.StatusOK, "part", partName(l.Path)+" · "+l.P.Full(), v, key, 30*time.Second)
 	}
 	v := fileView{L: l, Entry: e, Name: path.Base(l.Path), LFS: oid != "", Size: size}
-	if oid == "" && e.Size <= maxTextShown {
+	if isLink(e) {
+		target, err := b.ReadBlob(e.Hash, maxTextShown)
+		if err != nil {
+			return u.fail(c, err)
+		}
+		v.Link = string(target)
+	} else if oid == "" && e.Size <= maxTextShown {
 		data, err := b.ReadBlob(e.Hash, maxTextShown)
 		if err != nil {
 			return u.fail(c, err)
@@ -267,7 +274,7 @@ func (u *UI) blob(c echo.Context) error {
 // lfsInfo returns the LFS object id and real size of a file, or "" and
 // the git size when it is not stored with LFS.
 func (u *UI) lfsInfo(b *repo.Browse, e repo.Entry) (string, int64, error) {
-	if e.Size > maxPointer {
+	if e.Size > maxPointer || isLink(e) {
 		return "", e.Size, nil
 	}
 	data, err := b.ReadBlob(e.Hash, maxPointer)

@@ -47,6 +47,38 @@ func saveScreenshot(t *testing.T, name string, shot []byte) {
 	}
 }
 
+// cspRecorder, run before a page's own scripts, keeps the page's
+// Content-Security-Policy violations in window.cspViolations.
+const cspRecorder = `window.cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.cspViolations.push(e.effectiveDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile + ':' + e.lineNumber);
+});`
+
+// checkNoCSPViolations fails t if the page in ctx had anything blocked by
+// its Content-Security-Policy (its import map, scripts, styles, previews,
+// the STL download). Then it checks that the policy is in force and the
+// recorder hears it, by adding an inline script, which must be blocked.
+func checkNoCSPViolations(t *testing.T, ctx context.Context) {
+	t.Helper()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.cspViolations)`))
+	if err != nil || got != "[]" {
+		t.Errorf("Content-Security-Policy violations on the page: %s (%v)", got, err)
+	}
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { window.inlineRan = false;
+		const s = document.createElement('script'); s.textContent = 'window.inlineRan = true;';
+		document.body.appendChild(s); return true; })()`))
+	if err != nil {
+		t.Fatalf("add an inline script: %v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	blocked, err := chromedp.Run(pctx, chromedp.Poll[string](`(() => { const v = window.cspViolations.filter(v => v.startsWith('script-src'));
+		return v.length > 0 ? String(window.inlineRan) : null; })()`, chromedp.WithPollingInterval(50*time.Millisecond)))
+	if err != nil || blocked != "false" {
+		t.Errorf("an inline script was not blocked by the page's policy (ran: %q, %v)", blocked, err)
+	}
+}
+
 func browserTests(t *testing.T, s *site, h *history) {
 	b := testenv.StartChromium(t)
 	base := s.srv.URL + "/" + owner + "/Voron-Trident"
@@ -55,6 +87,13 @@ func browserTests(t *testing.T, s *site, h *history) {
 		ctx, cancel := b.Tab(t, 2*time.Minute)
 		defer cancel()
 		err := chromedp.Do(ctx,
+			// Every page records what its Content-Security-Policy blocked.
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+					Source: cspRecorder,
+				})
+				return err
+			}),
 			chromedp.Navigate(s.srv.URL+"/"),
 			chromedp.WaitVisible("#hero-q"),
 			chromedp.SendKeys("#hero-q", "z carriage"),
@@ -87,6 +126,7 @@ func browserTests(t *testing.T, s *site, h *history) {
 		if !strings.Contains(loc, "/blob/main/STLs/Z_Assembly/z_carriage_rear.stl") {
 			t.Errorf("part page at %s", loc)
 		}
+		checkNoCSPViolations(t, ctx)
 		tris, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.viewer').dataset.triangles`))
 		if err != nil || tris != "41368" {
 			t.Errorf("viewer loaded %q triangles (%v), want 41368", tris, err)

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/repo"
 )
 
 // blobUses lists where the blob is a part on a default branch, in any
@@ -43,3 +46,8 @@ func partName(p string) string {
 func isPart(p string) bool {
 	return strings.HasSuffix(strings.ToLower(p), ".stl")
 }
+
+// isLink reports whether the entry is a symbolic link. Its blob is the
+// link's target as text; the server serves and shows that text and never
+// the file it names, nor treats it as a part or an LFS pointer.
+func isLink(e repo.Entry) bool { return e.Mode == filemode.Symlink }

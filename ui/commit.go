@@ -133,7 +133,8 @@ func (u *UI) commit(c echo.Context) error {
 		} else {
 			v.MoreFiles++
 		}
-		fromPart, toPart := ch.From.Path != "" && isPart(ch.From.Path), ch.To.Path != "" && isPart(ch.To.Path)
+		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From)
+		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To)
 		if !fromPart && !toPart || len(todo) >= maxPartChanges {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/internal/httprange"
@@ -118,6 +120,11 @@ func (u *UI) raw(c echo.Context) error {
 	}
 	name := path.Base(l.Path)
 	ctype := contentType(name, head)
+	if isLink(e) {
+		// A symbolic link is served as what git stores: the link's own
+		// text, never the file it names.
+		ctype = "text/plain; charset=utf-8"
+	}
 	hd := c.Response().Header()
 	hd.Set("Content-Type", ctype)
 	hd.Set("Content-Disposition", disposition(name, ctype))
@@ -133,7 +140,7 @@ func (u *UI) raw(c echo.Context) error {
 }
 
 func (u *UI) pointerOf(b *repo.Browse, e repo.Entry) (lfs.Pointer, bool) {
-	if e.Size > maxPointer {
+	if e.Size > maxPointer || isLink(e) {
 		return lfs.Pointer{}, false
 	}
 	data, err := b.ReadBlob(e.Hash, maxPointer)
@@ -378,8 +385,14 @@ func (u *UI) archive(c echo.Context) error {
 		}
 		fh := &zip.FileHeader{Name: root + "/" + e.Path, Method: zip.Deflate, Modified: info.When.UTC()}
 		fh.SetMode(0o644)
-		if e.Mode.IsFile() && e.Mode == 0o100755 {
+		switch e.Mode {
+		case filemode.Executable:
 			fh.SetMode(0o755)
+		case filemode.Symlink:
+			// Stored as a link whose content is its target, as git archive
+			// does; the target itself is never read.
+			fh.SetMode(fs.ModeSymlink | 0o777)
+			fh.Method = zip.Store
 		}
 		w, err := zw.CreateHeader(fh)
 		if err != nil {

@@ -24,7 +24,7 @@ func (u *UI) readme(p *projectRef, commit plumbing.Hash, dir string) (template.H
 	}
 	best, rank := -1, 99
 	for i, e := range entries {
-		if e.Dir {
+		if e.Dir || isLink(e) {
 			continue
 		}
 		n := strings.ToLower(e.Name)

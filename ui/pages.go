@@ -409,7 +409,7 @@ func cloneURL(r *http.Request, p *projectRef) string {
 
 // lfsOID returns the LFS object id when the blob is an LFS pointer.
 func lfsOID(b *repo.Browse, e repo.Entry) (string, error) {
-	if e.Size > maxPointer || e.Dir {
+	if e.Size > maxPointer || e.Dir || isLink(e) {
 		return "", nil
 	}
 	data, err := b.ReadBlob(e.Hash, maxPointer)

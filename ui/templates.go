@@ -104,6 +104,7 @@ func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", u.static.csp)
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-cache")

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
 var tokenListCmd = &cli.Command{
@@ -26,7 +28,9 @@ var tokenListCmd = &cli.Command{
 		}
 		defer st.Close()
 		ts, err := st.Tokens(ctx, args[0])
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user %s: create one with 'blueprints user add NAME'", args[0])
+		} else if err != nil {
 			return err
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
 var tokenRevokeCmd = &cli.Command{
@@ -28,7 +30,9 @@ var tokenRevokeCmd = &cli.Command{
 			return err
 		}
 		defer st.Close()
-		if err := st.RevokeToken(ctx, id); err != nil {
+		if err := st.RevokeToken(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no token %d: see a user's tokens with 'blueprints token list NAME'", id)
+		} else if err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "revoked token %d\n", id)

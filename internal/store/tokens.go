@@ -115,8 +115,12 @@ func (s *Store) RevokeToken(ctx context.Context, id int64) error {
 
 // Authenticate checks a user name and token secret and returns the user.
 // Any mismatch returns ErrBadCredentials, without saying which part was
-// wrong. The lookup is by hash, so the secret is never compared byte by byte
-// against stored data in a way whose timing depends on it.
+// wrong. The token is found by the SHA-256 of the secret, so what an index
+// lookup's timing could reveal is a prefix of a hash, which does not help
+// to find a secret; the stored hash is then compared with the computed one
+// in constant time. An unknown token (for an unknown user or a known one)
+// takes the same path as a known one: the comparison runs against a
+// placeholder of the same length that never matches.
 func (s *Store) Authenticate(ctx context.Context, name, secret string) (User, error) {
 	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 200 {
 		return User{}, ErrBadCredentials
@@ -132,13 +136,15 @@ func (s *Store) Authenticate(ctx context.Context, name, secret string) (User, er
 	err := s.DB.QueryRowContext(ctx, `SELECT u.id, u.name, u.created_at, t.id, t.hash, t.revoked_at, t.last_used_at
 		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hash).
 		Scan(&u.ID, &u.Name, &u.Created, &tokenID, &stored, &revoked, &lastUsed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, ErrBadCredentials
-	}
-	if err != nil {
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("authenticate %s: %w", name, err)
 	}
-	if subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1 || revoked.Valid || !strings.EqualFold(u.Name, name) {
+	if !found {
+		stored = strings.Repeat("-", len(hash)) // not hex: never equal
+	}
+	match := subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) == 1
+	if !match || !found || revoked.Valid || !strings.EqualFold(u.Name, name) {
 		return User{}, ErrBadCredentials
 	}
 	// Record use at most once a minute, so a busy client does not turn every

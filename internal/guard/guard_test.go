@@ -1,0 +1,300 @@
+package guard
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// clock is a settable time source.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time      { return c.t }
+func (c *clock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *clock               { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func testThrottle(c *clock) *Throttle {
+	return NewThrottle(ThrottleConfig{IPFailures: 3, UserFailures: 5, Window: time.Minute, Backoff: 10 * time.Second, MaxBackoff: 80 * time.Second, Now: c.now, Logger: quiet})
+}
+func refused(t *Throttle, ip, user string) bool { _, r := t.Check(ip, user); return r }
+
+func TestThrottleBacksOffPerAddress(t *testing.T) {
+	c := newClock()
+	th := testThrottle(c)
+	for i := 0; i < 2; i++ {
+		th.Failed("10.0.0.1", fmt.Sprint("u", i))
+		if refused(th, "10.0.0.1", "x") {
+			t.Fatalf("refused after %d failures, limit is 3", i+1)
+		}
+	}
+	th.Failed("10.0.0.1", "u2")
+	wait, r := th.Check("10.0.0.1", "anyone")
+	if !r || wait != 10*time.Second {
+		t.Fatalf("after 3 failures: refused %v for %s, want 10s", r, wait)
+	}
+	if refused(th, "10.0.0.2", "anyone") {
+		t.Fatal("another address is refused too")
+	}
+	// Each failure after a refusal ends doubles the next one, up to the cap.
+	for _, want := range []time.Duration{20, 40, 80, 80} {
+		c.add(wait)
+		if refused(th, "10.0.0.1", "x") {
+			t.Fatalf("still refused after %s", wait)
+		}
+		th.Failed("10.0.0.1", fmt.Sprint("v", want))
+		wait, r = th.Check("10.0.0.1", "x")
+		if !r || wait != want*time.Second {
+			t.Fatalf("refused %v for %s, want %ds", r, wait, want)
+		}
+	}
+	// Quiet for a window after the refusal ends: forgotten, counts restart.
+	c.add(wait + time.Minute + time.Second)
+	th.Failed("10.0.0.1", "w")
+	if refused(th, "10.0.0.1", "x") {
+		t.Fatal("one failure after a quiet window refused the address again")
+	}
+}
+
+func TestThrottleSuccessesNeverCount(t *testing.T) {
+	c := newClock()
+	th := testThrottle(c)
+	for i := 0; i < 10000; i++ {
+		th.Succeeded("127.0.0.1", fmt.Sprint("pusher", i%8))
+		if refused(th, "127.0.0.1", fmt.Sprint("pusher", i%8)) {
+			t.Fatalf("refused after %d successful sign-ins", i+1)
+		}
+		c.add(time.Millisecond)
+	}
+	// A success does not reset another client's penalty.
+	for i := 0; i < 3; i++ {
+		th.Failed("10.6.6.6", "alice")
+	}
+	th.Succeeded("10.0.0.9", "alice")
+	th.Succeeded("10.6.6.6", "bob")
+	if !refused(th, "10.6.6.6", "bob") || !refused(th, "10.6.6.6", "alice") {
+		t.Fatal("a success from elsewhere, or for another user, lifted the address's refusal")
+	}
+}
+
+func TestThrottleUserNameFromManyAddresses(t *testing.T) {
+	c := newClock()
+	th := testThrottle(c)
+	th.Succeeded("192.168.1.10", "alice") // alice's own machine
+	for i := 0; i < 5; i++ {
+		th.Failed(fmt.Sprintf("203.0.113.%d", i), "ALICE")
+	}
+	if !refused(th, "203.0.113.99", "alice") {
+		t.Fatal("a user name guessed from 5 addresses is not refused from a new one")
+	}
+	if refused(th, "192.168.1.10", "Alice") {
+		t.Fatal("the owner is locked out from the address she signed in from")
+	}
+	if refused(th, "203.0.113.99", "bob") {
+		t.Fatal("another user name is refused")
+	}
+}
+
+func TestThrottleMemoryBounded(t *testing.T) {
+	c := newClock()
+	th := NewThrottle(ThrottleConfig{MaxKeys: 1000, Window: time.Minute, Now: c.now, Logger: quiet})
+	for i := 0; i < 50000; i++ {
+		th.Failed(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), fmt.Sprint("u", i))
+	}
+	if n := th.Len(); n > 1000 {
+		t.Fatalf("%d keys remembered, cap is 1000", n)
+	}
+	// A huge user name costs no more than a short one.
+	th.Failed("10.9.9.9", strings.Repeat("x", 1<<20))
+	for k := range th.keys {
+		if len(k) > 200 {
+			t.Fatalf("a key of %d bytes is kept", len(k))
+		}
+	}
+	// Expired records go when touched; the rest when the cap pushes them out.
+	c.add(2 * time.Minute)
+	th.Failed("10.255.255.255", "z")
+	if refused(th, "10.0.0.1", "u1") {
+		t.Fatal("an expired record still refuses")
+	}
+}
+
+// server is an echo instance with the guard installed and three routes:
+// one that authenticates like repo.Server.User (token "good"), a
+// streaming one and a JSON one that reads its body.
+func server(cfg Config) *echo.Echo {
+	e := echo.New()
+	if cfg.Throttle.Logger == nil {
+		cfg.Throttle.Logger = quiet
+	}
+	Install(e, cfg)
+	auth := func(c echo.Context) error {
+		_, secret, ok := c.Request().BasicAuth()
+		if !ok {
+			return c.String(http.StatusOK, "anonymous\n")
+		}
+		Verified(c, secret == "good")
+		if secret != "good" {
+			return c.String(http.StatusUnauthorized, "bad user name or access token\n")
+		}
+		return c.String(http.StatusOK, "ok\n")
+	}
+	read := func(c echo.Context) error {
+		n, err := io.Copy(io.Discard, c.Request().Body)
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, strconv.FormatInt(n, 10))
+	}
+	e.GET("/:owner/:project/info/refs", auth)
+	e.POST("/:owner/:project/info/lfs/objects/batch", auth)
+	e.POST("/:owner/:project/git-receive-pack", read)
+	e.PUT("/:owner/:project/info/lfs/objects/:oid", read)
+	e.POST("/api/echo", read)
+	return e
+}
+
+func do(e *echo.Echo, method, target, remote string, body io.Reader, size int64, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, body)
+	req.RemoteAddr = remote
+	if size >= 0 {
+		req.ContentLength = size
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	return rec
+}
+
+func basic(user, secret string) string {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(user, secret)
+	return r.Header.Get("Authorization")
+}
+
+func TestMiddlewareRefusesAfterFailures(t *testing.T) {
+	e := server(Config{Throttle: ThrottleConfig{IPFailures: 3}})
+	refs := "/alice/p.git/info/refs?service=git-receive-pack"
+	for i := 0; i < 3; i++ {
+		// Forged X-Forwarded-For headers do not spread the failures over
+		// several addresses: no proxy is trusted.
+		rec := do(e, "GET", refs, "198.51.100.7:4000", nil, -1, "Authorization", basic("alice", "guess"), "X-Forwarded-For", fmt.Sprint("1.2.3.", i))
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, rec.Code)
+		}
+	}
+	rec := do(e, "GET", refs, "198.51.100.7:4001", nil, -1, "Authorization", basic("alice", "good"), "X-Forwarded-For", "9.9.9.9")
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "30" || !strings.Contains(rec.Body.String(), "too many failed sign-ins") || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("4th attempt: %d Retry-After %q %q\n%s", rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("Content-Type"), rec.Body)
+	}
+	rec = do(e, "POST", "/alice/p.git/info/lfs/objects/batch", "198.51.100.7:4002", strings.NewReader("{}"), 2, "Authorization", basic("alice", "good"), "Accept", "application/vnd.git-lfs+json")
+	var msg struct{ Message string }
+	if rec.Code != http.StatusTooManyRequests || json.Unmarshal(rec.Body.Bytes(), &msg) != nil || !strings.Contains(msg.Message, "try again in 30s") {
+		t.Fatalf("LFS attempt: %d %s", rec.Code, rec.Body)
+	}
+	// Anonymous requests from the address, and other addresses, still work.
+	if rec := do(e, "GET", refs, "198.51.100.7:4003", nil, -1); rec.Code != http.StatusOK {
+		t.Fatalf("anonymous request from a refused address: %d", rec.Code)
+	}
+	if rec := do(e, "GET", refs, "198.51.100.8:4000", nil, -1, "Authorization", basic("bob", "good")); rec.Code != http.StatusOK {
+		t.Fatalf("another address: %d", rec.Code)
+	}
+	// Routes that never check credentials count neither way.
+	for i := 0; i < 10; i++ {
+		if rec := do(e, "POST", "/api/echo", "198.51.100.9:1", strings.NewReader("x"), 1, "Authorization", basic("carol", "guess")); rec.Code != http.StatusOK {
+			t.Fatalf("unauthenticated route: %d", rec.Code)
+		}
+	}
+	if rec := do(e, "GET", refs, "198.51.100.9:2", nil, -1, "Authorization", basic("carol", "good")); rec.Code != http.StatusOK {
+		t.Fatalf("credentials ignored by a route counted as failures: %d", rec.Code)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	proxies, err := ParseProxies("10.0.0.0/8, 192.0.2.1")
+	if err != nil || len(proxies) != 2 {
+		t.Fatalf("parse: %v %v", proxies, err)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "proxy.local", "1.2.3"} {
+		if _, err := ParseProxies(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	e := server(Config{TrustedProxies: proxies, Throttle: ThrottleConfig{IPFailures: 2}})
+	refs := "/alice/p/info/refs?service=git-upload-pack"
+	for i := 0; i < 2; i++ {
+		do(e, "GET", refs, "192.0.2.1:1", nil, -1, "Authorization", basic("alice", "guess"), "X-Forwarded-For", "203.0.113.5")
+	}
+	// The client behind the proxy is refused; another client through the
+	// same proxy is not.
+	if rec := do(e, "GET", refs, "192.0.2.1:2", nil, -1, "Authorization", basic("alice", "good"), "X-Forwarded-For", "203.0.113.5"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("client behind proxy: %d, want 429", rec.Code)
+	}
+	if rec := do(e, "GET", refs, "192.0.2.1:3", nil, -1, "Authorization", basic("bob", "good"), "X-Forwarded-For", "203.0.113.6"); rec.Code != http.StatusOK {
+		t.Fatalf("other client behind proxy: %d, want 200", rec.Code)
+	}
+	// An untrusted peer cannot choose its address with the header.
+	for i := 0; i < 2; i++ {
+		do(e, "GET", refs, "198.51.100.1:1", nil, -1, "Authorization", basic("dave", "guess"), "X-Forwarded-For", fmt.Sprint("203.0.113.", 50+i))
+	}
+	if rec := do(e, "GET", refs, "198.51.100.1:2", nil, -1, "Authorization", basic("dave", "good"), "X-Forwarded-For", "203.0.113.77"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("untrusted peer with forged header: %d, want 429", rec.Code)
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	e := server(Config{MaxBody: 1000})
+	big := strings.Repeat("x", 5000)
+	for _, c := range []struct {
+		method, path string
+		size         int64 // -1: chunked, no Content-Length
+		want         int
+		body         string
+	}{
+		{"POST", "/api/echo", 5000, 413, "larger than 1000 bytes"},
+		{"POST", "/api/echo", -1, 413, "larger than 1000 bytes"},
+		{"POST", "/alice/p.git/info/lfs/objects/batch", 5000, 413, `"message":"request body is larger than 1000 bytes"`},
+		{"POST", "/alice/p.git/git-receive-pack", 5000, 200, "5000"},
+		{"POST", "/alice/p.git/git-receive-pack", -1, 200, "5000"},
+		{"PUT", "/alice/p.git/info/lfs/objects/" + strings.Repeat("a", 64), 5000, 200, "5000"},
+	} {
+		var body io.Reader = strings.NewReader(big)
+		if c.size < 0 {
+			body = io.MultiReader(body) // hides the length from httptest
+		}
+		rec := do(e, c.method, c.path, "127.0.0.1:1", body, c.size)
+		if rec.Code != c.want || !strings.Contains(rec.Body.String(), c.body) {
+			t.Errorf("%s %s (%d bytes): %d %q, want %d %q", c.method, c.path, c.size, rec.Code, rec.Body, c.want, c.body)
+		}
+	}
+	if rec := do(e, "POST", "/api/echo", "127.0.0.1:1", strings.NewReader(big[:1000]), 1000); rec.Code != 200 || rec.Body.String() != "1000" {
+		t.Errorf("body at the limit: %d %q", rec.Code, rec.Body)
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	e := server(Config{})
+	rec := do(e, "GET", "/alice/p/info/refs", "127.0.0.1:1", nil, -1)
+	for k, want := range map[string]string{
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Referrer-Policy":         "same-origin",
+		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox",
+	} {
+		if got := rec.Header().Get(k); !strings.Contains(got, want) {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+}

