@@ -79,11 +79,30 @@ type Deps struct {
 	Logger *slog.Logger
 }
 
+// Meter hears about catalog jobs that ended for good: done, or failed
+// after their retries (failed true), with how long their last run took
+// (zero when the job was given up without running).
+type Meter interface {
+	JobFinished(failed bool, took time.Duration)
+}
+
+// SetMeter makes m hear how each job ends (for metrics). Call it before
+// Start.
+func (c *Catalog) SetMeter(m Meter) { c.meter = m }
+
+// finished tells the Meter, if any, that a job ended.
+func (c *Catalog) finished(failed bool, took time.Duration) {
+	if c.meter != nil {
+		c.meter.JobFinished(failed, took)
+	}
+}
+
 // Catalog runs cataloguing jobs. Create it with New, then Start it.
 type Catalog struct {
 	d        Deps
 	log      *slog.Logger
 	baseURL  atomic.Pointer[string]
+	meter    Meter
 	measures chan struct{}
 	wake     chan struct{}
 
@@ -136,8 +155,9 @@ func (c *Catalog) SetBaseURL(u string) {
 	c.baseURL.Store(&u)
 }
 
-// Start requeues jobs a crash left running and starts the workers. They
-// run until Stop.
+// Start requeues jobs a crash left running, queues a job for each project
+// whose catalogue is behind its branch (Reconcile) and starts the workers.
+// They run until Stop.
 func (c *Catalog) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -151,6 +171,11 @@ func (c *Catalog) Start(ctx context.Context) error {
 	if n > 0 {
 		c.log.Info("resuming interrupted catalog jobs", "jobs", n)
 	}
+	rctx, rcancel := context.WithTimeout(ctx, reconcileTimeout)
+	if _, err := c.Reconcile(rctx); err != nil {
+		c.log.Error("reconcile catalog with the repositories", "err", err)
+	}
+	rcancel()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
 	for i := 0; i < c.d.Jobs; i++ {
@@ -219,11 +244,16 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 	log := c.log.With("job", job.ID, "project", job.Project, "ref", job.Ref, "new", short(job.New))
 	// Store updates after the job must happen even while stopping.
 	bg := context.WithoutCancel(ctx)
-	if job.Attempts > c.d.MaxAttempts {
+	if job.Attempts > c.attemptLimit(job) {
 		msg := fmt.Sprintf("gave up after %d attempts: %s", job.Attempts-1, job.Error)
+		if interruptedOnly(job) {
+			msg = fmt.Sprintf("gave up after %d attempts, each cut short by the server stopping or crashing; the next push or restart tries again", job.Attempts-1)
+		}
 		log.Error("catalog job failed", "err", msg)
 		if err := c.d.Store.FinishCatalogJob(bg, job.ID, msg); err != nil {
 			log.Error("finish catalog job", "err", err)
+		} else {
+			c.finished(true, 0)
 		}
 		return
 	}
@@ -231,7 +261,7 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 	st, err := c.run(ctx, job)
 	if ctx.Err() != nil {
 		// Stopping: leave the job for the next start.
-		if err := c.d.Store.RetryCatalogJob(bg, job.ID, "interrupted by shutdown"); err != nil {
+		if err := c.d.Store.RetryCatalogJob(bg, job.ID, interruptedByShutdown); err != nil {
 			log.Error("requeue catalog job", "err", err)
 		}
 		return
@@ -241,6 +271,8 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 		if job.Attempts >= c.d.MaxAttempts {
 			if err := c.d.Store.FinishCatalogJob(bg, job.ID, err.Error()); err != nil {
 				log.Error("finish catalog job", "err", err)
+			} else {
+				c.finished(true, time.Since(start))
 			}
 			return
 		}
@@ -258,7 +290,35 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 		log.Error("finish catalog job", "err", err)
 		return
 	}
+	c.finished(false, time.Since(start))
 	log.Info("catalogued", "parts", st.Parts, "measured", st.Measured, "failed", st.Failed, "deleted", st.Deleted, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// attemptLimit is how many times job may be claimed. Attempts are counted
+// when a job is claimed, so that a job which crashes the server is not
+// tried forever; a job whose attempts were only ever cut short by the
+// server stopping or crashing (it never failed on its own) gets more of
+// them, as the crash was most likely not its doing.
+func (c *Catalog) attemptLimit(job store.CatalogJob) int {
+	if interruptedOnly(job) {
+		return max(c.d.MaxAttempts, crashAttempts)
+	}
+	return c.d.MaxAttempts
+}
+
+// crashAttempts is how many times a job cut short only by stops and
+// crashes runs.
+const crashAttempts = 10
+
+// interruptedByShutdown is the error a job stopped by a graceful shutdown
+// is requeued with.
+const interruptedByShutdown = "interrupted by shutdown"
+
+// interruptedOnly reports whether every earlier attempt of job was cut
+// short (by a crash, leaving no error, or by a shutdown) rather than
+// failing.
+func interruptedOnly(job store.CatalogJob) bool {
+	return job.Error == "" || job.Error == interruptedByShutdown
 }
 
 // repoDir is the bare repository of project "owner/name".

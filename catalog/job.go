@@ -573,7 +573,7 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersi
 	defer src.Close()
 	er := &errReader{r: src}
 	var png bytes.Buffer
-	part, err := c.d.Measure.Measure(er, path.Base(f.path), &png)
+	part, err := c.measureSafely(er, path.Base(f.path), &png)
 	if er.err != nil {
 		return store.BlobPart{}, fmt.Errorf("read %s: %w", f.path, er.err)
 	}
