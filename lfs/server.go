@@ -44,6 +44,14 @@ type Config struct {
 	PresignTTL time.Duration
 	// Logger receives storage failures; slog.Default() when nil.
 	Logger *slog.Logger
+	// Meter, when set, counts object bytes received and sent (for metrics).
+	Meter Meter
+}
+
+// Meter counts LFS object bytes: direction "in" for uploads received,
+// "out" for downloads sent through the server.
+type Meter interface {
+	LFSBytes(direction string, n int64)
 }
 
 // Server answers the Git LFS API under /{owner}/{project}[.git]/info/lfs.
@@ -55,6 +63,7 @@ type Server struct {
 	presignTTL time.Duration
 	log        *slog.Logger
 	buffers    sync.Pool // *[]byte of copyBufferSize, for downloads
+	meter      Meter
 }
 
 // New returns a Server.
@@ -68,6 +77,7 @@ func New(cfg Config) (*Server, error) {
 		repos:      cfg.Repos,
 		presignTTL: cfg.PresignTTL,
 		log:        cfg.Logger,
+		meter:      cfg.Meter,
 	}
 	s.buffers.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	if s.presignTTL <= 0 {

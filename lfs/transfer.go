@@ -118,6 +118,7 @@ func (s *Server) upload(c echo.Context) error {
 	ctx := req.Context()
 	key := BlobKey(oid)
 	body := NewVerifyingReader(req.Body, oid, req.ContentLength)
+	defer func() { s.countBytes("in", body.N()) }()
 
 	info, err := s.blobs.Stat(ctx, key)
 	switch {
@@ -280,12 +281,21 @@ func (s *Server) download(c echo.Context) error {
 	// which is what keeps a proxied download near the store's own speed.
 	buf := s.buffers.Get().(*[]byte)
 	defer s.buffers.Put(buf)
-	if _, err := io.CopyBuffer(writerOnly{c.Response().Writer}, io.LimitReader(r, r.length), *buf); err != nil {
+	n, err := io.CopyBuffer(writerOnly{c.Response().Writer}, io.LimitReader(r, r.length), *buf)
+	s.countBytes("out", n)
+	if err != nil {
 		// The status is sent; all that can be done is cut the connection
 		// short, which the client sees as a truncated body.
 		s.log.Warn("lfs download cut short", "oid", oid, "project", t.project.FullName(), "err", err)
 	}
 	return nil
+}
+
+// countBytes tells the Meter, if any, that n object bytes moved.
+func (s *Server) countBytes(direction string, n int64) {
+	if s.meter != nil && n > 0 {
+		s.meter.LFSBytes(direction, n)
+	}
 }
 
 // copyBufferSize is the size of the buffers downloads copy through.

@@ -199,6 +199,7 @@ func (s *Server) servePreReceive(w http.ResponseWriter, r *http.Request) {
 	for _, f := range pre {
 		if err := f(r.Context(), push, gitEnv); err != nil {
 			s.log.Info("push refused", "project", push.Owner+"/"+push.Project, "pusher", push.Pusher, "reason", err)
+			s.pushed("rejected")
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprintln(w, err.Error())
@@ -232,6 +233,7 @@ func (s *Server) servePostReceive(w http.ResponseWriter, r *http.Request) {
 		lines = append(lines, f(ctx, push)...)
 	}
 	s.log.Info("push", "project", p.FullName(), "pusher", push.Pusher, "refs", len(push.Updates))
+	s.pushed("ok")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	for _, l := range lines {

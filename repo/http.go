@@ -86,6 +86,7 @@ func (s *Server) infoRefs(c echo.Context) error {
 		}
 		dir = s.emptyRepo // push-to-create: the project is made when the pack arrives
 	case missing || !s.CanPush(user, p):
+		s.pushed("rejected")
 		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+owner+"/"+name+"\n")
 	default:
 		dir = s.Path(p.Owner, p.Name)
@@ -147,6 +148,7 @@ func (s *Server) receivePack(c echo.Context) error {
 		return c.String(http.StatusBadRequest, err.Error()+"\n")
 	}
 	if !strings.EqualFold(user, owner) {
+		s.pushed("rejected")
 		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+owner+"/"+name+"\n")
 	}
 	ctx := c.Request().Context()
@@ -171,6 +173,7 @@ func (s *Server) receivePack(c echo.Context) error {
 	case err != nil:
 		return err
 	case !s.CanPush(user, p):
+		s.pushed("rejected")
 		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+p.FullName()+"\n")
 	}
 	if created {
@@ -255,6 +258,9 @@ func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, en
 	waitErr := cmd.Wait()
 	if waitErr != nil && ctx.Err() == nil {
 		s.log.Warn("git failed", "cmd", sub, "dir", dir, "err", waitErr, "stderr", strings.TrimSpace(stderr.String()))
+		if sub == "receive-pack" && !advertise {
+			s.pushed("error")
+		}
 	}
 	if !w.started {
 		if waitErr != nil {

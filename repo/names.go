@@ -16,7 +16,7 @@ const MaxNameLen = 100
 // so no user may take them as a name. Compared without regard to case.
 var reservedOwners = []string{
 	"about", "admin", "api", "assets", "blob", "explore", "favicon.ico", "git",
-	"healthz", "help", "internal", "login", "logout", "new", "previews", "projects", "raw",
+	"healthz", "help", "internal", "login", "logout", "metrics", "new", "previews", "projects", "raw",
 	"robots.txt", "search", "settings", "signup", "static", "ui", "user", "users",
 }
 

@@ -41,6 +41,22 @@ type Config struct {
 	Git string
 	// Logger receives warnings about failed git runs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Pushes, when set, counts pushes by result (for metrics).
+	Pushes PushCounter
+}
+
+// PushCounter counts pushes by how they ended: "ok" (refs updated),
+// "rejected" (no right to push, or a pre-receive check refused it) or
+// "error" (git failed).
+type PushCounter interface {
+	Pushed(result string)
+}
+
+// pushed counts one push with result, when a PushCounter is set.
+func (s *Server) pushed(result string) {
+	if s.pushes != nil {
+		s.pushes.Pushed(result)
+	}
 }
 
 // Server serves git repositories over smart HTTP and runs push hooks.
@@ -53,6 +69,7 @@ type Server struct {
 	git        string
 	log        *slog.Logger
 	hookSecret string
+	pushes     PushCounter
 
 	mu      sync.Mutex
 	hookURL string
@@ -102,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		git:        git,
 		log:        log,
 		hookSecret: hex.EncodeToString(secret[:]),
+		pushes:     cfg.Pushes,
 		locks:      map[string]*projectLock{},
 	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {

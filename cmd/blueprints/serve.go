@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/guard"
+	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
@@ -26,7 +28,13 @@ var serveCmd = &cli.Command{
 	Help: `Serves git over smart HTTP (clone, fetch, push, push-to-create), the web
 pages and the JSON API. Data (metadata, repositories, search index, blobs)
 lives in the --data folder. SIGINT or SIGTERM stops it gracefully: requests
-in flight, pushes included, get --shutdown-timeout to finish.`,
+in flight, pushes included, get --shutdown-timeout to finish.
+
+Monitoring: GET /healthz answers 200 "ok" when the server can serve, or 503
+with one line per failing check (data folder, metadata store, search index,
+blob storage). GET /metrics serves Prometheus metrics (blueprints_* series,
+Go and process metrics); it is open to anyone unless --metrics-token is set,
+and then needs "Authorization: Bearer TOKEN".`,
 	Setup: func(fs *cli.Flags) {
 		fs.String("addr", "127.0.0.1:8080", "address to listen on")
 		fs.Env("addr", "BLUEPRINTS_ADDR")
@@ -36,6 +44,10 @@ in flight, pushes included, get --shutdown-timeout to finish.`,
 		fs.Bool("lfs-presign", false, "answer LFS downloads with presigned S3 URLs (clients fetch from S3 directly) instead of streaming through the server")
 		fs.Env("lfs-presign", "BLUEPRINTS_LFS_PRESIGN")
 		fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after a stop signal")
+		fs.String("trusted-proxies", "", "comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For names the client (default: trust none, use the TCP peer)")
+		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
+		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
+		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 	},
@@ -76,6 +88,10 @@ func runServe(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: --storage %q: want fs or s3://BUCKET[/PREFIX]", cli.ErrUsage, storageURL)
 	}
 	timeout := fs.Lookup("shutdown-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
+	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
+	if err != nil {
+		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -85,7 +101,9 @@ func runServe(fs *cli.Flags, args []string) error {
 		return err
 	}
 	defer st.Close()
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log})
+	// Metrics: one registry for this server, fed by every package below.
+	met := metrics.New(metrics.Options{Store: st, Logger: log})
+	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log, Pushes: met})
 	if err != nil {
 		return err
 	}
@@ -94,6 +112,18 @@ func runServe(fs *cli.Flags, args []string) error {
 	if err != nil {
 		return err
 	}
+	if sw, ok := blobs.(storage.Sweeper); ok {
+		// Uploads cut off by a crash or an S3 outage leave leftovers no
+		// reader sees; clear those over an hour old.
+		go func() {
+			if n, err := sw.Sweep(ctx, time.Hour); err != nil {
+				log.Warn("clear leftovers of unfinished uploads", "storage", storageURL, "err", err)
+			} else if n > 0 {
+				log.Info("cleared leftovers of unfinished uploads", "storage", storageURL, "count", n)
+			}
+		}()
+	}
+	blobs = met.Blobs(blobs)
 	if c, ok := blobs.(storage.Checker); ok {
 		// Not fatal: S3 may be down for a while; requests fail with 503 until it is back.
 		if err := c.Check(ctx); err != nil {
@@ -102,7 +132,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	// Git LFS API; its pre-receive check refuses pushes whose pointers name
 	// objects the project does not have.
-	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: flagString(fs, "lfs-presign") == "true", Logger: log})
+	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: flagString(fs, "lfs-presign") == "true", Logger: log, Meter: met})
 	if err != nil {
 		return err
 	}
@@ -114,6 +144,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
+	cat.Catalog.SetMeter(met)
 	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log})
 	if err != nil {
 		return err
@@ -122,14 +153,21 @@ func runServe(fs *cli.Flags, args []string) error {
 		Addr:            flagString(fs, "addr"),
 		ShutdownTimeout: timeout,
 		Logger:          log,
+		MetricsToken:    flagString(fs, "metrics-token"),
+		Guard:           guard.Config{TrustedProxies: proxies, Throttle: guard.ThrottleConfig{Logger: log}},
 	}, server.Deps{
-		Store:   st,
-		Repos:   repos,
-		Storage: storageURL,
-		API:     cat.API,
-		UI:      pages,
-		LFS:     lfsServer,
-		Workers: []func(context.Context) error{cat.Catalog.Run},
+		Store:     st,
+		Repos:     repos,
+		Storage:   storageURL,
+		API:       cat.API,
+		UI:        pages,
+		LFS:       lfsServer,
+		Workers:   []func(context.Context) error{cat.Catalog.Run},
+		Metrics:   met,
+		Data:      data,
+		Index:     cat.Index,
+		IndexPath: filepath.Join(data, "index.bleve"),
+		Blobs:     blobs,
 	})
 	if err != nil {
 		return err

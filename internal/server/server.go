@@ -17,9 +17,12 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/blueprints-hq/blueprints/internal/guard"
+	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
 	"github.com/blueprints-hq/blueprints/ui/api"
 )
@@ -29,6 +32,11 @@ type Config struct {
 	Addr            string        // public address, e.g. "127.0.0.1:8080"
 	ShutdownTimeout time.Duration // how long in-flight requests may take to finish; 30s when zero
 	Logger          *slog.Logger  // slog.Default() when nil
+	// Guard sets trusted proxies, body limits and the failed-sign-in throttle.
+	Guard guard.Config
+	// MetricsToken, when set, is the bearer token GET /metrics needs;
+	// when empty, /metrics is open.
+	MetricsToken string
 }
 
 // Deps are the parts the server wires together. Packages that add routes
@@ -48,6 +56,21 @@ type Deps struct {
 	// Workers run in the background from Start until Shutdown cancels
 	// their context (after the HTTP listeners have drained).
 	Workers []func(ctx context.Context) error
+	// Metrics, when set, measures every request and is served on /metrics.
+	Metrics *metrics.Metrics
+	// Data is the data folder; /healthz fails when no file can be made in it.
+	Data string
+	// Index is the search index and IndexPath its folder; /healthz fails
+	// when it cannot count its documents or the folder is gone.
+	Index     IndexCounter
+	IndexPath string
+	// Blobs is the blob storage; /healthz fails when it does not answer.
+	Blobs storage.Blobs
+}
+
+// IndexCounter is what /healthz asks of the search index.
+type IndexCounter interface {
+	Count() (uint64, error)
 }
 
 // Server is the running HTTP server.
@@ -64,6 +87,8 @@ type Server struct {
 	group    *errgroup.Group
 	cancel   context.CancelFunc
 	serveErr chan error
+	health   *health
+	known    map[[2]string]bool // registered (method, route), for request metrics
 }
 
 // New builds the server and registers every route.
@@ -83,7 +108,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	e.HidePort = true
 	s := &Server{Echo: e, cfg: cfg, deps: deps, log: log}
 	e.HTTPErrorHandler = s.httpError
-	e.Use(s.recoverPanics, s.logRequests)
+	e.Use(s.measureRequests, s.recoverPanics, s.logRequests)
+	guard.Install(e, cfg.Guard)
 	s.routes()
 	return s, nil
 }
