@@ -2,6 +2,7 @@
 #   make run    build and serve on http://127.0.0.1:8080 (data in ./data)
 #   make test   every test: real git, git-lfs, S3 (versitygw) and Chromium
 #   make bench  benchmarks beside their peers (admesh, F3D, git http-backend, direct S3)
+#   make loadtest  64 browsers and 8 git clients for 2 minutes on loopback, checked against targets
 
 GO       ?= go
 BIN      := bin/blueprints
@@ -9,7 +10,7 @@ GOBIN    := $(shell $(GO) env GOPATH)/bin
 VERSITYGW_VERSION := v1.8.0
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all build run test test-short deps fuzz bench clean
+.PHONY: all build run test test-short deps fuzz bench loadtest crashtest clean
 
 all: build
 
@@ -58,6 +59,23 @@ fuzz:
 BENCH ?=
 bench: deps build
 	$(GO) run ./bench $(if $(BENCH),-only $(BENCH))
+
+# loadtest: a server holding the corpus and 10k synthetic parts, 64 HTTP
+# clients browsing and searching beside 8 git clients pushing, cloning and
+# fetching for 2 minutes, all on loopback; prints latencies, errors and the
+# server's /metrics figures, and fails when a target is missed.
+# LOADTEST_FLAGS="-duration 20s -parts 1000 -browsers 16" for a short run.
+LOADTEST_FLAGS ?=
+loadtest: deps build
+	$(GO) run ./bench/loadtest $(LOADTEST_FLAGS)
+
+# crashtest: the crash test (internal/trust) with CRASH_ROUNDS kills of the
+# server (default 100; make test runs 20). CRASH_SEED=N replays a run's
+# choices (the seed is printed).
+CRASH_ROUNDS ?= 100
+CRASH_SEED ?=
+crashtest: deps
+	BLUEPRINTS_CRASH_ROUNDS=$(CRASH_ROUNDS) BLUEPRINTS_CRASH_SEED=$(CRASH_SEED) $(GO) test -count=1 -timeout 60m -run '^TestCrash$$' -v ./internal/trust/
 
 clean:
 	rm -rf bin
