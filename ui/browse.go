@@ -231,7 +231,7 @@ func (u *UI) blob(c echo.Context) error {
 		case !errors.Is(err, store.ErrNotFound):
 			return u.fail(c, err)
 		}
-		uses, err := u.blobUses(ctx, v.Key, 21)
+		uses, err := u.store.PartsWithBlob(ctx, v.Key, 21)
 		if err != nil {
 			return u.fail(c, err)
 		}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -16,6 +17,7 @@ type pageCache struct {
 	max      int
 	maxBytes int
 	bytes    int
+	building map[string]chan struct{} // keys whose page a request is making
 }
 
 type cachedPage struct {
@@ -24,7 +26,7 @@ type cachedPage struct {
 }
 
 func newPageCache(max, maxBytes int) *pageCache {
-	return &pageCache{m: make(map[string]cachedPage), max: max, maxBytes: maxBytes}
+	return &pageCache{m: make(map[string]cachedPage), max: max, maxBytes: maxBytes, building: make(map[string]chan struct{})}
 }
 
 func (pc *pageCache) get(key string) ([]byte, bool) {
@@ -67,4 +69,47 @@ func (pc *pageCache) put(key string, body []byte, ttl time.Duration) {
 	}
 	pc.m[key] = cachedPage{body: body, expires: time.Now().Add(ttl)}
 	pc.bytes += len(body)
+}
+
+// buildWait bounds how long a request waits for another one making the
+// same page before making it itself.
+const buildWait = 5 * time.Second
+
+// claim answers from the cache, or makes the caller the one request that
+// builds key's page: concurrent requests for a missing page wait for it
+// instead of all building it at once (the home page after each push, say).
+// A caller that gets hit false must call release once it has put the page
+// or given up; the waiters then look again.
+func (pc *pageCache) claim(ctx context.Context, key string) (body []byte, hit bool, release func()) {
+	deadline := time.NewTimer(buildWait)
+	defer deadline.Stop()
+	for {
+		if body, ok := pc.get(key); ok {
+			return body, true, nil
+		}
+		pc.mu.Lock()
+		wait, busy := pc.building[key]
+		if !busy {
+			done := make(chan struct{})
+			pc.building[key] = done
+			pc.mu.Unlock()
+			var once sync.Once
+			return nil, false, func() {
+				once.Do(func() {
+					pc.mu.Lock()
+					delete(pc.building, key)
+					pc.mu.Unlock()
+					close(done)
+				})
+			}
+		}
+		pc.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, false, func() {}
+		case <-deadline.C:
+			return nil, false, func() {}
+		}
+	}
 }

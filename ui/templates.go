@@ -90,10 +90,13 @@ func (u *UI) renderCached(c echo.Context, status int, page, title string, body a
 	return u.sendPage(c, status, buf.Bytes())
 }
 
-// sendCached answers from the page cache when key is there.
+// sendCached answers from the page cache when key is there. When it is
+// not, the caller builds the page; other requests for the same key wait
+// for it until this response starts (whatever it turns out to be).
 func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
-	body, ok := u.cache.get(key)
+	body, ok, release := u.cache.claim(c.Request().Context(), key)
 	if !ok {
+		c.Response().Before(release)
 		return false, nil
 	}
 	return true, u.sendPage(c, http.StatusOK, body)

@@ -462,32 +462,44 @@ func (s *Store) ProjectMeta(ctx context.Context, project string) (ProjectMeta, e
 	return m, nil
 }
 
+// cataloguedPartColumns select a CataloguedPart for scanCataloguedPart,
+// from parts p joined with blob_parts b.
+const cataloguedPartColumns = `p.project, p.path, p.blob, p.ref, p.commit_id, p.updated_at, p.error, COALESCE(b.part, ''), COALESCE(b.preview, ''), COALESCE(b.error, '')
+	FROM parts p LEFT JOIN blob_parts b ON b.blob = p.blob`
+
+func scanCataloguedPart(sc interface{ Scan(...any) error }) (CataloguedPart, error) {
+	var c CataloguedPart
+	var updated sql.NullString
+	var part, blobErr string
+	if err := sc.Scan(&c.Project, &c.Path, &c.Blob, &c.Ref, &c.Commit, &updated, &c.Error, &part, &c.Preview, &blobErr); err != nil {
+		return c, err
+	}
+	c.Updated = parseTime(updated)
+	if part != "" {
+		var p render.Part
+		if err := json.Unmarshal([]byte(part), &p); err == nil {
+			c.Measure = &p
+		}
+	}
+	if c.Error == "" && blobErr != "" {
+		c.Error = blobErr
+	}
+	return c, nil
+}
+
 // ProjectParts lists a project's parts on its default branch, by path,
 // with their measurements (failed files included, with Error set).
 func (s *Store) ProjectParts(ctx context.Context, project string) ([]CataloguedPart, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT p.project, p.path, p.blob, p.ref, p.commit_id, p.updated_at, p.error, COALESCE(b.part, ''), COALESCE(b.preview, ''), COALESCE(b.error, '')
-		FROM parts p LEFT JOIN blob_parts b ON b.blob = p.blob WHERE p.project = ? ORDER BY p.path`, project)
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+cataloguedPartColumns+` WHERE p.project = ? ORDER BY p.path`, project)
 	if err != nil {
 		return nil, fmt.Errorf("parts of %s: %w", project, err)
 	}
 	defer rows.Close()
 	var out []CataloguedPart
 	for rows.Next() {
-		var c CataloguedPart
-		var updated sql.NullString
-		var part, blobErr string
-		if err := rows.Scan(&c.Project, &c.Path, &c.Blob, &c.Ref, &c.Commit, &updated, &c.Error, &part, &c.Preview, &blobErr); err != nil {
+		c, err := scanCataloguedPart(rows)
+		if err != nil {
 			return nil, fmt.Errorf("parts of %s: %w", project, err)
-		}
-		c.Updated = parseTime(updated)
-		if part != "" {
-			var p render.Part
-			if err := json.Unmarshal([]byte(part), &p); err == nil {
-				c.Measure = &p
-			}
-		}
-		if c.Error == "" && blobErr != "" {
-			c.Error = blobErr
 		}
 		out = append(out, c)
 	}
@@ -497,16 +509,34 @@ func (s *Store) ProjectParts(ctx context.Context, project string) ([]CataloguedP
 // ProjectPart returns one part of a project's default branch by path;
 // ErrNotFound when there is none.
 func (s *Store) ProjectPart(ctx context.Context, project, path string) (CataloguedPart, error) {
-	parts, err := s.ProjectParts(ctx, project)
+	c, err := scanCataloguedPart(s.DB.QueryRowContext(ctx, `SELECT `+cataloguedPartColumns+` WHERE p.project = ? AND p.path = ?`, project, path))
+	if errors.Is(err, sql.ErrNoRows) {
+		return CataloguedPart{}, fmt.Errorf("part %s in %s: %w", path, project, ErrNotFound)
+	}
 	if err != nil {
-		return CataloguedPart{}, err
+		return CataloguedPart{}, fmt.Errorf("part %s in %s: %w", path, project, err)
 	}
-	for _, p := range parts {
-		if p.Path == path {
-			return p, nil
+	return c, nil
+}
+
+// PartsWithBlob lists where a blob is a catalogued part on a default
+// branch, in any project: at most limit entries, by project and path.
+// Measurements are not filled in (they are the blob's, the same for all).
+func (s *Store) PartsWithBlob(ctx context.Context, blob string, limit int) ([]Part, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT project, path, ref FROM parts WHERE blob = ? AND error = '' ORDER BY project, path LIMIT ?`, blob, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find uses of blob %s: %w", blob, err)
+	}
+	defer rows.Close()
+	var out []Part
+	for rows.Next() {
+		p := Part{Blob: blob}
+		if err := rows.Scan(&p.Project, &p.Path, &p.Ref); err != nil {
+			return nil, fmt.Errorf("find uses of blob %s: %w", blob, err)
 		}
+		out = append(out, p)
 	}
-	return CataloguedPart{}, fmt.Errorf("part %s in %s: %w", path, project, ErrNotFound)
+	return out, rows.Err()
 }
 
 // ProjectFailures lists the files of a project's default branch that could

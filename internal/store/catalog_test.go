@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -124,5 +126,75 @@ func TestCatalogParts(t *testing.T) {
 	got, err := s.BlobParts(ctx, []string{"b1", "b2", "b3"})
 	if err != nil || len(got) != 2 || got["b2"].Error == "" || got["b1"].Part.Size[2] != 3 {
 		t.Errorf("blob parts %+v %v", got, err)
+	}
+}
+
+// TestPartsWithBlob checks the "same file used in" look-up, and that it
+// reads the parts table through its blob index rather than scanning it.
+func TestPartsWithBlob(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openCatalogStore(t)
+	for _, p := range []struct{ project, path, blob, err string }{
+		{"b/y", "z.stl", "shared", ""},
+		{"a/x", "idler.stl", "shared", ""},
+		{"a/x", "copy/idler.stl", "shared", ""},
+		{"a/x", "broken.stl", "shared", "cannot read"},
+		{"c/z", "other.stl", "other", ""},
+	} {
+		meta := ProjectMeta{Project: p.project, Ref: "main"}
+		if err := s.ApplyCatalog(ctx, meta, []Part{{Path: p.path, Blob: p.blob, Ref: "main", Commit: "c1", Error: p.err}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.PartsWithBlob(ctx, "shared", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var where []string
+	for _, p := range got {
+		where = append(where, p.Project+":"+p.Path)
+	}
+	if want := "a/x:copy/idler.stl a/x:idler.stl b/y:z.stl"; strings.Join(where, " ") != want {
+		t.Errorf("PartsWithBlob = %v, want %s", where, want)
+	}
+	if got, _ := s.PartsWithBlob(ctx, "shared", 1); len(got) != 1 {
+		t.Errorf("limit 1 gave %d", len(got))
+	}
+	var plan strings.Builder
+	rows, err := s.DB.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT project, path, ref FROM parts WHERE blob = ? AND error = '' ORDER BY project, path LIMIT ?`, "shared", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	if !strings.Contains(plan.String(), "parts_blob") {
+		t.Errorf("the look-up does not use the blob index:\n%s", plan.String())
+	}
+}
+
+// TestProjectPart finds one part by path without listing the project.
+func TestProjectPart(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openCatalogStore(t)
+	part := &render.Part{Triangles: 12, Format: "binary"}
+	if err := s.PutBlobPart(ctx, BlobPart{Blob: "b1", Part: part, Preview: "previews/ab/512.png"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyCatalog(ctx, ProjectMeta{Project: "a/x", Ref: "main"}, []Part{{Path: "dir/idler.stl", Blob: "b1", Ref: "main", Commit: "c1"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ProjectPart(ctx, "a/x", "dir/idler.stl")
+	if err != nil || got.Measure == nil || got.Measure.Triangles != 12 || got.Preview == "" || got.Blob != "b1" {
+		t.Fatalf("ProjectPart = %+v, %v", got, err)
+	}
+	if _, err := s.ProjectPart(ctx, "a/x", "idler.stl"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing part: %v, want ErrNotFound", err)
 	}
 }
