@@ -243,6 +243,36 @@ func TestSite(t *testing.T) {
 		}
 	})
 
+	t.Run("head", func(t *testing.T) {
+		client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for _, c := range []struct {
+			path string
+			code int
+		}{
+			{"/", 200},
+			{"/search?q=idler", 200},
+			{"/maker/Voron-Trident", 200},
+			{"/maker/Voron-Trident/tree/main/STLs", 200},
+			{"/maker/Voron-Trident/blob/main/STLs/Z_Assembly/z_carriage_rear.stl", 200},
+			{"/maker/Voron-Trident/commits/main", 200},
+			{"/maker/Voron-Trident/preview/main/STLs/Z_Assembly/z_carriage_rear.stl.png", 302},
+			{"/maker/nothing", 404},
+		} {
+			res, err := client.Head(s.srv.URL + c.path)
+			if err != nil {
+				t.Fatalf("HEAD %s: %v", c.path, err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != c.code || len(body) != 0 {
+				t.Errorf("HEAD %s: status %d with %d body bytes, want %d and none", c.path, res.StatusCode, len(body), c.code)
+			}
+			if c.code == 200 && !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") && !strings.Contains(c.path, "preview") {
+				t.Errorf("HEAD %s: Content-Type %q", c.path, res.Header.Get("Content-Type"))
+			}
+		}
+	})
+
 	t.Run("not found", func(t *testing.T) {
 		for _, p := range []string{
 			"/nobody/nothing",

@@ -104,21 +104,27 @@ func New(opt Options) (*UI, error) {
 // the JSON API under /api.
 func (u *UI) Register(e *echo.Echo) {
 	get := func(path string, h echo.HandlerFunc) { e.GET(path, u.pooled(h)) }
-	get("/", u.home)
-	get("/search", u.searchPage)
+	// Pages answer HEAD as GET would, without the body (net/http drops it),
+	// as link checkers and feed readers expect.
+	page := func(path string, h echo.HandlerFunc) {
+		e.GET(path, u.pooled(h))
+		e.HEAD(path, u.pooled(h))
+	}
+	page("/", u.home)
+	page("/search", u.searchPage)
 	e.GET("/static/*", u.serveStatic)
 	e.HEAD("/static/*", u.serveStatic)
 	e.GET("/previews/:sha/:file", u.previewByHash)
 	e.HEAD("/previews/:sha/:file", u.previewByHash)
-	get("/:owner/:project", u.project)
-	get("/:owner/:project/", u.project)
-	get("/:owner/:project/tree/*", u.tree)
-	get("/:owner/:project/blob/*", u.blob)
-	get("/:owner/:project/commits/*", u.commits)
-	get("/:owner/:project/commit/:sha", u.commit)
+	page("/:owner/:project", u.project)
+	page("/:owner/:project/", u.project)
+	page("/:owner/:project/tree/*", u.tree)
+	page("/:owner/:project/blob/*", u.blob)
+	page("/:owner/:project/commits/*", u.commits)
+	page("/:owner/:project/commit/:sha", u.commit)
 	get("/:owner/:project/raw/*", u.raw)
 	e.HEAD("/:owner/:project/raw/*", u.pooled(u.raw))
-	get("/:owner/:project/preview/*", u.preview)
+	page("/:owner/:project/preview/*", u.preview)
 	get("/:owner/:project/archive/*", u.archive)
 }
 
