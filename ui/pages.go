@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"html/template"
@@ -44,13 +43,15 @@ type homeView struct {
 // home lists recent projects under a search box.
 func (u *UI) home(c echo.Context) error {
 	ctx := c.Request().Context()
-	var version string
-	err := u.store.DB.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM projects) || '|' ||
-		(SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM project_meta)`).Scan(&version)
+	projects, err := u.store.ProjectsVersion(ctx)
 	if err != nil {
 		return u.fail(c, err)
 	}
-	key := "home:" + version
+	catalog, err := u.store.CatalogVersion(ctx)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	key := "home:" + projects + "|" + catalog
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -85,24 +86,12 @@ func (u *UI) projectCard(ctx context.Context, p store.Project) (projectCard, err
 	case !errors.Is(err, store.ErrNotFound):
 		return card, err
 	}
-	cover, path, err := u.coverPreview(ctx, p.FullName())
+	cover, path, err := u.store.CoverPart(ctx, p.FullName())
 	if err != nil {
 		return card, err
 	}
 	card.Cover, card.CoverAlt = previewURL(cover), "Preview of "+partName(path)
 	return card, nil
-}
-
-// coverPreview picks the preview of the project's largest part, the one
-// that shows best what the project is.
-func (u *UI) coverPreview(ctx context.Context, project string) (key, path string, err error) {
-	err = u.store.DB.QueryRowContext(ctx, `SELECT b.preview, p.path FROM parts p JOIN blob_parts b ON b.blob = p.blob
-		WHERE p.project = ? AND p.error = '' AND b.preview <> ''
-		ORDER BY json_extract(b.part, '$.volume') DESC, p.path LIMIT 1`, project).Scan(&key, &path)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", nil
-	}
-	return key, path, err
 }
 
 // searchView is the search page: the query, its hits and facets, and the
@@ -453,8 +442,8 @@ func (u *UI) catalogState(ctx context.Context) (string, error) {
 	if time.Since(u.stateAt) < 250*time.Millisecond {
 		return u.state, nil
 	}
-	var v string
-	if err := u.store.DB.QueryRowContext(ctx, `SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM project_meta`).Scan(&v); err != nil {
+	v, err := u.store.CatalogVersion(ctx)
+	if err != nil {
 		return "", err
 	}
 	u.state, u.stateAt = v, time.Now()

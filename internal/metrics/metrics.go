@@ -10,7 +10,6 @@ package metrics
 import (
 	"context"
 	"crypto/subtle"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -281,26 +280,7 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// counts reads the number of catalog jobs in each queue state. The
-// (state, id) index of catalog_jobs keeps this a short index scan.
+// counts reads the number of catalog jobs in each queue state.
 func (q *queueCollector) counts(ctx context.Context) (map[string]int, error) {
-	rows, err := q.store.DB.QueryContext(ctx, `SELECT state, COUNT(*) FROM catalog_jobs WHERE state IN (?, ?, ?) GROUP BY state`,
-		store.JobQueued, store.JobRunning, store.JobFailed)
-	if err != nil {
-		return nil, fmt.Errorf("count catalog jobs: %w", err)
-	}
-	defer rows.Close()
-	counts := map[string]int{}
-	for rows.Next() {
-		var state string
-		var n int
-		if err := rows.Scan(&state, &n); err != nil {
-			return nil, fmt.Errorf("count catalog jobs: %w", err)
-		}
-		counts[state] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count catalog jobs: %w", err)
-	}
-	return counts, nil
+	return q.store.CatalogJobCounts(ctx)
 }

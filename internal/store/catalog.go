@@ -575,3 +575,53 @@ func (s *Store) CatalogedProjects(ctx context.Context) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// CatalogJobCounts counts the catalog jobs in each state (JobQueued,
+// JobRunning, JobFailed...); states without jobs are absent.
+func (s *Store) CatalogJobCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT state, COUNT(*) FROM catalog_jobs GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("count catalog jobs: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int{}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, fmt.Errorf("count catalog jobs: %w", err)
+		}
+		counts[state] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count catalog jobs: %w", err)
+	}
+	return counts, nil
+}
+
+// CatalogVersion is a short string that changes whenever any project's
+// catalogue does (a project catalogued, re-catalogued or removed); pages
+// built from the catalogue use it in their cache keys.
+func (s *Store) CatalogVersion(ctx context.Context) (string, error) {
+	var v string
+	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM project_meta`).Scan(&v); err != nil {
+		return "", fmt.Errorf("catalog version: %w", err)
+	}
+	return v, nil
+}
+
+// CoverPart is the project's largest catalogued part with a preview (by
+// volume, then path): the one that shows best what the project is. Both
+// results are empty when the project has none.
+func (s *Store) CoverPart(ctx context.Context, project string) (preview, path string, err error) {
+	err = s.DB.QueryRowContext(ctx, `SELECT b.preview, p.path FROM parts p JOIN blob_parts b ON b.blob = p.blob
+		WHERE p.project = ? AND p.error = '' AND b.preview <> ''
+		ORDER BY json_extract(b.part, '$.volume') DESC, p.path LIMIT 1`, project).Scan(&preview, &path)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("cover part of %s: %w", project, err)
+	}
+	return preview, path, nil
+}

@@ -198,3 +198,67 @@ func TestProjectPart(t *testing.T) {
 		t.Errorf("missing part: %v, want ErrNotFound", err)
 	}
 }
+
+// TestCatalogSummaries covers what pages and metrics read about the whole
+// catalogue: job counts by state, a version that moves with each change,
+// and the cover part of a project.
+func TestCatalogSummaries(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openCatalogStore(t)
+	zero := "0000000000000000000000000000000000000000"
+	s.EnqueueCatalogJob(ctx, "a/x", "refs/heads/main", zero, "1111111111111111111111111111111111111111", 1)
+	s.EnqueueCatalogJob(ctx, "b/y", "refs/heads/main", zero, "2222222222222222222222222222222222222222", 1)
+	if _, ok, err := s.ClaimCatalogJob(ctx); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	counts, err := s.CatalogJobCounts(ctx)
+	if err != nil || counts[JobQueued] != 1 || counts[JobRunning] != 1 || counts[JobFailed] != 0 {
+		t.Errorf("CatalogJobCounts = %v, %v; want one queued, one running", counts, err)
+	}
+
+	before, err := s.CatalogVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for blob, volume := range map[string]float64{"small": 10, "big": 900, "unseen": 5000} {
+		preview := "previews/" + blob + "/512.png"
+		if blob == "unseen" {
+			preview = "" // no preview: never the cover
+		}
+		if err := s.PutBlobPart(ctx, BlobPart{Blob: blob, Part: &render.Part{Volume: volume}, Preview: preview}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, path, err := s.CoverPart(ctx, "a/x"); p != "" || path != "" || err != nil {
+		t.Errorf("cover of an empty project = %q %q %v", p, path, err)
+	}
+	err = s.ApplyCatalog(ctx, ProjectMeta{Project: "a/x", Ref: "main"}, []Part{
+		{Path: "a.stl", Blob: "small", Ref: "main", Commit: "c1"},
+		{Path: "b.stl", Blob: "big", Ref: "main", Commit: "c1"},
+		{Path: "c.stl", Blob: "unseen", Ref: "main", Commit: "c1"},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.CatalogVersion(ctx)
+	if err != nil || after == before {
+		t.Errorf("CatalogVersion %q before and %q after a change (%v)", before, after, err)
+	}
+	if p, path, err := s.CoverPart(ctx, "a/x"); p != "previews/big/512.png" || path != "b.stl" || err != nil {
+		t.Errorf("CoverPart = %q %q %v; want the big part", p, path, err)
+	}
+
+	pv, err := s.ProjectsVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateProject(ctx, "alice", "cart"); err != nil {
+		t.Fatal(err)
+	}
+	if pv2, err := s.ProjectsVersion(ctx); err != nil || pv2 == pv {
+		t.Errorf("ProjectsVersion %q before and %q after a new project (%v)", pv, pv2, err)
+	}
+}

@@ -115,3 +115,14 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// ProjectsVersion is a short string that changes whenever a project is
+// created, pushed to or deleted; pages listing projects use it in their
+// cache keys.
+func (s *Store) ProjectsVersion(ctx context.Context) (string, error) {
+	var v string
+	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM projects`).Scan(&v); err != nil {
+		return "", fmt.Errorf("projects version: %w", err)
+	}
+	return v, nil
+}
