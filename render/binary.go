@@ -72,6 +72,23 @@ func readBinary(s *stream, sw stl.Writer, lim Limits, size int64) (int64, error)
 		if !untilEOF {
 			end = min(end, s.pos+int(count-n-1)*binaryFacetSize)
 		}
+		if mb != nil {
+			// ReadMesh ignores normals and attributes.
+			k := (end-s.pos)/binaryFacetSize + 1
+			if untilEOF {
+				k = int(min(int64(k), lim.MaxTriangles-n))
+			}
+			if bad := mb.addBinary(buf[s.pos : s.pos+k*binaryFacetSize]); bad >= 0 {
+				n += int64(bad)
+				s.pos += bad * binaryFacetSize
+				b := buf[s.pos : s.pos+binaryFacetSize]
+				i := nonFinite(b[12:48])
+				return n, malformed(s.name, s.offset(s.pos+12+i*4), 0, "facet %d has a non-finite vertex coordinate (%v)", n, math.Float32frombits(binary.LittleEndian.Uint32(b[12+i*4:])))
+			}
+			n += int64(k)
+			s.pos += k * binaryFacetSize
+			continue
+		}
 		for p := s.pos; p <= end; p += binaryFacetSize {
 			b := buf[p : p+binaryFacetSize]
 			if bad := nonFinite(b[12:48]); bad >= 0 {
@@ -82,16 +99,11 @@ func readBinary(s *stream, sw stl.Writer, lim Limits, size int64) (int64, error)
 					t.Vertices[v][k] = math.Float32frombits(binary.LittleEndian.Uint32(b[12+12*v+4*k:]))
 				}
 			}
-			if mb != nil {
-				// ReadMesh ignores normals and attributes.
-				mb.addFacet(&t.Vertices)
-			} else {
-				for k := range 3 {
-					t.Normal[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
-				}
-				t.Attributes = binary.LittleEndian.Uint16(b[48:])
-				sw.AppendTriangle(t)
+			for k := range 3 {
+				t.Normal[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*k:]))
 			}
+			t.Attributes = binary.LittleEndian.Uint16(b[48:])
+			sw.AppendTriangle(t)
 			n++
 			s.pos = p + binaryFacetSize
 		}

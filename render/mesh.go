@@ -1,9 +1,10 @@
 package render
 
 import (
+	"encoding/binary"
 	"io"
 	"math"
-	"runtime"
+	"runtime/debug"
 
 	"github.com/hschendel/stl"
 )
@@ -26,18 +27,41 @@ type Mesh struct {
 // ReadMesh reads an STL file (binary or ASCII, told apart by its first bytes)
 // from r, which need not seek, and measures it. name appears in errors.
 func ReadMesh(r io.Reader, name string, lim Limits) (*Mesh, error) {
+	return readMesh(r, name, lim, meshFull)
+}
+
+// ReadPreviewMesh is ReadMesh for drawing only: it skips the SHA-256 of the
+// input, so Part().SHA256 is empty.
+func ReadPreviewMesh(r io.Reader, name string, lim Limits) (*Mesh, error) {
+	return readMesh(r, name, lim, meshNoHash)
+}
+
+// What readMesh keeps or skips.
+type meshMode int
+
+const (
+	meshFull    meshMode = iota
+	meshNoVerts          // no coordinates, only measurements and facets (Inspect)
+	meshNoHash           // no SHA-256 (ReadPreviewMesh)
+)
+
+func readMesh(r io.Reader, name string, lim Limits, mode meshMode) (*Mesh, error) {
 	lim = lim.withDefaults()
 	b := newMeshBuilder(sizeOf(r), lim)
 	defer b.weld.stop()
-	d, err := Decode(r, name, lim, b)
+	d, err := decode(r, name, lim, b, mode != meshNoHash)
 	if err != nil {
 		return nil, err
 	}
-	verts, tris := b.finish()
-	if len(tris) > 1<<20 {
-		// Hand the welding tables back before topology allocates, so a big
-		// mesh's peak memory is the larger of the two phases, not their sum.
-		runtime.GC()
+	nverts, verts, tris := b.finish(mode != meshNoVerts)
+	big := len(tris) > 1<<20
+	if big {
+		// Hand the welding tables back to the system before topology
+		// allocates, so a big mesh's peak memory is the larger of the two
+		// phases, not their sum: a collection alone would leave their pages
+		// to be reused only where topology's arrays happen to fit. Cheap:
+		// the heap is a few big arrays without pointers.
+		debug.FreeOSMemory()
 	}
 	m := &Mesh{name: name, verts: verts, tris: tris}
 	p := &m.part
@@ -55,7 +79,7 @@ func ReadMesh(r io.Reader, name string, lim Limits) (*Mesh, error) {
 	if p.Area == 0 {
 		return nil, malformed(name, -1, 0, "all %d facets are degenerate (zero area)", d.Triangles)
 	}
-	topo := measureTopology(len(m.verts), m.tris, defaultPassEdges)
+	topo := measureTopology(nverts, m.tris, defaultPassEdges)
 	p.Watertight = topo.watertight
 	p.Shells = topo.shells
 	p.Degenerate = topo.degenerate
@@ -72,7 +96,7 @@ func ReadMesh(r io.Reader, name string, lim Limits) (*Mesh, error) {
 
 // Inspect reads and measures an STL file; see ReadMesh.
 func Inspect(r io.Reader, name string, lim Limits) (Part, error) {
-	m, err := ReadMesh(r, name, lim)
+	m, err := readMesh(r, name, lim, meshNoVerts)
 	if err != nil {
 		return Part{}, err
 	}
@@ -112,19 +136,28 @@ func (b *meshBuilder) SetName(string)         {}
 func (b *meshBuilder) SetBinaryHeader([]byte) {}
 
 // SetASCII sizes the welder from the file size, when known: ASCII facets
-// take about 250 bytes. Binary files give their count to SetTriangleCount.
+// take about 250 bytes. The facet list gets room for facets of 200 bytes,
+// so that it rarely has to grow (and be copied); room it does not fill is
+// never touched and costs no memory. Binary files give their count to
+// SetTriangleCount.
 func (b *meshBuilder) SetASCII(ascii bool) {
 	if ascii && b.size > 0 {
-		b.weld.reserve(max(64, min(b.size/250, b.lim.MaxTriangles)))
+		b.weld.reserve(max(64, min(b.size/250, b.lim.MaxTriangles)), max(64, min(b.size/200, b.lim.MaxTriangles)))
 	}
 }
 
-func (b *meshBuilder) SetTriangleCount(n uint32) { b.weld.reserve(int64(n)) }
+func (b *meshBuilder) SetTriangleCount(n uint32) { b.weld.reserve(int64(n), int64(n)) }
 
 func (b *meshBuilder) AppendTriangle(t stl.Triangle) { b.addFacet(&t.Vertices) }
 
-// addFacet adds one facet's vertices; the binary reader calls it directly.
+// addFacet adds one facet's vertices; the ASCII reader calls it through
+// AppendTriangle.
 func (b *meshBuilder) addFacet(v *[3]stl.Vec3) {
+	for i := range 3 {
+		for k := range 3 {
+			v[i][k] += 0 // -0 becomes +0, as welding wants
+		}
+	}
 	if b.n == 0 {
 		b.min, b.max = v[0], v[0]
 		b.ref = [3]float64{float64(v[0][0]), float64(v[0][1]), float64(v[0][2])}
@@ -146,22 +179,106 @@ func (b *meshBuilder) addFacet(v *[3]stl.Vec3) {
 		b.weld.submit(bt)
 		b.batch = nil
 	}
+	vol, area := facetMeasures(v, &b.ref)
+	b.volume += vol
+	b.area += area
+}
 
-	ax, ay, az := float64(v[0][0])-b.ref[0], float64(v[0][1])-b.ref[1], float64(v[0][2])-b.ref[2]
-	bx, by, bz := float64(v[1][0])-b.ref[0], float64(v[1][1])-b.ref[1], float64(v[1][2])-b.ref[2]
-	cx, cy, cz := float64(v[2][0])-b.ref[0], float64(v[2][1])-b.ref[1], float64(v[2][2])-b.ref[2]
-	b.volume += ax*(by*cz-bz*cy) + ay*(bz*cx-bx*cz) + az*(bx*cy-by*cx)
+// facetMeasures returns a facet's contributions to 6 × the signed volume
+// (relative to ref) and 2 × the area.
+func facetMeasures(v *[3]stl.Vec3, ref *[3]float64) (vol, area float64) {
+	ax, ay, az := float64(v[0][0])-ref[0], float64(v[0][1])-ref[1], float64(v[0][2])-ref[2]
+	bx, by, bz := float64(v[1][0])-ref[0], float64(v[1][1])-ref[1], float64(v[1][2])-ref[2]
+	cx, cy, cz := float64(v[2][0])-ref[0], float64(v[2][1])-ref[1], float64(v[2][2])-ref[2]
+	vol = ax*(by*cz-bz*cy) + ay*(bz*cx-bx*cz) + az*(bx*cy-by*cx)
 	ux, uy, uz := bx-ax, by-ay, bz-az
 	wx, wy, wz := cx-ax, cy-ay, cz-az
 	nx, ny, nz := uy*wz-uz*wy, uz*wx-ux*wz, ux*wy-uy*wx
-	b.area += math.Sqrt(nx*nx + ny*ny + nz*nz)
+	return vol, math.Sqrt(nx*nx + ny*ny + nz*nz)
 }
 
-// finish welds the last batch and returns the vertices and facets.
-func (b *meshBuilder) finish() ([]stl.Vec3, []int32) {
+// addBinary adds the facets packed in buf, 50 bytes each in binary STL
+// layout, in one loop that keeps bounds and sums in registers and fills
+// the welder's batches directly (no stl.Triangle, no interface call). It
+// returns the index of the first facet with a NaN or infinite coordinate,
+// after adding the facets before it, or -1.
+func (b *meshBuilder) addBinary(buf []byte) int {
+	nf := len(buf) / binaryFacetSize
+	if nf == 0 {
+		return -1
+	}
+	if b.n == 0 {
+		if nonFinite(buf[12:48]) >= 0 {
+			return 0
+		}
+		var v stl.Vec3
+		for k := range 3 {
+			v[k] = math.Float32frombits(binary.LittleEndian.Uint32(buf[12+4*k:])) + 0
+		}
+		b.min, b.max = v, v
+		b.ref = [3]float64{float64(v[0]), float64(v[1]), float64(v[2])}
+	}
+	mn, mx, ref := b.min, b.max, b.ref
+	vol, area := b.volume, b.area
+	bad := -1
+	var f [3]stl.Vec3
+	done := 0
+	for done < nf && bad < 0 {
+		if b.batch == nil {
+			b.batch = b.weld.nextBatch()
+		}
+		bt := b.batch
+		take := min(nf-done, (len(bt.verts)-bt.n)/3)
+		for t, stop := done, done+take; t < stop; t++ {
+			w := buf[t*binaryFacetSize+12 : t*binaryFacetSize+48]
+			var inf uint32
+			for i := range 3 {
+				for k := range 3 {
+					u := binary.LittleEndian.Uint32(w[12*i+4*k:])
+					if u&0x7f800000 == 0x7f800000 {
+						inf = 1
+					}
+					x := math.Float32frombits(u) + 0 // -0 becomes +0
+					f[i][k] = x
+					if x < mn[k] {
+						mn[k] = x
+					}
+					if x > mx[k] {
+						mx[k] = x
+					}
+				}
+			}
+			if inf != 0 {
+				bad = t
+				break
+			}
+			bt.verts[bt.n], bt.verts[bt.n+1], bt.verts[bt.n+2] = f[0], f[1], f[2]
+			bt.place(bt.n)
+			bt.place(bt.n + 1)
+			bt.place(bt.n + 2)
+			bt.n += 3
+			dv, da := facetMeasures(&f, &ref)
+			vol += dv
+			area += da
+			done++
+		}
+		if bt.n == len(bt.verts) {
+			b.weld.send(bt)
+			b.batch = nil
+		}
+	}
+	b.n += int64(done)
+	b.min, b.max = mn, mx
+	b.volume, b.area = vol, area
+	return bad
+}
+
+// finish welds the last batch and returns the vertex count, the vertices
+// if withVerts and the facets.
+func (b *meshBuilder) finish(withVerts bool) (int, []stl.Vec3, []int32) {
 	if b.batch != nil {
 		b.weld.submit(b.batch)
 		b.batch = nil
 	}
-	return b.weld.finish()
+	return b.weld.finish(withVerts)
 }

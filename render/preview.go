@@ -73,9 +73,13 @@ func (m *Mesh) Render(size int) (*image.RGBA, error) {
 	r := newRaster(size*ss, runtime.GOMAXPROCS(0))
 	r.cull = m.outward
 	r.project(m)
-	r.binFacets(m.tris)
-	r.draw(m)
-	return r.resolve(size, ss), nil
+	r.binFacets(m)
+	r.draw()
+	img := r.resolve(size, ss)
+	endLargeSlice(r.bin)
+	endLargeSlice(r.colour)
+	endLargeSlice(r.depth)
+	return img, nil
 }
 
 // raster is the supersampled frame: colour and depth per sample, and the
@@ -98,7 +102,17 @@ type raster struct {
 	cull    int      // Mesh.outward, or 0 to draw both sides
 	rows    int      // sample rows per band
 	binAt   []uint32 // binAt[b]..binAt[b+1] index bin
-	bin     []uint32 // facet indices, grouped by band
+	bin     []facetRec
+}
+
+// facetRec is a facet ready to rasterise: its projected vertices and its
+// colour. The bins hold these rather than facet numbers, so drawing a band
+// reads them in order instead of chasing vertex ids all over the mesh (on
+// a big mesh each of those reads can miss the cache).
+type facetRec struct {
+	x, y [3]uint16 // screen position in 1/16 sample: within the frame, below 2^16
+	z    [3]float32
+	col  uint32
 }
 
 func newRaster(n, workers int) *raster {
@@ -173,7 +187,8 @@ func (r *raster) project(m *Mesh) {
 // facing away from the viewer on a consistently wound closed mesh (about
 // half), degenerate ones, and the many that fall between sample centres
 // when a big mesh is drawn small. Both workers bin half of the facets.
-func (r *raster) binFacets(tris []int32) {
+func (r *raster) binFacets(m *Mesh) {
+	tris := m.tris
 	r.bands = max(1, min(r.n/16, 64))
 	r.rows = (r.n + r.bands - 1) / r.bands
 	nt := len(tris) / 3
@@ -231,13 +246,23 @@ func (r *raster) binFacets(tris []int32) {
 		fill[1][b] = at[b] + count[0][b+1]
 		at[b+1] = fill[1][b] + count[1][b+1]
 	}
-	r.bin = make([]uint32, at[r.bands])
+	r.bin = largeSlice[facetRec](int(at[r.bands]), int(at[r.bands]))
 	parallel(workers, func(h int) {
 		f := fill[h]
 		for t := nt * h / workers; t < nt*(h+1)/workers; t++ {
 			b0, b1 := span(t)
+			if b0 > b1 {
+				continue
+			}
+			ia, ib, ic := tris[3*t], tris[3*t+1], tris[3*t+2]
+			rec := facetRec{
+				x:   [3]uint16{uint16(r.px[ia]), uint16(r.px[ib]), uint16(r.px[ic])},
+				y:   [3]uint16{uint16(r.py[ia]), uint16(r.py[ib]), uint16(r.py[ic])},
+				z:   [3]float32{r.pz[ia], r.pz[ib], r.pz[ic]},
+				col: r.shade(m, ia, ib, ic),
+			}
 			for b := b0; b <= b1; b++ {
-				r.bin[f[b]] = uint32(t)
+				r.bin[f[b]] = rec
 				f[b]++
 			}
 		}
@@ -246,9 +271,9 @@ func (r *raster) binFacets(tris []int32) {
 }
 
 // draw rasterises every band, the workers taking bands in turn.
-func (r *raster) draw(m *Mesh) {
-	r.colour = make([]uint32, r.n*r.n)
-	r.depth = make([]float32, r.n*r.n)
+func (r *raster) draw() {
+	r.colour = largeSlice[uint32](r.n*r.n, r.n*r.n)
+	r.depth = largeSlice[float32](r.n*r.n, r.n*r.n)
 	bgc := Background()
 	bg := uint32(bgc.R)<<16 | uint32(bgc.G)<<8 | uint32(bgc.B)
 	for i := range r.colour {
@@ -268,8 +293,8 @@ func (r *raster) draw(m *Mesh) {
 				}
 				y0 := b * r.rows
 				y1 := min(r.n, y0+r.rows) - 1
-				for _, t := range r.bin[r.binAt[b]:r.binAt[b+1]] {
-					r.facet(m, int(t), y0, y1)
+				for i := range r.bin[r.binAt[b]:r.binAt[b+1]] {
+					r.facet(&r.bin[int(r.binAt[b])+i], y0, y1)
 				}
 			}
 		}()
@@ -279,25 +304,14 @@ func (r *raster) draw(m *Mesh) {
 
 // facet rasterises one facet within sample rows y0..y1 with exact integer
 // edge functions and a tie rule, so facets sharing an edge leave no cracks.
-func (r *raster) facet(m *Mesh, t int, y0, y1 int) {
-	ia, ib, ic := m.tris[3*t], m.tris[3*t+1], m.tris[3*t+2]
-	if ia == ib || ib == ic || ia == ic {
-		return
-	}
-	x0, yy0 := int64(r.px[ia]), int64(r.py[ia])
-	x1, yy1 := int64(r.px[ib]), int64(r.py[ib])
-	x2, yy2 := int64(r.px[ic]), int64(r.py[ic])
+// Binning left out the facets that are degenerate, culled or cover no
+// sample.
+func (r *raster) facet(f *facetRec, y0, y1 int) {
+	x0, yy0 := int64(f.x[0]), int64(f.y[0])
+	x1, yy1 := int64(f.x[1]), int64(f.y[1])
+	x2, yy2 := int64(f.x[2]), int64(f.y[2])
 	area := (x1-x0)*(yy2-yy0) - (yy1-yy0)*(x2-x0)
-	if area == 0 {
-		return
-	}
-	// Screen y points down, so an outward-wound facet facing the viewer has
-	// negative area; on a closed, consistently wound mesh the others are
-	// hidden behind it.
-	if r.cull != 0 && (area > 0) == (r.cull > 0) {
-		return
-	}
-	z0, z1, z2 := r.pz[ia], r.pz[ib], r.pz[ic]
+	z0, z1, z2 := f.z[0], f.z[1], f.z[2]
 	if area < 0 {
 		x1, yy1, x2, yy2 = x2, yy2, x1, yy1
 		z1, z2 = z2, z1
@@ -335,8 +349,7 @@ func (r *raster) facet(m *Mesh, t int, y0, y1 int) {
 	px0 := minX<<subBits + halfS
 	py := minY<<subBits + halfS
 	fa := float32(1) / float32(area)
-	var col uint32
-	shaded := false
+	col := f.col
 	for y := minY; y <= maxY; y, py = y+1, py+one {
 		w0 := e0.a*px0 + e0.b*py + e0.c + e0.bias
 		w1 := e1.a*px0 + e1.b*py + e1.c + e1.bias
@@ -347,10 +360,6 @@ func (r *raster) facet(m *Mesh, t int, y0, y1 int) {
 				z := (float32(w0)*z0 + float32(w1)*z1 + float32(w2)*z2) * fa
 				i := row + int(x)
 				if z > r.depth[i] {
-					if !shaded {
-						col = r.shade(m, ia, ib, ic)
-						shaded = true
-					}
 					r.depth[i] = z
 					r.colour[i] = col
 				}

@@ -28,12 +28,17 @@ type Decoded struct {
 // lim. name is only used in errors. Decode reads r to its end so that the
 // SHA-256 covers every byte; on error it stops early.
 func Decode(r io.Reader, name string, lim Limits, sw stl.Writer) (Decoded, error) {
+	return decode(r, name, lim, sw, true)
+}
+
+// decode is Decode; without hashing, Decoded.SHA256 is left empty.
+func decode(r io.Reader, name string, lim Limits, sw stl.Writer, hashing bool) (Decoded, error) {
 	lim = lim.withDefaults()
 	size := sizeOf(r)
 	if size > lim.MaxBytes {
 		return Decoded{}, tooLarge(name, -1, "file has %d bytes, over the limit of %d", size, lim.MaxBytes)
 	}
-	s := newStream(r, name, lim.MaxBytes, size)
+	s := startStream(r, name, lim.MaxBytes, size, hashing)
 	defer s.close()
 	s.refill()
 	if s.err != nil {

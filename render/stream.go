@@ -44,8 +44,14 @@ type stream struct {
 	err      error
 }
 
-// newStream starts reading r; sizeHint is its length if known, else -1.
+// newStream starts reading and hashing r; sizeHint is its length if known,
+// else -1.
 func newStream(r io.Reader, name string, maxBytes, sizeHint int64) *stream {
+	return startStream(r, name, maxBytes, sizeHint, true)
+}
+
+// startStream is newStream; without hashing, finish returns "".
+func startStream(r io.Reader, name string, maxBytes, sizeHint int64, hashing bool) *stream {
 	s := &stream{
 		sizeHint: sizeHint,
 		name:     name,
@@ -55,7 +61,11 @@ func newStream(r io.Reader, name string, maxBytes, sizeHint int64) *stream {
 		sum:      make(chan []byte, 1),
 		maxBytes: maxBytes,
 	}
-	go s.readAhead(io.LimitReader(r, maxBytes+1), sha256.New())
+	var h hash.Hash
+	if hashing {
+		h = sha256.New()
+	}
+	go s.readAhead(io.LimitReader(r, maxBytes+1), h)
 	return s
 }
 
@@ -86,12 +96,18 @@ func (s *stream) readAhead(r io.Reader, h hash.Hash) {
 			}
 		}
 		n, err := io.ReadFull(r, buf[carryMax:])
-		h.Write(buf[carryMax : carryMax+n])
+		if h != nil {
+			h.Write(buf[carryMax : carryMax+n])
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = io.EOF
 		}
 		if err == io.EOF {
-			s.sum <- h.Sum(nil)
+			var sum []byte
+			if h != nil {
+				sum = h.Sum(nil)
+			}
+			s.sum <- sum
 		}
 		select {
 		case s.ch <- chunk{buf: buf, n: n, err: err}:
@@ -178,5 +194,9 @@ func (s *stream) drain() int64 {
 // finish returns the hex SHA-256 of the whole input; call it after the end
 // of input was reached.
 func (s *stream) finish() string {
-	return hex.EncodeToString(<-s.sum)
+	sum := <-s.sum
+	if sum == nil {
+		return ""
+	}
+	return hex.EncodeToString(sum)
 }

@@ -55,7 +55,7 @@ func measureTopology(nverts int, tris []int32, passEdges uint32) topology {
 	var cnt [2][]uint32
 	var degenerate [2]int64
 	parallel(workers, func(h int) {
-		c := make([]uint32, nverts)
+		c := largeSlice[uint32](nverts, nverts)
 		for t := half[h]; t < half[h+1]; t++ {
 			a, b, cc := tris[3*t], tris[3*t+1], tris[3*t+2]
 			if a == b || b == cc || a == cc {
@@ -72,7 +72,7 @@ func measureTopology(nverts int, tris []int32, passEdges uint32) topology {
 		cnt[1] = make([]uint32, nverts) // all zero: no second half
 	}
 
-	parent := make([]int32, nt)
+	parent := largeSlice[int32](nt, nt)
 	parallel(workers, func(h int) {
 		lo, hi := nt*h/workers, nt*(h+1)/workers
 		for i := lo; i < hi; i++ {
@@ -99,7 +99,8 @@ func measureTopology(nverts int, tris []int32, passEdges uint32) topology {
 			v1++
 		}
 		if cap(edges) < int(sum) {
-			edges = make([]uint32, sum)
+			endLargeSlice(edges)
+			edges = largeSlice[uint32](int(sum), int(sum))
 		}
 		edges = edges[:sum]
 		parallel(workers, func(h int) {
@@ -146,6 +147,9 @@ func measureTopology(nverts int, tris []int32, passEdges uint32) topology {
 		})
 		v0 = v1
 	}
+	endLargeSlice(edges)
+	endLargeSlice(cnt[0])
+	endLargeSlice(cnt[1])
 	topo := topology{
 		degenerate:  degenerate[0] + degenerate[1],
 		openEdges:   part[0].openEdges + part[1].openEdges,
@@ -159,6 +163,7 @@ func measureTopology(nverts int, tris []int32, passEdges uint32) topology {
 			topo.shells++
 		}
 	}
+	endLargeSlice(parent)
 	return topo
 }
 

@@ -2,6 +2,7 @@ package render
 
 import (
 	"math"
+	"slices"
 
 	"github.com/hschendel/stl"
 )
@@ -9,15 +10,15 @@ import (
 // Welding gives every distinct vertex (exactly equal coordinates; -0 = +0) a
 // dense id and turns facets into three ids each. Two goroutines share the
 // work without locks: vertices are split by one bit of their hash, and each
-// goroutine owns one half, with its own table and its own vertex list. The
-// reader fills batches of facets; both goroutines scan each batch and
-// write the ids of their own vertices into it; completed batches are
-// appended to the facet list in file order. Ids are deterministic: partition
-// 0's vertices first, each in order of first sight.
+// goroutine owns one half, with its own table. The reader fills batches of
+// facets and sorts each batch's vertices into the two halves as it hashes
+// them; each goroutine welds its half and writes the ids into the batch;
+// completed batches are appended to the facet list in file order. Ids are
+// deterministic: partition 0's vertices first, each in order of first sight.
 //
 // Why tables and not a sort of packed coordinates: a sort needs every raw
 // vertex at once (36 bytes a facet, twice for the radix buffers) before it
-// can start, while these tables take about 16 bytes per distinct vertex, are
+// can start, while these tables take about 23 bytes per distinct vertex, are
 // filled as facets stream in, and are dropped before topology runs (whose
 // edge grouping is a counting sort, see measureTopology).
 
@@ -25,15 +26,23 @@ const (
 	batchVerts  = 3 * 4096
 	batchesLive = 4
 	partBit     = 1 << 31 // marks partition 1's ids until finish renumbers them
-	recentSize  = 32768
+	// weldLoad is the most a table is filled (in 1/16) before it grows.
+	weldLoad = 12
 )
 
 type weldBatch struct {
 	verts []stl.Vec3
-	hash  []uint64
 	ids   []uint32
-	n     int
-	done  chan struct{}
+	// same[i] is the index of an equal vertex of the facet before, or -1:
+	// facets that share an edge tend to follow each other, so this cheap
+	// check spares the partitions most of their lookups.
+	same []int32
+	n    int
+	// Per partition p: the hash and batch index of its vertices, in order.
+	hash [2][]uint64
+	at   [2][]uint32
+	cnt  [2]int
+	done chan struct{}
 }
 
 type welder struct {
@@ -52,27 +61,29 @@ func newWelder() *welder {
 		w.parts[p] = &weldPart{part: uint32(p)}
 		w.in[p] = make(chan *weldBatch, batchesLive)
 	}
-	w.reserve(256)
+	w.reserve(256, 256)
 	for p := range 2 {
 		go w.parts[p].run(w.in[p])
 	}
 	return w
 }
 
-// reserve makes room for about tris facets (a hint).
-func (w *welder) reserve(tris int64) {
-	if int64(cap(w.tris)) < 3*tris {
-		w.tris = append(make([]int32, 0, 3*tris), w.tris...)
+// reserve sizes the tables for about tris facets and the facet list for
+// trisCap (hints).
+func (w *welder) reserve(tris, trisCap int64) {
+	if int64(cap(w.tris)) < 3*trisCap {
+		w.tris = append(largeSlice[int32](0, int(3*trisCap)), w.tris...)
 	}
 	if len(w.flight) > 0 || len(w.tris) > 0 {
 		return // the partitions are busy; they grow as needed
 	}
 	// A closed mesh has about half as many vertices as facets, half of them
-	// in each partition; partition 0's list gets room for all, so that
-	// appending partition 1's at the end rarely copies (untouched capacity
-	// costs no memory).
-	w.parts[0].reserve(int(tris/4+16), int(tris/2+16))
-	w.parts[1].reserve(int(tris/4+16), int(tris/4+16))
+	// in each partition; a little more room spares a partition that gets a
+	// few more than half a rehash (and the old table beside the new).
+	// Partition 0's list gets room for all, so that appending partition 1's
+	// at the end rarely copies (untouched capacity costs no memory).
+	w.parts[0].reserve(int(tris/4+tris/64+16), int(tris/2+tris/32+32))
+	w.parts[1].reserve(int(tris/4+tris/64+16), int(tris/4+tris/64+16))
 }
 
 func (w *welder) nextBatch() *weldBatch {
@@ -85,26 +96,60 @@ func (w *welder) nextBatch() *weldBatch {
 		// Batches start small, so small files (most parts) stay cheap.
 		n := min(batchVerts, 3*1024<<(2*w.made))
 		w.made++
-		return &weldBatch{
+		b := &weldBatch{
 			verts: make([]stl.Vec3, n),
-			hash:  make([]uint64, n),
 			ids:   make([]uint32, n),
+			same:  make([]int32, n),
 			done:  make(chan struct{}, 2),
 		}
+		for p := range 2 {
+			b.hash[p] = make([]uint64, n)
+			b.at[p] = make([]uint32, n)
+		}
+		return b
 	}
 	w.collect()
 	return w.nextBatch()
 }
 
-// submit hashes the batch's vertices and hands it to both partitions.
+// submit sorts the batch's vertices into the two partitions (see place)
+// and sends the batch to both.
 func (w *welder) submit(b *weldBatch) {
+	b.cnt = [2]int{}
 	for i := range b.n {
-		v := &b.verts[i]
-		v[0] += 0 // -0 becomes +0
-		v[1] += 0
-		v[2] += 0
-		b.hash[i] = hashVec(*v)
+		b.place(i)
 	}
+	w.send(b)
+}
+
+// place hands vertex i (-0 already made +0) to its partition, unless it
+// equals a vertex of the facet before in the batch, which then gives it
+// its id.
+func (b *weldBatch) place(i int) {
+	v := b.verts[i]
+	if f := i - i%3 - 3; f >= 0 {
+		for j := f; j < f+3; j++ {
+			if b.verts[j] == v {
+				b.same[i] = int32(j)
+				return
+			}
+		}
+	}
+	b.same[i] = -1
+	h := hashVec(v)
+	// Both lists get the entry; only the owner's count moves (no branch to
+	// mispredict on a random bit).
+	c0, c1 := b.cnt[0], b.cnt[1]
+	b.hash[0][c0], b.at[0][c0] = h, uint32(i)
+	b.hash[1][c1], b.at[1][c1] = h, uint32(i)
+	bit := int(h >> 63)
+	b.cnt[0] = c0 + 1 - bit
+	b.cnt[1] = c1 + bit
+}
+
+// send hands a batch whose vertices are hashed and sorted into the
+// partitions (-0 already made +0) to both partitions.
+func (w *welder) send(b *weldBatch) {
 	w.flight = append(w.flight, b)
 	w.in[0] <- b
 	w.in[1] <- b
@@ -116,29 +161,49 @@ func (w *welder) collect() {
 	w.flight = w.flight[1:]
 	<-b.done
 	<-b.done
-	for _, id := range b.ids[:b.n] {
-		w.tris = append(w.tris, int32(id))
+	ids, same := b.ids[:b.n], b.same[:b.n]
+	start := len(w.tris)
+	w.tris = slices.Grow(w.tris, b.n)[:start+b.n]
+	dst := w.tris[start:]
+	for i, j := range same {
+		id := ids[i]
+		if j >= 0 {
+			id = ids[j]
+			ids[i] = id
+		}
+		dst[i] = int32(id)
 	}
 	b.n = 0
+	b.cnt = [2]int{}
 	w.free = append(w.free, b)
 }
 
-// finish waits for every batch and returns the welded vertices and facets.
-func (w *welder) finish() ([]stl.Vec3, []int32) {
+// finish waits for every batch and returns the number of vertices, their
+// coordinates by id if withVerts (else nil) and the facets.
+func (w *welder) finish(withVerts bool) (int, []stl.Vec3, []int32) {
 	for len(w.flight) > 0 {
 		w.collect()
 	}
 	w.stop()
-	n0 := int32(len(w.parts[0].verts))
-	verts := append(w.parts[0].verts, w.parts[1].verts...)
+	n0, n1 := len(w.parts[0].verts), len(w.parts[1].verts)
+	var verts []stl.Vec3
+	if withVerts {
+		// Partition 0's list usually has room for partition 1's.
+		verts = append(w.parts[0].verts, w.parts[1].verts...)
+	}
+	for _, p := range w.parts {
+		endLargeSlice(p.table)
+		endLargeSlice(p.verts)
+	}
 	w.parts = [2]*weldPart{}
 	w.free = nil
 	for i, id := range w.tris {
 		if uint32(id)&partBit != 0 {
-			w.tris[i] = int32(uint32(id)&^partBit) + n0
+			w.tris[i] = int32(uint32(id)&^partBit) + int32(n0)
 		}
 	}
-	return verts, w.tris
+	endLargeSlice(w.tris)
+	return n0 + n1, verts, w.tris
 }
 
 // stop ends the partition goroutines; it is safe to call twice.
@@ -157,72 +222,122 @@ func (w *welder) stop() {
 	close(w.in[1])
 }
 
-// weldPart is one partition: an open-addressing table whose 8-byte slots
-// hold a 32-bit hash fingerprint and id+1 (so probing rarely touches the
-// vertex list), at most half full; and a small direct-mapped cache of
-// recent vertices, which answers most lookups because facets that share a
-// vertex tend to follow each other in a file.
+// weldPart is one partition: its vertices in order of first sight, and an
+// open-addressing table (linear probing) whose 8-byte slots hold a 32-bit
+// fingerprint of a vertex's hash and its id+1, so probing rarely touches
+// the vertex list, and the table is small enough to stay mostly in the
+// CPU's last-level cache. The table is at most 3/4 full.
 type weldPart struct {
-	part   uint32
-	verts  []stl.Vec3
-	table  []uint64 // fingerprint<<32 | id+1; 0 is empty
-	shift  uint     // index = (hash<<1) >> shift
-	recent [recentSize]recentVertex
+	part  uint32
+	verts []stl.Vec3
+	table []uint64 // fingerprint<<32 | id+1; 0 is empty
+	grow  int      // vertex count at which the table grows
+	sink  uint64   // keeps the cache-warming loads (see touchAhead)
 }
 
-type recentVertex struct {
-	v  stl.Vec3
-	id uint32 // id+1, 0 for empty
+// weldSlot is an entry of the cache of recent vertices.
+type weldSlot struct {
+	x, y, z uint32 // float32 bits
+	id      uint32 // id+1, 0 for an empty slot
 }
+
+// touchAhead is how many lookups run behind the loads that bring their
+// slots into cache: random reads of a big table cost a cache (and often a
+// TLB) miss each, and the loads of a group overlap where lookups one by
+// one would wait for each miss in turn.
+const touchAhead = 32
+
+// recentMax is the largest cache of recently seen vertices, small enough to
+// stay in the CPU's cache: facets that share a vertex tend to follow each
+// other in a file, so it answers most lookups. Small parts get a smaller
+// one, sized from their table.
+const recentMax = 16384
 
 func (p *weldPart) run(in <-chan *weldBatch) {
+	var slots [touchAhead]int32 // table slot to look up, or -1 when answered
+	var sink uint64
+	var recent []weldSlot
+	var mask uint64
 	for b := range in {
-		for i := range b.n {
-			h := b.hash[i]
-			if uint32(h>>63) != p.part {
-				continue
+		if recent == nil {
+			// The first batch comes after the welder's last reserve.
+			size := 256
+			for size < recentMax && size < len(p.table)/2 {
+				size <<= 1
 			}
-			b.ids[i] = p.id(b.verts[i], h) | p.part<<31
+			recent = make([]weldSlot, size)
+			mask = uint64(size - 1)
+		}
+		hash, at := b.hash[p.part], b.at[p.part]
+		tag := p.part << 31
+		n := b.cnt[p.part]
+		for k0 := 0; k0 < n; k0 += touchAhead {
+			k1 := min(n, k0+touchAhead)
+			size := len(p.table)
+			for k := k0; k < k1; k++ {
+				h, i := hash[k], at[k]
+				v := &b.verts[i]
+				r := &recent[h&mask]
+				if r.id != 0 && r.x == math.Float32bits(v[0]) && r.y == math.Float32bits(v[1]) && r.z == math.Float32bits(v[2]) {
+					b.ids[i] = r.id - 1 | tag
+					slots[k-k0] = -1
+					continue
+				}
+				j := slot(h, size)
+				slots[k-k0] = int32(j)
+				sink += p.table[j]
+			}
+			for k := k0; k < k1; k++ {
+				j := int(slots[k-k0])
+				if j < 0 {
+					continue
+				}
+				if len(p.table) != size {
+					j = slot(hash[k], len(p.table)) // the table grew
+				}
+				i := at[k]
+				v := &b.verts[i]
+				id := p.id(v, hash[k], j)
+				b.ids[i] = id | tag
+				recent[hash[k]&mask] = weldSlot{math.Float32bits(v[0]), math.Float32bits(v[1]), math.Float32bits(v[2]), id + 1}
+			}
 		}
 		b.done <- struct{}{}
 	}
+	p.sink = sink
 }
 
 // reserve sizes the table for verts vertices and the list for listCap.
 func (p *weldPart) reserve(verts, listCap int) {
 	if cap(p.verts) < listCap {
-		p.verts = append(make([]stl.Vec3, 0, listCap), p.verts...)
+		p.verts = append(largeSlice[stl.Vec3](0, listCap), p.verts...)
 	}
-	size := 1 << 10
-	for size < 2*verts {
-		size <<= 1
-	}
+	size := max(1024, verts*16/weldLoad+1)
 	if size > len(p.table) {
 		p.rehash(size)
 	}
 }
 
+// slot maps a hash to a table index: bits 62..31, scaled to the size (bit
+// 63 picks the partition).
+func slot(h uint64, size int) int {
+	return int((h << 1 >> 32) * uint64(size) >> 32)
+}
+
 func (p *weldPart) rehash(size int) {
-	p.table = make([]uint64, size)
-	p.shift = uint(64 - bitsLen(size))
-	mask := uint64(size - 1)
+	endLargeSlice(p.table)
+	p.table = largeSlice[uint64](size, size)
+	p.grow = size * weldLoad / 16
 	for id, v := range p.verts {
 		h := hashVec(v)
-		i := (h << 1) >> p.shift
+		i := slot(h, size)
 		for p.table[i] != 0 {
-			i = (i + 1) & mask
+			if i++; i == size {
+				i = 0
+			}
 		}
 		p.table[i] = uint64(uint32(h))<<32 | uint64(id+1)
 	}
-}
-
-func bitsLen(size int) int {
-	n := 0
-	for size > 1 {
-		size >>= 1
-		n++
-	}
-	return n
 }
 
 func hashVec(v stl.Vec3) uint64 {
@@ -232,34 +347,30 @@ func hashVec(v stl.Vec3) uint64 {
 	return h * 0x94d049bb133111eb
 }
 
-// id returns v's id in this partition, adding v if new; h is hashVec(v).
-func (p *weldPart) id(v stl.Vec3, h uint64) uint32 {
-	r := &p.recent[h&(recentSize-1)]
-	if r.id != 0 && r.v == v {
-		return r.id - 1
-	}
-	fp := uint64(uint32(h)) << 32
-	mask := uint64(len(p.table) - 1)
-	i := (h << 1) >> p.shift
+// id returns v's id in this partition, adding v if new; i is its slot,
+// slot(h, len(p.table)) with h = hashVec(*v).
+func (p *weldPart) id(v *stl.Vec3, h uint64, i int) uint32 {
+	fp := h << 32
+	t := p.table
 	for {
-		e := p.table[i]
+		e := t[i]
 		if e == 0 {
 			break
 		}
 		if e&^0xffffffff == fp {
-			if id := uint32(e); p.verts[id-1] == v {
-				r.v, r.id = v, id
+			if id := uint32(e); p.verts[id-1] == *v {
 				return id - 1
 			}
 		}
-		i = (i + 1) & mask
+		if i++; i == len(t) {
+			i = 0
+		}
 	}
 	id := uint32(len(p.verts))
-	p.verts = append(p.verts, v)
-	p.table[i] = fp | uint64(id+1)
-	r.v, r.id = v, id+1
-	if 2*len(p.verts) > len(p.table) {
-		p.rehash(2 * len(p.table))
+	p.verts = append(p.verts, *v)
+	t[i] = fp | uint64(id+1)
+	if len(p.verts) > p.grow {
+		p.rehash(2 * len(t))
 	}
 	return id
 }
