@@ -29,7 +29,7 @@ type inProcess struct {
 	token string
 }
 
-func startInProcess(t *testing.T) *inProcess {
+func startInProcess(t *testing.T, configure ...func(*repo.Config)) *inProcess {
 	t.Helper()
 	testenv.RequireTool(t, "git")
 	data := t.TempDir()
@@ -47,7 +47,11 @@ func startInProcess(t *testing.T) *inProcess {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Executable: testenv.Binary(t), Logger: log})
+	cfg := repo.Config{Data: data, Store: st, Executable: testenv.Binary(t), Logger: log}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	repos, err := repo.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

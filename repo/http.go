@@ -246,6 +246,13 @@ func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, en
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start git %s: %w", sub, err)
 	}
+	if s.gitNice > 0 {
+		// Right after the start: git runs pack-objects or index-pack
+		// only once it has read the request, so they inherit it.
+		if err := setNice(cmd.Process.Pid, s.gitNice); err != nil {
+			s.log.Debug("lower git's priority", "pid", cmd.Process.Pid, "err", err)
+		}
+	}
 	w := &streamWriter{res: c.Response()}
 	if len(pre) > 0 {
 		w.Write(pre)

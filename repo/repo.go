@@ -43,6 +43,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Pushes, when set, counts pushes by result (for metrics).
 	Pushes PushCounter
+	// GitNice is the scheduling niceness (0 to 19) of the git processes
+	// that serve clones and pushes, and of their children. Pack
+	// generation and indexing are bulk work; a positive value lets pages,
+	// search and the API answer first when the CPU is busy. 0 leaves git
+	// at the server's own priority. Linux only; ignored elsewhere.
+	GitNice int
 }
 
 // PushCounter counts pushes by how they ended: "ok" (refs updated),
@@ -61,6 +67,7 @@ func (s *Server) pushed(result string) {
 
 // Server serves git repositories over smart HTTP and runs push hooks.
 type Server struct {
+	gitNice    int    // niceness of git processes, 0 for none
 	root       string // Data/repos
 	hooksDir   string // Data/git/hooks
 	emptyRepo  string // Data/git/empty.git, advertised for push-to-create
@@ -106,11 +113,15 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.GitNice < 0 || cfg.GitNice > 19 {
+		return nil, fmt.Errorf("new repo server: git niceness %d: want 0 to 19", cfg.GitNice)
+	}
 	var secret [24]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, fmt.Errorf("new repo server: hook secret: %w", err)
 	}
 	s := &Server{
+		gitNice:    cfg.GitNice,
 		root:       filepath.Join(data, "repos"),
 		hooksDir:   filepath.Join(data, "git", "hooks"),
 		emptyRepo:  filepath.Join(data, "git", "empty.git"),

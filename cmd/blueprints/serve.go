@@ -44,6 +44,9 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Bool("lfs-presign", false, "answer LFS downloads with presigned S3 URLs (clients fetch from S3 directly) instead of streaming through the server")
 		fs.Env("lfs-presign", "BLUEPRINTS_LFS_PRESIGN")
 		fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after a stop signal")
+		fs.Env("shutdown-timeout", "BLUEPRINTS_SHUTDOWN_TIMEOUT")
+		fs.Int("git-nice", 10, "CPU niceness (0-19) of the git processes serving clones and pushes, so pages stay quick while packs are built; 0 keeps them at the server's priority")
+		fs.Env("git-nice", "BLUEPRINTS_GIT_NICE")
 		fs.String("trusted-proxies", "", "comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For names the client (default: trust none, use the TCP peer)")
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
@@ -88,6 +91,10 @@ func runServe(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: --storage %q: want fs or s3://BUCKET[/PREFIX]", cli.ErrUsage, storageURL)
 	}
 	timeout := fs.Lookup("shutdown-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
+	gitNice := fs.Lookup("git-nice").Value.(interface{ Get() any }).Get().(int)
+	if gitNice < 0 || gitNice > 19 {
+		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
+	}
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
@@ -103,7 +110,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	defer st.Close()
 	// Metrics: one registry for this server, fed by every package below.
 	met := metrics.New(metrics.Options{Store: st, Logger: log})
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log, Pushes: met})
+	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log, Pushes: met, GitNice: gitNice})
 	if err != nil {
 		return err
 	}
