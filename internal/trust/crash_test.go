@@ -287,6 +287,7 @@ func TestCrash(t *testing.T) {
 		srv.Kill(t)
 		led.killed()
 		t.Logf("round %d: killed (%s) with %v in flight", round, mode, kinds)
+		waitOrphans(t, srv.Data)
 		checkRepos(t, srv, led)
 		srv.Start(t)
 		led.restarted()
@@ -850,4 +851,47 @@ func diffViews(a, b view) string {
 		out = append(out[:40], fmt.Sprintf("... and %d more", len(out)-40))
 	}
 	return strings.Join(out, "\n")
+}
+
+// waitOrphans waits until no process works in the data folder any more.
+// SIGKILL ends the server alone: the git processes it started (a
+// receive-pack moving a push out of quarantine, the gc --auto it spawns)
+// run on to their end, as they would under a supervisor that restarts
+// only the main process. git fsck beside them would race their writes and
+// report objects they are still moving as missing.
+func waitOrphans(t *testing.T, data string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		busy := workingIn(data)
+		if len(busy) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes still working in %s a minute after the kill: %v", data, busy)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// workingIn lists the processes whose working folder or command line is
+// inside dir.
+func workingIn(dir string) []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var busy []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.HasPrefix(cwd, dir) || strings.Contains(string(cmdline), dir) {
+			busy = append(busy, e.Name()+" "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return busy
 }
