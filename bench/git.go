@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blueprints-hq/blueprints/internal/benchkit"
 	"github.com/blueprints-hq/blueprints/internal/gitpeer"
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
@@ -107,7 +107,7 @@ func benchGit(b *Bench) error {
 	srv.Start(b)
 	dst := filepath.Join(b.TempDir(), "clone")
 	timed(b, "", "clone", "-q", srv.Remote("", "", "bench", last), dst)
-	hwm, err := peakRSS(srv.PID())
+	hwm, err := benchkit.PeakRSS(srv.PID())
 	if err != nil {
 		return err
 	}
@@ -223,22 +223,4 @@ func cpuTicks(pid int) int64 {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	k, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + k
-}
-
-// peakRSS reads VmHWM (peak resident set) of a process from /proc.
-func peakRSS(pid int) (int64, error) {
-	if pid == 0 {
-		return 0, errors.New("server not running")
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read peak RSS: %w", err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("read peak RSS: no VmHWM in /proc status")
 }

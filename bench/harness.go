@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
+
+	"github.com/blueprints-hq/blueprints/internal/benchkit"
 )
 
 // Bench is the state of one section. It satisfies testenv.T, so the test
@@ -75,17 +76,7 @@ func (b *Bench) TempDir() string {
 }
 
 // Table prints a Markdown table: a header row, then rows.
-func Table(header []string, rows [][]string) {
-	fmt.Printf("| %s |\n", strings.Join(header, " | "))
-	sep := make([]string, len(header))
-	for i := range sep {
-		sep[i] = "---"
-	}
-	fmt.Printf("| %s |\n", strings.Join(sep, " | "))
-	for _, r := range rows {
-		fmt.Printf("| %s |\n", strings.Join(r, " | "))
-	}
-}
+func Table(header []string, rows [][]string) { benchkit.Table(header, rows) }
 
 // Ratio formats ours/peer as "0.93×" (lower is better for times).
 func Ratio(ours, peer float64) string {

@@ -6,14 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/blueprints-hq/blueprints/internal/benchkit"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/lfs"
 )
@@ -68,14 +67,14 @@ func benchLFS(b *Bench) error {
 	req.SetBasicAuth("bench", token)
 	auth.Set("Authorization", req.Header.Get("Authorization"))
 
-	rssBefore, err := lfsPeakRSS(srv.PID())
+	rssBefore, err := benchkit.PeakRSS(srv.PID())
 	if err != nil {
 		return err
 	}
 	resetOK := lfsResetPeak(srv.PID()) == nil
 	var peak int64
 	notePeak := func() {
-		if p, err := lfsPeakRSS(srv.PID()); err == nil && p > peak {
+		if p, err := benchkit.PeakRSS(srv.PID()); err == nil && p > peak {
 			peak = p
 		}
 	}
@@ -315,24 +314,6 @@ func lfsDownload(api, oid string) (lfsDownloaded, error) {
 // lfsMem formats bytes in MiB and MB, since targets are given in MB.
 func lfsMem(n int64) string {
 	return fmt.Sprintf("%s (%.1f MB)", mib(n), float64(n)/1e6)
-}
-
-// lfsPeakRSS reads VmHWM of a process, in bytes.
-func lfsPeakRSS(pid int) (int64, error) {
-	if pid == 0 {
-		return 0, errors.New("server not running")
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read peak RSS: %w", err)
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("read peak RSS: no VmHWM in /proc status")
 }
 
 // lfsResetPeak resets a process's VmHWM to its current RSS (Linux:

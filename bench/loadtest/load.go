@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/blueprints-hq/blueprints/internal/benchkit"
 )
 
 // loadResult is what the load phase measured besides the recorder.
@@ -74,7 +76,7 @@ func runLoad(ctx context.Context, r *runner, s *site, cfg config, rec *recorder)
 	res.machineBusy = machineCPU() - machineBefore
 	stopScrape()
 	sc.scrape(context.Background())
-	res.vmHWM, res.hwmErr = peakRSS(s.srv.PID())
+	res.vmHWM, res.hwmErr = benchkit.PeakRSS(s.srv.PID())
 	r.Logf("load done after %s", res.took.Round(100*time.Millisecond))
 	return res
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/blueprints-hq/blueprints/internal/benchkit"
 )
 
 // Request classes: what the figures are grouped by.
@@ -189,20 +191,6 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float
 
 func mib(n float64) string { return fmt.Sprintf("%.1f MiB", n/(1<<20)) }
 
-// table prints a Markdown table.
-func table(header []string, rows [][]string) {
-	fmt.Printf("| %s |\n", strings.Join(header, " | "))
-	sep := make([]string, len(header))
-	for i := range sep {
-		sep[i] = "---"
-	}
-	fmt.Printf("| %s |\n", strings.Join(sep, " | "))
-	for _, r := range rows {
-		fmt.Printf("| %s |\n", strings.Join(r, " | "))
-	}
-	fmt.Println()
-}
-
 func sortedKeys[K int | string, V any](m map[K]V) []K {
 	keys := make([]K, 0, len(m))
 	for k := range m {
@@ -210,4 +198,10 @@ func sortedKeys[K int | string, V any](m map[K]V) []K {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	return keys
+}
+
+// table prints a Markdown table and the blank line that ends it.
+func table(header []string, rows [][]string) {
+	benchkit.Table(header, rows)
+	fmt.Println()
 }

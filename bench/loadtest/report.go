@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -309,25 +307,4 @@ func serverLog(s *site) {
 	if len(errs) > 0 {
 		fmt.Println()
 	}
-}
-
-// peakRSS reads VmHWM, the peak resident set, of a process from /proc.
-func peakRSS(pid int) (int64, error) {
-	if pid == 0 {
-		return 0, errors.New("server not running")
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read peak RSS: %w", err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("read peak RSS: VmHWM %q: %w", v, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("read peak RSS: no VmHWM in /proc status")
 }
