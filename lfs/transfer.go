@@ -332,15 +332,10 @@ func (s *Server) openRange(ctx context.Context, key, rangeHeader string) (*range
 		return nil, info, fail(http.StatusRequestedRangeNotSatisfiable, "range not satisfiable: the object has %d bytes", info.Size)
 	}
 	var rc io.ReadCloser
-	if rg, isRange := s.blobs.(storage.RangeGetter); partial && isRange {
-		rc, err = rg.GetRange(ctx, key, start, length)
+	if partial {
+		rc, err = storage.GetRange(ctx, s.blobs, key, start, length)
 	} else {
 		rc, _, err = s.blobs.Get(ctx, key)
-		if err == nil && start > 0 {
-			if _, err = io.CopyN(io.Discard, rc, start); err != nil {
-				rc.Close()
-			}
-		}
 	}
 	if err != nil {
 		return nil, info, err

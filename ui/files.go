@@ -196,23 +196,7 @@ type blobSource struct {
 func (s blobSource) size() int64 { return s.n }
 
 func (s blobSource) open(offset, length int64) (io.ReadCloser, error) {
-	if rg, ok := s.blobs.(storage.RangeGetter); ok && (offset > 0 || length >= 0) {
-		return rg.GetRange(s.ctx, s.key, offset, length)
-	}
-	rc, _, err := s.blobs.Get(s.ctx, s.key)
-	if err != nil {
-		return nil, err
-	}
-	if offset > 0 {
-		if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
-			rc.Close()
-			return nil, fmt.Errorf("skip to %d in %s: %w", offset, s.key, err)
-		}
-	}
-	if length < 0 {
-		return rc, nil
-	}
-	return readCloser{io.LimitReader(rc, length), rc}, nil
+	return storage.GetRange(s.ctx, s.blobs, s.key, offset, length)
 }
 
 // lfsSource finds an LFS object in blob storage. An object the server

@@ -93,36 +93,11 @@ func (b *meteredBlobs) Get(ctx context.Context, key string) (io.ReadCloser, stor
 // GetRange implements storage.RangeGetter, through Get when the wrapped
 // store cannot read ranges.
 func (b *meteredBlobs) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	rg, ok := b.inner.(storage.RangeGetter)
-	if !ok {
-		return b.rangeByGet(ctx, key, offset, length)
-	}
-	rc, err := rg.GetRange(ctx, key, offset, length)
+	rc, err := storage.GetRange(ctx, b.inner, key, offset, length)
 	if err != nil {
 		return rc, b.count(ctx, "get", err)
 	}
 	return &meteredReader{ReadCloser: rc, ctx: ctx, b: b}, nil
-}
-
-// rangeByGet reads a range by skipping to offset in the whole blob.
-func (b *meteredBlobs) rangeByGet(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	rc, _, err := b.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	if offset > 0 {
-		if _, err := io.CopyN(io.Discard, rc, offset); err != nil && err != io.EOF {
-			rc.Close()
-			return nil, err
-		}
-	}
-	if length < 0 {
-		return rc, nil
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(rc, length), rc}, nil
 }
 
 // meteredReader counts a failure while reading an opened blob, once.
@@ -167,21 +142,10 @@ func (b *meteredBlobs) List(ctx context.Context, prefix string, fn func(storage.
 	return b.count(ctx, "list", err)
 }
 
-// probeKey is Stat'ed by Check when the wrapped store has no Check of its
-// own; it never exists, so a healthy store answers ErrNotExist.
-const probeKey = "healthz/probe"
-
 // Check implements storage.Checker: the wrapped store's Check, or a Stat
-// of a key that does not exist (a missing blob means the store answers).
+// probe when it has none (storage.Check).
 func (b *meteredBlobs) Check(ctx context.Context) error {
-	if c, ok := b.inner.(storage.Checker); ok {
-		return b.count(ctx, "check", c.Check(ctx))
-	}
-	_, err := b.inner.Stat(ctx, probeKey)
-	if errors.Is(err, storage.ErrNotExist) {
-		return nil
-	}
-	return b.count(ctx, "check", err)
+	return b.count(ctx, "check", storage.Check(ctx, b.inner))
 }
 
 // meteredPresigner is meteredBlobs over a store that presigns URLs.

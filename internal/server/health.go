@@ -70,7 +70,7 @@ func (s *Server) healthChecks() []healthCheck {
 		}})
 	}
 	if d.Blobs != nil {
-		checks = append(checks, healthCheck{"blob storage " + d.Storage, func(ctx context.Context) error { return checkBlobs(ctx, d.Blobs) }})
+		checks = append(checks, healthCheck{"blob storage " + d.Storage, func(ctx context.Context) error { return storage.Check(ctx, d.Blobs) }})
 	}
 	return checks
 }
@@ -87,18 +87,6 @@ func probeFolder(dir string) error {
 	rerr := os.Remove(f.Name())
 	if err := errors.Join(werr, cerr, rerr); err != nil {
 		return fmt.Errorf("write probe file: %w", err)
-	}
-	return nil
-}
-
-// checkBlobs asks the store whether it answers: its own Check when it has
-// one, else a Stat of a key that does not exist (ErrNotExist is an answer).
-func checkBlobs(ctx context.Context, b storage.Blobs) error {
-	if c, ok := b.(storage.Checker); ok {
-		return c.Check(ctx)
-	}
-	if _, err := b.Stat(ctx, "healthz/probe"); err != nil && !errors.Is(err, storage.ErrNotExist) {
-		return err
 	}
 	return nil
 }
