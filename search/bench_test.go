@@ -127,50 +127,30 @@ func benchQuerySet(b *testing.B) []Query {
 
 // BenchmarkSearch runs the query mix on the 100k-part index and reports
 // latency percentiles of single searches.
-func BenchmarkSearch(b *testing.B) {
-	idx := benchmarkIndex(b)
-	qs := benchQuerySet(b)
-	var lat []time.Duration
-	rng := rand.New(rand.NewPCG(1, 2))
-	for b.Loop() {
-		q := qs[rng.IntN(len(qs))]
-		start := time.Now()
-		if _, err := idx.Search(context.Background(), q); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	reportLatency(b, lat)
-}
+func BenchmarkSearch(b *testing.B) { benchMix(b, func(*Bleve, *Query) {}) }
 
 // BenchmarkSearchNoFacets runs the mix without facet counts.
 func BenchmarkSearchNoFacets(b *testing.B) {
-	idx := benchmarkIndex(b)
-	qs := benchQuerySet(b)
-	var lat []time.Duration
-	rng := rand.New(rand.NewPCG(1, 2))
-	for b.Loop() {
-		q := qs[rng.IntN(len(qs))]
-		q.NoFacets = true
-		start := time.Now()
-		if _, err := idx.Search(context.Background(), q); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	reportLatency(b, lat)
+	benchMix(b, func(_ *Bleve, q *Query) { q.NoFacets = true })
 }
 
 // BenchmarkSearchCold runs the mix with the query cache emptied before
 // every search, as after an Apply: the cost of a query not seen before.
 func BenchmarkSearchCold(b *testing.B) {
+	benchMix(b, func(idx *Bleve, _ *Query) { idx.invalidate() })
+}
+
+// benchMix runs queries of the mix picked at random, letting prepare
+// change each query (or the index) before it is timed, and reports the
+// latency percentiles.
+func benchMix(b *testing.B, prepare func(*Bleve, *Query)) {
 	idx := benchmarkIndex(b)
 	qs := benchQuerySet(b)
 	var lat []time.Duration
 	rng := rand.New(rand.NewPCG(1, 2))
 	for b.Loop() {
 		q := qs[rng.IntN(len(qs))]
-		idx.invalidate()
+		prepare(idx, &q)
 		start := time.Now()
 		if _, err := idx.Search(context.Background(), q); err != nil {
 			b.Fatal(err)
