@@ -5,6 +5,13 @@ package render
 type Limits struct {
 	MaxBytes     int64 // largest file read, in bytes
 	MaxTriangles int64 // most facets accepted
+	// OneShot says the caller reads one part and exits, with the garbage
+	// collector off (blueprints inspect and render). Then a big mesh hands
+	// its welding tables back to the system before topology allocates, so
+	// peak memory is the larger of the two phases, not their sum. A server
+	// leaves it false: its collector runs anyway, and forcing a full
+	// collection of a large heap per part costs more than it saves.
+	OneShot bool
 }
 
 // Default limits: about 20 million facets fit in 1 GiB of binary STL and

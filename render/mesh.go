@@ -54,13 +54,13 @@ func readMesh(r io.Reader, name string, lim Limits, mode meshMode) (*Mesh, error
 		return nil, err
 	}
 	nverts, verts, tris := b.finish(mode != meshNoVerts)
-	big := len(tris) > 1<<20
-	if big {
+	if lim.OneShot && len(tris) > 1<<20 {
 		// Hand the welding tables back to the system before topology
 		// allocates, so a big mesh's peak memory is the larger of the two
 		// phases, not their sum: a collection alone would leave their pages
-		// to be reused only where topology's arrays happen to fit. Cheap:
-		// the heap is a few big arrays without pointers.
+		// to be reused only where topology's arrays happen to fit. Cheap
+		// in a one-shot process: its heap is a few big arrays without
+		// pointers.
 		debug.FreeOSMemory()
 	}
 	m := &Mesh{name: name, verts: verts, tris: tris}

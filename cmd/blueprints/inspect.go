@@ -54,14 +54,14 @@ func oneShotGC() {
 func inspectFile(path string) (render.Part, error) {
 	oneShotGC()
 	if path == "-" {
-		return render.Inspect(os.Stdin, "standard input", render.DefaultLimits())
+		return render.Inspect(os.Stdin, "standard input", oneShotLimits())
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return render.Part{}, fmt.Errorf("open part: %w", err)
 	}
 	defer f.Close()
-	return render.Inspect(f, path, render.DefaultLimits())
+	return render.Inspect(f, path, oneShotLimits())
 }
 
 func printPart(w io.Writer, name string, p render.Part) error {
@@ -86,4 +86,12 @@ func printPart(w io.Writer, name string, p render.Part) error {
 	}
 	fmt.Fprintf(tw, "sha256\t%s\n", p.SHA256)
 	return tw.Flush()
+}
+
+// oneShotLimits are the default limits for a command that reads one part
+// with the collector off (oneShotGC).
+func oneShotLimits() render.Limits {
+	lim := render.DefaultLimits()
+	lim.OneShot = true
+	return lim
 }

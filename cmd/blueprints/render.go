@@ -44,14 +44,14 @@ fitted to the frame. Use "-" to read standard input.`,
 func readMeshFile(path string) (*render.Mesh, error) {
 	oneShotGC()
 	if path == "-" {
-		return render.ReadPreviewMesh(bufio.NewReader(os.Stdin), "standard input", render.DefaultLimits())
+		return render.ReadPreviewMesh(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open part: %w", err)
 	}
 	defer f.Close()
-	return render.ReadPreviewMesh(f, path, render.DefaultLimits())
+	return render.ReadPreviewMesh(f, path, oneShotLimits())
 }
 
 // writePreview writes the PNG beside its destination and renames it into
