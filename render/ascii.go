@@ -26,7 +26,7 @@ type asciiReader struct {
 	tokAt   int   // the last token's index in the stream's window, valid with tokBase
 	tokBase int64 // the window's file offset when the last token was read
 	tokLn   int   // line of the last token
-	// skipNormals: the writer ignores normals (ReadMesh), so they are
+	// skipNormals: the writer ignores normals (a vertexSink), so they are
 	// only checked to be numbers, not converted.
 	skipNormals bool
 }
@@ -34,7 +34,7 @@ type asciiReader struct {
 // readASCII streams ASCII facets from s into sw and returns the facet count.
 func readASCII(s *stream, sw stl.Writer, lim Limits) (int64, error) {
 	a := &asciiReader{s: s, sw: sw, lim: lim, line: 1}
-	_, a.skipNormals = sw.(*meshBuilder)
+	_, a.skipNormals = sw.(vertexSink)
 	sw.SetASCII(true)
 	tok, err := a.next()
 	if err != nil {

@@ -50,7 +50,7 @@ func readBinary(s *stream, sw stl.Writer, lim Limits, size int64) (int64, error)
 	untilEOF := count == 0
 	var n int64
 	var t stl.Triangle
-	mb, _ := sw.(*meshBuilder)
+	mb, _ := sw.(vertexSink)
 	for untilEOF || n < count {
 		if len(s.buf)-s.pos < binaryFacetSize {
 			if s.refill() {

@@ -75,13 +75,23 @@ func FuzzReadASCII(f *testing.F) {
 	})
 }
 
-// FuzzReadMesh runs the whole path: detection, reading, welding, topology.
+// FuzzReadMesh runs the whole path: detection, reading, welding, topology,
+// preview; and the preview's shortcut, ReadFacets, which must accept what
+// ReadMesh accepts and draw the same pixels.
 func FuzzReadMesh(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := ReadMesh(bytes.NewReader(data), "fuzz.stl", Limits{MaxBytes: 1 << 20, MaxTriangles: 5000})
+		lim := Limits{MaxBytes: 1 << 20, MaxTriangles: 5000}
+		m, err := ReadMesh(bytes.NewReader(data), "fuzz.stl", lim)
+		fc, ferr := ReadFacets(bytes.NewReader(data), "fuzz.stl", lim)
+		if ferr != nil && fc != nil {
+			t.Fatal("facets returned with an error")
+		}
 		if err != nil {
 			if m != nil {
 				t.Fatal("mesh returned with an error")
+			}
+			if fc != nil {
+				fc.Render(32) // may fail (all facets degenerate), must not panic
 			}
 			return
 		}
@@ -89,8 +99,19 @@ func FuzzReadMesh(f *testing.F) {
 		if p.Triangles <= 0 || p.Shells < 0 || p.Area <= 0 || math.IsNaN(p.Volume) || len(p.SHA256) != 64 {
 			t.Fatalf("implausible part %+v", p)
 		}
-		if _, err := m.Render(32); err != nil {
+		a, err := m.Render(32)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if ferr != nil {
+			t.Fatalf("ReadMesh accepts what ReadFacets refuses: %v", ferr)
+		}
+		b, err := fc.Render(32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Pix, b.Pix) {
+			t.Fatal("the facets' preview differs from the mesh's")
 		}
 	})
 }

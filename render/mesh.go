@@ -18,10 +18,6 @@ type Mesh struct {
 	verts []stl.Vec3
 	tris  []int32 // three indices per facet, in file order
 	part  Part
-	// outward is +1 when the facets are consistently wound with normals
-	// pointing out, -1 when consistently pointing in, 0 when not known;
-	// the renderer then skips facets facing away.
-	outward int
 }
 
 // ReadMesh reads an STL file (binary or ASCII, told apart by its first bytes)
@@ -30,26 +26,19 @@ func ReadMesh(r io.Reader, name string, lim Limits) (*Mesh, error) {
 	return readMesh(r, name, lim, meshFull)
 }
 
-// ReadPreviewMesh is ReadMesh for drawing only: it skips the SHA-256 of the
-// input, so Part().SHA256 is empty.
-func ReadPreviewMesh(r io.Reader, name string, lim Limits) (*Mesh, error) {
-	return readMesh(r, name, lim, meshNoHash)
-}
-
 // What readMesh keeps or skips.
 type meshMode int
 
 const (
 	meshFull    meshMode = iota
 	meshNoVerts          // no coordinates, only measurements and facets (Inspect)
-	meshNoHash           // no SHA-256 (ReadPreviewMesh)
 )
 
 func readMesh(r io.Reader, name string, lim Limits, mode meshMode) (*Mesh, error) {
 	lim = lim.withDefaults()
 	b := newMeshBuilder(sizeOf(r), lim)
 	defer b.weld.stop()
-	d, err := decode(r, name, lim, b, mode != meshNoHash)
+	d, err := decode(r, name, lim, b, true)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +63,6 @@ func readMesh(r io.Reader, name string, lim Limits, mode meshMode) (*Mesh, error
 		p.Size[k] = p.BBoxMax[k] - p.BBoxMin[k]
 	}
 	p.Volume = math.Abs(b.volume) / 6
-	signedVolume := b.volume
 	p.Area = b.area / 2
 	if p.Area == 0 {
 		return nil, malformed(name, -1, 0, "all %d facets are degenerate (zero area)", d.Triangles)
@@ -85,12 +73,6 @@ func readMesh(r io.Reader, name string, lim Limits, mode meshMode) (*Mesh, error
 	p.Degenerate = topo.degenerate
 	p.OpenEdges = topo.openEdges
 	p.NonManifoldEdges = topo.nonManifold
-	if topo.oriented && signedVolume != 0 {
-		m.outward = 1
-		if signedVolume < 0 {
-			m.outward = -1
-		}
-	}
 	return m, nil
 }
 

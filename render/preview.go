@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/hschendel/stl"
 )
 
 // DefaultPreviewSize is the edge of a preview in pixels.
@@ -44,13 +46,23 @@ const (
 // WritePNG renders the mesh as a size×size preview (0 means 512) and writes
 // it as PNG.
 func (m *Mesh) WritePNG(w io.Writer, size int) error {
-	img, err := m.Render(size)
+	return writePNG(w, m.name, size, m.Render)
+}
+
+// WritePNG renders the facets as a size×size preview (0 means 512) and
+// writes it as PNG; the image is the one Mesh.WritePNG gives.
+func (f *Facets) WritePNG(w io.Writer, size int) error {
+	return writePNG(w, f.name, size, f.Render)
+}
+
+func writePNG(w io.Writer, name string, size int, render func(int) (*image.RGBA, error)) error {
+	img, err := render(size)
 	if err != nil {
 		return err
 	}
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
 	if err := enc.Encode(w, img); err != nil {
-		return fmt.Errorf("write preview of %s: %w", m.name, err)
+		return fmt.Errorf("write preview of %s: %w", name, err)
 	}
 	return nil
 }
@@ -58,52 +70,84 @@ func (m *Mesh) WritePNG(w io.Writer, size int) error {
 // Render draws the mesh as a size×size image (0 means 512): the part fills
 // the frame whatever its size, is z-buffered, flat-shaded so facets show,
 // and anti-aliased by supersampling. The same mesh always gives the same
-// pixels. It uses every core, sharing one copy of the mesh.
+// pixels, the same as Facets.Render on the same file. It uses every core,
+// sharing one copy of the mesh.
 func (m *Mesh) Render(size int) (*image.RGBA, error) {
+	return render(m.name, size, m.verts, m.tris)
+}
+
+// Render draws the facets as Mesh.Render draws the mesh of the same file.
+func (f *Facets) Render(size int) (*image.RGBA, error) {
+	return render(f.name, size, f.vertices(), nil)
+}
+
+// render draws the facets tris (three vertex indices each) of verts, or,
+// when tris is nil, the facets made of each three vertices in turn.
+func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA, error) {
 	if size == 0 {
 		size = DefaultPreviewSize
 	}
 	if size < MinPreviewSize || size > MaxPreviewSize {
-		return nil, fmt.Errorf("render %s: preview size %d is outside %d..%d", m.name, size, MinPreviewSize, MaxPreviewSize)
+		return nil, fmt.Errorf("render %s: preview size %d is outside %d..%d", name, size, MinPreviewSize, MaxPreviewSize)
 	}
 	ss := subSamples
 	if size > 1024 {
 		ss = 2
 	}
-	r := newRaster(size*ss, runtime.GOMAXPROCS(0))
-	r.cull = m.outward
-	r.project(m)
-	r.binFacets(m)
+	nt := len(verts) / 3
+	if tris != nil {
+		nt = len(tris) / 3
+	}
+	workers := 1
+	if nt >= parallelFacets {
+		workers = max(1, min(2, runtime.GOMAXPROCS(0)))
+	}
+	r := newRaster(size*ss, workers)
+	r.fit(verts)
+	if !r.binFacets(verts, tris) && allDegenerate(verts, tris) {
+		return nil, malformed(name, -1, 0, "all %d facets are degenerate (zero area)", nt)
+	}
 	r.draw()
 	img := r.resolve(size, ss)
-	endLargeSlice(r.bin)
 	endLargeSlice(r.colour)
 	endLargeSlice(r.depth)
 	return img, nil
 }
 
 // raster is the supersampled frame: colour and depth per sample, and the
-// projected vertices in fixed point.
+// projection that fits the part to it.
 type raster struct {
 	n       int // samples per side
 	workers int
-	colour  []uint32
-	depth   []float32
-	px, py  []int32   // screen position, 1/16 sample
-	pz      []float32 // depth, larger is nearer
-	right   [3]float64
-	up      [3]float64
-	toCam   [3]float64
-	bands   int
-	key     [3]float64 // lights, in camera space
-	fill    [3]float64
-	half    [3]float64 // between the key light and the viewer
-	toSRGB  [4096]uint8
-	cull    int      // Mesh.outward, or 0 to draw both sides
-	rows    int      // sample rows per band
-	binAt   []uint32 // binAt[b]..binAt[b+1] index bin
-	bin     []facetRec
+	colour  []uint32  // 0 where nothing was drawn (no facet colour is 0)
+	depth   []float32 // 1 (far) to 2 (near), 0 where nothing was drawn
+	view
+	key    [3]float64 // lights, in camera space
+	fill   [3]float64
+	half   [3]float64 // between the key light and the viewer
+	toSRGB [4096]uint8
+	bands  int
+	rows   int // sample rows per band
+	// bin[h][b]: the facets of worker h's share that may cover a sample
+	// of band b, in file order. Band b draws bin[0][b], then bin[1][b].
+	bin [2][]recList
 }
+
+// view is the camera and the fit of the part to the frame.
+type view struct {
+	right, up, toCam [3]float64 // camera axes: x right, y up, z toward the viewer
+	// Screen position (1/16 sample) = halfS ± (camera x|y - cx|cy) · scale;
+	// depth = 1 + (camera z - minZ) · zInv, from 1 (far) to 2 (near).
+	scale, cx, cy, halfS, minZ, zInv float64
+}
+
+// screen returns the screen position of camera x, y.
+func (m *view) screen(x, y float64) (int64, int64) {
+	return int64(m.halfS + (x-m.cx)*m.scale + 0.5), int64(m.halfS - (y-m.cy)*m.scale + 0.5)
+}
+
+// depth returns the depth of camera z.
+func (m *view) depth(z float64) float32 { return float32(1 + (z-m.minZ)*m.zInv) }
 
 // facetRec is a facet ready to rasterise: its projected vertices and its
 // colour. The bins hold these rather than facet numbers, so drawing a band
@@ -140,172 +184,261 @@ func newRaster(n, workers int) *raster {
 	return r
 }
 
-// project maps every vertex to the screen, scaling and centring the part's
-// projected extent (not its bounding box) to fill the frame.
-func (r *raster) project(m *Mesh) {
-	nv := len(m.verts)
-	minX, maxX := math.Inf(1), math.Inf(-1)
-	minY, maxY := math.Inf(1), math.Inf(-1)
-	minZ, maxZ := math.Inf(1), math.Inf(-1)
-	for _, v := range m.verts {
-		x := float64(v[0])*r.right[0] + float64(v[1])*r.right[1] + float64(v[2])*r.right[2]
-		y := float64(v[0])*r.up[0] + float64(v[1])*r.up[1] + float64(v[2])*r.up[2]
-		z := float64(v[0])*r.toCam[0] + float64(v[1])*r.toCam[1] + float64(v[2])*r.toCam[2]
-		minX, maxX = min(minX, x), max(maxX, x)
-		minY, maxY = min(minY, y), max(maxY, y)
-		minZ, maxZ = min(minZ, z), max(maxZ, z)
+// fit scales and centres the part's projected extent (not its bounding
+// box) to fill the frame; the workers take half of the vertices each.
+func (r *raster) fit(verts []stl.Vec3) {
+	type extent struct{ minX, maxX, minY, maxY, minZ, maxZ float64 }
+	var ext [2]extent
+	parallel(r.workers, func(h int) {
+		e := extent{math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)}
+		m := r.view
+		for i := range verts[len(verts)*h/r.workers : len(verts)*(h+1)/r.workers] {
+			v := &verts[len(verts)*h/r.workers+i]
+			v0, v1, v2 := float64(v[0]), float64(v[1]), float64(v[2])
+			x := v0*m.right[0] + v1*m.right[1] + v2*m.right[2] // camera, by hand
+			y := v0*m.up[0] + v1*m.up[1] + v2*m.up[2]
+			z := v0*m.toCam[0] + v1*m.toCam[1] + v2*m.toCam[2]
+			// Plain comparisons: min and max on floats also order NaNs and
+			// zeros, which coordinates checked finite do not need, and cost
+			// several times more.
+			if x < e.minX {
+				e.minX = x
+			}
+			if x > e.maxX {
+				e.maxX = x
+			}
+			if y < e.minY {
+				e.minY = y
+			}
+			if y > e.maxY {
+				e.maxY = y
+			}
+			if z < e.minZ {
+				e.minZ = z
+			}
+			if z > e.maxZ {
+				e.maxZ = z
+			}
+		}
+		ext[h] = e
+	})
+	e := ext[0]
+	if r.workers == 2 {
+		o := ext[1]
+		e = extent{min(e.minX, o.minX), max(e.maxX, o.maxX), min(e.minY, o.minY), max(e.maxY, o.maxY), min(e.minZ, o.minZ), max(e.maxZ, o.maxZ)}
 	}
-	extent := max(maxX-minX, maxY-minY)
-	if extent == 0 || math.IsInf(extent, 0) {
-		extent = 1
+	span := max(e.maxX-e.minX, e.maxY-e.minY)
+	if span == 0 || math.IsInf(span, 0) {
+		span = 1
 	}
 	n := float64(r.n)
-	scale := n * (1 - 2*frameMargin) / extent * (1 << subBits)
-	cx, cy := (minX+maxX)/2, (minY+maxY)/2
-	half := n / 2 * (1 << subBits)
-	zspan := maxZ - minZ
-	if zspan == 0 {
-		zspan = 1
-	}
-	r.px = make([]int32, nv)
-	r.py = make([]int32, nv)
-	r.pz = make([]float32, nv)
-	for i, v := range m.verts {
-		x := float64(v[0])*r.right[0] + float64(v[1])*r.right[1] + float64(v[2])*r.right[2]
-		y := float64(v[0])*r.up[0] + float64(v[1])*r.up[1] + float64(v[2])*r.up[2]
-		z := float64(v[0])*r.toCam[0] + float64(v[1])*r.toCam[1] + float64(v[2])*r.toCam[2]
-		r.px[i] = int32(math.Round(half + (x-cx)*scale))
-		r.py[i] = int32(math.Round(half - (y-cy)*scale))
-		r.pz[i] = float32((z - minZ) / zspan)
+	r.scale = n * (1 - 2*frameMargin) / span * (1 << subBits)
+	r.cx, r.cy = (e.minX+e.maxX)/2, (e.minY+e.maxY)/2
+	r.halfS = n / 2 * (1 << subBits)
+	r.minZ, r.zInv = e.minZ, 1
+	if e.maxZ > e.minZ {
+		r.zInv = 1 / (e.maxZ - e.minZ)
 	}
 }
 
-// binFacets sorts facets into horizontal bands of the frame (a counting
-// sort), so each worker rasterises one band at a time, reading only the
-// facets that overlap it from the one shared mesh. Facets that cannot
-// cover a sample are left out here, once, rather than in every band: those
-// facing away from the viewer on a consistently wound closed mesh (about
-// half), degenerate ones, and the many that fall between sample centres
-// when a big mesh is drawn small. Both workers bin half of the facets.
-func (r *raster) binFacets(m *Mesh) {
-	tris := m.tris
+// binFacets sorts the facets into horizontal bands of the frame, so each
+// worker rasterises one band at a time. Facets that cannot cover a sample
+// are left out here, once, rather than in every band: degenerate ones and
+// the many that fall between sample centres when a big mesh is drawn
+// small. Each worker bins its half of the facets into its own lists. It
+// reports whether any facet was kept.
+func (r *raster) binFacets(verts []stl.Vec3, tris []int32) bool {
+	nt := len(verts) / 3
+	if tris != nil {
+		nt = len(tris) / 3
+	}
 	r.bands = max(1, min(r.n/16, 64))
 	r.rows = (r.n + r.bands - 1) / r.bands
-	nt := len(tris) / 3
 	const one = 1 << subBits
 	const halfS = one / 2
 	last := int64(r.n - 1)
-	// span returns the bands whose sample rows the facet may cover, or
-	// b0 > b1 when it covers no sample.
-	span := func(t int) (int, int) {
-		a, b, c := tris[3*t], tris[3*t+1], tris[3*t+2]
-		if a == b || b == c || a == c {
-			return 1, 0
-		}
-		x0, y0 := int64(r.px[a]), int64(r.py[a])
-		x1, y1 := int64(r.px[b]), int64(r.py[b])
-		x2, y2 := int64(r.px[c]), int64(r.py[c])
-		area := (x1-x0)*(y2-y0) - (y1-y0)*(x2-x0)
-		if area == 0 || r.cull != 0 && (area > 0) == (r.cull > 0) {
-			return 1, 0
-		}
-		minX := max((min(x0, x1, x2)-halfS+one-1)>>subBits, 0)
-		maxX := min((max(x0, x1, x2)-halfS)>>subBits, last)
-		minY := max((min(y0, y1, y2)-halfS+one-1)>>subBits, 0)
-		maxY := min((max(y0, y1, y2)-halfS)>>subBits, last)
-		if minX > maxX || minY > maxY {
-			return 1, 0
-		}
-		return int(minY) / r.rows, int(maxY) / r.rows
-	}
-	workers := 1
-	if nt >= parallelFacets && r.workers > 1 {
-		workers = 2
-	}
-	// count[h][b+1]: entries of band b from facet half h.
-	var count [2][]uint32
-	parallel(workers, func(h int) {
-		c := make([]uint32, r.bands+1)
-		for t := nt * h / workers; t < nt*(h+1)/workers; t++ {
-			b0, b1 := span(t)
-			for b := b0; b <= b1; b++ {
-				c[b+1]++
+	lut := shadeTable()
+	facing := lut[shadeGrid/2*shadeGrid+shadeGrid/2]
+	var kept [2]bool
+	parallel(r.workers, func(h int) {
+		m := r.view // a copy the compiler can keep in registers
+		bins := make([]recList, r.bands)
+		share := nt*(h+1)/r.workers - nt*h/r.workers
+		slab := recSlab{next: share + share/8 + r.bands*recBlock}
+		for t := nt * h / r.workers; t < nt*(h+1)/r.workers; t++ {
+			var a, b, c *stl.Vec3
+			if tris != nil {
+				a, b, c = &verts[tris[3*t]], &verts[tris[3*t+1]], &verts[tris[3*t+2]]
+			} else {
+				a, b, c = &verts[3*t], &verts[3*t+1], &verts[3*t+2]
 			}
+			// Camera space, then the screen in 1/16 sample: positions are
+			// positive, so adding ½ and truncating rounds.
+			// (camera, by hand: the compiler does not inline it.)
+			a0, a1, a2 := float64(a[0]), float64(a[1]), float64(a[2])
+			b0, b1, b2 := float64(b[0]), float64(b[1]), float64(b[2])
+			c0, c1, c2 := float64(c[0]), float64(c[1]), float64(c[2])
+			ax, ay, az := a0*m.right[0]+a1*m.right[1]+a2*m.right[2], a0*m.up[0]+a1*m.up[1]+a2*m.up[2], a0*m.toCam[0]+a1*m.toCam[1]+a2*m.toCam[2]
+			bx, by, bz := b0*m.right[0]+b1*m.right[1]+b2*m.right[2], b0*m.up[0]+b1*m.up[1]+b2*m.up[2], b0*m.toCam[0]+b1*m.toCam[1]+b2*m.toCam[2]
+			cx, cy, cz := c0*m.right[0]+c1*m.right[1]+c2*m.right[2], c0*m.up[0]+c1*m.up[1]+c2*m.up[2], c0*m.toCam[0]+c1*m.toCam[1]+c2*m.toCam[2]
+			x0, y0 := m.screen(ax, ay)
+			x1, y1 := m.screen(bx, by)
+			x2, y2 := m.screen(cx, cy)
+			if (x1-x0)*(y2-y0)-(y1-y0)*(x2-x0) == 0 {
+				continue // degenerate, or seen edge-on
+			}
+			minX := max((min(x0, x1, x2)-halfS+one-1)>>subBits, 0)
+			maxX := min((max(x0, x1, x2)-halfS)>>subBits, last)
+			minY := max((min(y0, y1, y2)-halfS+one-1)>>subBits, 0)
+			maxY := min((max(y0, y1, y2)-halfS)>>subBits, last)
+			if minX > maxX || minY > maxY {
+				continue // between sample centres
+			}
+			// The normal, from the geometry (the file's normals are often
+			// wrong), turned toward the viewer: facets seen from behind are
+			// lit as if flipped, so open meshes and inverted facets still
+			// read well.
+			ux, uy, uz := bx-ax, by-ay, bz-az
+			wx, wy, wz := cx-ax, cy-ay, cz-az
+			nx, ny, nz := uy*wz-uz*wy, uz*wx-ux*wz, ux*wy-uy*wx
+			if nz < 0 {
+				nx, ny, nz = -nx, -ny, -nz
+			}
+			// The facet's colour: the shading table's cell for the
+			// octahedral projection of its normal.
+			k := (shadeGrid - 1) / 2 / (math.Abs(nx) + math.Abs(ny) + nz)
+			col := facing // a facet too small for a normal faces the viewer
+			if !math.IsInf(k, 0) {
+				i := int(nx*k + (shadeGrid-1)/2.0 + 0.5)
+				j := int(ny*k + (shadeGrid-1)/2.0 + 0.5)
+				col = lut[j*shadeGrid+i]
+			}
+			band0, band1 := int(minY)/r.rows, int(maxY)/r.rows
+			rec := bins[band0].next(&slab)
+			*rec = facetRec{
+				x:   [3]uint16{uint16(x0), uint16(x1), uint16(x2)},
+				y:   [3]uint16{uint16(y0), uint16(y1), uint16(y2)},
+				z:   [3]float32{m.depth(az), m.depth(bz), m.depth(cz)},
+				col: col,
+			}
+			for b := band0 + 1; b <= band1; b++ {
+				*bins[b].next(&slab) = *rec
+			}
+			kept[h] = true
 		}
-		count[h] = c
+		r.bin[h] = bins
 	})
-	if workers == 1 {
-		count[1] = make([]uint32, r.bands+1)
-	}
-	// Band b holds the first half's facets, then the second half's.
-	at := make([]uint32, r.bands+1)
-	var fill [2][]uint32
-	fill[0], fill[1] = make([]uint32, r.bands), make([]uint32, r.bands)
-	for b := range r.bands {
-		fill[0][b] = at[b]
-		fill[1][b] = at[b] + count[0][b+1]
-		at[b+1] = fill[1][b] + count[1][b+1]
-	}
-	r.bin = largeSlice[facetRec](int(at[r.bands]), int(at[r.bands]))
-	parallel(workers, func(h int) {
-		f := fill[h]
-		for t := nt * h / workers; t < nt*(h+1)/workers; t++ {
-			b0, b1 := span(t)
-			if b0 > b1 {
-				continue
-			}
-			ia, ib, ic := tris[3*t], tris[3*t+1], tris[3*t+2]
-			rec := facetRec{
-				x:   [3]uint16{uint16(r.px[ia]), uint16(r.px[ib]), uint16(r.px[ic])},
-				y:   [3]uint16{uint16(r.py[ia]), uint16(r.py[ib]), uint16(r.py[ic])},
-				z:   [3]float32{r.pz[ia], r.pz[ib], r.pz[ic]},
-				col: r.shade(m, ia, ib, ic),
-			}
-			for b := b0; b <= b1; b++ {
-				r.bin[f[b]] = rec
-				f[b]++
-			}
+	return kept[0] || kept[1]
+}
+
+// recList is one band's facets from one worker, in blocks that never move
+// once written (a growing slice would copy them over and over).
+type recList struct {
+	blocks [][]facetRec
+	last   []facetRec // the block being filled, also in blocks
+}
+
+// recBlock is the number of facets in a block.
+const recBlock = 512
+
+// next returns a place for one more facet at the end of the list.
+func (l *recList) next(s *recSlab) *facetRec {
+	if len(l.last) == cap(l.last) {
+		if l.last != nil {
+			l.blocks[len(l.blocks)-1] = l.last
 		}
-	})
-	r.binAt = at
+		l.last = s.take()
+		l.blocks = append(l.blocks, nil)
+	}
+	l.last = l.last[:len(l.last)+1]
+	return &l.last[len(l.last)-1]
+}
+
+// each calls f for every facet in order.
+func (l *recList) each(f func(*facetRec)) {
+	if l.last != nil {
+		l.blocks[len(l.blocks)-1] = l.last
+	}
+	for _, b := range l.blocks {
+		for i := range b {
+			f(&b[i])
+		}
+	}
+}
+
+// recSlab hands out empty blocks, carved from slabs. The first slab has
+// room for the worker's share of facets (plus some that span two bands):
+// most parts fit, and the room they do not use is never touched, so it
+// costs no memory. Big slabs ask for huge pages: a 1M-facet part bins some
+// 28 MB, which at one page fault per 4 KiB took longer than the binning.
+type recSlab struct {
+	free []facetRec
+	next int // facets in the next slab
+}
+
+func (s *recSlab) take() []facetRec {
+	if len(s.free) == 0 {
+		n := max(recBlock, s.next)
+		s.free = largeSlice[facetRec](n/recBlock*recBlock, n/recBlock*recBlock)
+		s.next = max(4*recBlock, n/2)
+	}
+	b := s.free[:0:recBlock]
+	s.free = s.free[recBlock:]
+	return b
+}
+
+// allDegenerate reports whether every facet has zero area in space (not
+// only on screen).
+func allDegenerate(verts []stl.Vec3, tris []int32) bool {
+	at := func(t, i int) stl.Vec3 {
+		if tris != nil {
+			return verts[tris[3*t+i]]
+		}
+		return verts[3*t+i]
+	}
+	for t := range len(verts) / 3 {
+		if tris != nil && t >= len(tris)/3 {
+			break
+		}
+		a, b, c := at(t, 0), at(t, 1), at(t, 2)
+		u := [3]float64{float64(b[0] - a[0]), float64(b[1] - a[1]), float64(b[2] - a[2])}
+		w := [3]float64{float64(c[0] - a[0]), float64(c[1] - a[1]), float64(c[2] - a[2])}
+		if cross(u, w) != [3]float64{} {
+			return false
+		}
+	}
+	return true
 }
 
 // draw rasterises every band, the workers taking bands in turn.
 func (r *raster) draw() {
+	// Colour 0 and depth 0 mean nothing drawn: the zeroed arrays need no
+	// filling, and resolve puts the background there.
 	r.colour = largeSlice[uint32](r.n*r.n, r.n*r.n)
 	r.depth = largeSlice[float32](r.n*r.n, r.n*r.n)
-	bgc := Background()
-	bg := uint32(bgc.R)<<16 | uint32(bgc.G)<<8 | uint32(bgc.B)
-	for i := range r.colour {
-		r.colour[i] = bg
-		r.depth[i] = -1
-	}
 	var next atomic.Int32
-	var wg sync.WaitGroup
-	for range r.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				b := int(next.Add(1) - 1)
-				if b >= r.bands {
-					return
-				}
-				y0 := b * r.rows
-				y1 := min(r.n, y0+r.rows) - 1
-				for i := range r.bin[r.binAt[b]:r.binAt[b+1]] {
-					r.facet(&r.bin[int(r.binAt[b])+i], y0, y1)
-				}
+	parallel(r.workers, func(int) {
+		for {
+			b := int(next.Add(1) - 1)
+			if b >= r.bands {
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			y0 := b * r.rows
+			y1 := min(r.n, y0+r.rows) - 1
+			for h := range r.bin {
+				if r.bin[h] == nil {
+					continue
+				}
+				r.bin[h][b].each(func(f *facetRec) { r.facet(f, y0, y1) })
+				r.bin[h][b] = recList{}
+			}
+		}
+	})
 }
 
 // facet rasterises one facet within sample rows y0..y1 with exact integer
 // edge functions and a tie rule, so facets sharing an edge leave no cracks.
-// Binning left out the facets that are degenerate, culled or cover no
-// sample.
+// Binning left out the facets that are degenerate or cover no sample.
 func (r *raster) facet(f *facetRec, y0, y1 int) {
 	x0, yy0 := int64(f.x[0]), int64(f.y[0])
 	x1, yy1 := int64(f.x[1]), int64(f.y[1])
@@ -371,21 +504,38 @@ func (r *raster) facet(f *facetRec, y0, y1 int) {
 	}
 }
 
-// shade returns the facet's colour from its geometric normal (the file's
-// normals are often wrong); facets seen from behind are lit as if flipped,
-// so open meshes and inverted facets still read well.
-func (r *raster) shade(m *Mesh, ia, ib, ic int32) uint32 {
-	a, b, c := m.verts[ia], m.verts[ib], m.verts[ic]
-	u := [3]float64{float64(b[0] - a[0]), float64(b[1] - a[1]), float64(b[2] - a[2])}
-	v := [3]float64{float64(c[0] - a[0]), float64(c[1] - a[1]), float64(c[2] - a[2])}
-	n := normalize(cross(u, v))
-	// Camera space: x right, y up, z toward the viewer.
-	nx := dot(n, r.right)
-	ny := dot(n, r.up)
-	nz := dot(n, r.toCam)
-	if nz < 0 {
-		nx, ny, nz = -nx, -ny, -nz
+// The shading table holds the colour of a normal facing the viewer's half
+// of space, by its octahedral projection (x, y)/(|x|+|y|+|z|) on a
+// shadeGrid² grid: cell (i, j) = round((x, y)/(|x|+|y|+|z|) · (shadeGrid-1)/2
+// + (shadeGrid-1)/2). That is about a third of a degree per cell, finer
+// than facets of curved surfaces differ, for a lookup instead of a
+// normalisation and the lighting sums per facet.
+const shadeGrid = 512
+
+var shadeLUT = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
+	r := newRaster(1, 1)
+	lut := new([shadeGrid * shadeGrid]uint32)
+	for j := range shadeGrid {
+		for i := range shadeGrid {
+			x := float64(i)/((shadeGrid-1)/2.0) - 1
+			y := float64(j)/((shadeGrid-1)/2.0) - 1
+			if s := math.Abs(x) + math.Abs(y); s > 1 {
+				x, y = x/s, y/s // outside the diamond: its nearest edge
+			}
+			lut[j*shadeGrid+i] = r.light(normalize([3]float64{x, y, 1 - math.Abs(x) - math.Abs(y)}))
+		}
 	}
+	return lut
+})
+
+// shadeTable returns the shading table, made once per process.
+func shadeTable() *[shadeGrid * shadeGrid]uint32 { return shadeLUT() }
+
+// light returns the colour of a surface whose unit normal, in camera
+// space, is n (n[2] ≥ 0): a key light from the upper left, a weak fill
+// from the right, a sky-to-ground ambient term and a soft highlight.
+func (r *raster) light(n [3]float64) uint32 {
+	nx, ny, nz := n[0], n[1], n[2]
 	dk := max(0, nx*r.key[0]+ny*r.key[1]+nz*r.key[2])
 	df := max(0, nx*r.fill[0]+ny*r.fill[1]+nz*r.fill[2])
 	ambient := 0.12 + 0.06*ny // sky above, ground below
@@ -414,6 +564,8 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 		go func(y0, y1 int) {
 			defer wg.Done()
 			div := uint32(ss * ss)
+			bgc := Background()
+			bg := uint32(bgc.R)<<16 | uint32(bgc.G)<<8 | uint32(bgc.B)
 			for y := y0; y < y1; y++ {
 				for x := range size {
 					var sr, sg, sb uint32
@@ -421,6 +573,9 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 						row := (y*ss + j) * r.n
 						for i := range ss {
 							c := r.colour[row+x*ss+i]
+							if c == 0 {
+								c = bg
+							}
 							sr += c >> 16 & 0xff
 							sg += c >> 8 & 0xff
 							sb += c & 0xff

@@ -2,14 +2,15 @@ package render
 
 import (
 	"bytes"
+	"os"
 	"testing"
 
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
 )
 
 // TestReadModesAgree checks the shortcuts of Inspect (no coordinates kept)
-// and ReadPreviewMesh (no SHA-256) against ReadMesh: the same measurements
-// and, for the preview, the same pixels.
+// and ReadFacets (no welding, topology or SHA-256) against ReadMesh: the
+// same measurements and, for the preview, the same pixels.
 func TestReadModesAgree(t *testing.T) {
 	for _, ascii := range []bool{false, true} {
 		var buf bytes.Buffer
@@ -31,28 +32,68 @@ func TestReadModesAgree(t *testing.T) {
 		if got != want {
 			t.Errorf("ascii=%v: Inspect gives %+v, ReadMesh %+v", ascii, got, want)
 		}
-		pm, err := ReadPreviewMesh(bytes.NewReader(buf.Bytes()), "torus.stl", Limits{})
+		fc, err := ReadFacets(bytes.NewReader(buf.Bytes()), "torus.stl", Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := pm.Part()
-		if p.SHA256 != "" {
-			t.Errorf("ascii=%v: preview mesh has a SHA-256", ascii)
+		if int64(fc.Len()) != want.Triangles {
+			t.Errorf("ascii=%v: ReadFacets read %d facets, ReadMesh %d", ascii, fc.Len(), want.Triangles)
 		}
-		p.SHA256 = want.SHA256
-		if p != want {
-			t.Errorf("ascii=%v: ReadPreviewMesh gives %+v, ReadMesh %+v", ascii, p, want)
+		samePreview(t, full, fc, 128)
+	}
+}
+
+// TestFacetsRenderLikeMesh: the CLI's quick preview (ReadFacets) and the
+// server's (ReadMesh) give the same pixels for every corpus part.
+func TestFacetsRenderLikeMesh(t *testing.T) {
+	for _, path := range corpusFiles(t) {
+		t.Run(path, func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := ReadMesh(bytes.NewReader(data), path, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fc, err := ReadFacets(bytes.NewReader(data), path, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			samePreview(t, m, fc, 96)
+		})
+	}
+}
+
+func samePreview(t *testing.T, m *Mesh, fc *Facets, size int) {
+	t.Helper()
+	a, err := m.Render(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fc.Render(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	differ := 0
+	for i := range a.Pix {
+		if a.Pix[i] != b.Pix[i] {
+			differ++
 		}
-		a, err := full.Render(128)
-		if err != nil {
-			t.Fatal(err)
+	}
+	if differ > 0 {
+		t.Errorf("%s: the facets' preview differs from the mesh's in %d of %d bytes", m.Name(), differ, len(a.Pix))
+	}
+	bg := Background()
+	drawn := 0
+	for y := range size {
+		for x := range size {
+			if a.RGBAAt(x, y) != bg {
+				drawn++
+			}
 		}
-		b, err := pm.Render(128)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(a.Pix, b.Pix) {
-			t.Errorf("ascii=%v: previews differ", ascii)
-		}
+	}
+	if drawn < size*size/50 {
+		t.Errorf("%s: only %d pixels drawn", m.Name(), drawn)
 	}
 }

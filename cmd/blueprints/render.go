@@ -33,7 +33,7 @@ fitted to the frame. Use "-" to read standard input.`,
 		if size < render.MinPreviewSize || size > render.MaxPreviewSize {
 			return fmt.Errorf("%w: --size %d is outside %d..%d", cli.ErrUsage, size, render.MinPreviewSize, render.MaxPreviewSize)
 		}
-		m, err := readMeshFile(args[0])
+		m, err := readFacets(args[0])
 		if err != nil {
 			return err
 		}
@@ -41,22 +41,24 @@ fitted to the frame. Use "-" to read standard input.`,
 	},
 }
 
-func readMeshFile(path string) (*render.Mesh, error) {
+// readFacets reads the part for drawing only: no welding, topology or
+// hash, which a preview does not need.
+func readFacets(path string) (*render.Facets, error) {
 	oneShotGC()
 	if path == "-" {
-		return render.ReadPreviewMesh(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
+		return render.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open part: %w", err)
 	}
 	defer f.Close()
-	return render.ReadPreviewMesh(f, path, oneShotLimits())
+	return render.ReadFacets(f, path, oneShotLimits())
 }
 
 // writePreview writes the PNG beside its destination and renames it into
 // place, so a failure never leaves a partial image.
-func writePreview(m *render.Mesh, out string, size int) error {
+func writePreview(m *render.Facets, out string, size int) error {
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".preview-*.png")
 	if err != nil {
 		return fmt.Errorf("create preview: %w", err)
