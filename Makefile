@@ -14,8 +14,10 @@ export PATH := $(GOBIN):$(PATH)
 
 all: build
 
+# A static binary (no cgo): nothing to match on the server, and it starts
+# sooner and smaller than one linked against the C library.
 build:
-	$(GO) build -o $(BIN) ./cmd/blueprints
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/blueprints
 
 run: build
 	$(BIN) serve

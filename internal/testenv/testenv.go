@@ -93,6 +93,7 @@ func Binary(t T) string {
 		}
 		tmp.Close()
 		cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/blueprints")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.Remove(tmp.Name())
