@@ -9,7 +9,6 @@ import (
 	"math"
 	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/hschendel/stl"
 )
@@ -104,33 +103,34 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 	}
 	r := newRaster(size*ss, workers)
 	r.fit(verts)
-	if !r.binFacets(verts, tris) && allDegenerate(verts, tris) {
+	if !r.draw(verts, tris) && allDegenerate(verts, tris) {
 		return nil, malformed(name, -1, 0, "all %d facets are degenerate (zero area)", nt)
 	}
-	r.draw()
 	img := r.resolve(size, ss)
-	endLargeSlice(r.colour)
-	endLargeSlice(r.depth)
+	for _, f := range r.frames {
+		endLargeSlice(f.colour)
+		endLargeSlice(f.depth)
+	}
 	return img, nil
 }
 
-// raster is the supersampled frame: colour and depth per sample, and the
-// projection that fits the part to it.
+// raster draws a part: the projection that fits it to the frame, and one
+// supersampled frame per worker (frames[0] holds the result).
 type raster struct {
 	n       int // samples per side
 	workers int
-	colour  []uint32  // 0 where nothing was drawn (no facet colour is 0)
-	depth   []float32 // 1 (far) to 2 (near), 0 where nothing was drawn
+	frames  []frame
 	view
 	key    [3]float64 // lights, in camera space
 	fill   [3]float64
 	half   [3]float64 // between the key light and the viewer
 	toSRGB [4096]uint8
-	bands  int
-	rows   int // sample rows per band
-	// bin[h][b]: the facets of worker h's share that may cover a sample
-	// of band b, in file order. Band b draws bin[0][b], then bin[1][b].
-	bin [2][]recList
+}
+
+// frame is colour and depth per sample.
+type frame struct {
+	colour []uint32  // 0 where nothing was drawn (no facet colour is 0)
+	depth  []float32 // 1 (far) to 2 (near), 0 where nothing was drawn
 }
 
 // view is the camera and the fit of the part to the frame.
@@ -150,9 +150,7 @@ func (m *view) screen(x, y float64) (int64, int64) {
 func (m *view) depth(z float64) float32 { return float32(1 + (z-m.minZ)*m.zInv) }
 
 // facetRec is a facet ready to rasterise: its projected vertices and its
-// colour. The bins hold these rather than facet numbers, so drawing a band
-// reads them in order instead of chasing vertex ids all over the mesh (on
-// a big mesh each of those reads can miss the cache).
+// colour.
 type facetRec struct {
 	x, y [3]uint16 // screen position in 1/16 sample: within the frame, below 2^16
 	z    [3]float32
@@ -241,30 +239,33 @@ func (r *raster) fit(verts []stl.Vec3) {
 	}
 }
 
-// binFacets sorts the facets into horizontal bands of the frame, so each
-// worker rasterises one band at a time. Facets that cannot cover a sample
-// are left out here, once, rather than in every band: degenerate ones and
-// the many that fall between sample centres when a big mesh is drawn
-// small. Each worker bins its half of the facets into its own lists. It
-// reports whether any facet was kept.
-func (r *raster) binFacets(verts []stl.Vec3, tris []int32) bool {
+// draw rasterises the facets, each worker half of them into its own frame,
+// and merges the frames into the first. Drawing in file order into one
+// frame keeps the first of facets at equal depth; the merge keeps that
+// rule, as the first worker's facets all come before the second's, so the
+// pixels do not depend on the number of workers. Facets that cannot cover
+// a sample are left out early: degenerate ones and the many that fall
+// between sample centres when a big mesh is drawn small. It reports
+// whether any facet was drawn.
+func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 	nt := len(verts) / 3
 	if tris != nil {
 		nt = len(tris) / 3
 	}
-	r.bands = max(1, min(r.n/16, 64))
-	r.rows = (r.n + r.bands - 1) / r.bands
 	const one = 1 << subBits
 	const halfS = one / 2
 	last := int64(r.n - 1)
+	r.frames = make([]frame, r.workers)
 	lut := shadeTable()
 	facing := lut[shadeGrid/2*shadeGrid+shadeGrid/2]
 	var kept [2]bool
 	parallel(r.workers, func(h int) {
 		m := r.view // a copy the compiler can keep in registers
-		bins := make([]recList, r.bands)
-		share := nt*(h+1)/r.workers - nt*h/r.workers
-		slab := recSlab{next: share + share/8 + r.bands*recBlock}
+		// Zeroed, the frame is empty: colour 0 and depth 0 mean nothing
+		// drawn, and resolve puts the background there.
+		fr := &r.frames[h]
+		fr.colour = largeSlice[uint32](r.n*r.n, r.n*r.n)
+		fr.depth = largeSlice[float32](r.n*r.n, r.n*r.n)
 		for t := nt * h / r.workers; t < nt*(h+1)/r.workers; t++ {
 			var a, b, c *stl.Vec3
 			if tris != nil {
@@ -313,78 +314,26 @@ func (r *raster) binFacets(verts []stl.Vec3, tris []int32) bool {
 				j := int(ny*k + (shadeGrid-1)/2.0 + 0.5)
 				col = lut[j*shadeGrid+i]
 			}
-			band0, band1 := int(minY)/r.rows, int(maxY)/r.rows
-			rec := bins[band0].next(&slab)
-			*rec = facetRec{
+			r.facet(fr, &facetRec{
 				x:   [3]uint16{uint16(x0), uint16(x1), uint16(x2)},
 				y:   [3]uint16{uint16(y0), uint16(y1), uint16(y2)},
 				z:   [3]float32{m.depth(az), m.depth(bz), m.depth(cz)},
 				col: col,
-			}
-			for b := band0 + 1; b <= band1; b++ {
-				*bins[b].next(&slab) = *rec
-			}
+			})
 			kept[h] = true
 		}
-		r.bin[h] = bins
 	})
+	if r.workers == 2 {
+		a, b := &r.frames[0], &r.frames[1]
+		parallel(2, func(h int) {
+			for i := len(a.depth) * h / 2; i < len(a.depth)*(h+1)/2; i++ {
+				if b.depth[i] > a.depth[i] { // a tie keeps the earlier facet
+					a.depth[i], a.colour[i] = b.depth[i], b.colour[i]
+				}
+			}
+		})
+	}
 	return kept[0] || kept[1]
-}
-
-// recList is one band's facets from one worker, in blocks that never move
-// once written (a growing slice would copy them over and over).
-type recList struct {
-	blocks [][]facetRec
-	last   []facetRec // the block being filled, also in blocks
-}
-
-// recBlock is the number of facets in a block.
-const recBlock = 512
-
-// next returns a place for one more facet at the end of the list.
-func (l *recList) next(s *recSlab) *facetRec {
-	if len(l.last) == cap(l.last) {
-		if l.last != nil {
-			l.blocks[len(l.blocks)-1] = l.last
-		}
-		l.last = s.take()
-		l.blocks = append(l.blocks, nil)
-	}
-	l.last = l.last[:len(l.last)+1]
-	return &l.last[len(l.last)-1]
-}
-
-// each calls f for every facet in order.
-func (l *recList) each(f func(*facetRec)) {
-	if l.last != nil {
-		l.blocks[len(l.blocks)-1] = l.last
-	}
-	for _, b := range l.blocks {
-		for i := range b {
-			f(&b[i])
-		}
-	}
-}
-
-// recSlab hands out empty blocks, carved from slabs. The first slab has
-// room for the worker's share of facets (plus some that span two bands):
-// most parts fit, and the room they do not use is never touched, so it
-// costs no memory. Big slabs ask for huge pages: a 1M-facet part bins some
-// 28 MB, which at one page fault per 4 KiB took longer than the binning.
-type recSlab struct {
-	free []facetRec
-	next int // facets in the next slab
-}
-
-func (s *recSlab) take() []facetRec {
-	if len(s.free) == 0 {
-		n := max(recBlock, s.next)
-		s.free = largeSlice[facetRec](n/recBlock*recBlock, n/recBlock*recBlock)
-		s.next = max(4*recBlock, n/2)
-	}
-	b := s.free[:0:recBlock]
-	s.free = s.free[recBlock:]
-	return b
 }
 
 // allDegenerate reports whether every facet has zero area in space (not
@@ -410,36 +359,10 @@ func allDegenerate(verts []stl.Vec3, tris []int32) bool {
 	return true
 }
 
-// draw rasterises every band, the workers taking bands in turn.
-func (r *raster) draw() {
-	// Colour 0 and depth 0 mean nothing drawn: the zeroed arrays need no
-	// filling, and resolve puts the background there.
-	r.colour = largeSlice[uint32](r.n*r.n, r.n*r.n)
-	r.depth = largeSlice[float32](r.n*r.n, r.n*r.n)
-	var next atomic.Int32
-	parallel(r.workers, func(int) {
-		for {
-			b := int(next.Add(1) - 1)
-			if b >= r.bands {
-				return
-			}
-			y0 := b * r.rows
-			y1 := min(r.n, y0+r.rows) - 1
-			for h := range r.bin {
-				if r.bin[h] == nil {
-					continue
-				}
-				r.bin[h][b].each(func(f *facetRec) { r.facet(f, y0, y1) })
-				r.bin[h][b] = recList{}
-			}
-		}
-	})
-}
-
-// facet rasterises one facet within sample rows y0..y1 with exact integer
-// edge functions and a tie rule, so facets sharing an edge leave no cracks.
-// Binning left out the facets that are degenerate or cover no sample.
-func (r *raster) facet(f *facetRec, y0, y1 int) {
+// facet rasterises one facet into fr with exact integer edge functions and
+// a tie rule, so facets sharing an edge leave no cracks. draw left out the
+// facets that are degenerate or cover no sample.
+func (r *raster) facet(fr *frame, f *facetRec) {
 	x0, yy0 := int64(f.x[0]), int64(f.y[0])
 	x1, yy1 := int64(f.x[1]), int64(f.y[1])
 	x2, yy2 := int64(f.x[2]), int64(f.y[2])
@@ -459,8 +382,8 @@ func (r *raster) facet(f *facetRec, y0, y1 int) {
 	maxY := (max(yy0, yy1, yy2) - halfS) >> subBits
 	minX = max(minX, 0)
 	maxX = min(maxX, int64(r.n-1))
-	minY = max(minY, int64(y0))
-	maxY = min(maxY, int64(y1))
+	minY = max(minY, 0)
+	maxY = min(maxY, int64(r.n-1))
 	if minX > maxX || minY > maxY {
 		return
 	}
@@ -483,6 +406,7 @@ func (r *raster) facet(f *facetRec, y0, y1 int) {
 	py := minY<<subBits + halfS
 	fa := float32(1) / float32(area)
 	col := f.col
+	depth, colour := fr.depth, fr.colour
 	for y := minY; y <= maxY; y, py = y+1, py+one {
 		w0 := e0.a*px0 + e0.b*py + e0.c + e0.bias
 		w1 := e1.a*px0 + e1.b*py + e1.c + e1.bias
@@ -492,9 +416,9 @@ func (r *raster) facet(f *facetRec, y0, y1 int) {
 			if w0|w1|w2 >= 0 {
 				z := (float32(w0)*z0 + float32(w1)*z1 + float32(w2)*z2) * fa
 				i := row + int(x)
-				if z > r.depth[i] {
-					r.depth[i] = z
-					r.colour[i] = col
+				if z > depth[i] {
+					depth[i] = z
+					colour[i] = col
 				}
 			}
 			w0 += e0.a * one
@@ -507,24 +431,29 @@ func (r *raster) facet(f *facetRec, y0, y1 int) {
 // The shading table holds the colour of a normal facing the viewer's half
 // of space, by its octahedral projection (x, y)/(|x|+|y|+|z|) on a
 // shadeGrid² grid: cell (i, j) = round((x, y)/(|x|+|y|+|z|) · (shadeGrid-1)/2
-// + (shadeGrid-1)/2). That is about a third of a degree per cell, finer
-// than facets of curved surfaces differ, for a lookup instead of a
-// normalisation and the lighting sums per facet.
-const shadeGrid = 512
+// + (shadeGrid-1)/2). A lookup replaces a normalisation and the lighting
+// sums per facet. Cells are under a degree apart: no banding shows on
+// curved surfaces (a 1M-facet torus looks the same as with a 512² table,
+// which takes 4 times longer to fill, in every one-shot render).
+const shadeGrid = 256
 
 var shadeLUT = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
 	r := newRaster(1, 1)
 	lut := new([shadeGrid * shadeGrid]uint32)
-	for j := range shadeGrid {
-		for i := range shadeGrid {
-			x := float64(i)/((shadeGrid-1)/2.0) - 1
-			y := float64(j)/((shadeGrid-1)/2.0) - 1
-			if s := math.Abs(x) + math.Abs(y); s > 1 {
-				x, y = x/s, y/s // outside the diamond: its nearest edge
+	// A one-shot render pays for the table: the cores share it.
+	workers := max(1, min(2, runtime.GOMAXPROCS(0)))
+	parallel(workers, func(h int) {
+		for j := shadeGrid * h / workers; j < shadeGrid*(h+1)/workers; j++ {
+			for i := range shadeGrid {
+				x := float64(i)/((shadeGrid-1)/2.0) - 1
+				y := float64(j)/((shadeGrid-1)/2.0) - 1
+				if s := math.Abs(x) + math.Abs(y); s > 1 {
+					x, y = x/s, y/s // outside the diamond: its nearest edge
+				}
+				lut[j*shadeGrid+i] = r.light(normalize([3]float64{x, y, 1 - math.Abs(x) - math.Abs(y)}))
 			}
-			lut[j*shadeGrid+i] = r.light(normalize([3]float64{x, y, 1 - math.Abs(x) - math.Abs(y)}))
 		}
-	}
+	})
 	return lut
 })
 
@@ -557,6 +486,7 @@ func (r *raster) srgb(v float64) uint32 {
 // resolve averages each ss×ss block of samples into one pixel.
 func (r *raster) resolve(size, ss int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	colour := r.frames[0].colour
 	var wg sync.WaitGroup
 	per := (size + r.workers - 1) / r.workers
 	for w := range r.workers {
@@ -572,7 +502,7 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 					for j := range ss {
 						row := (y*ss + j) * r.n
 						for i := range ss {
-							c := r.colour[row+x*ss+i]
+							c := colour[row+x*ss+i]
 							if c == 0 {
 								c = bg
 							}

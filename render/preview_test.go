@@ -221,3 +221,26 @@ func absDiff(a, b uint32) uint32 {
 	}
 	return b - a
 }
+
+// TestWorkersDrawAlike: one worker or two, with frames merged, give the
+// same pixels, including where facets meet at equal depth.
+func TestWorkersDrawAlike(t *testing.T) {
+	for _, rel := range []string{
+		"rwb27__openflexure_microscope/stl/large_gear.stl",
+		"prusa3d__Original-Prusa-i3/Printed-Parts/STL/x-carriage.stl",
+	} {
+		m := readCorpusMesh(t, rel)
+		var pix [2][]byte
+		for w := 1; w <= 2; w++ {
+			r := newRaster(3*128, w)
+			r.fit(m.verts)
+			if !r.draw(m.verts, m.tris) {
+				t.Fatalf("%s: nothing drawn", rel)
+			}
+			pix[w-1] = r.resolve(128, 3).Pix
+		}
+		if !bytes.Equal(pix[0], pix[1]) {
+			t.Errorf("%s: two workers draw other pixels than one", rel)
+		}
+	}
+}
