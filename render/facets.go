@@ -83,9 +83,7 @@ func (b *facetBuilder) reserve(facets int64) {
 
 func (b *facetBuilder) AppendTriangle(t stl.Triangle) {
 	for i := range 3 {
-		for k := range 3 {
-			b.v = append(b.v, t.Vertices[i][k]+0) // -0 becomes +0
-		}
+		b.v = append(b.v, t.Vertices[i][0], t.Vertices[i][1], t.Vertices[i][2])
 	}
 }
 
@@ -99,15 +97,16 @@ func (b *facetBuilder) addBinary(buf []byte) int {
 	for t := range nf {
 		w := buf[t*binaryFacetSize+12 : t*binaryFacetSize+48]
 		d := dst[9*t : 9*t+9]
-		var inf uint32
+		// An exponent of all ones (NaN, ±Inf) carries into bit 31 when
+		// 1 is added to it: no branch per coordinate. -0 stays -0, which
+		// draws as +0.
+		var bad uint32
 		for i := range 9 {
 			u := binary.LittleEndian.Uint32(w[4*i:])
-			if u&0x7f800000 == 0x7f800000 {
-				inf = 1
-			}
-			d[i] = math.Float32frombits(u) + 0
+			bad |= (u&0x7f800000 + 0x00800000) & 0x80000000
+			d[i] = math.Float32frombits(u)
 		}
-		if inf != 0 {
+		if bad != 0 {
 			b.v = b.v[:start+9*t]
 			return t
 		}

@@ -108,7 +108,7 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 	}
 	img := r.resolve(size, ss)
 	for _, f := range r.frames {
-		endLargeSlice(f.colour)
+		endLargeSlice(f.cell)
 		endLargeSlice(f.depth)
 	}
 	return img, nil
@@ -127,10 +127,10 @@ type raster struct {
 	toSRGB [4096]uint8
 }
 
-// frame is colour and depth per sample.
+// frame is a shading cell and a depth per sample.
 type frame struct {
-	colour []uint32  // 0 where nothing was drawn (no facet colour is 0)
-	depth  []float32 // 1 (far) to 2 (near), 0 where nothing was drawn
+	cell  []uint16  // the facet's shading table cell, 0 where nothing was drawn (no normal maps to 0)
+	depth []float32 // 1 (far) to 2 (near), 0 where nothing was drawn
 }
 
 // view is the camera and the fit of the part to the frame.
@@ -150,11 +150,11 @@ func (m *view) screen(x, y float64) (int64, int64) {
 func (m *view) depth(z float64) float32 { return float32(1 + (z-m.minZ)*m.zInv) }
 
 // facetRec is a facet ready to rasterise: its projected vertices and its
-// colour.
+// shading table cell.
 type facetRec struct {
 	x, y [3]uint16 // screen position in 1/16 sample: within the frame, below 2^16
 	z    [3]float32
-	col  uint32
+	cell uint16
 }
 
 func newRaster(n, workers int) *raster {
@@ -256,15 +256,14 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 	const halfS = one / 2
 	last := int64(r.n - 1)
 	r.frames = make([]frame, r.workers)
-	lut := shadeTable()
-	facing := lut[shadeGrid/2*shadeGrid+shadeGrid/2]
+	facing := uint16(shadeGrid/2*shadeGrid + shadeGrid/2)
 	var kept [2]bool
 	parallel(r.workers, func(h int) {
 		m := r.view // a copy the compiler can keep in registers
-		// Zeroed, the frame is empty: colour 0 and depth 0 mean nothing
+		// Zeroed, the frame is empty: cell 0 and depth 0 mean nothing
 		// drawn, and resolve puts the background there.
 		fr := &r.frames[h]
-		fr.colour = largeSlice[uint32](r.n*r.n, r.n*r.n)
+		fr.cell = largeSlice[uint16](r.n*r.n, r.n*r.n)
 		fr.depth = largeSlice[float32](r.n*r.n, r.n*r.n)
 		for t := nt * h / r.workers; t < nt*(h+1)/r.workers; t++ {
 			var a, b, c *stl.Vec3
@@ -308,17 +307,17 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 			// The facet's colour: the shading table's cell for the
 			// octahedral projection of its normal.
 			k := (shadeGrid - 1) / 2 / (math.Abs(nx) + math.Abs(ny) + nz)
-			col := facing // a facet too small for a normal faces the viewer
+			cell := facing // a facet too small for a normal faces the viewer
 			if !math.IsInf(k, 0) {
 				i := int(nx*k + (shadeGrid-1)/2.0 + 0.5)
 				j := int(ny*k + (shadeGrid-1)/2.0 + 0.5)
-				col = lut[j*shadeGrid+i]
+				cell = uint16(j*shadeGrid + i)
 			}
 			r.facet(fr, &facetRec{
-				x:   [3]uint16{uint16(x0), uint16(x1), uint16(x2)},
-				y:   [3]uint16{uint16(y0), uint16(y1), uint16(y2)},
-				z:   [3]float32{m.depth(az), m.depth(bz), m.depth(cz)},
-				col: col,
+				x:    [3]uint16{uint16(x0), uint16(x1), uint16(x2)},
+				y:    [3]uint16{uint16(y0), uint16(y1), uint16(y2)},
+				z:    [3]float32{m.depth(az), m.depth(bz), m.depth(cz)},
+				cell: cell,
 			})
 			kept[h] = true
 		}
@@ -328,7 +327,7 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 		parallel(2, func(h int) {
 			for i := len(a.depth) * h / 2; i < len(a.depth)*(h+1)/2; i++ {
 				if b.depth[i] > a.depth[i] { // a tie keeps the earlier facet
-					a.depth[i], a.colour[i] = b.depth[i], b.colour[i]
+					a.depth[i], a.cell[i] = b.depth[i], b.cell[i]
 				}
 			}
 		})
@@ -405,8 +404,8 @@ func (r *raster) facet(fr *frame, f *facetRec) {
 	px0 := minX<<subBits + halfS
 	py := minY<<subBits + halfS
 	fa := float32(1) / float32(area)
-	col := f.col
-	depth, colour := fr.depth, fr.colour
+	cell := f.cell
+	depth, cells := fr.depth, fr.cell
 	for y := minY; y <= maxY; y, py = y+1, py+one {
 		w0 := e0.a*px0 + e0.b*py + e0.c + e0.bias
 		w1 := e1.a*px0 + e1.b*py + e1.c + e1.bias
@@ -418,7 +417,7 @@ func (r *raster) facet(fr *frame, f *facetRec) {
 				i := row + int(x)
 				if z > depth[i] {
 					depth[i] = z
-					colour[i] = col
+					cells[i] = cell
 				}
 			}
 			w0 += e0.a * one
@@ -454,6 +453,10 @@ var shadeLUT = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
 			}
 		}
 	})
+	// No normal reaches cell 0 (it needs x and y both near -1), so it
+	// holds the background, where nothing was drawn.
+	bg := Background()
+	lut[0] = uint32(bg.R)<<16 | uint32(bg.G)<<8 | uint32(bg.B)
 	return lut
 })
 
@@ -486,7 +489,8 @@ func (r *raster) srgb(v float64) uint32 {
 // resolve averages each ss×ss block of samples into one pixel.
 func (r *raster) resolve(size, ss int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
-	colour := r.frames[0].colour
+	cells := r.frames[0].cell
+	lut := shadeTable()
 	var wg sync.WaitGroup
 	per := (size + r.workers - 1) / r.workers
 	for w := range r.workers {
@@ -494,18 +498,13 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 		go func(y0, y1 int) {
 			defer wg.Done()
 			div := uint32(ss * ss)
-			bgc := Background()
-			bg := uint32(bgc.R)<<16 | uint32(bgc.G)<<8 | uint32(bgc.B)
 			for y := y0; y < y1; y++ {
 				for x := range size {
 					var sr, sg, sb uint32
 					for j := range ss {
 						row := (y*ss + j) * r.n
 						for i := range ss {
-							c := colour[row+x*ss+i]
-							if c == 0 {
-								c = bg
-							}
+							c := lut[cells[row+x*ss+i]]
 							sr += c >> 16 & 0xff
 							sg += c >> 8 & 0xff
 							sb += c & 0xff

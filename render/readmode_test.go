@@ -2,7 +2,10 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
@@ -95,5 +98,30 @@ func samePreview(t *testing.T, m *Mesh, fc *Facets, size int) {
 	}
 	if drawn < size*size/50 {
 		t.Errorf("%s: only %d pixels drawn", m.Name(), drawn)
+	}
+}
+
+// TestFacetsRefuseNonFinite: ReadFacets checks every coordinate of a
+// binary facet, as ReadMesh does, and names the same byte.
+func TestFacetsRefuseNonFinite(t *testing.T) {
+	var buf bytes.Buffer
+	if err := stlgen.WriteTorus(&buf, 1000, false); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	for _, bits := range []uint32{0x7fc00000, 0x7f800000, 0xff800000, 0x7f800001} {
+		for coord := range 9 {
+			data := bytes.Clone(good)
+			at := 84 + 50*500 + 12 + 4*coord // facet 500
+			binary.LittleEndian.PutUint32(data[at:], bits)
+			_, merr := ReadMesh(bytes.NewReader(data), "bad.stl", Limits{})
+			_, ferr := ReadFacets(bytes.NewReader(data), "bad.stl", Limits{})
+			if merr == nil || ferr == nil {
+				t.Fatalf("%#x at coordinate %d: ReadMesh %v, ReadFacets %v", bits, coord, merr, ferr)
+			}
+			if merr.Error() != ferr.Error() || !strings.Contains(ferr.Error(), fmt.Sprintf("byte %d", at)) {
+				t.Errorf("%#x at coordinate %d: ReadFacets says %q, ReadMesh %q", bits, coord, ferr, merr)
+			}
+		}
 	}
 }
