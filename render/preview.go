@@ -108,8 +108,7 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 	}
 	img := r.resolve(size, ss)
 	for _, f := range r.frames {
-		endLargeSlice(f.cell)
-		endLargeSlice(f.depth)
+		endLargeSlice(f.samples)
 	}
 	return img, nil
 }
@@ -127,17 +126,20 @@ type raster struct {
 	toSRGB [4096]uint8
 }
 
-// frame is a shading cell and a depth per sample.
+// frame holds, per sample, the drawn facet's depth (16 bits, from 1 far to
+// 65535 near) above its shading table cell (16 bits), or 0 where nothing
+// was drawn. At 16 bits a part's depth is cut into 65535 steps: 1.5 µm
+// for a 100 mm part, far finer than a pixel, and each sample takes 4
+// bytes, so a worker's frame stays small enough to cache well.
 type frame struct {
-	cell  []uint16  // the facet's shading table cell, 0 where nothing was drawn (no normal maps to 0)
-	depth []float32 // 1 (far) to 2 (near), 0 where nothing was drawn
+	samples []uint32
 }
 
 // view is the camera and the fit of the part to the frame.
 type view struct {
 	right, up, toCam [3]float64 // camera axes: x right, y up, z toward the viewer
 	// Screen position (1/16 sample) = halfS ± (camera x|y - cx|cy) · scale;
-	// depth = 1 + (camera z - minZ) · zInv, from 1 (far) to 2 (near).
+	// depth = 1 + (camera z - minZ) · zInv, from 1 (far) to 65534 (near).
 	scale, cx, cy, halfS, minZ, zInv float64
 }
 
@@ -233,20 +235,21 @@ func (r *raster) fit(verts []stl.Vec3) {
 	r.scale = n * (1 - 2*frameMargin) / span * (1 << subBits)
 	r.cx, r.cy = (e.minX+e.maxX)/2, (e.minY+e.maxY)/2
 	r.halfS = n / 2 * (1 << subBits)
-	r.minZ, r.zInv = e.minZ, 1
+	r.minZ, r.zInv = e.minZ, 0
 	if e.maxZ > e.minZ {
-		r.zInv = 1 / (e.maxZ - e.minZ)
+		r.zInv = 65533 / (e.maxZ - e.minZ)
 	}
 }
 
 // draw rasterises the facets, each worker half of them into its own frame,
-// and merges the frames into the first. Drawing in file order into one
-// frame keeps the first of facets at equal depth; the merge keeps that
-// rule, as the first worker's facets all come before the second's, so the
-// pixels do not depend on the number of workers. Facets that cannot cover
-// a sample are left out early: degenerate ones and the many that fall
-// between sample centres when a big mesh is drawn small. It reports
-// whether any facet was drawn.
+// and merges the frames into the first. A sample keeps the largest value
+// drawn there: the nearest facet, and of facets at the same depth the one
+// with the higher shading cell. That depends on no drawing order, so the
+// frames merge by taking the larger value, and the pixels do not depend
+// on the number of workers. Facets that cannot cover a sample are left
+// out early: degenerate ones and the many that fall between sample
+// centres when a big mesh is drawn small. It reports whether any facet
+// was drawn.
 func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 	nt := len(verts) / 3
 	if tris != nil {
@@ -260,11 +263,10 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 	var kept [2]bool
 	parallel(r.workers, func(h int) {
 		m := r.view // a copy the compiler can keep in registers
-		// Zeroed, the frame is empty: cell 0 and depth 0 mean nothing
-		// drawn, and resolve puts the background there.
+		// Zeroed, the frame is empty: resolve shows the background where
+		// a sample is 0 (its cell, 0, holds the background colour).
 		fr := &r.frames[h]
-		fr.cell = largeSlice[uint16](r.n*r.n, r.n*r.n)
-		fr.depth = largeSlice[float32](r.n*r.n, r.n*r.n)
+		fr.samples = largeSlice[uint32](r.n*r.n, r.n*r.n)
 		for t := nt * h / r.workers; t < nt*(h+1)/r.workers; t++ {
 			var a, b, c *stl.Vec3
 			if tris != nil {
@@ -323,12 +325,10 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 		}
 	})
 	if r.workers == 2 {
-		a, b := &r.frames[0], &r.frames[1]
+		a, b := r.frames[0].samples, r.frames[1].samples
 		parallel(2, func(h int) {
-			for i := len(a.depth) * h / 2; i < len(a.depth)*(h+1)/2; i++ {
-				if b.depth[i] > a.depth[i] { // a tie keeps the earlier facet
-					a.depth[i], a.cell[i] = b.depth[i], b.cell[i]
-				}
+			for i := len(a) * h / 2; i < len(a)*(h+1)/2; i++ {
+				a[i] = max(a[i], b[i])
 			}
 		})
 	}
@@ -404,8 +404,8 @@ func (r *raster) facet(fr *frame, f *facetRec) {
 	px0 := minX<<subBits + halfS
 	py := minY<<subBits + halfS
 	fa := float32(1) / float32(area)
-	cell := f.cell
-	depth, cells := fr.depth, fr.cell
+	cell := uint32(f.cell)
+	samples := fr.samples
 	for y := minY; y <= maxY; y, py = y+1, py+one {
 		w0 := e0.a*px0 + e0.b*py + e0.c + e0.bias
 		w1 := e1.a*px0 + e1.b*py + e1.c + e1.bias
@@ -413,12 +413,12 @@ func (r *raster) facet(fr *frame, f *facetRec) {
 		row := int(y) * r.n
 		for x := minX; x <= maxX; x++ {
 			if w0|w1|w2 >= 0 {
+				// Weights are not negative: z lies between the vertices'
+				// depths, 1..65534, and rounds to 16 bits.
 				z := (float32(w0)*z0 + float32(w1)*z1 + float32(w2)*z2) * fa
+				v := uint32(z+0.5)<<16 | cell
 				i := row + int(x)
-				if z > depth[i] {
-					depth[i] = z
-					cells[i] = cell
-				}
+				samples[i] = max(samples[i], v)
 			}
 			w0 += e0.a * one
 			w1 += e1.a * one
@@ -489,7 +489,7 @@ func (r *raster) srgb(v float64) uint32 {
 // resolve averages each ss×ss block of samples into one pixel.
 func (r *raster) resolve(size, ss int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
-	cells := r.frames[0].cell
+	samples := r.frames[0].samples
 	lut := shadeTable()
 	var wg sync.WaitGroup
 	per := (size + r.workers - 1) / r.workers
@@ -504,7 +504,7 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 					for j := range ss {
 						row := (y*ss + j) * r.n
 						for i := range ss {
-							c := lut[cells[row+x*ss+i]]
+							c := lut[uint16(samples[row+x*ss+i])]
 							sr += c >> 16 & 0xff
 							sg += c >> 8 & 0xff
 							sb += c & 0xff
