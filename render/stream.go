@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime/debug"
 )
 
 // Sizes of the read pipeline. A chunk is read and hashed by one goroutine
@@ -19,9 +20,10 @@ const (
 )
 
 type chunk struct {
-	buf []byte // whole pool buffer; data at buf[carryMax : carryMax+n]
-	n   int
-	err error // io.EOF at the end, or the read error
+	buf   []byte // whole pool buffer; data at buf[carryMax : carryMax+n]
+	n     int
+	err   error           // io.EOF at the end, or the read error
+	panic *goroutinePanic // the reader panicked: raised again by refill
 }
 
 // stream delivers the input as a sliding window of contiguous bytes while a
@@ -71,6 +73,14 @@ func startStream(r io.Reader, name string, maxBytes, sizeHint int64, hashing boo
 
 func (s *stream) readAhead(r io.Reader, h hash.Hash) {
 	defer close(s.ch)
+	defer func() {
+		if v := recover(); v != nil {
+			select {
+			case s.ch <- chunk{panic: &goroutinePanic{value: v, stack: debug.Stack()}}:
+			case <-s.done:
+			}
+		}
+	}()
 	made := 0
 	for {
 		var buf []byte
@@ -146,6 +156,7 @@ func (s *stream) refill() bool {
 			s.err = fmt.Errorf("read %s: input ended early", s.name)
 			return false
 		}
+		c.panic.raise()
 		if c.err != nil && c.err != io.EOF {
 			s.err = fmt.Errorf("read %s: %w", s.name, c.err)
 			return false

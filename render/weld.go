@@ -161,6 +161,9 @@ func (w *welder) collect() {
 	w.flight = w.flight[1:]
 	<-b.done
 	<-b.done
+	for _, p := range w.parts {
+		p.failed.raise()
+	}
 	ids, same := b.ids[:b.n], b.same[:b.n]
 	start := len(w.tris)
 	w.tris = slices.Grow(w.tris, b.n)[:start+b.n]
@@ -233,6 +236,8 @@ type weldPart struct {
 	table []uint64 // fingerprint<<32 | id+1; 0 is empty
 	grow  int      // vertex count at which the table grows
 	sink  uint64   // keeps the cache-warming loads (see touchAhead)
+	// failed is a panic while welding; read only after a batch's done.
+	failed *goroutinePanic
 }
 
 // weldSlot is an entry of the cache of recent vertices.
@@ -253,12 +258,31 @@ const touchAhead = 32
 // one, sized from their table.
 const recentMax = 16384
 
+// run welds the batches it receives until in is closed. A panic stops the
+// welding but not the loop: the batches still get their done signal, and
+// the reader raises the panic on its own goroutine (see welder.collect).
 func (p *weldPart) run(in <-chan *weldBatch) {
 	var slots [touchAhead]int32 // table slot to look up, or -1 when answered
 	var sink uint64
 	var recent []weldSlot
 	var mask uint64
 	for b := range in {
+		if p.failed == nil {
+			func() {
+				defer catchPanic(&p.failed)
+				p.weld(b, &slots, &sink, &recent, &mask)
+			}()
+		}
+		b.done <- struct{}{}
+	}
+	p.sink = sink
+}
+
+// weld welds one batch's vertices of this partition.
+func (p *weldPart) weld(b *weldBatch, slots *[touchAhead]int32, sinkp *uint64, recentp *[]weldSlot, maskp *uint64) {
+	sink, recent, mask := *sinkp, *recentp, *maskp
+	defer func() { *sinkp, *recentp, *maskp = sink, recent, mask }()
+	{
 		if recent == nil {
 			// The first batch comes after the welder's last reserve.
 			size := 256
@@ -302,9 +326,7 @@ func (p *weldPart) run(in <-chan *weldBatch) {
 				recent[hash[k]&mask] = weldSlot{math.Float32bits(v[0]), math.Float32bits(v[1]), math.Float32bits(v[2]), id + 1}
 			}
 		}
-		b.done <- struct{}{}
 	}
-	p.sink = sink
 }
 
 // reserve sizes the table for verts vertices and the list for listCap.
