@@ -19,10 +19,28 @@ import (
 const hugePage = 2 << 20
 
 // largeSlice is make([]T, n, capacity) for arrays that will be filled at
-// once, asking for huge pages when it spans at least two of them.
+// once, asking for huge pages when it spans at least one. The array starts
+// on a huge page boundary and its last huge page is whole, so no part of
+// it falls back to 4 KiB pages: the Go heap aligns big objects to 8 KiB
+// only, and a 12 MB array would otherwise fault in about 2 MB at its two
+// ends 4 KiB at a time. The padding is address space, never touched.
 func largeSlice[T any](n, capacity int) []T {
-	s := make([]T, n, capacity)
-	hugeAdvice(s, syscall.MADV_HUGEPAGE)
+	var zero T
+	size := unsafe.Sizeof(zero)
+	if size == 0 || uintptr(capacity)*size < hugePage {
+		return make([]T, n, capacity)
+	}
+	pad := int(hugePage/size) + 1 // elements in a huge page, and one
+	raw := make([]T, capacity+2*pad)
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
+	aligned := (start + hugePage - 1) &^ (hugePage - 1)
+	off := int((aligned - start + size - 1) / size)
+	s := raw[off : off+n : off+capacity]
+	// Advise from the boundary to the end of the huge page holding the
+	// last element: the padding after it is part of raw.
+	end := (start + uintptr(off+capacity)*size + hugePage - 1) &^ (hugePage - 1)
+	p := unsafe.Add(unsafe.Pointer(unsafe.SliceData(raw)), aligned-start)
+	_ = syscall.Madvise(unsafe.Slice((*byte)(p), end-aligned), syscall.MADV_HUGEPAGE)
 	return s
 }
 
@@ -34,7 +52,7 @@ func endLargeSlice[T any](s []T) {
 func hugeAdvice[T any](s []T, advice int) {
 	var zero T
 	size := uintptr(cap(s)) * unsafe.Sizeof(zero)
-	if size < 2*hugePage {
+	if size < hugePage {
 		return
 	}
 	p := unsafe.Pointer(unsafe.SliceData(s[:cap(s)]))
