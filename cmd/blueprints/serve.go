@@ -114,6 +114,12 @@ func runServe(fs *cli.Flags, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A git killed while taking a ref (a crash of the whole process group)
+	// leaves a lock that refuses every later push to that ref. None of this
+	// server's gits runs yet: every lock is stale (see repo.StaleLockAge).
+	if _, err := repos.ClearStaleLocks(ctx, 0); err != nil {
+		log.Warn("look for stale git locks", "err", err)
+	}
 	// Blob storage (LFS objects, previews), shared by LFS and the catalog.
 	blobs, err := storage.Open(ctx, storageURL, data)
 	if err != nil {
@@ -169,7 +175,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		API:       cat.API,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   []func(context.Context) error{cat.Catalog.Run},
+		Workers:   []func(context.Context) error{cat.Catalog.Run, repos.SweepLocks},
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,
