@@ -3,6 +3,7 @@ package render
 import (
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/hschendel/stl"
 )
@@ -235,7 +236,6 @@ type weldPart struct {
 	verts []stl.Vec3
 	table []uint64 // fingerprint<<32 | id+1; 0 is empty
 	grow  int      // vertex count at which the table grows
-	sink  uint64   // keeps the cache-warming loads (see touchAhead)
 	// failed is a panic while welding; read only after a batch's done.
 	failed *goroutinePanic
 }
@@ -246,10 +246,12 @@ type weldSlot struct {
 	id      uint32 // id+1, 0 for an empty slot
 }
 
-// touchAhead is how many lookups run behind the loads that bring their
-// slots into cache: random reads of a big table cost a cache (and often a
-// TLB) miss each, and the loads of a group overlap where lookups one by
-// one would wait for each miss in turn.
+// touchAhead is how many lookups run behind the prefetches that bring
+// their slots into cache: random reads of a big table cost a cache (and
+// often a TLB) miss each, and the prefetches of a group overlap where
+// lookups one by one would wait for each miss in turn. (Plain loads into a
+// sum, tried first, stalled the core on each miss in turn: 64 % of the
+// welding time sat on them.)
 const touchAhead = 32
 
 // recentMax is the largest cache of recently seen vertices, small enough to
@@ -263,25 +265,23 @@ const recentMax = 16384
 // the reader raises the panic on its own goroutine (see welder.collect).
 func (p *weldPart) run(in <-chan *weldBatch) {
 	var slots [touchAhead]int32 // table slot to look up, or -1 when answered
-	var sink uint64
 	var recent []weldSlot
 	var mask uint64
 	for b := range in {
 		if p.failed == nil {
 			func() {
 				defer catchPanic(&p.failed)
-				p.weld(b, &slots, &sink, &recent, &mask)
+				p.weld(b, &slots, &recent, &mask)
 			}()
 		}
 		b.done <- struct{}{}
 	}
-	p.sink = sink
 }
 
 // weld welds one batch's vertices of this partition.
-func (p *weldPart) weld(b *weldBatch, slots *[touchAhead]int32, sinkp *uint64, recentp *[]weldSlot, maskp *uint64) {
-	sink, recent, mask := *sinkp, *recentp, *maskp
-	defer func() { *sinkp, *recentp, *maskp = sink, recent, mask }()
+func (p *weldPart) weld(b *weldBatch, slots *[touchAhead]int32, recentp *[]weldSlot, maskp *uint64) {
+	recent, mask := *recentp, *maskp
+	defer func() { *recentp, *maskp = recent, mask }()
 	{
 		if recent == nil {
 			// The first batch comes after the welder's last reserve.
@@ -309,7 +309,7 @@ func (p *weldPart) weld(b *weldBatch, slots *[touchAhead]int32, sinkp *uint64, r
 				}
 				j := slot(h, size)
 				slots[k-k0] = int32(j)
-				sink += p.table[j]
+				prefetch(uintptr(unsafe.Pointer(&p.table[j])))
 			}
 			for k := k0; k < k1; k++ {
 				j := int(slots[k-k0])
