@@ -128,7 +128,7 @@ type raster struct {
 
 // frame holds, per sample, the drawn facet's depth (16 bits, from 1 far to
 // 65534 near) above its shading table cell (16 bits), or 0 where nothing
-// was drawn. At 16 bits a part's depth is cut into 65535 steps: 1.5 µm
+// was drawn. At 16 bits a part's depth is cut into 65533 steps: 1.5 µm
 // for a 100 mm part, far finer than a pixel, and each sample takes 4
 // bytes, so a worker's frame stays small enough to cache well.
 type frame struct {
