@@ -258,7 +258,7 @@ func TestTopologyParallel(t *testing.T) {
 			t.Fatalf("%s: %d facets, too few for the parallel path", c.name, len(m.tris)/3)
 		}
 		one := measureTopology(len(m.verts), m.tris, defaultPassEdges)
-		if one.watertight != c.watertight || one.shells != c.shells || one.oriented != c.watertight || c.watertight != (one.openEdges == 0) {
+		if one.watertight != c.watertight || one.shells != c.shells || c.watertight != (one.openEdges == 0) {
 			t.Errorf("%s: %+v, want watertight %v, %d shells", c.name, one, c.watertight, c.shells)
 		}
 		for _, pass := range []uint32{uint32(len(m.tris) / 5), 777} {

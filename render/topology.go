@@ -16,11 +16,6 @@ type topology struct {
 	degenerate  int64 // facets with two equal vertices, left out of the rest
 	openEdges   int64 // edges of only one facet
 	nonManifold int64 // edges of three or more facets
-	// oriented: watertight, and the two facets of every edge run along it
-	// in opposite directions, so all normals point the same way (out or in).
-	oriented bool
-	// misoriented: some edge's two facets run along it the same way.
-	misoriented bool
 }
 
 // defaultPassEdges bounds the edges bucketed at once (4 bytes each): a
@@ -158,7 +153,6 @@ func measureTopology(nverts int, tris []int32, passEdges uint32) topology {
 		nonManifold: part[0].nonManifold + part[1].nonManifold,
 	}
 	topo.watertight = topo.openEdges == 0 && topo.nonManifold == 0
-	topo.oriented = topo.watertight && !part[0].misoriented && !part[1].misoriented
 	for t := range nt {
 		a, b, c := tris[3*t], tris[3*t+1], tris[3*t+2]
 		if parent[t] == int32(t) && a != b && b != c && a != c {
@@ -215,8 +209,8 @@ func (p *goroutinePanic) raise() {
 }
 
 // groupEdges sorts one vertex's bucket of edges by their other vertex,
-// checks that each edge has two facets wound oppositely, and joins the
-// facets of each edge. keys is scratch space, returned for reuse.
+// counts edges of one facet or of more than two, and joins the facets of
+// each edge. keys is scratch space, returned for reuse.
 func groupEdges(topo *topology, uf unionFind, tris []int32, bucket []uint32, keys []uint64) []uint64 {
 	switch len(bucket) {
 	case 0:
@@ -227,9 +221,6 @@ func groupEdges(topo *topology, uf unionFind, tris []int32, bucket []uint32, key
 		ea, eb := bucket[0], bucket[1]
 		if other(tris, ea) == other(tris, eb) {
 			uf.union(int32(ea/3), int32(eb/3))
-			if forward(tris, ea) == forward(tris, eb) {
-				topo.misoriented = true
-			}
 		} else {
 			topo.openEdges += 2
 		}
@@ -255,13 +246,9 @@ func groupEdges(topo *topology, uf unionFind, tris []int32, bucket []uint32, key
 			j++
 		}
 		switch {
-		case j-i == 2:
-			if forward(tris, uint32(keys[i])) == forward(tris, uint32(keys[i+1])) {
-				topo.misoriented = true
-			}
 		case j-i == 1:
 			topo.openEdges++
-		default:
+		case j-i > 2:
 			topo.nonManifold++
 		}
 		i = j
@@ -317,9 +304,4 @@ func (u unionFind) union(x, y int32) {
 			return
 		}
 	}
-}
-
-// forward reports whether edge e runs from its lower vertex id to its higher.
-func forward(tris []int32, e uint32) bool {
-	return tris[e] < tris[nextEdge(e)]
 }
