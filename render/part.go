@@ -2,6 +2,10 @@
 // its preview image (a PNG). Input is streamed from any io.Reader (a git
 // blob, an S3 object) and checked against Limits; bad input gets an error
 // that names the file, the problem and where it is.
+//
+// ReadMesh welds and measures a file and can draw it; Inspect only
+// measures; ReadFacets only draws, skipping the welding, topology and hash
+// a picture does not need, and draws the same pixels as ReadMesh's mesh.
 package render
 
 // Part is the measured metadata of one STL file, as the contract names it.
