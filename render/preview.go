@@ -335,27 +335,36 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 	return kept[0] || kept[1]
 }
 
-// allDegenerate reports whether every facet has zero area in space (not
-// only on screen).
+// allDegenerate reports whether the facets have no area at all, worked out
+// as ReadMesh works it out (with the same -0, reference point and sums), so
+// that what ReadMesh accepts is never refused here: a part whose facets
+// all lie edge-on to the camera gets a blank preview, not an error.
 func allDegenerate(verts []stl.Vec3, tris []int32) bool {
-	at := func(t, i int) stl.Vec3 {
-		if tris != nil {
-			return verts[tris[3*t+i]]
-		}
-		return verts[3*t+i]
+	nt := len(verts) / 3
+	if tris != nil {
+		nt = len(tris) / 3
 	}
-	for t := range len(verts) / 3 {
-		if tris != nil && t >= len(tris)/3 {
-			break
+	var ref [3]float64
+	var area float64
+	for t := range nt {
+		var f [3]stl.Vec3
+		for i := range 3 {
+			if tris != nil {
+				f[i] = verts[tris[3*t+i]]
+			} else {
+				f[i] = verts[3*t+i]
+			}
+			for k := range 3 {
+				f[i][k] += 0 // -0 becomes +0
+			}
 		}
-		a, b, c := at(t, 0), at(t, 1), at(t, 2)
-		u := [3]float64{float64(b[0] - a[0]), float64(b[1] - a[1]), float64(b[2] - a[2])}
-		w := [3]float64{float64(c[0] - a[0]), float64(c[1] - a[1]), float64(c[2] - a[2])}
-		if cross(u, w) != [3]float64{} {
-			return false
+		if t == 0 {
+			ref = [3]float64{float64(f[0][0]), float64(f[0][1]), float64(f[0][2])}
 		}
+		_, da := facetMeasures(&f, &ref)
+		area += da
 	}
-	return true
+	return area == 0
 }
 
 // facet rasterises one facet into fr with exact integer edge functions and
