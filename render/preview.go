@@ -101,11 +101,12 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 	if nt >= parallelFacets {
 		workers = max(1, min(2, runtime.GOMAXPROCS(0)))
 	}
-	r := newRaster(size*ss, workers)
-	r.fit(verts)
-	if !r.draw(verts, tris) && allDegenerate(verts, tris) {
+	if allDegenerate(verts, tris) {
 		return nil, malformed(name, -1, 0, "all %d facets are degenerate (zero area)", nt)
 	}
+	r := newRaster(size*ss, workers)
+	r.fit(verts)
+	r.draw(verts, tris)
 	img := r.resolve(size, ss)
 	for _, f := range r.frames {
 		endLargeSlice(f.samples)
@@ -248,9 +249,8 @@ func (r *raster) fit(verts []stl.Vec3) {
 // frames merge by taking the larger value, and the pixels do not depend
 // on the number of workers. Facets that cannot cover a sample are left
 // out early: degenerate ones and the many that fall between sample
-// centres when a big mesh is drawn small. It reports whether any facet
-// was drawn.
-func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
+// centres when a big mesh is drawn small.
+func (r *raster) draw(verts []stl.Vec3, tris []int32) {
 	nt := len(verts) / 3
 	if tris != nil {
 		nt = len(tris) / 3
@@ -260,7 +260,6 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 	last := int64(r.n - 1)
 	r.frames = make([]frame, r.workers)
 	facing := uint16(shadeGrid/2*shadeGrid + shadeGrid/2)
-	var kept [2]bool
 	parallel(r.workers, func(h int) {
 		m := r.view // a copy the compiler can keep in registers
 		// Zeroed, the frame is empty: resolve shows the background where
@@ -321,7 +320,6 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 				z:    [3]float32{m.depth(az), m.depth(bz), m.depth(cz)},
 				cell: cell,
 			})
-			kept[h] = true
 		}
 	})
 	if r.workers == 2 {
@@ -332,20 +330,20 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) bool {
 			}
 		})
 	}
-	return kept[0] || kept[1]
 }
 
 // allDegenerate reports whether the facets have no area at all, worked out
-// as ReadMesh works it out (with the same -0, reference point and sums), so
-// that what ReadMesh accepts is never refused here: a part whose facets
-// all lie edge-on to the camera gets a blank preview, not an error.
+// as ReadMesh works it out (with the same -0 and reference point), so that
+// a preview refuses exactly the files ReadMesh refuses: a part whose
+// facets all lie edge-on to the camera gets a blank preview, and a file of
+// collinear facets an error even if rounding on screen would draw it. It
+// stops at the first facet with an area, usually the first.
 func allDegenerate(verts []stl.Vec3, tris []int32) bool {
 	nt := len(verts) / 3
 	if tris != nil {
 		nt = len(tris) / 3
 	}
 	var ref [3]float64
-	var area float64
 	for t := range nt {
 		var f [3]stl.Vec3
 		for i := range 3 {
@@ -361,10 +359,11 @@ func allDegenerate(verts []stl.Vec3, tris []int32) bool {
 		if t == 0 {
 			ref = [3]float64{float64(f[0][0]), float64(f[0][1]), float64(f[0][2])}
 		}
-		_, da := facetMeasures(&f, &ref)
-		area += da
+		if _, da := facetMeasures(&f, &ref); da != 0 {
+			return false
+		}
 	}
-	return area == 0
+	return true
 }
 
 // facet rasterises one facet into fr with exact integer edge functions and
