@@ -129,19 +129,5 @@ func fetchObject(o batchObject) (oid string, n int64, status int, err error) {
 	if !ok {
 		return "", 0, 0, fmt.Errorf("object %s: no download action", o.OID)
 	}
-	req, err := http.NewRequest(http.MethodGet, a.Href, nil)
-	if err != nil {
-		return "", 0, 0, err
-	}
-	for k, v := range a.Header {
-		req.Header.Set(k, v)
-	}
-	res, err := httpClient.Do(req)
-	if err != nil {
-		return "", 0, 0, err
-	}
-	defer res.Body.Close()
-	h := sha256.New()
-	n, err = io.Copy(h, res.Body)
-	return hex.EncodeToString(h.Sum(nil)), n, res.StatusCode, err
+	return getSum(a.Href, a.Header)
 }
