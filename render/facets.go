@@ -66,10 +66,10 @@ type facetBuilder struct {
 func (b *facetBuilder) SetName(string)         {}
 func (b *facetBuilder) SetBinaryHeader([]byte) {}
 
-// SetASCII reserves room from the file size, as meshBuilder does.
+// SetASCII reserves room from the file size, when known.
 func (b *facetBuilder) SetASCII(ascii bool) {
 	if ascii && b.size > 0 {
-		b.reserve(max(64, min(b.size/200, b.lim.MaxTriangles)))
+		b.reserve(asciiFacetRoom(b.size, b.lim))
 	}
 }
 

@@ -44,12 +44,9 @@ func largeSlice[T any](n, capacity int) []T {
 	return s
 }
 
-// endLargeSlice withdraws largeSlice's request for s's memory.
+// endLargeSlice withdraws largeSlice's request for s's memory (the whole
+// huge pages inside it).
 func endLargeSlice[T any](s []T) {
-	hugeAdvice(s, syscall.MADV_NOHUGEPAGE)
-}
-
-func hugeAdvice[T any](s []T, advice int) {
 	var zero T
 	size := uintptr(cap(s)) * unsafe.Sizeof(zero)
 	if size < hugePage {
@@ -65,5 +62,5 @@ func hugeAdvice[T any](s []T, advice int) {
 	// The range lies inside s, which the Go heap gave to no one else; an
 	// error (an old kernel, THP disabled) only means the advice is not taken.
 	b := unsafe.Slice((*byte)(unsafe.Add(p, lo-start)), hi-lo)
-	_ = syscall.Madvise(b, advice)
+	_ = syscall.Madvise(b, syscall.MADV_NOHUGEPAGE)
 }

@@ -118,14 +118,20 @@ func (b *meshBuilder) SetName(string)         {}
 func (b *meshBuilder) SetBinaryHeader([]byte) {}
 
 // SetASCII sizes the welder from the file size, when known: ASCII facets
-// take about 250 bytes. The facet list gets room for facets of 200 bytes,
-// so that it rarely has to grow (and be copied); room it does not fill is
-// never touched and costs no memory. Binary files give their count to
-// SetTriangleCount.
+// take about 250 bytes; the facet list gets asciiFacetRoom. Binary files
+// give their count to SetTriangleCount.
 func (b *meshBuilder) SetASCII(ascii bool) {
 	if ascii && b.size > 0 {
-		b.weld.reserve(max(64, min(b.size/250, b.lim.MaxTriangles)), max(64, min(b.size/200, b.lim.MaxTriangles)))
+		b.weld.reserve(max(64, min(b.size/250, b.lim.MaxTriangles)), asciiFacetRoom(b.size, b.lim))
 	}
+}
+
+// asciiFacetRoom is the room a facet list gets for an ASCII file of size
+// bytes: facets of 200 bytes (they take about 250), so that it rarely has
+// to grow (and be copied); room it does not fill is never touched and
+// costs no memory.
+func asciiFacetRoom(size int64, lim Limits) int64 {
+	return max(64, min(size/200, lim.MaxTriangles))
 }
 
 func (b *meshBuilder) SetTriangleCount(n uint32) { b.weld.reserve(int64(n), int64(n)) }

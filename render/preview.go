@@ -7,7 +7,6 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"runtime"
 	"sync"
 
 	"github.com/hschendel/stl"
@@ -99,7 +98,7 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 	}
 	workers := 1
 	if nt >= parallelFacets {
-		workers = max(1, min(2, runtime.GOMAXPROCS(0)))
+		workers = cores()
 	}
 	if allDegenerate(verts, tris) {
 		return nil, malformed(name, -1, 0, "all %d facets are degenerate (zero area)", nt)
@@ -435,7 +434,7 @@ func (r *raster) facet(fr *frame, f *facetRec) {
 	}
 }
 
-// The shading table holds the colour of a normal facing the viewer's half
+// The shading table, made once per process, holds the colour of a normal facing the viewer's half
 // of space, by its octahedral projection (x, y)/(|x|+|y|+|z|) on a
 // shadeGrid² grid: cell (i, j) = round((x, y)/(|x|+|y|+|z|) · (shadeGrid-1)/2
 // + (shadeGrid-1)/2). A lookup replaces a normalisation and the lighting
@@ -444,11 +443,11 @@ func (r *raster) facet(fr *frame, f *facetRec) {
 // which takes 4 times longer to fill, in every one-shot render).
 const shadeGrid = 256
 
-var shadeLUT = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
+var shadeTable = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
 	r := newRaster(1, 1)
 	lut := new([shadeGrid * shadeGrid]uint32)
 	// A one-shot render pays for the table: the cores share it.
-	workers := max(1, min(2, runtime.GOMAXPROCS(0)))
+	workers := cores()
 	parallel(workers, func(h int) {
 		for j := shadeGrid * h / workers; j < shadeGrid*(h+1)/workers; j++ {
 			for i := range shadeGrid {
@@ -467,9 +466,6 @@ var shadeLUT = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
 	lut[0] = uint32(bg.R)<<16 | uint32(bg.G)<<8 | uint32(bg.B)
 	return lut
 })
-
-// shadeTable returns the shading table, made once per process.
-func shadeTable() *[shadeGrid * shadeGrid]uint32 { return shadeLUT() }
 
 // light returns the colour of a surface whose unit normal, in camera
 // space, is n (n[2] ≥ 0): a key light from the upper left, a weak fill
@@ -499,35 +495,28 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
 	samples := r.frames[0].samples
 	lut := shadeTable()
-	var wg sync.WaitGroup
-	per := (size + r.workers - 1) / r.workers
-	for w := range r.workers {
-		wg.Add(1)
-		go func(y0, y1 int) {
-			defer wg.Done()
-			div := uint32(ss * ss)
-			for y := y0; y < y1; y++ {
-				for x := range size {
-					var sr, sg, sb uint32
-					for j := range ss {
-						row := (y*ss + j) * r.n
-						for i := range ss {
-							c := lut[uint16(samples[row+x*ss+i])]
-							sr += c >> 16 & 0xff
-							sg += c >> 8 & 0xff
-							sb += c & 0xff
-						}
+	div := uint32(ss * ss)
+	parallel(r.workers, func(h int) {
+		for y := size * h / r.workers; y < size*(h+1)/r.workers; y++ {
+			for x := range size {
+				var sr, sg, sb uint32
+				for j := range ss {
+					row := (y*ss + j) * r.n
+					for i := range ss {
+						c := lut[uint16(samples[row+x*ss+i])]
+						sr += c >> 16 & 0xff
+						sg += c >> 8 & 0xff
+						sb += c & 0xff
 					}
-					o := img.PixOffset(x, y)
-					img.Pix[o] = uint8((sr + div/2) / div)
-					img.Pix[o+1] = uint8((sg + div/2) / div)
-					img.Pix[o+2] = uint8((sb + div/2) / div)
-					img.Pix[o+3] = 255
 				}
+				o := img.PixOffset(x, y)
+				img.Pix[o] = uint8((sr + div/2) / div)
+				img.Pix[o+1] = uint8((sg + div/2) / div)
+				img.Pix[o+2] = uint8((sb + div/2) / div)
+				img.Pix[o+3] = 255
 			}
-		}(min(size, w*per), min(size, (w+1)*per))
-	}
-	wg.Wait()
+		}
+	})
 	return img
 }
 

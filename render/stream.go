@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"runtime/debug"
 )
 
 // Sizes of the read pipeline. A chunk is read and hashed by one goroutine
@@ -76,7 +75,7 @@ func (s *stream) readAhead(r io.Reader, h hash.Hash) {
 	defer func() {
 		if v := recover(); v != nil {
 			select {
-			case s.ch <- chunk{panic: &goroutinePanic{value: v, stack: debug.Stack()}}:
+			case s.ch <- chunk{panic: caught(v)}:
 			case <-s.done:
 			}
 		}

@@ -1,11 +1,7 @@
 package render
 
 import (
-	"fmt"
-	"runtime"
-	"runtime/debug"
 	"slices"
-	"sync"
 	"sync/atomic"
 )
 
@@ -41,8 +37,8 @@ const parallelFacets = 1 << 15
 func measureTopology(nverts int, tris []int32, passEdges uint32) topology {
 	nt := len(tris) / 3
 	workers := 1
-	if nt >= parallelFacets && runtime.GOMAXPROCS(0) > 1 {
-		workers = 2
+	if nt >= parallelFacets {
+		workers = cores()
 	}
 	half := [3]int{0, nt, nt}
 	if workers == 2 {
@@ -161,51 +157,6 @@ func measureTopology(nverts int, tris []int32, passEdges uint32) topology {
 	}
 	endLargeSlice(parent)
 	return topo
-}
-
-// parallel runs f(0)..f(workers-1), each on its own goroutine but the last,
-// and waits for all. A panic in any of them is raised again on the
-// caller's goroutine, where the caller can recover it (the catalog turns
-// it into one failed file instead of a dead server).
-func parallel(workers int, f func(h int)) {
-	var wg sync.WaitGroup
-	failed := make([]*goroutinePanic, workers)
-	for h := range workers - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer catchPanic(&failed[h])
-			f(h)
-		}()
-	}
-	func() {
-		defer wg.Wait()
-		f(workers - 1)
-	}()
-	for _, p := range failed {
-		p.raise()
-	}
-}
-
-// goroutinePanic is a panic caught on a helper goroutine, with its stack.
-type goroutinePanic struct {
-	value any
-	stack []byte
-}
-
-// catchPanic, deferred on a helper goroutine, stores a panic in *to.
-func catchPanic(to **goroutinePanic) {
-	if v := recover(); v != nil {
-		*to = &goroutinePanic{value: v, stack: debug.Stack()}
-	}
-}
-
-// raise panics again with the caught value and its goroutine's stack;
-// it does nothing for nil.
-func (p *goroutinePanic) raise() {
-	if p != nil {
-		panic(fmt.Sprintf("%v\n\non a helper goroutine:\n%s", p.value, p.stack))
-	}
 }
 
 // groupEdges sorts one vertex's bucket of edges by their other vertex,

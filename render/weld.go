@@ -236,6 +236,9 @@ type weldPart struct {
 	verts []stl.Vec3
 	table []uint64 // fingerprint<<32 | id+1; 0 is empty
 	grow  int      // vertex count at which the table grows
+	// recent caches recently seen vertices (see recentMax); made with the
+	// first batch.
+	recent []weldSlot
 	// failed is a panic while welding; read only after a batch's done.
 	failed *goroutinePanic
 }
@@ -264,14 +267,11 @@ const recentMax = 16384
 // welding but not the loop: the batches still get their done signal, and
 // the reader raises the panic on its own goroutine (see welder.collect).
 func (p *weldPart) run(in <-chan *weldBatch) {
-	var slots [touchAhead]int32 // table slot to look up, or -1 when answered
-	var recent []weldSlot
-	var mask uint64
 	for b := range in {
 		if p.failed == nil {
 			func() {
 				defer catchPanic(&p.failed)
-				p.weld(b, &slots, &recent, &mask)
+				p.weld(b)
 			}()
 		}
 		b.done <- struct{}{}
@@ -279,52 +279,49 @@ func (p *weldPart) run(in <-chan *weldBatch) {
 }
 
 // weld welds one batch's vertices of this partition.
-func (p *weldPart) weld(b *weldBatch, slots *[touchAhead]int32, recentp *[]weldSlot, maskp *uint64) {
-	recent, mask := *recentp, *maskp
-	defer func() { *recentp, *maskp = recent, mask }()
-	{
-		if recent == nil {
-			// The first batch comes after the welder's last reserve.
-			size := 256
-			for size < recentMax && size < len(p.table)/2 {
-				size <<= 1
-			}
-			recent = make([]weldSlot, size)
-			mask = uint64(size - 1)
+func (p *weldPart) weld(b *weldBatch) {
+	var slots [touchAhead]int32 // table slot to look up, or -1 when answered
+	if p.recent == nil {
+		// The first batch comes after the welder's last reserve.
+		size := 256
+		for size < recentMax && size < len(p.table)/2 {
+			size <<= 1
 		}
-		hash, at := b.hash[p.part], b.at[p.part]
-		tag := p.part << 31
-		n := b.cnt[p.part]
-		for k0 := 0; k0 < n; k0 += touchAhead {
-			k1 := min(n, k0+touchAhead)
-			size := len(p.table)
-			for k := k0; k < k1; k++ {
-				h, i := hash[k], at[k]
-				v := &b.verts[i]
-				r := &recent[h&mask]
-				if r.id != 0 && r.x == math.Float32bits(v[0]) && r.y == math.Float32bits(v[1]) && r.z == math.Float32bits(v[2]) {
-					b.ids[i] = r.id - 1 | tag
-					slots[k-k0] = -1
-					continue
-				}
-				j := slot(h, size)
-				slots[k-k0] = int32(j)
-				prefetch(uintptr(unsafe.Pointer(&p.table[j])))
+		p.recent = make([]weldSlot, size)
+	}
+	recent, mask := p.recent, uint64(len(p.recent)-1)
+	hash, at := b.hash[p.part], b.at[p.part]
+	tag := p.part << 31
+	n := b.cnt[p.part]
+	for k0 := 0; k0 < n; k0 += touchAhead {
+		k1 := min(n, k0+touchAhead)
+		size := len(p.table)
+		for k := k0; k < k1; k++ {
+			h, i := hash[k], at[k]
+			v := &b.verts[i]
+			r := &recent[h&mask]
+			if r.id != 0 && r.x == math.Float32bits(v[0]) && r.y == math.Float32bits(v[1]) && r.z == math.Float32bits(v[2]) {
+				b.ids[i] = r.id - 1 | tag
+				slots[k-k0] = -1
+				continue
 			}
-			for k := k0; k < k1; k++ {
-				j := int(slots[k-k0])
-				if j < 0 {
-					continue
-				}
-				if len(p.table) != size {
-					j = slot(hash[k], len(p.table)) // the table grew
-				}
-				i := at[k]
-				v := &b.verts[i]
-				id := p.id(v, hash[k], j)
-				b.ids[i] = id | tag
-				recent[hash[k]&mask] = weldSlot{math.Float32bits(v[0]), math.Float32bits(v[1]), math.Float32bits(v[2]), id + 1}
+			j := slot(h, size)
+			slots[k-k0] = int32(j)
+			prefetch(uintptr(unsafe.Pointer(&p.table[j])))
+		}
+		for k := k0; k < k1; k++ {
+			j := int(slots[k-k0])
+			if j < 0 {
+				continue
 			}
+			if len(p.table) != size {
+				j = slot(hash[k], len(p.table)) // the table grew
+			}
+			i := at[k]
+			v := &b.verts[i]
+			id := p.id(v, hash[k], j)
+			b.ids[i] = id | tag
+			recent[hash[k]&mask] = weldSlot{math.Float32bits(v[0]), math.Float32bits(v[1]), math.Float32bits(v[2]), id + 1}
 		}
 	}
 }
