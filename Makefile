@@ -16,8 +16,14 @@ all: build
 
 # A static binary (no cgo): nothing to match on the server, and it starts
 # sooner and smaller than one linked against the C library.
+# The version and commit are stamped with -X as well, since the toolchain
+# does not stamp them in a git worktree or with GOFLAGS=-buildvcs=false.
+VERSION_PKG := github.com/blueprints-hq/blueprints/internal/version
+LDFLAGS := -X $(VERSION_PKG).linkedVersion=$(shell git describe --tags --always 2>/dev/null) \
+	-X $(VERSION_PKG).linkedCommit=$(shell git rev-parse HEAD 2>/dev/null) \
+	-X $(VERSION_PKG).linkedModified=$(shell test -z "$$(git status --porcelain 2>/dev/null)" && echo false || echo true)
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/blueprints
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/blueprints
 
 run: build
 	$(BIN) serve

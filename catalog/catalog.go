@@ -56,7 +56,8 @@ type Deps struct {
 	// Measure measures and renders STL files.
 	Measure Measurer
 	// BaseURL is the server's public URL ("http://127.0.0.1:8080"), used
-	// in the lines shown to pushers.
+	// in the lines shown to pushers when the push does not name one
+	// (repo.Push.BaseURL).
 	BaseURL string
 	// Jobs is the most jobs run at a time (default 2).
 	Jobs int

@@ -41,6 +41,10 @@ type Push struct {
 	// first push it is the branch this push makes the default.
 	DefaultBranch string
 	Dir           string // the bare repository
+	// BaseURL is the server's origin as links shown to the pusher should
+	// name it: --public-url, or the address the push came to
+	// ("https://blueprints.example.org"); "" when unknown.
+	BaseURL string
 }
 
 // PreReceiveFunc checks a push before any ref changes. An error refuses
@@ -85,17 +89,19 @@ const (
 	envOwner      = "BLUEPRINTS_OWNER"
 	envProject    = "BLUEPRINTS_PROJECT"
 	envPusher     = "BLUEPRINTS_PUSHER"
+	envBaseURL    = "BLUEPRINTS_BASE_URL"
 )
 
 // quarantineEnv are the variables git sets for pre-receive so that the
 // hook sees the pushed, not yet accepted, objects.
 var quarantineEnv = []string{"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"}
 
-func (s *Server) hookEnv(p store.Project, pusher string) []string {
+func (s *Server) hookEnv(p store.Project, pusher, baseURL string) []string {
 	s.mu.Lock()
 	url := s.hookURL
 	s.mu.Unlock()
 	return []string{
+		envBaseURL + "=" + baseURL,
 		envHookURL + "=" + url,
 		envHookSecret + "=" + s.hookSecret,
 		envHookBin + "=" + s.executable,
@@ -138,6 +144,7 @@ type HookRequest struct {
 	Owner   string            `json:"owner"`
 	Project string            `json:"project"`
 	Pusher  string            `json:"pusher"`
+	BaseURL string            `json:"base_url,omitempty"`
 	Updates []RefUpdate       `json:"updates"`
 	Env     map[string]string `json:"env,omitempty"` // quarantine variables, absolute paths
 }
@@ -175,6 +182,7 @@ func (s *Server) hookPush(w http.ResponseWriter, r *http.Request) (Push, store.P
 		Updates:       req.Updates,
 		DefaultBranch: p.DefaultBranch,
 		Dir:           s.Path(p.Owner, p.Name),
+		BaseURL:       req.BaseURL,
 	}
 	return push, p, req.Env, true
 }
@@ -325,7 +333,7 @@ func RunHook(ctx context.Context, kind string, getenv func(string) string, stdin
 	if url == "" || getenv(envHookSecret) == "" {
 		return fmt.Errorf("%s hook: %s is not set: push through the Blueprints server", kind, envHookURL)
 	}
-	req := HookRequest{Owner: getenv(envOwner), Project: getenv(envProject), Pusher: getenv(envPusher), Env: map[string]string{}}
+	req := HookRequest{Owner: getenv(envOwner), Project: getenv(envProject), Pusher: getenv(envPusher), BaseURL: getenv(envBaseURL), Env: map[string]string{}}
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	// search and the API answer first when the CPU is busy. 0 leaves git
 	// at the server's own priority. Linux only; ignored elsewhere.
 	GitNice int
+	// PublicURL is the server's public origin (--public-url); without it
+	// links shown to pushers name the address the push came to.
+	PublicURL publicurl.Base
 }
 
 // PushCounter counts pushes by how they ended: "ok" (refs updated),
@@ -77,6 +81,7 @@ type Server struct {
 	log        *slog.Logger
 	hookSecret string
 	pushes     PushCounter
+	public     publicurl.Base
 
 	mu      sync.Mutex
 	hookURL string
@@ -131,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 		log:        log,
 		hookSecret: hex.EncodeToString(secret[:]),
 		pushes:     cfg.Pushes,
+		public:     cfg.PublicURL,
 		locks:      map[string]*projectLock{},
 	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {

@@ -324,7 +324,7 @@ func (u *UI) project(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	ctx := c.Request().Context()
-	v := projectView{P: p, CloneURL: cloneURL(c.Request(), p)}
+	v := projectView{P: p, CloneURL: u.public.URL(c.Request(), p.URL()+".git")}
 	meta, err := u.store.ProjectMeta(ctx, p.Full())
 	switch {
 	case err == nil:
@@ -385,15 +385,6 @@ func (u *UI) project(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	return u.renderCached(c, http.StatusOK, "project", p.Full(), v, key, time.Minute)
-}
-
-// cloneURL is the project's git remote as this request reached us.
-func cloneURL(r *http.Request, p *projectRef) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + "/" + p.Owner + "/" + p.Name + ".git"
 }
 
 // lfsOID returns the LFS object id when the blob is an LFS pointer.

@@ -30,6 +30,7 @@ import (
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/parser"
 
+	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
@@ -44,6 +45,9 @@ type Options struct {
 	Blobs  storage.Blobs
 	Index  search.Index
 	Logger *slog.Logger
+	// PublicURL is the origin of absolute links (clone URLs, feeds,
+	// OpenGraph tags); without it, the address each request reached.
+	PublicURL publicurl.Base
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -54,6 +58,7 @@ type UI struct {
 	blobs  storage.Blobs
 	index  search.Index
 	log    *slog.Logger
+	public publicurl.Base
 	pages  map[string]*template.Template
 	static *staticFiles
 	pool   *repo.BrowsePool
@@ -85,6 +90,7 @@ func New(opt Options) (*UI, error) {
 		blobs:  opt.Blobs,
 		index:  opt.Index,
 		log:    opt.Logger,
+		public: opt.PublicURL,
 		static: st,
 		pool:   repo.NewBrowsePool(8, 256),
 		cache:  newPageCache(2048, 64<<20),

@@ -27,6 +27,7 @@ func main() {
 			renderCmd,
 			reindexCmd,
 			hookCmd,
+			versionCmd,
 		},
 	}
 	os.Exit(app.Main(os.Args[1:]))

@@ -14,8 +14,10 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
+	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/internal/version"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -53,6 +55,10 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
+		fs.String("log-format", "text", "log format: text (key=value lines) or json (one object a line)")
+		fs.Env("log-format", "BLUEPRINTS_LOG_FORMAT")
+		fs.String("public-url", "", "the address clients use, e.g. https://blueprints.example.org behind a proxy; every absolute link (push output, LFS, feeds, sitemap, OpenGraph, API) names it. Empty: the address each request reached")
+		fs.Env("public-url", "BLUEPRINTS_PUBLIC_URL")
 	},
 	Run: runServe,
 }
@@ -66,6 +72,22 @@ func dataFlag(fs *cli.Flags) {
 
 func flagString(fs *cli.Flags, name string) string { return fs.Lookup(name).Value.String() }
 
+// newLogger builds the server's logger from --log-level and --log-format.
+func newLogger(levelName, format string) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(levelName)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", cli.ErrUsage, levelName)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: want text or json", cli.ErrUsage, format)
+}
+
 // openStore opens the metadata store in the data folder, creating both.
 func openStore(ctx context.Context, data string) (*store.Store, error) {
 	if err := os.MkdirAll(data, 0o755); err != nil {
@@ -78,12 +100,15 @@ func runServe(fs *cli.Flags, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, args[0])
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(flagString(fs, "log-level"))); err != nil {
-		return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", cli.ErrUsage, flagString(fs, "log-level"))
+	log, err := newLogger(flagString(fs, "log-level"), flagString(fs, "log-format"))
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	public, err := publicurl.Parse(flagString(fs, "public-url"))
+	if err != nil {
+		return fmt.Errorf("%w: --public-url: %w", cli.ErrUsage, err)
+	}
 
 	data := flagString(fs, "data")
 	storageURL := flagString(fs, "storage")
@@ -95,6 +120,8 @@ func runServe(fs *cli.Flags, args []string) error {
 	if gitNice < 0 || gitNice > 19 {
 		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
 	}
+	build := version.Read()
+	log.Info("starting", "version", build.Version, "commit", build.ShortCommit(), "go", build.GoVersion, "public_url", public.String())
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
@@ -109,8 +136,8 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	defer st.Close()
 	// Metrics: one registry for this server, fed by every package below.
-	met := metrics.New(metrics.Options{Store: st, Logger: log})
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log, Pushes: met, GitNice: gitNice})
+	met := metrics.New(metrics.Options{Store: st, Logger: log, Build: build})
+	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log, Pushes: met, GitNice: gitNice, PublicURL: public})
 	if err != nil {
 		return err
 	}
@@ -145,7 +172,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	// Git LFS API; its pre-receive check refuses pushes whose pointers name
 	// objects the project does not have.
-	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: flagString(fs, "lfs-presign") == "true", Logger: log, Meter: met})
+	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: flagString(fs, "lfs-presign") == "true", Logger: log, Meter: met, PublicURL: public})
 	if err != nil {
 		return err
 	}
@@ -158,7 +185,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log})
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, PublicURL: public})
 	if err != nil {
 		return err
 	}
@@ -188,7 +215,6 @@ func runServe(fs *cli.Flags, args []string) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	cat.Catalog.SetBaseURL("http://" + srv.Addr().String())
 	var serveErr error
 	select {
 	case <-ctx.Done():

@@ -254,9 +254,17 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= 500 {
 			level = slog.LevelWarn
 		}
+		route := c.Path()
+		if !s.known[[2]string{req.Method, route}] {
+			route = "unmatched"
+		}
+		// The path, never the query string or headers: tokens travel in
+		// Authorization, and a query may carry anything a client put there.
+		// client is the address the sign-in throttle uses (the one a
+		// trusted proxy names, or the TCP peer).
 		s.log.Log(req.Context(), level, "request",
-			"method", req.Method, "path", req.URL.Path, "status", res.Status,
-			"bytes", res.Size, "duration", time.Since(start).Round(time.Microsecond), "remote", req.RemoteAddr)
+			"method", req.Method, "route", route, "path", req.URL.Path, "status", res.Status,
+			"bytes", res.Size, "duration", time.Since(start).Round(time.Microsecond), "client", c.RealIP())
 		return nil
 	}
 }
