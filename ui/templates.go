@@ -28,6 +28,7 @@ type layout struct {
 	Static    string        // prefix of the static files' URLs
 	ImportMap template.HTML // the part page's import map for three.js, a script element
 	Query     string        // the search box's text
+	Head      headMeta      // canonical URL, feeds, oEmbed, OpenGraph
 	Body      any
 }
 
@@ -79,13 +80,13 @@ func (u *UI) render(c echo.Context, status int, page, title string, body any) er
 func (u *UI) renderCached(c echo.Context, status int, page, title string, body any, key string, ttl time.Duration) error {
 	t := u.pages[page]
 	var buf bytes.Buffer
-	v := layout{Title: title, Static: u.static.prefix, ImportMap: template.HTML(`<script type="importmap">` + u.static.importMap + `</script>`), Query: c.QueryParam("q"), Body: body}
+	v := layout{Title: title, Static: u.static.prefix, ImportMap: template.HTML(`<script type="importmap">` + u.static.importMap + `</script>`), Query: c.QueryParam("q"), Head: u.headFor(c, body), Body: body}
 	if err := t.Execute(&buf, v); err != nil {
 		u.log.Error("render page", "page", page, "err", err)
 		return c.String(500, "internal error")
 	}
 	if key != "" {
-		u.cache.put(key, buf.Bytes(), ttl)
+		u.cache.put(key+"|"+u.originKey(c.Request()), buf.Bytes(), ttl)
 	}
 	return u.sendPage(c, status, buf.Bytes())
 }
@@ -94,7 +95,7 @@ func (u *UI) renderCached(c echo.Context, status int, page, title string, body a
 // not, the caller builds the page; other requests for the same key wait
 // for it until this response starts (whatever it turns out to be).
 func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
-	body, ok, release := u.cache.claim(c.Request().Context(), key)
+	body, ok, release := u.cache.claim(c.Request().Context(), key+"|"+u.originKey(c.Request()))
 	if !ok {
 		c.Response().Before(release)
 		return false, nil

@@ -48,6 +48,9 @@ type Options struct {
 	// PublicURL is the origin of absolute links (clone URLs, feeds,
 	// OpenGraph tags); without it, the address each request reached.
 	PublicURL publicurl.Base
+	// SitemapPageSize is the most URLs in one sitemap file (50,000, the
+	// protocol's limit, when zero); beyond it /sitemap.xml is an index.
+	SitemapPageSize int
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -59,12 +62,14 @@ type UI struct {
 	index  search.Index
 	log    *slog.Logger
 	public publicurl.Base
-	pages  map[string]*template.Template
-	static *staticFiles
-	pool   *repo.BrowsePool
-	cache  *pageCache
-	md     goldmark.Markdown
-	policy *bluemonday.Policy
+	// sitemapSize is the most URLs in one sitemap file.
+	sitemapSize int
+	pages       map[string]*template.Template
+	static      *staticFiles
+	pool        *repo.BrowsePool
+	cache       *pageCache
+	md          goldmark.Markdown
+	policy      *bluemonday.Policy
 
 	stateMu sync.Mutex // guards state and stateAt (see catalogState)
 	state   string
@@ -85,17 +90,18 @@ func New(opt Options) (*UI, error) {
 		return nil, fmt.Errorf("create ui: %w", err)
 	}
 	u := &UI{
-		data:   opt.Data,
-		store:  opt.Store,
-		blobs:  opt.Blobs,
-		index:  opt.Index,
-		log:    opt.Logger,
-		public: opt.PublicURL,
-		static: st,
-		pool:   repo.NewBrowsePool(8, 256),
-		cache:  newPageCache(2048, 64<<20),
-		md:     goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithParserOptions(parser.WithAutoHeadingID())),
-		policy: bluemonday.UGCPolicy(),
+		data:        opt.Data,
+		store:       opt.Store,
+		blobs:       opt.Blobs,
+		index:       opt.Index,
+		log:         opt.Logger,
+		public:      opt.PublicURL,
+		sitemapSize: opt.SitemapPageSize,
+		static:      st,
+		pool:        repo.NewBrowsePool(8, 256),
+		cache:       newPageCache(2048, 64<<20),
+		md:          goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithParserOptions(parser.WithAutoHeadingID())),
+		policy:      bluemonday.UGCPolicy(),
 	}
 	u.policy.AllowAttrs("id").OnElements("h1", "h2", "h3", "h4", "h5", "h6")
 	u.policy.AddTargetBlankToFullyQualifiedLinks(true)
@@ -117,6 +123,17 @@ func (u *UI) Register(e *echo.Echo) {
 		e.HEAD(path, u.pooled(h))
 	}
 	page("/", u.home)
+	// What crawlers, feed readers and link previews read (web.go, feeds.go).
+	page("/robots.txt", u.robots)
+	page("/sitemap.xml", u.sitemap)
+	page("/sitemap-:n", u.sitemapN)
+	page("/oembed", u.oembed)
+	page("/projects.atom", u.projectsFeed)
+	page("/:owner/:project/commits.atom", u.commitsFeed)
+	// /{owner}.atom shares its one path segment with the owner page
+	// (/:owner), so it is routed by a rewrite before routing.
+	e.Pre(ownerFeedPath)
+	page(ownerFeedRoute, u.ownerFeed)
 	page("/search", u.searchPage)
 	e.GET("/static/*", u.serveStatic)
 	e.HEAD("/static/*", u.serveStatic)
@@ -228,6 +245,13 @@ func (u *UI) openProject(c echo.Context) (*projectRef, error) {
 		}
 		return nil, err
 	}
+	return u.openRow(c, row)
+}
+
+// openRow opens the repository of a project row found otherwise; the
+// handler's pooled wrapper gives it back (see pooled).
+func (u *UI) openRow(c echo.Context, row store.Project) (*projectRef, error) {
+	owner, name := row.Owner, row.Name
 	root := filepath.Join(u.data, "repos")
 	dir := filepath.Join(root, row.Owner, row.Name+".git")
 	if rel, err := filepath.Rel(root, dir); err != nil || strings.HasPrefix(rel, "..") {
@@ -239,6 +263,9 @@ func (u *UI) openProject(c echo.Context) (*projectRef, error) {
 			return nil, notFound("No project %s/%s.", owner, name)
 		}
 		return nil, err
+	}
+	if old, ok := c.Get(browseKey).(*repo.Browse); ok {
+		u.pool.Put(old) // a handler opening several projects keeps one at a time
 	}
 	c.Set(browseKey, b)
 	return &projectRef{Owner: row.Owner, Name: row.Name, Row: row, Browse: b}, nil

@@ -59,6 +59,8 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("log-format", "BLUEPRINTS_LOG_FORMAT")
 		fs.String("public-url", "", "the address clients use, e.g. https://blueprints.example.org behind a proxy; every absolute link (push output, LFS, feeds, sitemap, OpenGraph, API) names it. Empty: the address each request reached")
 		fs.Env("public-url", "BLUEPRINTS_PUBLIC_URL")
+		fs.Int("sitemap-size", 50000, "most URLs in one sitemap file; beyond it /sitemap.xml becomes an index of /sitemap-N.xml files")
+		fs.Env("sitemap-size", "BLUEPRINTS_SITEMAP_SIZE")
 	},
 	Run: runServe,
 }
@@ -185,7 +187,8 @@ func runServe(fs *cli.Flags, args []string) error {
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, PublicURL: public})
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, PublicURL: public,
+		SitemapPageSize: fs.Lookup("sitemap-size").Value.(interface{ Get() any }).Get().(int)})
 	if err != nil {
 		return err
 	}

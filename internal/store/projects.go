@@ -126,3 +126,22 @@ func (s *Store) ProjectsVersion(ctx context.Context) (string, error) {
 	}
 	return v, nil
 }
+
+// ProjectsOf lists owner's projects (ignoring case), most recently pushed
+// first, at most limit.
+func (s *Store) ProjectsOf(ctx context.Context, owner string, limit int) ([]Project, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE owner = ? ORDER BY updated_at DESC, id DESC LIMIT ?`, owner, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list projects of %s: %w", owner, err)
+	}
+	defer rows.Close()
+	var ps []Project
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list projects of %s: %w", owner, err)
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
