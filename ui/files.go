@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/internal/httpcache"
 	"github.com/blueprints-hq/blueprints/internal/httprange"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
@@ -220,7 +221,7 @@ func serveRange(c echo.Context, src rangeSource, etag string) error {
 	req, hd := c.Request(), c.Response().Header()
 	n := src.size()
 	hd.Set("Accept-Ranges", "bytes")
-	if inm := req.Header.Get("If-None-Match"); inm != "" && (inm == etag || inm == "*") {
+	if httpcache.Match(req.Header.Get("If-None-Match"), etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	start, length, status := int64(0), n, http.StatusOK
@@ -274,7 +275,7 @@ func (u *UI) previewByHash(c echo.Context) error {
 	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 	hd.Set("ETag", `"`+sha+"-"+strings.TrimSuffix(file, ".png")+`"`)
 	hd.Set("X-Content-Type-Options", "nosniff")
-	if c.Request().Header.Get("If-None-Match") == hd.Get("ETag") {
+	if httpcache.Match(c.Request().Header.Get("If-None-Match"), hd.Get("ETag")) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	hd.Set("Content-Length", strconv.FormatInt(info.Size, 10))
@@ -347,10 +348,13 @@ func (u *UI) archive(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	root := p.Name + "-" + strings.ReplaceAll(ref, "/", "-")
+	// An archive of a commit never changes: its id is its tag.
+	if fresh, err := httpcache.Fresh(c, httpcache.StrongTag(h.String()), info.When); fresh {
+		return err
+	}
 	hd := c.Response().Header()
 	hd.Set("Content-Type", "application/zip")
 	hd.Set("Content-Disposition", disposition(root+".zip", "application/zip"))
-	hd.Set("ETag", `"`+h.String()+`"`)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	c.Response().WriteHeader(http.StatusOK)
 	zw := zip.NewWriter(c.Response())

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"net/http"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
@@ -50,12 +49,20 @@ func (u *UI) headFor(c echo.Context, body any) headMeta {
 	return h
 }
 
-// originKey is the origin links in a page name, for cache keys: a page
-// made for one Host header is never served for another.
-func (u *UI) originKey(r *http.Request) string {
-	o, _ := u.public.Origin(r)
-	return o
+// scopedKey is a page cache key made specific to what may differ between
+// two requests for the same page: the origin its absolute links name (a
+// page made for one Host header is never served for another) and what the
+// viewer may see. The page cache and the pages' entity tags both use it.
+func (u *UI) scopedKey(c echo.Context, key string) string {
+	o, _ := u.public.Origin(c.Request())
+	return key + "|" + o + "|" + u.viewerScope(c)
 }
+
+// viewerScope names what the viewer of a request may see, so that no page
+// made for one viewer is served to another. Every viewer sees the same
+// (public) projects until the access policy (issue 13) lands; it then
+// returns, say, the viewer's id or the set of private projects they read.
+func (u *UI) viewerScope(echo.Context) string { return "public" }
 
 func (v projectView) describe(abs func(string) string) headMeta {
 	h := headMeta{Canonical: abs(v.P.URL())}

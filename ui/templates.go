@@ -13,6 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/internal/httpcache"
+
 	"github.com/blueprints-hq/blueprints/render"
 )
 
@@ -86,16 +88,26 @@ func (u *UI) renderCached(c echo.Context, status int, page, title string, body a
 		return c.String(500, "internal error")
 	}
 	if key != "" {
-		u.cache.put(key+"|"+u.originKey(c.Request()), buf.Bytes(), ttl)
+		u.cache.put(u.scopedKey(c, key), buf.Bytes(), ttl)
+		if status == http.StatusOK {
+			c.Response().Header().Set("ETag", httpcache.WeakTag(u.scopedKey(c, key)))
+		}
 	}
 	return u.sendPage(c, status, buf.Bytes())
 }
 
-// sendCached answers from the page cache when key is there. When it is
-// not, the caller builds the page; other requests for the same key wait
-// for it until this response starts (whatever it turns out to be).
+// sendCached answers 304 when the client's copy of key's page is
+// current, else from the page cache when key is there. When it is not, the
+// caller builds the page; other requests for the same key wait for it
+// until this response starts (whatever it turns out to be). The page's
+// entity tag is made from key, which names everything the page was made
+// from, so it needs no rendering to check.
 func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
-	body, ok, release := u.cache.claim(c.Request().Context(), key+"|"+u.originKey(c.Request()))
+	scoped := u.scopedKey(c, key)
+	if fresh, err := httpcache.Fresh(c, httpcache.WeakTag(scoped), time.Time{}); fresh {
+		return true, err
+	}
+	body, ok, release := u.cache.claim(c.Request().Context(), scoped)
 	if !ok {
 		c.Response().Before(release)
 		return false, nil

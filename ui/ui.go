@@ -207,6 +207,7 @@ func (u *UI) fail(c echo.Context, err error) error {
 	if c.Response().Committed {
 		return nil
 	}
+	c.Response().Header().Del("ETag") // set for the page that failed
 	title := http.StatusText(status)
 	return u.render(c, status, "error", title, errorView{Status: status, Title: title, Message: msg})
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blueprints-hq/blueprints/internal/guard"
+	"github.com/blueprints-hq/blueprints/internal/httpcache"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
@@ -110,6 +111,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	e.HTTPErrorHandler = s.httpError
 	e.Use(s.measureRequests, s.recoverPanics, s.logRequests)
 	guard.Install(e, cfg.Guard)
+	// Compression sits inside the guard, so its headers and body limits
+	// see every answer; git packs, LFS objects, archives and images are
+	// left as they are (see httpcache.Gzip).
+	e.Use(httpcache.Gzip)
 	s.routes()
 	return s, nil
 }

@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/internal/httpcache"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/search"
@@ -50,6 +52,30 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET("/api/v1/search", a.search)
 	e.GET("/api/v1/projects", a.projects)
 	e.GET("/api/v1/projects/:owner/:project", a.project)
+	// Anything else under /api is a JSON 404, not an HTML page.
+	for _, p := range []string{"/api", "/api/*", "/api/v1", "/api/v1/*"} {
+		e.Any(p, a.unknown)
+	}
+}
+
+func (a *API) unknown(c echo.Context) error {
+	return problem(c, http.StatusNotFound, "no API endpoint "+c.Request().Method+" "+c.Request().URL.Path+"; the endpoints are described at /api/v1/openapi.json")
+}
+
+// send answers 200 with v as JSON, with a weak entity tag made from the
+// body (and Last-Modified when modified is not zero); a client whose copy
+// is current gets 304. The tag comes from the bytes, so it is right for
+// whatever the viewer was allowed to see.
+func (a *API) send(c echo.Context, v any, modified time.Time) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return a.internal(c, err)
+	}
+	body = append(body, '\n')
+	if fresh, err := httpcache.Fresh(c, httpcache.WeakTag(string(body)), modified); fresh {
+		return err
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
 // Problem is the body of every error answer.
@@ -139,7 +165,7 @@ func (a *API) search(c echo.Context) error {
 	for _, h := range res.Hits {
 		out.Hits = append(out.Hits, toHit(h))
 	}
-	return c.JSON(http.StatusOK, out)
+	return a.send(c, out, time.Time{})
 }
 
 func toHit(h search.Hit) Hit {
@@ -272,7 +298,7 @@ func (a *API) projects(c echo.Context) error {
 		}
 		out.Projects = append(out.Projects, summary(p, m))
 	}
-	return c.JSON(http.StatusOK, out)
+	return a.send(c, out, time.Time{})
 }
 
 // ProjectDetail is the answer of /api/v1/projects/{owner}/{project}.
@@ -331,7 +357,11 @@ func (a *API) project(c echo.Context) error {
 			Part: cp.Measure, URL: page, PreviewURL: preview, DownloadURL: download,
 		})
 	}
-	return c.JSON(http.StatusOK, out)
+	modified := p.Updated
+	if m.CatalogUpdate.After(modified) {
+		modified = m.CatalogUpdate
+	}
+	return a.send(c, out, modified)
 }
 
 func (a *API) internal(c echo.Context, err error) error {
