@@ -28,6 +28,9 @@ func main() {
 			reindexCmd,
 			hookCmd,
 			versionCmd,
+			webhookAddCmd,
+			webhookListCmd,
+			webhookRemoveCmd,
 		},
 	}
 	os.Exit(app.Main(os.Args[1:]))

@@ -14,6 +14,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
+	"github.com/blueprints-hq/blueprints/internal/outbound"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
@@ -22,6 +23,7 @@ import (
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
+	"github.com/blueprints-hq/blueprints/webhook"
 )
 
 var serveCmd = &cli.Command{
@@ -59,6 +61,10 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("log-format", "BLUEPRINTS_LOG_FORMAT")
 		fs.String("public-url", "", "the address clients use, e.g. https://blueprints.example.org behind a proxy; every absolute link (push output, LFS, feeds, sitemap, OpenGraph, API) names it. Empty: the address each request reached")
 		fs.Env("public-url", "BLUEPRINTS_PUBLIC_URL")
+		fs.String("webhook-allow", "", "comma-separated CIDR ranges webhooks may reach although loopback, private or link-local (e.g. 10.0.0.0/8 for a receiver on your network); others are refused")
+		fs.Env("webhook-allow", "BLUEPRINTS_WEBHOOK_ALLOW")
+		fs.Duration("webhook-retry", 10*time.Second, "wait before retrying a failed webhook delivery, doubling for each of up to 5 attempts")
+		fs.Env("webhook-retry", "BLUEPRINTS_WEBHOOK_RETRY")
 		fs.Int("sitemap-size", 50000, "most URLs in one sitemap file; beyond it /sitemap.xml becomes an index of /sitemap-N.xml files")
 		fs.Env("sitemap-size", "BLUEPRINTS_SITEMAP_SIZE")
 	},
@@ -124,6 +130,10 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	build := version.Read()
 	log.Info("starting", "version", build.Version, "commit", build.ShortCommit(), "go", build.GoVersion, "public_url", public.String())
+	webhookAllow, err := outbound.ParseAllow(flagString(fs, "webhook-allow"))
+	if err != nil {
+		return fmt.Errorf("%w: --webhook-allow: %w", cli.ErrUsage, err)
+	}
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
@@ -186,6 +196,18 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
+	// Webhooks: push and catalog.done events, delivered through the
+	// guarded client.
+	hooks := webhook.New(webhook.Config{
+		Store:     st,
+		Client:    outbound.New(outbound.Config{Allow: webhookAllow, UserAgent: "Blueprints-Webhook/" + build.Version}),
+		PublicURL: public,
+		Logger:    log,
+		Backoff:   fs.Lookup("webhook-retry").Value.(interface{ Get() any }).Get().(time.Duration),
+		UserAgent: "Blueprints-Webhook/" + build.Version,
+	})
+	repos.OnPostReceive(hooks.Push)
+	cat.Catalog.OnDone(hooks.CatalogDone)
 	cat.Catalog.SetMeter(met)
 	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, PublicURL: public,
 		SitemapPageSize: fs.Lookup("sitemap-size").Value.(interface{ Get() any }).Get().(int)})
@@ -205,7 +227,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		API:       cat.API,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   []func(context.Context) error{cat.Catalog.Run, repos.SweepLocks},
+		Workers:   []func(context.Context) error{cat.Catalog.Run, repos.SweepLocks, hooks.Run},
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,
