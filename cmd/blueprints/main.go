@@ -28,6 +28,8 @@ func main() {
 			reindexCmd,
 			hookCmd,
 			versionCmd,
+			backupCmd,
+			restoreCmd,
 			webhookAddCmd,
 			webhookListCmd,
 			webhookRemoveCmd,
