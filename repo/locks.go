@@ -37,12 +37,23 @@ var topLocks = []string{"HEAD.lock", "packed-refs.lock", "config.lock", "shallow
 // age, logging each, and returns how many it removed. A repository it
 // cannot read is logged and skipped.
 func (s *Server) ClearStaleLocks(ctx context.Context, age time.Duration) (int, error) {
+	locks, err := s.staleLocks(ctx, age, true)
+	return len(locks), err
+}
+
+// StaleLocks lists the git lock files ClearStaleLocks would remove, without
+// removing them (blueprints doctor).
+func (s *Server) StaleLocks(ctx context.Context, age time.Duration) ([]string, error) {
+	return s.staleLocks(ctx, age, false)
+}
+
+func (s *Server) staleLocks(ctx context.Context, age time.Duration, remove bool) ([]string, error) {
 	cutoff := time.Now().Add(-age)
 	owners, err := os.ReadDir(s.root)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	removed := 0
+	var removed []string
 	for _, o := range owners {
 		if !o.IsDir() {
 			continue
@@ -59,14 +70,15 @@ func (s *Server) ClearStaleLocks(ctx context.Context, age time.Duration) (int, e
 			if !p.IsDir() || !strings.HasSuffix(p.Name(), ".git") {
 				continue
 			}
-			removed += s.clearRepoLocks(filepath.Join(s.root, o.Name(), p.Name()), cutoff)
+			removed = append(removed, s.clearRepoLocks(filepath.Join(s.root, o.Name(), p.Name()), cutoff, remove)...)
 		}
 	}
 	return removed, nil
 }
 
-// clearRepoLocks removes one repository's stale locks.
-func (s *Server) clearRepoLocks(dir string, cutoff time.Time) int {
+// clearRepoLocks finds one repository's stale locks and, when remove is
+// set, removes them; it returns those found (removed).
+func (s *Server) clearRepoLocks(dir string, cutoff time.Time, remove bool) []string {
 	var stale []string
 	for _, name := range topLocks {
 		stale = append(stale, filepath.Join(dir, name))
@@ -83,10 +95,14 @@ func (s *Server) clearRepoLocks(dir string, cutoff time.Time) int {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("look for stale git locks", "repo", dir, "err", err)
 	}
-	removed := 0
+	var removed []string
 	for _, path := range stale {
 		fi, err := os.Lstat(path)
 		if err != nil || !fi.Mode().IsRegular() || fi.ModTime().After(cutoff) {
+			continue
+		}
+		if !remove {
+			removed = append(removed, path)
 			continue
 		}
 		if err := os.Remove(path); err != nil {
@@ -94,7 +110,7 @@ func (s *Server) clearRepoLocks(dir string, cutoff time.Time) int {
 			continue
 		}
 		s.log.Warn("removed a stale git lock left by a git that was killed; pushes to that ref work again", "file", path, "age", time.Since(fi.ModTime()).Round(time.Second).String())
-		removed++
+		removed = append(removed, path)
 	}
 	return removed
 }

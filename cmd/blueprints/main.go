@@ -30,6 +30,7 @@ func main() {
 			versionCmd,
 			backupCmd,
 			restoreCmd,
+			doctorCmd,
 			webhookAddCmd,
 			webhookListCmd,
 			webhookRemoveCmd,
