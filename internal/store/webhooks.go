@@ -201,4 +201,3 @@ func (s *Store) RecentDeliveries(ctx context.Context, hookID int64, limit int) (
 	}
 	return ds, nil
 }
-
