@@ -215,7 +215,7 @@ func TestEndToEndCorpus(t *testing.T) {
 		}
 		h := a.Hits[0]
 		if h.Kind != "part" || h.Part == nil || h.Triangles == 0 || h.SHA256 == "" ||
-			!strings.HasPrefix(h.PreviewURL, "/"+h.Project+"/preview/main/") || !strings.HasPrefix(h.DownloadURL, "/"+h.Project+"/raw/main/") || h.Score <= 0 {
+			!strings.HasPrefix(h.PreviewURL, srv.URL+"/"+h.Project+"/preview/main/") || !strings.HasPrefix(h.DownloadURL, srv.URL+"/"+h.Project+"/raw/main/") || h.Score <= 0 {
 			t.Errorf("q=%q: hit %+v", c.q, h)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
+	"github.com/blueprints-hq/blueprints/ui/api"
 	"github.com/blueprints-hq/blueprints/webhook"
 )
 
@@ -195,6 +196,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		return err
 	}
 	defer cat.Close()
+	cat.API = api.New(api.Deps{Store: st, Index: cat.Index, Logger: log, PublicURL: public})
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	// Webhooks: push and catalog.done events, delivered through the
 	// guarded client.

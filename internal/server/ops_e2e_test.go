@@ -84,6 +84,11 @@ func TestPublicURL(t *testing.T) {
 		if !strings.Contains(page, srv.URL+"/alice/tractor.git") {
 			t.Errorf("project page lacks the clone URL %s/alice/tractor.git", srv.URL)
 		}
+		_, body := get(t, http.MethodGet, srv.URL+"/api/v1/projects/alice/tractor", "")
+		var p struct{ URL string }
+		if json.Unmarshal([]byte(body), &p); p.URL != srv.URL+"/alice/tractor" {
+			t.Errorf("API project url %q, want %s/alice/tractor", p.URL, srv.URL)
+		}
 	})
 	t.Run("--public-url", func(t *testing.T) {
 		const public = "https://blueprints.example.org"
@@ -99,6 +104,11 @@ func TestPublicURL(t *testing.T) {
 		_, page := get(t, http.MethodGet, srv.URL+"/alice/tractor", "")
 		if !strings.Contains(page, public+"/alice/tractor.git") || strings.Contains(page, srv.URL) {
 			t.Errorf("project page does not clone from %s only", public)
+		}
+		_, body := get(t, http.MethodGet, srv.URL+"/api/v1/projects/alice/tractor", "")
+		var p struct{ URL string }
+		if json.Unmarshal([]byte(body), &p); p.URL != public+"/alice/tractor" {
+			t.Errorf("API project url %q, want %s/alice/tractor", p.URL, public)
 		}
 	})
 	t.Run("bad --public-url", func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/internal/httpcache"
+	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/search"
@@ -30,6 +31,9 @@ type Deps struct {
 	Store  *store.Store
 	Index  search.Index
 	Logger *slog.Logger // slog.Default() when nil
+	// PublicURL is the origin of the absolute URLs in answers
+	// (--public-url); without it, the address each request reached.
+	PublicURL publicurl.Base
 }
 
 // API serves /api/v1.
@@ -128,7 +132,8 @@ func escapePath(p string) string {
 	return strings.Join(parts, "/")
 }
 
-// ProjectURL is the page of project "owner/name".
+// ProjectURL is the site path of project "owner/name"'s page; answers
+// carry it absolute (see Deps.PublicURL).
 func ProjectURL(project string) string { return "/" + escapePath(project) }
 
 // PartURLs are the page, preview and download URLs of a part.
@@ -162,13 +167,19 @@ func (a *API) search(c echo.Context) error {
 	if out.Facets == nil {
 		out.Facets = map[string][]search.FacetCount{}
 	}
+	abs := a.abs(c)
 	for _, h := range res.Hits {
-		out.Hits = append(out.Hits, toHit(h))
+		out.Hits = append(out.Hits, toHit(h, abs))
 	}
 	return a.send(c, out, time.Time{})
 }
 
-func toHit(h search.Hit) Hit {
+// abs makes a site path absolute for the answer to c.
+func (a *API) abs(c echo.Context) func(string) string {
+	return func(p string) string { return a.d.PublicURL.URL(c.Request(), p) }
+}
+
+func toHit(h search.Hit, abs func(string) string) Hit {
 	d := h.Doc
 	out := Hit{
 		Kind: d.Kind, Project: d.Project, Owner: d.Owner, Name: d.Name, Path: d.Path, Ref: d.Ref, Commit: d.Commit, Blob: d.Blob,
@@ -176,11 +187,12 @@ func toHit(h search.Hit) Hit {
 		Part: d.Part, Score: h.Score,
 	}
 	if d.Kind == search.KindPart {
-		out.URL, out.PreviewURL, out.DownloadURL = PartURLs(d.Project, d.Ref, d.Path)
+		page, preview, download := PartURLs(d.Project, d.Ref, d.Path)
+		out.URL, out.PreviewURL, out.DownloadURL = abs(page), abs(preview), abs(download)
 	} else {
 		n := d.Parts
 		out.Parts = &n
-		out.URL = ProjectURL(d.Project)
+		out.URL = abs(ProjectURL(d.Project))
 	}
 	return out
 }
@@ -217,11 +229,11 @@ type Catalog struct {
 	Updated  *time.Time          `json:"updated,omitempty"`
 }
 
-func summary(p store.Project, m store.ProjectMeta) ProjectSummary {
+func summary(p store.Project, m store.ProjectMeta, abs func(string) string) ProjectSummary {
 	s := ProjectSummary{
 		Project: p.FullName(), Owner: p.Owner, Name: p.Name, Title: m.Title, Description: m.Description,
 		License: m.License, Category: m.Category, Tags: m.Tags, DefaultBranch: p.DefaultBranch,
-		LatestCommit: m.LatestCommit, PartCount: m.Parts, Created: p.Created, Updated: p.Updated, URL: ProjectURL(p.FullName()),
+		LatestCommit: m.LatestCommit, PartCount: m.Parts, Created: p.Created, Updated: p.Updated, URL: abs(ProjectURL(p.FullName())),
 		Catalog: Catalog{State: m.State, Queued: m.Queued, Parts: m.Parts, Failed: m.Failed, Pending: m.PendingJobs, Error: m.Error, Failures: []store.PartFailure{}, Problems: m.Problems},
 	}
 	if s.Title == "" {
@@ -296,7 +308,7 @@ func (a *API) projects(c echo.Context) error {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return a.internal(c, err)
 		}
-		out.Projects = append(out.Projects, summary(p, m))
+		out.Projects = append(out.Projects, summary(p, m, a.abs(c)))
 	}
 	return a.send(c, out, time.Time{})
 }
@@ -341,7 +353,8 @@ func (a *API) project(c echo.Context) error {
 	if err != nil {
 		return a.internal(c, err)
 	}
-	out := ProjectDetail{ProjectSummary: summary(p, m), Version: m.Version, Parts: []Part{}}
+	abs := a.abs(c)
+	out := ProjectDetail{ProjectSummary: summary(p, m, abs), Version: m.Version, Parts: []Part{}}
 	for _, cp := range parts {
 		if cp.Error != "" {
 			out.Catalog.Failures = append(out.Catalog.Failures, store.PartFailure{Path: cp.Path, Blob: cp.Blob, Error: cp.Error})
@@ -354,7 +367,7 @@ func (a *API) project(c echo.Context) error {
 		page, preview, download := PartURLs(p.FullName(), cp.Ref, cp.Path)
 		out.Parts = append(out.Parts, Part{
 			Path: cp.Path, Name: strings.TrimSuffix(base, path.Ext(base)), Blob: cp.Blob, Ref: cp.Ref, Commit: cp.Commit, Updated: cp.Updated,
-			Part: cp.Measure, URL: page, PreviewURL: preview, DownloadURL: download,
+			Part: cp.Measure, URL: abs(page), PreviewURL: abs(preview), DownloadURL: abs(download),
 		})
 	}
 	modified := p.Updated

@@ -63,7 +63,7 @@ func TestSearchAnswers(t *testing.T) {
 			t.Errorf("hit lacks %q: %v", k, hit)
 		}
 	}
-	if u := hit["preview_url"].(string); !strings.HasPrefix(u, "/"+hit["project"].(string)+"/preview/") || !strings.HasSuffix(u, ".png") {
+	if u := hit["preview_url"].(string); !strings.HasPrefix(u, "http://example.com/"+hit["project"].(string)+"/preview/") || !strings.HasSuffix(u, ".png") {
 		t.Errorf("preview_url %q", u)
 	}
 	for _, bad := range []string{"max_x=x", "per_page=1000", "sort=size", "q=" + strings.Repeat("a+", 30), "page=0"} {
