@@ -361,7 +361,7 @@ func TestEndToEndCorpus(t *testing.T) {
 		{"q": {"holder"}, "per_page": {"50"}},
 		{"kind": {"part"}, "per_page": {"100"}},
 		{"kind": {"project"}},
-		{"license": {"GPL-3.0"}, "sort": {"volume"}},
+		{"license": {"GPL-3.0-only"}, "sort": {"volume"}},
 		{"q": {"gear"}, "max_x": {"100"}, "max_y": {"100"}, "max_z": {"100"}},
 	}
 	before := make([]searchAnswer, len(queries))

@@ -27,9 +27,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/microcosm-cc/bluemonday"
 	"github.com/yuin/goldmark"
-	"github.com/yuin/goldmark/extension"
-	"github.com/yuin/goldmark/parser"
 
+	"github.com/blueprints-hq/blueprints/internal/markdown"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo"
@@ -100,7 +99,7 @@ func New(opt Options) (*UI, error) {
 		static:      st,
 		pool:        repo.NewBrowsePool(8, 256),
 		cache:       newPageCache(2048, 64<<20),
-		md:          goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithParserOptions(parser.WithAutoHeadingID())),
+		md:          markdown.New(),
 		policy:      bluemonday.UGCPolicy(),
 	}
 	u.policy.AllowAttrs("id").OnElements("h1", "h2", "h3", "h4", "h5", "h6")

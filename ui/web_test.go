@@ -91,7 +91,8 @@ func TestCrawlerEye(t *testing.T) {
 	// bracket: two parts, then a commit that changes one; clamp: one part.
 	bracket := filepath.Join(s.work, "bracket")
 	testenv.Git(t, "", "init", "-q", "-b", "main", bracket)
-	os.WriteFile(filepath.Join(bracket, "README.md"), []byte("# Wall bracket\n\nA bracket that holds a shelf to a wall.\n"), 0o644)
+	os.WriteFile(filepath.Join(bracket, "README.md"), []byte("---\ntopics: [shelf, wall]\ncategory: Furniture\n---\n# Wall bracket\n\nA bracket that holds a shelf to a wall.\n"), 0o644)
+	os.WriteFile(filepath.Join(bracket, "LICENSE"), []byte("This work is licensed under a Creative Commons Attribution-ShareAlike 3.0 Unported License. To view a copy of this license, visit http://creativecommons.org/licenses/by-sa/3.0/.\n"), 0o644)
 	writePart(t, bracket, "arm.stl", 400)
 	writePart(t, bracket, "plate.stl", 300)
 	s.commitAndPush(t, bracket, "bracket", "First version")
@@ -104,6 +105,22 @@ func TestCrawlerEye(t *testing.T) {
 	writePart(t, clamp, "jaw.stl", 200)
 	s.commitAndPush(t, clamp, "clamp", "Clamp")
 	s.waitCatalogued(t, "clamp")
+
+	t.Run("README front matter and licence", func(t *testing.T) {
+		_, page, _ := get(t, srv.URL+"/maker/bracket", nil)
+		if strings.Contains(page, "topics:") || strings.Contains(page, "category: Furniture") || !strings.Contains(page, "A bracket that holds a shelf") {
+			t.Errorf("project page shows the README's front matter as text, or not the README")
+		}
+		_, body, _ := get(t, srv.URL+"/api/v1/projects/maker/bracket", nil)
+		var p struct {
+			License, Category string
+			Tags              []string
+		}
+		json.Unmarshal([]byte(body), &p)
+		if p.License != "CC-BY-SA-3.0" || p.Category != "furniture" || strings.Join(p.Tags, ",") != "shelf,wall" {
+			t.Errorf("project metadata %+v, want CC-BY-SA-3.0, furniture, shelf,wall", p)
+		}
+	})
 
 	t.Run("robots.txt", func(t *testing.T) {
 		code, body, h := get(t, srv.URL+"/robots.txt", nil)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
@@ -196,6 +197,9 @@ func runServe(fs *cli.Flags, args []string) error {
 		return err
 	}
 	defer cat.Close()
+	// Compile the licence scanner while the server starts, not in the
+	// first catalogue job.
+	go catalog.WarmLicenses()
 	cat.API = api.New(api.Deps{Store: st, Index: cat.Index, Logger: log, PublicURL: public})
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	// Webhooks: push and catalog.done events, delivered through the
