@@ -74,6 +74,13 @@ func TestCaching(t *testing.T) {
 	project := srv.URL + "/maker/bracket"
 	pageTag := conditional("project page", project)
 	partTag := conditional("part page", project+"/blob/main/arm.stl")
+	// A 304 updates the cached page's headers (RFC 9111, 4.3.4): it must
+	// carry the page's own policy, or the browser sandboxes the cached
+	// page and its scripts never run.
+	h304 := check("part page 304", project+"/blob/main/arm.stl", map[string]string{"If-None-Match": partTag}, 304)
+	if csp := h304.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "sandbox") {
+		t.Errorf("a page's 304 carries CSP %q, not the page's", csp)
+	}
 	conditional("home page", srv.URL+"/")
 	conditional("commit page", project+"/commit/"+first)
 	apiTag := conditional("API project", srv.URL+"/api/v1/projects/maker/bracket")

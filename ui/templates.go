@@ -104,6 +104,9 @@ func (u *UI) renderCached(c echo.Context, status int, page, title string, body a
 // from, so it needs no rendering to check.
 func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
 	scoped := u.scopedKey(c, key)
+	// A 304's headers replace the cached copy's: it must carry the page's
+	// own policy, not the guard's sandboxing default for other answers.
+	u.pageHeaders(c)
 	if fresh, err := httpcache.Fresh(c, httpcache.WeakTag(scoped), time.Time{}); fresh {
 		return true, err
 	}
@@ -116,6 +119,12 @@ func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
 }
 
 func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
+	u.pageHeaders(c)
+	return c.HTMLBlob(status, body)
+}
+
+// pageHeaders sets the headers every page carries, 200 or 304.
+func (u *UI) pageHeaders(c echo.Context) {
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -125,7 +134,6 @@ func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-cache")
 	}
-	return c.HTMLBlob(status, body)
 }
 
 // formatDims is "42.0 × 30.5 × 12.0 mm".
