@@ -3,6 +3,8 @@ package threemf
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Errors that *Error wraps, for errors.Is.
@@ -27,7 +29,7 @@ type Error struct {
 func (e *Error) Error() string {
 	s := e.File + ": "
 	if e.Entry != "" {
-		s += e.Entry + ": "
+		s += printable(e.Entry) + ": "
 	}
 	if e.Offset >= 0 {
 		s += fmt.Sprintf("byte %d: ", e.Offset)
@@ -37,3 +39,12 @@ func (e *Error) Error() string {
 
 // Unwrap returns ErrMalformed or ErrTooLarge.
 func (e *Error) Unwrap() error { return e.Err }
+
+// printable is s, quoted when it holds anything but printable characters
+// (entry names come from the package: an error stays one line).
+func printable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
