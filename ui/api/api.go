@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -56,10 +57,25 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET("/api/v1/search", a.search)
 	e.GET("/api/v1/projects", a.projects)
 	e.GET("/api/v1/projects/:owner/:project", a.project)
+	e.GET("/api/v1/openapi.json", a.openapi)
 	// Anything else under /api is a JSON 404, not an HTML page.
 	for _, p := range []string{"/api", "/api/*", "/api/v1", "/api/v1/*"} {
 		e.Any(p, a.unknown)
 	}
+}
+
+// OpenAPI is the OpenAPI 3.1 document of /api/v1, served at
+// /api/v1/openapi.json; the API tests check every answer against it.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+func (a *API) openapi(c echo.Context) error {
+	if fresh, err := httpcache.Fresh(c, httpcache.WeakTag(string(OpenAPI)), time.Time{}); fresh {
+		return err
+	}
+	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI)
 }
 
 func (a *API) unknown(c echo.Context) error {
