@@ -96,6 +96,7 @@ deliveries still waiting in the backup are not sent again.
 		dataFlag(fs)
 		fs.String("storage", "fs", "blob storage of the new instance: fs or s3://BUCKET[/PREFIX]")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
+		scadFlags(fs)
 	},
 	Run: runRestore,
 }
@@ -149,5 +150,5 @@ func runRestore(fs *cli.Flags, args []string) error {
 	}
 	defer st.Close()
 	say("rebuilding the search index and previews")
-	return rebuildIndex(ctx, log, st, blobs, data, unlock, false, false)
+	return rebuildIndex(ctx, log, st, blobs, data, unlock, false, false, scadBuilder(log, fs, nil))
 }

@@ -42,6 +42,7 @@ otherwise. Stop the server first: doctor needs the search index to itself.`,
 		fs.String("storage", "fs", "blob storage, as for serve: fs or s3://BUCKET[/PREFIX]")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("fix", false, "repair what is found")
+		scadFlags(fs)
 		fs.Duration("grace", doctor.DefaultGrace, "how old an unreferenced LFS object or preview must be before it counts as garbage")
 	},
 	Run: runDoctor,
@@ -83,7 +84,7 @@ func runDoctor(fs *cli.Flags, args []string) error {
 		unlock()
 		return err
 	}
-	svc, err := openCatalogAt(log, st, blobs, data, repos.Root(), filepath.Join(data, "index.bleve"), unlock, nil)
+	svc, err := openCatalogAt(log, st, blobs, data, repos.Root(), filepath.Join(data, "index.bleve"), unlock, nil, scadBuilder(log, fs, nil))
 	if err != nil {
 		return err
 	}

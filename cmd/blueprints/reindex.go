@@ -182,14 +182,14 @@ func runReindex(fs *cli.Flags, args []string) error {
 		return err
 	}
 
-	return rebuildIndex(ctx, log, st, blobs, data, unlock, keep, tty)
+	return rebuildIndex(ctx, log, st, blobs, data, unlock, keep, tty, scadBuilder(log, fs, nil))
 }
 
 // rebuildIndex measures every project's default branch again (reusing
 // recorded measurements when keep is set) into a new search index beside
 // the old one, and swaps it in when complete. unlock releases the data
 // folder's catalog lock, which the caller holds.
-func rebuildIndex(ctx context.Context, log *slog.Logger, st *store.Store, blobs storage.Blobs, data string, unlock func(), keep, tty bool) error {
+func rebuildIndex(ctx context.Context, log *slog.Logger, st *store.Store, blobs storage.Blobs, data string, unlock func(), keep, tty bool, builder *scad.Builder) error {
 	// Build beside the old index; swap when complete.
 	final := filepath.Join(data, "index.bleve")
 	building := final + ".rebuild"
@@ -203,7 +203,7 @@ func rebuildIndex(ctx context.Context, log *slog.Logger, st *store.Store, blobs 
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured, scadBuilder(log, fs, nil))
+	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured, builder)
 	if err != nil {
 		return err
 	}
