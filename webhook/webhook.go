@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -315,6 +316,12 @@ func (s *Sender) send(ctx context.Context, hook store.Webhook, d store.Delivery)
 	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
+		// The URL may carry a secret (many receivers put their token in
+		// it): say what failed without it, in logs and the delivery list.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return 0, fmt.Errorf("%s %s: %w", ue.Op, req.URL.Host, ue.Err)
+		}
 		return 0, err
 	}
 	defer resp.Body.Close()
