@@ -11,8 +11,11 @@ import (
 
 	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/catalog/follow"
+	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui/api"
@@ -39,6 +42,8 @@ type catalogNode struct {
 	// Rebuild: the index is built once everything is catalogued (reindex),
 	// not after each job.
 	Rebuild bool
+	// SCAD builds OpenSCAD sources into parts; nil lists them unbuilt.
+	SCAD *scad.Builder
 }
 
 // openCatalog takes the data folder's catalog lock and opens the search
@@ -81,6 +86,7 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 		Lease:    n.Lease,
 		Repos:    reposRoot,
 		Measure:  catalog.RenderMeasurer{Limits: render.DefaultLimits()},
+		SCAD:     n.SCAD,
 		Measured: measured,
 		Logger:   log,
 	})
@@ -121,6 +127,26 @@ func openIndex(ctx context.Context, log *slog.Logger, st *store.Store, path stri
 		return nil, fmt.Errorf("remove search index %s: %w", path, err)
 	}
 	return search.Open(path)
+}
+
+// scadBuilder returns the builder of OpenSCAD sources, running openscad
+// through the sandboxing runner, or nil (and says so in the log) when
+// openscad is not installed.
+func scadBuilder(log *slog.Logger, fs *cli.Flags, runs func(result string)) *scad.Builder {
+	nice := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int)
+	r := runner.New(runner.Options{Logger: log, Limits: runner.Limits{Nice: nice}})
+	timeout := scadTimeout(fs)
+	b, err := scad.NewBuilder(r, scad.BuilderOptions{Program: flagString(fs, "openscad"), Timeout: timeout, Runs: runs})
+	if err != nil {
+		log.Info("OpenSCAD sources will be listed but not built", "reason", err)
+		return nil
+	}
+	iso := r.Isolation()
+	if iso.Missing != "" {
+		log.Warn("openscad runs with less isolation than it could", "isolation", iso.How, "missing", iso.Missing)
+	}
+	log.Info("OpenSCAD sources are built into parts", "program", b.Version(), "isolation", iso.How, "timeout", timeout)
+	return b
 }
 
 // Close closes the index and releases the lock.

@@ -42,8 +42,24 @@ On a terminal it draws a progress bar; otherwise it logs a line per project.`,
 		fs.String("storage", "fs", "blob storage, as for serve: fs or s3://BUCKET[/PREFIX]")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("keep-measurements", false, "reuse the measurements and previews already recorded instead of measuring every file again")
+		scadFlags(fs)
 	},
 	Run: runReindex,
+}
+
+// scadFlags declares --openscad and --scad-timeout and their
+// environment twins.
+func scadFlags(fs *cli.Flags) {
+	fs.String("openscad", "openscad", "the OpenSCAD program that builds .scad sources into parts (when it is not installed, .scad files are listed as sources, not built)")
+	fs.Env("openscad", "BLUEPRINTS_OPENSCAD")
+	fs.Duration("scad-timeout", 60*time.Second, "how long openscad may take to build one .scad source into a part before it is killed")
+	fs.Env("scad-timeout", "BLUEPRINTS_SCAD_TIMEOUT")
+	fs.Int("scad-nice", 19, "CPU niceness (1-19) of openscad, so that builds never slow pages and pushes")
+	fs.Env("scad-nice", "BLUEPRINTS_SCAD_NICE")
+}
+
+func scadTimeout(fs *cli.Flags) time.Duration {
+	return fs.Lookup("scad-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
 }
 
 func runReindex(fs *cli.Flags, args []string) error {
@@ -99,7 +115,7 @@ func runReindex(fs *cli.Flags, args []string) error {
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, catalogNode{Rebuild: true})
+	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, catalogNode{Rebuild: true, SCAD: scadBuilder(log, fs, nil)})
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
+		scadFlags(fs)
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 		fs.String("node", "", "this node's name in catalog job leases: the same across restarts, different for each node sharing --db (default: host name and a digest of the data folder)")
@@ -162,8 +163,15 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
 	// Catalog: job queue, post-receive hook, search index and its
-	// follower of the store's change log, JSON API.
-	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: node, Lease: lease})
+	// follower of the store's change log, JSON API. OpenSCAD sources are
+	// built by openscad, sandboxed by the runner, when it is installed.
+	if scadTimeout(fs) <= 0 {
+		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
+	}
+	if n := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int); n < 1 || n > 19 {
+		return fmt.Errorf("%w: --scad-nice %d: want 1 to 19", cli.ErrUsage, n)
+	}
+	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: node, Lease: lease, SCAD: scadBuilder(log, fs, met.SCADRun)})
 	if err != nil {
 		return err
 	}
