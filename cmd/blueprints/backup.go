@@ -37,6 +37,7 @@ lists them, unless --blobs copies them too. Safe while blueprints serve
 runs and takes pushes.`,
 	Setup: func(fs *cli.Flags) {
 		dataFlag(fs)
+		reposFlag(fs)
 		fs.String("storage", "fs", "blob storage, as for serve: fs or s3://BUCKET[/PREFIX]")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("blobs", false, "with S3 storage, copy the LFS objects into the backup too (with fs storage they always are)")
@@ -49,18 +50,18 @@ func runBackup(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: want the backup folder DIR", cli.ErrUsage)
 	}
 	data, storageURL := flagString(fs, "data"), flagString(fs, "storage")
-	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil {
-		return fmt.Errorf("data folder %s has no blueprints.db: nothing to back up (check --data)", data)
+	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil && flagString(fs, "db") == "" {
+		return fmt.Errorf("data folder %s has no blueprints.db: nothing to back up (check --data, or --db for PostgreSQL)", data)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	st, err := openStore(ctx, data)
+	st, err := openStore(ctx, fs)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log})
+	repos, err := repo.New(repo.Config{Data: data, Repos: reposDir(fs), Store: st, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -106,6 +107,9 @@ func runRestore(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: want the backup folder DIR", cli.ErrUsage)
 	}
 	data, storageURL := flagString(fs, "data"), flagString(fs, "storage")
+	if flagString(fs, "db") != "" {
+		return fmt.Errorf("%w: restore builds a SQLite instance in --data; restoring into PostgreSQL (--db) is not supported yet: restore, then blueprints migrate-db --to postgres://…", cli.ErrUsage)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -143,12 +147,12 @@ func runRestore(fs *cli.Flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, data)
+	st, err := openStore(ctx, fs)
 	if err != nil {
 		unlock()
 		return err
 	}
 	defer st.Close()
 	say("rebuilding the search index and previews")
-	return rebuildIndex(ctx, log, st, blobs, data, unlock, false, false, scadBuilder(log, fs, nil))
+	return rebuildIndex(ctx, log, st, blobs, data, filepath.Join(data, "repos"), unlock, false, false, scadBuilder(log, fs, nil))
 }

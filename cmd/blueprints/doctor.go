@@ -39,6 +39,7 @@ Exit status: 0 when nothing is wrong (or everything found was fixed), 1
 otherwise. Stop the server first: doctor needs the search index to itself.`,
 	Setup: func(fs *cli.Flags) {
 		dataFlag(fs)
+		reposFlag(fs)
 		fs.String("storage", "fs", "blob storage, as for serve: fs or s3://BUCKET[/PREFIX]")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("fix", false, "repair what is found")
@@ -55,8 +56,8 @@ func runDoctor(fs *cli.Flags, args []string) error {
 	data, storageURL := flagString(fs, "data"), flagString(fs, "storage")
 	fix := flagString(fs, "fix") == "true"
 	grace := fs.Lookup("grace").Value.(interface{ Get() any }).Get().(time.Duration)
-	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil {
-		return fmt.Errorf("data folder %s has no blueprints.db: nothing to check (check --data)", data)
+	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil && flagString(fs, "db") == "" {
+		return fmt.Errorf("data folder %s has no blueprints.db: nothing to check (check --data, or --db for PostgreSQL)", data)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -68,13 +69,13 @@ func runDoctor(fs *cli.Flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, data)
+	st, err := openStore(ctx, fs)
 	if err != nil {
 		unlock()
 		return err
 	}
 	defer st.Close()
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log})
+	repos, err := repo.New(repo.Config{Data: data, Repos: reposDir(fs), Store: st, Logger: log})
 	if err != nil {
 		unlock()
 		return err
@@ -84,7 +85,7 @@ func runDoctor(fs *cli.Flags, args []string) error {
 		unlock()
 		return err
 	}
-	svc, err := openCatalogAt(log, st, blobs, data, repos.Root(), filepath.Join(data, "index.bleve"), unlock, nil, scadBuilder(log, fs, nil))
+	svc, err := openCatalogAt(ctx, log, st, blobs, repos.Root(), filepath.Join(data, "index.bleve"), unlock, nil, catalogNode{Node: "doctor", SCAD: scadBuilder(log, fs, nil)})
 	if err != nil {
 		return err
 	}
@@ -92,8 +93,12 @@ func runDoctor(fs *cli.Flags, args []string) error {
 	findings, err := doctor.Run(ctx, doctor.Env{
 		Store: st, Repos: repos, Blobs: blobs, Index: svc.Index, Grace: grace, Fix: fix,
 		Recatalogue: func(ctx context.Context, project string) error {
-			_, err := svc.Catalog.CatalogueProject(ctx, project)
-			return err
+			if _, err := svc.Catalog.CatalogueProject(ctx, project); err != nil {
+				return err
+			}
+			// The index follows the store's change log: apply what the
+			// catalogue just wrote before the next check reads the index.
+			return svc.Follower.CatchUp(ctx)
 		},
 	})
 	for _, f := range findings {

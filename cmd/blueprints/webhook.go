@@ -61,7 +61,7 @@ Works while the server runs.`,
 			secret, printed = webhook.NewSecret(), true
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, flagString(fs, "data"))
+		st, err := openStore(ctx, fs)
 		if err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ var webhookListCmd = &cli.Command{
 		}
 		n, _ := strconv.Atoi(flagString(fs, "deliveries"))
 		ctx := context.Background()
-		st, err := openStore(ctx, flagString(fs, "data"))
+		st, err := openStore(ctx, fs)
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ var webhookRemoveCmd = &cli.Command{
 			return fmt.Errorf("%w: webhook ID %q: want a number (see webhook list)", cli.ErrUsage, args[0])
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, flagString(fs, "data"))
+		st, err := openStore(ctx, fs)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,9 @@ import (
 // dialect seam of `blueprints backup`: SQLite copies with VACUUM INTO;
 // a PostgreSQL store (issue 19) answers with pg_dump here instead.
 func (s *Store) BackupTo(ctx context.Context, path string) error {
+	if s.Dialect() == Postgres {
+		return fmt.Errorf("back up metadata: backing up a PostgreSQL store is not built yet; back it up with pg_dump, and the repositories and blobs with this command's output as a guide")
+	}
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("back up metadata to %s: file exists", path)
 	}
@@ -24,7 +27,7 @@ func (s *Store) BackupTo(ctx context.Context, path string) error {
 // own (uploaded before the push that creates the project), once each,
 // with its size.
 func (s *Store) LFSObjectIDs(ctx context.Context) (map[string]int64, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT oid, MAX(size) FROM (SELECT oid, size FROM lfs_objects UNION ALL SELECT oid, size FROM lfs_pending) GROUP BY oid`)
+	rows, err := s.DB.QueryContext(ctx, `SELECT oid, MAX(size) FROM (SELECT oid, size FROM lfs_objects UNION ALL SELECT oid, size FROM lfs_pending) AS o GROUP BY oid`)
 	if err != nil {
 		return nil, fmt.Errorf("list LFS objects: %w", err)
 	}

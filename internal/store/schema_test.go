@@ -35,7 +35,7 @@ func writeFixture(t *testing.T, path string, version int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Store{DB: db}
+	s := &Store{DB: &DB{sql: db, d: dialect{name: SQLite}}, locks: newLocalLocks()}
 	ctx := context.Background()
 	if err := s.migrateTo(ctx, version); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestOpensOlderSchemas(t *testing.T) {
 			t.Fatalf("open schema %d fixture: %v", v, err)
 		}
 		var top int
-		if err := s.DB.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&top); err != nil || top != SchemaVersion() {
+		if err := s.DB.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&top); err != nil || top != SchemaVersion() {
 			t.Errorf("schema %d fixture migrated to %d (%v), want %d", v, top, err, SchemaVersion())
 		}
 		if u, err := s.Authenticate(ctx, "alice", fixtureToken); err != nil || u.Name != "alice" {
@@ -114,10 +114,10 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	future := SchemaVersion() + 1
-	if _, err := s.DB.Exec(`INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, future, strconv.Itoa(future)+"_from_the_future.sql"); err != nil {
+	if _, err := s.DB.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, future, strconv.Itoa(future)+"_from_the_future.sql"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DB.Exec(`UPDATE store_info SET value = 'v9.1.0 (commit 0123456789ab, go1.30.1)' WHERE key = 'written_by'`); err != nil {
+	if _, err := s.DB.ExecContext(ctx, `UPDATE store_info SET value = 'v9.1.0 (commit 0123456789ab, go1.30.1)' WHERE key = 'written_by'`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

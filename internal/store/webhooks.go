@@ -49,11 +49,8 @@ func (s *Store) CreateWebhook(ctx context.Context, owner, name, url, secret stri
 		return Webhook{}, err
 	}
 	now := time.Now().UTC()
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO webhooks (project_id, url, secret, events, created_at) VALUES (?, ?, ?, ?, ?)`, p.ID, url, secret, strings.Join(events, ","), now)
-	if err != nil {
-		return Webhook{}, fmt.Errorf("create webhook for %s: %w", p.FullName(), err)
-	}
-	id, err := res.LastInsertId()
+	var id int64
+	err = s.DB.QueryRowContext(ctx, `INSERT INTO webhooks (project_id, url, secret, events, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`, p.ID, url, secret, strings.Join(events, ","), now).Scan(&id)
 	if err != nil {
 		return Webhook{}, fmt.Errorf("create webhook for %s: %w", p.FullName(), err)
 	}
