@@ -62,12 +62,12 @@ type UI struct {
 	public publicurl.Base
 	// sitemapSize is the most URLs in one sitemap file.
 	sitemapSize int
-	pages  map[string]*template.Template
-	static *staticFiles
-	pool   *repo.BrowsePool
-	cache  *pageCache
-	md     goldmark.Markdown
-	policy *bluemonday.Policy
+	pages       map[string]*template.Template
+	static      *staticFiles
+	pool        *repo.BrowsePool
+	cache       *pageCache
+	md          goldmark.Markdown
+	policy      *bluemonday.Policy
 }
 
 // New builds the UI: it parses the embedded templates and indexes the
