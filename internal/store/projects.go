@@ -63,12 +63,18 @@ func (s *Store) ProjectByName(ctx context.Context, owner, name string) (Project,
 func (s *Store) Projects(ctx context.Context, limit, offset int) ([]Project, error) {
 	q := `SELECT ` + projectColumns + ` FROM projects ORDER BY created_at DESC, id DESC`
 	args := []any{}
-	if limit > 0 {
-		q += ` LIMIT ?`
-		args = append(args, limit)
+	switch {
+	case limit > 0:
+		q += ` LIMIT ? OFFSET ?`
+		args = append(args, limit, offset)
+	case offset > 0 && s.Dialect() == SQLite:
+		// SQLite knows no OFFSET without LIMIT; -1 is "no limit".
+		q += ` LIMIT -1 OFFSET ?`
+		args = append(args, offset)
+	case offset > 0:
+		q += ` OFFSET ?`
+		args = append(args, offset)
 	}
-	q += ` OFFSET ?`
-	args = append(args, offset)
 	rows, err := s.DB.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)

@@ -139,3 +139,25 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Errorf("refusing the database still changed it")
 	}
 }
+
+// TestAllProjects: Projects with no limit lists every project, with or
+// without an offset (SQLite needs a LIMIT before OFFSET).
+func TestAllProjects(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "blueprints.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, n := range []string{"a", "b", "c"} {
+		if _, err := s.CreateProject(ctx, "alice", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ limit, offset, want int }{{0, 0, 3}, {0, 1, 2}, {2, 0, 2}, {2, 2, 1}} {
+		ps, err := s.Projects(ctx, c.limit, c.offset)
+		if err != nil || len(ps) != c.want {
+			t.Errorf("Projects(%d, %d): %d projects, %v; want %d", c.limit, c.offset, len(ps), err, c.want)
+		}
+	}
+}
