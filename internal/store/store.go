@@ -113,3 +113,5 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+func sortStrings(s []string) { sort.Strings(s) }
