@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -41,6 +42,30 @@ func (p *Policy) Scope(ctx context.Context, v Viewer) (Scope, error) {
 		return Scope{}, err
 	}
 	return s, nil
+}
+
+// Key names the scope, for caches of pages and results that depend on it.
+// Scopes that see the same projects may still differ in key (the owners
+// listed may own only public projects); that costs cache hits, never
+// correctness.
+func (s Scope) Key() string {
+	if s.All {
+		return "all"
+	}
+	if len(s.Owners) == 0 && len(s.Projects) == 0 {
+		return "public"
+	}
+	var b strings.Builder
+	b.WriteString("o:")
+	b.WriteString(strings.ToLower(strings.Join(s.Owners, ",")))
+	b.WriteString(";p:")
+	for i, p := range s.Projects {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, p.ID)
+	}
+	return b.String()
 }
 
 // Store is the scope as the store applies it to lists of projects.

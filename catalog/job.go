@@ -322,6 +322,11 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
+	// Which file versions this project holds: a preview addressed by
+	// content hash is served to those who may read one of them.
+	if err := c.d.Store.AddProjectBlobs(context.WithoutCancel(ctx), t.project, fileKeys(changed)); err != nil {
+		return st, err
+	}
 
 	// Versions from the pushed commits, for commit pages: measured after
 	// the head is searchable.
@@ -334,6 +339,9 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 			return st, err
 		}
 		st.Measured += n
+		if err := c.d.Store.AddProjectBlobs(context.WithoutCancel(ctx), t.project, fileKeys(history)); err != nil {
+			return st, err
+		}
 	}
 	return st, nil
 }
@@ -591,6 +599,19 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersi
 	bp.Part = &part
 	bp.Preview = key
 	return bp, nil
+}
+
+// fileKeys are the blob_parts keys of files.
+func fileKeys(files []fileVersion) []string {
+	keys := make([]string, 0, len(files))
+	for _, f := range files {
+		if f.key != "" {
+			keys = append(keys, f.key)
+		} else {
+			keys = append(keys, f.blob.String())
+		}
+	}
+	return keys
 }
 
 // partDoc is the search document of a catalogued part.

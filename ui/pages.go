@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
@@ -51,15 +52,15 @@ func (u *UI) home(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	key := "home:" + projects + "|" + catalog
-	if hit, err := u.sendCached(c, key); hit {
-		return err
-	}
-	rows, err := u.store.Projects(ctx, 24, 0)
+	scope, scopeKey, err := u.scope(c)
 	if err != nil {
 		return u.fail(c, err)
 	}
-	total, err := u.store.CountProjects(ctx)
+	key := "home:" + projects + "|" + catalog + "|" + scopeKey
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
+	rows, total, err := u.store.ListProjects(ctx, store.ProjectQuery{Visible: scope.Store(), Limit: 24})
 	if err != nil {
 		return u.fail(c, err)
 	}
@@ -448,4 +449,18 @@ func (u *UI) catalogState(ctx context.Context) (string, error) {
 	}
 	u.state, u.stateAt = v, time.Now()
 	return v, nil
+}
+
+// scope is what the viewer may see, and a key naming it for page caches:
+// every viewer who sees only public projects shares one key.
+func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
+	v, err := u.viewer(c)
+	if err != nil {
+		return access.Scope{}, "", err
+	}
+	s, err := u.access.Scope(c.Request().Context(), v)
+	if err != nil {
+		return access.Scope{}, "", err
+	}
+	return s, s.Key(), nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/parser"
 
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
@@ -44,6 +45,12 @@ type Options struct {
 	Blobs  storage.Blobs
 	Index  search.Index
 	Logger *slog.Logger
+	// Policy decides what each viewer may see and do; access.New(Store)
+	// when nil.
+	Policy *access.Policy
+	// Viewer says who is asking (a session or a token); every request is
+	// anonymous when nil.
+	Viewer func(c echo.Context) (access.Viewer, error)
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -60,6 +67,8 @@ type UI struct {
 	cache  *pageCache
 	md     goldmark.Markdown
 	policy *bluemonday.Policy
+	access *access.Policy
+	viewer func(c echo.Context) (access.Viewer, error)
 
 	stateMu sync.Mutex // guards state and stateAt (see catalogState)
 	state   string
@@ -90,6 +99,14 @@ func New(opt Options) (*UI, error) {
 		cache:  newPageCache(2048, 64<<20),
 		md:     goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithParserOptions(parser.WithAutoHeadingID())),
 		policy: bluemonday.UGCPolicy(),
+		access: opt.Policy,
+		viewer: opt.Viewer,
+	}
+	if u.access == nil {
+		u.access = access.New(opt.Store)
+	}
+	if u.viewer == nil {
+		u.viewer = func(echo.Context) (access.Viewer, error) { return access.Viewer{}, nil }
 	}
 	u.policy.AllowAttrs("id").OnElements("h1", "h2", "h3", "h4", "h5", "h6")
 	u.policy.AddTargetBlankToFullyQualifiedLinks(true)
@@ -207,20 +224,43 @@ func (p *projectRef) Full() string { return p.Owner + "/" + p.Name }
 // URL is the project page's path.
 func (p *projectRef) URL() string { return "/" + p.Owner + "/" + p.Name }
 
-// openProject looks the project up and opens its repository. Names are
-// checked before they touch the file system, and the repository path is
-// checked to stay inside Data/repos.
+// openProject looks the project up, asks the access policy whether the
+// viewer may read it, and opens its repository. A project the viewer may
+// not read is answered exactly as a missing one. Names are checked before
+// they touch the file system, and the repository path is checked to stay
+// inside Data/repos.
 func (u *UI) openProject(c echo.Context) (*projectRef, error) {
+	return u.openProjectFor(c, access.Read)
+}
+
+// openProjectFor is openProject for an action other than reading: a
+// viewer who may read but not do a gets 403.
+func (u *UI) openProjectFor(c echo.Context, a access.Action) (*projectRef, error) {
 	owner, name := c.Param("owner"), strings.TrimSuffix(c.Param("project"), ".git")
 	if repo.ValidName(owner) != nil || repo.ValidName(name) != nil {
 		return nil, notFound("No such project.")
 	}
-	row, err := u.store.ProjectByName(c.Request().Context(), owner, name)
+	ctx := c.Request().Context()
+	v, err := u.viewer(c)
+	if err != nil {
+		return nil, err
+	}
+	row, err := u.store.ProjectByName(ctx, owner, name)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, notFound("No project %s/%s.", owner, name)
 		}
 		return nil, err
+	}
+	d, err := u.access.Decide(ctx, v, a, row)
+	if err != nil {
+		return nil, err
+	}
+	switch d {
+	case access.Hide:
+		return nil, notFound("No project %s/%s.", owner, name)
+	case access.SignIn, access.Forbid:
+		return nil, &httpError{http.StatusForbidden, "You may not do this to " + row.FullName() + "."}
 	}
 	root := filepath.Join(u.data, "repos")
 	dir := filepath.Join(root, row.Owner, row.Name+".git")

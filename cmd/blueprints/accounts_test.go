@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -131,6 +132,34 @@ func TestAccountsAndGitAccess(t *testing.T) {
 			}
 		}
 	}
+	// Pages and the API answer it as a missing project; the owner's token
+	// reaches it, and the project list counts it only for her.
+	for _, c := range []struct {
+		path, bearer string
+		want         int
+		has          string
+	}{
+		{"/carol/drafts", "", 404, ""},
+		{"/carol/drafts/raw/main/secret.txt", "", 404, ""},
+		{"/api/v1/projects/carol/drafts", "", 404, ""},
+		{"/api/v1/projects/carol/drafts", bob, 404, ""},
+		{"/api/v1/projects/carol/drafts", carol, 200, `"visibility":"private"`},
+		{"/api/v1/projects?owner=carol", "", 200, `"total":0`},
+		{"/api/v1/projects?owner=carol", carol, 200, `"total":1`},
+		{"/api/v1/projects?owner=carol", "bp_wrong", 401, ""},
+	} {
+		code, body := getBody(t, srv.URL+c.path, c.bearer)
+		if code != c.want || !strings.Contains(body, c.has) {
+			t.Errorf("GET %s with %q: %d %s, want %d with %s", c.path, c.bearer, code, body, c.want, c.has)
+		}
+		if code == 404 {
+			// Exactly what a missing project gets.
+			mcode, mbody := getBody(t, srv.URL+strings.Replace(c.path, "drafts", "nothing", 1), c.bearer)
+			if mcode != code || strings.Replace(mbody, "nothing", "drafts", -1) != body {
+				t.Errorf("GET %s with %q differs from a missing project's answer:\n%s\n%s", c.path, c.bearer, body, mbody)
+			}
+		}
+	}
 	if out, err := testenv.GitErr(t, secret, "push", "-o", "visibility=secret", srv.Remote("carol", carol, "carol", "bad"), "main"); err == nil || !strings.Contains(out, "public or private") {
 		t.Errorf("bad visibility option: %v\n%s", err, out)
 	}
@@ -169,3 +198,18 @@ func getStatus(t *testing.T, url, user, token string) int {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+func getBody(t *testing.T, url, bearer string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}

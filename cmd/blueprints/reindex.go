@@ -56,11 +56,11 @@ type catalogService struct {
 
 // openCatalog takes the data folder's catalog lock and opens the search
 // index, the catalog and the API over it.
-func openCatalog(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot string) (*catalogService, error) {
-	return openCatalogAt(log, st, blobs, data, reposRoot, filepath.Join(data, "index.bleve"), nil, nil)
+func openCatalog(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot string, apiDeps api.Deps) (*catalogService, error) {
+	return openCatalogAt(log, st, blobs, data, reposRoot, filepath.Join(data, "index.bleve"), nil, nil, apiDeps)
 }
 
-func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot, indexPath string, unlock func(), measured func(project, path string)) (*catalogService, error) {
+func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot, indexPath string, unlock func(), measured func(project, path string), apiDeps api.Deps) (*catalogService, error) {
 	if unlock == nil {
 		var err error
 		if unlock, err = catalog.LockData(data); err != nil {
@@ -89,7 +89,8 @@ func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data,
 		unlock()
 		return nil, err
 	}
-	return &catalogService{Catalog: cat, Index: index, API: api.New(api.Deps{Store: st, Index: index, Logger: log}), unlock: unlock}, nil
+	apiDeps.Store, apiDeps.Index, apiDeps.Logger = st, index, log
+	return &catalogService{Catalog: cat, Index: index, API: api.New(apiDeps), unlock: unlock}, nil
 }
 
 // Close closes the index and releases the lock.
@@ -156,7 +157,7 @@ func runReindex(fs *cli.Flags, args []string) error {
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured)
+	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured, api.Deps{})
 	if err != nil {
 		return err
 	}

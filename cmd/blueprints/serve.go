@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/auth"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
@@ -20,6 +22,7 @@ import (
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
+	"github.com/blueprints-hq/blueprints/ui/api"
 )
 
 var serveCmd = &cli.Command{
@@ -110,7 +113,10 @@ func runServe(fs *cli.Flags, args []string) error {
 	defer st.Close()
 	// Metrics: one registry for this server, fed by every package below.
 	met := metrics.New(metrics.Options{Store: st, Logger: log})
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log, Pushes: met, GitNice: gitNice})
+	// The one access policy every route asks, and who is asking.
+	policy := access.New(st)
+	tokens := auth.NewTokens(st)
+	repos, err := repo.New(repo.Config{Data: data, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: gitNice})
 	if err != nil {
 		return err
 	}
@@ -151,14 +157,14 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
 	// Catalog: search index, job queue, post-receive hook and JSON API.
-	cat, err := openCatalog(log, st, blobs, data, repos.Root())
+	cat, err := openCatalog(log, st, blobs, data, repos.Root(), api.Deps{Policy: policy, Viewer: tokens.Token})
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log})
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, Policy: policy})
 	if err != nil {
 		return err
 	}
