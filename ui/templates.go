@@ -20,7 +20,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed with layout.html.
-var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error"}
+var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error", "login", "signup", "settings"}
 
 // layout is what every page template receives.
 type layout struct {
@@ -46,7 +46,10 @@ func templateFuncs() template.FuncMap {
 		"partName": partName,
 		"wbr":      breakable,
 		"add":      func(a, b int) int { return a + b },
-		"axis":     func(i int) string { return [...]string{"X", "Y", "Z"}[i] },
+		// viewerSlot marks where sendPage puts the account bar (html/template
+		// drops comments written in a template, not those it is given).
+		"viewerSlot": func() template.HTML { return template.HTML(viewerMarker) },
+		"axis":       func(i int) string { return [...]string{"X", "Y", "Z"}[i] },
 		"pct": func(part, whole float64) string {
 			if whole == 0 {
 				return "0"
@@ -102,7 +105,17 @@ func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
 	return true, u.sendPage(c, http.StatusOK, body)
 }
 
+// viewerMarker stands in every page for the account bar, filled in per
+// request by sendPage (see viewerBar).
+var viewerMarker = []byte("<!--bp:viewer-->")
+
 func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
+	if i := bytes.Index(body, viewerMarker); i >= 0 {
+		bar := u.viewerBar(c)
+		out := make([]byte, 0, len(body)+len(bar))
+		out = append(append(append(out, body[:i]...), bar...), body[i+len(viewerMarker):]...)
+		body = out
+	}
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -112,6 +125,7 @@ func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-cache")
 	}
+	h.Add("Vary", "Cookie") // the account bar
 	return c.HTMLBlob(status, body)
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/yuin/goldmark/parser"
 
 	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/auth"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
@@ -51,6 +52,12 @@ type Options struct {
 	// Viewer says who is asking (a session or a token); every request is
 	// anonymous when nil.
 	Viewer func(c echo.Context) (access.Viewer, error)
+	// Web signs people in and out and checks forms' CSRF tokens; without
+	// it there are no sign-in, sign-up or settings pages.
+	Web *auth.Web
+	// Registration is who may sign up: RegistrationClosed (default),
+	// RegistrationInvite or RegistrationOpen.
+	Registration string
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -69,6 +76,10 @@ type UI struct {
 	policy *bluemonday.Policy
 	access *access.Policy
 	viewer func(c echo.Context) (access.Viewer, error)
+
+	web          *auth.Web
+	registration string
+	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
 
 	stateMu sync.Mutex // guards state and stateAt (see catalogState)
 	state   string
@@ -101,6 +112,16 @@ func New(opt Options) (*UI, error) {
 		policy: bluemonday.UGCPolicy(),
 		access: opt.Policy,
 		viewer: opt.Viewer,
+
+		web:          opt.Web,
+		registration: opt.Registration,
+	}
+	switch u.registration {
+	case "":
+		u.registration = RegistrationClosed
+	case RegistrationClosed, RegistrationInvite, RegistrationOpen:
+	default:
+		return nil, fmt.Errorf("create ui: registration %q: want closed, invite or open", opt.Registration)
 	}
 	if u.access == nil {
 		u.access = access.New(opt.Store)
@@ -143,6 +164,7 @@ func (u *UI) Register(e *echo.Echo) {
 	e.HEAD("/:owner/:project/raw/*", u.pooled(u.raw))
 	page("/:owner/:project/preview/*", u.preview)
 	get("/:owner/:project/archive/*", u.archive)
+	u.registerAccount(e)
 }
 
 const browseKey = "ui.browse"

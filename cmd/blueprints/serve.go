@@ -54,6 +54,8 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
+		fs.String("registration", "closed", "who may sign up on the web: closed (administrators create accounts), invite (with an administrator's invitation link) or open")
+		fs.Env("registration", "BLUEPRINTS_REGISTRATION")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 	},
@@ -102,6 +104,12 @@ func runServe(fs *cli.Flags, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
 	}
+	registration := flagString(fs, "registration")
+	switch registration {
+	case ui.RegistrationClosed, ui.RegistrationInvite, ui.RegistrationOpen:
+	default:
+		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -116,6 +124,12 @@ func runServe(fs *cli.Flags, args []string) error {
 	// The one access policy every route asks, and who is asking.
 	policy := access.New(st)
 	tokens := auth.NewTokens(st)
+	// One throttle for failed tokens (git, LFS, API) and failed passwords.
+	throttle := guard.NewThrottle(guard.ThrottleConfig{Logger: log})
+	web, err := auth.NewWeb(ctx, auth.WebOptions{Store: st, Tokens: tokens, Throttle: throttle})
+	if err != nil {
+		return err
+	}
 	repos, err := repo.New(repo.Config{Data: data, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: gitNice})
 	if err != nil {
 		return err
@@ -157,14 +171,14 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
 	// Catalog: search index, job queue, post-receive hook and JSON API.
-	cat, err := openCatalog(log, st, blobs, data, repos.Root(), api.Deps{Policy: policy, Viewer: tokens.Token})
+	cat, err := openCatalog(log, st, blobs, data, repos.Root(), api.Deps{Policy: policy, Viewer: web.Viewer})
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, Policy: policy})
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, Policy: policy, Viewer: web.Viewer, Web: web, Registration: registration})
 	if err != nil {
 		return err
 	}
@@ -173,7 +187,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		ShutdownTimeout: timeout,
 		Logger:          log,
 		MetricsToken:    flagString(fs, "metrics-token"),
-		Guard:           guard.Config{TrustedProxies: proxies, Throttle: guard.ThrottleConfig{Logger: log}},
+		Guard:           guard.Config{TrustedProxies: proxies, Shared: throttle},
 	}, server.Deps{
 		Store:     st,
 		Repos:     repos,
