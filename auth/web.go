@@ -27,7 +27,7 @@ import (
 const (
 	SessionCookie    = "bp_session"
 	PreSessionCookie = "bp_pre"
-	CSRFField        = "_csrf"         // the hidden form field
+	CSRFField        = "_csrf"        // the hidden form field
 	CSRFHeader       = "X-CSRF-Token" // or this header, for scripts
 )
 
