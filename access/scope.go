@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/search"
 )
 
 // Scope is the set of projects a viewer may see: every public project,
@@ -75,6 +76,15 @@ func (s Scope) Store() store.Visible {
 		v.ProjectIDs = append(v.ProjectIDs, p.ID)
 	}
 	return v
+}
+
+// Search is the scope as the search index applies it to queries.
+func (s Scope) Search() search.Scope {
+	names := make([]string, len(s.Projects))
+	for i, p := range s.Projects {
+		names[i] = p.FullName()
+	}
+	return search.NewScope(s.All, s.Owners, names)
 }
 
 // Sees reports whether a project is in the scope (for lists built

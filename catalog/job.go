@@ -312,9 +312,14 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	docs = append(docs, projectDoc(meta, st.Parts))
 
 	// Index first, then the store: if we crash in between, the job runs
-	// again from the same base and writes the same documents.
+	// again from the same base and writes the same documents. Who may
+	// find them is read under the lock that settings changes take too
+	// (see Change), so a project made private is never indexed public.
 	c.indexMu.Lock()
-	err = c.d.Index.Apply(ctx, docs, deletes)
+	err = c.stamp(ctx, t.project, docs)
+	if err == nil {
+		err = c.d.Index.Apply(ctx, docs, deletes)
+	}
 	if err == nil {
 		err = c.d.Store.ApplyCatalog(context.WithoutCancel(ctx), meta, rows, sortedKeys(deleted))
 	}

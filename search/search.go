@@ -316,10 +316,40 @@ func wordQuery(term, typed string, prefix, typos bool) query.Query {
 	return query.NewDisjunctionQuery(qs)
 }
 
+// scopeQuery selects what q's scope may read: public documents, those of
+// the owners it names and those of the projects it names. nil when the
+// scope lifts the limit.
+func scopeQuery(s Scope) query.Query {
+	if s.All {
+		return nil
+	}
+	term := func(field, v string) query.Query {
+		t := query.NewTermQuery(v)
+		t.SetField(field)
+		return t
+	}
+	public := term(fieldVisible, "public")
+	owners, projects := s.Owners(), s.Projects()
+	if len(owners) == 0 && len(projects) == 0 {
+		return public
+	}
+	qs := []query.Query{public}
+	for _, o := range owners {
+		qs = append(qs, term(fieldOwnerKey, o))
+	}
+	for _, p := range projects {
+		qs = append(qs, term(fieldProject, p))
+	}
+	return query.NewDisjunctionQuery(qs)
+}
+
 // filterQueries are the conditions of q other than its text; they select
-// and do not score.
+// and do not score. The first is the viewer's scope.
 func filterQueries(q Query) []query.Query {
 	var fs []query.Query
+	if sq := scopeQuery(q.Scope); sq != nil {
+		fs = append(fs, sq)
+	}
 	keyword := func(field, v string) {
 		if v != "" {
 			t := query.NewTermQuery(v)

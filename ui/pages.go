@@ -31,6 +31,7 @@ type projectCard struct {
 	Updated     time.Time
 	Cover       string // preview URL of its largest part
 	CoverAlt    string
+	Private     bool
 }
 
 func (p projectCard) URL() string { return "/" + p.Owner + "/" + p.Name }
@@ -179,7 +180,12 @@ func (u *UI) searchPage(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	key := "search:" + version + ":" + vals.Encode()
+	scope, scopeKey, err := u.scope(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	q.Scope = scope.Search()
+	key := "search:" + version + ":" + scopeKey + ":" + vals.Encode()
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -326,6 +332,7 @@ func (u *UI) project(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	v := projectView{P: p, CloneURL: cloneURL(c.Request(), p)}
+	c.Set(manageKey, p.Row)
 	meta, err := u.store.ProjectMeta(ctx, p.Full())
 	switch {
 	case err == nil:
@@ -333,6 +340,9 @@ func (u *UI) project(c echo.Context) error {
 		v.Pending = meta.State == store.JobQueued || meta.State == store.JobRunning || meta.PendingJobs > 0
 	case !errors.Is(err, store.ErrNotFound):
 		return u.fail(c, err)
+	}
+	if p.Row.Description != "" {
+		v.Meta.Description = p.Row.Description
 	}
 	branch, head, err := p.Browse.Head()
 	if errors.Is(err, repo.ErrNoRef) {
@@ -343,7 +353,7 @@ func (u *UI) project(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	v.Branch = branch
-	key := fmt.Sprintf("project:%s:%s:%s:%s:%s:%s:%d:%d:%d:%s", p.Full(), p.Row.Updated, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL)
+	key := fmt.Sprintf("project:%s:%s:%s:%q:%s:%s:%s:%s:%d:%d:%d:%s", p.Full(), p.Row.Updated, p.Row.Visibility, p.Row.Description, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL)
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -447,6 +457,12 @@ func (u *UI) catalogState(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Settings changes (visibility, renames) change what searches show.
+	pv, err := u.store.ProjectsVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	v += "|" + pv
 	u.state, u.stateAt = v, time.Now()
 	return v, nil
 }

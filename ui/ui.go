@@ -58,6 +58,9 @@ type Options struct {
 	// Registration is who may sign up: RegistrationClosed (default),
 	// RegistrationInvite or RegistrationOpen.
 	Registration string
+	// Projects applies project settings; without it there is no settings
+	// page.
+	Projects ProjectAdmin
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -78,6 +81,7 @@ type UI struct {
 	viewer func(c echo.Context) (access.Viewer, error)
 
 	web          *auth.Web
+	admin        ProjectAdmin
 	registration string
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
 
@@ -114,6 +118,7 @@ func New(opt Options) (*UI, error) {
 		viewer: opt.Viewer,
 
 		web:          opt.Web,
+		admin:        opt.Projects,
 		registration: opt.Registration,
 	}
 	switch u.registration {
@@ -165,6 +170,7 @@ func (u *UI) Register(e *echo.Echo) {
 	page("/:owner/:project/preview/*", u.preview)
 	get("/:owner/:project/archive/*", u.archive)
 	u.registerAccount(e)
+	u.registerManage(e)
 }
 
 const browseKey = "ui.browse"
@@ -191,6 +197,12 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
+// movedError answers a request to a project's old name with a permanent
+// redirect to its new one.
+type movedError struct{ to string }
+
+func (e *movedError) Error() string { return "moved to " + e.to }
+
 func notFound(format string, args ...any) error {
 	return &httpError{http.StatusNotFound, fmt.Sprintf(format, args...)}
 }
@@ -203,6 +215,10 @@ func badRequest(format string, args ...any) error {
 // for unavailable storage, 500 (logged, no detail shown) for the rest.
 func (u *UI) fail(c echo.Context, err error) error {
 	var he *httpError
+	var moved *movedError
+	if errors.As(err, &moved) {
+		return c.Redirect(http.StatusMovedPermanently, moved.to)
+	}
 	status, msg := http.StatusInternalServerError, "Something went wrong on our side. Please try again."
 	switch {
 	case errors.As(err, &he):
@@ -270,6 +286,13 @@ func (u *UI) openProjectFor(c echo.Context, a access.Action) (*projectRef, error
 	row, err := u.store.ProjectByName(ctx, owner, name)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
+			// Renamed or transferred: the old address moves on, for those
+			// who may read the project.
+			if moved, err := u.store.ProjectByRedirect(ctx, owner, name); err == nil && c.Request().Method != http.MethodPost {
+				if ok, err := u.access.Can(ctx, v, access.Read, moved); err == nil && ok {
+					return nil, &movedError{to: repo.MovedURL(c.Request().URL, moved)}
+				}
+			}
 			return nil, notFound("No project %s/%s.", owner, name)
 		}
 		return nil, err

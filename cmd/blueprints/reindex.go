@@ -71,6 +71,18 @@ func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data,
 		}
 	}
 	index, err := search.Open(indexPath)
+	if errors.Is(err, search.ErrIndexVersion) && measured == nil {
+		// The index's shape changed with this version (an upgrade): it is
+		// derived data, so serve starts a new one and the catalog fills it
+		// from the store and the repositories in the background, reusing
+		// every measurement. Search is incomplete until then.
+		log.Warn("the search index was written by another version; rebuilding it in the background", "index", indexPath)
+		if err = os.RemoveAll(indexPath); err == nil {
+			if index, err = search.Open(indexPath); err == nil {
+				_, err = st.ResetCatalogCommits(context.Background())
+			}
+		}
+	}
 	if err != nil {
 		unlock()
 		return nil, err

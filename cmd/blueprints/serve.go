@@ -15,6 +15,7 @@ import (
 	"github.com/blueprints-hq/blueprints/auth"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/guard"
+	"github.com/blueprints-hq/blueprints/internal/lifecycle"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
@@ -178,7 +179,8 @@ func runServe(fs *cli.Flags, args []string) error {
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, Policy: policy, Viewer: web.Viewer, Web: web, Registration: registration})
+	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log}
+	pages, err := ui.New(ui.Options{Projects: projects, Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, Policy: policy, Viewer: web.Viewer, Web: web, Registration: registration})
 	if err != nil {
 		return err
 	}

@@ -133,6 +133,15 @@ func (a *API) search(c echo.Context) error {
 	if err != nil {
 		return problem(c, http.StatusBadRequest, err.Error())
 	}
+	v, err := a.viewer(c)
+	if err != nil || c.Response().Committed {
+		return err
+	}
+	scope, err := a.d.Policy.Scope(c.Request().Context(), v)
+	if err != nil {
+		return a.internal(c, err)
+	}
+	q.Scope = scope.Search()
 	res, err := a.d.Index.Search(c.Request().Context(), q)
 	if errors.As(err, &qe) {
 		return problem(c, http.StatusBadRequest, qe.Error())
