@@ -35,10 +35,10 @@ const (
 	fieldExtMid   = "ext_mid"
 	fieldExtMax   = "ext_max" // largest extent
 	fieldVolume   = "volume"
-	fieldUpdated  = "updated" // Unix seconds
+	fieldUpdated  = "updated"    // Unix seconds
 	fieldVisible  = "visibility" // "public" or "private"
 	fieldOwnerKey = "owner_key"  // lower-case owner name
-	fieldStored   = "doc"     // the Doc as JSON, stored only
+	fieldStored   = "doc"        // the Doc as JSON, stored only
 )
 
 // newMapping builds the index mapping: one default document mapping for

@@ -52,6 +52,12 @@ func (l *located) RawURL(p string) string {
 	return l.P.URL() + "/raw/" + l.Commit + "/" + escapePath(p)
 }
 
+// MeshURL is where a part's mesh is served as binary STL, for every kind
+// of part: the viewer's one format.
+func (l *located) MeshURL(p string) string {
+	return l.P.URL() + "/mesh/" + l.Commit + "/" + escapePath(p)
+}
+
 // locate opens the project and resolves the wildcard as ref + path.
 func (u *UI) locate(c echo.Context) (*located, error) {
 	p, err := u.openProject(c)
@@ -181,6 +187,12 @@ type partView struct {
 	Error    string
 	Uses     []store.Part
 	Commit   repo.Commit
+	// ViewerSrc is the binary STL the 3D viewer loads: the file itself for
+	// STL, the mesh the catalog stored for other kinds (MeshURL).
+	ViewerSrc   string
+	ViewerBytes int64
+	MeshURL     string
+	KindName    string // "STL", "3MF", "OBJ"
 }
 
 // maxTextShown is the largest text file shown inline.
@@ -241,6 +253,14 @@ func (u *UI) blob(c echo.Context) error {
 		}
 		if v.Commit, err = b.CommitInfo(h); err != nil {
 			return u.fail(c, err)
+		}
+		v.ViewerSrc, v.ViewerBytes, v.KindName = l.RawURL(l.Path), size, kindName(l.Path)
+		if k, _ := render.KindOf(l.Path); k != render.KindSTL {
+			v.MeshURL = l.MeshURL(l.Path)
+			v.ViewerSrc = v.MeshURL
+			if v.Part != nil {
+				v.ViewerBytes = 84 + 50*v.Part.Triangles
+			}
 		}
 		return u.renderCached(c, http.StatusOK, "part", partName(l.Path)+" · "+l.P.Full(), v, key, 30*time.Second)
 	}

@@ -33,19 +33,20 @@ type layout struct {
 
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
-		"mm":       fixed,
-		"dims":     formatDims,
-		"volume":   formatVolume,
-		"area":     formatArea,
-		"bytes":    formatBytes,
-		"count":    formatCount,
-		"since":    since,
-		"short":    shortID,
-		"esc":      escapePath,
-		"preview":  previewURL,
-		"partName": partName,
-		"wbr":      breakable,
-		"add":      func(a, b int) int { return a + b },
+		"formatName": formatName,
+		"mm":         fixed,
+		"dims":       formatDims,
+		"volume":     formatVolume,
+		"area":       formatArea,
+		"bytes":      formatBytes,
+		"count":      formatCount,
+		"since":      since,
+		"short":      shortID,
+		"esc":        escapePath,
+		"preview":    previewURL,
+		"partName":   partName,
+		"wbr":        breakable,
+		"add":        func(a, b int) int { return a + b },
 		// viewerSlot marks where sendPage puts the account bar (html/template
 		// drops comments written in a template, not those it is given).
 		"viewerSlot": func() template.HTML { return template.HTML(viewerMarker) },
