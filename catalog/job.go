@@ -317,6 +317,12 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	// again from the same base and writes the same documents. Who may
 	// find them is read under the lock that settings changes take too
 	// (see Change), so a project made private is never indexed public.
+	// Which file versions this project holds, before anyone can find
+	// them: a preview addressed by content hash is served to those who
+	// may read a project holding it.
+	if err := c.d.Store.AddProjectBlobs(context.WithoutCancel(ctx), t.project, fileKeys(changed)); err != nil {
+		return st, err
+	}
 	c.indexMu.Lock()
 	err = c.stamp(ctx, t.project, docs)
 	if err == nil {
@@ -327,11 +333,6 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	}
 	c.indexMu.Unlock()
 	if err != nil {
-		return st, err
-	}
-	// Which file versions this project holds: a preview addressed by
-	// content hash is served to those who may read one of them.
-	if err := c.d.Store.AddProjectBlobs(context.WithoutCancel(ctx), t.project, fileKeys(changed)); err != nil {
 		return st, err
 	}
 

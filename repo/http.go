@@ -162,7 +162,13 @@ func (s *Server) mayPush(c echo.Context, v access.Viewer, p store.Project) (bool
 	case access.Allow:
 		return true, nil
 	case access.Hide:
-		return false, notFound(c, v, c.Param("owner"), trimGit(c.Param("project")))
+		// Answer as a push to a project that does not exist: a challenge
+		// when anonymous, otherwise the refusal to create it.
+		if v.Anonymous() {
+			return false, notFound(c, v, c.Param("owner"), trimGit(c.Param("project")))
+		}
+		s.pushed("rejected")
+		return false, c.String(http.StatusForbidden, createRefusal(v, c.Param("owner"), trimGit(c.Param("project"))))
 	case access.SignIn:
 		return false, Challenge(c, "pushing needs a user name and access token")
 	}

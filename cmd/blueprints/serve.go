@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -115,11 +116,81 @@ func runServe(fs *cli.Flags, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := openStore(ctx, data)
+	w, err := wire(ctx, serveConfig{
+		Data: data, Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, GitNice: gitNice,
+		TrustedProxies: proxies, Registration: registration, LFSPresign: flagString(fs, "lfs-presign") == "true",
+		MetricsToken: flagString(fs, "metrics-token"), Log: log,
+	})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer w.Close()
+	srv, cat := w.srv, w.cat
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	cat.Catalog.SetBaseURL("http://" + srv.Addr().String())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-srv.Done():
+		log.Error("server failed", "err", serveErr)
+	}
+	stop()
+	if err := srv.Shutdown(context.Background()); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	log.Info("stopped")
+	return serveErr
+}
+
+// serveConfig is what serve's flags decide.
+type serveConfig struct {
+	Data, Storage, Addr string
+	ShutdownTimeout     time.Duration
+	GitNice             int
+	TrustedProxies      []*net.IPNet
+	Registration        string
+	LFSPresign          bool
+	MetricsToken        string
+	// Executable is the binary git's hooks run; this one when empty
+	// (tests set the built binary).
+	Executable string
+	Log        *slog.Logger
+}
+
+// wired is the server with every part wired in, not yet started.
+type wired struct {
+	srv *server.Server
+	cat *catalogService
+	st  *store.Store
+}
+
+// Close releases the index, its lock and the store.
+func (w *wired) Close() {
+	if w.cat != nil {
+		w.cat.Close()
+	}
+	if w.st != nil {
+		w.st.Close()
+	}
+}
+
+// wire opens the store, repositories, blob storage, LFS, the catalog and
+// the pages, and builds the server over them: everything serve runs.
+func wire(ctx context.Context, cfg serveConfig) (*wired, error) {
+	log, data, storageURL := cfg.Log, cfg.Data, cfg.Storage
+	st, err := openStore(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	w := &wired{st: st}
+	ok := false
+	defer func() {
+		if !ok {
+			w.Close()
+		}
+	}()
 	// Metrics: one registry for this server, fed by every package below.
 	met := metrics.New(metrics.Options{Store: st, Logger: log})
 	// The one access policy every route asks, and who is asking.
@@ -129,11 +200,11 @@ func runServe(fs *cli.Flags, args []string) error {
 	throttle := guard.NewThrottle(guard.ThrottleConfig{Logger: log})
 	web, err := auth.NewWeb(ctx, auth.WebOptions{Store: st, Tokens: tokens, Throttle: throttle})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: gitNice})
+	repos, err := repo.New(repo.Config{Data: data, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, Executable: cfg.Executable})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A git killed while taking a ref (a crash of the whole process group)
 	// leaves a lock that refuses every later push to that ref. None of this
@@ -144,7 +215,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	// Blob storage (LFS objects, previews), shared by LFS and the catalog.
 	blobs, err := storage.Open(ctx, storageURL, data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if sw, ok := blobs.(storage.Sweeper); ok {
 		// Uploads cut off by a crash or an S3 outage leave leftovers no
@@ -166,30 +237,30 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	// Git LFS API; its pre-receive check refuses pushes whose pointers name
 	// objects the project does not have.
-	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: flagString(fs, "lfs-presign") == "true", Logger: log, Meter: met})
+	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: cfg.LFSPresign, Logger: log, Meter: met})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
 	// Catalog: search index, job queue, post-receive hook and JSON API.
 	cat, err := openCatalog(log, st, blobs, data, repos.Root(), api.Deps{Policy: policy, Viewer: web.Viewer})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer cat.Close()
+	w.cat = cat
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log}
-	pages, err := ui.New(ui.Options{Projects: projects, Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, Policy: policy, Viewer: web.Viewer, Web: web, Registration: registration})
+	pages, err := ui.New(ui.Options{Projects: projects, Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srv, err := server.New(server.Config{
-		Addr:            flagString(fs, "addr"),
-		ShutdownTimeout: timeout,
+		Addr:            cfg.Addr,
+		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          log,
-		MetricsToken:    flagString(fs, "metrics-token"),
-		Guard:           guard.Config{TrustedProxies: proxies, Shared: throttle},
+		MetricsToken:    cfg.MetricsToken,
+		Guard:           guard.Config{TrustedProxies: cfg.TrustedProxies, Shared: throttle},
 	}, server.Deps{
 		Store:     st,
 		Repos:     repos,
@@ -205,22 +276,9 @@ func runServe(fs *cli.Flags, args []string) error {
 		Blobs:     blobs,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
-	cat.Catalog.SetBaseURL("http://" + srv.Addr().String())
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-srv.Done():
-		log.Error("server failed", "err", serveErr)
-	}
-	stop()
-	if err := srv.Shutdown(context.Background()); err != nil && serveErr == nil {
-		serveErr = err
-	}
-	log.Info("stopped")
-	return serveErr
+	w.srv = srv
+	ok = true
+	return w, nil
 }
