@@ -22,6 +22,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
 	"github.com/blueprints-hq/blueprints/ui/api"
@@ -58,6 +59,7 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
 		fs.String("registration", "closed", "who may sign up on the web: closed (administrators create accounts), invite (with an administrator's invitation link) or open")
 		fs.Env("registration", "BLUEPRINTS_REGISTRATION")
+		scadFlags(fs)
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 	},
@@ -113,10 +115,18 @@ func runServe(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
 	}
 
+	if scadTimeout(fs) <= 0 {
+		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
+	}
+	if n := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int); n < 1 || n > 19 {
+		return fmt.Errorf("%w: --scad-nice %d: want 1 to 19", cli.ErrUsage, n)
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	w, err := wire(ctx, serveConfig{
+		SCAD: func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
 		Data: data, Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, GitNice: gitNice,
 		TrustedProxies: proxies, Registration: registration, LFSPresign: flagString(fs, "lfs-presign") == "true",
 		MetricsToken: flagString(fs, "metrics-token"), Log: log,
@@ -156,7 +166,10 @@ type serveConfig struct {
 	// Executable is the binary git's hooks run; this one when empty
 	// (tests set the built binary).
 	Executable string
-	Log        *slog.Logger
+	// SCAD makes the builder of OpenSCAD sources (runs counts their
+	// runs); nil builds none.
+	SCAD func(runs func(result string)) *scad.Builder
+	Log  *slog.Logger
 }
 
 // wired is the server with every part wired in, not yet started.
@@ -243,7 +256,13 @@ func wire(ctx context.Context, cfg serveConfig) (*wired, error) {
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
 	// Catalog: search index, job queue, post-receive hook and JSON API.
-	cat, err := openCatalog(log, st, blobs, data, repos.Root(), api.Deps{Policy: policy, Viewer: web.Viewer})
+	// OpenSCAD sources are built by openscad, sandboxed by the runner,
+	// when it is installed.
+	var builder *scad.Builder
+	if cfg.SCAD != nil {
+		builder = cfg.SCAD(met.SCADRun)
+	}
+	cat, err := openCatalog(log, st, blobs, data, repos.Root(), builder, api.Deps{Policy: policy, Viewer: web.Viewer})
 	if err != nil {
 		return nil, err
 	}
