@@ -25,13 +25,13 @@ func (s *Server) MoveRepository(ctx context.Context, p store.Project, owner, nam
 	if err != nil {
 		return err
 	}
-	unlock, err := s.lock(ctx, p.Owner, p.Name)
+	unlock, err := s.LockProject(ctx, p.Owner, p.Name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	if !strings.EqualFold(from, to) {
-		unlockTo, err := s.lock(ctx, owner, name)
+		unlockTo, err := s.LockProject(ctx, owner, name)
 		if err != nil {
 			return err
 		}
@@ -68,7 +68,7 @@ func (s *Server) DeleteRepository(ctx context.Context, p store.Project) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := s.lock(ctx, p.Owner, p.Name)
+	unlock, err := s.LockProject(ctx, p.Owner, p.Name)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (s *Server) SetHead(ctx context.Context, p store.Project, branch string) er
 	if err != nil {
 		return err
 	}
-	unlock, err := s.lock(ctx, p.Owner, p.Name)
+	unlock, err := s.LockProject(ctx, p.Owner, p.Name)
 	if err != nil {
 		return err
 	}

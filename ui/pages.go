@@ -174,18 +174,17 @@ func (u *UI) searchPage(c echo.Context) error {
 	if u.index == nil {
 		return u.render(c, http.StatusOK, "search", title, v)
 	}
-	// The index changes only when the catalog records something; results
-	// are kept briefly under the catalog's state.
-	version, err := u.catalogState(c.Request().Context())
-	if err != nil {
-		return u.fail(c, err)
-	}
+	// Results depend only on how far this node's index has followed the
+	// catalogue's change log, which every write to the index moves on
+	// (settings changes such as visibility go through the log too), and
+	// on what the viewer may see.
 	scope, scopeKey, err := u.scope(c)
 	if err != nil {
 		return u.fail(c, err)
 	}
 	q.Scope = scope.Search()
-	key := "search:" + version + ":" + scopeKey + ":" + vals.Encode()
+	pos := u.index.LogPosition()
+	key := fmt.Sprintf("search:%d.%d:%s:%s", pos.ID, pos.Seq, scopeKey, vals.Encode())
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -444,29 +443,6 @@ func isCommitID(s string) bool {
 	}
 	return true
 }
-
-// catalogState names the state of the whole catalog; it is read at most
-// every quarter second, so busy search pages do not each ask the database.
-func (u *UI) catalogState(ctx context.Context) (string, error) {
-	u.stateMu.Lock()
-	defer u.stateMu.Unlock()
-	if time.Since(u.stateAt) < 250*time.Millisecond {
-		return u.state, nil
-	}
-	v, err := u.store.CatalogVersion(ctx)
-	if err != nil {
-		return "", err
-	}
-	// Settings changes (visibility, renames) change what searches show.
-	pv, err := u.store.ProjectsVersion(ctx)
-	if err != nil {
-		return "", err
-	}
-	v += "|" + pv
-	u.state, u.stateAt = v, time.Now()
-	return v, nil
-}
-
 // scope is what the viewer may see, and a key naming it for page caches:
 // every viewer who sees only public projects shares one key.
 func (u *UI) scope(c echo.Context) (access.Scope, string, error) {

@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -84,10 +83,6 @@ type UI struct {
 	admin        ProjectAdmin
 	registration string
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
-
-	stateMu sync.Mutex // guards state and stateAt (see catalogState)
-	state   string
-	stateAt time.Time
 }
 
 // New builds the UI: it parses the embedded templates and indexes the
@@ -233,6 +228,9 @@ func (u *UI) fail(c echo.Context, err error) error {
 		status, msg = http.StatusNotFound, "No such file or folder."
 	case errors.Is(err, storage.ErrUnavailable):
 		status, msg = http.StatusServiceUnavailable, "File storage is unavailable. Please try again shortly."
+	case errors.Is(err, search.ErrCatchingUp):
+		status, msg = http.StatusServiceUnavailable, "Search on this server is still catching up with the catalogue. Please try again in a few seconds."
+		c.Response().Header().Set("Retry-After", "5")
 	case errors.Is(err, context.Canceled):
 		return nil
 	default:

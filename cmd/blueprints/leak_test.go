@@ -175,8 +175,13 @@ func TestLeakMatrix(t *testing.T) {
 	testenv.RequireTool(t, "git")
 	ctx := context.Background()
 	dir := t.TempDir()
-	w, err := wire(ctx, serveConfig{Data: dir, Storage: "fs", Addr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second,
-		Registration: "open", Executable: testenv.Binary(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st, err := store.Open(ctx, filepath.Join(dir, "blueprints.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w, err := wire(ctx, st, serveConfig{Data: dir, Repos: filepath.Join(dir, "repos"), Storage: "fs", Addr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second,
+		Node: "leaktest", Lease: time.Minute, Registration: "open", Executable: testenv.Binary(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +192,6 @@ func TestLeakMatrix(t *testing.T) {
 	defer w.srv.Shutdown(context.Background())
 	base := "http://" + w.srv.Addr().String()
 	w.cat.Catalog.SetBaseURL(base)
-	st := w.st
 
 	roles := []*role{
 		{name: "anonymous"},

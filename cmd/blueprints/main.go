@@ -34,6 +34,7 @@ func main() {
 			inspectCmd,
 			renderCmd,
 			reindexCmd,
+			migrateDBCmd,
 			hookCmd,
 		},
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/auth"
+	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/lifecycle"
@@ -36,15 +37,22 @@ pages and the JSON API. Data (metadata, repositories, search index, blobs)
 lives in the --data folder. SIGINT or SIGTERM stops it gracefully: requests
 in flight, pushes included, get --shutdown-timeout to finish.
 
+Several nodes: give each its own --data and --node, and all of them the
+same --db postgres://…, --repos (a shared filesystem) and --storage s3://…;
+put a load balancer in front that checks /healthz, and set --drain so that
+a stopping node leaves the balancer before it closes (see deploy/).
+
 Monitoring: GET /healthz answers 200 "ok" when the server can serve, or 503
 with one line per failing check (data folder, metadata store, search index,
-blob storage). GET /metrics serves Prometheus metrics (blueprints_* series,
-Go and process metrics); it is open to anyone unless --metrics-token is set,
-and then needs "Authorization: Bearer TOKEN".`,
+including "catching up" while the index is built from the database, blob
+storage), or "draining" while it stops. GET /metrics serves Prometheus
+metrics (blueprints_* series, Go and process metrics); it is open to anyone
+unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
 	Setup: func(fs *cli.Flags) {
 		fs.String("addr", "127.0.0.1:8080", "address to listen on")
 		fs.Env("addr", "BLUEPRINTS_ADDR")
 		dataFlag(fs)
+		reposFlag(fs)
 		fs.String("storage", "fs", "blob storage: fs (under the data folder) or s3://BUCKET[/PREFIX] (endpoint and keys from the AWS_* variables)")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("lfs-presign", false, "answer LFS downloads with presigned S3 URLs (clients fetch from S3 directly) instead of streaming through the server")
@@ -57,30 +65,19 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
+		scadFlags(fs)
 		fs.String("registration", "closed", "who may sign up on the web: closed (administrators create accounts), invite (with an administrator's invitation link) or open")
 		fs.Env("registration", "BLUEPRINTS_REGISTRATION")
-		scadFlags(fs)
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
+		fs.String("node", "", "this node's name in catalog job leases: the same across restarts, different for each node sharing --db (default: host name and a digest of the data folder)")
+		fs.Env("node", "BLUEPRINTS_NODE")
+		fs.Duration("job-lease", catalog.DefaultLease, "how long a node's claim on a catalog job lasts unless renewed: another node takes over the jobs of a node that died this long after")
+		fs.Env("job-lease", "BLUEPRINTS_JOB_LEASE")
+		fs.Duration("drain", 0, "on SIGTERM, keep serving this long while /healthz answers 503, so a load balancer takes the node out before it closes (a little over the balancer's check interval times its fall count)")
+		fs.Env("drain", "BLUEPRINTS_DRAIN")
 	},
 	Run: runServe,
-}
-
-// dataFlag declares --data and its environment twin, shared by the admin
-// commands.
-func dataFlag(fs *cli.Flags) {
-	fs.String("data", "./data", "data folder (metadata, repositories, search index, blobs)")
-	fs.Env("data", "BLUEPRINTS_DATA")
-}
-
-func flagString(fs *cli.Flags, name string) string { return fs.Lookup(name).Value.String() }
-
-// openStore opens the metadata store in the data folder, creating both.
-func openStore(ctx context.Context, data string) (*store.Store, error) {
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		return nil, fmt.Errorf("create data folder %s: %w", data, err)
-	}
-	return store.Open(ctx, filepath.Join(data, "blueprints.db"))
 }
 
 func runServe(fs *cli.Flags, args []string) error {
@@ -100,6 +97,15 @@ func runServe(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: --storage %q: want fs or s3://BUCKET[/PREFIX]", cli.ErrUsage, storageURL)
 	}
 	timeout := fs.Lookup("shutdown-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
+	drain := fs.Lookup("drain").Value.(interface{ Get() any }).Get().(time.Duration)
+	lease := fs.Lookup("job-lease").Value.(interface{ Get() any }).Get().(time.Duration)
+	if lease < time.Second {
+		return fmt.Errorf("%w: --job-lease %s: want at least 1s", cli.ErrUsage, lease)
+	}
+	node := flagString(fs, "node")
+	if node == "" {
+		node = defaultNode(data)
+	}
 	gitNice := fs.Lookup("git-nice").Value.(interface{ Get() any }).Get().(int)
 	if gitNice < 0 || gitNice > 19 {
 		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
@@ -108,13 +114,13 @@ func runServe(fs *cli.Flags, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
 	}
+
 	registration := flagString(fs, "registration")
 	switch registration {
 	case ui.RegistrationClosed, ui.RegistrationInvite, ui.RegistrationOpen:
 	default:
 		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
 	}
-
 	if scadTimeout(fs) <= 0 {
 		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
 	}
@@ -125,11 +131,20 @@ func runServe(fs *cli.Flags, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	w, err := wire(ctx, serveConfig{
+	st, err := openStore(ctx, fs)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if st.Shared() && storageURL == "fs" {
+		return fmt.Errorf("%w: --db is a shared PostgreSQL database but --storage is fs: every node must see every LFS object and preview, so with a shared database blob storage must be S3 (--storage s3://BUCKET[/PREFIX])", cli.ErrUsage)
+	}
+	log.Info("metadata store", "db", store.Redact(dbTarget(fs)), "node", node)
+	w, err := wire(ctx, st, serveConfig{
+		Data: data, Repos: reposDir(fs), Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, Drain: drain,
+		Node: node, Lease: lease, GitNice: gitNice, TrustedProxies: proxies, Registration: registration,
+		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log,
 		SCAD: func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
-		Data: data, Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, GitNice: gitNice,
-		TrustedProxies: proxies, Registration: registration, LFSPresign: flagString(fs, "lfs-presign") == "true",
-		MetricsToken: flagString(fs, "metrics-token"), Log: log,
 	})
 	if err != nil {
 		return err
@@ -156,13 +171,15 @@ func runServe(fs *cli.Flags, args []string) error {
 
 // serveConfig is what serve's flags decide.
 type serveConfig struct {
-	Data, Storage, Addr string
-	ShutdownTimeout     time.Duration
-	GitNice             int
-	TrustedProxies      []*net.IPNet
-	Registration        string
-	LFSPresign          bool
-	MetricsToken        string
+	Data, Repos, Storage, Addr string
+	ShutdownTimeout, Drain     time.Duration
+	Node                       string
+	Lease                      time.Duration
+	GitNice                    int
+	TrustedProxies             []*net.IPNet
+	Registration               string
+	LFSPresign                 bool
+	MetricsToken               string
 	// Executable is the binary git's hooks run; this one when empty
 	// (tests set the built binary).
 	Executable string
@@ -176,28 +193,21 @@ type serveConfig struct {
 type wired struct {
 	srv *server.Server
 	cat *catalogService
-	st  *store.Store
 }
 
-// Close releases the index, its lock and the store.
+// Close releases the index and its lock.
 func (w *wired) Close() {
 	if w.cat != nil {
 		w.cat.Close()
 	}
-	if w.st != nil {
-		w.st.Close()
-	}
 }
 
-// wire opens the store, repositories, blob storage, LFS, the catalog and
-// the pages, and builds the server over them: everything serve runs.
-func wire(ctx context.Context, cfg serveConfig) (*wired, error) {
+// wire opens the repositories, blob storage, LFS, the catalog and its
+// index, and the pages over the store st, and builds the server over them:
+// everything serve runs.
+func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error) {
 	log, data, storageURL := cfg.Log, cfg.Data, cfg.Storage
-	st, err := openStore(ctx, data)
-	if err != nil {
-		return nil, err
-	}
-	w := &wired{st: st}
+	w := &wired{}
 	ok := false
 	defer func() {
 		if !ok {
@@ -215,13 +225,14 @@ func wire(ctx context.Context, cfg serveConfig) (*wired, error) {
 	if err != nil {
 		return nil, err
 	}
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, Executable: cfg.Executable})
+	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, Executable: cfg.Executable})
 	if err != nil {
 		return nil, err
 	}
 	// A git killed while taking a ref (a crash of the whole process group)
 	// leaves a lock that refuses every later push to that ref. None of this
-	// server's gits runs yet: every lock is stale (see repo.StaleLockAge).
+	// server's gits runs yet, and a repository another node is pushing to
+	// is skipped: every lock left is stale (see repo.StaleLockAge).
 	if _, err := repos.ClearStaleLocks(ctx, 0); err != nil {
 		log.Warn("look for stale git locks", "err", err)
 	}
@@ -255,22 +266,23 @@ func wire(ctx context.Context, cfg serveConfig) (*wired, error) {
 		return nil, err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
-	// Catalog: search index, job queue, post-receive hook and JSON API.
-	// OpenSCAD sources are built by openscad, sandboxed by the runner,
-	// when it is installed.
+	// Catalog: job queue, post-receive hook, search index and its
+	// follower of the store's change log, JSON API. OpenSCAD sources are
+	// built by openscad, sandboxed by the runner, when it is installed.
 	var builder *scad.Builder
 	if cfg.SCAD != nil {
 		builder = cfg.SCAD(met.SCADRun)
 	}
-	cat, err := openCatalog(log, st, blobs, data, repos.Root(), builder, api.Deps{Policy: policy, Viewer: web.Viewer})
+	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder, API: api.Deps{Policy: policy, Viewer: web.Viewer}})
 	if err != nil {
 		return nil, err
 	}
 	w.cat = cat
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log}
-	pages, err := ui.New(ui.Options{Projects: projects, Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration})
+	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
+		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects})
 	if err != nil {
 		return nil, err
 	}
@@ -279,6 +291,7 @@ func wire(ctx context.Context, cfg serveConfig) (*wired, error) {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          log,
 		MetricsToken:    cfg.MetricsToken,
+		Drain:           cfg.Drain,
 		Guard:           guard.Config{TrustedProxies: cfg.TrustedProxies, Shared: throttle},
 	}, server.Deps{
 		Store:     st,
@@ -287,11 +300,12 @@ func wire(ctx context.Context, cfg serveConfig) (*wired, error) {
 		API:       cat.API,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   []func(context.Context) error{cat.Catalog.Run, repos.SweepLocks},
+		Workers:   []func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks},
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,
 		IndexPath: filepath.Join(data, "index.bleve"),
+		Follower:  cat.Follower,
 		Blobs:     blobs,
 	})
 	if err != nil {

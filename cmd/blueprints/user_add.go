@@ -58,7 +58,7 @@ password NAME'). Works while the server runs.`,
 			}
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, flagString(fs, "data"))
+		st, err := openStore(ctx, fs)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ passwords. The user's web sessions stay signed in; tokens are unchanged.`,
 // organisation) for f.
 func withUser(fs *cli.Flags, name string, f func(ctx context.Context, st *store.Store, u store.User) error) error {
 	ctx := context.Background()
-	st, err := openStore(ctx, flagString(fs, "data"))
+	st, err := openStore(ctx, fs)
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ var userListCmd = &cli.Command{
 			return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, args[0])
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, flagString(fs, "data"))
+		st, err := openStore(ctx, fs)
 		if err != nil {
 			return err
 		}

@@ -28,13 +28,27 @@ var ErrBusy = errors.New("the project is being catalogued; try again in a moment
 // ErrNoBranch is returned for a default branch the project lacks.
 var ErrNoBranch = errors.New("no such branch")
 
-// Projects applies settings changes.
+// Projects applies settings changes. The store logs each change's search
+// documents in the change's own transaction (the index follows that log);
+// Indexed, when set, waits until this node's index has applied them, so
+// the person who made the change sees it at once in search.
 type Projects struct {
 	Store   *store.Store
 	Repos   *repo.Server
 	Catalog *catalog.Catalog
 	Blobs   storage.Blobs
 	Log     *slog.Logger
+	Indexed func(ctx context.Context) error
+}
+
+// indexed waits for this node's index, when it can.
+func (ps *Projects) indexed(ctx context.Context) {
+	if ps.Indexed == nil {
+		return
+	}
+	if err := ps.Indexed(ctx); err != nil {
+		ps.log().Warn("settings recorded, but this node's search index has not caught up yet", "err", err)
+	}
 }
 
 func (ps *Projects) log() *slog.Logger {
@@ -49,24 +63,20 @@ func (ps *Projects) SetVisibility(ctx context.Context, p store.Project, visibili
 	if visibility != store.Public && visibility != store.Private {
 		return fmt.Errorf("visibility %q: want public or private", visibility)
 	}
-	return ps.Catalog.Change(ctx, p, func(ctx context.Context) (store.Project, error) {
-		if err := ps.Store.SetVisibility(ctx, p.ID, visibility); err != nil {
-			return p, err
-		}
-		p.Visibility = visibility
-		return p, nil
-	})
+	if err := ps.Store.SetVisibility(ctx, p.ID, visibility); err != nil {
+		return err
+	}
+	ps.indexed(ctx)
+	return nil
 }
 
 // SetDescription sets the description shown instead of the README's.
 func (ps *Projects) SetDescription(ctx context.Context, p store.Project, description string) error {
-	return ps.Catalog.Change(ctx, p, func(ctx context.Context) (store.Project, error) {
-		if err := ps.Store.SetDescription(ctx, p.ID, description); err != nil {
-			return p, err
-		}
-		p.Description = description
-		return p, nil
-	})
+	if err := ps.Store.SetDescription(ctx, p.ID, description); err != nil {
+		return err
+	}
+	ps.indexed(ctx)
+	return nil
 }
 
 // SetDefaultBranch makes branch the default and catalogues it afresh.
@@ -104,21 +114,18 @@ func (ps *Projects) Move(ctx context.Context, p store.Project, owner, name strin
 	} else if n > 0 {
 		return p, ErrBusy
 	}
-	var moved store.Project
-	err = ps.Catalog.Change(ctx, p, func(ctx context.Context) (store.Project, error) {
-		err := ps.Repos.MoveRepository(ctx, p, o.Name, name, func(ctx context.Context) error {
-			_, err := ps.Store.RenameProject(ctx, p.ID, o.Name, name)
-			return err
-		})
-		if err != nil {
-			return p, err
-		}
-		moved, err = ps.Store.ProjectByID(ctx, p.ID)
-		return moved, err
+	err = ps.Repos.MoveRepository(ctx, p, o.Name, name, func(ctx context.Context) error {
+		_, err := ps.Store.RenameProject(ctx, p.ID, o.Name, name)
+		return err
 	})
 	if err != nil {
 		return p, err
 	}
+	moved, err := ps.Store.ProjectByID(ctx, p.ID)
+	if err != nil {
+		return p, err
+	}
+	ps.indexed(ctx)
 	ps.log().Info("project moved", "from", p.FullName(), "to", moved.FullName())
 	return moved, nil
 }
@@ -127,15 +134,11 @@ func (ps *Projects) Move(ctx context.Context, p store.Project, owner, name strin
 // jobs, LFS ownership, collaborators, redirects), its repository, and
 // the LFS objects and previews no other project uses.
 func (ps *Projects) Delete(ctx context.Context, p store.Project) error {
-	var left store.Leftovers
-	err := ps.Catalog.Forget(ctx, p, func(ctx context.Context) error {
-		var err error
-		left, err = ps.Store.DeleteProjectAll(ctx, p.ID)
-		return err
-	})
+	left, err := ps.Store.DeleteProjectAll(ctx, p.ID)
 	if err != nil {
 		return err
 	}
+	ps.indexed(ctx)
 	if err := ps.Repos.DeleteRepository(ctx, p); err != nil {
 		return err
 	}

@@ -12,9 +12,11 @@ import (
 // TestTokenScopeExpiryAndDisable checks that a token carries its scope,
 // that an expired token and a disabled account's token are refused like
 // any bad credentials, and that a bearer token (no user name) works.
-func TestTokenScopeExpiryAndDisable(t *testing.T) {
+func TestTokenScopeExpiryAndDisable(t *testing.T) { eachStore(t, testTokenScopeExpiryAndDisable) }
+
+func testTokenScopeExpiryAndDisable(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, dsn)
 	u, err := s.CreateUser(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -73,9 +75,11 @@ func TestTokenScopeExpiryAndDisable(t *testing.T) {
 
 // TestOrgsAndNames checks that people and organisations share one
 // case-insensitive namespace and that an organisation keeps an owner.
-func TestOrgsAndNames(t *testing.T) {
+func TestOrgsAndNames(t *testing.T) { eachStore(t, testOrgsAndNames) }
+
+func testOrgsAndNames(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, dsn)
 	olivia, _ := s.CreateUser(ctx, "olivia")
 	mia, _ := s.CreateUser(ctx, "mia")
 	org, err := s.CreateOrg(ctx, "Acme", olivia.ID)
@@ -118,9 +122,11 @@ func TestOrgsAndNames(t *testing.T) {
 }
 
 // TestInviteOnce checks that an invitation signs up one person only.
-func TestInviteOnce(t *testing.T) {
+func TestInviteOnce(t *testing.T) { eachStore(t, testInviteOnce) }
+
+func testInviteOnce(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, dsn)
 	_, secret, err := s.CreateInvite(ctx, 0, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +156,11 @@ func TestInviteOnce(t *testing.T) {
 // TestRenameAndDelete checks that a rename moves the catalogue rows and
 // leaves a redirect, and that deleting a project returns exactly what no
 // other project uses.
-func TestRenameAndDelete(t *testing.T) {
+func TestRenameAndDelete(t *testing.T) { eachStore(t, testRenameAndDelete) }
+
+func testRenameAndDelete(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, dsn)
 	s.CreateUser(ctx, "alice")
 	p, _ := s.CreateProject(ctx, "alice", "rover")
 	other, _ := s.CreateProject(ctx, "alice", "other")

@@ -73,15 +73,12 @@ func (s *Store) CreateProjectWith(ctx context.Context, owner, name, visibility s
 	}
 	now := time.Now().UTC()
 	var p Project
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO projects (owner, name, created_at, updated_at, visibility, changed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, owner, name, now, now, visibility, now)
-		if err != nil {
-			return fmt.Errorf("create project %s/%s: %w", owner, name, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+	err := s.tx(ctx, func(tx *Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO projects (owner, name, created_at, updated_at, visibility, changed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`, owner, name, now, now, visibility, now).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("create project %s/%s: %w", owner, name, ErrExists)
 		}
-		id, err := res.LastInsertId()
 		if err != nil {
 			return fmt.Errorf("create project %s/%s: %w", owner, name, err)
 		}
@@ -137,10 +134,15 @@ func (s *Store) ProjectByRedirect(ctx context.Context, owner, name string) (Proj
 // returning at most limit (all when limit <= 0). It ignores visibility:
 // it is for the server's own work (reconcile, reindex), never for pages.
 func (s *Store) Projects(ctx context.Context, limit, offset int) ([]Project, error) {
-	if limit <= 0 {
-		limit = -1
+	q := `SELECT ` + projectColumns + ` FROM projects ORDER BY created_at DESC, id DESC`
+	args := []any{}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, limit, offset)
+	q += ` OFFSET ?`
+	args = append(args, offset)
+	rows, err := s.DB.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
@@ -179,6 +181,15 @@ func (v Visible) where() (string, []any) {
 	return "(" + strings.Join(cond, " OR ") + ")", args
 }
 
+// page adds LIMIT and OFFSET to q when limit > 0 (both engines accept
+// that form; without a limit, every row is returned).
+func page(q string, args []any, limit, offset int) (string, []any) {
+	if limit <= 0 {
+		return q, args
+	}
+	return q + ` LIMIT ? OFFSET ?`, append(append([]any{}, args...), limit, offset)
+}
+
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
@@ -203,11 +214,8 @@ func (s *Store) ListProjects(ctx context.Context, q ProjectQuery) ([]Project, in
 	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM projects WHERE `+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count projects: %w", err)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = -1
-	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, limit, q.Offset)...)
+	sel, sargs := page(`SELECT `+projectColumns+` FROM projects WHERE `+where+` ORDER BY created_at DESC, id DESC`, args, q.Limit, q.Offset)
+	rows, err := s.DB.QueryContext(ctx, sel, sargs...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list projects: %w", err)
 	}
@@ -246,19 +254,32 @@ func (s *Store) SetVisibility(ctx context.Context, id int64, visibility string) 
 	if visibility != Public && visibility != Private {
 		return fmt.Errorf("set visibility of project %d: %q: want %s or %s", id, visibility, Public, Private)
 	}
-	if _, err := s.DB.ExecContext(ctx, `UPDATE projects SET visibility = ?, changed_at = ? WHERE id = ?`, visibility, time.Now().UTC(), id); err != nil {
-		return fmt.Errorf("set visibility of project %d: %w", id, err)
-	}
-	return nil
+	return s.changeProject(ctx, id, "set visibility", `UPDATE projects SET visibility = ?, changed_at = ? WHERE id = ?`, visibility, time.Now().UTC(), id)
+}
+
+// changeProject runs an update of project id's row and logs all its
+// search documents in the same transaction, so every node's index shows
+// the change (who may find them, their description).
+func (s *Store) changeProject(ctx context.Context, id int64, what, q string, args ...any) error {
+	return s.tx(ctx, func(tx *Tx) error {
+		p, err := scanProject(tx.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%s of project %d: %w", what, id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("%s of project %d: %w", what, id, err)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("%s of project %s: %w", what, p.FullName(), err)
+		}
+		return logProject(ctx, tx, p.FullName())
+	})
 }
 
 // SetDescription sets the description shown instead of the README's ("" to
 // show the README's again).
 func (s *Store) SetDescription(ctx context.Context, id int64, description string) error {
-	if _, err := s.DB.ExecContext(ctx, `UPDATE projects SET description = ?, changed_at = ? WHERE id = ?`, description, time.Now().UTC(), id); err != nil {
-		return fmt.Errorf("set description of project %d: %w", id, err)
-	}
-	return nil
+	return s.changeProject(ctx, id, "set description", `UPDATE projects SET description = ?, changed_at = ? WHERE id = ?`, description, time.Now().UTC(), id)
 }
 
 // TouchProject records that the project was pushed to now.
@@ -282,11 +303,12 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 // created, pushed to, changed on its settings page or deleted; pages
 // listing projects use it in their cache keys.
 func (s *Store) ProjectsVersion(ctx context.Context) (string, error) {
-	var v string
-	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') || '/' || COALESCE(MAX(changed_at), '') || '/' || COALESCE(MAX(id), 0) FROM projects`).Scan(&v); err != nil {
+	var n, maxID int64
+	var latest, changed sql.NullString
+	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*), MAX(updated_at), MAX(changed_at), COALESCE(MAX(id), 0) FROM projects`).Scan(&n, &latest, &changed, &maxID); err != nil {
 		return "", fmt.Errorf("projects version: %w", err)
 	}
-	return v, nil
+	return fmt.Sprintf("%d/%s/%s/%d", n, latest.String, changed.String, maxID), nil
 }
 
 // catalogTables are the tables that name a project by "owner/name".
@@ -301,7 +323,7 @@ var catalogTables = []string{"parts", "project_meta", "catalog_jobs"}
 // returns the project as it was.
 func (s *Store) RenameProject(ctx context.Context, id int64, owner, name string) (Project, error) {
 	var old Project
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		var err error
 		old, err = scanProject(tx.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -322,6 +344,10 @@ func (s *Store) RenameProject(ctx context.Context, id int64, owner, name string)
 			return fmt.Errorf("rename project %s: %w", old.FullName(), err)
 		}
 		oldKey, newKey := old.FullName(), owner+"/"+name
+		// The documents under the old name go, those under the new come.
+		if err := logProject(ctx, tx, oldKey); err != nil {
+			return err
+		}
 		for _, t := range catalogTables {
 			if _, err := tx.ExecContext(ctx, `UPDATE `+t+` SET project = ? WHERE project = ?`, newKey, oldKey); err != nil {
 				return fmt.Errorf("rename project %s: %s: %w", oldKey, t, err)
@@ -329,6 +355,9 @@ func (s *Store) RenameProject(ctx context.Context, id int64, owner, name string)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM project_redirects WHERE owner = ? AND name = ?`, owner, name); err != nil {
 			return fmt.Errorf("rename project %s: %w", oldKey, err)
+		}
+		if err := logProject(ctx, tx, newKey); err != nil {
+			return err
 		}
 		if !strings.EqualFold(oldKey, newKey) {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO project_redirects (owner, name, project_id, created_at) VALUES (?, ?, ?, ?)
@@ -356,7 +385,7 @@ type Leftovers struct {
 // other project uses any more.
 func (s *Store) DeleteProjectAll(ctx context.Context, id int64) (Leftovers, error) {
 	var left Leftovers
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		p, err := scanProject(tx.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("delete project %d: %w", id, ErrNotFound)
@@ -406,6 +435,10 @@ func (s *Store) DeleteProjectAll(ctx context.Context, id int64) (Leftovers, erro
 				left.Previews = append(left.Previews, pv)
 			}
 		}
+		// Its search documents go from every node's index.
+		if err := logProject(ctx, tx, key); err != nil {
+			return err
+		}
 		for _, t := range catalogTables {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE project = ?`, key); err != nil {
 				return fmt.Errorf("delete project %s: %s: %w", key, t, err)
@@ -426,7 +459,7 @@ func (s *Store) DeleteProjectAll(ctx context.Context, id int64) (Leftovers, erro
 	return left, nil
 }
 
-func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+func queryStrings(ctx context.Context, tx *Tx, q string, args ...any) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -450,7 +483,7 @@ func (s *Store) AddProjectBlobs(ctx context.Context, project string, blobs []str
 		return nil
 	}
 	owner, name, _ := strings.Cut(project, "/")
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM projects WHERE owner = ? AND name = ?`, owner, name).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {

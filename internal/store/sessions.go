@@ -41,12 +41,8 @@ func (s *Store) CreateSession(ctx context.Context, n NewSession) (Session, strin
 	}
 	now := time.Now().UTC()
 	ses := Session{UserID: n.UserID, Method: n.Method, IP: clipText(n.IP, 64), UserAgent: clipText(n.UserAgent, 256), Created: now, LastSeen: now, Expires: now.Add(n.TTL)}
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO sessions (hash, user_id, method, ip, user_agent, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		hashSecret(secret), ses.UserID, ses.Method, ses.IP, ses.UserAgent, now, now, ses.Expires)
-	if err != nil {
-		return Session{}, "", fmt.Errorf("create session for user %d: %w", n.UserID, err)
-	}
-	if ses.ID, err = res.LastInsertId(); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `INSERT INTO sessions (hash, user_id, method, ip, user_agent, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		hashSecret(secret), ses.UserID, ses.Method, ses.IP, ses.UserAgent, now, now, ses.Expires).Scan(&ses.ID); err != nil {
 		return Session{}, "", fmt.Errorf("create session for user %d: %w", n.UserID, err)
 	}
 	return ses, secret, nil
@@ -158,11 +154,7 @@ func (s *Store) CreateInvite(ctx context.Context, by int64, ttl time.Duration) (
 	if by != 0 {
 		creator = by
 	}
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO invites (hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?)`, hashSecret(secret), creator, now, inv.Expires)
-	if err != nil {
-		return Invite{}, "", fmt.Errorf("create invite: %w", err)
-	}
-	if inv.ID, err = res.LastInsertId(); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `INSERT INTO invites (hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?) RETURNING id`, hashSecret(secret), creator, now, inv.Expires).Scan(&inv.ID); err != nil {
 		return Invite{}, "", fmt.Errorf("create invite: %w", err)
 	}
 	return inv, secret, nil
@@ -194,7 +186,7 @@ func (s *Store) CheckInvite(ctx context.Context, secret string) error {
 // one transaction: of two sign-ups racing with one link, one wins.
 func (s *Store) CreateAccountWithInvite(ctx context.Context, a NewAccount, secret string) (User, error) {
 	var u User
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		now := time.Now().UTC()
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM invites WHERE hash = ? AND used_by IS NULL AND expires_at > ?`, hashSecret(secret), now).Scan(&id)
@@ -244,7 +236,7 @@ func (s *Store) LinkIdentity(ctx context.Context, issuer, subject string, userID
 // spending an invitation when invite is not "", in one transaction.
 func (s *Store) CreateAccountWithIdentity(ctx context.Context, a NewAccount, issuer, subject, email, invite string) (User, error) {
 	var u User
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		now := time.Now().UTC()
 		var inviteID int64
 		if invite != "" {

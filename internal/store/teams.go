@@ -37,7 +37,7 @@ type Membership struct {
 // wrapping ErrExists.
 func (s *Store) CreateOrg(ctx context.Context, name string, ownerID int64) (User, error) {
 	var org User
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		var kind string
 		if err := tx.QueryRowContext(ctx, `SELECT kind FROM users WHERE id = ?`, ownerID).Scan(&kind); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -137,7 +137,7 @@ func (s *Store) SetOrgMember(ctx context.Context, orgID, userID int64, role stri
 	if role != RoleOwner && role != RoleMember {
 		return fmt.Errorf("set member: role %q: want %s or %s", role, RoleOwner, RoleMember)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		var kind string
 		if err := tx.QueryRowContext(ctx, `SELECT kind FROM users WHERE id = ?`, userID).Scan(&kind); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -165,7 +165,7 @@ func (s *Store) SetOrgMember(ctx context.Context, orgID, userID int64, role stri
 // RemoveOrgMember takes a person out of an organisation. Removing the last
 // owner returns an error wrapping ErrInUse.
 func (s *Store) RemoveOrgMember(ctx context.Context, orgID, userID int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		if err := keepAnOwner(ctx, tx, orgID, userID); err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func (s *Store) RemoveOrgMember(ctx context.Context, orgID, userID int64) error 
 }
 
 // keepAnOwner fails when userID is the organisation's only owner.
-func keepAnOwner(ctx context.Context, tx *sql.Tx, orgID, userID int64) error {
+func keepAnOwner(ctx context.Context, tx *Tx, orgID, userID int64) error {
 	var others, self int
 	err := tx.QueryRowContext(ctx, `SELECT
 		COUNT(CASE WHEN user_id <> ? THEN 1 END), COUNT(CASE WHEN user_id = ? THEN 1 END)

@@ -108,12 +108,8 @@ func (s *Store) NewToken(ctx context.Context, user string, opt TokenOptions) (To
 		e := opt.Expires.UTC()
 		expires, t.Expires = e, &e
 	}
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO tokens (user_id, hash, created_at, name, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		u.ID, hashSecret(secret), now, opt.Name, opt.Scope, expires)
-	if err != nil {
-		return Token{}, "", fmt.Errorf("create token for %s: %w", u.Name, err)
-	}
-	if t.ID, err = res.LastInsertId(); err != nil {
+	if err := s.DB.QueryRowContext(ctx, `INSERT INTO tokens (user_id, hash, created_at, name, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		u.ID, hashSecret(secret), now, opt.Name, opt.Scope, expires).Scan(&t.ID); err != nil {
 		return Token{}, "", fmt.Errorf("create token for %s: %w", u.Name, err)
 	}
 	return t, secret, nil

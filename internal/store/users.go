@@ -87,15 +87,12 @@ func createAccount(ctx context.Context, db execer, a NewAccount) (User, error) {
 		a.Kind = KindUser
 	}
 	now := time.Now().UTC()
-	res, err := db.ExecContext(ctx, `INSERT INTO users (name, created_at, kind, is_admin, password_hash, display_name) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		a.Name, now, a.Kind, boolInt(a.Admin), a.PasswordHash, a.DisplayName)
-	if err != nil {
-		return User{}, fmt.Errorf("create %s %s: %w", a.Kind, a.Name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	var id int64
+	err := db.QueryRowContext(ctx, `INSERT INTO users (name, created_at, kind, is_admin, password_hash, display_name) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
+		a.Name, now, a.Kind, boolInt(a.Admin), a.PasswordHash, a.DisplayName).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("create %s %s: %w", a.Kind, a.Name, ErrExists)
 	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return User{}, fmt.Errorf("create %s %s: %w", a.Kind, a.Name, err)
 	}
@@ -215,7 +212,7 @@ func (s *Store) updateUser(ctx context.Context, id int64, what, query string, ar
 // ended (tokens stay listed but are refused while the account is
 // disabled). Disabling twice is not an error.
 func (s *Store) DisableUser(ctx context.Context, userID int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ? AND kind = 'user'`, time.Now().UTC(), userID)
 		if err != nil {
 			return fmt.Errorf("disable user %d: %w", userID, err)
@@ -244,7 +241,7 @@ var ErrInUse = errors.New("still in use")
 // returns an error wrapping ErrInUse (transfer or delete them first), as
 // does a person who is the last owner of an organisation.
 func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		var name string
 		if err := tx.QueryRowContext(ctx, `SELECT name FROM users WHERE id = ?`, userID).Scan(&name); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -281,7 +278,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
 }
 
 // tx runs f in a transaction, committing when it returns nil.
-func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
+func (s *Store) tx(ctx context.Context, f func(tx *Tx) error) error {
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return err
