@@ -443,6 +443,7 @@ func isCommitID(s string) bool {
 	}
 	return true
 }
+
 // scope is what the viewer may see, and a key naming it for page caches:
 // every viewer who sees only public projects shares one key.
 func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
