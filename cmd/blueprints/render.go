@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 
@@ -33,32 +34,37 @@ fitted to the frame. Use "-" to read standard input.`,
 		if size < render.MinPreviewSize || size > render.MaxPreviewSize {
 			return fmt.Errorf("%w: --size %d is outside %d..%d", cli.ErrUsage, size, render.MinPreviewSize, render.MaxPreviewSize)
 		}
-		m, err := readFacets(args[0])
+		img, err := drawPart(args[0], size)
 		if err != nil {
 			return err
 		}
-		return writePreview(m, out, size)
+		return writePreview(img, out)
 	},
 }
 
-// readFacets reads the part for drawing only: no welding, topology or
-// hash, which a preview does not need.
-func readFacets(path string) (*render.Facets, error) {
+// drawPart draws the part for a preview only: no welding, topology or
+// hash, which a preview does not need. A file is drawn straight from the
+// disk; standard input is read first.
+func drawPart(path string, size int) (*image.RGBA, error) {
 	oneShotGC()
 	if path == "-" {
-		return render.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
+		fc, err := render.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
+		if err != nil {
+			return nil, err
+		}
+		return fc.Render(size)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open part: %w", err)
 	}
 	defer f.Close()
-	return render.ReadFacets(f, path, oneShotLimits())
+	return render.RenderFile(f, path, size, oneShotLimits())
 }
 
 // writePreview writes the PNG beside its destination and renames it into
 // place, so a failure never leaves a partial image.
-func writePreview(m *render.Facets, out string, size int) error {
+func writePreview(img *image.RGBA, out string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".preview-*.png")
 	if err != nil {
 		return fmt.Errorf("create preview: %w", err)
@@ -67,7 +73,7 @@ func writePreview(m *render.Facets, out string, size int) error {
 	err = tmp.Chmod(0o644)
 	w := bufio.NewWriterSize(tmp, 256<<10)
 	if err == nil {
-		err = m.WritePNG(w, size)
+		err = render.EncodePNG(w, img)
 	}
 	if err == nil {
 		err = w.Flush()
