@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"runtime"
@@ -45,6 +46,7 @@ type Bleve struct {
 
 	cache   *queryCache // results, emptied by every Apply
 	flights singleflight.Group
+	columns *columnCache // per segment, for counting, filtering and sorting
 }
 
 var _ Index = (*Bleve)(nil)
@@ -57,8 +59,12 @@ const maxBatch = 5000
 
 // Open opens the index at path (conventionally data/index.bleve),
 // creating it when it does not exist.
-func Open(p string) (*Bleve, error) {
+func Open(p string) (*Bleve, error) { return open(p, nil) }
+
+// open is Open with more of Bleve's index settings (tests).
+func open(p string, settings map[string]any) (*Bleve, error) {
 	runtime := map[string]any{"bolt_timeout": "2s"}
+	maps.Copy(runtime, settings)
 	idx, err := bleve.OpenUsing(p, runtime)
 	switch {
 	case errors.Is(err, bleve.ErrorIndexPathDoesNotExist) || errors.Is(err, bleve.ErrorIndexMetaMissing) && dirEmpty(p):
@@ -66,8 +72,7 @@ func Open(p string) (*Bleve, error) {
 		if merr != nil {
 			return nil, fmt.Errorf("build search mapping: %w", merr)
 		}
-		config := map[string]any{"bolt_timeout": "2s"}
-		idx, err = bleve.NewUsing(p, im, scorch.Name, scorch.Name, config)
+		idx, err = bleve.NewUsing(p, im, scorch.Name, scorch.Name, runtime)
 		if err != nil {
 			return nil, fmt.Errorf("create search index %s: %w", p, err)
 		}
@@ -92,7 +97,7 @@ func Open(p string) (*Bleve, error) {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: analyzer %s missing from mapping: %w", p, partNameAnalyzer, ErrIndexVersion)
 	}
-	return &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache()}, nil
+	return &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache(), columns: newColumnCache()}, nil
 }
 
 func dirEmpty(p string) bool {

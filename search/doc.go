@@ -2,7 +2,10 @@
 // blueprints by part: by words in part names and paths (split on
 // underscores, hyphens, camelCase), by size ("fits my printer"), licence,
 // category and project. The catalog writes documents through Index.Apply;
-// the API and pages read through Index.Search.
+// the API and pages read through Index.Search. Bleve writes and keeps the
+// index; a search reads Bleve's segments as sets of documents and keeps
+// each segment's values in memory (engine.go, columns.go), so that a
+// million parts answer in milliseconds.
 package search
 
 import (
