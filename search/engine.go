@@ -12,8 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
-	index "github.com/blevesearch/bleve_index_api"
 	"github.com/blevesearch/bleve/v2/index/scorch"
+	index "github.com/blevesearch/bleve_index_api"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
 
@@ -99,8 +99,8 @@ func wordClauses(term, typed string, prefix, typos bool) []clause {
 type segMatch struct {
 	seg     segment.Segment
 	cols    *columns
-	docs    []uint32          // matching documents, in order
-	set     *roaring.Bitmap   // the same, as a set
+	docs    []uint32            // matching documents, in order
+	set     *roaring.Bitmap     // the same, as a set
 	clauses [][]*roaring.Bitmap // per word, per clause: its documents (deleted ones included)
 }
 

@@ -177,4 +177,3 @@ func (b *Bleve) words(text string, prefix, typos bool) [][]clause {
 func (b *Bleve) analyze(text string) analysis.TokenStream {
 	return b.analyzer.Analyze([]byte(pluralAcronyms(text)))
 }
-
