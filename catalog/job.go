@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,7 +19,8 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
-	"github.com/blueprints-hq/blueprints/search"
+	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 )
 
@@ -32,10 +32,11 @@ type Stats struct {
 	Deleted  int // parts removed
 }
 
-// IsPart reports whether a repository path is a part: it ends in ".stl",
-// in any case.
+// IsPart reports whether a repository path is a part: a mesh file render
+// reads (.stl, .3mf, .obj, in any case).
 func IsPart(p string) bool {
-	return len(p) > 4 && strings.EqualFold(p[len(p)-4:], ".stl")
+	_, ok := render.KindOf(p)
+	return ok
 }
 
 func isFileMode(m filemode.FileMode) bool {
@@ -116,6 +117,10 @@ type fileVersion struct {
 	key  string // blob_parts key: git blob id, or LFS oid
 	lfs  *lfs.Pointer
 	err  string // why it cannot be catalogued
+	// An OpenSCAD source: what its build reads, and the tree it reads it
+	// from (key is then the closure's key).
+	scad *scad.Closure
+	tree *object.Tree
 }
 
 type dated struct {
@@ -185,15 +190,33 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 			if fromPart && (!toPart || from.Name != to.Name) {
 				deleted[from.Name] = true
 			}
+			// OpenSCAD sources are looked at below, whatever changed.
+			if from.Name != "" && scad.IsSource(from.Name) && (to.Name != from.Name || !isFileMode(to.TreeEntry.Mode)) {
+				deleted[from.Name] = true
+			}
 			if toPart {
 				changed = append(changed, fileVersion{path: to.Name, blob: to.TreeEntry.Hash})
 			}
 		}
 	}
+	var sources map[string]bool // the head's OpenSCAD sources
+	if headTree != nil {
+		var scads []fileVersion
+		if scads, sources, err = c.scadVersions(ctx, r, headTree, stored); err != nil {
+			return st, err
+		}
+		for i := range scads {
+			scads[i].tree = headTree
+		}
+		changed = append(changed, scads...)
+	}
 	if headTree == nil || t.full {
 		keep := map[string]bool{}
 		for _, f := range changed {
 			keep[f.path] = true
+		}
+		for p := range sources {
+			keep[p] = true
 		}
 		for p := range stored {
 			if !keep[p] {
@@ -241,28 +264,22 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	if headTree != nil {
 		meta = readProjectMeta(headTree)
 		meta.Project, meta.Ref = t.project, t.branch
+		if len(sources) > 0 && c.d.SCAD == nil {
+			meta.Problems = append(meta.Problems, fmt.Sprintf("%d OpenSCAD source%s (.scad) listed but not built: this server cannot build them (it has no openscad program)", len(sources), map[bool]string{true: "s", false: ""}[len(sources) != 1]))
+		}
 		meta.LatestCommit = headCommit.Hash.String()
 		meta.LatestAt = headCommit.Committer.When.UTC()
 	} else if oldMeta.Project != "" {
 		meta.Title, meta.Description, meta.License, meta.Category, meta.Tags, meta.Version = oldMeta.Title, oldMeta.Description, oldMeta.License, oldMeta.Category, oldMeta.Tags, oldMeta.Version
 	}
-	metaChanged := oldMeta.License != meta.License || oldMeta.Category != meta.Category || !slices.Equal(oldMeta.Tags, meta.Tags)
-
 	// The new state of the parts.
-	final := make(map[string]store.CataloguedPart, len(stored)+len(changed))
+	final := make(map[string]bool, len(stored)+len(changed))
 	for p, sp := range stored {
 		if !deleted[p] {
-			final[p] = sp
+			final[p] = sp.Error == ""
 		}
 	}
 	var rows []store.Part
-	var docs []search.Doc
-	var deletes []string
-	for p := range deleted {
-		deletes = append(deletes, search.PartID(t.project, p))
-	}
-	sort.Strings(deletes)
-	st.Deleted = len(deleted)
 	for _, f := range changed {
 		d, ok := lastChange[f.path]
 		if !ok {
@@ -272,55 +289,44 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		if row.Blob == "" {
 			row.Blob = f.blob.String()
 		}
-		cp := store.CataloguedPart{Part: row}
+		measuredOK := false
 		if bp, ok := measured[f.key]; ok && row.Error == "" {
-			cp.Measure, cp.Preview = bp.Part, bp.Preview
-			if bp.Error != "" {
-				row.Error = bp.Error
-				cp.Error = bp.Error
-			}
+			row.Error = bp.Error
+			measuredOK = bp.Error == "" && bp.Part != nil
 		}
-		if cp.Error == "" && cp.Measure == nil {
-			row.Error, cp.Error = "not measured", "not measured"
-		}
-		rows = append(rows, row)
-		final[f.path] = cp
-		if cp.Error != "" {
-			deletes = append(deletes, search.PartID(t.project, f.path))
+		if strings.HasPrefix(row.Error, notAPart) {
+			// An OpenSCAD source that makes no 3D object: not a part,
+			// and no failure either.
+			deleted[f.path] = true
+			delete(final, f.path)
 			continue
 		}
-		docs = append(docs, partDoc(meta, cp))
-	}
-	if metaChanged || t.full {
-		changedPaths := map[string]bool{}
-		for _, f := range changed {
-			changedPaths[f.path] = true
+		if row.Error == "" && !measuredOK {
+			row.Error = "not measured"
 		}
-		for p, cp := range final {
-			if !changedPaths[p] && cp.Error == "" && cp.Measure != nil {
-				docs = append(docs, partDoc(meta, cp))
-			}
-		}
+		rows = append(rows, row)
+		final[f.path] = row.Error == ""
 	}
-	for _, cp := range final {
-		if cp.Error == "" {
+	st.Deleted = len(deleted)
+	for _, ok := range final {
+		if ok {
 			st.Parts++
 		} else {
 			st.Failed++
 		}
 	}
-	docs = append(docs, projectDoc(meta, st.Parts))
 
-	// Index first, then the store: if we crash in between, the job runs
-	// again from the same base and writes the same documents.
-	c.indexMu.Lock()
-	err = c.d.Index.Apply(ctx, docs, deletes)
-	if err == nil {
-		err = c.d.Store.ApplyCatalog(context.WithoutCancel(ctx), meta, rows, sortedKeys(deleted))
-	}
-	c.indexMu.Unlock()
-	if err != nil {
+	// One transaction records the parts and metadata and logs the search
+	// documents they change; every node's index follows the log (package
+	// catalog/follow). A crash before it commits leaves the job to run
+	// again from the same base.
+	if err := c.d.Store.ApplyCatalog(context.WithoutCancel(ctx), meta, rows, sortedKeys(deleted)); err != nil {
 		return st, err
+	}
+	if c.d.Indexed != nil {
+		if err := c.d.Indexed(ctx); err != nil {
+			c.log.Warn("catalogue recorded, but this node's search index has not caught up yet", "project", t.project, "err", err)
+		}
 	}
 
 	// Versions from the pushed commits, for commit pages: measured after
@@ -410,6 +416,9 @@ func (c *Catalog) walkHistory(ctx context.Context, head *object.Commit, need map
 func (c *Catalog) resolveLFS(r *git.Repository, files []fileVersion) error {
 	for i := range files {
 		f := &files[i]
+		if f.scad != nil {
+			continue // keyed by its build: what it reads, not one blob
+		}
 		f.key = f.blob.String()
 		if f.err != "" {
 			continue
@@ -548,6 +557,9 @@ func (e *errReader) Read(p []byte) (int, error) {
 // means the job should be retried.
 func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersion) (store.BlobPart, error) {
 	bp := store.BlobPart{Blob: f.key}
+	if f.scad != nil {
+		return c.buildSCAD(ctx, r, f)
+	}
 	var src io.ReadCloser
 	if f.lfs != nil {
 		rc, _, err := c.d.Blobs.Get(ctx, lfs.BlobKey(f.lfs.OID))
@@ -572,8 +584,8 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersi
 	}
 	defer src.Close()
 	er := &errReader{r: src}
-	var png bytes.Buffer
-	part, err := c.measureSafely(er, path.Base(f.path), &png)
+	var png, mesh bytes.Buffer
+	part, err := c.measureSafely(er, path.Base(f.path), &png, &mesh)
 	if er.err != nil {
 		return store.BlobPart{}, fmt.Errorf("read %s: %w", f.path, er.err)
 	}
@@ -584,57 +596,26 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersi
 		bp.Error = err.Error()
 		return bp, nil
 	}
+	return c.storeOutputs(ctx, f, bp, part, &png, &mesh)
+}
+
+// storeOutputs stores a measured file's preview and, when there is one,
+// the mesh the viewer loads, and completes its BlobPart.
+func (c *Catalog) storeOutputs(ctx context.Context, f fileVersion, bp store.BlobPart, part render.Part, png, mesh *bytes.Buffer) (store.BlobPart, error) {
 	key := "previews/" + part.SHA256 + fmt.Sprintf("/%d.png", PreviewSize)
 	if err := c.d.Blobs.Put(ctx, key, bytes.NewReader(png.Bytes()), int64(png.Len())); err != nil {
 		return store.BlobPart{}, fmt.Errorf("store preview of %s: %w", f.path, err)
+	}
+	if mesh.Len() > 0 {
+		if err := c.d.Blobs.Put(ctx, MeshKey(f.key), bytes.NewReader(mesh.Bytes()), int64(mesh.Len())); err != nil {
+			return store.BlobPart{}, fmt.Errorf("store mesh of %s: %w", f.path, err)
+		}
 	}
 	bp.Part = &part
 	bp.Preview = key
 	return bp, nil
 }
 
-// partDoc is the search document of a catalogued part.
-func partDoc(meta store.ProjectMeta, cp store.CataloguedPart) search.Doc {
-	owner, _, _ := strings.Cut(meta.Project, "/")
-	base := path.Base(cp.Path)
-	return search.Doc{
-		ID:       search.PartID(meta.Project, cp.Path),
-		Kind:     search.KindPart,
-		Project:  meta.Project,
-		Owner:    owner,
-		Name:     strings.TrimSuffix(base, path.Ext(base)),
-		Path:     cp.Path,
-		Ref:      cp.Ref,
-		Commit:   cp.Commit,
-		Blob:     cp.Blob,
-		License:  meta.License,
-		Category: meta.Category,
-		Tags:     meta.Tags,
-		Updated:  cp.Updated,
-		Part:     cp.Measure,
-	}
-}
-
-// projectDoc is the search document of a project.
-func projectDoc(meta store.ProjectMeta, parts int) search.Doc {
-	owner, name, _ := strings.Cut(meta.Project, "/")
-	title := meta.Title
-	if title == "" {
-		title = name
-	}
-	return search.Doc{
-		ID:          search.ProjectID(meta.Project),
-		Kind:        search.KindProject,
-		Project:     meta.Project,
-		Owner:       owner,
-		Name:        title,
-		Ref:         meta.Ref,
-		Commit:      meta.LatestCommit,
-		Description: meta.Description,
-		License:     meta.License,
-		Category:    meta.Category,
-		Tags:        meta.Tags,
-		Updated:     meta.LatestAt,
-		Parts:       parts,
-	}
-}
+// MeshKey is the blob key of the binary STL the viewer loads for a part
+// that is not an STL file, by its blob_parts key.
+func MeshKey(key string) string { return "meshes/" + key + ".stl" }

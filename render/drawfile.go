@@ -15,31 +15,34 @@ import (
 // about 64 KiB, which stays in the core's cache while it is drawn.
 const fileChunk = 1300
 
-// RenderFile draws the STL file f as ReadFacets and Facets.Render would,
-// with the same pixels and errors. A binary file is drawn straight from
-// the file, each worker reading its share of the facets twice (once to
-// fit the view, once to draw) without holding them: no copy of the part
-// is made, so a big part takes far less memory and time. Other files (and
-// binary ones that fail a check, which then get ReadFacets' error) go
-// through ReadFacets.
+// RenderFile draws the mesh file f, of the kind its name tells (see
+// Kind.RenderFile).
 func RenderFile(f *os.File, name string, size int, lim Limits) (*image.RGBA, error) {
+	return kindFor(name).RenderFile(f, name, size, lim)
+}
+
+// RenderFile draws the file f of kind k as ReadFacets and Facets.Render
+// would, with the same pixels and errors. A binary STL file is drawn
+// straight from the file, each worker reading its share of the facets
+// twice (once to fit the view, once to draw) without holding them: no
+// copy of the part is made, so a big part takes far less memory and time.
+// Other files (and binary STL ones that fail a check, which then get
+// ReadFacets' error) go through ReadFacets.
+func (k Kind) RenderFile(f *os.File, name string, size int, lim Limits) (*image.RGBA, error) {
 	lim = lim.withDefaults()
-	if img, ok := renderBinaryFile(f, size, lim); ok {
-		return img, nil
+	if k == KindSTL {
+		if img, ok := renderBinaryFile(f, size, lim); ok {
+			return img, nil
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	facets, err := ReadFacets(f, name, lim)
+	facets, err := k.ReadFacets(f, name, lim)
 	if err != nil {
 		return nil, err
 	}
 	return facets.Render(size)
-}
-
-// WriteFilePNG renders the file with RenderFile and writes it as PNG.
-func WriteFilePNG(w io.Writer, f *os.File, name string, size int, lim Limits) error {
-	return writePNG(w, name, size, func(size int) (*image.RGBA, error) { return RenderFile(f, name, size, lim) })
 }
 
 // renderBinaryFile draws f when it is a well-formed binary STL file within

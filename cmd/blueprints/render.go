@@ -10,21 +10,28 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/scad"
 )
 
 var renderCmd = &cli.Command{
 	Name:    "render",
-	Args:    "FILE.stl",
-	Summary: "write an STL part's preview image (PNG)",
-	Help: `Renders the part as the server previews it: a three-quarter view, Z up,
-fitted to the frame. Use "-" to read standard input.`,
+	Args:    "FILE.stl|.3mf|.obj|.scad",
+	Summary: "write a part's preview image (PNG)",
+	Help: `Renders the part (STL, 3MF or OBJ) as the server previews it: a
+three-quarter view, Z up, fitted to the frame. Use "-" to read standard
+input, with --format when it is not STL.`,
 	Setup: func(fs *cli.Flags) {
+		formatFlag(fs)
 		fs.String("o", "", "output PNG file (required)")
 		fs.Int("size", render.DefaultPreviewSize, fmt.Sprintf("image width and height in pixels (%d..%d)", render.MinPreviewSize, render.MaxPreviewSize))
 	},
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
-			return fmt.Errorf("%w: want one STL file", cli.ErrUsage)
+			return fmt.Errorf("%w: want one part file", cli.ErrUsage)
+		}
+		kind, err := kindOf(fs, args[0])
+		if err != nil {
+			return err
 		}
 		out := fs.Lookup("o").Value.String()
 		if out == "" {
@@ -34,7 +41,7 @@ fitted to the frame. Use "-" to read standard input.`,
 		if size < render.MinPreviewSize || size > render.MaxPreviewSize {
 			return fmt.Errorf("%w: --size %d is outside %d..%d", cli.ErrUsage, size, render.MinPreviewSize, render.MaxPreviewSize)
 		}
-		img, err := drawPart(args[0], size)
+		img, err := drawPart(args[0], kind, size)
 		if err != nil {
 			return err
 		}
@@ -44,11 +51,23 @@ fitted to the frame. Use "-" to read standard input.`,
 
 // drawPart draws the part for a preview only: no welding, topology or
 // hash, which a preview does not need. A file is drawn straight from the
-// disk; standard input is read first.
-func drawPart(path string, size int) (*image.RGBA, error) {
+// disk; standard input and OpenSCAD sources are read first.
+func drawPart(path string, kind render.Kind, size int) (*image.RGBA, error) {
 	oneShotGC()
+	if scad.IsSource(path) {
+		f, done, err := buildSource(path)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		fc, err := render.KindSTL.ReadFacets(f, path, oneShotLimits())
+		if err != nil {
+			return nil, err
+		}
+		return fc.Render(size)
+	}
 	if path == "-" {
-		fc, err := render.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
+		fc, err := kind.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
 		if err != nil {
 			return nil, err
 		}
@@ -59,7 +78,7 @@ func drawPart(path string, size int) (*image.RGBA, error) {
 		return nil, fmt.Errorf("open part: %w", err)
 	}
 	defer f.Close()
-	return render.RenderFile(f, path, size, oneShotLimits())
+	return kind.RenderFile(f, path, size, oneShotLimits())
 }
 
 // writePreview writes the PNG beside its destination and renames it into
