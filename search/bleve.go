@@ -55,9 +55,11 @@ type Bleve struct {
 	writeMu sync.Mutex // one Apply at a time; guards closed
 	closed  bool
 
-	cache   *queryCache // results, emptied by every Apply
-	flights singleflight.Group
-	columns *columnCache // per segment, for counting, filtering and sorting
+	cache    *queryCache // results, emptied by every Apply
+	flights  singleflight.Group
+	columns  *columnCache  // per segment, for counting, filtering and sorting
+	stopWarm chan struct{} // closed by Close: ends warm
+	warmDone chan struct{}
 
 	posMu sync.Mutex
 	pos   LogPosition
@@ -111,7 +113,8 @@ func open(p string, settings map[string]any) (*Bleve, error) {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: analyzer %s missing from mapping: %w", p, partNameAnalyzer, ErrIndexVersion)
 	}
-	b := &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache(), columns: newColumnCache()}
+	b := &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache(), columns: newColumnCache(),
+		stopWarm: make(chan struct{}), warmDone: make(chan struct{})}
 	if v, err := idx.GetInternal(logPositionKey); err != nil {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: read its log position: %w", p, err)
@@ -121,6 +124,7 @@ func open(p string, settings map[string]any) (*Bleve, error) {
 			return nil, fmt.Errorf("open search index %s: log position %q: %w (delete the folder: it is rebuilt from the database)", p, v, err)
 		}
 	}
+	go b.warm()
 	return b, nil
 }
 
@@ -161,6 +165,8 @@ func (b *Bleve) Close() error {
 		return nil
 	}
 	b.closed = true
+	close(b.stopWarm)
+	<-b.warmDone
 	if err := b.index.Close(); err != nil {
 		return fmt.Errorf("close search index %s: %w", b.path, err)
 	}

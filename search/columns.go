@@ -5,8 +5,10 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/numeric"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
@@ -140,6 +142,51 @@ func (c *columnCache) keep(live []segment.Segment) {
 		if !in[s] {
 			delete(c.segs, s)
 		}
+	}
+}
+
+// warmEvery is how often warm looks for segments without columns.
+const warmEvery = time.Second
+
+// warm reads the columns of new segments (those of the index as opened,
+// then those Apply and Bleve's merges make) in the background, until
+// Close, so that searches seldom wait for them: a segment of a million
+// parts takes a couple of seconds.
+func (b *Bleve) warm() {
+	defer close(b.warmDone)
+	t := time.NewTicker(warmEvery)
+	defer t.Stop()
+	for {
+		b.warmOnce()
+		select {
+		case <-b.stopWarm:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *Bleve) warmOnce() {
+	a, err := b.index.Advanced()
+	if err != nil {
+		return
+	}
+	r, err := a.Reader()
+	if err != nil {
+		return // closing
+	}
+	defer r.Close()
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		return
+	}
+	for _, s := range snap.Segments() {
+		select {
+		case <-b.stopWarm:
+			return
+		default:
+		}
+		b.columns.get(s.Segment()) // an error is met again by the search that needs it
 	}
 }
 
