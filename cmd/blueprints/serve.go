@@ -61,6 +61,9 @@ unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("shutdown-timeout", "BLUEPRINTS_SHUTDOWN_TIMEOUT")
 		fs.Int("git-nice", 10, "CPU niceness (0-19) of the git processes serving clones and pushes, so pages stay quick while packs are built; 0 keeps them at the server's priority")
 		fs.Env("git-nice", "BLUEPRINTS_GIT_NICE")
+		packCache := cli.Bytes(1 << 30)
+		fs.Var(&packCache, "pack-cache-size", "`SIZE` of disk for packs kept to serve repeated clones and fetches of the same objects (data/git/pack-cache), e.g. 512MiB or 2GiB; 0 turns the cache off")
+		fs.Env("pack-cache-size", "BLUEPRINTS_PACK_CACHE_SIZE")
 		fs.String("trusted-proxies", "", "comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For names the client (default: trust none, use the TCP peer)")
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
@@ -110,6 +113,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	if gitNice < 0 || gitNice > 19 {
 		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
 	}
+	packCache := fs.Lookup("pack-cache-size").Value.(interface{ Get() any }).Get().(int64)
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
@@ -142,7 +146,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	log.Info("metadata store", "db", store.Redact(dbTarget(fs)), "node", node)
 	w, err := wire(ctx, st, serveConfig{
 		Data: data, Repos: reposDir(fs), Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, Drain: drain,
-		Node: node, Lease: lease, GitNice: gitNice, TrustedProxies: proxies, Registration: registration,
+		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
 		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log,
 		SCAD: func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
 	})
@@ -176,6 +180,7 @@ type serveConfig struct {
 	Node                       string
 	Lease                      time.Duration
 	GitNice                    int
+	PackCache                  int64
 	TrustedProxies             []*net.IPNet
 	Registration               string
 	LFSPresign                 bool
@@ -225,7 +230,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	if err != nil {
 		return nil, err
 	}
-	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, Executable: cfg.Executable})
+	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable})
 	if err != nil {
 		return nil, err
 	}
