@@ -167,6 +167,17 @@ func TestCaching(t *testing.T) {
 				t.Errorf("GET %s: %d %s %q", path, code, h.Get("Content-Type"), body)
 			}
 		}
+		// Other methods are refused in JSON too.
+		res, err := http.Post(srv.URL+"/api/v1/nothing", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var p struct{ Error string }
+		if res.StatusCode != 404 && res.StatusCode != 405 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") || json.Unmarshal(body, &p) != nil || p.Error == "" {
+			t.Errorf("POST /api/v1/nothing: %d %s %q", res.StatusCode, res.Header.Get("Content-Type"), body)
+		}
 	})
 }
 

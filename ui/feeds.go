@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/internal/httpcache"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo"
 )
@@ -83,19 +85,48 @@ func (u *UI) sendFeed(c echo.Context, f atomFeed, selfPath, pagePath string) err
 	if err != nil {
 		return u.fail(c, err)
 	}
-	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.Blob(http.StatusOK, "application/atom+xml; charset=utf-8", append([]byte(xml.Header), out...))
+	body := append([]byte(xml.Header), out...)
+	// A feed holds what its reader may see: shared caches keep only
+	// anonymous readers' copies.
+	varyViewer(c)
+	cc := "public, max-age=300"
+	if v, err := u.viewer(c); err != nil || !v.Anonymous() {
+		cc = "private, max-age=300"
+	}
+	c.Response().Header().Set("Cache-Control", cc)
+	// Feed readers poll: the tag comes from the bytes, so it is right for
+	// whatever this reader may see.
+	if fresh, err := httpcache.Fresh(c, httpcache.WeakTag(string(body)), time.Time{}); fresh {
+		return err
+	}
+	return c.Blob(http.StatusOK, "application/atom+xml; charset=utf-8", body)
 }
 
-// projectsFeed is /projects.atom: the newest projects on the server.
+// varyViewer says that the answer depends on who asks (a session cookie
+// or an access token).
+func varyViewer(c echo.Context) {
+	h := c.Response().Header()
+	for _, v := range []string{"Cookie", "Authorization"} {
+		if !slices.Contains(h.Values("Vary"), v) {
+			h.Add("Vary", v)
+		}
+	}
+}
+
+// projectsFeed is /projects.atom: the newest projects on the server that
+// the reader may see.
 func (u *UI) projectsFeed(c echo.Context) error {
 	ctx := c.Request().Context()
-	rows, err := u.store.Projects(ctx, feedEntries, 0)
+	scope, _, err := u.scope(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	rows, _, err := u.store.ListProjects(ctx, store.ProjectQuery{Visible: scope.Store(), Limit: feedEntries})
 	if err != nil {
 		return u.fail(c, err)
 	}
 	f := atomFeed{Title: "New projects on Blueprints"}
-	for _, p := range u.visible(rows) {
+	for _, p := range rows {
 		card, err := u.projectCard(ctx, p)
 		if err != nil {
 			return u.fail(c, err)
@@ -130,12 +161,9 @@ func orNone(s string) string {
 // commitsFeed is /{owner}/{project}/commits.atom: the default branch's
 // commits, each with what it did to the project's parts.
 func (u *UI) commitsFeed(c echo.Context) error {
-	p, err := u.openProject(c)
+	p, err := u.openProject(c) // asks the access policy
 	if err != nil {
 		return u.fail(c, err)
-	}
-	if len(u.visible([]store.Project{p.Row})) == 0 {
-		return u.fail(c, notFound("No project %s.", p.Full()))
 	}
 	f := atomFeed{Title: "Commits to " + p.Full()}
 	entries, err := u.commitEntries(c, p, feedEntries)
@@ -230,22 +258,33 @@ func (u *UI) commitHTML(c echo.Context, v commitView) string {
 }
 
 // ownerFeed is /{owner}.atom: commits to the owner's projects' default
-// branches and the projects they created, newest first.
+// branches and the projects they created, newest first, of the projects
+// the reader may see.
 func (u *UI) ownerFeed(c echo.Context) error {
 	owner := c.Param("owner")
 	if repo.ValidName(owner) != nil {
 		return u.fail(c, notFound("No such user."))
 	}
 	ctx := c.Request().Context()
-	rows, err := u.store.ProjectsOf(ctx, owner, feedEntries)
+	scope, _, err := u.scope(c)
 	if err != nil {
 		return u.fail(c, err)
+	}
+	all, err := u.store.ProjectsOf(ctx, owner, feedEntries)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	var rows []store.Project
+	for _, r := range all {
+		if scope.Sees(r) {
+			rows = append(rows, r)
+		}
 	}
 	if _, err := u.store.UserByName(ctx, owner); err != nil && len(rows) == 0 {
 		return u.fail(c, notFound("No user %s.", owner))
 	}
 	f := atomFeed{Title: "Activity of " + owner, Author: &atomPerson{Name: owner}}
-	for _, row := range u.visible(rows) {
+	for _, row := range rows {
 		p, err := u.openRow(c, row)
 		if err != nil {
 			return u.fail(c, err)

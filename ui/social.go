@@ -52,17 +52,26 @@ func (u *UI) headFor(c echo.Context, body any) headMeta {
 // scopedKey is a page cache key made specific to what may differ between
 // two requests for the same page: the origin its absolute links name (a
 // page made for one Host header is never served for another) and what the
-// viewer may see. The page cache and the pages' entity tags both use it.
+// viewer may see (the access policy's scope: every anonymous viewer shares
+// "public"). The page cache and the pages' entity tags both use it; the
+// tags also name the viewer's own parts of the page (see pageTag).
 func (u *UI) scopedKey(c echo.Context, key string) string {
 	o, _ := u.public.Origin(c.Request())
 	return key + "|" + o + "|" + u.viewerScope(c)
 }
 
 // viewerScope names what the viewer of a request may see, so that no page
-// made for one viewer is served to another. Every viewer sees the same
-// (public) projects until the access policy (issue 13) lands; it then
-// returns, say, the viewer's id or the set of private projects they read.
-func (u *UI) viewerScope(echo.Context) string { return "public" }
+// made for one viewer is served to another who sees less. When the scope
+// cannot be asked, the key names the failure and the viewer, so nothing
+// is shared across viewers.
+func (u *UI) viewerScope(c echo.Context) string {
+	_, key, err := u.scope(c)
+	if err != nil {
+		v, _ := u.viewer(c)
+		return "unscoped:" + v.Name
+	}
+	return key
+}
 
 func (v projectView) describe(abs func(string) string) headMeta {
 	h := headMeta{Canonical: abs(v.P.URL())}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed with layout.html.
-var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error"}
+var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error", "login", "signup", "settings", "owner", "projectsettings"}
 
 // layout is what every page template receives.
 type layout struct {
@@ -50,6 +51,12 @@ func templateFuncs() template.FuncMap {
 		"partName":   partName,
 		"wbr":        breakable,
 		"add":        func(a, b int) int { return a + b },
+		// viewerSlot marks where sendPage puts the account bar (html/template
+		// drops comments written in a template, not those it is given).
+		"viewerSlot": func() template.HTML { return template.HTML(viewerMarker) },
+		// manageSlot marks where a project's Settings link goes, for those
+		// who may manage the project (see sendPage).
+		"manageSlot": func() template.HTML { return template.HTML(manageMarker) },
 		"axis":       func(i int) string { return [...]string{"X", "Y", "Z"}[i] },
 		"pct": func(part, whole float64) string {
 			if whole == 0 {
@@ -91,7 +98,7 @@ func (u *UI) renderCached(c echo.Context, status int, page, title string, body a
 	if key != "" {
 		u.cache.put(u.scopedKey(c, key), buf.Bytes(), ttl)
 		if status == http.StatusOK {
-			c.Response().Header().Set("ETag", httpcache.WeakTag(u.scopedKey(c, key)))
+			c.Response().Header().Set("ETag", u.pageTag(c, key))
 		}
 	}
 	return u.sendPage(c, status, buf.Bytes())
@@ -108,7 +115,7 @@ func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
 	// A 304's headers replace the cached copy's: it must carry the page's
 	// own policy, not the guard's sandboxing default for other answers.
 	u.pageHeaders(c)
-	if fresh, err := httpcache.Fresh(c, httpcache.WeakTag(scoped), time.Time{}); fresh {
+	if fresh, err := httpcache.Fresh(c, u.pageTag(c, key), time.Time{}); fresh {
 		return true, err
 	}
 	body, ok, release := u.cache.claim(c.Request().Context(), scoped)
@@ -119,7 +126,57 @@ func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
 	return true, u.sendPage(c, http.StatusOK, body)
 }
 
+// viewerMarker stands in every page for the account bar, filled in per
+// request by sendPage (see viewerBar).
+var viewerMarker = []byte("<!--bp:viewer-->")
+
+// manageMarker stands where a project page links to its settings; it is
+// filled only for a viewer who may manage the project.
+var manageMarker = []byte("<!--bp:manage-->")
+
+// manageKey holds, on the request, the project whose settings link a
+// page may show.
+const manageKey = "ui.manage"
+
+// personal is what a page shows only to its viewer: the account bar and,
+// on a project page, the Settings link for those who may manage it. The
+// page cache keeps pages with markers in their place; sendPage fills them
+// per request, and the page's entity tag names them, so that a copy tagged
+// for one viewer (or before signing in or out) is never fresh for another.
+type personal struct{ bar, manage []byte }
+
+// personalKey holds a request's personal parts once made.
+const personalKey = "ui.personal"
+
+// personalFor makes (once per request) what the page answering c shows only
+// to its viewer. A page that links its settings sets manageKey before.
+func (u *UI) personalFor(c echo.Context) personal {
+	if p, ok := c.Get(personalKey).(personal); ok {
+		return p
+	}
+	p := personal{bar: u.viewerBar(c), manage: u.manageLink(c)}
+	c.Set(personalKey, p)
+	return p
+}
+
+// pageTag is the entity tag of the page cached under key as the viewer of
+// c gets it: the key scoped to the origin and the viewer's scope, and the
+// viewer's own parts of the page.
+func (u *UI) pageTag(c echo.Context, key string) string {
+	p := u.personalFor(c)
+	return httpcache.WeakTag(u.scopedKey(c, key), string(p.bar), string(p.manage))
+}
+
 func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
+	p := u.personalFor(c)
+	if i := bytes.Index(body, viewerMarker); i >= 0 {
+		out := make([]byte, 0, len(body)+len(p.bar))
+		out = append(append(append(out, body[:i]...), p.bar...), body[i+len(viewerMarker):]...)
+		body = out
+	}
+	if i := bytes.Index(body, manageMarker); i >= 0 {
+		body = bytes.Replace(body, manageMarker, p.manage, 1)
+	}
 	u.pageHeaders(c)
 	return c.HTMLBlob(status, body)
 }
@@ -134,6 +191,11 @@ func (u *UI) pageHeaders(c echo.Context) {
 	h.Set("Content-Security-Policy", u.static.csp)
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-cache")
+	}
+	// The account bar differs by who is signed in (sendCached and
+	// sendPage both come here: say it once).
+	if !slices.Contains(h.Values("Vary"), "Cookie") {
+		h.Add("Vary", "Cookie")
 	}
 }
 

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
@@ -64,14 +66,22 @@ type sitemapIndex struct {
 
 // siteURLs lists the paths a crawler should visit: the home page, each
 // public project and each of its parts on the default branch, with the
-// time they last changed.
+// time they last changed. Public is what the access policy lets a viewer
+// nobody signed in as see, whoever asks: the sitemap is the same for all.
 func (u *UI) siteURLs(ctx context.Context) ([]sitemapURL, error) {
-	projects, err := u.store.Projects(ctx, 0, 0)
+	scope, err := u.access.Scope(ctx, access.Viewer{})
+	if err != nil {
+		return nil, err
+	}
+	projects, _, err := u.store.ListProjects(ctx, store.ProjectQuery{Visible: scope.Store()})
 	if err != nil {
 		return nil, err
 	}
 	out := []sitemapURL{{Loc: "/"}}
-	for _, p := range u.visible(projects) {
+	for _, p := range projects {
+		if !scope.Sees(p) {
+			continue
+		}
 		base := "/" + p.Owner + "/" + p.Name
 		out = append(out, sitemapURL{Loc: base, LastMod: p.Updated.UTC().Format(time.RFC3339)})
 		if p.DefaultBranch == "" {
@@ -90,11 +100,6 @@ func (u *UI) siteURLs(ctx context.Context) ([]sitemapURL, error) {
 	}
 	return out, nil
 }
-
-// visible keeps the projects anyone may read. Every project is public
-// until the access policy (issue 13) lands; then this asks it for an
-// anonymous viewer.
-func (u *UI) visible(ps []store.Project) []store.Project { return ps }
 
 // sitemap answers /sitemap.xml: the URLs themselves when they fit one
 // file, else an index of /sitemap-N.xml files.
@@ -190,9 +195,28 @@ func (u *UI) oembed(c echo.Context) error {
 	if len(segs) < 5 || segs[2] != "blob" || !isPart(segs[4]) {
 		return c.JSON(http.StatusNotFound, map[string]string{"error": "url is not a part page (/{owner}/{project}/blob/{ref}/{path})"})
 	}
-	row, err := u.store.ProjectByName(c.Request().Context(), segs[0], segs[1])
-	if err != nil || len(u.visible([]store.Project{row})) == 0 {
+	// Whoever asks sees what the policy lets them read; a project they
+	// may not read is a missing one.
+	ctx := c.Request().Context()
+	varyViewer(c)
+	v, err := u.viewer(c)
+	if err != nil {
+		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "bad credentials"})
+	}
+	row, err := u.store.ProjectByName(ctx, segs[0], segs[1])
+	if errors.Is(err, store.ErrNotFound) {
 		return c.JSON(http.StatusNotFound, map[string]string{"error": "no such part"})
+	}
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if ok, err := u.access.Can(ctx, v, access.Read, row); err != nil {
+		return u.fail(c, err)
+	} else if !ok {
+		return c.JSON(http.StatusNotFound, map[string]string{"error": "no such part"})
+	}
+	if !v.Anonymous() {
+		c.Response().Header().Set("Cache-Control", "private, no-cache")
 	}
 	size := 512
 	if mw, err := strconv.Atoi(c.QueryParam("maxwidth")); err == nil && mw > 0 && mw < size {

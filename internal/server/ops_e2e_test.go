@@ -89,6 +89,10 @@ func TestPublicURL(t *testing.T) {
 		if json.Unmarshal([]byte(body), &p); p.URL != srv.URL+"/alice/tractor" {
 			t.Errorf("API project url %q, want %s/alice/tractor", p.URL, srv.URL)
 		}
+		// Plain http: a Secure cookie would never come back.
+		if secure := loginCookiesSecure(t, srv.URL); secure {
+			t.Errorf("over plain http without --public-url, the sign-in page sets Secure cookies")
+		}
 	})
 	t.Run("--public-url", func(t *testing.T) {
 		const public = "https://blueprints.example.org"
@@ -110,6 +114,11 @@ func TestPublicURL(t *testing.T) {
 		if json.Unmarshal([]byte(body), &p); p.URL != public+"/alice/tractor" {
 			t.Errorf("API project url %q, want %s/alice/tractor", p.URL, public)
 		}
+		// Behind a TLS-terminating proxy the request is plain http, but
+		// the public URL is https: cookies are Secure.
+		if secure := loginCookiesSecure(t, srv.URL); !secure {
+			t.Errorf("with an https --public-url, the sign-in page sets cookies without Secure")
+		}
 	})
 	t.Run("bad --public-url", func(t *testing.T) {
 		out, err := exec.Command(testenv.Binary(t), "serve", "--public-url", "http://0.0.0.0:8080", "--data", t.TempDir()).CombinedOutput()
@@ -117,6 +126,28 @@ func TestPublicURL(t *testing.T) {
 			t.Errorf("serve with a wildcard public URL: %v\n%s", err, out)
 		}
 	})
+}
+
+// loginCookiesSecure loads the sign-in page (which sets the pre-session
+// cookie its form's CSRF token is bound to) and reports whether every
+// cookie it sets is Secure.
+func loginCookiesSecure(t *testing.T, base string) bool {
+	t.Helper()
+	res, err := http.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	cookies := res.Cookies()
+	if res.StatusCode != 200 || len(cookies) == 0 {
+		t.Fatalf("GET /login: %d, %d cookies", res.StatusCode, len(cookies))
+	}
+	for _, c := range cookies {
+		if !c.Secure {
+			return false
+		}
+	}
+	return true
 }
 
 // TestVersionAndBuildInfo: `blueprints version` and blueprints_build_info

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -254,6 +255,11 @@ func (s *Server) httpError(err error, c echo.Context) {
 	}
 	if c.Request().Method == http.MethodHead {
 		c.NoContent(code)
+		return
+	}
+	if p := c.Request().URL.Path; p == "/api" || strings.HasPrefix(p, "/api/") {
+		// API clients read JSON errors, as the API's own answers are.
+		c.JSON(code, map[string]string{"error": msg})
 		return
 	}
 	c.String(code, msg+"\n")

@@ -321,6 +321,8 @@ func (s *Store) migrateTo(ctx context.Context, limit int) error {
 	return nil
 }
 
+func sortStrings(s []string) { sort.Strings(s) }
+
 // inMigrationTx runs f in a transaction holding the migration lock.
 func (s *Store) inMigrationTx(ctx context.Context, f func(*Tx) error) error {
 	tx, err := s.DB.BeginTx(ctx, nil)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/httpcache"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
@@ -35,6 +36,11 @@ type Deps struct {
 	// PublicURL is the origin of the absolute URLs in answers
 	// (--public-url); without it, the address each request reached.
 	PublicURL publicurl.Base
+	// Policy decides what each viewer may see; access.New(Store) when nil.
+	Policy *access.Policy
+	// Viewer says who is asking (an access token, basic or bearer, or a
+	// session); every request is anonymous when nil.
+	Viewer func(c echo.Context) (access.Viewer, error)
 }
 
 // API serves /api/v1.
@@ -49,6 +55,12 @@ func New(d Deps) *API {
 	if log == nil {
 		log = slog.Default()
 	}
+	if d.Policy == nil {
+		d.Policy = access.New(d.Store)
+	}
+	if d.Viewer == nil {
+		d.Viewer = func(echo.Context) (access.Viewer, error) { return access.Viewer{}, nil }
+	}
 	return &API{d: d, log: log}
 }
 
@@ -58,9 +70,11 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET("/api/v1/projects", a.projects)
 	e.GET("/api/v1/projects/:owner/:project", a.project)
 	e.GET("/api/v1/openapi.json", a.openapi)
-	// Anything else under /api is a JSON 404, not an HTML page.
-	for _, p := range []string{"/api", "/api/*", "/api/v1", "/api/v1/*"} {
-		e.Any(p, a.unknown)
+	// Anything else under /api is a JSON 404, not an HTML page (other
+	// methods get the server's JSON 405 for /api paths).
+	for _, p := range []string{"/api", "/api/*"} {
+		e.GET(p, a.unknown)
+		e.HEAD(p, a.unknown)
 	}
 }
 
@@ -92,6 +106,10 @@ func (a *API) send(c echo.Context, v any, modified time.Time) error {
 		return a.internal(c, err)
 	}
 	body = append(body, '\n')
+	// What an answer holds depends on who asks (a token or a session).
+	h := c.Response().Header()
+	h.Add("Vary", "Authorization")
+	h.Add("Vary", "Cookie")
 	if fresh, err := httpcache.Fresh(c, httpcache.WeakTag(string(body)), modified); fresh {
 		return err
 	}
@@ -168,6 +186,15 @@ func (a *API) search(c echo.Context) error {
 	if err != nil {
 		return problem(c, http.StatusBadRequest, err.Error())
 	}
+	v, err := a.viewer(c)
+	if err != nil || c.Response().Committed {
+		return err
+	}
+	scope, err := a.d.Policy.Scope(c.Request().Context(), v)
+	if err != nil {
+		return a.internal(c, err)
+	}
+	q.Scope = scope.Search()
 	res, err := a.d.Index.Search(c.Request().Context(), q)
 	if errors.As(err, &qe) {
 		return problem(c, http.StatusBadRequest, qe.Error())
@@ -235,6 +262,7 @@ type ProjectSummary struct {
 	Created       time.Time `json:"created"`
 	Updated       time.Time `json:"updated"`
 	URL           string    `json:"url"`
+	Visibility    string    `json:"visibility"` // public or private
 	Catalog       Catalog   `json:"catalog"`
 }
 
@@ -260,6 +288,13 @@ func summary(p store.Project, m store.ProjectMeta, abs func(string) string) Proj
 	}
 	if s.Title == "" {
 		s.Title = p.Name
+	}
+	if p.Description != "" {
+		s.Description = p.Description
+	}
+	s.Visibility = p.Visibility
+	if s.Visibility == "" {
+		s.Visibility = store.Public
 	}
 	if s.License == "" {
 		s.License = "none"
@@ -310,17 +345,35 @@ func paging(c echo.Context) (page, perPage int, err error) {
 	return page, perPage, nil
 }
 
+// viewer is who is asking; bad credentials answer 401.
+func (a *API) viewer(c echo.Context) (access.Viewer, error) {
+	v, err := a.d.Viewer(c)
+	if errors.Is(err, store.ErrBadCredentials) {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="Blueprints"`)
+		return v, problem(c, http.StatusUnauthorized, "bad access token")
+	}
+	return v, err
+}
+
 func (a *API) projects(c echo.Context) error {
 	page, perPage, err := paging(c)
 	if err != nil {
 		return problem(c, http.StatusBadRequest, err.Error())
 	}
 	ctx := c.Request().Context()
-	total, err := a.d.Store.CountProjects(ctx)
+	v, err := a.viewer(c)
+	if err != nil || c.Response().Committed {
+		return err
+	}
+	scope, err := a.d.Policy.Scope(ctx, v)
 	if err != nil {
 		return a.internal(c, err)
 	}
-	ps, err := a.d.Store.Projects(ctx, perPage, (page-1)*perPage)
+	owner := strings.TrimSpace(c.QueryParam("owner"))
+	if len(owner) > 200 {
+		return problem(c, http.StatusBadRequest, "owner: longer than 200 bytes")
+	}
+	ps, total, err := a.d.Store.ListProjects(ctx, store.ProjectQuery{Visible: scope.Store(), Owner: owner, Limit: perPage, Offset: (page - 1) * perPage})
 	if err != nil {
 		return a.internal(c, err)
 	}
@@ -360,12 +413,22 @@ type Part struct {
 func (a *API) project(c echo.Context) error {
 	ctx := c.Request().Context()
 	owner, name := c.Param("owner"), strings.TrimSuffix(c.Param("project"), ".git")
+	v, err := a.viewer(c)
+	if err != nil || c.Response().Committed {
+		return err
+	}
 	p, err := a.d.Store.ProjectByName(ctx, owner, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
 	}
 	if err != nil {
 		return a.internal(c, err)
+	}
+	// A project the viewer may not read is exactly a missing one.
+	if ok, err := a.d.Policy.Can(ctx, v, access.Read, p); err != nil {
+		return a.internal(c, err)
+	} else if !ok {
+		return problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
 	}
 	m, err := a.d.Store.ProjectMeta(ctx, p.FullName())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
