@@ -49,6 +49,9 @@ type Config struct {
 	// search and the API answer first when the CPU is busy. 0 leaves git
 	// at the server's own priority. Linux only; ignored elsewhere.
 	GitNice int
+	// Limits bound what one push may bring (checked in pre-receive);
+	// DefaultPushLimits when nil.
+	Limits *PushLimits
 }
 
 // PushCounter counts pushes by how they ended: "ok" (refs updated),
@@ -77,6 +80,7 @@ type Server struct {
 	log        *slog.Logger
 	hookSecret string
 	pushes     PushCounter
+	limits     PushLimits
 
 	mu      sync.Mutex
 	hookURL string
@@ -131,7 +135,11 @@ func New(cfg Config) (*Server, error) {
 		log:        log,
 		hookSecret: hex.EncodeToString(secret[:]),
 		pushes:     cfg.Pushes,
+		limits:     DefaultPushLimits(),
 		locks:      map[string]*projectLock{},
+	}
+	if cfg.Limits != nil {
+		s.limits = *cfg.Limits
 	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		return nil, fmt.Errorf("new repo server: %w", err)

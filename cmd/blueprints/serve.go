@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/gittree"
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/server"
@@ -29,6 +30,11 @@ var serveCmd = &cli.Command{
 pages and the JSON API. Data (metadata, repositories, search index, blobs)
 lives in the --data folder. SIGINT or SIGTERM stops it gracefully: requests
 in flight, pushes included, get --shutdown-timeout to finish.
+
+Limits: pushes are checked before any ref changes. A new commit over
+--max-push-paths files and folders, --max-tree-depth nested folders or
+--max-tree-entries entries in one folder, or a file over --max-blob-size
+stored outside Git LFS, refuses the push with the limit and the path.
 
 Monitoring: GET /healthz answers 200 "ok" when the server can serve, or 503
 with one line per failing check (data folder, metadata store, search index,
@@ -51,6 +57,14 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
+		fs.Int64("max-push-paths", gittree.DefaultMaxPaths, "most files and folders one pushed commit may hold; pushes over it are refused, naming the path past the limit")
+		fs.Env("max-push-paths", "BLUEPRINTS_MAX_PUSH_PATHS")
+		fs.Int("max-tree-depth", gittree.DefaultMaxDepth, "deepest folder nesting a push may bring")
+		fs.Env("max-tree-depth", "BLUEPRINTS_MAX_TREE_DEPTH")
+		fs.Int("max-tree-entries", gittree.DefaultMaxEntries, "most entries one folder of a push may hold")
+		fs.Env("max-tree-entries", "BLUEPRINTS_MAX_TREE_ENTRIES")
+		fs.Bytes("max-blob-size", repo.DefaultMaxBlobSize, "largest file a push may store in git itself, outside Git LFS (e.g. 100MiB)")
+		fs.Env("max-blob-size", "BLUEPRINTS_MAX_BLOB_SIZE")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 	},
@@ -65,6 +79,11 @@ func dataFlag(fs *cli.Flags) {
 }
 
 func flagString(fs *cli.Flags, name string) string { return fs.Lookup(name).Value.String() }
+
+// flagGet is the typed value of a flag.
+func flagGet[T any](fs *cli.Flags, name string) T {
+	return fs.Lookup(name).Value.(interface{ Get() any }).Get().(T)
+}
 
 // openStore opens the metadata store in the data folder, creating both.
 func openStore(ctx context.Context, data string) (*store.Store, error) {
@@ -95,6 +114,19 @@ func runServe(fs *cli.Flags, args []string) error {
 	if gitNice < 0 || gitNice > 19 {
 		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
 	}
+	limits := repo.PushLimits{
+		Tree: gittree.Limits{
+			MaxPaths:   flagGet[int64](fs, "max-push-paths"),
+			MaxDepth:   flagGet[int](fs, "max-tree-depth"),
+			MaxEntries: flagGet[int](fs, "max-tree-entries"),
+		},
+		MaxBlobSize: flagGet[int64](fs, "max-blob-size"),
+	}
+	for name, v := range map[string]int64{"max-push-paths": limits.Tree.MaxPaths, "max-tree-depth": int64(limits.Tree.MaxDepth), "max-tree-entries": int64(limits.Tree.MaxEntries), "max-blob-size": limits.MaxBlobSize} {
+		if v < 1 {
+			return fmt.Errorf("%w: --%s %d: want a positive number", cli.ErrUsage, name, v)
+		}
+	}
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
@@ -110,7 +142,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	defer st.Close()
 	// Metrics: one registry for this server, fed by every package below.
 	met := metrics.New(metrics.Options{Store: st, Logger: log})
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log, Pushes: met, GitNice: gitNice})
+	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log, Pushes: met, GitNice: gitNice, Limits: &limits})
 	if err != nil {
 		return err
 	}
