@@ -64,7 +64,7 @@ func (c *Catalog) run(ctx context.Context, job store.CatalogJob) (Stats, error) 
 		// in between leaves it behind job.Old.
 		base = meta.LatestCommit
 	}
-	return c.catalogue(ctx, target{project: proj.FullName(), branch: branch, base: base, head: job.New, pushOld: job.Old})
+	return c.catalogue(ctx, target{project: proj.FullName(), projectID: proj.ID, branch: branch, base: base, head: job.New, pushOld: job.Old})
 }
 
 // CatalogueProject catalogues a project's default branch from scratch
@@ -96,17 +96,18 @@ func (c *Catalog) CatalogueProject(ctx context.Context, project string) (Stats, 
 			head = ref.Hash().String()
 		}
 	}
-	return c.catalogue(ctx, target{project: proj.FullName(), branch: branch, head: head, full: true, pushOld: ZeroID})
+	return c.catalogue(ctx, target{project: proj.FullName(), projectID: proj.ID, branch: branch, head: head, full: true, pushOld: ZeroID})
 }
 
 // target is one catalogue run: bring project's parts from base to head.
 type target struct {
-	project string
-	branch  string
-	base    string // catalogued commit to diff from; ZeroID or "" for none
-	head    string // commit to catalogue; ZeroID when the branch is gone
-	pushOld string // where the push started: history back to it is measured
-	full    bool   // ignore base; remove stored parts missing from head
+	project   string
+	projectID int64 // whose LFS objects the parts may read
+	branch    string
+	base      string // catalogued commit to diff from; ZeroID or "" for none
+	head      string // commit to catalogue; ZeroID when the branch is gone
+	pushOld   string // where the push started: history back to it is measured
+	full      bool   // ignore base; remove stored parts missing from head
 }
 
 // fileVersion is one STL file at one commit.
@@ -230,7 +231,7 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	if err := c.resolveLFS(r, changed); err != nil {
 		return st, err
 	}
-	measured, n, err := c.measureAll(ctx, r, t.project, changed)
+	measured, n, err := c.measureAll(ctx, r, t, changed)
 	if err != nil {
 		return st, err
 	}
@@ -329,7 +330,7 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		if err := c.resolveLFS(r, history); err != nil {
 			return st, err
 		}
-		_, n, err := c.measureAll(ctx, r, t.project, history)
+		_, n, err := c.measureAll(ctx, r, t, history)
 		if err != nil {
 			return st, err
 		}
@@ -453,7 +454,7 @@ var errMissingLFS = errors.New("missing LFS object")
 // measureAll measures the files whose key is not in blob_parts yet and
 // returns what blob_parts holds for every file's key, and how many were
 // measured now.
-func (c *Catalog) measureAll(ctx context.Context, r *git.Repository, project string, files []fileVersion) (map[string]store.BlobPart, int, error) {
+func (c *Catalog) measureAll(ctx context.Context, r *git.Repository, t target, files []fileVersion) (map[string]store.BlobPart, int, error) {
 	keys := make([]string, 0, len(files))
 	for _, f := range files {
 		if f.err == "" {
@@ -497,9 +498,9 @@ func (c *Catalog) measureAll(ctx context.Context, r *git.Repository, project str
 		go func(f fileVersion) {
 			defer wg.Done()
 			defer func() { <-c.measures }()
-			bp, err := c.measureOne(ctx, r, f)
+			bp, err := c.measureOne(ctx, r, t.projectID, f)
 			if c.d.Measured != nil {
-				c.d.Measured(project, f.path)
+				c.d.Measured(t.project, f.path)
 			}
 			if errors.Is(err, errMissingLFS) {
 				mu.Lock()
@@ -546,12 +547,14 @@ func (e *errReader) Read(p []byte) (int, error) {
 // measureOne measures one file version and stores its preview. A file
 // that cannot be measured gives a BlobPart with Error set; an error return
 // means the job should be retried.
-func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersion) (store.BlobPart, error) {
+func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, projectID int64, f fileVersion) (store.BlobPart, error) {
 	bp := store.BlobPart{Blob: f.key}
 	var src io.ReadCloser
 	if f.lfs != nil {
-		rc, _, err := c.d.Blobs.Get(ctx, lfs.BlobKey(f.lfs.OID))
-		if errors.Is(err, storage.ErrNotExist) {
+		// Only objects the project owns: a pointer never reads another
+		// project's object.
+		rc, _, err := lfs.OpenObject(ctx, c.d.Store, c.d.Blobs, projectID, *f.lfs)
+		if errors.Is(err, storage.ErrNotExist) || errors.Is(err, lfs.ErrNotOwned) {
 			// Not the content's fault, and the object may still arrive:
 			// reported against the file, not cached.
 			bp.Error = fmt.Sprintf("LFS object %s is not on the server; upload it with `git lfs push --all` and push again", f.lfs.OID)

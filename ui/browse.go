@@ -87,8 +87,9 @@ func firstSegment(p string) string {
 // treeRow is one line of a folder listing.
 type treeRow struct {
 	repo.Entry
-	URL  string
-	Part bool
+	URL       string // "" for a submodule
+	Part      bool
+	Submodule bool
 }
 
 type treeView struct {
@@ -132,10 +133,11 @@ func (u *UI) tree(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	for _, e := range entries {
-		r := treeRow{Entry: e, Part: !e.Dir && isPart(e.Name)}
-		if e.Dir {
+		r := treeRow{Entry: e, Part: !e.Dir && !isGitlink(e) && isPart(e.Name), Submodule: isGitlink(e)}
+		switch {
+		case e.Dir:
 			r.URL = l.TreeURL(e.Path)
-		} else {
+		case !r.Submodule:
 			r.URL = l.BlobURL(e.Path)
 		}
 		v.Rows = append(v.Rows, r)
@@ -213,6 +215,9 @@ func (u *UI) blob(c echo.Context) error {
 	}
 	if e.Dir {
 		return c.Redirect(http.StatusFound, l.TreeURL(l.Path))
+	}
+	if isGitlink(e) {
+		return u.fail(c, notFound("%q is a submodule: its files live in another repository (commit %s).", l.Path, e.Hash))
 	}
 	oid, size, err := u.lfsInfo(b, e)
 	if err != nil {

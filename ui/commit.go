@@ -117,7 +117,7 @@ func (u *UI) commit(c echo.Context) error {
 		if ch.Action == repo.Renamed {
 			fc.From = ch.From.Path
 		}
-		if ch.Action != repo.Deleted {
+		if ch.Action != repo.Deleted && !isGitlink(ch.To) {
 			fc.URL = p.URL() + "/blob/" + h.String() + "/" + escapePath(ch.To.Path)
 		}
 		switch ch.Action {
@@ -133,8 +133,8 @@ func (u *UI) commit(c echo.Context) error {
 		} else {
 			v.MoreFiles++
 		}
-		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From)
-		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To)
+		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From) && !isGitlink(ch.From)
+		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To) && !isGitlink(ch.To)
 		if !fromPart && !toPart || len(todo) >= maxPartChanges {
 			continue
 		}

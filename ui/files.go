@@ -89,6 +89,9 @@ func (u *UI) raw(c echo.Context) error {
 	if e.Dir || l.Path == "" {
 		return u.fail(c, notFound("%q is a folder.", l.Path))
 	}
+	if isGitlink(e) {
+		return u.fail(c, notFound("%q is a submodule: its files live in another repository.", l.Path))
+	}
 	ctx := c.Request().Context()
 	var head []byte
 	if e.Size <= 512 || e.Size <= maxPointer {
@@ -101,7 +104,7 @@ func (u *UI) raw(c echo.Context) error {
 	var etag string
 	if ptr, ok := u.pointerOf(l.P.Browse, e); ok {
 		etag = ptr.OID
-		src, err = u.lfsSource(ctx, ptr)
+		src, err = u.lfsObject(ctx, l.P, ptr)
 		if err != nil {
 			return u.fail(c, err)
 		}
@@ -186,31 +189,31 @@ type readCloser struct {
 	io.Closer
 }
 
-type blobSource struct {
-	ctx   context.Context
-	blobs storage.Blobs
-	key   string
-	n     int64
+// lfsSource is an LFS object of the project, in blob storage.
+type lfsSource struct {
+	ctx context.Context
+	obj *lfs.Object
 }
 
-func (s blobSource) size() int64 { return s.n }
+func (s lfsSource) size() int64 { return s.obj.Size }
 
-func (s blobSource) open(offset, length int64) (io.ReadCloser, error) {
-	return storage.GetRange(s.ctx, s.blobs, s.key, offset, length)
+func (s lfsSource) open(offset, length int64) (io.ReadCloser, error) {
+	return s.obj.OpenRange(s.ctx, offset, length)
 }
 
-// lfsSource finds an LFS object in blob storage. An object the server
-// never received is a 404 naming it.
-func (u *UI) lfsSource(ctx context.Context, ptr lfs.Pointer) (rangeSource, error) {
-	key := lfs.BlobKey(ptr.OID)
-	info, err := u.blobs.Stat(ctx, key)
+// lfsObject finds the LFS object a pointer of project p names, through
+// the project-ownership check (lfs.FindObject). An object the project
+// does not own and one missing from storage get the same 404, so that
+// nobody learns which objects the server holds.
+func (u *UI) lfsObject(ctx context.Context, p *projectRef, ptr lfs.Pointer) (rangeSource, error) {
+	obj, err := lfs.FindObject(ctx, u.store, u.blobs, p.Row.ID, ptr)
 	if err != nil {
-		if errors.Is(err, storage.ErrNotExist) {
-			return nil, notFound("The LFS object %s of this file was never uploaded.", shortID(ptr.OID))
+		if errors.Is(err, lfs.ErrNotOwned) || errors.Is(err, storage.ErrNotExist) {
+			return nil, notFound("The Git LFS object %s of this file is not on this server: push it with `git lfs push --all`.", shortID(ptr.OID))
 		}
 		return nil, err
 	}
-	return blobSource{ctx: ctx, blobs: u.blobs, key: key, n: info.Size}, nil
+	return lfsSource{ctx: ctx, obj: obj}, nil
 }
 
 // serveRange answers GET and HEAD with the whole file or one byte range
@@ -303,6 +306,9 @@ func (u *UI) preview(c echo.Context) error {
 		}
 		return u.fail(c, err)
 	}
+	if e.Dir || isGitlink(e) || isLink(e) {
+		return u.fail(c, notFound("%q is not a part.", p))
+	}
 	key, err := catalogKey(l.P.Browse, e)
 	if err != nil {
 		return u.fail(c, err)
@@ -361,7 +367,7 @@ func (u *UI) archive(c echo.Context) error {
 	err = p.Browse.Files(ctx, h, func(e repo.Entry) error {
 		var src rangeSource = gitSource{b: p.Browse, e: e}
 		if ptr, ok := u.pointerOf(p.Browse, e); ok {
-			s, err := u.lfsSource(ctx, ptr)
+			s, err := u.lfsObject(ctx, p, ptr)
 			if err != nil {
 				return fmt.Errorf("add %s to archive: %w", e.Path, err)
 			}
