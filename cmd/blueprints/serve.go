@@ -36,9 +36,19 @@ Limits: pushes are checked before any ref changes. A new commit over
 --max-tree-entries entries in one folder, or a file over --max-blob-size
 stored outside Git LFS, refuses the push with the limit and the path.
 
+Slow and idle clients: a connection idle for --idle-timeout is closed; a
+request body outside pushes and LFS uploads must arrive within
+--read-timeout; pushes, LFS uploads and every response must move at least
+--min-transfer-rate per second (over --read-timeout); one address holds at
+most --max-conns-per-ip connections. LFS and API writes must be sent as
+JSON (Content-Type application/json or application/vnd.git-lfs+json).
+
 Monitoring: GET /healthz answers 200 "ok" when the server can serve, or 503
 with one line per failing check (data folder, metadata store, search index,
-blob storage). GET /metrics serves Prometheus metrics (blueprints_* series,
+blob storage); what is wrong with each (paths, buckets) is shown only with
+the --metrics-token bearer token, and always logged.
+
+GET /metrics serves Prometheus metrics (blueprints_* series,
 Go and process metrics); it is open to anyone unless --metrics-token is set,
 and then needs "Authorization: Bearer TOKEN".`,
 	Setup: func(fs *cli.Flags) {
@@ -57,13 +67,21 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
+		fs.Duration("idle-timeout", server.DefaultIdleTimeout, "how long a kept-alive connection may wait for its next request before it is closed")
+		fs.Env("idle-timeout", "BLUEPRINTS_IDLE_TIMEOUT")
+		fs.Duration("read-timeout", guard.DefaultReadTimeout, "how long a request body may take to arrive (pages, API, LFS JSON); on pushes, LFS uploads and every response, the window over which --min-transfer-rate is measured")
+		fs.Env("read-timeout", "BLUEPRINTS_READ_TIMEOUT")
+		fs.Bytes("min-transfer-rate", guard.DefaultMinTransferRate, "slowest a push, an LFS upload or any response may move: a `size` per second, such as 1KiB; slower clients are cut off")
+		fs.Env("min-transfer-rate", "BLUEPRINTS_MIN_TRANSFER_RATE")
+		fs.Int("max-conns-per-ip", guard.DefaultMaxConnsPerClient, "most connections one client address may hold open (behind --trusted-proxies: requests in flight per forwarded client)")
+		fs.Env("max-conns-per-ip", "BLUEPRINTS_MAX_CONNS_PER_IP")
 		fs.Int64("max-push-paths", gittree.DefaultMaxPaths, "most files and folders one pushed commit may hold; pushes over it are refused, naming the path past the limit")
 		fs.Env("max-push-paths", "BLUEPRINTS_MAX_PUSH_PATHS")
 		fs.Int("max-tree-depth", gittree.DefaultMaxDepth, "deepest folder nesting a push may bring")
 		fs.Env("max-tree-depth", "BLUEPRINTS_MAX_TREE_DEPTH")
 		fs.Int("max-tree-entries", gittree.DefaultMaxEntries, "most entries one folder of a push may hold")
 		fs.Env("max-tree-entries", "BLUEPRINTS_MAX_TREE_ENTRIES")
-		fs.Bytes("max-blob-size", repo.DefaultMaxBlobSize, "largest file a push may store in git itself, outside Git LFS (e.g. 100MiB)")
+		fs.Bytes("max-blob-size", repo.DefaultMaxBlobSize, "largest file a push may store in git itself, outside Git LFS: a `size` such as 100MiB or 2GiB")
 		fs.Env("max-blob-size", "BLUEPRINTS_MAX_BLOB_SIZE")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
@@ -109,8 +127,8 @@ func runServe(fs *cli.Flags, args []string) error {
 	if storageURL != "fs" && !strings.HasPrefix(storageURL, "s3://") {
 		return fmt.Errorf("%w: --storage %q: want fs or s3://BUCKET[/PREFIX]", cli.ErrUsage, storageURL)
 	}
-	timeout := fs.Lookup("shutdown-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
-	gitNice := fs.Lookup("git-nice").Value.(interface{ Get() any }).Get().(int)
+	timeout := flagGet[time.Duration](fs, "shutdown-timeout")
+	gitNice := flagGet[int](fs, "git-nice")
 	if gitNice < 0 || gitNice > 19 {
 		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
 	}
@@ -126,6 +144,14 @@ func runServe(fs *cli.Flags, args []string) error {
 		if v < 1 {
 			return fmt.Errorf("%w: --%s %d: want a positive number", cli.ErrUsage, name, v)
 		}
+	}
+	idle, readTimeout := flagGet[time.Duration](fs, "idle-timeout"), flagGet[time.Duration](fs, "read-timeout")
+	minRate, maxConns := flagGet[int64](fs, "min-transfer-rate"), flagGet[int](fs, "max-conns-per-ip")
+	if idle < time.Second || readTimeout < time.Second {
+		return fmt.Errorf("%w: --idle-timeout and --read-timeout must be at least 1s", cli.ErrUsage)
+	}
+	if minRate < 1 || maxConns < 1 {
+		return fmt.Errorf("%w: --min-transfer-rate and --max-conns-per-ip must be positive", cli.ErrUsage)
 	}
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
@@ -199,7 +225,13 @@ func runServe(fs *cli.Flags, args []string) error {
 		ShutdownTimeout: timeout,
 		Logger:          log,
 		MetricsToken:    flagString(fs, "metrics-token"),
-		Guard:           guard.Config{TrustedProxies: proxies, Throttle: guard.ThrottleConfig{Logger: log}},
+		IdleTimeout:     idle,
+		Guard: guard.Config{
+			TrustedProxies:    proxies,
+			Throttle:          guard.ThrottleConfig{Logger: log},
+			Timeouts:          guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate},
+			MaxConnsPerClient: maxConns,
+		},
 	}, server.Deps{
 		Store:     st,
 		Repos:     repos,

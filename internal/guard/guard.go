@@ -1,9 +1,12 @@
 // Package guard protects Blueprints' public HTTP server. It sits between
 // the request logger and the routes: it decides which address a request
-// comes from (the TCP peer, or the client a trusted proxy names), throttles
-// addresses and user names that keep failing to authenticate, bounds
-// request bodies everywhere except on the streaming git and LFS routes, and
-// sets security headers on every response.
+// comes from (the TCP peer, or the client a trusted proxy names), bounds
+// each address's connections (LimitListener, below the HTTP server) and a
+// proxied client's requests in flight, cuts off clients that send or read
+// too slowly, throttles addresses and user names that keep failing to
+// authenticate, requires JSON on JSON writes, bounds request bodies
+// everywhere except on the streaming git and LFS routes, and sets security
+// headers on every response.
 //
 // Authentication itself stays with its owner (repo.Server.User); it tells
 // the throttle what it decided through Verified.
@@ -33,11 +36,19 @@ type Config struct {
 	MaxBody int64
 	// Throttle tunes the failed-authentication throttle.
 	Throttle ThrottleConfig
+	// Timeouts bound how slowly clients may send and receive.
+	Timeouts Timeouts
+	// MaxConnsPerClient bounds each client address's connections (see
+	// LimitListener) and, behind trusted proxies, its requests in flight;
+	// DefaultMaxConnsPerClient when zero.
+	MaxConnsPerClient int
 }
 
 // Install sets e's client-address extractor and adds the guard's
-// middleware to e, in this order: security headers, failed-authentication
-// throttle, body limit. It returns the throttle, for inspection.
+// middleware to e, in this order: deadlines for slow clients, security
+// headers, failed-authentication throttle, requests in flight per proxied
+// client, JSON content type on JSON writes, body limit. It returns the
+// throttle, for inspection. The listener's own limit is LimitListener.
 func Install(e *echo.Echo, cfg Config) *Throttle {
 	e.IPExtractor = IPExtractor(cfg.TrustedProxies)
 	max := cfg.MaxBody
@@ -45,7 +56,7 @@ func Install(e *echo.Echo, cfg Config) *Throttle {
 		max = DefaultMaxBody
 	}
 	t := NewThrottle(cfg.Throttle)
-	e.Use(Headers, t.Middleware, BodyLimit(max, Streaming))
+	e.Use(Deadlines(cfg.Timeouts, Streaming), Headers, t.Middleware, PerClient(cfg.MaxConnsPerClient, cfg.TrustedProxies), RequireJSON, BodyLimit(max, Streaming))
 	return t
 }
 

@@ -57,7 +57,7 @@ func newInProcess(t *testing.T) *inProcess {
 	}
 	t.Cleanup(func() { blobs.Close() })
 	m := metrics.New(metrics.Options{Store: st})
-	srv, err := New(Config{}, Deps{
+	srv, err := New(Config{MetricsToken: "t0ken"}, Deps{
 		Store: st, Repos: repos, Storage: "fs", Metrics: m,
 		Data: data, Index: index, IndexPath: indexPath, Blobs: m.Blobs(blobs),
 	})
@@ -67,10 +67,14 @@ func newInProcess(t *testing.T) *inProcess {
 	return &inProcess{srv: srv, data: data, index: index}
 }
 
-func (p *inProcess) do(t *testing.T, method, path string) (int, string) {
+func (p *inProcess) do(t *testing.T, method, path string, header ...string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	p.srv.Echo.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	req := httptest.NewRequest(method, path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	p.srv.Echo.ServeHTTP(rec, req)
 	body, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(body)
 }
@@ -131,16 +135,23 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("answer not reused within %s: %d", healthTTL, code)
 	}
 	time.Sleep(healthTTL + 100*time.Millisecond)
-	code, body := p.do(t, "GET", "/healthz")
+	code, body := p.do(t, "GET", "/healthz", "Authorization", "Bearer t0ken")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "data folder "+p.data+": create probe file") {
-		t.Errorf("data folder gone: %d %q", code, body)
+		t.Errorf("data folder gone, to the metrics token: %d %q", code, body)
+	}
+	// Anyone else learns what fails, not where the data lives.
+	for _, auth := range []string{"", "Bearer wrong", "Basic dDBrZW4="} {
+		code, body = p.do(t, "GET", "/healthz", "Authorization", auth)
+		if code != http.StatusServiceUnavailable || body != "data folder: failing\n" || strings.Contains(body, p.data) {
+			t.Errorf("data folder gone, to %q: %d %q", auth, code, body)
+		}
 	}
 	if err := os.Rename(away, p.data); err != nil {
 		t.Fatal(err)
 	}
 	p.index.Close()
 	time.Sleep(healthTTL + 100*time.Millisecond)
-	code, body = p.do(t, "GET", "/healthz")
+	code, body = p.do(t, "GET", "/healthz", "Authorization", "Bearer t0ken")
 	lines := strings.Split(strings.TrimSpace(body), "\n")
 	if code != http.StatusServiceUnavailable || len(lines) != 1 || !strings.HasPrefix(lines[0], "search index: count documents:") {
 		t.Errorf("index closed: %d %q, want one line naming the search index", code, body)
