@@ -83,6 +83,7 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("max-tree-entries", "BLUEPRINTS_MAX_TREE_ENTRIES")
 		fs.Bytes("max-blob-size", repo.DefaultMaxBlobSize, "largest file a push may store in git itself, outside Git LFS: a `size` such as 100MiB or 2GiB")
 		fs.Env("max-blob-size", "BLUEPRINTS_MAX_BLOB_SIZE")
+		scadFlags(fs)
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 	},
@@ -209,7 +210,15 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
 	// Catalog: search index, job queue, post-receive hook and JSON API.
-	cat, err := openCatalog(log, st, blobs, data, repos.Root())
+	// OpenSCAD sources are built by openscad, sandboxed by the runner,
+	// when it is installed.
+	if scadTimeout(fs) <= 0 {
+		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
+	}
+	if n := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int); n < 1 || n > 19 {
+		return fmt.Errorf("%w: --scad-nice %d: want 1 to 19", cli.ErrUsage, n)
+	}
+	cat, err := openCatalog(log, st, blobs, data, repos.Root(), scadBuilder(log, fs, met.SCADRun))
 	if err != nil {
 		return err
 	}
