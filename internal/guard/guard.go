@@ -45,10 +45,12 @@ type Config struct {
 }
 
 // Install sets e's client-address extractor and adds the guard's
-// middleware to e, in this order: deadlines for slow clients, security
-// headers, failed-authentication throttle, requests in flight per proxied
-// client, JSON content type on JSON writes, body limit. It returns the
-// throttle, for inspection. The listener's own limit is LimitListener.
+// middleware to e, in this order: security headers, failed-authentication
+// throttle, requests in flight per proxied client, JSON content type on
+// JSON writes, body limit, deadlines for slow clients (last, so that a
+// body refused for its declared length stays net/http's own, which then
+// closes the connection without reading it). It returns the throttle, for
+// inspection. The listener's own limit is LimitListener.
 func Install(e *echo.Echo, cfg Config) *Throttle {
 	e.IPExtractor = IPExtractor(cfg.TrustedProxies)
 	max := cfg.MaxBody
@@ -56,7 +58,7 @@ func Install(e *echo.Echo, cfg Config) *Throttle {
 		max = DefaultMaxBody
 	}
 	t := NewThrottle(cfg.Throttle)
-	e.Use(Deadlines(cfg.Timeouts, Streaming), Headers, t.Middleware, PerClient(cfg.MaxConnsPerClient, cfg.TrustedProxies), RequireJSON, BodyLimit(max, Streaming))
+	e.Use(Headers, t.Middleware, PerClient(cfg.MaxConnsPerClient, cfg.TrustedProxies), RequireJSON, BodyLimit(max, Streaming), Deadlines(cfg.Timeouts, Streaming))
 	return t
 }
 
