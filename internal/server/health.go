@@ -30,6 +30,7 @@ const healthTimeout = 3 * time.Second
 // bucket) and the error are for the log and the metrics token.
 type healthCheck struct {
 	name, detailed string
+	public         bool // what is wrong names nothing private: anyone sees it
 	check          func(ctx context.Context) error
 }
 
@@ -56,11 +57,11 @@ func (s *Server) healthChecks() []healthCheck {
 	d := s.deps
 	var checks []healthCheck
 	if d.Data != "" {
-		checks = append(checks, healthCheck{"data folder", "data folder " + d.Data, func(context.Context) error { return probeFolder(d.Data) }})
+		checks = append(checks, healthCheck{name: "data folder", detailed: "data folder " + d.Data, check: func(context.Context) error { return probeFolder(d.Data) }})
 	}
-	checks = append(checks, healthCheck{"metadata store", "metadata store", func(ctx context.Context) error { return d.Store.DB.PingContext(ctx) }})
+	checks = append(checks, healthCheck{name: "metadata store", detailed: "metadata store", check: func(ctx context.Context) error { return d.Store.DB.PingContext(ctx) }})
 	if d.Index != nil {
-		checks = append(checks, healthCheck{"search index", "search index", func(context.Context) error {
+		checks = append(checks, healthCheck{name: "search index", detailed: "search index", check: func(context.Context) error {
 			if _, err := d.Index.Count(); err != nil {
 				return fmt.Errorf("count documents: %w", err)
 			}
@@ -77,8 +78,17 @@ func (s *Server) healthChecks() []healthCheck {
 			return nil
 		}})
 	}
+	if d.Follower != nil {
+		checks = append(checks, healthCheck{name: "search index", detailed: "search index", public: true, check: func(context.Context) error {
+			if d.Follower.Ready() {
+				return nil
+			}
+			pos, head := d.Follower.Progress()
+			return fmt.Errorf("catching up with the catalogue: change %d of %d", pos, head)
+		}})
+	}
 	if d.Blobs != nil {
-		checks = append(checks, healthCheck{"blob storage", "blob storage " + d.Storage, func(ctx context.Context) error { return storage.Check(ctx, d.Blobs) }})
+		checks = append(checks, healthCheck{name: "blob storage", detailed: "blob storage " + d.Storage, check: func(ctx context.Context) error { return storage.Check(ctx, d.Blobs) }})
 	}
 	return checks
 }
@@ -115,7 +125,11 @@ func (h *health) failing(ctx context.Context) []healthFailure {
 	for i, c := range h.checks {
 		wg.Go(func() {
 			if err := c.check(ctx); err != nil {
-				lines[i] = healthFailure{public: c.name + ": failing", detail: c.detailed + ": " + strings.Join(strings.Fields(err.Error()), " ")}
+				detail := c.detailed + ": " + strings.Join(strings.Fields(err.Error()), " ")
+				lines[i] = healthFailure{public: c.name + ": failing", detail: detail}
+				if c.public {
+					lines[i].public = detail
+				}
 			}
 		})
 	}
@@ -145,12 +159,16 @@ func detailLines(fs []healthFailure) []string {
 }
 
 // healthz answers 200 "ok" when every check passes, else 503 with one line
-// per failing check. Anyone learns which checks fail ("data folder:
-// failing"); what is wrong, which names folders, buckets and hosts, goes
-// only to a request with the metrics token (and to the log).
+// per failing check; 503 "draining" once the server is stopping. Anyone
+// learns which checks fail ("data folder: failing"); what is wrong, which
+// names folders, buckets and hosts, goes only to a request with the
+// metrics token (and to the log).
 func (s *Server) healthz(c echo.Context) error {
-	failures := s.health.failing(c.Request().Context())
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		return c.String(http.StatusServiceUnavailable, "draining: this server is stopping\n")
+	}
+	failures := s.health.failing(c.Request().Context())
 	if len(failures) == 0 {
 		return c.String(http.StatusOK, "ok\n")
 	}
