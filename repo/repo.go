@@ -21,10 +21,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/repo/packcache"
 )
 
 // Config says where repositories live and how hooks reach the server.
@@ -56,6 +58,10 @@ type Config struct {
 	// Limits bound what one push may bring (checked in pre-receive);
 	// DefaultPushLimits when nil.
 	Limits *PushLimits
+	// PackCacheBytes bounds the pack cache (Data/git/pack-cache), which
+	// serves repeated clones and fetches of the same objects without
+	// packing them again (see package packcache); 0 turns it off.
+	PackCacheBytes int64
 }
 
 // PushCounter counts pushes by how they ended: "ok" (refs updated),
@@ -85,6 +91,7 @@ type Server struct {
 	hookSecret string
 	pushes     PushCounter
 	limits     PushLimits
+	uploadCfg  []string // -c settings of upload-pack
 
 	mu      sync.Mutex
 	hookURL string
@@ -145,9 +152,19 @@ func New(cfg Config) (*Server, error) {
 		hookSecret: hex.EncodeToString(secret[:]),
 		pushes:     cfg.Pushes,
 		limits:     DefaultPushLimits(),
+		uploadCfg:  uploadConfig,
 	}
 	if cfg.Limits != nil {
 		s.limits = *cfg.Limits
+	}
+	if cfg.PackCacheBytes < 0 {
+		return nil, fmt.Errorf("new repo server: pack cache size %d: want 0 or more bytes", cfg.PackCacheBytes)
+	}
+	if cfg.PackCacheBytes > 0 {
+		// Each node keeps its own cache in its data folder, also when the
+		// repositories are shared: entries are named by content.
+		hook := packcache.Hook(exe, filepath.Join(data, "git", "pack-cache"), cfg.PackCacheBytes)
+		s.uploadCfg = append(slices.Clip(uploadConfig), "uploadpack.packObjectsHook="+hook)
 	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		return nil, fmt.Errorf("new repo server: %w", err)
