@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/blueprints-hq/blueprints/internal/gittree"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/render"
@@ -80,40 +81,37 @@ func (c *Catalog) scadVersions(ctx context.Context, r *git.Repository, projectID
 	all := map[string]bool{}
 	var out []fileVersion
 	t := gitTree{ctx: ctx, repo: r, tree: head, store: c.d.Store, blobs: c.d.Blobs, projectID: projectID}
-	iter := head.Files()
-	defer iter.Close()
-	for {
-		f, err := iter.Next()
-		if err == io.EOF {
-			break
+	// A streamed walk: the tree may hold a great many paths besides its
+	// sources.
+	err := gittree.Walk(ctx, gittree.FromStorer(r.Storer), head.Hash, func(name string, e gittree.Entry) error {
+		if e.IsDir() || !scad.IsSource(name) || !e.IsFile() {
+			return nil
 		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("list OpenSCAD sources: %w", err)
-		}
-		if !scad.IsSource(f.Name) || !isFileMode(f.Mode) {
-			continue
-		}
-		all[f.Name] = true
+		all[name] = true
 		if len(all) > c.d.MaxFiles {
-			break
+			return gittree.Stop
 		}
 		if c.d.SCAD == nil {
-			continue
+			return nil
 		}
-		fv := fileVersion{path: f.Name, blob: f.Hash}
-		cl, err := scad.FindClosure(t, f.Name, c.d.SCAD.Version())
+		fv := fileVersion{path: name, blob: e.ID}
+		cl, err := scad.FindClosure(t, name, c.d.SCAD.Version())
 		if err != nil {
 			// The page names the file already.
-			fv.err = strings.TrimPrefix(err.Error(), f.Name+": ")
-			fv.key = f.Hash.String()
+			fv.err = strings.TrimPrefix(err.Error(), name+": ")
+			fv.key = e.ID.String()
 		} else {
 			fv.key = cl.Key
 			fv.scad = &cl
 		}
-		if sp, ok := stored[f.Name]; ok && sp.Blob == fv.key {
-			continue
+		if sp, ok := stored[name]; ok && sp.Blob == fv.key {
+			return nil
 		}
 		out = append(out, fv)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list OpenSCAD sources: %w", err)
 	}
 	return out, all, nil
 }

@@ -103,12 +103,17 @@ type treeRow struct {
 type treeView struct {
 	L          *located
 	Rows       []treeRow
+	More       int // entries of the folder not listed
 	Branches   []string
 	Tags       []string
 	Readme     template.HTML
 	ReadmePath string
 	Commit     repo.Commit
 }
+
+// maxTreeRows caps a folder listing: a folder may hold tens of thousands
+// of entries, each a size lookup; a page of more helps nobody.
+const maxTreeRows = 1000
 
 // tree lists a folder at a ref.
 func (u *UI) tree(c echo.Context) error {
@@ -130,7 +135,7 @@ func (u *UI) tree(c echo.Context) error {
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
-	entries, err := b.List(h, l.Path)
+	entries, total, err := b.List(h, l.Path, maxTreeRows)
 	if errors.Is(err, repo.ErrNotDir) {
 		return c.Redirect(http.StatusFound, l.BlobURL(l.Path))
 	}
@@ -140,6 +145,7 @@ func (u *UI) tree(c echo.Context) error {
 		}
 		return u.fail(c, err)
 	}
+	v.More = total - len(entries)
 	for _, e := range entries {
 		r := treeRow{Entry: e, Part: !e.Dir && !isGitlink(e) && isPart(e.Name), Submodule: isGitlink(e)}
 		switch {

@@ -43,6 +43,8 @@ type Options struct {
 	Blobs  storage.Blobs
 	Index  search.Index
 	Logger *slog.Logger
+	// Archives bound the zip downloads of projects.
+	Archives ArchiveLimits
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -59,6 +61,9 @@ type UI struct {
 	cache  *pageCache
 	md     goldmark.Markdown
 	policy *bluemonday.Policy
+
+	archives  ArchiveLimits
+	archiving chan struct{} // one token per archive being built
 }
 
 // New builds the UI: it parses the embedded templates and indexes the
@@ -86,6 +91,8 @@ func New(opt Options) (*UI, error) {
 		md:     goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithParserOptions(parser.WithAutoHeadingID())),
 		policy: bluemonday.UGCPolicy(),
 	}
+	u.archives = opt.Archives.withDefaults()
+	u.archiving = make(chan struct{}, u.archives.Concurrent)
 	u.policy.AllowAttrs("id").OnElements("h1", "h2", "h3", "h4", "h5", "h6")
 	u.policy.AddTargetBlankToFullyQualifiedLinks(true)
 	if u.pages, err = parsePages(st.prefix); err != nil {

@@ -87,6 +87,12 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Env("min-transfer-rate", "BLUEPRINTS_MIN_TRANSFER_RATE")
 		fs.Int("max-conns-per-ip", guard.DefaultMaxConnsPerClient, "most connections one client address may hold open (behind --trusted-proxies: requests in flight per forwarded client)")
 		fs.Env("max-conns-per-ip", "BLUEPRINTS_MAX_CONNS_PER_IP")
+		fs.Int64("archive-max-files", ui.DefaultArchiveMaxFiles, "most files a project's zip download (archive/REF.zip) may hold; bigger ones are refused, pointing at git clone")
+		fs.Env("archive-max-files", "BLUEPRINTS_ARCHIVE_MAX_FILES")
+		fs.Bytes("archive-max-size", ui.DefaultArchiveMaxBytes, "most bytes (before compression, LFS content included) a zip download may hold: a `size` such as 4GiB")
+		fs.Env("archive-max-size", "BLUEPRINTS_ARCHIVE_MAX_SIZE")
+		fs.Int("max-archives", 0, "zip downloads built at once; more get 503 with Retry-After (0: one per CPU)")
+		fs.Env("max-archives", "BLUEPRINTS_MAX_ARCHIVES")
 		fs.Int64("max-push-paths", gittree.DefaultMaxPaths, "most files and folders one pushed commit may hold; pushes over it are refused, naming the path past the limit")
 		fs.Env("max-push-paths", "BLUEPRINTS_MAX_PUSH_PATHS")
 		fs.Int("max-tree-depth", gittree.DefaultMaxDepth, "deepest folder nesting a push may bring")
@@ -236,7 +242,11 @@ func runServe(fs *cli.Flags, args []string) error {
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log})
+	archives := ui.ArchiveLimits{MaxFiles: flagGet[int64](fs, "archive-max-files"), MaxBytes: flagGet[int64](fs, "archive-max-size"), Concurrent: flagGet[int](fs, "max-archives")}
+	if archives.MaxFiles < 1 || archives.MaxBytes < 1 || archives.Concurrent < 0 {
+		return fmt.Errorf("%w: --archive-max-files and --archive-max-size must be positive, --max-archives at least 0", cli.ErrUsage)
+	}
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log, Archives: archives})
 	if err != nil {
 		return err
 	}

@@ -77,18 +77,22 @@ func FuzzCheck(f *testing.F) {
 		var gitlinks int
 		ck := NewChecker(src, lim)
 		ck.Gitlink = func(string, Entry) { gitlinks++ }
-		n, err := ck.Check(ctx, fuzzID(1))
+		counts, err := ck.Check(ctx, fuzzID(1))
+		n := counts.Paths
 		var le *LimitError
 		limited := errors.As(err, &le)
 		if err != nil && !limited {
 			return // unreadable trees: a plain error is all that is asked
 		}
 		// Walk as far as the checker's verdict needs.
-		var paths int64
+		var paths, files int64
 		var found, deep bool
 		var index int64
 		werr := Walk(ctx, src, fuzzID(1), func(p string, e Entry) error {
 			paths++
+			if !e.IsDir() {
+				files++
+			}
 			depth := strings.Count(p, "/") + 1
 			if depth > lim.MaxDepth {
 				deep = true
@@ -114,8 +118,8 @@ func FuzzCheck(f *testing.F) {
 			if werr != nil {
 				t.Fatalf("checker accepted a tree the walk cannot read: %v", werr)
 			}
-			if paths != n || deep {
-				t.Fatalf("checker counted %d paths (depth ok), walk finds %d (too deep: %v)", n, paths, deep)
+			if paths != n || files != counts.Files || deep {
+				t.Fatalf("checker counted %+v (depth ok), walk finds %d paths, %d files (too deep: %v)", counts, paths, files, deep)
 			}
 			return
 		}

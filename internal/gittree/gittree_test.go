@@ -133,8 +133,8 @@ func TestCheckerCountsABombByItsObjects(t *testing.T) {
 	// Under the limit, the count is exact.
 	c = NewChecker(m, Limits{MaxPaths: 2_000_000})
 	got, err := c.Check(context.Background(), root)
-	if err != nil || got != 1_000_000+111_110 {
-		t.Errorf("count %d, %v; want 1111110", got, err)
+	if err != nil || got.Paths != 1_000_000+111_110 || got.Files != 1_000_000 {
+		t.Errorf("count %+v, %v; want 1111110 paths, 10^6 files", got, err)
 	}
 	// A wider bomb saturates instead of overflowing.
 	big := bomb(m, 1000, 8)
@@ -310,4 +310,67 @@ func TestRealGitBomb(t *testing.T) {
 	if e, err := cf.Tree(root); err != nil || len(e) != 10 {
 		t.Errorf("tree after errors: %d entries, %v", len(e), err)
 	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(entries)
+}
+
+// TestObjectSizeClosesLooseObjects sizes 1,000 loose objects: the number
+// of open files must not grow with them (go-git's own EncodedObjectSize
+// leaves each loose object's file open until a garbage collection).
+func TestObjectSizeClosesLooseObjects(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dirp := filepath.Join(t.TempDir(), "r.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", dirp).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+	var paths []string
+	tmp := t.TempDir()
+	for i := range 1000 {
+		p := filepath.Join(tmp, fmt.Sprint(i))
+		os.WriteFile(p, []byte(fmt.Sprintf("solid part%d\nendsolid part%d\n", i, i)), 0o644)
+		paths = append(paths, p)
+	}
+	cmd := exec.Command("git", "--git-dir", dirp, "hash-object", "-w", "--stdin-paths")
+	cmd.Stdin = strings.NewReader(strings.Join(paths, "\n") + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := strings.Fields(string(out))
+	r, err := git.PlainOpen(dirp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := openFDs(t)
+	for i, id := range ids {
+		size, err := ObjectSize(r.Storer, plumbing.NewHash(id))
+		want := int64(len(fmt.Sprintf("solid part%d\nendsolid part%d\n", i, i)))
+		if err != nil || size != want {
+			t.Fatalf("size of %s: %d, %v; want %d", id, size, err, want)
+		}
+	}
+	if after := openFDs(t); after > before+5 {
+		t.Fatalf("sizing 1,000 loose objects left %d more files open", after-before)
+	}
+	if _, err := ObjectSize(r.Storer, plumbing.NewHash("0123456789012345678901234567890123456789")); err == nil {
+		t.Errorf("size of a missing object: no error")
+	}
+	// For the record: go-git's own lookup.
+	sz := r.Storer.(interface {
+		EncodedObjectSize(plumbing.Hash) (int64, error)
+	})
+	before = openFDs(t)
+	for _, id := range ids {
+		sz.EncodedObjectSize(plumbing.NewHash(id))
+	}
+	t.Logf("go-git's EncodedObjectSize on 1,000 loose objects: %d more files open", openFDs(t)-before)
 }

@@ -57,11 +57,18 @@ type Checker struct {
 	visits  int64 // trees read, for context checks
 }
 
-// treeStat is what a visited tree holds: paths below it (saturated at
-// pathCap) and its height (1 for a tree of files only, 0 when empty).
+// treeStat is what a visited tree holds: paths below it and the files
+// among them (saturated at pathCap) and its height (1 for a tree of files
+// only, 0 when empty).
 type treeStat struct {
-	paths  int64
-	height int
+	paths, files int64
+	height       int
+}
+
+// Counts are what a checked tree holds, as a checkout lays it out.
+type Counts struct {
+	Paths int64 // files and folders
+	Files int64 // entries other than folders: files, links, submodules
 }
 
 // pathCap is where counts stop growing: far above any limit, far below
@@ -73,23 +80,23 @@ func NewChecker(src Source, lim Limits) *Checker {
 	return &Checker{src: src, lim: lim, memo: map[plumbing.Hash]treeStat{}}
 }
 
-// Check checks the tree root of one commit and returns how many paths it
-// holds. A broken limit gives a *LimitError naming the path; reading
-// stops as soon as a limit is broken, so a tree of millions of paths
-// costs no more than the limit.
-func (c *Checker) Check(ctx context.Context, root plumbing.Hash) (int64, error) {
+// Check checks the tree root of one commit and returns what it holds. A
+// broken limit gives a *LimitError naming the path; reading stops as soon
+// as a limit is broken, so a tree of millions of paths costs no more than
+// the limit. Without limits, it counts a tree by its distinct objects.
+func (c *Checker) Check(ctx context.Context, root plumbing.Hash) (Counts, error) {
 	st, err := c.visit(ctx, root, "", 0)
 	if err != nil {
-		return 0, err
+		return Counts{}, err
 	}
 	if c.lim.MaxPaths > 0 && st.paths > c.lim.MaxPaths {
 		p, err := c.nthPath(root, "", c.lim.MaxPaths)
 		if err != nil {
-			return 0, err
+			return Counts{}, err
 		}
-		return 0, c.tooManyPaths(fmt.Sprintf("%s paths", count(st.paths)), p)
+		return Counts{}, c.tooManyPaths(fmt.Sprintf("%s paths", count(st.paths)), p)
 	}
-	return st.paths, nil
+	return Counts{Paths: st.paths, Files: st.files}, nil
 }
 
 func (c *Checker) tooManyPaths(what, path string) *LimitError {
@@ -148,9 +155,13 @@ func (c *Checker) visit(ctx context.Context, id plumbing.Hash, dir string, depth
 				return st, err
 			}
 			st.paths = min(st.paths+sub.paths, pathCap)
+			st.files = min(st.files+sub.files, pathCap)
 			st.height = max(st.height, sub.height+1)
-		case e.IsGitlink() && c.Gitlink != nil:
-			c.Gitlink(p, e)
+		default:
+			if e.IsGitlink() && c.Gitlink != nil {
+				c.Gitlink(p, e)
+			}
+			st.files = min(st.files+1, pathCap)
 		}
 		if c.lim.MaxPaths > 0 && st.paths > c.lim.MaxPaths {
 			// This folder alone is over: the commit is too.
