@@ -42,6 +42,10 @@ type Config struct {
 	// LimitListener) and, behind trusted proxies, its requests in flight;
 	// DefaultMaxConnsPerClient when zero.
 	MaxConnsPerClient int
+	// Shared, when set, is the throttle to install (Throttle is then
+	// ignored), so that the web sign-in form can count its failures in the
+	// same throttle as git and the API.
+	Shared *Throttle
 }
 
 // Install sets e's client-address extractor and adds the guard's
@@ -57,7 +61,10 @@ func Install(e *echo.Echo, cfg Config) *Throttle {
 	if max <= 0 {
 		max = DefaultMaxBody
 	}
-	t := NewThrottle(cfg.Throttle)
+	t := cfg.Shared
+	if t == nil {
+		t = NewThrottle(cfg.Throttle)
+	}
 	e.Use(Headers, t.Middleware, PerClient(cfg.MaxConnsPerClient, cfg.TrustedProxies), RequireJSON, BodyLimit(max, Streaming), Deadlines(cfg.Timeouts, Streaming))
 	return t
 }
