@@ -65,6 +65,9 @@ type Config struct {
 	// PublicURL is the server's public origin (--public-url); without it
 	// links shown to pushers name the address the push came to.
 	PublicURL publicurl.Base
+	// Limits bound what one push may bring (checked in pre-receive);
+	// DefaultPushLimits when nil.
+	Limits *PushLimits
 	// PackCacheBytes bounds the pack cache (Data/git/pack-cache), which
 	// serves repeated clones and fetches of the same objects without
 	// packing them again (see package packcache); 0 turns it off.
@@ -100,6 +103,7 @@ type Server struct {
 	hookSecret string
 	pushes     PushCounter
 	public     publicurl.Base
+	limits     PushLimits
 	uploadCfg  []string // -c settings of upload-pack
 
 	mu      sync.Mutex
@@ -166,7 +170,11 @@ func New(cfg Config) (*Server, error) {
 		hookSecret: hex.EncodeToString(secret[:]),
 		pushes:     cfg.Pushes,
 		public:     cfg.PublicURL,
+		limits:     DefaultPushLimits(),
 		uploadCfg:  uploadConfig,
+	}
+	if cfg.Limits != nil {
+		s.limits = *cfg.Limits
 	}
 	if cfg.PackCacheBytes < 0 {
 		return nil, fmt.Errorf("new repo server: pack cache size %d: want 0 or more bytes", cfg.PackCacheBytes)
