@@ -24,18 +24,32 @@ func splitProject(s string) (owner, name string, err error) {
 	return owner, name, nil
 }
 
+// webhookTarget reads the first argument of the webhook commands: a
+// project (OWNER/PROJECT) or an organisation (ORG).
+func webhookTarget(s string) (owner, name string, err error) {
+	if !strings.Contains(s, "/") {
+		if s == "" {
+			return "", "", fmt.Errorf("%w: want OWNER/PROJECT or ORGANISATION", cli.ErrUsage)
+		}
+		return s, "", nil
+	}
+	return splitProject(s)
+}
+
 var webhookAddCmd = &cli.Command{
 	Name:    "webhook add",
-	Args:    "OWNER/PROJECT URL",
-	Summary: "post a project's events (push, catalog.done) to URL, signed with a secret",
-	Help: `Adds a webhook: each event is POSTed to URL as JSON, signed with
+	Args:    "OWNER/PROJECT|ORGANISATION URL",
+	Summary: "post a project's (or every project of an organisation's) events (push, catalog.done) to URL, signed with a secret",
+	Help: `Adds a webhook to a project, or to an organisation: then it gets the
+events of every project the organisation owns. Each event is POSTed to URL as JSON, signed with
 HMAC-SHA256 of the secret in X-Blueprints-Signature-256 ("sha256=<hex>",
 as GitHub's X-Hub-Signature-256), with X-Blueprints-Event and
 X-Blueprints-Delivery. Failed deliveries are retried with doubling waits.
 Without --secret a random one is made and printed (last line); it is not
 shown again. The server refuses to deliver to loopback, private and
 link-local addresses unless serve --webhook-allow names them.
-Works while the server runs.`,
+Project and organisation owners can do the same on the web (the project's
+Settings page, the organisation's page). Works while the server runs.`,
 	Setup: func(fs *cli.Flags) {
 		dataFlag(fs)
 		fs.String("events", "", "comma-separated events: push, catalog.done (default: all)")
@@ -43,9 +57,9 @@ Works while the server runs.`,
 	},
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 2 {
-			return fmt.Errorf("%w: want OWNER/PROJECT and URL", cli.ErrUsage)
+			return fmt.Errorf("%w: want OWNER/PROJECT (or ORGANISATION) and URL", cli.ErrUsage)
 		}
-		owner, name, err := splitProject(args[0])
+		owner, name, err := webhookTarget(args[0])
 		if err != nil {
 			return err
 		}
@@ -66,13 +80,25 @@ Works while the server runs.`,
 			return err
 		}
 		defer st.Close()
-		h, err := st.CreateWebhook(ctx, owner, name, args[1], secret, events)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no project %s/%s: push to it first", owner, name)
-		} else if err != nil {
+		var h store.Webhook
+		if name == "" {
+			h, err = st.CreateOrgWebhook(ctx, owner, args[1], secret, events)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("no organisation %s", owner)
+			case errors.Is(err, store.ErrNotOrg):
+				return fmt.Errorf("%s is a person, not an organisation: add webhooks to their projects (%s/PROJECT)", owner, owner)
+			}
+		} else {
+			h, err = st.CreateWebhook(ctx, owner, name, args[1], secret, events)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no project %s/%s: push to it first", owner, name)
+			}
+		}
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "webhook %d on %s: %s for %s\n", h.ID, h.Project, h.URL, strings.Join(h.Events, ", "))
+		fmt.Fprintf(os.Stderr, "webhook %d on %s: %s for %s\n", h.ID, h.Target(), h.URL, strings.Join(h.Events, ", "))
 		if printed {
 			fmt.Println(secret)
 		}
@@ -82,17 +108,17 @@ Works while the server runs.`,
 
 var webhookListCmd = &cli.Command{
 	Name:    "webhook list",
-	Args:    "OWNER/PROJECT",
-	Summary: "list a project's webhooks and their latest deliveries",
+	Args:    "OWNER/PROJECT|ORGANISATION",
+	Summary: "list a project's (or an organisation's) webhooks and their latest deliveries",
 	Setup: func(fs *cli.Flags) {
 		dataFlag(fs)
 		fs.Int("deliveries", 10, "deliveries shown per webhook, newest first")
 	},
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
-			return fmt.Errorf("%w: want OWNER/PROJECT", cli.ErrUsage)
+			return fmt.Errorf("%w: want OWNER/PROJECT or ORGANISATION", cli.ErrUsage)
 		}
-		owner, name, err := splitProject(args[0])
+		owner, name, err := webhookTarget(args[0])
 		if err != nil {
 			return err
 		}
@@ -103,7 +129,12 @@ var webhookListCmd = &cli.Command{
 			return err
 		}
 		defer st.Close()
-		hooks, err := st.Webhooks(ctx, owner, name)
+		var hooks []store.Webhook
+		if name == "" {
+			hooks, err = st.OrgWebhooks(ctx, owner)
+		} else {
+			hooks, err = st.Webhooks(ctx, owner, name)
+		}
 		if err != nil {
 			return err
 		}

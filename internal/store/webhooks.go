@@ -3,15 +3,18 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 )
 
-// Webhook is a URL a project's events are posted to.
+// Webhook is a URL a project's events are posted to, or an
+// organisation's: then the events of every project it owns.
 type Webhook struct {
 	ID      int64
-	Project string // "owner/name"
+	Project string // "owner/name" of a project's webhook; "" for an organisation's
+	Org     string // the organisation of an organisation's webhook; "" for a project's
 	URL     string
 	Secret  string // signs the bodies; never shown after creation
 	Events  []string
@@ -42,6 +45,14 @@ type Delivery struct {
 	Updated    time.Time
 }
 
+// Target is what the webhook is on: "owner/name", or the organisation.
+func (w Webhook) Target() string {
+	if w.Org != "" {
+		return w.Org
+	}
+	return w.Project
+}
+
 // CreateWebhook adds a webhook to project (owner/name).
 func (s *Store) CreateWebhook(ctx context.Context, owner, name, url, secret string, events []string) (Webhook, error) {
 	p, err := s.ProjectByName(ctx, owner, name)
@@ -57,7 +68,31 @@ func (s *Store) CreateWebhook(ctx context.Context, owner, name, url, secret stri
 	return Webhook{ID: id, Project: p.FullName(), URL: url, Secret: secret, Events: events, Created: now}, nil
 }
 
-const webhookColumns = `w.id, p.owner || '/' || p.name, w.url, w.secret, w.events, w.created_at FROM webhooks w JOIN projects p ON p.id = w.project_id`
+// ErrNotOrg is returned for an organisation's webhook on a user who is a
+// person.
+var ErrNotOrg = errors.New("not an organisation")
+
+// CreateOrgWebhook adds a webhook to organisation org: it gets the events
+// of every project org owns, now or later.
+func (s *Store) CreateOrgWebhook(ctx context.Context, org, url, secret string, events []string) (Webhook, error) {
+	o, err := s.UserByName(ctx, org)
+	if err != nil {
+		return Webhook{}, err
+	}
+	if !o.IsOrg() {
+		return Webhook{}, fmt.Errorf("create webhook for %s: %w", o.Name, ErrNotOrg)
+	}
+	now := time.Now().UTC()
+	var id int64
+	err = s.DB.QueryRowContext(ctx, `INSERT INTO webhooks (owner_id, url, secret, events, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`, o.ID, url, secret, strings.Join(events, ","), now).Scan(&id)
+	if err != nil {
+		return Webhook{}, fmt.Errorf("create webhook for %s: %w", o.Name, err)
+	}
+	return Webhook{ID: id, Org: o.Name, URL: url, Secret: secret, Events: events, Created: now}, nil
+}
+
+const webhookColumns = `w.id, COALESCE(p.owner || '/' || p.name, ''), COALESCE(o.name, ''), w.url, w.secret, w.events, w.created_at
+	FROM webhooks w LEFT JOIN projects p ON p.id = w.project_id LEFT JOIN users o ON o.id = w.owner_id`
 
 func scanWebhooks(rows *sql.Rows) ([]Webhook, error) {
 	defer rows.Close()
@@ -65,7 +100,7 @@ func scanWebhooks(rows *sql.Rows) ([]Webhook, error) {
 	for rows.Next() {
 		var w Webhook
 		var events string
-		if err := rows.Scan(&w.ID, &w.Project, &w.URL, &w.Secret, &events, &w.Created); err != nil {
+		if err := rows.Scan(&w.ID, &w.Project, &w.Org, &w.URL, &w.Secret, &events, &w.Created); err != nil {
 			return nil, err
 		}
 		w.Events = strings.Split(events, ",")
@@ -87,11 +122,29 @@ func (s *Store) Webhooks(ctx context.Context, owner, name string) ([]Webhook, er
 	return hooks, nil
 }
 
-// WebhooksFor lists the webhooks of project (owner/name) that want event.
-func (s *Store) WebhooksFor(ctx context.Context, owner, name, event string) ([]Webhook, error) {
-	all, err := s.Webhooks(ctx, owner, name)
+// OrgWebhooks lists organisation org's own webhooks, oldest first.
+func (s *Store) OrgWebhooks(ctx context.Context, org string) ([]Webhook, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+webhookColumns+` WHERE o.name = ? ORDER BY w.id`, org)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list webhooks of %s: %w", org, err)
+	}
+	hooks, err := scanWebhooks(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks of %s: %w", org, err)
+	}
+	return hooks, nil
+}
+
+// WebhooksFor lists the webhooks that want event of project (owner/name):
+// the project's own, then those of the organisation that owns it.
+func (s *Store) WebhooksFor(ctx context.Context, owner, name, event string) ([]Webhook, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+webhookColumns+` WHERE (p.owner = ? AND p.name = ?) OR o.name = ? ORDER BY w.owner_id IS NOT NULL, w.id`, owner, name, owner)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks of %s/%s: %w", owner, name, err)
+	}
+	all, err := scanWebhooks(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks of %s/%s: %w", owner, name, err)
 	}
 	var out []Webhook
 	for _, w := range all {

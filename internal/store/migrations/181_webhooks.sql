@@ -1,15 +1,19 @@
--- Webhooks: per project, a URL, a secret the bodies are signed with
--- (HMAC-SHA256, kept to sign, never shown again), and the events sent.
+-- Webhooks: a project's, or an organisation's (sent for every project it
+-- owns); a URL, a secret the bodies are signed with (HMAC-SHA256, kept to
+-- sign, never shown again), and the events sent.
 CREATE TABLE webhooks (
 	id INTEGER PRIMARY KEY,
-	project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+	project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
+	owner_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
 	url TEXT NOT NULL,
 	secret TEXT NOT NULL,
 	events TEXT NOT NULL, -- comma-separated: push,catalog.done
-	created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+	created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+	CHECK ((project_id IS NULL) <> (owner_id IS NULL))
 );
 
 CREATE INDEX webhooks_project ON webhooks (project_id);
+CREATE INDEX webhooks_owner ON webhooks (owner_id);
 
 -- One event to one webhook, tried until it is answered 2xx or gives up.
 CREATE TABLE webhook_deliveries (
