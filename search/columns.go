@@ -27,9 +27,15 @@ type columns struct {
 	// Numeric fields; NaN where a document has no value.
 	numbers map[string][]float64
 
-	// nameNorm weighs a document's relevance by the length of its name:
-	// 1/√(letters and digits in the lower-case name, at least 1).
-	nameNorm []float32
+	// nameLen is the letters and digits in each document's lower-case
+	// name, 1 to 255: its relevance is weighted by normOf[nameLen] (one
+	// byte a document, so that a search touches few cache lines).
+	nameLen []uint8
+
+	// rows hold, per document, what a search reads of most matching
+	// documents, side by side: one cache line instead of one per column
+	// (a million-part segment's columns are far larger than the caches).
+	rows []row
 
 	nameRankOnce sync.Once
 	nameRank     []uint32 // order of the lower-case name; built on first use
@@ -84,6 +90,22 @@ func (t *terms) snapshot() []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.names[:len(t.names):len(t.names)]
+}
+
+// row is what a search reads of one document.
+type row struct {
+	ext     [3]float32 // sorted extents, rounded up to float32 (NaN: none)
+	project uint32     // the project's term ordinal
+	nameLen uint8      // as columns.nameLen
+}
+
+// roundUp32 is the smallest float32 not below x (NaN stays NaN).
+func roundUp32(x float64) float32 {
+	f := float32(x)
+	if float64(f) < x {
+		f = math.Nextafter32(f, float32(math.Inf(1)))
+	}
+	return f
 }
 
 // keywordFields and numberFields are the fields columns hold.
@@ -197,7 +219,7 @@ func readColumns(seg segment.Segment, names map[string]*terms) (*columns, error)
 		n:        int(seg.Count()),
 		keywords: map[string]*keywordColumn{},
 		numbers:  map[string][]float64{},
-		nameNorm: make([]float32, seg.Count()),
+		nameLen:  make([]uint8, seg.Count()),
 	}
 	for _, f := range keywordFields {
 		kc, err := readKeyword(seg, f, c.n, names[f])
@@ -222,10 +244,10 @@ func readColumns(seg segment.Segment, names map[string]*terms) (*columns, error)
 	var err error
 	for d := range c.n {
 		doc := d
-		c.nameNorm[doc] = 1
+		c.nameLen[doc] = 1
 		state, err = dv.VisitDocValues(uint64(doc), fields, func(field string, term []byte) {
 			if field == fieldNameKey {
-				c.nameNorm[doc] = nameNorm(term)
+				c.nameLen[doc] = nameLen(term)
 				return
 			}
 			// Numbers are indexed at several precisions; the full one
@@ -241,19 +263,37 @@ func readColumns(seg segment.Segment, names map[string]*terms) (*columns, error)
 			return nil, fmt.Errorf("read search columns: %w", err)
 		}
 	}
+	c.rows = make([]row, c.n)
+	ext := [3][]float64{c.numbers[fieldExtMin], c.numbers[fieldExtMid], c.numbers[fieldExtMax]}
+	project := c.keywords[fieldProject].ord
+	for d := range c.rows {
+		c.rows[d] = row{
+			ext:     [3]float32{roundUp32(ext[0][d]), roundUp32(ext[1][d]), roundUp32(ext[2][d])},
+			project: project[d],
+			nameLen: c.nameLen[d],
+		}
+	}
 	return c, nil
 }
 
-// nameNorm is the relevance weight of a name's length (see columns).
-func nameNorm(lower []byte) float32 {
+// nameLen counts the letters and digits of a lower-case name, 1 to 255.
+func nameLen(lower []byte) uint8 {
 	n := 0
 	for _, c := range lower {
 		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 0x80 {
 			n++
 		}
 	}
-	return float32(1 / math.Sqrt(float64(max(n, 1))))
+	return uint8(min(max(n, 1), 255))
 }
+
+// normOf weighs relevance by name length: 1/√length.
+var normOf = func() (t [256]float32) {
+	for n := range t {
+		t[n] = float32(1 / math.Sqrt(float64(max(n, 1))))
+	}
+	return t
+}()
 
 // readKeyword reads the terms of a keyword field and their documents.
 func readKeyword(seg segment.Segment, field string, n int, names *terms) (*keywordColumn, error) {
