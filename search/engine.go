@@ -370,8 +370,7 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 			}
 		}
 		slices.Sort(vol)
-		ext := [3][]float64{cols.numbers[fieldExtMin], cols.numbers[fieldExtMid], cols.numbers[fieldExtMax]}
-		volume := cols.numbers[fieldVolume]
+		ms := cols.measures
 		sizes := q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0
 		kept := m.docs[:0]
 		rows := cols.rows
@@ -387,7 +386,7 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 					continue
 				}
 				below := float64(math.Nextafter32(r.ext[i], float32(math.Inf(-1))))
-				if !(below < vol[i]) || !(ext[i][d] <= vol[i]) {
+				if !(below < vol[i]) || !(ms[d].ext[i] <= vol[i]) {
 					return false
 				}
 			}
@@ -397,7 +396,7 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 			if sizes && !fits(d) {
 				continue
 			}
-			if q.MinVolume > 0 && !(volume[d] >= q.MinVolume) || q.MaxVolume > 0 && !(volume[d] <= q.MaxVolume) {
+			if q.MinVolume > 0 && !(ms[d].volume >= q.MinVolume) || q.MaxVolume > 0 && !(ms[d].volume <= q.MaxVolume) {
 				continue
 			}
 			kept = append(kept, d)
@@ -559,12 +558,13 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 			push(candidate{key: s, doc: d, score: s})
 		}
 	case SortVolume, SortUpdated:
-		col := m.cols.numbers[fieldVolume]
-		if sort == SortUpdated {
-			col = m.cols.numbers[fieldUpdated]
-		}
+		ms := m.cols.measures
 		for _, d := range m.docs {
-			push(candidate{key: col[d], doc: d})
+			k := ms[d].volume
+			if sort == SortUpdated {
+				k = ms[d].updated
+			}
+			push(candidate{key: k, doc: d})
 		}
 	case SortName:
 		rank, err := m.cols.nameRanks(m.seg)
