@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
 	"sync"
@@ -64,11 +63,7 @@ func writePNG(w io.Writer, name string, size int, render func(int) (*image.RGBA,
 	return nil
 }
 
-// EncodePNG writes a preview as PNG, favouring speed over size.
-func EncodePNG(w io.Writer, img *image.RGBA) error {
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	return enc.Encode(w, img)
-}
+
 
 // Render draws the mesh as a size×size image (0 means 512): the part fills
 // the frame whatever its size, is z-buffered, flat-shaded so facets show,
