@@ -122,7 +122,6 @@ func renderBinaryFile(f *os.File, size int, lim Limits) (img *image.RGBA, ok boo
 	if bad[0] || bad[1] {
 		return nil, false
 	}
-	r.mergeFrames()
 	img = r.resolve(size, ssFor(size))
 	for _, fr := range r.frames {
 		endLargeSlice(fr.samples)

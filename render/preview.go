@@ -63,8 +63,6 @@ func writePNG(w io.Writer, name string, size int, render func(int) (*image.RGBA,
 	return nil
 }
 
-
-
 // Render draws the mesh as a size×size image (0 means 512): the part fills
 // the frame whatever its size, is z-buffered, flat-shaded so facets show,
 // and anti-aliased by supersampling. The same mesh always gives the same
@@ -111,7 +109,7 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 }
 
 // raster draws a part: the projection that fits it to the frame, and one
-// supersampled frame per worker (frames[0] holds the result).
+// supersampled frame per worker (resolve merges them).
 type raster struct {
 	n       int // samples per side
 	workers int
@@ -249,8 +247,8 @@ func (r *raster) fitExtent(e extent) {
 	}
 }
 
-// draw rasterises the facets, each worker half of them into its own frame,
-// and merges the frames into the first. A sample keeps the largest value
+// draw rasterises the facets, each worker half of them into its own frame
+// (resolve merges the frames). A sample keeps the largest value
 // drawn there: the nearest facet, and of facets at the same depth the one
 // with the higher shading cell. That depends on no drawing order, so the
 // frames merge by taking the larger value, and the pixels do not depend
@@ -266,7 +264,6 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) {
 	parallel(r.workers, func(h int) {
 		r.drawFacets(&r.frames[h], verts, tris, nt*h/r.workers, nt*(h+1)/r.workers)
 	})
-	r.mergeFrames()
 }
 
 // newFrames makes one empty frame per worker. Zeroed, a frame is empty:
@@ -276,18 +273,6 @@ func (r *raster) newFrames() {
 	r.frames = make([]frame, r.workers)
 	for h := range r.frames {
 		r.frames[h].samples = largeSlice[uint32](r.n*r.n, r.n*r.n)
-	}
-}
-
-// mergeFrames merges every worker's frame into the first.
-func (r *raster) mergeFrames() {
-	if r.workers == 2 {
-		a, b := r.frames[0].samples, r.frames[1].samples
-		parallel(2, func(h int) {
-			for i := len(a) * h / 2; i < len(a)*(h+1)/2; i++ {
-				a[i] = max(a[i], b[i])
-			}
-		})
 	}
 }
 
@@ -509,10 +494,15 @@ func (r *raster) srgb(v float64) uint32 {
 	return uint32(r.toSRGB[min(max(i, 0), len(r.toSRGB)-1)])
 }
 
-// resolve averages each ss×ss block of samples into one pixel.
+// resolve averages each ss×ss block of samples into one pixel, merging
+// the workers' frames as it reads them: a sample is the larger of the
+// frames' values.
 func (r *raster) resolve(size, ss int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
-	samples := r.frames[0].samples
+	samples, other := r.frames[0].samples, r.frames[0].samples
+	if len(r.frames) == 2 {
+		other = r.frames[1].samples
+	}
 	lut := shadeTable()
 	div := uint32(ss * ss)
 	parallel(r.workers, func(h int) {
@@ -522,7 +512,8 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 				for j := range ss {
 					row := (y*ss + j) * r.n
 					for i := range ss {
-						c := lut[uint16(samples[row+x*ss+i])]
+						k := row + x*ss + i
+						c := lut[uint16(max(samples[k], other[k]))]
 						sr += c >> 16 & 0xff
 						sg += c >> 8 & 0xff
 						sb += c & 0xff
