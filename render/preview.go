@@ -102,9 +102,7 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 	r.fit(verts)
 	r.draw(verts, tris)
 	img := r.resolve(size, ss)
-	for _, f := range r.frames {
-		endLargeSlice(f.samples)
-	}
+	r.done()
 	return img, nil
 }
 
@@ -113,21 +111,12 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 type raster struct {
 	n       int // samples per side
 	workers int
-	frames  []frame
+	frames  []*frame
 	view
 	key    [3]float64 // lights, in camera space
 	fill   [3]float64
 	half   [3]float64 // between the key light and the viewer
 	toSRGB [4096]uint8
-}
-
-// frame holds, per sample, the drawn facet's depth (16 bits, from 1 far to
-// 65534 near) above its shading table cell (16 bits), or 0 where nothing
-// was drawn. At 16 bits a part's depth is cut into 65533 steps: 1.5 µm
-// for a 100 mm part, far finer than a pixel, and each sample takes 4
-// bytes, so a worker's frame stays small enough to cache well.
-type frame struct {
-	samples []uint32
 }
 
 // view is the camera and the fit of the part to the frame.
@@ -262,18 +251,26 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) {
 	}
 	r.newFrames()
 	parallel(r.workers, func(h int) {
-		r.drawFacets(&r.frames[h], verts, tris, nt*h/r.workers, nt*(h+1)/r.workers)
+		r.drawFacets(r.frames[h], verts, tris, nt*h/r.workers, nt*(h+1)/r.workers)
 	})
 }
 
-// newFrames makes one empty frame per worker. Zeroed, a frame is empty:
+// newFrames takes one empty frame per worker. Zeroed, a frame is empty:
 // resolve shows the background where a sample is 0 (its cell, 0, holds
 // the background colour).
 func (r *raster) newFrames() {
-	r.frames = make([]frame, r.workers)
+	r.frames = make([]*frame, r.workers)
 	for h := range r.frames {
-		r.frames[h].samples = largeSlice[uint32](r.n*r.n, r.n*r.n)
+		r.frames[h] = getFrame(r.n)
 	}
+}
+
+// done hands the frames back for the next preview.
+func (r *raster) done() {
+	for _, f := range r.frames {
+		putFrame(f)
+	}
+	r.frames = nil
 }
 
 // drawFacets rasterises facets from to to (of tris over verts, or of
@@ -314,6 +311,7 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 		if minX > maxX || minY > maxY {
 			continue // between sample centres
 		}
+		fr.mark(minX, maxX, minY, maxY)
 		// The normal, from the geometry (the file's normals are often
 		// wrong), turned toward the viewer: facets seen from behind are
 		// lit as if flipped, so open meshes and inverted facets still
@@ -496,7 +494,8 @@ func (r *raster) srgb(v float64) uint32 {
 
 // resolve averages each ss×ss block of samples into one pixel, merging
 // the workers' frames as it reads them: a sample is the larger of the
-// frames' values.
+// frames' values. It works in blocks of resolveBlock² pixels: a block
+// whose tiles no worker marked is background.
 func (r *raster) resolve(size, ss int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
 	samples, other := r.frames[0].samples, r.frames[0].samples
@@ -504,31 +503,53 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 		other = r.frames[1].samples
 	}
 	lut := shadeTable()
+	bg := lut[0]
 	div := uint32(ss * ss)
+	blocks := (size + resolveBlock - 1) / resolveBlock
 	parallel(r.workers, func(h int) {
-		for y := size * h / r.workers; y < size*(h+1)/r.workers; y++ {
-			for x := range size {
-				var sr, sg, sb uint32
-				for j := range ss {
-					row := (y*ss + j) * r.n
-					for i := range ss {
-						k := row + x*ss + i
-						c := lut[uint16(max(samples[k], other[k]))]
-						sr += c >> 16 & 0xff
-						sg += c >> 8 & 0xff
-						sb += c & 0xff
+		for by := blocks * h / r.workers; by < blocks*(h+1)/r.workers; by++ {
+			y0, y1 := by*resolveBlock, min((by+1)*resolveBlock, size)
+			for bx := range blocks {
+				x0, x1 := bx*resolveBlock, min((bx+1)*resolveBlock, size)
+				tx0, tx1 := x0*ss>>tileShift, (x1*ss-1)>>tileShift
+				ty0, ty1 := y0*ss>>tileShift, (y1*ss-1)>>tileShift
+				drawn := false
+				for _, f := range r.frames {
+					drawn = drawn || f.anyTouched(tx0, tx1, ty0, ty1)
+				}
+				for y := y0; y < y1; y++ {
+					for x := x0; x < x1; x++ {
+						o := img.PixOffset(x, y)
+						if !drawn {
+							img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = uint8(bg>>16), uint8(bg>>8), uint8(bg), 255
+							continue
+						}
+						var sr, sg, sb uint32
+						for j := range ss {
+							row := (y*ss + j) * r.n
+							for i := range ss {
+								k := row + x*ss + i
+								c := lut[uint16(max(samples[k], other[k]))]
+								sr += c >> 16 & 0xff
+								sg += c >> 8 & 0xff
+								sb += c & 0xff
+							}
+						}
+						img.Pix[o] = uint8((sr + div/2) / div)
+						img.Pix[o+1] = uint8((sg + div/2) / div)
+						img.Pix[o+2] = uint8((sb + div/2) / div)
+						img.Pix[o+3] = 255
 					}
 				}
-				o := img.PixOffset(x, y)
-				img.Pix[o] = uint8((sr + div/2) / div)
-				img.Pix[o+1] = uint8((sg + div/2) / div)
-				img.Pix[o+2] = uint8((sb + div/2) / div)
-				img.Pix[o+3] = 255
 			}
 		}
 	})
 	return img
 }
+
+// resolveBlock is the side, in pixels, of the blocks resolve looks at:
+// 16 pixels are whole tiles at 2 or 3 samples a pixel.
+const resolveBlock = 16
 
 func cross(a, b [3]float64) [3]float64 {
 	return [3]float64{a[1]*b[2] - a[2]*b[1], a[2]*b[0] - a[0]*b[2], a[0]*b[1] - a[1]*b[0]}
