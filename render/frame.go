@@ -57,6 +57,11 @@ func putFrame(f *frame) {
 
 // mark records that samples minX..maxX × minY..maxY may be drawn.
 func (f *frame) mark(minX, maxX, minY, maxY int64) {
+	if minX>>tileShift == maxX>>tileShift && minY>>tileShift == maxY>>tileShift {
+		i := int(minY>>tileShift)*f.tiles + int(minX>>tileShift)
+		f.touched[i>>6] |= 1 << (i & 63)
+		return
+	}
 	for ty := int(minY >> tileShift); ty <= int(maxY>>tileShift); ty++ {
 		for tx := int(minX >> tileShift); tx <= int(maxX>>tileShift); tx++ {
 			i := ty*f.tiles + tx

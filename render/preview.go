@@ -109,9 +109,10 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 // raster draws a part: the projection that fits it to the frame, and one
 // supersampled frame per worker (resolve merges them).
 type raster struct {
-	n       int // samples per side
-	workers int
-	frames  []*frame
+	n        int // samples per side
+	workers  int
+	wideFrom int64 // a facet this many samples wide or more is drawn by runs (fillRuns)
+	frames   []*frame
 	view
 	key    [3]float64 // lights, in camera space
 	fill   [3]float64
@@ -136,7 +137,7 @@ func (m *view) screen(x, y float64) (int64, int64) {
 func (m *view) depth(z float64) float32 { return float32(1 + (z-m.minZ)*m.zInv) }
 
 func newRaster(n, workers int) *raster {
-	r := &raster{n: n, workers: max(1, workers)}
+	r := &raster{n: n, workers: max(1, workers), wideFrom: 6}
 	ce, se := math.Cos(viewElevation), math.Sin(viewElevation)
 	ca, sa := math.Cos(viewAzimuth), math.Sin(viewAzimuth)
 	r.toCam = [3]float64{ce * ca, ce * sa, se}
@@ -351,6 +352,16 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 		fa := float32(1) / float32(area)
 		cell32 := uint32(cell)
 		samples := fr.samples
+		s0, s1, s2 := e0a*one, e1a*one, e2a*one
+		if maxX-minX >= r.wideFrom {
+			// Across a wide facet, each row's run of samples inside it
+			// is worked out from the edge functions (no test per
+			// sample); across a narrow one, testing each sample is
+			// quicker.
+			fillRuns(fr, r.n, minX, maxX, minY, maxY, [3]int64{e0a*px0 + e0b*py + e0c, e1a*px0 + e1b*py + e1c, e2a*px0 + e2b*py + e2c},
+				[3]int64{e0b * one, e1b * one, e2b * one}, [3]int64{s0, s1, s2}, [3]float32{z0, z1, z2}, fa, cell32)
+			continue
+		}
 		for y := minY; y <= maxY; y, py = y+1, py+one {
 			w0 := e0a*px0 + e0b*py + e0c
 			w1 := e1a*px0 + e1b*py + e1c
@@ -365,11 +376,77 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 					i := row + int(x)
 					samples[i] = max(samples[i], v)
 				}
-				w0 += e0a * one
-				w1 += e1a * one
-				w2 += e2a * one
+				w0 += s0
+				w1 += s1
+				w2 += s2
 			}
 		}
+	}
+}
+
+// fillRuns draws a facet row by row as drawFacets does, each row's run
+// of samples inside the facet found from the edge functions: w holds
+// their values at the first sample of the first row, dy their change
+// from a row to the next, dx from a sample to the next.
+func fillRuns(fr *frame, n int, minX, maxX, minY, maxY int64, w, dy, dx [3]int64, z [3]float32, fa float32, cell uint32) {
+	var inv [3]float64
+	for e := range 3 {
+		inv[e] = 1 / float64(dx[e])
+	}
+	for y := minY; y <= maxY; y++ {
+		lo, hi, ok := int64(0), maxX-minX, true
+		for e := 0; e < 3 && ok; e++ {
+			lo, hi, ok = runOf(w[e], dx[e], inv[e], lo, hi)
+		}
+		if ok && lo <= hi {
+			w0, w1, w2 := w[0]+dx[0]*lo, w[1]+dx[1]*lo, w[2]+dx[2]*lo
+			row := int(y) * n
+			run := fr.samples[row+int(minX+lo) : row+int(minX+hi)+1]
+			for i := range run {
+				v := (float32(w0)*z[0] + float32(w1)*z[1] + float32(w2)*z[2]) * fa
+				run[i] = max(run[i], uint32(v+0.5)<<16|cell)
+				w0 += dx[0]
+				w1 += dx[1]
+				w2 += dx[2]
+			}
+		}
+		w[0] += dy[0]
+		w[1] += dy[1]
+		w[2] += dy[2]
+	}
+}
+
+// runOf narrows [lo, hi], offsets along a row, to the k where an edge
+// function w + step·k is not negative (inv is 1/step); ok is false when
+// none is. The estimate from inv is corrected exactly in integers.
+func runOf(w, step int64, inv float64, lo, hi int64) (int64, int64, bool) {
+	switch {
+	case step == 0:
+		return lo, hi, w >= 0
+	case step > 0:
+		if w >= 0 {
+			return lo, hi, true
+		}
+		k := int64(math.Ceil(float64(-w) * inv))
+		for w+step*k < 0 {
+			k++
+		}
+		for k > 0 && w+step*(k-1) >= 0 {
+			k--
+		}
+		return max(lo, k), hi, true
+	default:
+		if w < 0 {
+			return lo, hi, false
+		}
+		k := int64(float64(w) * -inv)
+		for k > 0 && w+step*k < 0 {
+			k--
+		}
+		for w+step*(k+1) >= 0 {
+			k++
+		}
+		return lo, min(hi, k), true
 	}
 }
 
