@@ -22,10 +22,10 @@ import (
 )
 
 // mappingVersion names the shape of the index; an index written with
-// another version must be rebuilt (blueprints reindex). 2: sizes, volume
-// and time in one stored field (m) instead of numeric fields; keyword
-// fields without doc values.
-const mappingVersion = "2"
+// another version must be rebuilt (blueprints reindex). 2: visibility and
+// owner_key (private projects). 3: sizes, volume and time in one stored
+// field (m) instead of numeric fields; keyword fields without doc values.
+const mappingVersion = "3"
 
 var mappingVersionKey = []byte("blueprints_mapping_version")
 
@@ -295,6 +295,15 @@ func indexFields(d *Doc) (map[string]any, error) {
 		}
 	}
 	setKeyword(fieldProject, d.Project)
+	f[fieldVisible] = "public"
+	if d.Private {
+		f[fieldVisible] = "private"
+	}
+	owner := d.Owner
+	if owner == "" {
+		owner, _, _ = strings.Cut(d.Project, "/")
+	}
+	setKeyword(fieldOwnerKey, strings.ToLower(owner))
 	setKeyword(fieldLicense, d.License)
 	setKeyword(fieldCategory, d.Category)
 

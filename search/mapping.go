@@ -31,7 +31,9 @@ const (
 	fieldProject  = "project"
 	fieldLicense  = "license"
 	fieldCategory = "category"
-	fieldStored   = "doc" // the Doc as JSON, stored only
+	fieldVisible  = "visibility" // "public" or "private"
+	fieldOwnerKey = "owner_key"  // lower-case owner name
+	fieldStored   = "doc"        // the Doc as JSON, stored only
 	// fieldMeasures holds, stored only, what searches count and sort on
 	// besides keywords (see measures): read once per segment into its
 	// columns. Numeric fields would be indexed as 16 terms a value, two
@@ -92,7 +94,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	for _, name := range []string{fieldName, fieldPath, fieldText} {
 		dm.AddFieldMappingsAt(name, text())
 	}
-	for _, name := range []string{fieldKind, fieldNameKey, fieldProject, fieldLicense, fieldCategory} {
+	for _, name := range []string{fieldKind, fieldNameKey, fieldProject, fieldLicense, fieldCategory, fieldVisible, fieldOwnerKey} {
 		dm.AddFieldMappingsAt(name, keyword())
 	}
 	dm.AddFieldMappingsAt(fieldStored, stored())

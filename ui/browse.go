@@ -95,19 +95,25 @@ func firstSegment(p string) string {
 // treeRow is one line of a folder listing.
 type treeRow struct {
 	repo.Entry
-	URL  string
-	Part bool
+	URL       string // "" for a submodule
+	Part      bool
+	Submodule bool
 }
 
 type treeView struct {
 	L          *located
 	Rows       []treeRow
+	More       int // entries of the folder not listed
 	Branches   []string
 	Tags       []string
 	Readme     template.HTML
 	ReadmePath string
 	Commit     repo.Commit
 }
+
+// maxTreeRows caps a folder listing: a folder may hold tens of thousands
+// of entries, each a size lookup; a page of more helps nobody.
+const maxTreeRows = 1000
 
 // tree lists a folder at a ref.
 func (u *UI) tree(c echo.Context) error {
@@ -129,7 +135,7 @@ func (u *UI) tree(c echo.Context) error {
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
-	entries, err := b.List(h, l.Path)
+	entries, total, err := b.List(h, l.Path, maxTreeRows)
 	if errors.Is(err, repo.ErrNotDir) {
 		return c.Redirect(http.StatusFound, l.BlobURL(l.Path))
 	}
@@ -139,11 +145,13 @@ func (u *UI) tree(c echo.Context) error {
 		}
 		return u.fail(c, err)
 	}
+	v.More = total - len(entries)
 	for _, e := range entries {
-		r := treeRow{Entry: e, Part: !e.Dir && isPart(e.Name)}
-		if e.Dir {
+		r := treeRow{Entry: e, Part: !e.Dir && !isGitlink(e) && isPart(e.Name), Submodule: isGitlink(e)}
+		switch {
+		case e.Dir:
 			r.URL = l.TreeURL(e.Path)
-		} else {
+		case !r.Submodule:
 			r.URL = l.BlobURL(e.Path)
 		}
 		v.Rows = append(v.Rows, r)
@@ -228,6 +236,9 @@ func (u *UI) blob(c echo.Context) error {
 	if e.Dir {
 		return c.Redirect(http.StatusFound, l.TreeURL(l.Path))
 	}
+	if isGitlink(e) {
+		return u.fail(c, notFound("%q is a submodule: its files live in another repository (commit %s).", l.Path, e.Hash))
+	}
 	oid, size, err := u.lfsInfo(b, e)
 	if err != nil {
 		return u.fail(c, err)
@@ -261,10 +272,8 @@ func (u *UI) blob(c echo.Context) error {
 		if err != nil {
 			return u.fail(c, err)
 		}
-		for _, use := range uses {
-			if use.Project != l.P.Full() || use.Path != l.Path {
-				v.Uses = append(v.Uses, use)
-			}
+		if v.Uses, err = u.publicUses(ctx, uses, l.P.Full(), l.Path); err != nil {
+			return u.fail(c, err)
 		}
 		if v.Commit, err = b.CommitInfo(h); err != nil {
 			return u.fail(c, err)
@@ -398,4 +407,32 @@ func (u *UI) commits(c echo.Context) error {
 		v.Next = base + "?page=" + strconv.Itoa(page+1)
 	}
 	return u.render(c, http.StatusOK, "commits", "History of "+ref+" · "+p.Full(), v)
+}
+
+// publicUses keeps the uses of a file in other public projects (or in
+// other paths of this one). The page is the same for every viewer who
+// may read this project, so it never names a private project, not even to
+// those who may read it.
+func (u *UI) publicUses(ctx context.Context, uses []store.Part, project, path string) ([]store.Part, error) {
+	var out []store.Part
+	public := map[string]bool{project: true}
+	for _, use := range uses {
+		if use.Project == project && use.Path == path {
+			continue
+		}
+		ok, seen := public[use.Project]
+		if !seen {
+			owner, name, _ := strings.Cut(use.Project, "/")
+			p, err := u.store.ProjectByName(ctx, owner, name)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			ok = err == nil && !p.Private()
+			public[use.Project] = ok
+		}
+		if ok {
+			out = append(out, use)
+		}
+	}
+	return out, nil
 }

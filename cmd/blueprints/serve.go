@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -11,16 +12,22 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/auth"
 	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/gittree"
 	"github.com/blueprints-hq/blueprints/internal/guard"
+	"github.com/blueprints-hq/blueprints/internal/lifecycle"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
+	"github.com/blueprints-hq/blueprints/ui/api"
 )
 
 var serveCmd = &cli.Command{
@@ -31,6 +38,18 @@ pages and the JSON API. Data (metadata, repositories, search index, blobs)
 lives in the --data folder. SIGINT or SIGTERM stops it gracefully: requests
 in flight, pushes included, get --shutdown-timeout to finish.
 
+Limits: pushes are checked before any ref changes. A new commit over
+--max-push-paths files and folders, --max-tree-depth nested folders or
+--max-tree-entries entries in one folder, or a file over --max-blob-size
+stored outside Git LFS, refuses the push with the limit and the path.
+
+Slow and idle clients: a connection idle for --idle-timeout is closed; a
+request body outside pushes and LFS uploads must arrive within
+--read-timeout; pushes, LFS uploads and every response must move at least
+--min-transfer-rate per second (over --read-timeout); one address holds at
+most --max-conns-per-ip connections. LFS and API writes must be sent as
+JSON (Content-Type application/json or application/vnd.git-lfs+json).
+
 Several nodes: give each its own --data and --node, and all of them the
 same --db postgres://…, --repos (a shared filesystem) and --storage s3://…;
 put a load balancer in front that checks /healthz, and set --drain so that
@@ -39,9 +58,13 @@ a stopping node leaves the balancer before it closes (see deploy/).
 Monitoring: GET /healthz answers 200 "ok" when the server can serve, or 503
 with one line per failing check (data folder, metadata store, search index,
 including "catching up" while the index is built from the database, blob
-storage), or "draining" while it stops. GET /metrics serves Prometheus
-metrics (blueprints_* series, Go and process metrics); it is open to anyone
-unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
+storage), or "draining" while it stops; what is wrong with each (paths,
+buckets) is shown only with the --metrics-token bearer token, and always
+logged.
+
+GET /metrics serves Prometheus metrics (blueprints_* series, Go and process
+metrics); it is open to anyone unless --metrics-token is set, and then needs
+"Authorization: Bearer TOKEN".`,
 	Setup: func(fs *cli.Flags) {
 		fs.String("addr", "127.0.0.1:8080", "address to listen on")
 		fs.Env("addr", "BLUEPRINTS_ADDR")
@@ -62,7 +85,31 @@ unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
+		fs.Duration("idle-timeout", server.DefaultIdleTimeout, "how long a kept-alive connection may wait for its next request before it is closed")
+		fs.Env("idle-timeout", "BLUEPRINTS_IDLE_TIMEOUT")
+		fs.Duration("read-timeout", guard.DefaultReadTimeout, "how long a request body may take to arrive (pages, API, LFS JSON); on pushes, LFS uploads and every response, the window over which --min-transfer-rate is measured")
+		fs.Env("read-timeout", "BLUEPRINTS_READ_TIMEOUT")
+		fs.Bytes("min-transfer-rate", guard.DefaultMinTransferRate, "slowest a push, an LFS upload or any response may move: a `size` per second, such as 1KiB; slower clients are cut off")
+		fs.Env("min-transfer-rate", "BLUEPRINTS_MIN_TRANSFER_RATE")
+		fs.Int("max-conns-per-ip", guard.DefaultMaxConnsPerClient, "most connections one client address may hold open (behind --trusted-proxies: requests in flight per forwarded client)")
+		fs.Env("max-conns-per-ip", "BLUEPRINTS_MAX_CONNS_PER_IP")
+		fs.Int64("archive-max-files", ui.DefaultArchiveMaxFiles, "most files a project's zip download (archive/REF.zip) may hold; bigger ones are refused, pointing at git clone")
+		fs.Env("archive-max-files", "BLUEPRINTS_ARCHIVE_MAX_FILES")
+		fs.Bytes("archive-max-size", ui.DefaultArchiveMaxBytes, "most bytes (before compression, LFS content included) a zip download may hold: a `size` such as 4GiB")
+		fs.Env("archive-max-size", "BLUEPRINTS_ARCHIVE_MAX_SIZE")
+		fs.Int("max-archives", 0, "zip downloads built at once; more get 503 with Retry-After (0: one per CPU)")
+		fs.Env("max-archives", "BLUEPRINTS_MAX_ARCHIVES")
+		fs.Int64("max-push-paths", gittree.DefaultMaxPaths, "most files and folders one pushed commit may hold; pushes over it are refused, naming the path past the limit")
+		fs.Env("max-push-paths", "BLUEPRINTS_MAX_PUSH_PATHS")
+		fs.Int("max-tree-depth", gittree.DefaultMaxDepth, "deepest folder nesting a push may bring")
+		fs.Env("max-tree-depth", "BLUEPRINTS_MAX_TREE_DEPTH")
+		fs.Int("max-tree-entries", gittree.DefaultMaxEntries, "most entries one folder of a push may hold")
+		fs.Env("max-tree-entries", "BLUEPRINTS_MAX_TREE_ENTRIES")
+		fs.Bytes("max-blob-size", repo.DefaultMaxBlobSize, "largest file a push may store in git itself, outside Git LFS: a `size` such as 100MiB or 2GiB")
+		fs.Env("max-blob-size", "BLUEPRINTS_MAX_BLOB_SIZE")
 		scadFlags(fs)
+		fs.String("registration", "closed", "who may sign up on the web: closed (administrators create accounts), invite (with an administrator's invitation link) or open")
+		fs.Env("registration", "BLUEPRINTS_REGISTRATION")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 		fs.String("node", "", "this node's name in catalog job leases: the same across restarts, different for each node sharing --db (default: host name and a digest of the data folder)")
@@ -91,9 +138,9 @@ func runServe(fs *cli.Flags, args []string) error {
 	if storageURL != "fs" && !strings.HasPrefix(storageURL, "s3://") {
 		return fmt.Errorf("%w: --storage %q: want fs or s3://BUCKET[/PREFIX]", cli.ErrUsage, storageURL)
 	}
-	timeout := fs.Lookup("shutdown-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
-	drain := fs.Lookup("drain").Value.(interface{ Get() any }).Get().(time.Duration)
-	lease := fs.Lookup("job-lease").Value.(interface{ Get() any }).Get().(time.Duration)
+	timeout := flagGet[time.Duration](fs, "shutdown-timeout")
+	drain := flagGet[time.Duration](fs, "drain")
+	lease := flagGet[time.Duration](fs, "job-lease")
 	if lease < time.Second {
 		return fmt.Errorf("%w: --job-lease %s: want at least 1s", cli.ErrUsage, lease)
 	}
@@ -101,14 +148,52 @@ func runServe(fs *cli.Flags, args []string) error {
 	if node == "" {
 		node = defaultNode(data)
 	}
-	gitNice := fs.Lookup("git-nice").Value.(interface{ Get() any }).Get().(int)
+	gitNice := flagGet[int](fs, "git-nice")
 	if gitNice < 0 || gitNice > 19 {
 		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
 	}
-	packCache := fs.Lookup("pack-cache-size").Value.(interface{ Get() any }).Get().(int64)
+	limits := repo.PushLimits{
+		Tree: gittree.Limits{
+			MaxPaths:   flagGet[int64](fs, "max-push-paths"),
+			MaxDepth:   flagGet[int](fs, "max-tree-depth"),
+			MaxEntries: flagGet[int](fs, "max-tree-entries"),
+		},
+		MaxBlobSize: flagGet[int64](fs, "max-blob-size"),
+	}
+	for name, v := range map[string]int64{"max-push-paths": limits.Tree.MaxPaths, "max-tree-depth": int64(limits.Tree.MaxDepth), "max-tree-entries": int64(limits.Tree.MaxEntries), "max-blob-size": limits.MaxBlobSize} {
+		if v < 1 {
+			return fmt.Errorf("%w: --%s %d: want a positive number", cli.ErrUsage, name, v)
+		}
+	}
+	idle, readTimeout := flagGet[time.Duration](fs, "idle-timeout"), flagGet[time.Duration](fs, "read-timeout")
+	minRate, maxConns := flagGet[int64](fs, "min-transfer-rate"), flagGet[int](fs, "max-conns-per-ip")
+	if idle < time.Second || readTimeout < time.Second {
+		return fmt.Errorf("%w: --idle-timeout and --read-timeout must be at least 1s", cli.ErrUsage)
+	}
+	if minRate < 1 || maxConns < 1 {
+		return fmt.Errorf("%w: --min-transfer-rate and --max-conns-per-ip must be positive", cli.ErrUsage)
+	}
+	archives := ui.ArchiveLimits{MaxFiles: flagGet[int64](fs, "archive-max-files"), MaxBytes: flagGet[int64](fs, "archive-max-size"), Concurrent: flagGet[int](fs, "max-archives")}
+	if archives.MaxFiles < 1 || archives.MaxBytes < 1 || archives.Concurrent < 0 {
+		return fmt.Errorf("%w: --archive-max-files and --archive-max-size must be positive, --max-archives at least 0", cli.ErrUsage)
+	}
+	packCache := flagGet[int64](fs, "pack-cache-size")
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
+	}
+
+	registration := flagString(fs, "registration")
+	switch registration {
+	case ui.RegistrationClosed, ui.RegistrationInvite, ui.RegistrationOpen:
+	default:
+		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
+	}
+	if scadTimeout(fs) <= 0 {
+		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
+	}
+	if n := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int); n < 1 || n > 19 {
+		return fmt.Errorf("%w: --scad-nice %d: want 1 to 19", cli.ErrUsage, n)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -123,11 +208,105 @@ func runServe(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: --db is a shared PostgreSQL database but --storage is fs: every node must see every LFS object and preview, so with a shared database blob storage must be S3 (--storage s3://BUCKET[/PREFIX])", cli.ErrUsage)
 	}
 	log.Info("metadata store", "db", store.Redact(dbTarget(fs)), "node", node)
-	// Metrics: one registry for this server, fed by every package below.
-	met := metrics.New(metrics.Options{Store: st, Logger: log})
-	repos, err := repo.New(repo.Config{Data: data, Repos: reposDir(fs), Store: st, Logger: log, Pushes: met, GitNice: gitNice, PackCacheBytes: packCache})
+	w, err := wire(ctx, st, serveConfig{
+		Data: data, Repos: reposDir(fs), Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, Drain: drain,
+		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
+		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log,
+		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
+		Limits: limits, Archives: archives, IdleTimeout: idle,
+		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
+	})
 	if err != nil {
 		return err
+	}
+	defer w.Close()
+	srv, cat := w.srv, w.cat
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	cat.Catalog.SetBaseURL("http://" + srv.Addr().String())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-srv.Done():
+		log.Error("server failed", "err", serveErr)
+	}
+	stop()
+	if err := srv.Shutdown(context.Background()); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	log.Info("stopped")
+	return serveErr
+}
+
+// serveConfig is what serve's flags decide.
+type serveConfig struct {
+	Data, Repos, Storage, Addr string
+	ShutdownTimeout, Drain     time.Duration
+	Node                       string
+	Lease                      time.Duration
+	GitNice                    int
+	PackCache                  int64
+	TrustedProxies             []*net.IPNet
+	Registration               string
+	LFSPresign                 bool
+	MetricsToken               string
+	// Executable is the binary git's hooks run; this one when empty
+	// (tests set the built binary).
+	Executable string
+	// SCAD makes the builder of OpenSCAD sources (runs counts their
+	// runs); nil builds none.
+	SCAD func(runs func(result string)) *scad.Builder
+	Log  *slog.Logger
+	// Limits bound what one push may bring; Archives the zip downloads.
+	Limits   repo.PushLimits
+	Archives ui.ArchiveLimits
+	// IdleTimeout, Timeouts and MaxConnsPerClient bound idle, slow and
+	// too many connections.
+	IdleTimeout       time.Duration
+	Timeouts          guard.Timeouts
+	MaxConnsPerClient int
+}
+
+// wired is the server with every part wired in, not yet started.
+type wired struct {
+	srv *server.Server
+	cat *catalogService
+}
+
+// Close releases the index and its lock.
+func (w *wired) Close() {
+	if w.cat != nil {
+		w.cat.Close()
+	}
+}
+
+// wire opens the repositories, blob storage, LFS, the catalog and its
+// index, and the pages over the store st, and builds the server over them:
+// everything serve runs.
+func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error) {
+	log, data, storageURL := cfg.Log, cfg.Data, cfg.Storage
+	w := &wired{}
+	ok := false
+	defer func() {
+		if !ok {
+			w.Close()
+		}
+	}()
+	// Metrics: one registry for this server, fed by every package below.
+	met := metrics.New(metrics.Options{Store: st, Logger: log})
+	// The one access policy every route asks, and who is asking.
+	policy := access.New(st)
+	tokens := auth.NewTokens(st)
+	// One throttle for failed tokens (git, LFS, API) and failed passwords.
+	throttle := guard.NewThrottle(guard.ThrottleConfig{Logger: log})
+	web, err := auth.NewWeb(ctx, auth.WebOptions{Store: st, Tokens: tokens, Throttle: throttle})
+	if err != nil {
+		return nil, err
+	}
+	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, Limits: &cfg.Limits})
+	if err != nil {
+		return nil, err
 	}
 	// A git killed while taking a ref (a crash of the whole process group)
 	// leaves a lock that refuses every later push to that ref. None of this
@@ -139,7 +318,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	// Blob storage (LFS objects, previews), shared by LFS and the catalog.
 	blobs, err := storage.Open(ctx, storageURL, data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if sw, ok := blobs.(storage.Sweeper); ok {
 		// Uploads cut off by a crash or an S3 outage leave leftovers no
@@ -161,38 +340,44 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	// Git LFS API; its pre-receive check refuses pushes whose pointers name
 	// objects the project does not have.
-	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: flagString(fs, "lfs-presign") == "true", Logger: log, Meter: met})
+	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: cfg.LFSPresign, Logger: log, Meter: met})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
 	// Catalog: job queue, post-receive hook, search index and its
 	// follower of the store's change log, JSON API. OpenSCAD sources are
 	// built by openscad, sandboxed by the runner, when it is installed.
-	if scadTimeout(fs) <= 0 {
-		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
+	var builder *scad.Builder
+	if cfg.SCAD != nil {
+		builder = cfg.SCAD(met.SCADRun)
 	}
-	if n := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int); n < 1 || n > 19 {
-		return fmt.Errorf("%w: --scad-nice %d: want 1 to 19", cli.ErrUsage, n)
-	}
-	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: node, Lease: lease, SCAD: scadBuilder(log, fs, met.SCADRun)})
+	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder, API: api.Deps{Policy: policy, Viewer: web.Viewer}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer cat.Close()
+	w.cat = cat
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log})
+	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
+		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srv, err := server.New(server.Config{
-		Addr:            flagString(fs, "addr"),
-		ShutdownTimeout: timeout,
+		Addr:            cfg.Addr,
+		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          log,
-		MetricsToken:    flagString(fs, "metrics-token"),
-		Drain:           drain,
-		Guard:           guard.Config{TrustedProxies: proxies, Throttle: guard.ThrottleConfig{Logger: log}},
+		MetricsToken:    cfg.MetricsToken,
+		Drain:           cfg.Drain,
+		IdleTimeout:     cfg.IdleTimeout,
+		Guard: guard.Config{
+			TrustedProxies:    cfg.TrustedProxies,
+			Shared:            throttle,
+			Timeouts:          cfg.Timeouts,
+			MaxConnsPerClient: cfg.MaxConnsPerClient,
+		},
 	}, server.Deps{
 		Store:     st,
 		Repos:     repos,
@@ -209,22 +394,9 @@ func runServe(fs *cli.Flags, args []string) error {
 		Blobs:     blobs,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
-	cat.Catalog.SetBaseURL("http://" + srv.Addr().String())
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-srv.Done():
-		log.Error("server failed", "err", serveErr)
-	}
-	stop()
-	if err := srv.Shutdown(context.Background()); err != nil && serveErr == nil {
-		serveErr = err
-	}
-	log.Info("stopped")
-	return serveErr
+	w.srv = srv
+	ok = true
+	return w, nil
 }
