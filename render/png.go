@@ -40,23 +40,21 @@ func EncodePNG(w io.Writer, img *image.RGBA) error {
 			failed[h] = err
 			return
 		}
-		cur := make([]byte, 1+3*width)
-		prev := make([]byte, 1+3*width)
 		out := make([]byte, 1+3*width)
-		if y0 > 0 {
-			rgbRow(prev[1:], img, y0-1)
-		}
+		out[0] = 2 // Up: each byte less the byte above (none above row 0)
 		sum := adler32.New()
 		for y := y0; y < y1; y++ {
-			rgbRow(cur[1:], img, y)
-			// Up: each byte less the byte above (the first row of
-			// the image has none above: zeros).
-			out[0] = 2
+			cur := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+y):][:4*width]
 			if y == 0 {
-				copy(out[1:], cur[1:])
+				for x := range width {
+					out[1+3*x], out[2+3*x], out[3+3*x] = cur[4*x], cur[4*x+1], cur[4*x+2]
+				}
 			} else {
-				for i := 1; i < len(cur); i++ {
-					out[i] = cur[i] - prev[i]
+				prev := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+y-1):][:4*width]
+				for x := range width {
+					out[1+3*x] = cur[4*x] - prev[4*x]
+					out[2+3*x] = cur[4*x+1] - prev[4*x+1]
+					out[3+3*x] = cur[4*x+2] - prev[4*x+2]
 				}
 			}
 			sum.Write(out)
@@ -64,7 +62,6 @@ func EncodePNG(w io.Writer, img *image.RGBA) error {
 				failed[h] = err
 				return
 			}
-			cur, prev = prev, cur
 		}
 		if h == workers-1 {
 			err = fw.Close()
@@ -99,14 +96,6 @@ func EncodePNG(w io.Writer, img *image.RGBA) error {
 	writeChunk(&out, "IEND", nil)
 	_, err := w.Write(out.Bytes())
 	return err
-}
-
-// rgbRow copies row y of img into dst as RGB triples.
-func rgbRow(dst []byte, img *image.RGBA, y int) {
-	src := img.Pix[img.PixOffset(img.Rect.Min.X, y+img.Rect.Min.Y):]
-	for x := 0; x < len(dst)/3; x++ {
-		dst[3*x], dst[3*x+1], dst[3*x+2] = src[4*x], src[4*x+1], src[4*x+2]
-	}
 }
 
 func writeChunk(w *bytes.Buffer, kind string, data []byte) {

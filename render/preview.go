@@ -601,6 +601,21 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 							img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = uint8(bg>>16), uint8(bg>>8), uint8(bg), 255
 							continue
 						}
+						if ss == 3 {
+							// Inside a facet, all nine samples have its
+							// cell: one look-up gives their average.
+							k := y*3*r.n + x*3
+							a0, a1, a2 := samples[k:k+3:k+3], other[k:k+3:k+3], samples[k+r.n:k+r.n+3:k+r.n+3]
+							b1, a3, b3 := other[k+r.n:k+r.n+3:k+r.n+3], samples[k+2*r.n:k+2*r.n+3:k+2*r.n+3], other[k+2*r.n:k+2*r.n+3:k+2*r.n+3]
+							c := uint16(max(a0[0], a1[0]))
+							if c == uint16(max(a0[1], a1[1])) && c == uint16(max(a0[2], a1[2])) &&
+								c == uint16(max(a2[0], b1[0])) && c == uint16(max(a2[1], b1[1])) && c == uint16(max(a2[2], b1[2])) &&
+								c == uint16(max(a3[0], b3[0])) && c == uint16(max(a3[1], b3[1])) && c == uint16(max(a3[2], b3[2])) {
+								v := lut[c]
+								img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = uint8(v>>16), uint8(v>>8), uint8(v), 255
+								continue
+							}
+						}
 						var sr, sg, sb uint32
 						for j := range ss {
 							row := (y*ss + j) * r.n
