@@ -94,7 +94,7 @@ func benchCatalog(b *Bench) error {
 
 	// 4. A whole machine, beside F3D rendering its files one at a time.
 	fmt.Printf("\nLoad average before: %s.\n\n", loadAverage())
-	Table([]string{"a whole machine", "Blueprints", "peer", "ratio", "target"}, benchMachine(b, b.opt.machinePeerFiles))
+	Table([]string{"a whole machine", "Blueprints", "peer", "ratio", "target"}, benchMachine(b))
 	fmt.Printf("\nLoad average after: %s.\n", loadAverage())
 	return nil
 }
