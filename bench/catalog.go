@@ -172,7 +172,7 @@ func waitSearchable(b *Bench, base, project string, want int, within time.Durati
 				break
 			}
 		}
-		if total == want && len(urls) == want && allAnswer(b, c, base, urls, previewed) {
+		if total == want && len(urls) == want && allAnswer(b, c, urls, previewed) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -182,12 +182,12 @@ func waitSearchable(b *Bench, base, project string, want int, within time.Durati
 
 // allAnswer reports whether every URL not yet in seen answers 200, adding
 // those that do.
-func allAnswer(b *Bench, c *http.Client, base string, urls []string, seen map[string]bool) bool {
+func allAnswer(b *Bench, c *http.Client, urls []string, seen map[string]bool) bool {
 	for _, u := range urls {
 		if seen[u] {
 			continue
 		}
-		resp, err := c.Get(base + u)
+		resp, err := c.Get(u) // absolute, as the API gives it
 		if err != nil {
 			b.Fatalf("preview: %v", err)
 		}
