@@ -257,14 +257,18 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) {
 	const one = 1 << subBits
 	const halfS = one / 2
 	last := int64(r.n - 1)
-	r.frames = make([]frame, r.workers)
+	if r.frames == nil { // a Plate draws its parts into the same frames
+		r.frames = make([]frame, r.workers)
+	}
 	facing := uint16(shadeGrid/2*shadeGrid + shadeGrid/2)
 	parallel(r.workers, func(h int) {
 		m := r.view // a copy the compiler can keep in registers
 		// Zeroed, the frame is empty: resolve shows the background where
 		// a sample is 0 (its cell, 0, holds the background colour).
 		fr := &r.frames[h]
-		fr.samples = largeSlice[uint32](r.n*r.n, r.n*r.n)
+		if fr.samples == nil {
+			fr.samples = largeSlice[uint32](r.n*r.n, r.n*r.n)
+		}
 		for t := nt * h / r.workers; t < nt*(h+1)/r.workers; t++ {
 			var a, b, c *stl.Vec3
 			if tris != nil {

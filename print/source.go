@@ -1,0 +1,134 @@
+package print
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/storage"
+)
+
+// Source reads what a plan needs from a project beyond the catalogue: its
+// manifests and its parts' bytes.
+type Source interface {
+	// ReadFile returns the file at p in commit of project, at most limit
+	// bytes; nil and no error when there is no such file.
+	ReadFile(ctx context.Context, project, commit, p string, limit int64) ([]byte, error)
+	// OpenPart opens a catalogued part's bytes by its catalogue key (git
+	// blob id, or LFS object id).
+	OpenPart(ctx context.Context, project, blob string) (io.ReadCloser, error)
+}
+
+// RepoSource reads projects' bare repositories under Repos
+// ({Repos}/{owner}/{name}.git) and LFS objects from Blobs.
+type RepoSource struct {
+	Repos string
+	Blobs storage.Blobs
+	Pool  *repo.BrowsePool
+}
+
+var _ Source = (*RepoSource)(nil)
+
+// NewRepoSource reads the repositories under dir and LFS objects from
+// blobs.
+func NewRepoSource(dir string, blobs storage.Blobs) *RepoSource {
+	return &RepoSource{Repos: dir, Blobs: blobs, Pool: repo.NewBrowsePool(4, 64)}
+}
+
+func (s *RepoSource) open(project string) (*repo.Browse, error) {
+	owner, name, ok := strings.Cut(project, "/")
+	if !ok || repo.ValidName(owner) != nil || repo.ValidName(name) != nil {
+		return nil, fmt.Errorf("open project %q: %w", project, repo.ErrNoRepository)
+	}
+	dir := filepath.Join(s.Repos, owner, name+".git")
+	if rel, err := filepath.Rel(s.Repos, dir); err != nil || strings.HasPrefix(rel, "..") {
+		return nil, fmt.Errorf("open project %q: %w", project, repo.ErrNoRepository)
+	}
+	return s.Pool.Get(dir)
+}
+
+// ReadFile implements Source.
+func (s *RepoSource) ReadFile(ctx context.Context, project, commit, p string, limit int64) ([]byte, error) {
+	h, ok := commitHash(commit)
+	if !ok {
+		return nil, nil
+	}
+	b, err := s.open(project)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Pool.Put(b)
+	e, err := b.Stat(h, p)
+	if errors.Is(err, repo.ErrNoPath) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s in %s: %w", p, project, err)
+	}
+	if e.Dir {
+		return nil, nil
+	}
+	if e.Size > limit {
+		return nil, fmt.Errorf("read %s in %s: %d bytes, more than the %d read", p, project, e.Size, limit)
+	}
+	return b.ReadBlob(e.Hash, limit)
+}
+
+// OpenPart implements Source.
+func (s *RepoSource) OpenPart(ctx context.Context, project, blob string) (io.ReadCloser, error) {
+	if lfs.ValidOID(blob) {
+		rc, _, err := s.Blobs.Get(ctx, lfs.BlobKey(blob))
+		if err != nil {
+			return nil, fmt.Errorf("read LFS object %s: %w", blob, err)
+		}
+		return rc, nil
+	}
+	h, ok := commitHash(blob)
+	if !ok {
+		return nil, fmt.Errorf("open part %q: not a blob id", blob)
+	}
+	b, err := s.open(project)
+	if err != nil {
+		return nil, err
+	}
+	rc, _, err := b.OpenBlob(h)
+	if err != nil {
+		s.Pool.Put(b)
+		return nil, fmt.Errorf("read blob %s in %s: %w", blob, project, err)
+	}
+	return &pooledReader{ReadCloser: rc, done: func() { s.Pool.Put(b) }}, nil
+}
+
+// pooledReader gives its repository back to the pool once closed.
+type pooledReader struct {
+	io.ReadCloser
+	done func()
+}
+
+func (p *pooledReader) Close() error {
+	err := p.ReadCloser.Close()
+	if p.done != nil {
+		p.done()
+		p.done = nil
+	}
+	return err
+}
+
+func commitHash(s string) (plumbing.Hash, bool) {
+	if len(s) != 40 {
+		return plumbing.ZeroHash, false
+	}
+	for i := range len(s) {
+		if !strings.ContainsRune("0123456789abcdef", rune(s[i])) {
+			return plumbing.ZeroHash, false
+		}
+	}
+	return plumbing.NewHash(s), true
+}
