@@ -85,9 +85,12 @@ type Part struct {
 	Blob   string `json:"blob"`
 	SHA256 string `json:"sha256"`
 	Count
-	Pose Pose `json:"pose"`
+	// Pose is how the part lies on this printer; PreferredPose how it
+	// lies where it fits as it likes (they differ when turned to fit).
+	Pose          Pose `json:"pose"`
+	PreferredPose Pose `json:"-"`
 	// Fits says whether the part fits the plan's printer in some pose.
-	Fits bool `json:"fits"`
+	Fits bool `json:"fit"`
 	// Filament for one piece and for all of them, from the solid volume.
 	Each  Materials `json:"filament_each"`
 	Total Materials `json:"filament_total"`
@@ -167,7 +170,7 @@ func Build(inputs []Input, bill *Bill, pr Printer, printers *Printers, spacing f
 		if len(poses) == 0 {
 			poses = []Pose{{Rotation: identity(), Min: in.Min, Size: in.Size, Kind: PoseNoFlat}}
 		}
-		pt.Pose = poses[0]
+		pt.Pose, pt.PreferredPose = poses[0], poses[0]
 		for i, ps := range poses {
 			if pr.Fits(ps.Size[0], ps.Size[1], ps.Size[2]) {
 				pt.Pose, pt.Fits = ps, true
@@ -195,6 +198,10 @@ func Build(inputs []Input, bill *Bill, pr Printer, printers *Printers, spacing f
 				pt.Path, fixed(s[0]), fixed(s[1]), fixed(s[2]), pr.Name, num(pr.X), num(pr.Y), num(pr.Z)))
 		}
 	}
+	// To a tenth of a millimetre, up: a bed of that size holds them all.
+	up := func(v float64) float64 { return math.Ceil(v*10-1e-6) / 10 }
+	p.Smallest = Bed{up(p.Smallest.X), up(p.Smallest.Y), up(p.Smallest.Z)}
+	p.SmallestPrinters = []Printer{}
 	if printers != nil {
 		p.SmallestPrinters = printers.Smallest(p.Smallest.X, p.Smallest.Y, p.Smallest.Z)
 	}

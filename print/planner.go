@@ -55,6 +55,7 @@ type PartRef struct {
 	Project string
 	Blob    string
 	Path    string
+	SHA256  string
 	Pose    Pose
 }
 
@@ -70,6 +71,8 @@ type Planner struct {
 	plans  *lru[*Plan]
 	pics   *lru[[]byte]
 	shapes atomic.Int64 // shapes worked out, for plans' keys
+	// prepare holds projects whose plans to make in the background.
+	prepare chan string
 }
 
 // NewPlanner returns a planner over opt.
@@ -93,6 +96,8 @@ func NewPlanner(opt Options) (*Planner, error) {
 		gate:  make(chan struct{}, opt.Workers),
 		plans: newLRU[*Plan](256),
 		pics:  newLRU[[]byte](128),
+
+		prepare: make(chan string, 64),
 	}, nil
 }
 
@@ -174,11 +179,11 @@ func (p *Planner) build(ctx context.Context, project string, meta store.ProjectM
 	bill, billNotes := ParseBill(manifests[0], manifests[1])
 	notes = append(notes, billNotes...)
 	pl := Build(inputs, &bill, pr, p.o.Printers, p.o.Spacing)
-	pl.Notes = append(append(notes, pl.Notes...), bill.Unused()...)
+	pl.Notes = append(append(append([]string{}, notes...), pl.Notes...), bill.Unused()...)
 	if p.o.Estimates != nil && len(pl.Parts) > 0 {
 		refs := make(map[string]PartRef, len(pl.Parts))
 		for _, pt := range pl.Parts {
-			refs[pt.SHA256] = PartRef{Project: project, Blob: pt.Blob, Path: pt.Path, Pose: pt.Pose}
+			refs[pt.SHA256] = PartRef{Project: project, Blob: pt.Blob, Path: pt.Path, SHA256: pt.SHA256, Pose: pt.PreferredPose}
 		}
 		est, err := p.o.Estimates.Estimates(ctx, refs)
 		if err != nil {
@@ -305,12 +310,30 @@ func ReadMesh(r io.Reader, name string, lim render.Limits) (*render.Mesh, error)
 	return render.ReadMesh(r, name, lim)
 }
 
-// Warm works out the shapes of a project's parts (and queues their
-// estimates), so that its first plan is quick. The catalogue calls it
-// after each job.
-func (p *Planner) Warm(ctx context.Context, project string) {
-	if _, err := p.Plan(ctx, project, p.o.Printers.Default()); err != nil && !errors.Is(err, ErrNoPlan) {
-		p.log.Warn("prepare print plan", "project", project, "err", err)
+// Prepare asks for a project's plan to be made in the background (its
+// parts' shapes worked out and stored, their estimates queued), so that
+// its first visitor gets it quickly. It never blocks: the catalogue calls
+// it after each job. When many projects are waiting, the request is
+// dropped; the first visit then does the work.
+func (p *Planner) Prepare(project string) {
+	select {
+	case p.prepare <- project:
+	default:
+	}
+}
+
+// Run prepares the projects Prepare was given, one at a time, until ctx
+// ends: a background worker for internal/server.
+func (p *Planner) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case project := <-p.prepare:
+			if _, err := p.Plan(ctx, project, p.o.Printers.Default()); err != nil && !errors.Is(err, ErrNoPlan) && ctx.Err() == nil {
+				p.log.Warn("prepare print plan", "project", project, "err", err)
+			}
+		}
 	}
 }
 

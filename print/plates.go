@@ -93,20 +93,27 @@ func (p *Planner) WritePart(ctx context.Context, project string, pl *Plan, i int
 		return fmt.Errorf("%w: part %d of %d", ErrNoPlate, i, len(pl.Parts))
 	}
 	pt := pl.Parts[i]
-	m, err := p.readMesh(ctx, project, pt.Blob, pt.Path)
+	return p.WritePiece(ctx, PartRef{Project: project, Blob: pt.Blob, Path: pt.Path, SHA256: pt.SHA256, Pose: pt.Pose}, pl.Printer, w)
+}
+
+// WritePiece writes one piece of a part as a 3MF, laid in ref's pose in
+// the middle of printer pr's bed. The same part, pose and printer always
+// give the same bytes.
+func (p *Planner) WritePiece(ctx context.Context, ref PartRef, pr Printer, w io.Writer) error {
+	m, err := p.readMesh(ctx, ref.Project, ref.Blob, ref.Path)
 	if err != nil {
 		return err
 	}
-	tw, err := threemf.NewWriter(w, titleOf(project, pl, pt.Name))
+	name := partName(ref.Path)
+	tw, err := threemf.NewWriter(w, name)
 	if err != nil {
 		return err
 	}
-	id, err := tw.AddObject(pt.Name, m)
+	id, err := tw.AddObject(name, m)
 	if err != nil {
-		return fmt.Errorf("%s: %w", pt.Path, err)
+		return fmt.Errorf("%s: %w", ref.Path, err)
 	}
-	t := PartOnBed(pt.Pose, pl.Printer)
-	if err := tw.AddItem(id, t, pt.Name); err != nil {
+	if err := tw.AddItem(id, PartOnBed(ref.Pose, pr), name); err != nil {
 		return err
 	}
 	return tw.Close()

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
@@ -110,6 +111,11 @@ type searchView struct {
 	Filtered   bool
 	Sorts      []option
 	Kinds      []option
+	// MyPrinter is the visitor's printer (from the print page's cookie)
+	// and the link that narrows the search to parts it fits.
+	MyPrinter    string
+	MyPrinterURL string
+	MyPrinterOn  bool
 }
 
 type facetView struct {
@@ -143,6 +149,19 @@ var facetLabels = []struct{ name, label string }{
 // searchPage runs a search from the URL: q and the API's filters.
 func (u *UI) searchPage(c echo.Context) error {
 	vals := c.QueryParams()
+	mine, hasPrinter := u.cookiePrinter(c)
+	if id := vals.Get("printer"); id != "" && u.planner != nil && vals.Get("max_x")+vals.Get("max_y")+vals.Get("max_z") == "" {
+		// ?printer=ID stands for that printer's build volume.
+		pr, err := u.planner.Printers().Lookup(id)
+		if err != nil {
+			return u.fail(c, badRequest("Bad search: %s.", strings.TrimPrefix(err.Error(), print.ErrPrinter.Error()+": ")))
+		}
+		vals = cloneValues(vals)
+		vals.Del("printer")
+		vals.Set("max_x", mm0(pr.X))
+		vals.Set("max_y", mm0(pr.Y))
+		vals.Set("max_z", mm0(pr.Z))
+	}
 	q, err := search.ParseQuery(vals)
 	if err != nil {
 		var qe *search.QueryError
@@ -165,6 +184,15 @@ func (u *UI) searchPage(c echo.Context) error {
 		k.Selected = k.Value == q.Kind
 		v.Kinds = append(v.Kinds, k)
 	}
+	if hasPrinter {
+		next := cloneValues(vals)
+		next.Del("page")
+		next.Set("max_x", mm0(mine.X))
+		next.Set("max_y", mm0(mine.Y))
+		next.Set("max_z", mm0(mine.Z))
+		v.MyPrinter, v.MyPrinterURL = mine.Name, "/search?"+next.Encode()
+		v.MyPrinterOn = vals.Get("max_x") == mm0(mine.X) && vals.Get("max_y") == mm0(mine.Y) && vals.Get("max_z") == mm0(mine.Z)
+	}
 	title := "Search"
 	if q.Text != "" {
 		title = q.Text + " · Search"
@@ -178,7 +206,7 @@ func (u *UI) searchPage(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	key := "search:" + version + ":" + vals.Encode()
+	key := "search:" + version + ":" + vals.Encode() + ":" + v.MyPrinterURL
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -314,6 +342,7 @@ type projectView struct {
 	CloneURL   string
 	Pending    bool
 	Totals     struct{ Triangles int64 }
+	Print      bool // the print page is served
 }
 
 // project is the project page: README, metadata, catalog status and the
@@ -324,7 +353,7 @@ func (u *UI) project(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	ctx := c.Request().Context()
-	v := projectView{P: p, CloneURL: cloneURL(c.Request(), p)}
+	v := projectView{P: p, CloneURL: cloneURL(c.Request(), p), Print: u.planner != nil}
 	meta, err := u.store.ProjectMeta(ctx, p.Full())
 	switch {
 	case err == nil:

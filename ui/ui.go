@@ -31,6 +31,7 @@ import (
 	"github.com/yuin/goldmark/parser"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -44,6 +45,8 @@ type Options struct {
 	Blobs  storage.Blobs
 	Index  search.Index
 	Logger *slog.Logger
+	// Planner makes print plans; nil leaves the print pages out.
+	Planner *print.Planner
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -60,6 +63,8 @@ type UI struct {
 	cache  *pageCache
 	md     goldmark.Markdown
 	policy *bluemonday.Policy
+	// planner makes print plans (print.go); nil without print pages.
+	planner *print.Planner
 
 	stateMu sync.Mutex // guards state and stateAt (see catalogState)
 	state   string
@@ -90,6 +95,8 @@ func New(opt Options) (*UI, error) {
 		cache:  newPageCache(2048, 64<<20),
 		md:     goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithParserOptions(parser.WithAutoHeadingID())),
 		policy: bluemonday.UGCPolicy(),
+
+		planner: opt.Planner,
 	}
 	u.policy.AllowAttrs("id").OnElements("h1", "h2", "h3", "h4", "h5", "h6")
 	u.policy.AddTargetBlankToFullyQualifiedLinks(true)
@@ -126,6 +133,10 @@ func (u *UI) Register(e *echo.Echo) {
 	e.HEAD("/:owner/:project/raw/*", u.pooled(u.raw))
 	page("/:owner/:project/preview/*", u.preview)
 	get("/:owner/:project/archive/*", u.archive)
+	if u.planner != nil {
+		page("/:owner/:project/print", u.printPage)
+		page("/:owner/:project/print/:printer/*", u.printFile)
+	}
 }
 
 const browseKey = "ui.browse"

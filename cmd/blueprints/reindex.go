@@ -22,7 +22,6 @@ import (
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
-	"github.com/blueprints-hq/blueprints/ui/api"
 )
 
 var reindexCmd = &cli.Command{
@@ -50,17 +49,17 @@ On a terminal it draws a progress bar; otherwise it logs a line per project.`,
 type catalogService struct {
 	Catalog *catalog.Catalog
 	Index   *search.Bleve
-	API     *api.API
 	unlock  func()
 }
 
 // openCatalog takes the data folder's catalog lock and opens the search
-// index, the catalog and the API over it.
-func openCatalog(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot string) (*catalogService, error) {
-	return openCatalogAt(log, st, blobs, data, reposRoot, filepath.Join(data, "index.bleve"), nil, nil)
+// index and the catalog over it; catalogued, when set, hears of each
+// project catalogued.
+func openCatalog(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot string, catalogued func(project string)) (*catalogService, error) {
+	return openCatalogAt(log, st, blobs, data, reposRoot, filepath.Join(data, "index.bleve"), nil, nil, catalogued)
 }
 
-func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot, indexPath string, unlock func(), measured func(project, path string)) (*catalogService, error) {
+func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot, indexPath string, unlock func(), measured func(project, path string), catalogued func(project string)) (*catalogService, error) {
 	if unlock == nil {
 		var err error
 		if unlock, err = catalog.LockData(data); err != nil {
@@ -76,20 +75,21 @@ func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data,
 		return nil, err
 	}
 	cat, err := catalog.New(catalog.Deps{
-		Store:    st,
-		Blobs:    blobs,
-		Index:    index,
-		Repos:    reposRoot,
-		Measure:  catalog.RenderMeasurer{Limits: render.DefaultLimits()},
-		Measured: measured,
-		Logger:   log,
+		Store:      st,
+		Blobs:      blobs,
+		Index:      index,
+		Repos:      reposRoot,
+		Measure:    catalog.RenderMeasurer{Limits: render.DefaultLimits()},
+		Measured:   measured,
+		Catalogued: catalogued,
+		Logger:     log,
 	})
 	if err != nil {
 		index.Close()
 		unlock()
 		return nil, err
 	}
-	return &catalogService{Catalog: cat, Index: index, API: api.New(api.Deps{Store: st, Index: index, Logger: log}), unlock: unlock}, nil
+	return &catalogService{Catalog: cat, Index: index, unlock: unlock}, nil
 }
 
 // Close closes the index and releases the lock.
@@ -156,7 +156,7 @@ func runReindex(fs *cli.Flags, args []string) error {
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured)
+	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured, nil)
 	if err != nil {
 		return err
 	}

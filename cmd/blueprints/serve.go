@@ -17,9 +17,12 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/print"
+	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
+	"github.com/blueprints-hq/blueprints/ui/api"
 )
 
 var serveCmd = &cli.Command{
@@ -150,15 +153,26 @@ func runServe(fs *cli.Flags, args []string) error {
 		return err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
-	// Catalog: search index, job queue, post-receive hook and JSON API.
-	cat, err := openCatalog(log, st, blobs, data, repos.Root())
+	// Print plans: read the repositories and LFS storage, prepared in the
+	// background after each catalogue job.
+	printers, err := print.LoadPrinters()
+	if err != nil {
+		return err
+	}
+	planner, err := print.NewPlanner(print.Options{Store: st, Source: print.NewRepoSource(repos.Root(), blobs), Printers: printers, Limits: render.DefaultLimits(), Logger: log})
+	if err != nil {
+		return err
+	}
+	// Catalog: search index, job queue, post-receive hook.
+	cat, err := openCatalog(log, st, blobs, data, repos.Root(), planner.Prepare)
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log})
+	apiHandler := api.New(api.Deps{Store: st, Index: cat.Index, Logger: log, Planner: planner})
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log, Planner: planner})
 	if err != nil {
 		return err
 	}
@@ -172,10 +186,10 @@ func runServe(fs *cli.Flags, args []string) error {
 		Store:     st,
 		Repos:     repos,
 		Storage:   storageURL,
-		API:       cat.API,
+		API:       apiHandler,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   []func(context.Context) error{cat.Catalog.Run, repos.SweepLocks},
+		Workers:   []func(context.Context) error{cat.Catalog.Run, repos.SweepLocks, planner.Run},
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,

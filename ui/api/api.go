@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/search"
 )
@@ -28,6 +29,8 @@ type Deps struct {
 	Store  *store.Store
 	Index  search.Index
 	Logger *slog.Logger // slog.Default() when nil
+	// Planner makes print plans; nil leaves the print route out.
+	Planner *print.Planner
 }
 
 // API serves /api/v1.
@@ -50,6 +53,9 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET("/api/v1/search", a.search)
 	e.GET("/api/v1/projects", a.projects)
 	e.GET("/api/v1/projects/:owner/:project", a.project)
+	if a.d.Planner != nil {
+		e.GET("/api/v1/projects/:owner/:project/print", a.printPlan)
+	}
 }
 
 // Problem is the body of every error answer.
