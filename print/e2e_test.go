@@ -656,3 +656,144 @@ func checkPicture(t *testing.T, img image.Image, bx, by float64) {
 		t.Errorf("only %d part pixels on the bed", part)
 	}
 }
+
+// With --slicer prusa-slicer, every part is sliced in the background with
+// the profile kept in the repository, and the server's time and filament
+// for a part equal what PrusaSlicer writes in the G-code's comments for
+// the same file (the part's laid-flat 3MF) and profile.
+func TestPrintEstimates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: starts a server and slices parts")
+	}
+	testenv.RequireTool(t, "git")
+	testenv.RequireTool(t, "prusa-slicer")
+	srv := testenv.StartServer(t, testenv.Options{Args: []string{"--slicer", "prusa-slicer"}})
+	s := &printSite{srv: srv, token: srv.AddUser(t, owner)}
+	work := t.TempDir()
+	testenv.Git(t, work, "init", "-q", "-b", "main")
+	corpus := filepath.Join(testenv.ModuleRoot(t), "testdata", "corpus")
+	for _, f := range [][2]string{
+		{"prusa3d__Original-Prusa-i3/Printed-Parts/STL/plug-aligner.stl", "plug-aligner_x3.stl"},
+		{"rwb27__openflexure_microscope/stl/picam1_board_gripper.stl", "gripper.stl"},
+		// Modelled on its side: sliced laid on its largest flat face.
+		{"meltoner__agrofelis/components/mobility/motors_hub_driver/structural/box_fins/3d_print/motorsDriverFinsInner.stl", "fins.stl"},
+	} {
+		data, err := os.ReadFile(filepath.Join(corpus, f[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(work, f[1]), data, 0o644)
+	}
+	s.push(t, work, "small")
+	s.waitCatalogued(t, "small")
+
+	var plan apiPlan
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		plan = s.plan(t, "small", "printer=mk4")
+		done := len(plan.Parts) == 3
+		for _, pt := range plan.Parts {
+			if pt.Estimate == nil || pt.Estimate.Pending {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("estimates still pending after 10 minutes\n%s", srv.Log())
+		}
+		time.Sleep(time.Second)
+	}
+	profile, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "print", "slicer", "profile.ini"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, pt := range plan.Parts {
+		e := pt.Estimate
+		if e.Error != "" {
+			t.Fatalf("%s: the server could not slice it: %s", pt.Path, e.Error)
+		}
+		code, data := get(t, srv.URL+pt.PartURL)
+		if code != 200 {
+			t.Fatalf("%s: GET %s: %d", pt.Path, pt.PartURL, code)
+		}
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "part.3mf"), data, 0o644)
+		os.WriteFile(filepath.Join(dir, "profile.ini"), profile, 0o644)
+		cmd := exec.Command("prusa-slicer", "--export-gcode", "--load", "profile.ini", "--dont-arrange", "--output", "part.gcode", "part.3mf")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: prusa-slicer: %v\n%s", pt.Path, err, tail(out))
+		}
+		gcode, err := os.ReadFile(filepath.Join(dir, "part.gcode"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secs, mm, grams := gcodeComments(t, string(gcode))
+		t.Logf("%s: server %.0f s, %.5f m, %.2f g; prusa-slicer %.0f s, %.5f m, %.2f g", pt.Path, e.Seconds, e.Metres, e.Grams, secs, mm/1000, grams)
+		if e.Seconds != secs || e.Metres != mm/1000 || e.Grams != grams {
+			t.Errorf("%s: the server says %v s, %v m, %v g; PrusaSlicer's G-code says %v s, %v m, %v g", pt.Path, e.Seconds, e.Metres, e.Grams, secs, mm/1000, grams)
+		}
+		sum += e.Seconds * float64(pt.Quantity)
+	}
+	// Summed per project, counting each part's pieces.
+	code, body := get(t, srv.URL+"/api/v1/projects/"+owner+"/small/print?printer=mk4")
+	var total struct {
+		Estimate struct{ Seconds float64 } `json:"estimate"`
+	}
+	if code != 200 || json.Unmarshal(body, &total) != nil || math.Abs(total.Estimate.Seconds-sum) > 1e-6 {
+		t.Errorf("project estimate %v s, want the parts' sum %v s", total.Estimate.Seconds, sum)
+	}
+	code, body = get(t, srv.URL+"/"+owner+"/small/print?printer=mk4")
+	if code != 200 || strings.Contains(string(body), "slicing…") || !strings.Contains(string(body), " min · ") {
+		t.Errorf("print page does not show the estimates (%d)", code)
+	}
+	// Estimates are kept by content: the same file under a new name, in
+	// the next commit, is never sliced again.
+	data, _ := os.ReadFile(filepath.Join(work, "gripper.stl"))
+	os.WriteFile(filepath.Join(work, "gripper-copy.stl"), data, 0o644)
+	testenv.Git(t, work, "add", "-A")
+	testenv.Git(t, work, "commit", "-q", "-m", "a copy")
+	testenv.Git(t, work, "push", "-q", srv.Remote(owner, s.token, owner, "small"), "main")
+	s.waitCatalogued(t, "small")
+	plan = s.plan(t, "small", "printer=mk4")
+	for _, pt := range plan.Parts {
+		if pt.Path == "gripper-copy.stl" && (pt.Estimate == nil || pt.Estimate.Pending || pt.Estimate.Seconds == 0) {
+			t.Errorf("the copy of an estimated part waits for slicing: %+v", pt.Estimate)
+		}
+	}
+	if n := strings.Count(srv.Log(), "msg=sliced"); n != 3 {
+		t.Errorf("the server sliced %d times for 3 distinct parts", n)
+	}
+}
+
+// gcodeComments reads PrusaSlicer's estimates from G-code, as a person
+// would read the file.
+func gcodeComments(t *testing.T, gcode string) (secs, mm, grams float64) {
+	t.Helper()
+	find := func(re string) string {
+		m := regexp.MustCompile(`(?m)^; ` + re + ` = (.+)$`).FindStringSubmatch(gcode)
+		if m == nil {
+			t.Fatalf("G-code has no %q comment", re)
+		}
+		return strings.TrimSpace(m[1])
+	}
+	var err error
+	if mm, err = strconv.ParseFloat(find(`filament used \[mm\]`), 64); err != nil {
+		t.Fatal(err)
+	}
+	if grams, err = strconv.ParseFloat(find(`filament used \[g\]`), 64); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(find(`estimated printing time \(normal mode\)`)) {
+		n, err := strconv.Atoi(f[:len(f)-1])
+		if err != nil {
+			t.Fatalf("print time %q", f)
+		}
+		secs += float64(n) * map[byte]float64{'d': 86400, 'h': 3600, 'm': 60, 's': 1}[f[len(f)-1]]
+	}
+	return secs, mm, grams
+}

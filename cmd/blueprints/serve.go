@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -14,10 +15,12 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
+	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/print"
+	"github.com/blueprints-hq/blueprints/print/slicer"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -54,6 +57,8 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
+		fs.String("slicer", "", "slice every part in the background for print time and filament estimates: prusa-slicer (off when empty)")
+		fs.Env("slicer", "BLUEPRINTS_SLICER")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 	},
@@ -159,7 +164,28 @@ func runServe(fs *cli.Flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	planner, err := print.NewPlanner(print.Options{Store: st, Source: print.NewRepoSource(repos.Root(), blobs), Printers: printers, Limits: render.DefaultLimits(), Logger: log})
+	// With --slicer, parts are sliced in the background for estimates,
+	// through the runner for outside programs; the slicer writes each part
+	// as the planner lays it.
+	var planner *print.Planner
+	var estimates print.Estimator
+	workers := []func(context.Context) error{}
+	if program := flagString(fs, "slicer"); program != "" {
+		run := runner.New(runner.Options{Limits: runner.Limits{Timeout: 10 * time.Minute, Memory: 4 << 30}, Logger: log})
+		if iso := run.Isolation(); iso.Missing != "" {
+			log.Warn("the slicer runs with less isolation than it could", "isolation", iso.How, "missing", iso.Missing)
+		}
+		sl, err := slicer.New(slicer.Options{Program: program, Store: st, Runner: run, Logger: log,
+			Write: func(ctx context.Context, ref print.PartRef, pr print.Printer, w io.Writer) error {
+				return planner.WritePiece(ctx, ref, pr, w)
+			}})
+		if err != nil {
+			return fmt.Errorf("%w: --slicer: %w", cli.ErrUsage, err)
+		}
+		estimates = sl
+		workers = append(workers, sl.Run)
+	}
+	planner, err = print.NewPlanner(print.Options{Store: st, Source: print.NewRepoSource(repos.Root(), blobs), Printers: printers, Estimates: estimates, Limits: render.DefaultLimits(), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -189,7 +215,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		API:       apiHandler,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   []func(context.Context) error{cat.Catalog.Run, repos.SweepLocks, planner.Run},
+		Workers:   append([]func(context.Context) error{cat.Catalog.Run, repos.SweepLocks, planner.Run}, workers...),
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,

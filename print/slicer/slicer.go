@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -299,6 +300,9 @@ func ParseGCode(r io.Reader) (print.Estimate, error) {
 		}
 		if v, ok := strings.CutPrefix(line, "; filament used [mm] = "); ok {
 			mm, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil && (mm < 0 || math.IsInf(mm, 0) || math.IsNaN(mm)) {
+				err = errors.New("out of range")
+			}
 			if err != nil {
 				return e, fmt.Errorf("G-code: filament used [mm] = %q: %w", v, err)
 			}
@@ -307,6 +311,9 @@ func ParseGCode(r io.Reader) (print.Estimate, error) {
 		}
 		if v, ok := strings.CutPrefix(line, "; filament used [g] = "); ok {
 			g, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil && (g < 0 || math.IsInf(g, 0) || math.IsNaN(g)) {
+				err = errors.New("out of range")
+			}
 			if err != nil {
 				return e, fmt.Errorf("G-code: filament used [g] = %q: %w", v, err)
 			}
@@ -335,7 +342,10 @@ func parseDuration(s string) (float64, error) {
 		if m == nil {
 			return 0, fmt.Errorf("G-code: print time %q", s)
 		}
-		n, _ := strconv.Atoi(m[1])
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > 1e7 {
+			return 0, fmt.Errorf("G-code: print time %q", s)
+		}
 		total += float64(n) * map[string]float64{"d": 86400, "h": 3600, "m": 60, "s": 1}[m[2]]
 	}
 	return total, nil
