@@ -27,6 +27,7 @@ var sections = []section{
 	{"catalog", benchCatalog},
 	{"lfs", benchLFS},
 	{"pages", benchPages},
+	{"print", benchPrint},
 }
 
 func main() {

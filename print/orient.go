@@ -1,7 +1,9 @@
 package print
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -202,6 +204,11 @@ func Analyse(m Mesh) Shape {
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].contact > cands[j].contact })
 	var poses []Pose
 	modelled := footprintPose(verts, identity(), contact[0], PoseAsModelled)
+	// A rough floor for a pose's footprint (the modelled bounding box's
+	// smallest face), to skip faces too small to stand on before measuring
+	// their poses: a face under minContact on a part this size.
+	s := modelled.Size
+	minFootprint := min(s[0]*s[1], s[1]*s[2], s[0]*s[2])
 	flat := func(p Pose) bool {
 		return p.Contact >= minContact || p.Contact >= minContactShare*p.Size[0]*p.Size[1] && p.Contact > 0
 	}
@@ -212,8 +219,8 @@ func Analyse(m Mesh) Shape {
 		if len(poses) >= maxPoses {
 			break
 		}
-		if c.k == 0 || c.contact <= 0 {
-			continue
+		if c.k == 0 || c.contact <= 0 || c.contact < minContact && c.contact < minContactShare*minFootprint {
+			continue // too small to stand on whatever its footprint: not worth one
 		}
 		p := footprintPose(verts, turnDown(dirs[c.k]), c.contact, PoseFlatFace)
 		if flat(p) {
@@ -279,13 +286,19 @@ func turnZ90(p Pose) Pose {
 }
 
 // hull returns the convex hull of pts, counter-clockwise (Andrew's
-// monotone chain).
+// monotone chain). Points inside the octagon of the extreme points in
+// eight directions cannot be on the hull and are dropped first (Akl and
+// Toussaint), which leaves few of a mesh's vertices to sort.
 func hull(pts [][2]float64) [][2]float64 {
 	if len(pts) < 3 {
 		return pts
 	}
-	sort.Slice(pts, func(i, j int) bool {
-		return pts[i][0] < pts[j][0] || pts[i][0] == pts[j][0] && pts[i][1] < pts[j][1]
+	pts = outsideOctagon(pts)
+	slices.SortFunc(pts, func(a, b [2]float64) int {
+		if c := cmp.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a[1], b[1])
 	})
 	turn := func(o, a, b [2]float64) float64 {
 		return (a[0]-o[0])*(b[1]-o[1]) - (a[1]-o[1])*(b[0]-o[0])
@@ -306,6 +319,54 @@ func hull(pts [][2]float64) [][2]float64 {
 		h = append(h, p)
 	}
 	return h[:len(h)-1]
+}
+
+// outsideOctagon returns the points of pts not strictly inside the convex
+// polygon of its extreme points along ±x, ±y, ±(x+y) and ±(x-y) (the
+// polygon itself is kept). It reuses pts' array.
+func outsideOctagon(pts [][2]float64) [][2]float64 {
+	dirs := [8][2]float64{{1, 0}, {1, 1}, {0, 1}, {-1, 1}, {-1, 0}, {-1, -1}, {0, -1}, {1, -1}}
+	var ext [8][2]float64
+	var best [8]float64
+	for k := range best {
+		best[k] = math.Inf(-1)
+	}
+	for _, p := range pts {
+		for k, d := range dirs {
+			if v := p[0]*d[0] + p[1]*d[1]; v > best[k] {
+				best[k], ext[k] = v, p
+			}
+		}
+	}
+	// The octagon, counter-clockwise, repeated corners dropped.
+	poly := make([][2]float64, 0, 8)
+	for _, e := range ext {
+		if len(poly) == 0 || poly[len(poly)-1] != e {
+			poly = append(poly, e)
+		}
+	}
+	if len(poly) > 1 && poly[0] == poly[len(poly)-1] {
+		poly = poly[:len(poly)-1]
+	}
+	if len(poly) < 3 {
+		return pts
+	}
+	inside := func(p [2]float64) bool {
+		for i := range poly {
+			a, b := poly[i], poly[(i+1)%len(poly)]
+			if (b[0]-a[0])*(p[1]-a[1])-(b[1]-a[1])*(p[0]-a[0]) <= 0 {
+				return false
+			}
+		}
+		return true
+	}
+	out := pts[:0]
+	for _, p := range pts {
+		if !inside(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // minAreaAngle returns the angle of the hull edge along which the

@@ -303,15 +303,25 @@ type Part struct {
 	DownloadURL string `json:"download_url"`
 }
 
-func (a *API) project(c echo.Context) error {
-	ctx := c.Request().Context()
+// findProject looks up the route's project. When it is not found (or the
+// store fails) the answer is sent: ok is false and err is the send's.
+func (a *API) findProject(c echo.Context) (p store.Project, ok bool, err error) {
 	owner, name := c.Param("owner"), strings.TrimSuffix(c.Param("project"), ".git")
-	p, err := a.d.Store.ProjectByName(ctx, owner, name)
+	p, err = a.d.Store.ProjectByName(c.Request().Context(), owner, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
+		return p, false, problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
 	}
 	if err != nil {
-		return a.internal(c, err)
+		return p, false, a.internal(c, err)
+	}
+	return p, true, nil
+}
+
+func (a *API) project(c echo.Context) error {
+	ctx := c.Request().Context()
+	p, ok, err := a.findProject(c)
+	if !ok {
+		return err
 	}
 	m, err := a.d.Store.ProjectMeta(ctx, p.FullName())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/print"
 )
 
@@ -42,13 +41,9 @@ type PrintPlate struct {
 
 func (a *API) printPlan(c echo.Context) error {
 	ctx := c.Request().Context()
-	owner, name := c.Param("owner"), strings.TrimSuffix(c.Param("project"), ".git")
-	p, err := a.d.Store.ProjectByName(ctx, owner, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
-	}
-	if err != nil {
-		return a.internal(c, err)
+	p, ok, err := a.findProject(c)
+	if !ok {
+		return err
 	}
 	ps := a.d.Planner.Printers()
 	q := c.QueryParams()
