@@ -28,6 +28,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -38,12 +39,15 @@ const ZeroID = "0000000000000000000000000000000000000000"
 // PreviewSize is the edge of the preview the catalog renders, in pixels.
 const PreviewSize = 512
 
-// Measurer measures an STL file and draws its preview.
+// Measurer measures a part file (STL, 3MF, OBJ) and draws its preview.
 type Measurer interface {
-	// Measure reads the STL file from r (name is used in errors), returns
+	// Measure reads the part file from r (its kind is told by name's
+	// extension, which is also used in errors), returns
 	// its measurements and writes a PreviewSize PNG to png. An error means
 	// the file itself is bad (it is recorded against the file).
-	Measure(r io.Reader, name string, png io.Writer) (render.Part, error)
+	// For kinds other than STL it also writes the mesh as binary STL to
+	// mesh, for the 3D viewer (which loads that one format).
+	Measure(r io.Reader, name string, png, mesh io.Writer) (render.Part, error)
 }
 
 // Deps is what the catalog works with.
@@ -53,8 +57,12 @@ type Deps struct {
 	Index search.Index
 	// Repos is the folder of bare repositories, {Repos}/{owner}/{name}.git.
 	Repos string
-	// Measure measures and renders STL files.
+	// Measure measures and renders part files.
 	Measure Measurer
+	// SCAD builds OpenSCAD sources into parts; nil when the server has no
+	// openscad program (then .scad files are listed, not built, and the
+	// project page says so).
+	SCAD *scad.Builder
 	// BaseURL is the server's public URL ("http://127.0.0.1:8080"), used
 	// in the lines shown to pushers.
 	BaseURL string

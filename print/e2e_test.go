@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"image"
 	"image/png"
@@ -23,7 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hschendel/stl"
+
 	"github.com/blueprints-hq/blueprints/internal/testenv"
+	"github.com/blueprints-hq/blueprints/threemf"
 )
 
 // The end-to-end tests of print plans: a real server holding the corpus
@@ -184,108 +186,53 @@ func (s *printSite) plan(t *testing.T, project, query string) apiPlan {
 	return p
 }
 
-// model3MF is the core of a 3MF model, as the tests read it back.
-type model3MF struct {
-	Unit    string `xml:"unit,attr"`
-	Objects []struct {
-		ID       int    `xml:"id,attr"`
-		Name     string `xml:"name,attr"`
-		Vertices []struct {
-			X float64 `xml:"x,attr"`
-			Y float64 `xml:"y,attr"`
-			Z float64 `xml:"z,attr"`
-		} `xml:"mesh>vertices>vertex"`
-		Triangles []struct {
-			V1 int `xml:"v1,attr"`
-			V2 int `xml:"v2,attr"`
-			V3 int `xml:"v3,attr"`
-		} `xml:"mesh>triangles>triangle"`
-	} `xml:"resources>object"`
-	Items []struct {
-		ObjectID  int    `xml:"objectid,attr"`
-		Transform string `xml:"transform,attr"`
-	} `xml:"build>item"`
-}
-
 // placedItem is a build item's extent on the bed.
 type placedItem struct {
 	name                   string
 	x0, y0, z0, x1, y1, z1 float64
 }
 
-// read3MF reads a 3MF package's model and places its items.
-func read3MF(t *testing.T, data []byte) ([]placedItem, model3MF) {
+// itemBounds is an stl.Writer that keeps the bounds of each build item's
+// facets, as threemf.Read places them.
+type itemBounds struct {
+	items []placedItem
+}
+
+func (s *itemBounds) SetName(string)          {}
+func (s *itemBounds) SetBinaryHeader([]byte)  {}
+func (s *itemBounds) SetASCII(bool)           {}
+func (s *itemBounds) SetTriangleCount(uint32) {}
+func (s *itemBounds) BeginItem(i int) {
+	s.items = append(s.items, placedItem{name: fmt.Sprintf("item %d", i+1), x0: math.Inf(1), y0: math.Inf(1), z0: math.Inf(1), x1: math.Inf(-1), y1: math.Inf(-1), z1: math.Inf(-1)})
+}
+func (s *itemBounds) AppendTriangle(t stl.Triangle) {
+	p := &s.items[len(s.items)-1]
+	for _, v := range t.Vertices {
+		x, y, z := float64(v[0]), float64(v[1]), float64(v[2])
+		p.x0, p.y0, p.z0 = min(p.x0, x), min(p.y0, y), min(p.z0, z)
+		p.x1, p.y1, p.z1 = max(p.x1, x), max(p.y1, y), max(p.z1, z)
+	}
+}
+
+// read3MF reads a 3MF package with the project's reader and returns where
+// each build item lies; names gives the items' names, in order, for
+// messages.
+func read3MF(t *testing.T, data []byte, names ...string) []placedItem {
 	t.Helper()
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	var sink itemBounds
+	info, err := threemf.Read(bytes.NewReader(data), int64(len(data)), "plate.3mf", threemf.Limits{}, &sink)
 	if err != nil {
-		t.Fatalf("3MF is not a zip: %v", err)
+		t.Fatalf("read 3MF: %v", err)
 	}
-	var m model3MF
-	seen := map[string]bool{}
-	for _, f := range zr.File {
-		seen[f.Name] = true
-		if f.Name != "3D/3dmodel.model" {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = xml.NewDecoder(rc).Decode(&m)
-		rc.Close()
-		if err != nil {
-			t.Fatalf("read 3MF model: %v", err)
+	if info.Unit != "millimeter" || info.Objects != len(sink.items) {
+		t.Errorf("3MF: %+v, %d items seen", info, len(sink.items))
+	}
+	for i := range sink.items {
+		if i < len(names) {
+			sink.items[i].name = names[i]
 		}
 	}
-	for _, want := range []string{"3D/3dmodel.model", "[Content_Types].xml", "_rels/.rels"} {
-		if !seen[want] {
-			t.Errorf("3MF lacks %s", want)
-		}
-	}
-	if m.Unit != "millimeter" {
-		t.Errorf("3MF unit %q", m.Unit)
-	}
-	var out []placedItem
-	for _, it := range m.Items {
-		f := strings.Fields(it.Transform)
-		if len(f) != 12 {
-			t.Fatalf("item transform %q", it.Transform)
-		}
-		var mt [12]float64
-		for i, s := range f {
-			mt[i], err = strconv.ParseFloat(s, 64)
-			if err != nil {
-				t.Fatalf("item transform %q: %v", it.Transform, err)
-			}
-		}
-		found := false
-		for _, o := range m.Objects {
-			if o.ID != it.ObjectID {
-				continue
-			}
-			found = true
-			p := placedItem{name: o.Name, x0: math.Inf(1), y0: math.Inf(1), z0: math.Inf(1), x1: math.Inf(-1), y1: math.Inf(-1), z1: math.Inf(-1)}
-			for _, v := range o.Vertices {
-				// 3MF: a row vector times the matrix.
-				x := v.X*mt[0] + v.Y*mt[3] + v.Z*mt[6] + mt[9]
-				y := v.X*mt[1] + v.Y*mt[4] + v.Z*mt[7] + mt[10]
-				z := v.X*mt[2] + v.Y*mt[5] + v.Z*mt[8] + mt[11]
-				p.x0, p.y0, p.z0 = min(p.x0, x), min(p.y0, y), min(p.z0, z)
-				p.x1, p.y1, p.z1 = max(p.x1, x), max(p.y1, y), max(p.z1, z)
-			}
-			for _, tr := range o.Triangles {
-				n := len(o.Vertices)
-				if tr.V1 < 0 || tr.V2 < 0 || tr.V3 < 0 || tr.V1 >= n || tr.V2 >= n || tr.V3 >= n || tr.V1 == tr.V2 || tr.V2 == tr.V3 || tr.V1 == tr.V3 {
-					t.Fatalf("object %s: bad triangle %+v of %d vertices", o.Name, tr, n)
-				}
-			}
-			out = append(out, p)
-		}
-		if !found {
-			t.Fatalf("item names object %d, which the model lacks", it.ObjectID)
-		}
-	}
-	return out, m
+	return sink.items
 }
 
 // checkPlacements fails t unless every item is on the bed, resting on it,
@@ -426,7 +373,11 @@ func TestPrintEndToEnd(t *testing.T) {
 					if code != 200 {
 						t.Fatalf("%s: GET %s: %d %s", what, pl.DownloadURL, code, data)
 					}
-					items, _ := read3MF(t, data)
+					var names []string
+					for _, c := range pl.Pieces {
+						names = append(names, plan.Parts[c.Part].Path)
+					}
+					items := read3MF(t, data, names...)
 					if len(items) != len(pl.Pieces) {
 						t.Errorf("%s: %d build items, the plan has %d pieces", what, len(items), len(pl.Pieces))
 					}
@@ -605,7 +556,7 @@ func TestPrintEndToEnd(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("part 3MF %s: %d", pt.PartURL, code)
 		}
-		items, _ := read3MF(t, data)
+		items := read3MF(t, data, pt.Path)
 		checkPlacements(t, pt.Path, items, plan.Printer.X, plan.Printer.Y, plan.Printer.Z, 0)
 		// Every plate in one zip, each a 3MF.
 		code, data = get(t, s.srv.URL+plan.PlatesURL)

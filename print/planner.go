@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -296,18 +294,13 @@ func (p *Planner) readShape(ctx context.Context, project string, in Input) (Shap
 }
 
 // readMesh reads a part's mesh from the project.
-func (p *Planner) readMesh(ctx context.Context, project, blob, name string) (*render.Mesh, error) {
-	rc, err := p.o.Source.OpenPart(ctx, project, blob)
+func (p *Planner) readMesh(ctx context.Context, project, blob, partPath string) (*render.Mesh, error) {
+	rc, name, err := p.o.Source.OpenPart(ctx, project, blob, partPath)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return ReadMesh(rc, path.Base(name), p.o.Limits)
-}
-
-// ReadMesh reads a part file's mesh, whatever its format.
-func ReadMesh(r io.Reader, name string, lim render.Limits) (*render.Mesh, error) {
-	return render.ReadMesh(r, name, lim)
+	return render.ReadMesh(rc, name, p.o.Limits)
 }
 
 // Prepare asks for a project's plan to be made in the background (its

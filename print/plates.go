@@ -8,8 +8,8 @@ import (
 	"io"
 	"path"
 
-	"github.com/blueprints-hq/blueprints/print/threemf"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/threemf"
 )
 
 // Plate files: each plate as a 3MF holding its parts' meshes once and one
@@ -168,11 +168,11 @@ func (p *Planner) PlatePicture(ctx context.Context, project string, pl *Plan, n,
 }
 
 // readFacets reads a part's facets, for drawing.
-func (p *Planner) readFacets(ctx context.Context, project, blob, name string) (*render.Facets, error) {
-	rc, err := p.o.Source.OpenPart(ctx, project, blob)
+func (p *Planner) readFacets(ctx context.Context, project, blob, partPath string) (*render.Facets, error) {
+	rc, name, err := p.o.Source.OpenPart(ctx, project, blob, partPath)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return render.ReadFacets(rc, path.Base(name), p.o.Limits)
+	return render.ReadFacets(rc, name, p.o.Limits)
 }

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -21,9 +24,10 @@ type Source interface {
 	// ReadFile returns the file at p in commit of project, at most limit
 	// bytes; nil and no error when there is no such file.
 	ReadFile(ctx context.Context, project, commit, p string, limit int64) ([]byte, error)
-	// OpenPart opens a catalogued part's bytes by its catalogue key (git
-	// blob id, or LFS object id).
-	OpenPart(ctx context.Context, project, blob string) (io.ReadCloser, error)
+	// OpenPart opens a catalogued part's mesh, by its catalogue key (git
+	// blob id, LFS object id or build key) and path, and returns the name
+	// to read it under (its extension tells render its kind).
+	OpenPart(ctx context.Context, project, blob, path string) (rc io.ReadCloser, name string, err error)
 }
 
 // RepoSource reads projects' bare repositories under Repos
@@ -81,29 +85,39 @@ func (s *RepoSource) ReadFile(ctx context.Context, project, commit, p string, li
 	return b.ReadBlob(e.Hash, limit)
 }
 
-// OpenPart implements Source.
-func (s *RepoSource) OpenPart(ctx context.Context, project, blob string) (io.ReadCloser, error) {
+// OpenPart implements Source. STL files are read as pushed (from git or
+// LFS storage); parts of other kinds (3MF, OBJ, OpenSCAD builds) from the
+// binary STL the catalogue kept of their mesh, in the same millimetres.
+func (s *RepoSource) OpenPart(ctx context.Context, project, blob, p string) (io.ReadCloser, string, error) {
+	base := path.Base(p)
+	if k, ok := render.KindOf(p); !ok || k != render.KindSTL {
+		rc, _, err := s.Blobs.Get(ctx, catalog.MeshKey(blob))
+		if err != nil {
+			return nil, "", fmt.Errorf("read the mesh of %s: %w", p, err)
+		}
+		return rc, base + ".stl", nil
+	}
 	if lfs.ValidOID(blob) {
 		rc, _, err := s.Blobs.Get(ctx, lfs.BlobKey(blob))
 		if err != nil {
-			return nil, fmt.Errorf("read LFS object %s: %w", blob, err)
+			return nil, "", fmt.Errorf("read LFS object %s of %s: %w", blob, p, err)
 		}
-		return rc, nil
+		return rc, base, nil
 	}
 	h, ok := commitHash(blob)
 	if !ok {
-		return nil, fmt.Errorf("open part %q: not a blob id", blob)
+		return nil, "", fmt.Errorf("open part %s: %q is not a blob id", p, blob)
 	}
 	b, err := s.open(project)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	rc, _, err := b.OpenBlob(h)
 	if err != nil {
 		s.Pool.Put(b)
-		return nil, fmt.Errorf("read blob %s in %s: %w", blob, project, err)
+		return nil, "", fmt.Errorf("read blob %s (%s) in %s: %w", blob, p, project, err)
 	}
-	return &pooledReader{ReadCloser: rc, done: func() { s.Pool.Put(b) }}, nil
+	return &pooledReader{ReadCloser: rc, done: func() { s.Pool.Put(b) }}, base, nil
 }
 
 // pooledReader gives its repository back to the pool once closed.

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/scad"
 )
 
 // crumb is one step of a path's breadcrumb.
@@ -49,6 +51,12 @@ func (l *located) BlobURL(p string) string {
 // RawURL links to a file's bytes at the commit (immutable).
 func (l *located) RawURL(p string) string {
 	return l.P.URL() + "/raw/" + l.Commit + "/" + escapePath(p)
+}
+
+// MeshURL is where a part's mesh is served as binary STL, for every kind
+// of part: the viewer's one format.
+func (l *located) MeshURL(p string) string {
+	return l.P.URL() + "/mesh/" + l.Commit + "/" + escapePath(p)
 }
 
 // locate opens the project and resolves the wildcard as ref + path.
@@ -180,6 +188,12 @@ type partView struct {
 	Error    string
 	Uses     []store.Part
 	Commit   repo.Commit
+	// ViewerSrc is the binary STL the 3D viewer loads: the file itself for
+	// STL, the mesh the catalog stored for other kinds (MeshURL).
+	ViewerSrc   string
+	ViewerBytes int64
+	MeshURL     string
+	KindName    string // "STL", "3MF", "OBJ"
 }
 
 // maxTextShown is the largest text file shown inline.
@@ -218,11 +232,23 @@ func (u *UI) blob(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	if isPart(l.Path) && !isLink(e) {
+	scadKey, built := "", false
+	if scad.IsSource(l.Path) && !isLink(e) {
+		// An OpenSCAD source is a part once the catalog has built it (or
+		// tried): its key names the build, by all the files it reads.
+		if scadKey, err = u.scadKey(ctx, l.P.Full(), l.Path); err != nil {
+			return u.fail(c, err)
+		}
+		built = scadKey != ""
+	}
+	if (isPart(l.Path) || built) && !isLink(e) {
 		v := partView{L: l, Entry: e, Name: path.Base(l.Path), LFS: oid != "", Size: size}
 		v.Key = e.Hash.String()
 		if oid != "" {
 			v.Key = oid
+		}
+		if built {
+			v.Key = scadKey
 		}
 		bp, err := u.store.BlobPart(ctx, v.Key)
 		switch {
@@ -242,6 +268,14 @@ func (u *UI) blob(c echo.Context) error {
 		}
 		if v.Commit, err = b.CommitInfo(h); err != nil {
 			return u.fail(c, err)
+		}
+		v.ViewerSrc, v.ViewerBytes, v.KindName = l.RawURL(l.Path), size, kindName(l.Path)
+		if k, _ := render.KindOf(l.Path); k != render.KindSTL || built {
+			v.MeshURL = l.MeshURL(l.Path)
+			v.ViewerSrc = v.MeshURL
+			if v.Part != nil {
+				v.ViewerBytes = 84 + 50*v.Part.Triangles
+			}
 		}
 		return u.renderCached(c, http.StatusOK, "part", partName(l.Path)+" · "+l.P.Full(), v, key, 30*time.Second)
 	}
@@ -269,6 +303,20 @@ func (u *UI) blob(c echo.Context) error {
 		v.Binary = true
 	}
 	return u.renderCached(c, http.StatusOK, "file", v.Name+" · "+l.P.Full(), v, key, time.Minute)
+}
+
+// scadKey is the build key the catalog recorded for an OpenSCAD source of
+// the project's default branch, or "" when it has none (not built: no
+// openscad on this server, not a 3D part, or not catalogued yet).
+func (u *UI) scadKey(ctx context.Context, project, p string) (string, error) {
+	cp, err := u.store.ProjectPart(ctx, project, p)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return cp.Blob, nil
 }
 
 // lfsInfo returns the LFS object id and real size of a file, or "" and

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/print"
+	"github.com/blueprints-hq/blueprints/scad"
 )
 
 // The print page (/{owner}/{project}/print) and its downloads
@@ -194,7 +195,12 @@ func (u *UI) planView(v *printView, plan *print.Plan, base string) {
 	branch := p.Row.DefaultBranch
 	parts := make([]printPart, len(plan.Parts))
 	for i, pt := range plan.Parts {
+		// What a slicer opens: the file as pushed, or for an OpenSCAD
+		// source the mesh built from it.
 		raw := p.URL() + "/raw/" + escapePath(branch) + "/" + escapePath(pt.Path)
+		if scad.IsSource(pt.Path) {
+			raw = p.URL() + "/mesh/" + escapePath(branch) + "/" + escapePath(pt.Path)
+		}
 		s := pt.Pose.Size
 		pp := printPart{
 			Part: pt, Fits: pt.Fits,

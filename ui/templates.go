@@ -33,20 +33,21 @@ type layout struct {
 
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
-		"mm":       fixed,
-		"dims":     formatDims,
-		"volume":   formatVolume,
-		"area":     formatArea,
-		"bytes":    formatBytes,
-		"count":    formatCount,
-		"since":    since,
-		"short":    shortID,
-		"esc":      escapePath,
-		"preview":  previewURL,
-		"partName": partName,
-		"wbr":      breakable,
-		"add":      func(a, b int) int { return a + b },
-		"axis":     func(i int) string { return [...]string{"X", "Y", "Z"}[i] },
+		"formatName": formatName,
+		"mm":         fixed,
+		"dims":       formatDims,
+		"volume":     formatVolume,
+		"area":       formatArea,
+		"bytes":      formatBytes,
+		"count":      formatCount,
+		"since":      since,
+		"short":      shortID,
+		"esc":        escapePath,
+		"preview":    previewURL,
+		"partName":   partName,
+		"wbr":        breakable,
+		"add":        func(a, b int) int { return a + b },
+		"axis":       func(i int) string { return [...]string{"X", "Y", "Z"}[i] },
 		"pct": func(part, whole float64) string {
 			if whole == 0 {
 				return "0"

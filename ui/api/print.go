@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/print"
+	"github.com/blueprints-hq/blueprints/scad"
 )
 
 // PrintPlan is the answer of /api/v1/projects/{owner}/{project}/print: the
@@ -77,6 +78,10 @@ func (a *API) printPlan(c echo.Context) error {
 	}
 	for _, pt := range plan.Parts {
 		_, _, download := PartURLs(project, p.DefaultBranch, pt.Path)
+		if scad.IsSource(pt.Path) {
+			// A slicer opens the mesh built from an OpenSCAD source.
+			download = "/" + escapePath(project) + "/mesh/" + escapePath(p.DefaultBranch) + "/" + escapePath(pt.Path)
+		}
 		out.Parts = append(out.Parts, PrintPart{Part: pt, DownloadURL: download, PartURL: print.PartPath(project, pr.ID, pt.Path), Handoff: print.Handoff(base + download)})
 	}
 	for _, pl := range plan.Plates {

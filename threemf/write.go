@@ -1,11 +1,10 @@
-// Package threemf writes 3MF files (3D Manufacturing Format, core
-// specification 1.3): a ZIP package holding one XML model of meshes
-// (objects) and a build that places them (items), which PrusaSlicer,
-// OrcaSlicer, Bambu Studio and Cura open with every object in place.
-//
-// Objects stream in one at a time, each mesh written out as it comes (a
-// plate of many big parts is never held in memory at once); items, which
-// refer to objects, are written at Close, with the package's other parts.
+// Writing 3MF packages: one XML model of meshes (objects) and a build that
+// places them (items), which PrusaSlicer, OrcaSlicer, Bambu Studio and
+// Cura open with every object in place. Objects stream in one at a time,
+// each mesh written out as it comes (a plate of many big parts is never
+// held in memory at once); items, which refer to objects, are written at
+// Close, with the package's other parts.
+
 package threemf
 
 import (
@@ -27,13 +26,12 @@ type Mesh interface {
 	Facet(i int) [3]int32
 }
 
-// Content types and relationship types of the package's parts.
+// The entries Writer makes, and the thumbnail's relationship type (the
+// model's, relModel, and the core namespace, nsCore, are read.go's).
 const (
 	modelPath     = "3D/3dmodel.model"
 	thumbnailPath = "Metadata/thumbnail.png"
-	relModel      = "http://schemas.microsoft.com/3dmanufacturing/2013/01/3dmodel"
 	relThumbnail  = "http://schemas.openxmlformats.org/package/2006/relationships/metadata/thumbnail"
-	coreNS        = "http://schemas.microsoft.com/3dmanufacturing/core/2015/02"
 )
 
 // Writer writes one 3MF package. Create it with NewWriter, add objects
@@ -66,7 +64,7 @@ func NewWriter(w io.Writer, title string) (*Writer, error) {
 		return nil, fmt.Errorf("write 3MF: %w", err)
 	}
 	tw := &Writer{zw: zw, model: bufio.NewWriterSize(mw, 64<<10)}
-	fmt.Fprintf(tw.model, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<model unit="millimeter" xml:lang="en-US" xmlns="%s">`+"\n", coreNS)
+	fmt.Fprintf(tw.model, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<model unit="millimeter" xml:lang="en-US" xmlns="%s">`+"\n", nsCore)
 	tw.metadata("Title", title)
 	tw.metadata("Application", "Blueprints")
 	tw.model.WriteString(" <resources>\n")
@@ -172,7 +170,7 @@ func (w *Writer) Close() error {
 	}
 	w.model.WriteString(" </resources>\n <build>\n")
 	for _, it := range w.items {
-		fmt.Fprintf(w.model, "  <item objectid=\"%d\" transform=\"%s\"", it.object, matrix(it.transform))
+		fmt.Fprintf(w.model, "  <item objectid=\"%d\" transform=\"%s\"", it.object, transformAttr(it.transform))
 		if it.name != "" {
 			fmt.Fprintf(w.model, " partnumber=\"%s\"", escape(it.name))
 		}
@@ -221,9 +219,10 @@ func (w *Writer) file(name string, data []byte, method uint16) error {
 	return nil
 }
 
-// matrix writes a transform in 3MF's order: the rotation's columns, then
-// the translation ("m00 m01 m02 m10 ... m32", row vectors times M).
-func matrix(t [12]float64) string {
+// transformAttr writes a transform (the rotation row by row, then the
+// translation) in 3MF's order: the rotation's columns, then the translation
+// ("m00 m01 m02 m10 ... m32", row vectors times M).
+func transformAttr(t [12]float64) string {
 	order := [12]int{0, 3, 6, 1, 4, 7, 2, 5, 8, 9, 10, 11}
 	parts := make([]string, 12)
 	for i, k := range order {
