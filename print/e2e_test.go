@@ -26,6 +26,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/threemf"
+	"github.com/blueprints-hq/blueprints/threemf/threemftest"
 )
 
 // The end-to-end tests of print plans: a real server holding the corpus
@@ -63,6 +64,10 @@ func startPrintSite(t *testing.T, args ...string) *printSite {
 		os.MkdirAll(filepath.Dir(filepath.Join(work, f[1])), 0o755)
 		os.WriteFile(filepath.Join(work, f[1]), data, 0o644)
 	}
+	// Parts of the other kinds: a 3MF block and an OBJ post modelled
+	// standing, which lies down.
+	os.WriteFile(filepath.Join(work, "cover.3mf"), threemftest.Zip(threemftest.Package(threemftest.Model("millimeter", "", threemftest.Box(1, 40, 30, 8), threemftest.Item(1, threemftest.Translate(5, 5, 0))), nil)), 0o644)
+	os.WriteFile(filepath.Join(work, "post.obj"), []byte(objBox(10, 5, 60)), 0o644)
 	os.WriteFile(filepath.Join(work, "print.toml"), []byte(`# counts for the clips
 [[part]]
 file = "clips/sample_clips_x2.stl"
@@ -85,6 +90,18 @@ role = "accent"
 		s.waitCatalogued(t, name)
 	}
 	return s
+}
+
+// objBox is an OBJ file of a w×d×h box from the origin.
+func objBox(w, d, h float64) string {
+	var b strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&b, "v %g %g %g\n", w*float64(i&1), d*float64(i>>1&1), h*float64(i>>2&1))
+	}
+	for _, f := range [][3]int{{0, 2, 1}, {1, 2, 3}, {4, 5, 6}, {5, 7, 6}, {0, 1, 4}, {1, 5, 4}, {2, 6, 3}, {3, 6, 7}, {0, 4, 2}, {2, 4, 6}, {1, 3, 5}, {3, 7, 5}} {
+		fmt.Fprintf(&b, "f %d %d %d\n", f[0]+1, f[1]+1, f[2]+1)
+	}
+	return b.String()
 }
 
 func (s *printSite) push(t *testing.T, work, name string) {
@@ -145,9 +162,13 @@ type apiPlan struct {
 		Role         string `json:"role"`
 		RoleFrom     string `json:"role_from"`
 		Fit          bool   `json:"fit"`
-		PartURL      string `json:"part_3mf_url"`
-		DownloadURL  string `json:"download_url"`
-		Estimate     *struct {
+		Pose         struct {
+			Kind string     `json:"kind"`
+			Size [3]float64 `json:"size"`
+		} `json:"pose"`
+		PartURL     string `json:"part_3mf_url"`
+		DownloadURL string `json:"download_url"`
+		Estimate    *struct {
 			Seconds float64 `json:"seconds"`
 			Grams   float64 `json:"grams"`
 			Metres  float64 `json:"metres"`
@@ -353,10 +374,14 @@ func TestPrintEndToEnd(t *testing.T) {
 	}
 	var files []plateFile
 	dir := t.TempDir()
+	projects := []string{"nonsense"} // 3MF and OBJ parts beside STL ones
+	for _, p := range corpus {
+		projects = append(projects, p.Name)
+	}
 	t.Run("plates", func(t *testing.T) {
-		for _, p := range corpus {
+		for _, name := range projects {
 			for _, printer := range []string{"mk4", "mini", "xl"} {
-				plan := s.plan(t, p.Name, "printer="+printer)
+				plan := s.plan(t, name, "printer="+printer)
 				pieces := 0
 				for _, pt := range plan.Parts {
 					if pt.Fit {
@@ -365,7 +390,7 @@ func TestPrintEndToEnd(t *testing.T) {
 				}
 				placed := 0
 				for _, pl := range plan.Plates {
-					what := fmt.Sprintf("%s on %s, plate %d", p.Name, printer, pl.N)
+					what := fmt.Sprintf("%s on %s, plate %d", name, printer, pl.N)
 					if !strings.HasSuffix(pl.DownloadURL, ".3mf") {
 						t.Errorf("%s: download URL %q", what, pl.DownloadURL)
 					}
@@ -383,21 +408,21 @@ func TestPrintEndToEnd(t *testing.T) {
 					}
 					placed += len(items)
 					checkPlacements(t, what, items, plan.Printer.X, plan.Printer.Y, plan.Printer.Z, plan.Spacing)
-					file := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.3mf", p.Name, printer, pl.N))
+					file := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.3mf", name, printer, pl.N))
 					if err := os.WriteFile(file, data, 0o644); err != nil {
 						t.Fatal(err)
 					}
 					files = append(files, plateFile{what, file, plan.Printer.X, plan.Printer.Y, plan.Printer.Z})
 				}
 				if placed != pieces {
-					t.Errorf("%s on %s: %d pieces on plates, want %d", p.Name, printer, placed, pieces)
+					t.Errorf("%s on %s: %d pieces on plates, want %d", name, printer, placed, pieces)
 				}
 				limit := int(math.Ceil(1.15*float64(plan.Bound) - 1e-9))
 				if len(plan.Plates) > limit {
-					t.Errorf("%s on %s: %d plates, more than ⌈1.15 × %d⌉", p.Name, printer, len(plan.Plates), plan.Bound)
+					t.Errorf("%s on %s: %d plates, more than ⌈1.15 × %d⌉", name, printer, len(plan.Plates), plan.Bound)
 				}
 				if len(plan.TooBig) > 0 && !strings.Contains(strings.Join(plan.Notes, "\n"), "does not fit") {
-					t.Errorf("%s on %s: parts too big without a note: %v", p.Name, printer, plan.Notes)
+					t.Errorf("%s on %s: parts too big without a note: %v", name, printer, plan.Notes)
 				}
 			}
 		}
@@ -455,11 +480,21 @@ func TestPrintEndToEnd(t *testing.T) {
 			"clips/sample_clips_x2.stl": {"2", "file name", "main"},
 			"gripper.stl":               {"1", "default", "main"},
 			"gear.stl":                  {"1", "default", "accent"},
+			"cover.3mf":                 {"1", "default", "main"},
+			"post.obj":                  {"1", "default", "main"},
+		}
+		if len(plan.Parts) != len(want) {
+			t.Errorf("%d parts in the plan, want %d", len(plan.Parts), len(want))
 		}
 		for _, pt := range plan.Parts {
 			w := want[pt.Path]
 			if got := [3]string{strconv.Itoa(pt.Quantity), pt.QuantityFrom, pt.Role}; got != w {
 				t.Errorf("%s: %v, want %v", pt.Path, got, w)
+			}
+			// The 3MF block keeps its pose; the OBJ post lies down.
+			size := fmt.Sprintf("%.1f×%.1f×%.1f", pt.Pose.Size[0], pt.Pose.Size[1], pt.Pose.Size[2])
+			if pt.Path == "cover.3mf" && (size != "40.0×30.0×8.0" || pt.Pose.Kind != "as modelled") || pt.Path == "post.obj" && (size != "60.0×10.0×5.0" || pt.Pose.Kind != "flat face") {
+				t.Errorf("%s lies %s, %s", pt.Path, pt.Pose.Kind, size)
 			}
 		}
 		notes := strings.Join(plan.Notes, "\n")
