@@ -59,7 +59,7 @@ fuzz:
 	done
 
 # bench: every benchmark beside its peer, measured in the same run, as
-# ratios. BENCH=git,render,catalog,lfs,pages,print picks sections.
+# ratios. BENCH=git,render,catalog,lfs,pages,formats,print picks sections.
 BENCH ?=
 bench: deps build
 	$(GO) run ./bench $(if $(BENCH),-only $(BENCH))

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html"
 	"image"
 	"image/png"
 	"io"
@@ -582,10 +583,15 @@ func TestPrintEndToEnd(t *testing.T) {
 		if len(schemes) > 0 {
 			t.Errorf("no hand-off to %v", schemes)
 		}
-		// A part's own file and its laid-flat 3MF.
+		// A part's own file (in the API and on its page) and its laid-flat
+		// 3MF.
 		pt := plan.Parts[0]
 		if len(pt.Handoff) != 4 || !strings.Contains(pt.Handoff[0].URL, url.QueryEscape(s.srv.URL+pt.DownloadURL)) {
 			t.Errorf("part hand-off %+v", pt.Handoff)
+		}
+		code, page := get(t, s.srv.URL+"/"+owner+"/Voron-Trident/blob/main/"+pt.Path)
+		if want := "prusaslicer://open?file=" + url.QueryEscape(s.srv.URL+pt.DownloadURL); code != 200 || !strings.Contains(html.UnescapeString(string(page)), want) {
+			t.Errorf("part page (%d) lacks %s", code, want)
 		}
 		code, data := get(t, s.srv.URL+pt.PartURL)
 		if code != 200 {
@@ -736,6 +742,10 @@ func TestPrintEstimates(t *testing.T) {
 	code, body = get(t, srv.URL+"/"+owner+"/small/print?printer=mk4")
 	if code != 200 || strings.Contains(string(body), "slicing…") || !strings.Contains(string(body), " min · ") {
 		t.Errorf("print page does not show the estimates (%d)", code)
+	}
+	code, body = get(t, srv.URL+"/"+owner+"/small/blob/main/gripper.stl")
+	if code != 200 || !regexp.MustCompile(`data-estimate>Slicer estimate: <strong>\d+ min · [0-9.]+ g · [0-9.]+ m</strong>`).Match(body) {
+		t.Errorf("part page (%d) does not show the estimate", code)
 	}
 	// Estimates are kept by content: the same file under a new name, in
 	// the next commit, is never sliced again.

@@ -43,6 +43,9 @@ type Estimator interface {
 	// queues the others (returned with Pending set). parts maps SHA-256
 	// to where the part is.
 	Estimates(ctx context.Context, parts map[string]PartRef) (map[string]*Estimate, error)
+	// Known returns the estimate kept for a part's content, or nil; it
+	// queues nothing.
+	Known(ctx context.Context, sha256 string) (*Estimate, error)
 	// Changes counts the estimates that have landed, so that plans made
 	// before one landed are made again.
 	Changes() int64
@@ -101,6 +104,23 @@ func NewPlanner(opt Options) (*Planner, error) {
 
 // Printers returns the printer list.
 func (p *Planner) Printers() *Printers { return p.o.Printers }
+
+// Estimate returns the slicer's estimate for a part's content, when
+// estimates are on and it has one.
+func (p *Planner) Estimate(ctx context.Context, sha256 string) (*Estimate, error) {
+	if p.o.Estimates == nil {
+		return nil, nil
+	}
+	return p.o.Estimates.Known(ctx, sha256)
+}
+
+// EstimatesVersion changes whenever an estimate lands, for page caches.
+func (p *Planner) EstimatesVersion() int64 {
+	if p.o.Estimates == nil {
+		return 0
+	}
+	return p.o.Estimates.Changes()
+}
 
 // ErrNoPlan says a project has nothing to plan yet: it has not been
 // catalogued.

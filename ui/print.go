@@ -109,7 +109,6 @@ type printPart struct {
 	Estimate       string
 	Download       string
 	Part3MF        string
-	Handoff        []print.Slicer
 	QuantityFrom   string
 	RoleFrom       string
 	Accent         bool
@@ -212,7 +211,6 @@ func (u *UI) planView(v *printView, plan *print.Plan, base string) {
 			PETG:         fmt.Sprintf("%s · %s", grams(pt.Total.PETG.Grams), metres(pt.Total.PETG.Metres)),
 			Download:     raw,
 			Part3MF:      print.PartPath(p.Full(), plan.Printer.ID, pt.Path),
-			Handoff:      print.Handoff(base + raw),
 			QuantityFrom: pt.From,
 			RoleFrom:     pt.RoleFrom,
 			Accent:       pt.Role == print.RoleAccent,
@@ -420,4 +418,40 @@ func duration(s float64) string {
 		return fmt.Sprintf("%d h %d min", m/60, m%60)
 	}
 	return fmt.Sprintf("%d min", max(m, 1))
+}
+
+// partPrint adds to a part page the print page's link, "open in" links
+// for the file a slicer opens (the mesh, for an OpenSCAD build) and the
+// slicer's estimate.
+func (u *UI) partPrint(c echo.Context, v *partView) error {
+	if u.planner == nil {
+		return nil
+	}
+	v.PrintURL = v.L.P.URL() + "/print"
+	file := v.L.RawURL(v.L.Path)
+	if scad.IsSource(v.L.Path) && v.MeshURL != "" {
+		file = v.MeshURL
+	}
+	v.Handoff = print.Handoff(absBase(c.Request()) + file)
+	if v.Part == nil {
+		return nil
+	}
+	e, err := u.planner.Estimate(c.Request().Context(), v.Part.SHA256)
+	if err != nil || e == nil {
+		return err
+	}
+	if e.Error != "" {
+		v.Estimate = "the slicer could not slice it"
+	} else {
+		v.Estimate = fmt.Sprintf("%s · %s · %s", duration(e.Seconds), grams(e.Grams), metres(e.Metres))
+	}
+	return nil
+}
+
+// estimatesVersion names the estimates landed so far, for page caches.
+func (u *UI) estimatesVersion() string {
+	if u.planner == nil {
+		return ""
+	}
+	return strconv.FormatInt(u.planner.EstimatesVersion(), 10)
 }

@@ -112,6 +112,23 @@ func (s *Slicer) ProfileKey() string { return s.profile }
 // Changes implements print.Estimator.
 func (s *Slicer) Changes() int64 { return s.changes.Load() }
 
+// Known implements print.Estimator.
+func (s *Slicer) Known(ctx context.Context, sha256 string) (*print.Estimate, error) {
+	docs, err := s.o.Store.PrintEstimates(ctx, s.profile, []string{sha256})
+	if err != nil {
+		return nil, err
+	}
+	doc, ok := docs[sha256]
+	if !ok {
+		return nil, nil
+	}
+	var e print.Estimate
+	if err := json.Unmarshal([]byte(doc), &e); err != nil {
+		return nil, fmt.Errorf("estimate of %s: %w", sha256, err)
+	}
+	return &e, nil
+}
+
 // Estimates implements print.Estimator.
 func (s *Slicer) Estimates(ctx context.Context, parts map[string]print.PartRef) (map[string]*print.Estimate, error) {
 	keys := make([]string, 0, len(parts))
