@@ -65,6 +65,20 @@ func browserTest(t *testing.T, s *printSite) {
 			t.Errorf("plate card screenshot: %v", err)
 		}
 	}
+	// Each plate's "Open in…" links hand the slicers its 3MF's absolute
+	// address, in their own schemes.
+	links, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const card = document.querySelector('.plate-card');
+		const dl = new URL(card.querySelector('a[data-download="3mf"]').getAttribute('href'), location.href).href;
+		return [...card.querySelectorAll('.handoff a')].map(a => {
+			const h = a.getAttribute('href');
+			const i = h.indexOf('?file=');
+			return h.slice(0, i) + ' ' + (decodeURIComponent(h.slice(i + 6)) === dl);
+		}).join(',');
+	})()`))
+	if want := "prusaslicer://open true,orcaslicer://open true,bambustudio://open true,cura://open true"; err != nil || links != want {
+		t.Errorf("plate hand-off links: %q (%v), want %q", links, err, want)
+	}
 	// The page's 3MF link downloads a 3MF: fetched as the browser would,
 	// with the page's cookies.
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {

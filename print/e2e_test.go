@@ -589,9 +589,21 @@ func TestPrintEndToEnd(t *testing.T) {
 		if len(pt.Handoff) != 4 || !strings.Contains(pt.Handoff[0].URL, url.QueryEscape(s.srv.URL+pt.DownloadURL)) {
 			t.Errorf("part hand-off %+v", pt.Handoff)
 		}
+		// The part page's link hands the slicer this server's absolute
+		// address of the part's file.
 		code, page := get(t, s.srv.URL+"/"+owner+"/Voron-Trident/blob/main/"+pt.Path)
-		if want := "prusaslicer://open?file=" + url.QueryEscape(s.srv.URL+pt.DownloadURL); code != 200 || !strings.Contains(html.UnescapeString(string(page)), want) {
-			t.Errorf("part page (%d) lacks %s", code, want)
+		m := regexp.MustCompile(`href="prusaslicer://open\?file=([^"]+)"`).FindStringSubmatch(html.UnescapeString(string(page)))
+		if code != 200 || m == nil {
+			t.Fatalf("part page (%d) has no PrusaSlicer link", code)
+		}
+		target, err := url.QueryUnescape(m[1])
+		if err != nil || !strings.HasPrefix(target, s.srv.URL+"/") {
+			t.Fatalf("part page's PrusaSlicer link points at %q", m[1])
+		}
+		_, viaPage := get(t, target)
+		_, viaAPI := get(t, s.srv.URL+pt.DownloadURL)
+		if len(viaPage) == 0 || !bytes.Equal(viaPage, viaAPI) {
+			t.Errorf("the part page hands the slicer %s (%d bytes), not the part's file (%d bytes)", target, len(viaPage), len(viaAPI))
 		}
 		code, data := get(t, s.srv.URL+pt.PartURL)
 		if code != 200 {

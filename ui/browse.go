@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
-	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/scad"
@@ -198,7 +197,7 @@ type partView struct {
 	// Print: the project's print page, "open in" links for the part's
 	// file, and the slicer's estimate when there is one (print.go).
 	PrintURL string
-	Handoff  []print.Slicer
+	Handoff  []handoffLink
 	Estimate string
 }
 

@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"math"
 	"net/http"
 	"path"
@@ -122,7 +123,7 @@ type plateView struct {
 	Title    string
 	Picture  string
 	Download string
-	Handoff  []print.Slicer
+	Handoff  []handoffLink
 	Contents string
 	Fill     string
 }
@@ -257,7 +258,7 @@ func (u *UI) planView(v *printView, plan *print.Plan, base string) {
 			Plate: pl, Title: title,
 			Picture:  print.PlatePicturePath(p.Full(), plan.Printer.ID, pl.N),
 			Download: dl,
-			Handoff:  print.Handoff(base + dl),
+			Handoff:  handoff(base + dl),
 			Contents: strings.Join(names, ", "),
 			Fill:     fmt.Sprintf("%.0f%%", 100*pl.Fill),
 		})
@@ -432,7 +433,7 @@ func (u *UI) partPrint(c echo.Context, v *partView) error {
 	if scad.IsSource(v.L.Path) && v.MeshURL != "" {
 		file = v.MeshURL
 	}
-	v.Handoff = print.Handoff(absBase(c.Request()) + file)
+	v.Handoff = handoff(absBase(c.Request()) + file)
 	if v.Part == nil {
 		return nil
 	}
@@ -454,4 +455,21 @@ func (u *UI) estimatesVersion() string {
 		return ""
 	}
 	return strconv.FormatInt(u.planner.EstimatesVersion(), 10)
+}
+
+// handoffLink is an "open in" link. Its URL's scheme is a slicer's
+// (prusaslicer:, orcaslicer:, ...), which html/template would refuse as
+// unsafe: it is made here from a constant scheme and an escaped address,
+// so it is marked safe.
+type handoffLink struct {
+	Name string
+	URL  template.URL
+}
+
+func handoff(download string) []handoffLink {
+	var out []handoffLink
+	for _, s := range print.Handoff(download) {
+		out = append(out, handoffLink{s.Name, template.URL(s.URL)})
+	}
+	return out
 }
