@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -65,10 +64,6 @@ type UI struct {
 	policy *bluemonday.Policy
 	// planner makes print plans (print.go); nil without print pages.
 	planner *print.Planner
-
-	stateMu sync.Mutex // guards state and stateAt (see catalogState)
-	state   string
-	stateAt time.Time
 }
 
 // New builds the UI: it parses the embedded templates and indexes the
@@ -189,6 +184,9 @@ func (u *UI) fail(c echo.Context, err error) error {
 		status, msg = http.StatusNotFound, "No such file or folder."
 	case errors.Is(err, storage.ErrUnavailable):
 		status, msg = http.StatusServiceUnavailable, "File storage is unavailable. Please try again shortly."
+	case errors.Is(err, search.ErrCatchingUp):
+		status, msg = http.StatusServiceUnavailable, "Search on this server is still catching up with the catalogue. Please try again in a few seconds."
+		c.Response().Header().Set("Retry-After", "5")
 	case errors.Is(err, context.Canceled):
 		return nil
 	default:

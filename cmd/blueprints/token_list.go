@@ -22,7 +22,7 @@ var tokenListCmd = &cli.Command{
 			return fmt.Errorf("%w: want exactly one NAME", cli.ErrUsage)
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, flagString(fs, "data"))
+		st, err := openStore(ctx, fs)
 		if err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@ var tokenRevokeCmd = &cli.Command{
 			return fmt.Errorf("%w: token ID %q is not a positive number", cli.ErrUsage, args[0])
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, flagString(fs, "data"))
+		st, err := openStore(ctx, fs)
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ Works while the server runs.`,
 			return fmt.Errorf("user name: %w", err)
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, flagString(fs, "data"))
+		st, err := openStore(ctx, fs)
 		if err != nil {
 			return err
 		}
