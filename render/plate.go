@@ -61,6 +61,7 @@ func NewPlate(width, depth, height float64, size int) (*Plate, error) {
 		ss = 2
 	}
 	r := newRaster(size*ss, 1)
+	r.newFrames()
 	r.toCam, r.right, r.up = [3]float64{0, 0, 1}, [3]float64{1, 0, 0}, [3]float64{0, 1, 0}
 	n := float64(r.n)
 	span := max(width, depth)
@@ -86,12 +87,13 @@ func NewPlate(width, depth, height float64, size int) (*Plate, error) {
 // transposed). Geometry beyond the picture's frame is pressed onto its
 // edge, and heights are kept between the bed and the plate's height.
 func (p *Plate) Draw(f *Facets, transform [12]float64) {
-	p.r.draw(p.place(f.vertices(), transform), nil)
+	v := p.place(f.vertices(), transform)
+	p.r.drawFacets(&p.r.frames[0], v, nil, 0, len(v)/3)
 }
 
 // DrawMesh adds a part as Draw does, from its mesh.
 func (p *Plate) DrawMesh(m *Mesh, transform [12]float64) {
-	p.r.draw(p.place(m.verts, transform), m.tris)
+	p.r.drawFacets(&p.r.frames[0], p.place(m.verts, transform), m.tris, 0, len(m.tris)/3)
 }
 
 // place returns src moved by transform into the plate's frame.
@@ -116,9 +118,6 @@ func (p *Plate) place(src []stl.Vec3, transform [12]float64) []stl.Vec3 {
 // grid.
 func (p *Plate) Image() *image.RGBA {
 	r := p.r
-	if r.frames == nil {
-		r.draw(nil, nil)
-	}
 	samples := r.frames[0].samples
 	lut := shadeTable()
 	ss, size := p.ss, p.size
