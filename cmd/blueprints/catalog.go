@@ -18,6 +18,7 @@ import (
 	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
+	"github.com/blueprints-hq/blueprints/ui/api"
 )
 
 // catalogService is the catalog as serve and reindex build it: the job
@@ -30,6 +31,7 @@ type catalogService struct {
 	// Searcher is Index gated on the follower: it refuses searches until
 	// the index has caught up with the database.
 	Searcher search.Index
+	API      *api.API
 	unlock   func()
 }
 
@@ -42,13 +44,17 @@ type catalogNode struct {
 	Rebuild bool
 	// SCAD builds OpenSCAD sources into parts; nil lists them unbuilt.
 	SCAD *scad.Builder
+	// API says who is asking the JSON API and what they may see (the
+	// access policy and the viewer of a request; anonymous when empty),
+	// and makes its print plans (none when nil).
+	API api.Deps
 	// Catalogued, when set, hears of each project catalogued (serve:
 	// the print planner prepares its plan).
 	Catalogued func(project string)
 }
 
 // openCatalog takes the data folder's catalog lock and opens the search
-// index, its follower and the catalog over them.
+// index, its follower, the catalog and the API over them.
 func openCatalog(ctx context.Context, log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot string, n catalogNode) (*catalogService, error) {
 	unlock, err := catalog.LockData(data)
 	if err != nil {
@@ -103,6 +109,7 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 		Index:    index,
 		Follower: follower,
 		Searcher: searcher,
+		API:      api.New(api.Deps{Store: st, Index: searcher, Logger: log, Policy: n.API.Policy, Viewer: n.API.Viewer, Planner: n.API.Planner}),
 		unlock:   unlock,
 	}, nil
 }
@@ -112,6 +119,16 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 // catalogue: it is removed and built again from this database.
 func openIndex(ctx context.Context, log *slog.Logger, st *store.Store, path string) (*search.Bleve, error) {
 	index, err := search.Open(path)
+	if errors.Is(err, search.ErrIndexVersion) {
+		// Written by a version with another index shape (an upgrade): the
+		// index is derived data, built again from the database's
+		// change log, in the background.
+		log.Warn("the search index was written by another version; building it again from the database", "index", path)
+		if err := os.RemoveAll(path); err != nil {
+			return nil, fmt.Errorf("remove search index %s: %w", path, err)
+		}
+		index, err = search.Open(path)
+	}
 	if err != nil {
 		return nil, err
 	}
