@@ -241,3 +241,15 @@ func TestAnalyseCorpus(t *testing.T) {
 		t.Errorf("%d of %d Voron and Prusa parts (modelled for printing) keep their pose; want at least three quarters", kept, total)
 	}
 }
+
+// A part exactly the bed's size (give or take float rounding) is placed,
+// never dropped.
+func TestBuildBedSized(t *testing.T) {
+	pr := Printer{ID: "p", Name: "P", X: 100, Y: 80, Z: 50}
+	var b Bill
+	shape := Shape{Version: ShapeVersion, Poses: []Pose{{Rotation: identity(), Size: [3]float64{100 + 5e-7, 80, 10}, Kind: PoseAsModelled}}}
+	pl := Build([]Input{{Path: "plate.stl", SHA256: "x", Shape: shape}}, &b, pr, nil, DefaultSpacing)
+	if !pl.Parts[0].Fits || len(pl.Plates) != 1 || len(pl.Plates[0].Pieces) != 1 || len(pl.Notes) != 0 {
+		t.Errorf("bed-sized part: fits %v, %d plates, notes %q", pl.Parts[0].Fits, len(pl.Plates), pl.Notes)
+	}
+}

@@ -231,14 +231,17 @@ func (p *Plan) packRole(role string) {
 	}
 	bed := p.Printer.X * p.Printer.Y
 	p.Bound += int(math.Ceil(area/bed - 1e-9))
-	res := pack.Pack(rects, p.Printer.X, p.Printer.Y, p.Spacing)
+	// The bed grows by the slack Fits forgives, so that what fits packs.
+	res := pack.Pack(rects, p.Printer.X+fitSlack, p.Printer.Y+fitSlack, p.Spacing)
 	first := len(p.Plates)
 	for b := range res.Bins {
 		p.Plates = append(p.Plates, Plate{N: first + b + 1, Role: role})
 	}
 	for i, s := range res.Spots {
 		if s.Bin < 0 {
-			continue // cannot happen: the part fits
+			// Fits said yes; never leave a piece out without a word.
+			p.Notes = append(p.Notes, fmt.Sprintf("a piece of %s could not be placed on a %s × %s mm bed", p.Parts[owner[i]].Path, num(p.Printer.X), num(p.Printer.Y)))
+			continue
 		}
 		pt := p.Parts[owner[i]]
 		pose := pt.Pose
