@@ -5,7 +5,7 @@
 // store), whether it fits a printer (printers.go, printers.toml: the
 // printers offered, as data), the filament it takes, and the plates: every
 // piece packed onto as few beds as possible (package print/pack), each
-// plate written as a 3MF (package print/threemf) and drawn from above by
+// plate written as a 3MF (package threemf's Writer) and drawn from above by
 // the renderer.
 //
 // Data enters from the metadata store (the catalogue's parts and their
