@@ -90,7 +90,7 @@ func benchPrint(b *Bench) error {
 	}
 	mk4, _ := printers.Lookup("mk4")
 	planner := func() *print.Planner {
-		p, err := print.NewPlanner(print.Options{Store: st, Source: print.NewRepoSource(filepath.Join(srv.Data, "repos"), blobs), Printers: printers, Limits: render.DefaultLimits()})
+		p, err := print.NewPlanner(print.Options{Store: st, Source: print.NewRepoSource(filepath.Join(srv.Data, "repos"), st, blobs), Printers: printers, Limits: render.DefaultLimits()})
 		if err != nil {
 			b.Fatalf("planner: %v", err)
 		}

@@ -53,11 +53,14 @@ func startPrintSite(t *testing.T, args ...string) *printSite {
 		work := testenv.CorpusWorkTree(t, p)
 		s.push(t, work, p.Name)
 	}
-	// A project whose print.toml says nonsense about two parts' counts.
+	// A project whose print.toml says nonsense about two parts' counts,
+	// with one part in Git LFS.
 	work := t.TempDir()
 	testenv.Git(t, work, "init", "-q", "-b", "main")
+	testenv.Git(t, work, "lfs", "install", "--local")
+	testenv.Git(t, work, "lfs", "track", "lfs/*.stl")
 	src := filepath.Join(testenv.ModuleRoot(t), "testdata", "corpus", "rwb27__openflexure_microscope", "stl")
-	for _, f := range [][2]string{{"sample_clips.stl", "clips/sample_clips_x2.stl"}, {"picam1_board_gripper.stl", "gripper.stl"}, {"large_gear.stl", "gear.stl"}} {
+	for _, f := range [][2]string{{"sample_clips.stl", "clips/sample_clips_x2.stl"}, {"picam1_board_gripper.stl", "gripper.stl"}, {"large_gear.stl", "gear.stl"}, {"feet.stl", "lfs/feet.stl"}} {
 		data, err := os.ReadFile(filepath.Join(src, f[0]))
 		if err != nil {
 			t.Fatal(err)
@@ -375,7 +378,7 @@ func TestPrintEndToEnd(t *testing.T) {
 	}
 	var files []plateFile
 	dir := t.TempDir()
-	projects := []string{"nonsense"} // 3MF and OBJ parts beside STL ones
+	projects := []string{"nonsense"} // 3MF, OBJ and LFS parts beside STL ones
 	for _, p := range corpus {
 		projects = append(projects, p.Name)
 	}
@@ -483,6 +486,7 @@ func TestPrintEndToEnd(t *testing.T) {
 			"gear.stl":                  {"1", "default", "accent"},
 			"cover.3mf":                 {"1", "default", "main"},
 			"post.obj":                  {"1", "default", "main"},
+			"lfs/feet.stl":              {"1", "default", "main"},
 		}
 		if len(plan.Parts) != len(want) {
 			t.Errorf("%d parts in the plan, want %d", len(plan.Parts), len(want))

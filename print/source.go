@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/blueprints-hq/blueprints/catalog"
+	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
@@ -31,19 +32,21 @@ type Source interface {
 }
 
 // RepoSource reads projects' bare repositories under Repos
-// ({Repos}/{owner}/{name}.git) and LFS objects from Blobs.
+// ({Repos}/{owner}/{name}.git) and LFS objects from Blobs, through
+// lfs.OpenObject: only objects the project owns (Store says which).
 type RepoSource struct {
 	Repos string
+	Store *store.Store
 	Blobs storage.Blobs
 	Pool  *repo.BrowsePool
 }
 
 var _ Source = (*RepoSource)(nil)
 
-// NewRepoSource reads the repositories under dir and LFS objects from
-// blobs.
-func NewRepoSource(dir string, blobs storage.Blobs) *RepoSource {
-	return &RepoSource{Repos: dir, Blobs: blobs, Pool: repo.NewBrowsePool(4, 64)}
+// NewRepoSource reads the repositories under dir and the LFS objects st
+// records for each project from blobs.
+func NewRepoSource(dir string, st *store.Store, blobs storage.Blobs) *RepoSource {
+	return &RepoSource{Repos: dir, Store: st, Blobs: blobs, Pool: repo.NewBrowsePool(4, 64)}
 }
 
 func (s *RepoSource) open(project string) (*repo.Browse, error) {
@@ -98,9 +101,9 @@ func (s *RepoSource) OpenPart(ctx context.Context, project, blob, p string) (io.
 		return rc, base + ".stl", nil
 	}
 	if lfs.ValidOID(blob) {
-		rc, _, err := s.Blobs.Get(ctx, lfs.BlobKey(blob))
+		rc, err := s.openLFS(ctx, project, blob)
 		if err != nil {
-			return nil, "", fmt.Errorf("read LFS object %s of %s: %w", blob, p, err)
+			return nil, "", fmt.Errorf("read LFS object %s of %s in %s: %w", blob, p, project, err)
 		}
 		return rc, base, nil
 	}
@@ -118,6 +121,23 @@ func (s *RepoSource) OpenPart(ctx context.Context, project, blob, p string) (io.
 		return nil, "", fmt.Errorf("read blob %s (%s) in %s: %w", blob, p, project, err)
 	}
 	return &pooledReader{ReadCloser: rc, done: func() { s.Pool.Put(b) }}, base, nil
+}
+
+// openLFS opens an LFS object of project, as every reader of LFS content
+// does: through lfs.OpenObject, which refuses objects the project does not
+// own.
+func (s *RepoSource) openLFS(ctx context.Context, project, oid string) (io.ReadCloser, error) {
+	owner, name, _ := strings.Cut(project, "/")
+	p, err := s.Store.ProjectByName(ctx, owner, name)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.Store.LFSObject(ctx, p.ID, oid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", lfs.ErrNotOwned, err)
+	}
+	rc, _, err := lfs.OpenObject(ctx, s.Store, s.Blobs, p.ID, lfs.Pointer{OID: oid, Size: o.Size})
+	return rc, err
 }
 
 // pooledReader gives its repository back to the pool once closed.

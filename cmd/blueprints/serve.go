@@ -382,7 +382,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		estimates = sl
 		workers = append(workers, sl.Run)
 	}
-	planner, err = print.NewPlanner(print.Options{Store: st, Source: print.NewRepoSource(repos.Root(), blobs), Printers: printers, Estimates: estimates, Limits: render.DefaultLimits(), Logger: log})
+	planner, err = print.NewPlanner(print.Options{Store: st, Source: print.NewRepoSource(repos.Root(), st, blobs), Printers: printers, Estimates: estimates, Limits: render.DefaultLimits(), Logger: log})
 	if err != nil {
 		return nil, err
 	}
