@@ -28,6 +28,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/threemf"
 	"github.com/blueprints-hq/blueprints/threemf/threemftest"
+	"github.com/blueprints-hq/blueprints/ui/api/apitest"
 )
 
 // The end-to-end tests of print plans: a real server holding the corpus
@@ -200,7 +201,7 @@ type apiPlan struct {
 
 func (s *printSite) plan(t *testing.T, project, query string) apiPlan {
 	t.Helper()
-	code, body := get(t, s.srv.URL+"/api/v1/projects/"+owner+"/"+project+"/print?"+query)
+	code, body := getAPI(t, s.srv.URL+"/api/v1/projects/"+owner+"/"+project+"/print?"+query)
 	if code != 200 {
 		t.Fatalf("plan of %s (%s): %d %s", project, query, code, body)
 	}
@@ -208,7 +209,46 @@ func (s *printSite) plan(t *testing.T, project, query string) apiPlan {
 	if err := json.Unmarshal(body, &p); err != nil {
 		t.Fatalf("plan of %s: %v\n%s", project, err, body)
 	}
+	// Addresses are absolute, as elsewhere in the API.
+	for _, pl := range p.Plates {
+		if !strings.HasPrefix(pl.DownloadURL, s.srv.URL+"/") || !strings.HasPrefix(pl.PictureURL, s.srv.URL+"/") {
+			t.Errorf("plan of %s: plate %d at %q and %q, want absolute addresses", project, pl.N, pl.DownloadURL, pl.PictureURL)
+		}
+	}
 	return p
+}
+
+// validators holds each server's OpenAPI validator, by origin.
+var validators sync.Map
+
+// getAPI gets an answer of the JSON API and checks it against the
+// server's OpenAPI document (/api/v1/openapi.json).
+func getAPI(t *testing.T, u string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", u, err)
+	}
+	origin := req.URL.Scheme + "://" + req.URL.Host
+	val, ok := validators.Load(origin)
+	if !ok {
+		code, doc := get(t, origin+"/api/v1/openapi.json")
+		if code != 200 {
+			t.Fatalf("GET the OpenAPI document: %d", code)
+		}
+		val, _ = validators.LoadOrStore(origin, apitest.New(t, doc))
+	}
+	val.(*apitest.Validator).Check(t, req, res.StatusCode, res.Header, body)
+	return res.StatusCode, body
 }
 
 // placedItem is a build item's extent on the bed.
@@ -398,7 +438,7 @@ func TestPrintEndToEnd(t *testing.T) {
 					if !strings.HasSuffix(pl.DownloadURL, ".3mf") {
 						t.Errorf("%s: download URL %q", what, pl.DownloadURL)
 					}
-					code, data := get(t, s.srv.URL+pl.DownloadURL)
+					code, data := get(t, pl.DownloadURL)
 					if code != 200 {
 						t.Fatalf("%s: GET %s: %d %s", what, pl.DownloadURL, code, data)
 					}
@@ -521,7 +561,7 @@ func TestPrintEndToEnd(t *testing.T) {
 
 	t.Run("custom printers out of range are refused", func(t *testing.T) {
 		for _, q := range []string{"x=0&y=0&z=0", "x=100000&y=100000&z=100000", "x=250&y=210&z=-5", "x=abc&y=1&z=1", "printer=custom-0x0x0", "printer=nosuch", "x=NaN&y=200&z=200", "x=Inf&y=200&z=200"} {
-			code, body := get(t, s.srv.URL+"/api/v1/projects/"+owner+"/Voron-Trident/print?"+q)
+			code, body := getAPI(t, s.srv.URL+"/api/v1/projects/"+owner+"/Voron-Trident/print?"+q)
 			var prob struct{ Error string }
 			if code != 400 || json.Unmarshal(body, &prob) != nil || prob.Error == "" {
 				t.Errorf("API %s: %d %s, want 400 with an error", q, code, body)
@@ -549,7 +589,7 @@ func TestPrintEndToEnd(t *testing.T) {
 	t.Run("plate pictures stay on the bed", func(t *testing.T) {
 		plan := s.plan(t, "Voron-Trident", "printer=mk4")
 		for _, pl := range plan.Plates {
-			code, data := get(t, s.srv.URL+pl.PictureURL)
+			code, data := get(t, pl.PictureURL)
 			if code != 200 {
 				t.Fatalf("picture %s: %d", pl.PictureURL, code)
 			}
@@ -576,8 +616,8 @@ func TestPrintEndToEnd(t *testing.T) {
 			}
 			delete(schemes, h.Name)
 			target, err := url.QueryUnescape(strings.TrimPrefix(h.URL, prefix))
-			if err != nil || target != s.srv.URL+pl.DownloadURL {
-				t.Errorf("hand-off %s points at %q, want %q", h.Name, target, s.srv.URL+pl.DownloadURL)
+			if err != nil || target != pl.DownloadURL {
+				t.Errorf("hand-off %s points at %q, want %q", h.Name, target, pl.DownloadURL)
 			}
 			// The slicer's download works.
 			if code, data := get(t, target); code != 200 || !bytes.HasPrefix(data, []byte("PK")) {
@@ -590,7 +630,7 @@ func TestPrintEndToEnd(t *testing.T) {
 		// A part's own file (in the API and on its page) and its laid-flat
 		// 3MF.
 		pt := plan.Parts[0]
-		if len(pt.Handoff) != 4 || !strings.Contains(pt.Handoff[0].URL, url.QueryEscape(s.srv.URL+pt.DownloadURL)) {
+		if len(pt.Handoff) != 4 || !strings.Contains(pt.Handoff[0].URL, url.QueryEscape(pt.DownloadURL)) {
 			t.Errorf("part hand-off %+v", pt.Handoff)
 		}
 		// The part page's link hands the slicer this server's absolute
@@ -605,18 +645,18 @@ func TestPrintEndToEnd(t *testing.T) {
 			t.Fatalf("part page's PrusaSlicer link points at %q", m[1])
 		}
 		_, viaPage := get(t, target)
-		_, viaAPI := get(t, s.srv.URL+pt.DownloadURL)
+		_, viaAPI := get(t, pt.DownloadURL)
 		if len(viaPage) == 0 || !bytes.Equal(viaPage, viaAPI) {
 			t.Errorf("the part page hands the slicer %s (%d bytes), not the part's file (%d bytes)", target, len(viaPage), len(viaAPI))
 		}
-		code, data := get(t, s.srv.URL+pt.PartURL)
+		code, data := get(t, pt.PartURL)
 		if code != 200 {
 			t.Fatalf("part 3MF %s: %d", pt.PartURL, code)
 		}
 		items := read3MF(t, data, pt.Path)
 		checkPlacements(t, pt.Path, items, plan.Printer.X, plan.Printer.Y, plan.Printer.Z, 0)
 		// Every plate in one zip, each a 3MF.
-		code, data = get(t, s.srv.URL+plan.PlatesURL)
+		code, data = get(t, plan.PlatesURL)
 		if code != 200 {
 			t.Fatalf("plates zip: %d", code)
 		}
@@ -723,7 +763,7 @@ func TestPrintEstimates(t *testing.T) {
 		if e.Error != "" {
 			t.Fatalf("%s: the server could not slice it: %s", pt.Path, e.Error)
 		}
-		code, data := get(t, srv.URL+pt.PartURL)
+		code, data := get(t, pt.PartURL)
 		if code != 200 {
 			t.Fatalf("%s: GET %s: %d", pt.Path, pt.PartURL, code)
 		}
@@ -748,7 +788,7 @@ func TestPrintEstimates(t *testing.T) {
 		sum += e.Seconds * float64(pt.Quantity)
 	}
 	// Summed per project, counting each part's pieces.
-	code, body := get(t, srv.URL+"/api/v1/projects/"+owner+"/small/print?printer=mk4")
+	code, body := getAPI(t, srv.URL+"/api/v1/projects/"+owner+"/small/print?printer=mk4")
 	var total struct {
 		Estimate struct{ Seconds float64 } `json:"estimate"`
 	}

@@ -227,7 +227,7 @@ func (u *UI) blob(c echo.Context) error {
 	ctx := c.Request().Context()
 	// A file at a commit never changes; its measurements may, when the
 	// catalog gets to it, and so may the list of other projects using it.
-	key := "blob:" + l.P.Full() + ":" + l.Ref + ":" + l.Commit + ":" + l.Path + ":" + u.catalogVersion(ctx, l.P.Full()) + ":" + absBase(c.Request()) + ":" + u.estimatesVersion()
+	key := "blob:" + l.P.Full() + ":" + l.Ref + ":" + l.Commit + ":" + l.Path + ":" + u.catalogVersion(ctx, l.P.Full()) + ":" + u.absBase(c.Request()) + ":" + u.estimatesVersion()
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}

@@ -168,7 +168,7 @@ func (u *UI) printPage(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	base := absBase(c.Request())
+	base := u.absBase(c.Request())
 	key := "print:" + plan.Version + ":" + base + ":" + v.Error + ":" + strings.Join(v.Custom[:], "x")
 	if status == http.StatusOK {
 		if hit, err := u.sendCached(c, key); hit {
@@ -368,13 +368,11 @@ func (u *UI) printFile(c echo.Context) error {
 	return nil
 }
 
-// absBase is the server's address as this request reached it.
-func absBase(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+// absBase is the origin of absolute links in the answer to r: the
+// --public-url, or the address the request reached ("" when its Host
+// header is unusable: the links stay relative).
+func (u *UI) absBase(r *http.Request) string {
+	return u.public.URL(r, "")
 }
 
 func poseNote(p print.Pose) string {
@@ -433,7 +431,7 @@ func (u *UI) partPrint(c echo.Context, v *partView) error {
 	if scad.IsSource(v.L.Path) && v.MeshURL != "" {
 		file = v.MeshURL
 	}
-	v.Handoff = handoff(absBase(c.Request()) + file)
+	v.Handoff = handoff(u.absBase(c.Request()) + file)
 	if v.Part == nil {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -12,9 +13,9 @@ import (
 )
 
 // PrintPlan is the answer of /api/v1/projects/{owner}/{project}/print: the
-// plan (package print) with the addresses of its page and files. Paths
-// are relative to the server, as elsewhere in the API; the slicer
-// hand-off links carry absolute addresses, since slicers fetch them.
+// plan (package print) with the addresses of its page and files, absolute
+// as elsewhere in the API (under --public-url), which the slicer hand-off
+// links carry too.
 type PrintPlan struct {
 	Project string `json:"project"`
 	*print.Plan
@@ -66,15 +67,11 @@ func (a *API) printPlan(c echo.Context) error {
 	if err != nil {
 		return a.internal(c, err)
 	}
-	scheme := "http"
-	if c.Request().TLS != nil {
-		scheme = "https"
-	}
-	base := scheme + "://" + c.Request().Host
+	abs := a.abs(c)
 	project := p.FullName()
-	out := PrintPlan{Project: project, Plan: plan, URL: print.PagePath(project, pr.ID), Parts: []PrintPart{}, Plates: []PrintPlate{}}
+	out := PrintPlan{Project: project, Plan: plan, URL: abs(print.PagePath(project, pr.ID)), Parts: []PrintPart{}, Plates: []PrintPlate{}}
 	if len(plan.Plates) > 0 {
-		out.PlatesURL = print.PlatesPath(project, pr.ID)
+		out.PlatesURL = abs(print.PlatesPath(project, pr.ID))
 	}
 	for _, pt := range plan.Parts {
 		_, _, download := PartURLs(project, p.DefaultBranch, pt.Path)
@@ -82,11 +79,12 @@ func (a *API) printPlan(c echo.Context) error {
 			// A slicer opens the mesh built from an OpenSCAD source.
 			download = "/" + escapePath(project) + "/mesh/" + escapePath(p.DefaultBranch) + "/" + escapePath(pt.Path)
 		}
-		out.Parts = append(out.Parts, PrintPart{Part: pt, DownloadURL: download, PartURL: print.PartPath(project, pr.ID, pt.Path), Handoff: print.Handoff(base + download)})
+		download = abs(download)
+		out.Parts = append(out.Parts, PrintPart{Part: pt, DownloadURL: download, PartURL: abs(print.PartPath(project, pr.ID, pt.Path)), Handoff: print.Handoff(download)})
 	}
 	for _, pl := range plan.Plates {
-		dl := print.PlatePath(project, pr.ID, pl.N)
-		out.Plates = append(out.Plates, PrintPlate{Plate: pl, DownloadURL: dl, PictureURL: print.PlatePicturePath(project, pr.ID, pl.N), Handoff: print.Handoff(base + dl)})
+		dl := abs(print.PlatePath(project, pr.ID, pl.N))
+		out.Plates = append(out.Plates, PrintPlate{Plate: pl, DownloadURL: dl, PictureURL: abs(print.PlatePicturePath(project, pr.ID, pl.N)), Handoff: print.Handoff(dl)})
 	}
-	return c.JSON(http.StatusOK, out)
+	return a.send(c, out, time.Time{})
 }
