@@ -22,9 +22,9 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/lifecycle"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
-	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/outbound"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
+	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/version"
@@ -266,7 +266,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
 		Limits: limits, Archives: archives, IdleTimeout: idle,
 		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
-		Slicer: flagString(fs, "slicer"),
+		Slicer:    flagString(fs, "slicer"),
 		PublicURL: public, Build: build, WebhookAllow: webhookAllow, SitemapSize: sitemapSize,
 		WebhookRetry: flagGet[time.Duration](fs, "webhook-retry"),
 	})
