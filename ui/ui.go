@@ -60,6 +60,9 @@ type Options struct {
 	// Projects applies project settings; without it there is no settings
 	// page.
 	Projects ProjectAdmin
+	// OIDC signs people in with an OpenID Connect provider; nil offers
+	// passwords only.
+	OIDC *auth.OIDC
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -82,6 +85,7 @@ type UI struct {
 	web          *auth.Web
 	admin        ProjectAdmin
 	registration string
+	oidc         *auth.OIDC
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
 }
 
@@ -115,6 +119,9 @@ func New(opt Options) (*UI, error) {
 		web:          opt.Web,
 		admin:        opt.Projects,
 		registration: opt.Registration,
+	}
+	if opt.OIDC != nil && opt.Web != nil {
+		u.oidc, u.oidcLabel = opt.OIDC, opt.OIDC.Name()
 	}
 	switch u.registration {
 	case "":

@@ -79,3 +79,19 @@ func (b *Browser) Tab(t T, timeout time.Duration) (context.Context, context.Canc
 	tctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	return tctx, func() { cancelTimeout(); cancel() }
 }
+
+// Describe lists the browser's open pages (address and title), to tell
+// where a failed step left it.
+func (b *Browser) Describe() string {
+	infos, err := chromedp.Targets(b.ctx)
+	if err != nil {
+		return "browser pages: " + err.Error()
+	}
+	out := "browser pages:"
+	for _, i := range infos {
+		if i.Type == "page" {
+			out += "\n  " + i.URL + " (" + i.Title + ")"
+		}
+	}
+	return out
+}
