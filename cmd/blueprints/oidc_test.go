@@ -196,7 +196,7 @@ func TestOIDCSignIn(t *testing.T) {
 			t.Fatalf("sign out: %v\n%s", err, b.Describe())
 		}
 		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
-			testenv.SaveScreenshot(t, "login.png", shot, *keepScreenshots)
+			testenv.SaveScreenshot(t, "login-oidc.png", shot, *keepScreenshots)
 		}
 		err = chromedp.Do(ctx,
 			chromedp.Click("#oidc-sign-in"),

@@ -80,6 +80,16 @@ func (b *Browser) Tab(t T, timeout time.Duration) (context.Context, context.Canc
 	return tctx, func() { cancelTimeout(); cancel() }
 }
 
+// Person opens a tab in a new browser context, with cookies and storage
+// of its own: another person at another computer, in the same browser
+// process. Close it with the returned cancel.
+func (b *Browser) Person(t T, timeout time.Duration) (context.Context, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	tctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	return tctx, func() { cancelTimeout(); cancel() }
+}
+
 // Describe lists the browser's open pages (address and title), to tell
 // where a failed step left it.
 func (b *Browser) Describe() string {
