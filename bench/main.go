@@ -2,7 +2,8 @@
 // run, and prints each figure with the peer's and the ratio: git push and
 // clone against git http-backend, STL parsing against admesh, previews
 // against F3D, 3MF and OBJ reading against PrusaSlicer, the outside-program
-// sandbox against bare OpenSCAD, LFS transfers against direct S3, page and search latency.
+// sandbox against bare OpenSCAD, LFS transfers against direct S3, page and search latency, and
+// what private projects and signed-in sessions cost beside their absence.
 //
 //	go run ./bench            # every section
 //	go run ./bench -only git  # one section
@@ -29,6 +30,7 @@ var sections = []section{
 	{"catalog", benchCatalog},
 	{"lfs", benchLFS},
 	{"pages", benchPages},
+	{"access", benchAccess},
 	{"scale", benchScale}, // long: a million parts; not in the default run
 }
 
@@ -36,6 +38,9 @@ var sections = []section{
 type options struct {
 	scaleParts int           // parts in the scale section's index
 	scaleFor   time.Duration // how long each server is loaded
+
+	accessParts   int // parts in the access section's indexes
+	accessQueries int // distinct queries each viewer asks
 }
 
 func main() {
@@ -43,6 +48,8 @@ func main() {
 	var opt options
 	flag.IntVar(&opt.scaleParts, "scale-parts", 1_000_000, "scale: parts in the index")
 	flag.DurationVar(&opt.scaleFor, "scale-for", 20*time.Second, "scale: how long each server answers the query mix")
+	flag.IntVar(&opt.accessParts, "access-parts", 100_000, "access: parts in the index (1,000 projects of them private)")
+	flag.IntVar(&opt.accessQueries, "access-queries", 8_000, "access: distinct queries each viewer asks")
 	servePlainIndex := flag.String("serve-plain", "", "internal: serve the plain Bleve index at this path (the scale section's peer)")
 	flag.Parse()
 	if *servePlainIndex != "" {
