@@ -174,6 +174,10 @@ func TestPeopleInChromium(t *testing.T) {
 	if !strings.Contains(anon.text(), "rover_wheel_hub") {
 		t.Errorf("anonymous search for the public part:\n%s", anon.text())
 	}
+	anon.open("/bob")
+	if txt := anon.text(); !strings.Contains(txt, "bob/rover") {
+		t.Errorf("bob's page, anonymous, without the public project:\n%s", txt)
+	}
 	bob.open("/bob")
 	bob.shot("owner-user.png")
 	if txt := bob.text(); !strings.Contains(txt, "bob/rover") || !strings.Contains(txt, "Bob Builder") {
