@@ -38,7 +38,8 @@ import (
 // Options are the UI's dependencies. Data, Store and Blobs are required;
 // without Index the search page says search is unavailable.
 type Options struct {
-	Data   string       // the data folder; repositories live in Data/repos/{owner}/{project}.git
+	Data   string       // the data folder; repositories live in Data/repos/{owner}/{project}.git unless Repos is set
+	Repos  string       // the repositories folder (shared by a cluster's nodes); Data/repos when empty
 	Store  *store.Store // projects and the catalog's measurements
 	Blobs  storage.Blobs
 	Index  search.Index
@@ -49,6 +50,7 @@ type Options struct {
 // an echo server with Register.
 type UI struct {
 	data   string
+	repos  string
 	store  *store.Store
 	blobs  storage.Blobs
 	index  search.Index
@@ -67,6 +69,9 @@ func New(opt Options) (*UI, error) {
 	if opt.Data == "" || opt.Store == nil || opt.Blobs == nil {
 		return nil, errors.New("create ui: Data, Store and Blobs are required")
 	}
+	if opt.Repos == "" {
+		opt.Repos = filepath.Join(opt.Data, "repos")
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -76,6 +81,7 @@ func New(opt Options) (*UI, error) {
 	}
 	u := &UI{
 		data:   opt.Data,
+		repos:  opt.Repos,
 		store:  opt.Store,
 		blobs:  opt.Blobs,
 		index:  opt.Index,
@@ -222,7 +228,7 @@ func (u *UI) openProject(c echo.Context) (*projectRef, error) {
 		}
 		return nil, err
 	}
-	root := filepath.Join(u.data, "repos")
+	root := u.repos
 	dir := filepath.Join(root, row.Owner, row.Name+".git")
 	if rel, err := filepath.Rel(root, dir); err != nil || strings.HasPrefix(rel, "..") {
 		return nil, notFound("No such project.")

@@ -81,7 +81,7 @@ func (b *browser) run(ctx context.Context, deadline time.Time) {
 // get requests base+path and records it in class; it returns the status
 // and, when keep is set, the body.
 func (b *browser) get(ctx context.Context, class, path string, keep bool) (int, []byte) {
-	u := b.s.srv.URL + path
+	u := b.s.base + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		b.rec.request(class, path, 0, 0, err, "")

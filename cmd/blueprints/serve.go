@@ -178,7 +178,8 @@ func runServe(fs *cli.Flags, args []string) error {
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log})
+	met.WatchIndex(cat.Follower)
+	pages, err := ui.New(ui.Options{Data: data, Repos: repos.Root(), Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log})
 	if err != nil {
 		return err
 	}
