@@ -2,7 +2,8 @@
 // run, and prints each figure with the peer's and the ratio: git push and
 // clone against git http-backend, STL parsing against admesh, previews
 // against F3D, 3MF and OBJ reading against PrusaSlicer, the outside-program
-// sandbox against bare OpenSCAD, LFS transfers against direct S3, page and search latency.
+// sandbox against bare OpenSCAD, LFS transfers against direct S3, page and search latency,
+// and three nodes behind HAProxy on PostgreSQL against one SQLite node.
 //
 //	go run ./bench            # every section
 //	go run ./bench -only git  # one section
@@ -29,6 +30,7 @@ var sections = []section{
 	{"catalog", benchCatalog},
 	{"lfs", benchLFS},
 	{"pages", benchPages},
+	{"cluster", benchCluster},
 }
 
 func main() {

@@ -43,15 +43,11 @@ type homeView struct {
 // home lists recent projects under a search box.
 func (u *UI) home(c echo.Context) error {
 	ctx := c.Request().Context()
-	projects, err := u.store.ProjectsVersion(ctx)
+	versions, err := u.versions(ctx)
 	if err != nil {
 		return u.fail(c, err)
 	}
-	catalog, err := u.store.CatalogVersion(ctx)
-	if err != nil {
-		return u.fail(c, err)
-	}
-	key := "home:" + projects + "|" + catalog
+	key := "home:" + versions
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -429,4 +425,26 @@ func isCommitID(s string) bool {
 		}
 	}
 	return true
+}
+
+// versions names the state of the project list and of the catalogue, for
+// the home page's cache key. It is read from the store at most every
+// quarter second, so that a busy home page does not ask the database (on
+// PostgreSQL, a round trip) twice per request.
+func (u *UI) versions(ctx context.Context) (string, error) {
+	u.versionsMu.Lock()
+	defer u.versionsMu.Unlock()
+	if time.Since(u.versionsAt) < 250*time.Millisecond {
+		return u.versionsSeen, nil
+	}
+	projects, err := u.store.ProjectsVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	catalog, err := u.store.CatalogVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	u.versionsSeen, u.versionsAt = projects+"|"+catalog, time.Now()
+	return u.versionsSeen, nil
 }

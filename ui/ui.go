@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -61,6 +62,10 @@ type UI struct {
 	cache  *pageCache
 	md     goldmark.Markdown
 	policy *bluemonday.Policy
+
+	versionsMu   sync.Mutex // guards versionsSeen and versionsAt (see versions)
+	versionsSeen string
+	versionsAt   time.Time
 }
 
 // New builds the UI: it parses the embedded templates and indexes the

@@ -189,7 +189,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		Logger:          log,
 		MetricsToken:    flagString(fs, "metrics-token"),
 		Drain:           drain,
-		Guard:           guard.Config{TrustedProxies: proxies, Throttle: guard.ThrottleConfig{Logger: log}},
+		Guard:           guard.Config{TrustedProxies: proxies, Throttle: guard.ThrottleConfig{Logger: log, Store: st}},
 	}, server.Deps{
 		Store:     st,
 		Repos:     repos,
