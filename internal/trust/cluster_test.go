@@ -581,7 +581,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	testenv.RequireTool(t, "haproxy")
 	testenv.RequirePostgres(t)
 	cmd := exec.Command("go", "run", "./bench/loadtest", "-cluster", "-rolling", "-latency=false",
-		"-duration", "35s", "-parts", "200", "-browsers", "8", "-gitters", "2", "-think", "300ms")
+		"-duration", "32s", "-parts", "60", "-browsers", "8", "-gitters", "2", "-think", "300ms")
 	cmd.Dir = testenv.ModuleRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
