@@ -8,7 +8,8 @@
 //
 // Data enters as pushes (packs and ref updates) and leaves as clones and
 // fetches; other packages reach a project's repository through Path and
-// Project, and reuse Authenticate and CanPush for their own routes.
+// Project, and reuse Viewer and Policy for their own routes. Who may read,
+// push or create is decided by the access policy (package access).
 package repo
 
 import (
@@ -21,10 +22,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
+	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/auth"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/repo/packcache"
 )
 
 // Config says where repositories live and how hooks reach the server.
@@ -38,6 +43,9 @@ type Config struct {
 	// Store holds users, tokens and projects, and the push locks every
 	// node sharing it honours.
 	Store *store.Store
+	// Policy decides who may read, push to and create projects;
+	// access.New(Store) when nil.
+	Policy *access.Policy
 	// Executable is the blueprints binary git's hooks run
 	// ("blueprints hook pre-receive"); os.Executable() when empty.
 	Executable string
@@ -53,6 +61,10 @@ type Config struct {
 	// search and the API answer first when the CPU is busy. 0 leaves git
 	// at the server's own priority. Linux only; ignored elsewhere.
 	GitNice int
+	// PackCacheBytes bounds the pack cache (Data/git/pack-cache), which
+	// serves repeated clones and fetches of the same objects without
+	// packing them again (see package packcache); 0 turns it off.
+	PackCacheBytes int64
 }
 
 // PushCounter counts pushes by how they ended: "ok" (refs updated),
@@ -76,11 +88,14 @@ type Server struct {
 	hooksDir   string // Data/git/hooks
 	emptyRepo  string // Data/git/empty.git, advertised for push-to-create
 	store      *store.Store
+	policy     *access.Policy
+	tokens     *auth.Tokens
 	executable string
 	git        string
 	log        *slog.Logger
 	hookSecret string
 	pushes     PushCounter
+	uploadCfg  []string // -c settings of upload-pack
 
 	mu      sync.Mutex
 	hookURL string
@@ -116,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Policy == nil {
+		cfg.Policy = access.New(cfg.Store)
+	}
 	if cfg.GitNice < 0 || cfg.GitNice > 19 {
 		return nil, fmt.Errorf("new repo server: git niceness %d: want 0 to 19", cfg.GitNice)
 	}
@@ -135,11 +153,23 @@ func New(cfg Config) (*Server, error) {
 		hooksDir:   filepath.Join(data, "git", "hooks"),
 		emptyRepo:  filepath.Join(data, "git", "empty.git"),
 		store:      cfg.Store,
+		policy:     cfg.Policy,
+		tokens:     auth.NewTokens(cfg.Store),
 		executable: exe,
 		git:        git,
 		log:        log,
 		hookSecret: hex.EncodeToString(secret[:]),
 		pushes:     cfg.Pushes,
+		uploadCfg:  uploadConfig,
+	}
+	if cfg.PackCacheBytes < 0 {
+		return nil, fmt.Errorf("new repo server: pack cache size %d: want 0 or more bytes", cfg.PackCacheBytes)
+	}
+	if cfg.PackCacheBytes > 0 {
+		// Each node keeps its own cache in its data folder, also when the
+		// repositories are shared: entries are named by content.
+		hook := packcache.Hook(exe, filepath.Join(data, "git", "pack-cache"), cfg.PackCacheBytes)
+		s.uploadCfg = append(slices.Clip(uploadConfig), "uploadpack.packObjectsHook="+hook)
 	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		return nil, fmt.Errorf("new repo server: %w", err)
@@ -203,13 +233,15 @@ func trimGit(name string) string {
 	return name
 }
 
-// create makes a new, empty project: its row and its bare repository.
+// create makes a new, empty project: its row and its bare repository. It
+// starts private, so that nobody sees it before the push that creates it
+// has chosen its visibility (pre-receive sets it).
 func (s *Server) create(ctx context.Context, owner, project string) (store.Project, error) {
 	dir, err := s.safePath(owner, project)
 	if err != nil {
 		return store.Project{}, err
 	}
-	p, err := s.store.CreateProject(ctx, owner, project)
+	p, err := s.store.CreateProjectWith(ctx, owner, project, store.Private)
 	if err != nil {
 		return store.Project{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"runtime"
@@ -23,7 +24,8 @@ import (
 
 // mappingVersion names the shape of the index; an index written with
 // another version must be rebuilt (blueprints reindex).
-const mappingVersion = "1"
+// Version 2 added visibility and owner_key (private projects).
+const mappingVersion = "2"
 
 var mappingVersionKey = []byte("blueprints_mapping_version")
 
@@ -54,8 +56,11 @@ type Bleve struct {
 	writeMu sync.Mutex // one Apply at a time; guards closed
 	closed  bool
 
-	cache   *queryCache // results, emptied by every Apply
-	flights singleflight.Group
+	cache    *queryCache // results, emptied by every Apply
+	flights  singleflight.Group
+	columns  *columnCache  // per segment, for counting, filtering and sorting
+	stopWarm chan struct{} // closed by Close: ends warm
+	warmDone chan struct{}
 
 	posMu sync.Mutex
 	pos   LogPosition
@@ -71,8 +76,12 @@ const maxBatch = 5000
 
 // Open opens the index at path (conventionally data/index.bleve),
 // creating it when it does not exist.
-func Open(p string) (*Bleve, error) {
+func Open(p string) (*Bleve, error) { return open(p, nil) }
+
+// open is Open with more of Bleve's index settings (tests).
+func open(p string, settings map[string]any) (*Bleve, error) {
 	runtime := map[string]any{"bolt_timeout": "2s"}
+	maps.Copy(runtime, settings)
 	idx, err := bleve.OpenUsing(p, runtime)
 	switch {
 	case errors.Is(err, bleve.ErrorIndexPathDoesNotExist) || errors.Is(err, bleve.ErrorIndexMetaMissing) && dirEmpty(p):
@@ -80,8 +89,7 @@ func Open(p string) (*Bleve, error) {
 		if merr != nil {
 			return nil, fmt.Errorf("build search mapping: %w", merr)
 		}
-		config := map[string]any{"bolt_timeout": "2s"}
-		idx, err = bleve.NewUsing(p, im, scorch.Name, scorch.Name, config)
+		idx, err = bleve.NewUsing(p, im, scorch.Name, scorch.Name, runtime)
 		if err != nil {
 			return nil, fmt.Errorf("create search index %s: %w", p, err)
 		}
@@ -106,7 +114,8 @@ func Open(p string) (*Bleve, error) {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: analyzer %s missing from mapping: %w", p, partNameAnalyzer, ErrIndexVersion)
 	}
-	b := &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache()}
+	b := &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache(), columns: newColumnCache(),
+		stopWarm: make(chan struct{}), warmDone: make(chan struct{})}
 	if v, err := idx.GetInternal(logPositionKey); err != nil {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: read its log position: %w", p, err)
@@ -116,6 +125,7 @@ func Open(p string) (*Bleve, error) {
 			return nil, fmt.Errorf("open search index %s: log position %q: %w (delete the folder: it is rebuilt from the database)", p, v, err)
 		}
 	}
+	go b.warm()
 	return b, nil
 }
 
@@ -156,6 +166,8 @@ func (b *Bleve) Close() error {
 		return nil
 	}
 	b.closed = true
+	close(b.stopWarm)
+	<-b.warmDone
 	if err := b.index.Close(); err != nil {
 		return fmt.Errorf("close search index %s: %w", b.path, err)
 	}
@@ -286,6 +298,15 @@ func indexFields(d *Doc) (map[string]any, error) {
 		}
 	}
 	setKeyword(fieldProject, d.Project)
+	f[fieldVisible] = "public"
+	if d.Private {
+		f[fieldVisible] = "private"
+	}
+	owner := d.Owner
+	if owner == "" {
+		owner, _, _ = strings.Cut(d.Project, "/")
+	}
+	setKeyword(fieldOwnerKey, strings.ToLower(owner))
 	setKeyword(fieldLicense, d.License)
 	setKeyword(fieldCategory, d.Category)
 

@@ -188,6 +188,9 @@ func (t *Throttle) Check(ip, user string) (time.Duration, bool) {
 	if r, ok := live(ipKey(ip)); ok && blocked(r, now) {
 		wait = r.BlockedUntil.Sub(now)
 	}
+	if user == "" {
+		return wait, wait > 0
+	}
 	if r, ok := live(userKey(user)); ok && blocked(r, now) {
 		if _, good := live(goodKey(user, ip)); !good {
 			wait = max(wait, r.BlockedUntil.Sub(now))
@@ -196,11 +199,15 @@ func (t *Throttle) Check(ip, user string) (time.Duration, bool) {
 	return wait, wait > 0
 }
 
-// Failed records a failed authentication for user from ip.
+// Failed records a failed authentication for user from ip. An empty user
+// (a bearer token, which names none) counts against the address only.
 func (t *Throttle) Failed(ip, user string) {
 	now := t.now()
 	ipFor := t.fail(ipKey(ip), t.cfg.IPFailures, now)
-	userFor := t.fail(userKey(user), t.cfg.UserFailures, now)
+	var userFor time.Duration
+	if user != "" {
+		userFor = t.fail(userKey(user), t.cfg.UserFailures, now)
+	}
 	t.forget(now)
 	// The user name is what the client sent, which may be anything: it is
 	// logged quoted, and never the secret.
@@ -269,6 +276,9 @@ const goodEvery = time.Minute
 // Succeeded records that user signed in from ip, which exempts that
 // address from a refusal of the user name (not of the address).
 func (t *Throttle) Succeeded(ip, user string) {
+	if user == "" {
+		return
+	}
 	now := t.now()
 	key := goodKey(user, ip)
 	t.mu.Lock()
@@ -374,13 +384,16 @@ const verifiedKey = "guard.verified"
 // count as failures or successes.
 func Verified(c echo.Context, ok bool) { c.Set(verifiedKey, ok) }
 
-// Middleware refuses requests carrying basic-auth credentials while their
+// Middleware refuses requests carrying credentials (basic auth, or a
+// bearer access token, which counts against the address only) while their
 // address or user name is refused, before the credentials are checked,
-// and records the outcome of those that go through.
+// and records the outcome of those that go through. Password sign-ins on
+// the web are throttled by their handler (Check, Failed, Succeeded), since
+// their user name is in the form.
 func (t *Throttle) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		user, _, ok := c.Request().BasicAuth()
-		if !ok {
+		if !ok && !hasBearer(c.Request()) {
 			return next(c)
 		}
 		ip := c.RealIP()
@@ -397,6 +410,13 @@ func (t *Throttle) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return err
 	}
+}
+
+// hasBearer reports whether the request carries one of our bearer access
+// tokens ("Authorization: Bearer bp_...").
+func hasBearer(r *http.Request) bool {
+	scheme, tok, ok := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(strings.TrimSpace(tok), "bp_")
 }
 
 // refuse answers 429 with Retry-After, as JSON for git-lfs and as plain
