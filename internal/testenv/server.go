@@ -25,6 +25,9 @@ type Options struct {
 	// NoWait makes Start return as soon as the process runs, without
 	// waiting for /healthz to answer 200 (to watch a node catch up).
 	NoWait bool
+	// Bind, when set, is the host serve listens on ("0.0.0.0" for every
+	// interface); URL and Addr still name the port on 127.0.0.1.
+	Bind string
 }
 
 // Server is a running "blueprints serve" on a loopback port.
@@ -77,7 +80,12 @@ func (s *Server) start(t T, wait bool) {
 	if s.cmd != nil {
 		t.Fatalf("start server: already running")
 	}
-	args := []string{"serve", "--addr", s.Addr, "--data", s.Data}
+	addr := s.Addr
+	if s.opt.Bind != "" {
+		_, port, _ := net.SplitHostPort(s.Addr)
+		addr = net.JoinHostPort(s.opt.Bind, port)
+	}
+	args := []string{"serve", "--addr", addr, "--data", s.Data}
 	if s.opt.Storage != "" {
 		args = append(args, "--storage", s.opt.Storage)
 	}
