@@ -146,6 +146,11 @@ func benchCluster(b *Bench) error {
 		return err
 	}
 	defer st.Close()
+	// A public project row: the index shows only documents of projects
+	// that have one (their visibility and owner come from it).
+	if _, err := st.CreateProject(ctx, "synthetic", "widgets"); err != nil {
+		return err
+	}
 	if err := st.PutBlobPart(ctx, store.BlobPart{Blob: "synthetic", Part: &render.Part{Triangles: 12, Volume: 8, Size: [3]float64{2, 2, 2}}, Preview: "previews/synthetic/512.png"}); err != nil {
 		return err
 	}

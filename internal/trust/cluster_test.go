@@ -450,6 +450,11 @@ func wipedNodeCatchesUp(t *testing.T, c *testenv.Cluster) {
 	}
 	defer st.Close()
 	const parts = 3000
+	// A public project row: the index shows only documents of projects
+	// that have one (their visibility and owner come from it).
+	if _, err := st.CreateProject(ctx, "synthetic", "widgets"); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.PutBlobPart(ctx, store.BlobPart{Blob: "synthetic", Part: &render.Part{Triangles: 12, Volume: 8, Size: [3]float64{2, 2, 2}}, Preview: "previews/synthetic/512.png"}); err != nil {
 		t.Fatal(err)
 	}
