@@ -199,10 +199,10 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 	}
 	slices.SortStableFunc(cands, func(a, c candidate) int { return compareCandidates(sort, a, c) })
 	from := (q.Page - 1) * q.PerPage
-	if sort != SortRelevance {
-		if err := tiesByID(matches, cands, from, want); err != nil {
-			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
-		}
+	// Equal keys by id, relevance included: every node of a cluster builds
+	// its own index, in its own order, and all must show the same page.
+	if err := tiesByID(matches, cands, from, want); err != nil {
+		return Result{}, fmt.Errorf("search %s: %w", b.path, err)
 	}
 	for _, c := range cands[min(from, len(cands)):min(want, len(cands))] {
 		d, err := storedDoc(matches[c.seg].seg, c.doc)
