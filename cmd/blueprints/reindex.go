@@ -43,6 +43,7 @@ On a terminal it draws a progress bar; otherwise it logs a line per project.`,
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("keep-measurements", false, "reuse the measurements and previews already recorded instead of measuring every file again")
 		scadFlags(fs)
+		partBudgetFlags(fs)
 	},
 	Run: runReindex,
 }
@@ -115,7 +116,12 @@ func runReindex(fs *cli.Flags, args []string) error {
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, catalogNode{Rebuild: true, SCAD: scadBuilder(log, fs, nil)})
+	node := catalogNode{Rebuild: true, SCAD: scadBuilder(log, fs, nil)}
+	if err := partBudget(fs, &node); err != nil {
+		unlock()
+		return err
+	}
+	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, node)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,12 @@ Limits: pushes are checked before any ref changes. A new commit over
 --max-tree-entries entries in one folder, or a file over --max-blob-size
 stored outside Git LFS, refuses the push with the limit and the path.
 
+Parts: each part is read, measured and previewed within --part-timeout
+and its preview within --preview-budget of work; a part over either fails
+alone, with the reason on the project page, and is not tried again until
+it changes (or a reindex). Parts of several pushes are measured in turn,
+so one project's many files do not hold back another's.
+
 Slow and idle clients: a connection idle for --idle-timeout is closed; a
 request body outside pushes and LFS uploads must arrive within
 --read-timeout; pushes, LFS uploads and every response must move at least
@@ -99,6 +105,7 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Env("archive-max-size", "BLUEPRINTS_ARCHIVE_MAX_SIZE")
 		fs.Int("max-archives", 0, "zip downloads built at once; more get 503 with Retry-After (0: one per CPU)")
 		fs.Env("max-archives", "BLUEPRINTS_MAX_ARCHIVES")
+		partBudgetFlags(fs)
 		fs.Int64("max-push-paths", gittree.DefaultMaxPaths, "most files and folders one pushed commit may hold; pushes over it are refused, naming the path past the limit")
 		fs.Env("max-push-paths", "BLUEPRINTS_MAX_PUSH_PATHS")
 		fs.Int("max-tree-depth", gittree.DefaultMaxDepth, "deepest folder nesting a push may bring")
@@ -177,6 +184,10 @@ func runServe(fs *cli.Flags, args []string) error {
 	if archives.MaxFiles < 1 || archives.MaxBytes < 1 || archives.Concurrent < 0 {
 		return fmt.Errorf("%w: --archive-max-files and --archive-max-size must be positive, --max-archives at least 0", cli.ErrUsage)
 	}
+	var budget catalogNode
+	if err := partBudget(fs, &budget); err != nil {
+		return err
+	}
 	packCache := flagGet[int64](fs, "pack-cache-size")
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
@@ -213,7 +224,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
 		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log,
 		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
-		Limits: limits, Archives: archives, IdleTimeout: idle,
+		Limits: limits, Archives: archives, IdleTimeout: idle, PartTimeout: budget.PartTimeout, MaxOverdraw: budget.MaxOverdraw,
 		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
 	})
 	if err != nil {
@@ -261,11 +272,22 @@ type serveConfig struct {
 	// Limits bound what one push may bring; Archives the zip downloads.
 	Limits   repo.PushLimits
 	Archives ui.ArchiveLimits
+	// PartTimeout and MaxOverdraw are one part's budget (catalogNode).
+	PartTimeout time.Duration
+	MaxOverdraw int
 	// IdleTimeout, Timeouts and MaxConnsPerClient bound idle, slow and
 	// too many connections.
 	IdleTimeout       time.Duration
 	Timeouts          guard.Timeouts
 	MaxConnsPerClient int
+}
+
+// pushLimits is l, or nil (the defaults) when l was not set.
+func pushLimits(l repo.PushLimits) *repo.PushLimits {
+	if l == (repo.PushLimits{}) {
+		return nil
+	}
+	return &l
 }
 
 // wired is the server with every part wired in, not yet started.
@@ -304,7 +326,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	if err != nil {
 		return nil, err
 	}
-	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, Limits: &cfg.Limits})
+	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, Limits: pushLimits(cfg.Limits)})
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +374,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	if cfg.SCAD != nil {
 		builder = cfg.SCAD(met.SCADRun)
 	}
-	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder, API: api.Deps{Policy: policy, Viewer: web.Viewer}})
+	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder, API: api.Deps{Policy: policy, Viewer: web.Viewer}, PartTimeout: cfg.PartTimeout, MaxOverdraw: cfg.MaxOverdraw})
 	if err != nil {
 		return nil, err
 	}
