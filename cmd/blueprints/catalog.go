@@ -45,7 +45,8 @@ type catalogNode struct {
 	// SCAD builds OpenSCAD sources into parts; nil lists them unbuilt.
 	SCAD *scad.Builder
 	// API says who is asking the JSON API and what they may see (the
-	// access policy and the viewer of a request); anonymous when empty.
+	// access policy and the viewer of a request; anonymous when empty) and
+	// the public URL of its links; the store, index and logger are set here.
 	API api.Deps
 	// Budget is one part's budget: PartTimeout of time, and MaxOverdraw
 	// for its preview (render.Limits); defaults when zero.
@@ -69,6 +70,14 @@ func partBudget(fs *cli.Flags, n *catalogNode) error {
 		return fmt.Errorf("%w: --part-timeout and --preview-budget must be positive", cli.ErrUsage)
 	}
 	return nil
+}
+
+// rebuildNode is the catalog node of a command that measures everything
+// again (reindex, restore): its OpenSCAD builder and parts' budget, from
+// scadFlags and partBudgetFlags.
+func rebuildNode(log *slog.Logger, fs *cli.Flags) (catalogNode, error) {
+	node := catalogNode{Rebuild: true, SCAD: scadBuilder(log, fs, nil)}
+	return node, partBudget(fs, &node)
 }
 
 // openCatalog takes the data folder's catalog lock and opens the search
@@ -136,9 +145,16 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 		Index:    index,
 		Follower: follower,
 		Searcher: searcher,
-		API:      api.New(api.Deps{Store: st, Index: searcher, Logger: log, Policy: n.API.Policy, Viewer: n.API.Viewer}),
+		API:      api.New(apiDeps(n.API, st, searcher, log)),
 		unlock:   unlock,
 	}, nil
+}
+
+// apiDeps completes the API's dependencies serve chose (who asks, what
+// they may see, the public URL) with the store and index opened here.
+func apiDeps(d api.Deps, st *store.Store, index search.Index, log *slog.Logger) api.Deps {
+	d.Store, d.Index, d.Logger = st, index, log
+	return d
 }
 
 // openIndex opens the search index at path. An index that followed

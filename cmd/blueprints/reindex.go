@@ -79,6 +79,10 @@ func runReindex(fs *cli.Flags, args []string) error {
 		level = slog.LevelWarn // the progress bar says the rest
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	node, err := rebuildNode(log, fs)
+	if err != nil {
+		return err
+	}
 
 	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil && flagString(fs, "db") == "" {
 		return fmt.Errorf("data folder %s has no blueprints.db: nothing to reindex (check --data, or --db for PostgreSQL)", data)
@@ -102,6 +106,15 @@ func runReindex(fs *cli.Flags, args []string) error {
 		return err
 	}
 
+	return rebuildIndex(ctx, log, st, blobs, data, reposDir(fs), unlock, keep, tty, node)
+}
+
+// rebuildIndex measures every project's default branch again (reusing
+// recorded measurements when keep is set) into a new search index beside
+// the old one, and swaps it in when complete. unlock releases the data
+// folder's catalog lock, which the caller holds (reindex, restore). node
+// brings the OpenSCAD builder and the parts' budget (rebuildNode).
+func rebuildIndex(ctx context.Context, log *slog.Logger, st *store.Store, blobs storage.Blobs, data, repos string, unlock func(), keep, tty bool, node catalogNode) error {
 	// Build beside the old index; swap when complete.
 	final := filepath.Join(data, "index.bleve")
 	building := final + ".rebuild"
@@ -109,18 +122,13 @@ func runReindex(fs *cli.Flags, args []string) error {
 		unlock()
 		return fmt.Errorf("remove unfinished index %s: %w", building, err)
 	}
-	repos := reposDir(fs)
 	projects, skipped, err := reindexProjects(ctx, st, repos)
 	if err != nil {
 		unlock()
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	node := catalogNode{Rebuild: true, SCAD: scadBuilder(log, fs, nil)}
-	if err := partBudget(fs, &node); err != nil {
-		unlock()
-		return err
-	}
+	node.Rebuild = true
 	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, node)
 	if err != nil {
 		return err
