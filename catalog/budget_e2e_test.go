@@ -96,7 +96,8 @@ func TestPartBudgets(t *testing.T) {
 	if c := parts["bad/copies_400k.stl"]; c.Part == nil || c.Triangles != 400_000 || c.PreviewURL == "" {
 		t.Errorf("400,000 copies of one facet: %+v, want measured and previewed", c)
 	}
-	if code, _ := fetchStatus(t, srv.URL+parts["bad/copies_400k.stl"].PreviewURL); code != http.StatusOK {
+	// The API's preview URL is absolute.
+	if code, _ := fetchStatus(t, parts["bad/copies_400k.stl"].PreviewURL); code != http.StatusOK {
 		t.Errorf("preview of the copies: %d", code)
 	}
 	waitCatalogued(t, srv, "maker/other", other)
@@ -140,24 +141,25 @@ func fetchStatus(t *testing.T, u string) (int, string) {
 	return res.StatusCode, res.Header.Get("Content-Type")
 }
 
-// TestPartTimeBudget: a part of 4 million facets (200 MB, a few hundred
-// kilobytes once git compresses it) cannot be read within a time budget
-// of a tenth of a second: it fails alone, with the budget named, beside a
-// small part that fits.
+// TestPartTimeBudget: with a preview work budget too large to stop it, a
+// part of 20,000 facets that each cover half the picture would take
+// minutes to draw; within a time budget of 10 s (some hundred times what a
+// small part needs, even on a machine busy with other work) it fails
+// alone, with the time budget named, beside a small part that fits.
 func TestPartTimeBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: the real binary")
 	}
 	testenv.RequireTool(t, "git")
-	srv := testenv.StartServer(t, testenv.Options{Args: []string{"--part-timeout", "100ms", "--max-blob-size", "256MiB"}})
+	srv := testenv.StartServer(t, testenv.Options{Args: []string{"--part-timeout", "10s", "--preview-budget", "1000000000"}})
 	token := srv.AddUser(t, "maker")
-	head := pushWork(t, srv, token, "huge", map[string][]byte{
-		"copies_4m.stl": overlapping(t, 4_000_000, false),
-		"tiny.stl":      []byte("solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\nendsolid t\n"),
+	head := pushWork(t, srv, token, "long", map[string][]byte{
+		"overlap_20000.stl": overlapping(t, 20_000, true),
+		"tiny.stl":          []byte("solid t\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\nendloop\nendfacet\nendsolid t\n"),
 	})
-	d := waitCatalogued(t, srv, "maker/huge", head)
-	if msg := failure(d, "copies_4m.stl"); !strings.Contains(msg, "copies_4m.stl: not measured: it takes longer than this server's time budget for one part") {
-		t.Errorf("4M facets in 100 ms: failure %q", msg)
+	d := waitCatalogued(t, srv, "maker/long", head)
+	if msg := failure(d, "overlap_20000.stl"); !strings.Contains(msg, "overlap_20000.stl: not measured: it takes longer than this server's time budget for one part") {
+		t.Errorf("20,000 overlapping facets in 10 s: failure %q", msg)
 	}
 	if len(d.Parts) != 1 || d.Parts[0].Path != "tiny.stl" || d.Parts[0].Part == nil {
 		t.Errorf("parts %+v, want tiny.stl catalogued", d.Parts)
