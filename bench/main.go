@@ -30,12 +30,24 @@ var sections = []section{
 	{"lfs", benchLFS},
 	{"pages", benchPages},
 	{"scale", benchScale}, // long: a million parts; not in the default run
+	// The whole-machine case of catalog alone; not in the default run.
+	{"machine", func(b *Bench) error {
+		Table([]string{"a whole machine", "Blueprints", "peer", "ratio", "target"}, benchMachine(b))
+		fmt.Printf("\nLoad average after: %s.\n", loadAverage())
+		return nil
+	}},
 }
 
 // options are the flags sections read.
 type options struct {
 	scaleParts int           // parts in the scale section's index
 	scaleFor   time.Duration // how long each server is loaded
+	// machinePeerFiles is how many of the machine's files F3D renders
+	// (0: all); the peer's time is scaled to the whole machine.
+	machinePeerFiles int
+	// machinePerf, when set, is where perf records the server while it
+	// takes the machine in (perf report -i FILE).
+	machinePerf string
 }
 
 func main() {
@@ -43,6 +55,8 @@ func main() {
 	var opt options
 	flag.IntVar(&opt.scaleParts, "scale-parts", 1_000_000, "scale: parts in the index")
 	flag.DurationVar(&opt.scaleFor, "scale-for", 20*time.Second, "scale: how long each server answers the query mix")
+	flag.IntVar(&opt.machinePeerFiles, "machine-peer-files", 0, "catalog: how many of the machine's files F3D renders (0: all 500); its time is scaled to the whole machine")
+	flag.StringVar(&opt.machinePerf, "machine-perf", "", "catalog: record the server with perf into this file from the machine's push until it is searchable")
 	servePlainIndex := flag.String("serve-plain", "", "internal: serve the plain Bleve index at this path (the scale section's peer)")
 	flag.Parse()
 	if *servePlainIndex != "" {
@@ -60,7 +74,7 @@ func main() {
 	}
 	failed := false
 	for _, s := range sections {
-		if len(want) > 0 && !want[s.name] || len(want) == 0 && s.name == "scale" {
+		if len(want) > 0 && !want[s.name] || len(want) == 0 && (s.name == "scale" || s.name == "machine") {
 			continue
 		}
 		b := newBench(s.name)

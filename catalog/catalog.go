@@ -149,7 +149,8 @@ type Catalog struct {
 	baseURL  atomic.Pointer[string]
 	meter    Meter
 	onDone   func(context.Context, Done)
-	measures chan struct{}
+	measures chan struct{} // a slot to measure and render (CPU)
+	stores   chan struct{} // a slot to store a measured file's outputs (I/O)
 	wake     chan struct{}
 
 	mu     sync.Mutex
@@ -197,7 +198,11 @@ func New(d Deps) (*Catalog, error) {
 		d:        d,
 		log:      log.With("component", "catalog"),
 		measures: make(chan struct{}, d.Measures),
-		wake:     make(chan struct{}, 1),
+		// Storing waits on the disk (fsync) or the network: with slots
+		// of its own, the cores go on measuring meanwhile. Each slot
+		// holds one file's outputs in memory.
+		stores: make(chan struct{}, 2*d.Measures),
+		wake:   make(chan struct{}, 1),
 	}
 	c.SetBaseURL(d.BaseURL)
 	return c, nil
