@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"image"
 	"io"
+	"sync"
 )
 
 // EncodePNG writes a preview as an 8-bit RGB PNG (previews are opaque),
@@ -35,11 +36,12 @@ func EncodePNG(w io.Writer, img *image.RGBA) error {
 	parallel(workers, func(h int) {
 		y0, y1 := height*h/workers, height*(h+1)/workers
 		bd := &bands[h]
-		fw, err := flate.NewWriter(&bd.z, flate.BestSpeed)
+		fw, err := getFlate(&bd.z)
 		if err != nil {
 			failed[h] = err
 			return
 		}
+		defer putFlate(fw)
 		out := make([]byte, 1+3*width)
 		out[0] = 2 // Up: each byte less the byte above (none above row 0)
 		sum := adler32.New()
@@ -116,4 +118,23 @@ func adler32Combine(a, b uint32, lenB int) uint32 {
 	s1 := (a1 + b1 + mod - 1) % mod
 	s2 := (a2 + b2 + rem*a1 + mod - rem) % mod
 	return uint32(s2<<16 | s1)
+}
+
+// flateWriters keeps deflate compressors for the next previews: each
+// holds about a megabyte of tables, which a new one allocates and clears.
+var flateWriters sync.Pool // of *flate.Writer at BestSpeed
+
+// getFlate returns a BestSpeed compressor writing to w.
+func getFlate(w io.Writer) (*flate.Writer, error) {
+	if fw, ok := flateWriters.Get().(*flate.Writer); ok {
+		fw.Reset(w)
+		return fw, nil
+	}
+	return flate.NewWriter(w, flate.BestSpeed)
+}
+
+// putFlate keeps fw for another preview, holding on to nothing it wrote.
+func putFlate(fw *flate.Writer) {
+	fw.Reset(io.Discard)
+	flateWriters.Put(fw)
 }

@@ -349,29 +349,35 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 		e2a, e2b, e2c := edge(x0, y0, x1, y1) // weight of vertex 2
 		px0 := minX<<subBits + halfS
 		py := minY<<subBits + halfS
-		fa := float32(1) / float32(area)
 		cell32 := uint32(cell)
 		samples := fr.samples
 		s0, s1, s2 := e0a*one, e1a*one, e2a*one
+		// Depth is a plane over the facet: at each row's first sample,
+		// from the exact edge functions (weights of the vertices), then
+		// dz a sample along the row. Both ways of drawing below work it
+		// out by the same expression, so they draw the same samples.
+		p := plane{z: [3]float64{float64(z0), float64(z1), float64(z2)}, inv: 1 / float64(area)}
+		p.dz = (float64(s0)*p.z[0] + float64(s1)*p.z[1] + float64(s2)*p.z[2]) * p.inv
 		if maxX-minX >= r.wideFrom {
 			// Across a wide facet, each row's run of samples inside it
 			// is worked out from the edge functions (no test per
 			// sample); across a narrow one, testing each sample is
 			// quicker.
 			fillRuns(fr, r.n, minX, maxX, minY, maxY, [3]int64{e0a*px0 + e0b*py + e0c, e1a*px0 + e1b*py + e1c, e2a*px0 + e2b*py + e2c},
-				[3]int64{e0b * one, e1b * one, e2b * one}, [3]int64{s0, s1, s2}, [3]float32{z0, z1, z2}, fa, cell32)
+				[3]int64{e0b * one, e1b * one, e2b * one}, [3]int64{s0, s1, s2}, &p, cell32)
 			continue
 		}
 		for y := minY; y <= maxY; y, py = y+1, py+one {
 			w0 := e0a*px0 + e0b*py + e0c
 			w1 := e1a*px0 + e1b*py + e1c
 			w2 := e2a*px0 + e2b*py + e2c
+			zr := p.row(w0, w1, w2)
 			row := int(y) * r.n
 			for x := minX; x <= maxX; x++ {
 				if w0|w1|w2 >= 0 {
 					// Weights are not negative: z lies between the
 					// vertices' depths, 1..65534, and rounds to 16 bits.
-					z := (float32(w0)*z0 + float32(w1)*z1 + float32(w2)*z2) * fa
+					z := zr + float64(float64(x-minX)*p.dz)
 					v := uint32(z+0.5)<<16 | cell32
 					i := row + int(x)
 					samples[i] = max(samples[i], v)
@@ -384,30 +390,44 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 	}
 }
 
+// plane is a facet's depth over the screen: z holds its vertices' depths,
+// inv 1 / the edge functions' sum (twice its area), dz the change from a
+// sample to the next along a row.
+type plane struct {
+	z       [3]float64
+	inv, dz float64
+}
+
+// row is the depth where the edge functions are w0, w1, w2. The sample k
+// further along the row has depth row + float64(float64(k)·dz): written
+// so (the conversion stops the compiler fusing the multiply and the add)
+// it is the same float wherever it is worked out.
+func (p *plane) row(w0, w1, w2 int64) float64 {
+	return (float64(w0)*p.z[0] + float64(w1)*p.z[1] + float64(w2)*p.z[2]) * p.inv
+}
+
 // fillRuns draws a facet row by row as drawFacets does, each row's run
 // of samples inside the facet found from the edge functions: w holds
 // their values at the first sample of the first row, dy their change
-// from a row to the next, dx from a sample to the next.
-func fillRuns(fr *frame, n int, minX, maxX, minY, maxY int64, w, dy, dx [3]int64, z [3]float32, fa float32, cell uint32) {
+// from a row to the next, dx from a sample to the next; p is its depth.
+func fillRuns(fr *frame, n int, minX, maxX, minY, maxY int64, w, dy, dx [3]int64, p *plane, cell uint32) {
 	var inv [3]float64
 	for e := range 3 {
 		inv[e] = 1 / float64(dx[e])
 	}
+	dz := p.dz
 	for y := minY; y <= maxY; y++ {
 		lo, hi, ok := int64(0), maxX-minX, true
 		for e := 0; e < 3 && ok; e++ {
 			lo, hi, ok = runOf(w[e], dx[e], inv[e], lo, hi)
 		}
 		if ok && lo <= hi {
-			w0, w1, w2 := w[0]+dx[0]*lo, w[1]+dx[1]*lo, w[2]+dx[2]*lo
+			zr := p.row(w[0], w[1], w[2])
 			row := int(y) * n
 			run := fr.samples[row+int(minX+lo) : row+int(minX+hi)+1]
 			for i := range run {
-				v := (float32(w0)*z[0] + float32(w1)*z[1] + float32(w2)*z[2]) * fa
-				run[i] = max(run[i], uint32(v+0.5)<<16|cell)
-				w0 += dx[0]
-				w1 += dx[1]
-				w2 += dx[2]
+				z := zr + float64(float64(lo+int64(i))*dz)
+				run[i] = max(run[i], uint32(z+0.5)<<16|cell)
 			}
 		}
 		w[0] += dy[0]
