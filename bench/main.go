@@ -29,6 +29,7 @@ var sections = []section{
 	{"catalog", benchCatalog},
 	{"lfs", benchLFS},
 	{"pages", benchPages},
+	{"print", benchPrint},
 	{"scale", benchScale}, // long: a million parts; not in the default run
 	// The whole-machine case of catalog alone; not in the default run.
 	{"machine", func(b *Bench) error {
