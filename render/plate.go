@@ -88,12 +88,12 @@ func NewPlate(width, depth, height float64, size int) (*Plate, error) {
 // edge, and heights are kept between the bed and the plate's height.
 func (p *Plate) Draw(f *Facets, transform [12]float64) {
 	v := p.place(f.vertices(), transform)
-	p.r.drawFacets(&p.r.frames[0], v, nil, 0, len(v)/3)
+	p.r.drawFacets(p.r.frames[0], v, nil, 0, len(v)/3)
 }
 
 // DrawMesh adds a part as Draw does, from its mesh.
 func (p *Plate) DrawMesh(m *Mesh, transform [12]float64) {
-	p.r.drawFacets(&p.r.frames[0], p.place(m.verts, transform), m.tris, 0, len(m.tris)/3)
+	p.r.drawFacets(p.r.frames[0], p.place(m.verts, transform), m.tris, 0, len(m.tris)/3)
 }
 
 // place returns src moved by transform into the plate's frame.

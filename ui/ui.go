@@ -71,6 +71,9 @@ type Options struct {
 	Projects ProjectAdmin
 	// Planner makes print plans; nil leaves the print pages out.
 	Planner *print.Planner
+	// OIDC signs people in with an OpenID Connect provider; nil offers
+	// passwords only.
+	OIDC *auth.OIDC
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -96,6 +99,7 @@ type UI struct {
 	web          *auth.Web
 	admin        ProjectAdmin
 	registration string
+	oidc         *auth.OIDC
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
 	// planner makes print plans (print.go); nil without print pages.
 	planner *print.Planner
@@ -137,6 +141,9 @@ func New(opt Options) (*UI, error) {
 		web:          opt.Web,
 		admin:        opt.Projects,
 		registration: opt.Registration,
+	}
+	if opt.OIDC != nil && opt.Web != nil {
+		u.oidc, u.oidcLabel = opt.OIDC, opt.OIDC.Name()
 	}
 	switch u.registration {
 	case "":

@@ -19,6 +19,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
+	"github.com/blueprints-hq/blueprints/internal/testenv/oidctest"
 )
 
 // The leak matrix: every route the router has × every kind of viewer of a
@@ -77,6 +78,8 @@ var routeCases = map[string]routeCase{
 	"HEAD /login":                                   {path: "/login"},
 	"POST /login":                                   {path: "/login", body: "username=olivia&password=wrong+password+here"},
 	"POST /logout":                                  {path: "/logout"},
+	"GET /login/oidc":                               {path: "/login/oidc?next=/acme/secret-rover"},
+	"GET /login/oidc/callback":                      {path: "/login/oidc/callback?state=x&code=y"},
 	"GET /signup":                                   {path: "/signup"},
 	"HEAD /signup":                                  {path: "/signup"},
 	"POST /signup":                                  {path: "/signup", body: "username=x"},
@@ -96,6 +99,7 @@ var routeCases = map[string]routeCase{
 	"GET /settings/sign-ins":                        {path: "/settings/sign-ins", need: needSignedIn},
 	"HEAD /settings/sign-ins":                       {path: "/settings/sign-ins", need: needSignedIn},
 	"POST /settings/sign-ins/:id/unlink":            {path: "/settings/sign-ins/999999/unlink", need: needSignedIn},
+	"GET /settings/sign-ins/link":                   {path: "/settings/sign-ins/link", need: needSignedIn},
 	"GET /settings/organisations":                   {path: "/settings/organisations", need: needSignedIn},
 	"HEAD /settings/organisations":                  {path: "/settings/organisations", need: needSignedIn},
 	"GET /settings/invites":                         {path: "/settings/invites", need: needSignedIn},
@@ -205,8 +209,12 @@ func TestLeakMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// Sign-in with an OpenID Connect provider is on, so its routes are
+	// in the router too.
+	idp := oidctest.Start(t)
 	w, err := wire(ctx, st, serveConfig{Data: dir, Repos: filepath.Join(dir, "repos"), Storage: "fs", Addr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second,
-		Node: "leaktest", Lease: time.Minute, Registration: "open", Executable: testenv.Binary(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Node: "leaktest", Lease: time.Minute, Registration: "open", Executable: testenv.Binary(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OIDC: oidcConfig{Issuer: idp.URL, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -22,9 +23,9 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/lifecycle"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
-	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/outbound"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
+	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/version"
@@ -122,6 +123,14 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Env("slicer", "BLUEPRINTS_SLICER")
 		fs.String("registration", "closed", "who may sign up on the web: closed (administrators create accounts), invite (with an administrator's invitation link) or open")
 		fs.Env("registration", "BLUEPRINTS_REGISTRATION")
+		fs.String("oidc-issuer", "", "sign in with this OpenID Connect provider too (its issuer URL, e.g. https://accounts.example.org); register PUBLIC-ADDRESS"+auth.OIDCCallbackPath+" as the client's redirect URI")
+		fs.Env("oidc-issuer", "BLUEPRINTS_OIDC_ISSUER")
+		fs.String("oidc-client-id", "", "this server's client id at the OpenID Connect provider")
+		fs.Env("oidc-client-id", "BLUEPRINTS_OIDC_CLIENT_ID")
+		fs.String("oidc-client-secret", "", "the client's secret at the OpenID Connect provider (prefer the environment variable: flags show in ps)")
+		fs.Env("oidc-client-secret", "BLUEPRINTS_OIDC_CLIENT_SECRET")
+		fs.String("oidc-name", "", "the provider's name on the sign-in button (\"Sign in with NAME\"); default: the issuer's host")
+		fs.Env("oidc-name", "BLUEPRINTS_OIDC_NAME")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 		fs.String("log-format", "text", "log format: text (key=value lines) or json (one object a line)")
@@ -240,6 +249,13 @@ func runServe(fs *cli.Flags, args []string) error {
 	default:
 		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
 	}
+	oidcCfg := oidcConfig{Issuer: flagString(fs, "oidc-issuer"), ClientID: flagString(fs, "oidc-client-id"), ClientSecret: flagString(fs, "oidc-client-secret"), Name: flagString(fs, "oidc-name")}
+	if oidcCfg.Issuer == "" && (oidcCfg.ClientID != "" || oidcCfg.ClientSecret != "") {
+		return fmt.Errorf("%w: --oidc-client-id and --oidc-client-secret need --oidc-issuer", cli.ErrUsage)
+	}
+	if oidcCfg.Issuer != "" && oidcCfg.ClientID == "" {
+		return fmt.Errorf("%w: --oidc-issuer needs --oidc-client-id (and usually --oidc-client-secret)", cli.ErrUsage)
+	}
 	if scadTimeout(fs) <= 0 {
 		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
 	}
@@ -262,11 +278,11 @@ func runServe(fs *cli.Flags, args []string) error {
 	w, err := wire(ctx, st, serveConfig{
 		Data: data, Repos: reposDir(fs), Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, Drain: drain,
 		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
-		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log,
+		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log, OIDC: oidcCfg,
 		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
 		Limits: limits, Archives: archives, IdleTimeout: idle,
 		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
-		Slicer: flagString(fs, "slicer"),
+		Slicer:    flagString(fs, "slicer"),
 		PublicURL: public, Build: build, WebhookAllow: webhookAllow, SitemapSize: sitemapSize,
 		WebhookRetry: flagGet[time.Duration](fs, "webhook-retry"),
 	})
@@ -304,6 +320,7 @@ type serveConfig struct {
 	Registration               string
 	LFSPresign                 bool
 	MetricsToken               string
+	OIDC                       oidcConfig
 	// Executable is the binary git's hooks run; this one when empty
 	// (tests set the built binary).
 	Executable string
@@ -333,6 +350,12 @@ type serveConfig struct {
 	WebhookRetry time.Duration
 	// SitemapSize is the most URLs in one sitemap file.
 	SitemapSize int
+}
+
+// oidcConfig is the OpenID Connect provider people may sign in with;
+// none when Issuer is "".
+type oidcConfig struct {
+	Issuer, ClientID, ClientSecret, Name string
 }
 
 // wired is the server with every part wired in, not yet started.
@@ -372,6 +395,16 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	web, err := auth.NewWeb(ctx, auth.WebOptions{Store: st, Tokens: tokens, Throttle: throttle, Secure: cfg.PublicURL.Secure})
 	if err != nil {
 		return nil, err
+	}
+	var oidc *auth.OIDC
+	if cfg.OIDC.Issuer != "" {
+		// The provider sends people back to the public address.
+		callback := func(r *http.Request) string { return cfg.PublicURL.URL(r, auth.OIDCCallbackPath) }
+		oidc, err = web.NewOIDC(auth.OIDCOptions{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret, Name: cfg.OIDC.Name, CallbackURL: callback, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", cli.ErrUsage, err)
+		}
+		log.Info("sign-in with OpenID Connect", "issuer", cfg.OIDC.Issuer, "client_id", cfg.OIDC.ClientID, "callback", auth.OIDCCallbackPath)
 	}
 	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, PublicURL: cfg.PublicURL, Limits: &cfg.Limits})
 	if err != nil {
@@ -477,7 +510,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	cat.Catalog.SetMeter(met)
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
 	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
-		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives,
+		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives, OIDC: oidc,
 		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner})
 	if err != nil {
 		return nil, err
