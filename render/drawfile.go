@@ -117,23 +117,18 @@ func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image
 				break // the file changed under us: read it the usual way
 			}
 			vertices(buf, verts[:3*n])
-			r.drawFacets(&r.frames[h], verts, nil, 0, n, works[h])
+			r.drawFacets(r.frames[h], verts, nil, 0, n, works[h])
 		}
 	})
 	if bad[0] || bad[1] {
 		return nil, false, nil
 	}
 	if err := budgetSpent(name, nt, lim, works); err != nil {
-		for _, fr := range r.frames {
-			endLargeSlice(fr.samples)
-		}
+		r.done()
 		return nil, true, err
 	}
-	r.mergeFrames()
 	img = r.resolve(size, ssFor(size))
-	for _, fr := range r.frames {
-		endLargeSlice(fr.samples)
-	}
+	r.done()
 	return img, true, nil
 }
 
