@@ -57,8 +57,8 @@ and then needs "Authorization: Bearer TOKEN".`,
 	Run: runServe,
 }
 
-// dataFlag declares --data and its environment twin, shared by the admin
-// commands.
+// dataFlag declares --data and its environment twin, shared by serve,
+// reindex and (through adminFlags) the admin commands.
 func dataFlag(fs *cli.Flags) {
 	fs.String("data", "./data", "data folder (metadata, repositories, search index, blobs)")
 	fs.Env("data", "BLUEPRINTS_DATA")
@@ -66,12 +66,14 @@ func dataFlag(fs *cli.Flags) {
 
 func flagString(fs *cli.Flags, name string) string { return fs.Lookup(name).Value.String() }
 
-// openStore opens the metadata store in the data folder, creating both.
+// openStore opens the metadata store in the data folder, creating both:
+// for serve, which makes a new instance where it is told to. Admin commands
+// use openAdminStore, which refuses to create one.
 func openStore(ctx context.Context, data string) (*store.Store, error) {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", data, err)
 	}
-	return store.Open(ctx, filepath.Join(data, "blueprints.db"))
+	return store.Open(ctx, filepath.Join(data, storeFile))
 }
 
 func runServe(fs *cli.Flags, args []string) error {

@@ -16,10 +16,14 @@ var userAddCmd = &cli.Command{
 	Args:    "NAME",
 	Summary: "create a user and print a new access token",
 	Help: `Creates the user NAME and prints an access token on the last line of
-stdout. Push with it: git push http://NAME:TOKEN@HOST/NAME/PROJECT.git.
+stdout. Give it to git as the password when it asks (with a credential
+helper, such as 'git config --global credential.helper store', it asks
+once), rather than writing it into remote URLs.
 Names are letters, digits, '.', '_' and '-', unique without regard to case.
-Works while the server runs.`,
-	Setup: dataFlag,
+Works while the server runs. The user is created in the data folder --data
+names (default ./data), which must be the server's: without --init, a
+folder that holds no Blueprints data is refused rather than created.`,
+	Setup: adminFlags,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%w: want exactly one NAME", cli.ErrUsage)
@@ -29,7 +33,7 @@ Works while the server runs.`,
 			return fmt.Errorf("user name: %w", err)
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, flagString(fs, "data"))
+		st, data, err := openAdminStore(ctx, fs)
 		if err != nil {
 			return err
 		}
@@ -45,7 +49,7 @@ Works while the server runs.`,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "created user %s with token %d\n", u.Name, tok.ID)
+		fmt.Fprintf(os.Stderr, "created user %s with token %d in data folder %s\n", u.Name, tok.ID, data)
 		fmt.Println(secret)
 		return nil
 	},
