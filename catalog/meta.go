@@ -124,6 +124,9 @@ var (
 	mdUnderline = regexp.MustCompile(`(^|\W)_([^_]+)_(\W|$)`)
 	setextLine  = regexp.MustCompile(`^(=+|-+)\s*$`)
 	listMarker  = regexp.MustCompile(`^\s*([-*+]|\d+[.)])\s+`)
+	// A URL written out, bare or as an autolink: a README that is only an
+	// address ("https://github.com/x/y") has no prose to describe with.
+	bareURL = regexp.MustCompile(`(?i)<?\b(?:https?|ftp)://[^\s>]*>?|\bwww\.[^\s]+|<[^\s@>]+@[^\s@>]+>`)
 )
 
 // ParseReadme takes the title (first heading), the description (first
@@ -190,11 +193,12 @@ func ParseReadme(text string) Readme {
 }
 
 // isDecoration reports whether a paragraph holds no prose: only links,
-// images, badges or HTML.
+// addresses, images, badges or HTML.
 func isDecoration(raw string) bool {
 	s := mdImage.ReplaceAllString(raw, "")
-	s = htmlTag.ReplaceAllString(s, "")
 	s = mdLink.ReplaceAllString(s, "")
+	s = bareURL.ReplaceAllString(s, "")
+	s = htmlTag.ReplaceAllString(s, "")
 	s = mdEmphasis.ReplaceAllString(s, "")
 	return strings.TrimSpace(strings.Trim(s, " |:-")) == ""
 }
