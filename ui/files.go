@@ -30,22 +30,49 @@ const maxPointer = lfs.MaxPointerSize
 
 func parsePointer(data []byte) (lfs.Pointer, bool) { return lfs.ParsePointer(data) }
 
+// modelTypes are the types of the 3D and CAD formats makers push, by
+// extension: IANA's model/ types where one is registered, else the type
+// the format's own tools use. They come before the system's MIME table,
+// which differs from machine to machine (Debian's calls .obj
+// application/x-tgif, an old drawing program's).
+var modelTypes = map[string]string{
+	".stl":   "model/stl",
+	".3mf":   "model/3mf",
+	".obj":   "model/obj",
+	".mtl":   "model/mtl",
+	".step":  "model/step",
+	".stp":   "model/step",
+	".stpz":  "model/step+zip",
+	".iges":  "model/iges",
+	".igs":   "model/iges",
+	".gltf":  "model/gltf+json",
+	".glb":   "model/gltf-binary",
+	".wrl":   "model/vrml",
+	".x3d":   "model/x3d+xml",
+	".x3db":  "model/x3d+fastinfoset",
+	".dae":   "model/vnd.collada+xml",
+	".ply":   "application/octet-stream", // no registered type
+	".amf":   "application/x-amf",
+	".fcstd": "application/x-freecad",
+	".f3d":   "application/octet-stream",
+	".blend": "application/x-blender",
+	".dxf":   "image/vnd.dxf",
+	".dwg":   "image/vnd.dwg",
+}
+
 // contentType is the type a file is served with. Types a browser would
 // run as a page (HTML, SVG, XML) are served as plain text, since raw files
 // come from anyone who can push.
 func contentType(name string, head []byte) string {
 	ext := strings.ToLower(path.Ext(name))
 	switch ext {
-	case ".stl":
-		return "model/stl"
-	case ".3mf":
-		return "model/3mf"
-	case ".step", ".stp":
-		return "model/step"
 	case ".scad", ".md", ".txt", ".gcode", ".csv", ".json", ".yaml", ".yml", ".toml":
 		return "text/plain; charset=utf-8"
 	}
-	t := mime.TypeByExtension(ext)
+	t := modelTypes[ext]
+	if t == "" {
+		t = mime.TypeByExtension(ext)
+	}
 	if t == "" {
 		t = http.DetectContentType(head)
 	}
