@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -75,15 +74,20 @@ func (u *UI) commit(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	sha := strings.ToLower(c.Param("sha"))
-	if !isCommitID(sha) {
-		return u.fail(c, badRequest("%q is not a commit id.", c.Param("sha")))
-	}
-	h, err := p.Browse.ResolveRef(sha)
+	// A commit id, short or whole, or a branch or tag name (which may hold
+	// slashes): each leads to the commit's own, permanent address.
+	ref, err := refPath(c)
 	if err != nil {
-		return u.fail(c, notFound("No commit %s in %s.", sha, p.Full()))
+		return u.fail(c, err)
 	}
-	if h.String() != sha {
+	if ref == "" {
+		return u.fail(c, notFound("Commit pages are at commit/{id, branch or tag}."))
+	}
+	h, err := p.Browse.ResolveRef(ref)
+	if err != nil {
+		return u.fail(c, notFound("No commit, branch or tag %q in %s.", ref, p.Full()))
+	}
+	if h.String() != ref {
 		return c.Redirect(http.StatusFound, p.URL()+"/commit/"+h.String())
 	}
 	ctx := c.Request().Context()

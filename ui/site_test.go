@@ -283,6 +283,8 @@ func TestSite(t *testing.T) {
 			"/maker/Voron-Trident/raw/main/STLs/nope.stl",
 			"/maker/Voron-Trident/raw/no-such-branch/README.md",
 			"/maker/Voron-Trident/commit/0123456789abcdef0123456789abcdef01234567",
+			"/maker/Voron-Trident/commit/not-a-commit",
+			"/maker/Voron-Trident/commit/no-such-branch",
 			"/maker/Voron-Trident/commits/no-such-branch",
 			"/maker/Voron-Trident/archive/no-such-branch.zip",
 			"/maker/Voron-Trident/preview/main/STLs/nope.stl.png",
@@ -306,7 +308,6 @@ func TestSite(t *testing.T) {
 			"/search?per_page=100000",
 			"/search?sort=sideways",
 			"/maker/Voron-Trident/commits/main?page=abc",
-			"/maker/Voron-Trident/commit/not-a-commit",
 			"/previews/xyz/512.png",
 		} {
 			code, body, _ := get(t, s.srv.URL+p, nil)
@@ -464,6 +465,23 @@ func TestSite(t *testing.T) {
 		code, body, _ := get(t, base+"/tree/main", nil)
 		if code != 200 || strings.Contains(body, "NOTES.txt") {
 			t.Errorf("main shows the feature branch's file")
+		}
+		// A branch name is shown whole in the badge, a commit id short.
+		_, body, _ = get(t, base+"/tree/feature/new-gear", nil)
+		if !strings.Contains(body, `>feature/new-gear</span>`) {
+			t.Errorf("the badge of feature/new-gear does not show the whole name")
+		}
+		_, body, _ = get(t, base+"/tree/"+h.first, nil)
+		if !strings.Contains(body, `title="Commit `+h.first+`">`+h.first[:8]+`</span>`) {
+			t.Errorf("the badge of a commit id is not its short form with the whole id as tooltip")
+		}
+		// Branch and tag names are accepted wherever a commit id is.
+		feature := strings.TrimSpace(testenv.Git(t, h.dir, "rev-parse", "feature/new-gear"))
+		for ref, want := range map[string]string{"main": h.second, "v1.0": h.first, "feature/new-gear": feature, h.first[:7]: h.first} {
+			code, _, hd := get(t, base+"/commit/"+ref, nil)
+			if code != http.StatusFound || hd.Get("Location") != "/maker/Voron-Trident/commit/"+want {
+				t.Errorf("GET /commit/%s: status %d, Location %q, want a redirect to commit %s", ref, code, hd.Get("Location"), want)
+			}
 		}
 	})
 

@@ -121,7 +121,7 @@ func (u *UI) Register(e *echo.Echo) {
 	page("/:owner/:project/tree/*", u.tree)
 	page("/:owner/:project/blob/*", u.blob)
 	page("/:owner/:project/commits/*", u.commits)
-	page("/:owner/:project/commit/:sha", u.commit)
+	page("/:owner/:project/commit/*", u.commit)
 	get("/:owner/:project/raw/*", u.raw)
 	e.HEAD("/:owner/:project/raw/*", u.pooled(u.raw))
 	page("/:owner/:project/preview/*", u.preview)
