@@ -182,6 +182,14 @@ type partView struct {
 	Commit   repo.Commit
 }
 
+// viewerAutoLoad is the largest file the viewer loads without being asked
+// (AUTO_LOAD_LIMIT in viewer.js); the page starts downloading such a file
+// while the viewer's scripts load.
+const viewerAutoLoad = 64 << 20
+
+// AutoLoad reports whether the viewer loads the part by itself.
+func (v partView) AutoLoad() bool { return v.Size <= viewerAutoLoad }
+
 // maxTextShown is the largest text file shown inline.
 const maxTextShown = 512 << 10
 

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"image"
@@ -186,6 +187,62 @@ func browserTests(t *testing.T, s *site, h *history) {
 		}
 		if shot, err := chromedp.Run(ctx, chromedp.Screenshot(".viewer")); err == nil {
 			saveScreenshot(t, "viewer-wireframe-dimensions.png", shot)
+		}
+	})
+
+	t.Run("phone-sized viewer draws", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, 2*time.Minute)
+		defer cancel()
+		// A phone: 390×844 CSS pixels at three device pixels each, touch.
+		err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch),
+			chromedp.Navigate(base+"/blob/main/STLs/Z_Assembly/z_carriage_rear.stl"),
+			chromedp.WaitReady(`.viewer[data-state="ready"]`),
+		)
+		if err != nil {
+			t.Fatalf("open the part page at phone size: %v", err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+			const c = document.querySelector('.viewer-canvas');
+			const g = c.getContext('webgl2') || c.getContext('webgl');
+			const w = g.drawingBufferWidth, h = g.drawingBufferHeight;
+			const px = new Uint8Array(w * h * 4);
+			g.readPixels(0, 0, w, h, g.RGBA, g.UNSIGNED_BYTE, px);
+			let part = 0;
+			for (let i = 0; i < px.length; i += 4) {
+				if (px[i+3] > 200 && px[i+2] > px[i] + 40) part++;
+			}
+			const stage = document.querySelector('.stage').getBoundingClientRect();
+			return JSON.stringify({w, h, part: part / (w * h), innerWidth, dpr: devicePixelRatio, stageRight: stage.right, cssWidth: c.clientWidth, preview: document.querySelector('.viewer-preview').hidden});
+		})()`))
+		if err != nil {
+			t.Fatalf("read the canvas: %v", err)
+		}
+		var res struct {
+			W, H       int
+			Part       float64
+			InnerWidth float64
+			DPR        float64
+			StageRight float64
+			CSSWidth   float64
+			Preview    bool
+		}
+		if err := json.Unmarshal([]byte(got), &res); err != nil {
+			t.Fatalf("canvas read-back %q: %v", got, err)
+		}
+		if res.InnerWidth != 390 || res.DPR != 3 {
+			t.Fatalf("not a phone viewport: %s", got)
+		}
+		// Drawn at two device pixels per CSS pixel (the cap), the whole
+		// stage, inside the screen.
+		if res.W != int(2*res.CSSWidth+0.5) || res.StageRight > res.InnerWidth {
+			t.Errorf("canvas %d×%d device pixels for %.0f CSS pixels, stage ends at %.0f of %.0f", res.W, res.H, res.CSSWidth, res.StageRight, res.InnerWidth)
+		}
+		if res.Part < 0.03 || !res.Preview {
+			t.Errorf("at phone size the part covers %.1f%% of the canvas (want at least 3%%), preview hidden %v", 100*res.Part, res.Preview)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			saveScreenshot(t, "part-phone.png", shot)
 		}
 	})
 
