@@ -313,6 +313,27 @@ func browserTests(t *testing.T, s *site, h *history) {
 		}
 	})
 
+	t.Run("file history page", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(s.srv.URL+"/"+owner+"/history/commits/main/frame/arm.stl"),
+			chromedp.WaitVisible(".file-history"),
+		)
+		if err != nil {
+			t.Fatalf("open the history page: %v", err)
+		}
+		// Every version's preview loads.
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const imgs = [...document.querySelectorAll('.history-thumb img')];
+			return imgs.length === 3 && imgs.every(i => i.complete && i.naturalWidth > 0); })()`, chromedp.WithPollingTimeout(20*time.Second)))
+		if err != nil {
+			t.Errorf("the history's three previews did not load: %v", err)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			saveScreenshot(t, "history.png", shot)
+		}
+	})
+
 	t.Run("download all as zip", func(t *testing.T) {
 		ctx, cancel := b.Tab(t, time.Minute)
 		defer cancel()

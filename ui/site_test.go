@@ -543,6 +543,8 @@ func TestSite(t *testing.T) {
 		}
 	})
 
+	t.Run("file history", func(t *testing.T) { fileHistoryTests(t, s) })
+
 	t.Run("lfs", func(t *testing.T) { lfsTests(t, s) })
 
 	t.Run("browser", func(t *testing.T) { browserTests(t, s, h) })
@@ -647,4 +649,111 @@ func lfsTests(t *testing.T, s *site) {
 		t.Fatalf("archive: status %d", code)
 	}
 	checkZip(t, []byte(body), "lfs-parts-main/", dir)
+}
+
+// fileHistoryTests pushes five commits, three of which change one part,
+// and checks its history page and the part page's "last changed in".
+func fileHistoryTests(t *testing.T, s *site) {
+	dir := filepath.Join(s.work, "history")
+	testenv.Git(t, "", "init", "-q", "-b", "main", dir)
+	tools := filepath.Join(testenv.ModuleRoot(t), "testdata/corpus/VoronDesign__Voron-Trident/STLs/Tools")
+	versions := []string{"140mm_extrusion_drill_guide.stl", "MGN9_rail_guide_x2.stl", "140mm_extrusion_drill_guide.stl"}
+	arm := filepath.Join(dir, "frame", "arm.stl")
+	os.MkdirAll(filepath.Dir(arm), 0o755)
+	commit := func(msg string) string {
+		testenv.Git(t, dir, "add", "-A")
+		testenv.Git(t, dir, "commit", "-q", "-m", msg)
+		return strings.TrimSpace(testenv.Git(t, dir, "rev-parse", "HEAD"))
+	}
+	var commits []string
+	var parts []render.Part
+	for i, step := range []string{"Add the arm", "Notes", "A longer arm", "A foot", "Back to the short arm"} {
+		switch i {
+		case 0, 2, 4:
+			copyFile(t, filepath.Join(tools, versions[i/2]), arm)
+			parts = append(parts, readPart(t, arm))
+		case 1:
+			os.WriteFile(filepath.Join(dir, "README.md"), []byte("# Arm\n"), 0o644)
+		case 3:
+			copyFile(t, filepath.Join(tools, "MGN9_rail_guide_x2.stl"), filepath.Join(dir, "frame", "foot.stl"))
+		}
+		commits = append(commits, commit(step))
+	}
+	testenv.Git(t, dir, "push", "-q", s.srv.Remote(owner, s.token, owner, "history"), "main")
+	s.waitCatalogued(t, "history")
+	base := s.srv.URL + "/" + owner + "/history"
+
+	code, body, _ := get(t, base+"/commits/main/frame/arm.stl", nil)
+	if code != 200 {
+		t.Fatalf("history of frame/arm.stl: status %d", code)
+	}
+	body = html.UnescapeString(body)
+	var listed []string
+	for _, c := range commits {
+		if strings.Contains(body, "/commit/"+c+`"`) {
+			listed = append(listed, c)
+		}
+	}
+	if want := []string{commits[0], commits[2], commits[4]}; strings.Join(listed, ",") != strings.Join(want, ",") {
+		t.Errorf("history of frame/arm.stl lists commits %v, want exactly %v (commits 1, 3 and 5)", listed, want)
+	}
+	if i, j, k := strings.Index(body, commits[4]), strings.Index(body, commits[2]), strings.Index(body, commits[0]); !(i < j && j < k) {
+		t.Errorf("history is not newest first")
+	}
+	// Each entry: the part's size and volume after the commit, and what
+	// changed from the version before.
+	for i, want := range []string{
+		fmt.Sprintf("%.1f × %.1f × %.1f mm", parts[0].Size[0], parts[0].Size[1], parts[0].Size[2]),
+		fmt.Sprintf("%.1f × %.1f × %.1f mm", parts[1].Size[0], parts[1].Size[1], parts[1].Size[2]),
+		signedMM("Size X", parts[1].Size[0]-parts[0].Size[0]),
+		signedMM("Size X", parts[2].Size[0]-parts[1].Size[0]),
+		"Volume " + signedPrefix(parts[1].Volume-parts[0].Volume),
+		"Volume " + signedPrefix(parts[2].Volume-parts[1].Volume),
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("history lacks %q (check %d)", want, i)
+		}
+	}
+	if n := strings.Count(body, `class="badge added"`); n != 1 {
+		t.Errorf("history shows %d added entries, want 1", n)
+	}
+	// The part page names the last commit that changed the part, not the
+	// branch's latest; at an older commit, the change before it.
+	for ref, want := range map[string]int{"main": 4, commits[3]: 2} {
+		code, body, _ = get(t, base+"/blob/"+ref+"/frame/arm.stl", nil)
+		if code != 200 {
+			t.Fatalf("part page at %s: status %d", ref, code)
+		}
+		m := regexp.MustCompile(`Last changed in</span> <a href="/maker/history/commit/([0-9a-f]{40})">([^<]*)</a>`).FindStringSubmatch(body)
+		if m == nil || m[1] != commits[want] {
+			t.Errorf("part page at %s: last change %v, want commit %d (%s)", ref, m, want+1, commits[want])
+		}
+		if !strings.Contains(body, `href="/maker/history/commits/`+ref+`/frame/arm.stl"`) {
+			t.Errorf("part page at %s does not link its history", ref)
+		}
+	}
+	// A folder's history, paging, and paths without history.
+	code, body, _ = get(t, base+"/commits/main/frame", nil)
+	if code != 200 || strings.Count(body, `<a class="subject"`) != 4 {
+		t.Errorf("history of frame/: status %d, %d entries, want 4", code, strings.Count(body, `<a class="subject"`))
+	}
+	for p, want := range map[string]int{"/commits/main/no/such.stl": 404, "/commits/main/frame/arm.stl?page=2": 404, "/commits/nope/frame/arm.stl": 404, "/commits/main/frame/arm.stl?page=x": 400} {
+		if code, _, _ := get(t, base+p, nil); code != want {
+			t.Errorf("GET %s: status %d, want %d", p, code, want)
+		}
+	}
+}
+
+func signedMM(label string, d float64) string {
+	if d >= 0 {
+		return fmt.Sprintf("%s +%.2f mm", label, d)
+	}
+	return fmt.Sprintf("%s −%.2f mm", label, -d)
+}
+
+func signedPrefix(d float64) string {
+	if d >= 0 {
+		return "+"
+	}
+	return "−"
 }

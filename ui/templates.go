@@ -20,7 +20,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed with layout.html.
-var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error"}
+var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "history", "commit", "error"}
 
 // layout is what every page template receives.
 type layout struct {
