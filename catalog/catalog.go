@@ -38,12 +38,15 @@ const ZeroID = "0000000000000000000000000000000000000000"
 // PreviewSize is the edge of the preview the catalog renders, in pixels.
 const PreviewSize = 512
 
-// Measurer measures an STL file and draws its preview.
+// Measurer measures a part file (STL, 3MF, OBJ) and draws its preview.
 type Measurer interface {
-	// Measure reads the STL file from r (name is used in errors), returns
+	// Measure reads the part file from r (its kind is told by name's
+	// extension, which is also used in errors), returns
 	// its measurements and writes a PreviewSize PNG to png. An error means
 	// the file itself is bad (it is recorded against the file).
-	Measure(r io.Reader, name string, png io.Writer) (render.Part, error)
+	// For kinds other than STL it also writes the mesh as binary STL to
+	// mesh, for the 3D viewer (which loads that one format).
+	Measure(r io.Reader, name string, png, mesh io.Writer) (render.Part, error)
 }
 
 // Deps is what the catalog works with.

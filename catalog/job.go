@@ -20,6 +20,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -32,10 +33,11 @@ type Stats struct {
 	Deleted  int // parts removed
 }
 
-// IsPart reports whether a repository path is a part: it ends in ".stl",
-// in any case.
+// IsPart reports whether a repository path is a part: a mesh file render
+// reads (.stl, .3mf, .obj, in any case).
 func IsPart(p string) bool {
-	return len(p) > 4 && strings.EqualFold(p[len(p)-4:], ".stl")
+	_, ok := render.KindOf(p)
+	return ok
 }
 
 func isFileMode(m filemode.FileMode) bool {
@@ -572,8 +574,8 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersi
 	}
 	defer src.Close()
 	er := &errReader{r: src}
-	var png bytes.Buffer
-	part, err := c.measureSafely(er, path.Base(f.path), &png)
+	var png, mesh bytes.Buffer
+	part, err := c.measureSafely(er, path.Base(f.path), &png, &mesh)
 	if er.err != nil {
 		return store.BlobPart{}, fmt.Errorf("read %s: %w", f.path, er.err)
 	}
@@ -588,10 +590,19 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersi
 	if err := c.d.Blobs.Put(ctx, key, bytes.NewReader(png.Bytes()), int64(png.Len())); err != nil {
 		return store.BlobPart{}, fmt.Errorf("store preview of %s: %w", f.path, err)
 	}
+	if mesh.Len() > 0 {
+		if err := c.d.Blobs.Put(ctx, MeshKey(f.key), bytes.NewReader(mesh.Bytes()), int64(mesh.Len())); err != nil {
+			return store.BlobPart{}, fmt.Errorf("store mesh of %s: %w", f.path, err)
+		}
+	}
 	bp.Part = &part
 	bp.Preview = key
 	return bp, nil
 }
+
+// MeshKey is the blob key of the binary STL the viewer loads for a part
+// that is not an STL file, by its blob_parts key.
+func MeshKey(key string) string { return "meshes/" + key + ".stl" }
 
 // partDoc is the search document of a catalogued part.
 func partDoc(meta store.ProjectMeta, cp store.CataloguedPart) search.Doc {

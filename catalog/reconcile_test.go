@@ -109,12 +109,12 @@ func TestCrashesDoNotUseUpAttempts(t *testing.T) {
 // panicMeasurer is a measurer with a bug that some file triggers.
 type panicMeasurer struct{ next Measurer }
 
-func (p panicMeasurer) Measure(r io.Reader, name string, png io.Writer) (render.Part, error) {
+func (p panicMeasurer) Measure(r io.Reader, name string, png, mesh io.Writer) (render.Part, error) {
 	if strings.Contains(name, "trigger") {
 		var s []int
 		_ = s[len(name)] // index out of range, as a reader bug would
 	}
-	return p.next.Measure(r, name, png)
+	return p.next.Measure(r, name, png, mesh)
 }
 
 // A measurer that panics on one file fails that file, not the server.

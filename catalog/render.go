@@ -15,13 +15,18 @@ type RenderMeasurer struct {
 var _ Measurer = RenderMeasurer{}
 
 // Measure implements Measurer.
-func (m RenderMeasurer) Measure(r io.Reader, name string, png io.Writer) (render.Part, error) {
+func (m RenderMeasurer) Measure(r io.Reader, name string, png, stl io.Writer) (render.Part, error) {
 	mesh, err := render.ReadMesh(r, name, m.Limits)
 	if err != nil {
 		return render.Part{}, err
 	}
 	if err := mesh.WritePNG(png, PreviewSize); err != nil {
 		return render.Part{}, err
+	}
+	if k, _ := render.KindOf(name); k != render.KindSTL {
+		if err := mesh.WriteSTL(stl); err != nil {
+			return render.Part{}, err
+		}
 	}
 	return mesh.Part(), nil
 }

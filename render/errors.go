@@ -7,10 +7,10 @@ import (
 
 // Errors that FormatError wraps, for errors.Is.
 var (
-	// ErrMalformed marks input that is not a readable STL file.
-	ErrMalformed = errors.New("malformed STL")
+	// ErrMalformed marks input that is not a readable mesh file.
+	ErrMalformed = errors.New("malformed mesh file")
 	// ErrTooLarge marks input over the configured Limits.
-	ErrTooLarge = errors.New("STL over limits")
+	ErrTooLarge = errors.New("mesh file over limits")
 )
 
 // FormatError says which file is bad, what is wrong and where.

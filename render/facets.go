@@ -28,14 +28,18 @@ type Facets struct {
 	v    []float32 // nine coordinates per facet
 }
 
-// ReadFacets reads an STL file (binary or ASCII) from r, which need not
-// seek, for drawing only: it checks the file as ReadMesh does but skips
-// welding, topology and the SHA-256, so it is the quickest way to a
-// preview. name appears in errors.
+// ReadFacets reads a mesh file (STL binary or ASCII, 3MF, OBJ: told as
+// ReadMesh tells them) from r, which need not seek, for drawing only: it
+// checks the file as ReadMesh does but skips welding, topology and the
+// SHA-256, so it is the quickest way to a preview. name appears in errors.
 func ReadFacets(r io.Reader, name string, lim Limits) (*Facets, error) {
+	return readFacets(kindFor(name), r, name, lim)
+}
+
+func readFacets(k Kind, r io.Reader, name string, lim Limits) (*Facets, error) {
 	lim = lim.withDefaults()
 	fb := &facetBuilder{size: sizeOf(r), lim: lim}
-	if _, err := decode(r, name, lim, fb, false); err != nil {
+	if _, err := decode(k, r, name, lim, fb, false); err != nil {
 		return nil, err
 	}
 	endLargeSlice(fb.v)

@@ -124,3 +124,34 @@ func FuzzReadMesh(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadOBJ feeds OBJ text to ReadMesh: an error names the file in one
+// line, a success has facets that are all finite.
+func FuzzReadOBJ(f *testing.F) {
+	f.Add([]byte(quadBox))
+	f.Add([]byte("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n"))
+	f.Add([]byte("v 0 0 0\nv 1 0 0\nv 0 1 0\nf -3/1/1 -2//2 -1/3\n# end"))
+	f.Add([]byte("v 1e38 1e38 1e38\nv -1e38 0 0\nv 0 1 0\nf 1 2 3 1 2 3\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lim := Limits{MaxBytes: 1 << 20, MaxTriangles: 5000}
+		c := &facetCounter{t: t}
+		d, err := KindOBJ.Decode(io.MultiReader(bytes.NewReader(data)), "fuzz.obj", lim, c)
+		if err != nil {
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "fuzz.obj: ") || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q is not one line naming the file", msg)
+			}
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error is not a FormatError: %v", err)
+			}
+			return
+		}
+		if d.Triangles != c.n || d.Triangles == 0 || d.Triangles > lim.MaxTriangles {
+			t.Fatalf("decoded %d facets, passed %d", d.Triangles, c.n)
+		}
+		if _, err := ReadMesh(bytes.NewReader(data), "fuzz.obj", lim); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("ReadMesh: %v", err)
+		}
+	})
+}

@@ -20,10 +20,13 @@ type Mesh struct {
 	part  Part
 }
 
-// ReadMesh reads an STL file (binary or ASCII, told apart by its first bytes)
-// from r, which need not seek, and measures it. name appears in errors.
+// ReadMesh reads a mesh file from r, which need not seek, and measures it.
+// Its kind is told by name's extension (.stl, .3mf, .obj in any case; STL
+// for any other name), and STL's binary from ASCII by the first bytes.
+// name also appears in errors. Every kind yields the same facets to the
+// same measuring: only Part.Format, Objects and Units tell them apart.
 func ReadMesh(r io.Reader, name string, lim Limits) (*Mesh, error) {
-	return readMesh(r, name, lim, meshFull)
+	return readMesh(kindFor(name), r, name, lim, meshFull)
 }
 
 // What readMesh keeps or skips.
@@ -34,11 +37,11 @@ const (
 	meshNoVerts          // no coordinates, only measurements and facets (Inspect)
 )
 
-func readMesh(r io.Reader, name string, lim Limits, mode meshMode) (*Mesh, error) {
+func readMesh(k Kind, r io.Reader, name string, lim Limits, mode meshMode) (*Mesh, error) {
 	lim = lim.withDefaults()
 	b := newMeshBuilder(sizeOf(r), lim)
 	defer b.weld.stop()
-	d, err := decode(r, name, lim, b, true)
+	d, err := decode(k, r, name, lim, b, true)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +60,8 @@ func readMesh(r io.Reader, name string, lim Limits, mode meshMode) (*Mesh, error
 	p.Triangles = d.Triangles
 	p.Format = d.Format
 	p.SHA256 = d.SHA256
+	p.Objects = d.Objects
+	p.Units = d.Units
 	for k := range 3 {
 		p.BBoxMin[k] = float64(b.min[k])
 		p.BBoxMax[k] = float64(b.max[k])
@@ -76,9 +81,13 @@ func readMesh(r io.Reader, name string, lim Limits, mode meshMode) (*Mesh, error
 	return m, nil
 }
 
-// Inspect reads and measures an STL file; see ReadMesh.
+// Inspect reads and measures a mesh file; see ReadMesh.
 func Inspect(r io.Reader, name string, lim Limits) (Part, error) {
-	m, err := readMesh(r, name, lim, meshNoVerts)
+	return inspect(kindFor(name), r, name, lim)
+}
+
+func inspect(k Kind, r io.Reader, name string, lim Limits) (Part, error) {
+	m, err := readMesh(k, r, name, lim, meshNoVerts)
 	if err != nil {
 		return Part{}, err
 	}

@@ -14,25 +14,29 @@ const (
 	FormatBinary = "binary"
 )
 
-// Decoded describes an STL stream that Decode read to its end.
+// Decoded describes a file that Decode read to its end.
 type Decoded struct {
-	Format    string // FormatASCII or FormatBinary
+	Format    string // FormatASCII, FormatBinary, Format3MF or FormatOBJ
 	Triangles int64  // facets passed to the writer
 	Bytes     int64  // length of the input
 	SHA256    string // hex SHA-256 of the input's bytes
 	Trailing  int64  // bytes after the last binary facet, ignored
+	Objects   int    // objects placed (3MF build items, OBJ objects); 0 for STL
+	Units     string // the unit the file declares (3MF), or ""
 }
 
-// Decode streams the facets of an STL file from r into sw, telling binary
-// from ASCII by the first bytes (no seeking), and checks the input against
-// lim. name is only used in errors. Decode reads r to its end so that the
-// SHA-256 covers every byte; on error it stops early.
+// Decode streams the facets of a mesh file from r into sw and checks the
+// input against lim. Its kind is told by name's extension (KindOf; STL
+// when it has none of theirs); STL tells binary from ASCII by the first
+// bytes (no seeking). name is also used in errors. Decode reads r to its
+// end so that the SHA-256 covers every byte; on error it stops early.
 func Decode(r io.Reader, name string, lim Limits, sw stl.Writer) (Decoded, error) {
-	return decode(r, name, lim, sw, true)
+	return decode(kindFor(name), r, name, lim, sw, true)
 }
 
-// decode is Decode; without hashing, Decoded.SHA256 is left empty.
-func decode(r io.Reader, name string, lim Limits, sw stl.Writer, hashing bool) (Decoded, error) {
+// decodeSTL is Decode for STL; without hashing, Decoded.SHA256 is left
+// empty.
+func decodeSTL(r io.Reader, name string, lim Limits, sw stl.Writer, hashing bool) (Decoded, error) {
 	lim = lim.withDefaults()
 	size := sizeOf(r)
 	if size > lim.MaxBytes {

@@ -60,6 +60,12 @@ func (l *located) RawURL(p string) string {
 	return l.P.URL() + "/raw/" + l.Commit + "/" + escapePath(p)
 }
 
+// MeshURL is where a part's mesh is served as binary STL, for every kind
+// of part: the viewer's one format.
+func (l *located) MeshURL(p string) string {
+	return l.P.URL() + "/mesh/" + l.Commit + "/" + escapePath(p)
+}
+
 // locate opens the project and resolves the wildcard as ref + path.
 func (u *UI) locate(c echo.Context) (*located, error) {
 	p, err := u.openProject(c)
@@ -197,6 +203,12 @@ type partView struct {
 	Uses     []store.Part
 	Commit   repo.Commit // the last commit that changed the file
 	Changed  bool        // Commit is known (false: not within historyWalkLimit commits)
+	// ViewerSrc is the binary STL the 3D viewer loads: the file itself for
+	// STL, the mesh the catalog stored for other kinds (MeshURL).
+	ViewerSrc   string
+	ViewerBytes int64
+	MeshURL     string
+	KindName    string // "STL", "3MF", "OBJ"
 }
 
 // viewerAutoLoad is the largest file the viewer loads without being asked
@@ -205,7 +217,7 @@ type partView struct {
 const viewerAutoLoad = 64 << 20
 
 // AutoLoad reports whether the viewer loads the part by itself.
-func (v partView) AutoLoad() bool { return v.Size <= viewerAutoLoad }
+func (v partView) AutoLoad() bool { return v.ViewerBytes <= viewerAutoLoad }
 
 // maxTextShown is the largest text file shown inline.
 const maxTextShown = 512 << 10
@@ -272,6 +284,14 @@ func (u *UI) blob(c echo.Context) error {
 		}
 		if len(last.Changes) > 0 {
 			v.Commit, v.Changed = last.Changes[0].Commit, true
+		}
+		v.ViewerSrc, v.ViewerBytes, v.KindName = l.RawURL(l.Path), size, kindName(l.Path)
+		if k, _ := render.KindOf(l.Path); k != render.KindSTL {
+			v.MeshURL = l.MeshURL(l.Path)
+			v.ViewerSrc = v.MeshURL
+			if v.Part != nil {
+				v.ViewerBytes = 84 + 50*v.Part.Triangles
+			}
 		}
 		return u.renderCached(c, http.StatusOK, "part", partName(l.Path)+" · "+l.P.Full(), v, key, 30*time.Second)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
+	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 )
 
@@ -19,9 +20,34 @@ func partName(p string) string {
 	return p
 }
 
-// isPart reports whether the path names a part (an .stl file, any case).
+// isPart reports whether the path names a part (an .stl, .3mf or .obj
+// file, any case).
 func isPart(p string) bool {
-	return strings.HasSuffix(strings.ToLower(p), ".stl")
+	_, ok := render.KindOf(p)
+	return ok
+}
+
+// kindName is how pages name a part's kind of file.
+func kindName(p string) string {
+	k, _ := render.KindOf(p)
+	return strings.ToUpper(string(k))
+}
+
+// formatName is how pages name a Part.Format.
+func formatName(f string) string {
+	switch f {
+	case render.FormatASCII:
+		return "ASCII STL"
+	case render.FormatBinary:
+		return "binary STL"
+	case render.Format3MF:
+		return "3MF"
+	case render.FormatOBJ:
+		return "OBJ"
+	case render.FormatSCAD:
+		return "OpenSCAD source, built to a mesh"
+	}
+	return f
 }
 
 // isLink reports whether the entry is a symbolic link. Its blob is the

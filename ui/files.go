@@ -19,9 +19,11 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/httprange"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -347,6 +349,60 @@ func (u *UI) preview(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=60")
 	return c.Redirect(http.StatusFound, dest)
+}
+
+// mesh serves /{owner}/{project}/mesh/{ref}/{path}: the part's mesh as
+// binary STL, what the 3D viewer loads for every kind of part. An STL file
+// is its own mesh (redirected to raw/); for other kinds it is the mesh the
+// catalog stored when it read the file.
+func (u *UI) mesh(c echo.Context) error {
+	l, err := u.locate(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	k, ok := render.KindOf(l.Path)
+	if !ok {
+		return u.fail(c, notFound("Meshes are served for parts only."))
+	}
+	h, _ := hashOf(l.Commit)
+	e, err := l.P.Browse.Stat(h, l.Path)
+	if err != nil {
+		if errors.Is(err, repo.ErrNoPath) {
+			return u.fail(c, notFound("No part %q at %s.", l.Path, l.Ref))
+		}
+		return u.fail(c, err)
+	}
+	if e.Dir || isLink(e) {
+		return u.fail(c, notFound("No part %q at %s.", l.Path, l.Ref))
+	}
+	if k == render.KindSTL {
+		return c.Redirect(http.StatusFound, l.RawURL(l.Path))
+	}
+	key, err := catalogKey(l.P.Browse, e)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	rc, info, err := u.blobs.Get(c.Request().Context(), catalog.MeshKey(key))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotExist) {
+			return u.fail(c, notFound("%s has no mesh yet: the catalog has not read it, or could not.", path.Base(l.Path)))
+		}
+		return u.fail(c, err)
+	}
+	defer rc.Close()
+	hd := c.Response().Header()
+	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	hd.Set("ETag", `"mesh-`+key+`"`)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Disposition", `attachment; filename="`+strings.TrimSuffix(path.Base(l.Path), path.Ext(l.Path))+`.stl"`)
+	if c.Request().Header.Get("If-None-Match") == hd.Get("ETag") {
+		return c.NoContent(http.StatusNotModified)
+	}
+	hd.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Stream(http.StatusOK, "model/stl", rc)
 }
 
 // archive streams the project at a ref as a zip, straight to the response:

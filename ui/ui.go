@@ -125,6 +125,8 @@ func (u *UI) Register(e *echo.Echo) {
 	get("/:owner/:project/raw/*", u.raw)
 	e.HEAD("/:owner/:project/raw/*", u.pooled(u.raw))
 	page("/:owner/:project/preview/*", u.preview)
+	get("/:owner/:project/mesh/*", u.mesh)
+	e.HEAD("/:owner/:project/mesh/*", u.pooled(u.mesh))
 	get("/:owner/:project/archive/*", u.archive)
 }
 

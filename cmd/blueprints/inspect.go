@@ -14,20 +14,27 @@ import (
 
 var inspectCmd = &cli.Command{
 	Name:    "inspect",
-	Args:    "FILE.stl",
-	Summary: "print an STL part's measurements (size, volume, area, watertightness)",
-	Help: `Reads an STL file (binary or ASCII) and prints what Blueprints knows about
-the part: facet count, format, bounding box and size, volume, surface area,
-whether it is watertight, its number of shells and the SHA-256 of its bytes.
-Use "-" to read standard input.`,
+	Args:    "FILE.stl|.3mf|.obj",
+	Summary: "print a part's measurements (size, volume, area, watertightness)",
+	Help: `Reads a mesh file (STL binary or ASCII, 3MF, OBJ: told by the extension)
+and prints what Blueprints knows about the part: facet count, format,
+bounding box and size in millimetres (3MF units are converted), volume,
+surface area, whether it is watertight, its number of shells, the objects
+a 3MF build or an OBJ places, and the SHA-256 of its bytes. Use "-" to
+read standard input, with --format when it is not STL.`,
 	Setup: func(fs *cli.Flags) {
 		fs.Bool("json", false, "print the part as JSON (the API's fields)")
+		formatFlag(fs)
 	},
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
-			return fmt.Errorf("%w: want one STL file", cli.ErrUsage)
+			return fmt.Errorf("%w: want one part file", cli.ErrUsage)
 		}
-		part, err := inspectFile(args[0])
+		kind, err := kindOf(fs, args[0])
+		if err != nil {
+			return err
+		}
+		part, err := inspectFile(args[0], kind)
 		if err != nil {
 			return err
 		}
@@ -51,17 +58,37 @@ func oneShotGC() {
 	debug.SetMemoryLimit(1 << 30)
 }
 
-func inspectFile(path string) (render.Part, error) {
+func inspectFile(path string, kind render.Kind) (render.Part, error) {
 	oneShotGC()
 	if path == "-" {
-		return render.Inspect(os.Stdin, "standard input", oneShotLimits())
+		return kind.Inspect(os.Stdin, "standard input", oneShotLimits())
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return render.Part{}, fmt.Errorf("open part: %w", err)
 	}
 	defer f.Close()
-	return render.Inspect(f, path, oneShotLimits())
+	return kind.Inspect(f, path, oneShotLimits())
+}
+
+// formatFlag declares --format, the kind of a part read from standard input.
+func formatFlag(fs *cli.Flags) {
+	fs.String("format", "", "kind of part: stl, 3mf or obj (default: from the file's extension; stl for standard input)")
+}
+
+// kindOf is the kind of part to read: --format, else the extension, else STL.
+func kindOf(fs *cli.Flags, path string) (render.Kind, error) {
+	switch f := fs.Lookup("format").Value.String(); f {
+	case "":
+		if k, ok := render.KindOf(path); ok {
+			return k, nil
+		}
+		return render.KindSTL, nil
+	case "stl", "3mf", "obj":
+		return render.Kind(f), nil
+	default:
+		return "", fmt.Errorf("%w: --format %q: want stl, 3mf or obj", cli.ErrUsage, f)
+	}
 }
 
 func printPart(w io.Writer, name string, p render.Part) error {
@@ -81,6 +108,12 @@ func printPart(w io.Writer, name string, p render.Part) error {
 	}
 	fmt.Fprintf(tw, "watertight\t%s\n", wt)
 	fmt.Fprintf(tw, "shells\t%d\n", p.Shells)
+	if p.Objects > 0 {
+		fmt.Fprintf(tw, "objects\t%d\n", p.Objects)
+	}
+	if p.Units != "" {
+		fmt.Fprintf(tw, "units\t%s (converted to mm)\n", p.Units)
+	}
 	if p.Degenerate > 0 {
 		fmt.Fprintf(tw, "degenerate facets\t%d\n", p.Degenerate)
 	}

@@ -13,17 +13,23 @@ import (
 
 var renderCmd = &cli.Command{
 	Name:    "render",
-	Args:    "FILE.stl",
-	Summary: "write an STL part's preview image (PNG)",
-	Help: `Renders the part as the server previews it: a three-quarter view, Z up,
-fitted to the frame. Use "-" to read standard input.`,
+	Args:    "FILE.stl|.3mf|.obj",
+	Summary: "write a part's preview image (PNG)",
+	Help: `Renders the part (STL, 3MF or OBJ) as the server previews it: a
+three-quarter view, Z up, fitted to the frame. Use "-" to read standard
+input, with --format when it is not STL.`,
 	Setup: func(fs *cli.Flags) {
+		formatFlag(fs)
 		fs.String("o", "", "output PNG file (required)")
 		fs.Int("size", render.DefaultPreviewSize, fmt.Sprintf("image width and height in pixels (%d..%d)", render.MinPreviewSize, render.MaxPreviewSize))
 	},
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
-			return fmt.Errorf("%w: want one STL file", cli.ErrUsage)
+			return fmt.Errorf("%w: want one part file", cli.ErrUsage)
+		}
+		kind, err := kindOf(fs, args[0])
+		if err != nil {
+			return err
 		}
 		out := fs.Lookup("o").Value.String()
 		if out == "" {
@@ -33,7 +39,7 @@ fitted to the frame. Use "-" to read standard input.`,
 		if size < render.MinPreviewSize || size > render.MaxPreviewSize {
 			return fmt.Errorf("%w: --size %d is outside %d..%d", cli.ErrUsage, size, render.MinPreviewSize, render.MaxPreviewSize)
 		}
-		m, err := readFacets(args[0])
+		m, err := readFacets(args[0], kind)
 		if err != nil {
 			return err
 		}
@@ -43,17 +49,17 @@ fitted to the frame. Use "-" to read standard input.`,
 
 // readFacets reads the part for drawing only: no welding, topology or
 // hash, which a preview does not need.
-func readFacets(path string) (*render.Facets, error) {
+func readFacets(path string, kind render.Kind) (*render.Facets, error) {
 	oneShotGC()
 	if path == "-" {
-		return render.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
+		return kind.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open part: %w", err)
 	}
 	defer f.Close()
-	return render.ReadFacets(f, path, oneShotLimits())
+	return kind.ReadFacets(f, path, oneShotLimits())
 }
 
 // writePreview writes the PNG beside its destination and renames it into

@@ -1,0 +1,686 @@
+package threemf
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path"
+	"strconv"
+	"strings"
+	"unsafe"
+)
+
+// matrix is a 3MF transform, "m00 m01 m02 m10 m11 m12 m20 m21 m22 m30 m31
+// m32": points are row vectors, p' = (x y z 1) × M, the last row the
+// translation.
+type matrix [12]float64
+
+var identity = matrix{1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0}
+
+func (a matrix) isIdentity() bool { return a == identity }
+
+// then returns the transform that applies a, then b.
+func (a matrix) then(b matrix) matrix {
+	var m matrix
+	for r := range 4 {
+		for c := range 3 {
+			v := a[3*r]*b[c] + a[3*r+1]*b[3+c] + a[3*r+2]*b[6+c]
+			if r == 3 {
+				v += b[9+c]
+			}
+			m[3*r+c] = v
+		}
+	}
+	return m
+}
+
+// objRef names an object: its model part's entry and its id there.
+type objRef struct {
+	path string
+	id   int
+}
+
+// component is an object placed by a transform: a component of another
+// object, or a build item.
+type component struct {
+	ref objRef
+	m   matrix
+}
+
+// object is a mesh (verts, three coordinates each; tris, three vertex
+// indices each) or a group of components, or both.
+type object struct {
+	verts []float32
+	tris  []uint32
+	comps []component
+}
+
+// model is one model part of the package.
+type model struct {
+	path    string
+	unit    string
+	scale   float64
+	objects map[int]*object
+	build   []component
+}
+
+// externalRefs lists the other model parts this one's components and
+// build items refer to.
+func (m *model) externalRefs() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(r objRef) {
+		if k := strings.ToLower(r.path); k != strings.ToLower(m.path) && !seen[k] {
+			seen[k] = true
+			out = append(out, r.path)
+		}
+	}
+	for _, it := range m.build {
+		add(it.ref)
+	}
+	for _, o := range m.objects {
+		for _, c := range o.comps {
+			add(c.ref)
+		}
+	}
+	return out
+}
+
+// readModel reads a model part, and the parts its components refer to.
+func (p *pkg) readModel(entry string) (*model, error) {
+	queue := []string{entry}
+	var first *model
+	for len(queue) > 0 {
+		e := queue[0]
+		queue = queue[1:]
+		if _, ok := p.models[strings.ToLower(e)]; ok {
+			continue
+		}
+		m, err := p.parseModel(e)
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = m
+		}
+		queue = append(queue, m.externalRefs()...)
+	}
+	return first, nil
+}
+
+// parser reads one model part's XML: encoding/xml for its structure, and a
+// scanner of its own for the long lists of vertex and triangle elements,
+// which takes over only where it understands every byte and gives back to
+// the decoder anything else.
+type parser struct {
+	p     *pkg
+	entry string
+	src   *source
+	dec   *xml.Decoder
+	m     *model
+	obj   *object // the object being read
+	objID int
+	depth int
+	// scanned counts the bytes the scanner took: the decoder's offset
+	// plus scanned is the source's when the decoder holds no byte back.
+	scanned int64
+}
+
+// maxElement bounds one vertex or triangle element for the scanner; a
+// longer one is left to the decoder.
+const maxElement = 1024
+
+func (p *pkg) parseModel(entry string) (*model, error) {
+	rc, clean, err := p.open(entry)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	m := &model{path: clean, unit: "millimeter", scale: 1, objects: map[int]*object{}}
+	p.models[strings.ToLower(clean)] = m
+	src := &source{r: rc, buf: make([]byte, 0, 64<<10)}
+	dec := xml.NewDecoder(src)
+	dec.Strict = true
+	ps := &parser{p: p, entry: clean, src: src, dec: dec, m: m}
+	if err := ps.run(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (ps *parser) malformed(format string, args ...any) *Error {
+	return ps.p.malformed(ps.entry, ps.src.consumed(), format, args...)
+}
+
+func (ps *parser) run() error {
+	sawModel := false
+	for {
+		tok, err := ps.dec.Token()
+		if err == io.EOF {
+			if !sawModel {
+				return ps.malformed("no <model> element")
+			}
+			return nil
+		}
+		if err != nil {
+			return ps.xmlError(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			ps.depth++
+			if ps.depth > ps.p.lim.MaxDepth {
+				return ps.p.tooLarge(ps.entry, ps.src.consumed(), "elements nest more than %d deep", ps.p.lim.MaxDepth)
+			}
+			if t.Name.Space != nsCore {
+				continue // other extensions and slicer metadata: not geometry
+			}
+			if ps.depth == 1 {
+				if t.Name.Local != "model" {
+					return ps.malformed("the root element is <%s>, not <model>", t.Name.Local)
+				}
+				sawModel = true
+				if err := ps.modelAttrs(t); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := ps.start(t); err != nil {
+				return err
+			}
+		case xml.EndElement:
+			ps.depth--
+			if t.Name.Space == nsCore && t.Name.Local == "object" && ps.obj != nil {
+				if err := ps.endObject(); err != nil {
+					return err
+				}
+			}
+		case xml.Directive:
+			return ps.malformed("document type declarations are not allowed in 3MF")
+		}
+	}
+}
+
+func (ps *parser) modelAttrs(t xml.StartElement) error {
+	for _, a := range t.Attr {
+		if a.Name.Space == "" && a.Name.Local == "unit" {
+			s, ok := unitScale[a.Value]
+			if !ok {
+				return ps.malformed("unit %q is not one of micron, millimeter, centimeter, inch, foot, meter", a.Value)
+			}
+			ps.m.unit, ps.m.scale = a.Value, s
+		}
+	}
+	return nil
+}
+
+func (ps *parser) start(t xml.StartElement) error {
+	switch t.Name.Local {
+	case "object":
+		if ps.obj != nil {
+			return ps.malformed("<object> inside another object")
+		}
+		id, err := ps.intAttr(t, "id")
+		if err != nil {
+			return err
+		}
+		if _, dup := ps.m.objects[id]; dup {
+			return ps.malformed("two objects have id %d", id)
+		}
+		ps.obj, ps.objID = &object{}, id
+	case "vertices", "triangles":
+		if ps.obj == nil {
+			return ps.malformed("<%s> outside an object", t.Name.Local)
+		}
+		return ps.list(t.Name.Local == "vertices")
+	case "vertex":
+		if ps.obj == nil {
+			return ps.malformed("<vertex> outside an object")
+		}
+		var v [3]float32
+		for k, n := range []string{"x", "y", "z"} {
+			s, ok := attr(t, n)
+			if !ok {
+				return ps.malformed("a vertex has no %s", n)
+			}
+			f, err := ps.coord([]byte(s))
+			if err != nil {
+				return err
+			}
+			v[k] = f
+		}
+		return ps.addVertex(v)
+	case "triangle":
+		if ps.obj == nil {
+			return ps.malformed("<triangle> outside an object")
+		}
+		var v [3]uint32
+		for k, n := range []string{"v1", "v2", "v3"} {
+			s, ok := attr(t, n)
+			if !ok {
+				return ps.malformed("a triangle has no %s", n)
+			}
+			i, ok := parseIndex([]byte(s))
+			if !ok {
+				return ps.malformed("triangle %s=%q is not a vertex index", n, s)
+			}
+			v[k] = i
+		}
+		return ps.addTriangle(v)
+	case "component":
+		if ps.obj == nil {
+			return ps.malformed("<component> outside an object")
+		}
+		c, err := ps.placement(t)
+		if err != nil {
+			return err
+		}
+		ps.obj.comps = append(ps.obj.comps, c)
+	case "item":
+		c, err := ps.placement(t)
+		if err != nil {
+			return err
+		}
+		ps.m.build = append(ps.m.build, c)
+	}
+	return nil
+}
+
+// endObject checks an object's triangles against its vertices and keeps it.
+func (ps *parser) endObject() error {
+	o := ps.obj
+	n := uint32(len(o.verts) / 3)
+	for i, v := range o.tris {
+		if v >= n {
+			return ps.malformed("object %d: triangle %d refers to vertex %d, but the object has %d vertices", ps.objID, i/3, v, n)
+		}
+	}
+	ps.m.objects[ps.objID] = o
+	ps.obj = nil
+	return nil
+}
+
+// placement reads a component's or a build item's objectid, transform and
+// Production extension path.
+func (ps *parser) placement(t xml.StartElement) (component, error) {
+	id, err := ps.intAttr(t, "objectid")
+	if err != nil {
+		return component{}, err
+	}
+	c := component{ref: objRef{path: ps.m.path, id: id}, m: identity}
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "transform":
+			if c.m, err = ps.parseMatrix(a.Value); err != nil {
+				return c, err
+			}
+		case a.Name.Space == nsProduction && a.Name.Local == "path":
+			p := strings.TrimPrefix(path.Clean("/"+a.Value), "/")
+			if strings.Contains(a.Value, "..") || p == "" {
+				return c, ps.malformed("path %q leaves the package", a.Value)
+			}
+			c.ref.path = p
+		}
+	}
+	return c, nil
+}
+
+func (ps *parser) parseMatrix(s string) (matrix, error) {
+	f := strings.Fields(s)
+	if len(f) != 12 {
+		return matrix{}, ps.malformed("transform %q has %d numbers, not 12", s, len(f))
+	}
+	var m matrix
+	for i, w := range f {
+		v, err := strconv.ParseFloat(w, 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return matrix{}, ps.malformed("transform %q: %q is not a finite number", s, w)
+		}
+		m[i] = v
+	}
+	return m, nil
+}
+
+func (ps *parser) intAttr(t xml.StartElement, name string) (int, error) {
+	s, ok := attr(t, name)
+	if !ok {
+		return 0, ps.malformed("<%s> has no %s", t.Name.Local, name)
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 {
+		return 0, ps.malformed("<%s> %s=%q is not a positive integer", t.Name.Local, name, s)
+	}
+	return v, nil
+}
+
+func attr(t xml.StartElement, name string) (string, bool) {
+	for _, a := range t.Attr {
+		if a.Name.Space == "" && a.Name.Local == name {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+func (ps *parser) coord(b []byte) (float32, error) {
+	f, ok := parseCoord(b)
+	if !ok {
+		return 0, ps.p.malformed(ps.entry, ps.src.consumed(), "vertex coordinate %q is not a finite number", b)
+	}
+	return f, nil
+}
+
+func parseCoord(b []byte) (float32, bool) {
+	if len(b) == 0 || len(b) > 64 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 32)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, false
+	}
+	return float32(v), true
+}
+
+func parseIndex(b []byte) (uint32, bool) {
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return uint32(v), v < math.MaxUint32
+}
+
+func (ps *parser) addVertex(v [3]float32) error {
+	if ps.p.stored >= 3*ps.p.lim.MaxTriangles {
+		return ps.p.tooLarge(ps.entry, ps.src.consumed(), "more than %d vertices", 3*ps.p.lim.MaxTriangles)
+	}
+	ps.p.stored++
+	ps.obj.verts = append(ps.obj.verts, v[0], v[1], v[2])
+	return nil
+}
+
+func (ps *parser) addTriangle(v [3]uint32) error {
+	if ps.p.stored >= 3*ps.p.lim.MaxTriangles {
+		return ps.p.tooLarge(ps.entry, ps.src.consumed(), "more than %d triangles", ps.p.lim.MaxTriangles)
+	}
+	ps.p.stored++
+	ps.obj.tris = append(ps.obj.tris, v[0], v[1], v[2])
+	return nil
+}
+
+// list reads the content of <vertices> or <triangles>: the scanner takes
+// the plain elements it fully understands; anything else (comments, an
+// entity in a value, a prefix) goes through the decoder, after which the
+// scanner may take over again.
+func (ps *parser) list(vertices bool) error {
+	for {
+		// The scanner may only start where the decoder has read exactly
+		// what the source gave it (no byte held back after text).
+		if ps.dec.InputOffset()+ps.scanned == ps.src.consumed() {
+			before := ps.src.consumed()
+			if err := ps.scan(vertices); err != nil {
+				return err
+			}
+			ps.scanned += ps.src.consumed() - before
+		}
+		tok, err := ps.dec.Token()
+		if err != nil {
+			if err == io.EOF {
+				return ps.malformed("the file ends inside <%s>", map[bool]string{true: "vertices", false: "triangles"}[vertices])
+			}
+			return ps.xmlError(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			ps.depth++
+			if ps.depth > ps.p.lim.MaxDepth {
+				return ps.p.tooLarge(ps.entry, ps.src.consumed(), "elements nest more than %d deep", ps.p.lim.MaxDepth)
+			}
+			if t.Name.Space == nsCore {
+				if err := ps.start(t); err != nil {
+					return err
+				}
+			}
+		case xml.EndElement:
+			ps.depth--
+			if t.Name.Space == nsCore && (t.Name.Local == "vertices" || t.Name.Local == "triangles") {
+				return nil
+			}
+		case xml.Directive:
+			return ps.malformed("document type declarations are not allowed in 3MF")
+		}
+	}
+}
+
+// scan consumes whitespace and plain vertex (or triangle) elements from
+// the source, and stops before anything else.
+func (ps *parser) scan(vertices bool) error {
+	s := ps.src
+	tag := "<triangle"
+	if vertices {
+		tag = "<vertex"
+	}
+	for {
+		if s.pos >= len(s.buf) && !s.fill() {
+			return nil
+		}
+		c := s.buf[s.pos]
+		if c == ' ' || c == '\n' || c == '\r' || c == '\t' {
+			s.pos++
+			continue
+		}
+		if c != '<' {
+			return nil
+		}
+		end := indexByte(s.buf[s.pos:], '>')
+		for end < 0 && len(s.buf)-s.pos < maxElement {
+			if !s.fill() {
+				return nil
+			}
+			end = indexByte(s.buf[s.pos:], '>')
+		}
+		if end < 0 {
+			return nil
+		}
+		el := s.buf[s.pos : s.pos+end+1]
+		if len(el) < len(tag)+3 || string(el[:len(tag)]) != tag || !isSpace(el[len(tag)]) {
+			return nil
+		}
+		var vals [3][]byte
+		names := [3]string{"x", "y", "z"}
+		if !vertices {
+			names = [3]string{"v1", "v2", "v3"}
+		}
+		if !plainAttrs(el[len(tag):], &names, &vals) {
+			return nil
+		}
+		if vertices {
+			var v [3]float32
+			for k := range 3 {
+				f, ok := parseCoord(vals[k])
+				if !ok {
+					return ps.coordError(vals[k])
+				}
+				v[k] = f
+			}
+			if err := ps.addVertex(v); err != nil {
+				return err
+			}
+		} else {
+			var v [3]uint32
+			for k := range 3 {
+				i, ok := parseIndex(vals[k])
+				if !ok {
+					return ps.p.malformed(ps.entry, s.consumed(), "triangle %s=%q is not a vertex index", names[k], vals[k])
+				}
+				v[k] = i
+			}
+			if err := ps.addTriangle(v); err != nil {
+				return err
+			}
+		}
+		s.pos += end + 1
+	}
+}
+
+func (ps *parser) coordError(b []byte) error {
+	return ps.p.malformed(ps.entry, ps.src.consumed(), "vertex coordinate %q is not a finite number", b)
+}
+
+// plainAttrs reads ` a="v" b='w' />` (el after the element name): every
+// attribute a plain name with a value free of entities, ending in "/>".
+// It fills vals for names and reports false on anything else, including a
+// missing name, so that the decoder can judge.
+func plainAttrs(el []byte, names *[3]string, vals *[3][]byte) bool {
+	i := 0
+	for {
+		for i < len(el) && isSpace(el[i]) {
+			i++
+		}
+		if i >= len(el) {
+			return false
+		}
+		if el[i] == '/' {
+			return i+2 == len(el) && el[i+1] == '>' && vals[0] != nil && vals[1] != nil && vals[2] != nil
+		}
+		n0 := i
+		for i < len(el) && isNameByte(el[i]) {
+			i++
+		}
+		name := el[n0:i]
+		if len(name) == 0 || len(name) >= 5 && string(name[:5]) == "xmlns" {
+			return false
+		}
+		for i < len(el) && isSpace(el[i]) {
+			i++
+		}
+		if i >= len(el) || el[i] != '=' {
+			return false
+		}
+		i++
+		for i < len(el) && isSpace(el[i]) {
+			i++
+		}
+		if i >= len(el) || el[i] != '"' && el[i] != '\'' {
+			return false
+		}
+		q := el[i]
+		i++
+		v0 := i
+		for i < len(el) && el[i] != q {
+			if el[i] == '&' || el[i] == '<' {
+				return false
+			}
+			i++
+		}
+		if i >= len(el) {
+			return false
+		}
+		val := el[v0:i]
+		i++
+		for k, n := range names {
+			if string(name) == n {
+				if vals[k] != nil {
+					return false // twice: the decoder decides
+				}
+				vals[k] = val
+			}
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':'
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// xmlError turns a decoder error into one naming the entry and offset.
+func (ps *parser) xmlError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return ps.malformed("XML: %s", se.Msg)
+	}
+	return ps.malformed("XML: %v", err)
+}
+
+// source is a buffered reader over an entry's inflated bytes: the decoder
+// reads it a byte at a time (it implements io.ByteReader, so the decoder
+// adds no buffer of its own and its offset stays the source's), and the
+// scanner reads its buffer directly.
+type source struct {
+	r   io.Reader
+	buf []byte
+	pos int
+	off int64 // entry offset of buf[0]
+	err error
+}
+
+// fill keeps buf[pos:] and reads more; false at the end or on error.
+func (s *source) fill() bool {
+	if s.err != nil {
+		return false
+	}
+	if s.pos > 0 {
+		n := copy(s.buf, s.buf[s.pos:])
+		s.off += int64(s.pos)
+		s.buf = s.buf[:n]
+		s.pos = 0
+	}
+	if len(s.buf) == cap(s.buf) {
+		s.buf = append(s.buf, 0)[:len(s.buf)]
+	}
+	n, err := s.r.Read(s.buf[len(s.buf):cap(s.buf)])
+	s.buf = s.buf[:len(s.buf)+n]
+	if err != nil {
+		s.err = err
+	}
+	return n > 0 || err == nil && s.fill()
+}
+
+func (s *source) consumed() int64 { return s.off + int64(s.pos) }
+
+// ReadByte implements io.ByteReader for the decoder.
+func (s *source) ReadByte() (byte, error) {
+	if s.pos >= len(s.buf) && !s.fill() {
+		if s.err == io.EOF || s.err == nil {
+			return 0, io.EOF
+		}
+		return 0, fmt.Errorf("inflate: %w", s.err)
+	}
+	c := s.buf[s.pos]
+	s.pos++
+	return c, nil
+}
+
+// Read implements io.Reader (the decoder only uses ReadByte).
+func (s *source) Read(p []byte) (int, error) {
+	if s.pos >= len(s.buf) && !s.fill() {
+		if s.err == nil {
+			return 0, io.EOF
+		}
+		return 0, s.err
+	}
+	n := copy(p, s.buf[s.pos:])
+	s.pos += n
+	return n, nil
+}
