@@ -240,8 +240,9 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 
 	// Project metadata.
 	meta := store.ProjectMeta{Project: t.project, Ref: t.branch, License: "none", Tags: []string{}}
+	var readme string
 	if headTree != nil {
-		meta = readProjectMeta(headTree)
+		meta, readme = readProjectMeta(headTree)
 		meta.Project, meta.Ref = t.project, t.branch
 		meta.LatestCommit = headCommit.Hash.String()
 		meta.LatestAt = headCommit.Committer.When.UTC()
@@ -311,7 +312,7 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 			st.Failed++
 		}
 	}
-	docs = append(docs, projectDoc(meta, st.Parts))
+	docs = append(docs, projectDoc(meta, st.Parts, readme))
 
 	// Index first, then the store: if we crash in between, the job runs
 	// again from the same base and writes the same documents.
@@ -626,8 +627,9 @@ func partDoc(meta store.ProjectMeta, cp store.CataloguedPart) search.Doc {
 	}
 }
 
-// projectDoc is the search document of a project.
-func projectDoc(meta store.ProjectMeta, parts int) search.Doc {
+// projectDoc is the search document of a project; readme is the text of
+// its README, whose words are searchable.
+func projectDoc(meta store.ProjectMeta, parts int, readme string) search.Doc {
 	owner, name, _ := strings.Cut(meta.Project, "/")
 	title := meta.Title
 	if title == "" {
@@ -647,5 +649,6 @@ func projectDoc(meta store.ProjectMeta, parts int) search.Doc {
 		Tags:        meta.Tags,
 		Updated:     meta.LatestAt,
 		Parts:       parts,
+		Readme:      readme,
 	}
 }

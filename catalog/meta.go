@@ -16,11 +16,17 @@ const maxMetaFile = 512 << 10
 
 var readmeNames = []string{"README.md", "README.markdown", "README", "README.txt", "README.rst"}
 
+// maxReadmeWords bounds the README text indexed for search.
+const maxReadmeWords = 32 << 10
+
 // readProjectMeta reads a project's title, description, licence, category
-// and tags from the README, licence file and okh.toml at the root of tree.
-// Problems (a malformed manifest, an unknown licence text) are recorded in
-// Problems, never fatal.
-func readProjectMeta(tree *object.Tree) store.ProjectMeta {
+// and tags from the README, licence file and okh.toml at the root of tree,
+// and returns with them the README's words (ReadmeWords) for the search
+// index. Problems (a
+// malformed manifest, an unknown licence text) are recorded in Problems,
+// never fatal.
+func readProjectMeta(tree *object.Tree) (store.ProjectMeta, string) {
+	var words string
 	meta := store.ProjectMeta{License: "none", Tags: []string{}, Problems: []string{}}
 	files := map[string]*object.TreeEntry{}
 	for i := range tree.Entries {
@@ -53,6 +59,7 @@ func readProjectMeta(tree *object.Tree) store.ProjectMeta {
 			break
 		}
 		r := ParseReadme(text)
+		words = ReadmeWords(text)
 		meta.Title, meta.Description, meta.Category = r.Title, r.Description, r.Category
 		meta.Tags = normalizeTags(r.Tags)
 		break
@@ -78,12 +85,12 @@ func readProjectMeta(tree *object.Tree) store.ProjectMeta {
 		text, err := read(e)
 		if err != nil {
 			meta.Problems = append(meta.Problems, fmt.Sprintf("%s: cannot be read: %v", e.Name, err))
-			return meta
+			return meta, words
 		}
 		m, problems, err := ParseManifest([]byte(text))
 		if err != nil {
 			meta.Problems = append(meta.Problems, err.Error())
-			return meta
+			return meta, words
 		}
 		meta.Problems = append(meta.Problems, problems...)
 		if m.Name != "" {
@@ -103,7 +110,31 @@ func readProjectMeta(tree *object.Tree) store.ProjectMeta {
 		}
 		meta.Version = m.Version
 	}
-	return meta
+	return meta, words
+}
+
+var (
+	mdLinkTarget = regexp.MustCompile(`\]\([^)]*\)`)
+	mdRefDef     = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*\S+.*$`)
+)
+
+// ReadmeWords is the text of a README with what is not prose for a reader
+// taken out (link and image addresses, bare URLs, HTML tags and comments,
+// front matter), at most maxReadmeWords bytes of it: what search indexes.
+func ReadmeWords(text string) string {
+	var r Readme
+	text = strings.TrimPrefix(strings.ReplaceAll(text, "\r\n", "\n"), "\ufeff")
+	text = r.frontMatter(text)
+	text = htmlComment.ReplaceAllString(text, " ")
+	text = mdLinkTarget.ReplaceAllString(text, "] ")
+	text = mdRefDef.ReplaceAllString(text, " ")
+	text = bareURL.ReplaceAllString(text, " ")
+	text = htmlTag.ReplaceAllString(text, " ")
+	text = strings.Join(strings.Fields(text), " ")
+	if len(text) > maxReadmeWords {
+		text = clip(text, maxReadmeWords)
+	}
+	return text
 }
 
 // Readme is what the catalog takes from a README.

@@ -38,6 +38,9 @@ type Doc struct {
 	Parts       int       `json:"parts,omitempty"` // project: number of parts
 	// Part holds the measurements of a part; nil for projects.
 	Part *render.Part `json:"part,omitempty"`
+	// Readme is a project's README text: its words are searchable, but it
+	// is not kept in the index (hits do not carry it).
+	Readme string `json:"-"`
 }
 
 // PartID is the document id of the part at path in project "owner/name".
@@ -85,6 +88,11 @@ type Result struct {
 	Total  uint64                  `json:"total"`
 	Hits   []Hit                   `json:"hits"`
 	Facets map[string][]FacetCount `json:"facets"`
+	// Unfit is, on the first page of a search with words and a build
+	// volume, the part that matches the words best when it is left out
+	// because it does not fit (nil otherwise): what "fits my printer"
+	// took away.
+	Unfit *Hit `json:"unfit,omitempty"`
 }
 
 // Index is the search index. One writer at a time; Search is safe
