@@ -706,3 +706,38 @@ func (b *Browse) fileChange(c *object.Commit, p string, before, after *object.Tr
 	}
 	return fc, nil
 }
+
+// ChangedFiles calls fn for every file (symbolic links included, never
+// folders or submodules) that commit `to` adds or changes against commit
+// `from`; with from the zero hash, for every file of `to`. Deleted files
+// are not passed. It stops at fn's first error.
+func (b *Browse) ChangedFiles(ctx context.Context, from, to plumbing.Hash, fn func(Entry) error) error {
+	if from.IsZero() {
+		return b.Files(ctx, to, fn)
+	}
+	fromTree, err := b.rootTree(from)
+	if err != nil {
+		return err
+	}
+	toTree, err := b.rootTree(to)
+	if err != nil {
+		return err
+	}
+	changes, err := object.DiffTreeWithOptions(ctx, fromTree, toTree, nil)
+	if err != nil {
+		return fmt.Errorf("diff %s against %s: %w", to, from, err)
+	}
+	for _, ch := range changes {
+		if ch.To.Name == "" || ch.To.TreeEntry.Mode == filemode.Submodule {
+			continue
+		}
+		e, err := b.entry(path.Dir(ch.To.Name), &ch.To.TreeEntry)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

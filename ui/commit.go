@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -49,22 +50,26 @@ type fileChange struct {
 }
 
 type commitView struct {
-	P         *projectRef
-	Commit    repo.Commit
-	Parts     []partChange
-	Files     []fileChange
-	Added     int
-	Deleted   int
-	Changed   int
-	MoreFiles int // changed files beyond maxFilesListed
+	P          *projectRef
+	Commit     repo.Commit
+	Parts      []partChange // this page's part diffs
+	PartTotal  int          // parts the commit changed
+	From, To   int          // 1-based range of Parts among them
+	Page       int
+	Prev, Next string
+	Files      []fileChange
+	Added      int
+	Deleted    int
+	Changed    int
+	MoreFiles  int // changed files beyond maxFilesListed
 }
 
 // maxFilesListed caps the file list of one commit page.
 const maxFilesListed = 2000
 
-// maxPartChanges caps the part diffs on one commit page; files are all
-// listed.
-const maxPartChanges = 200
+// partChangesPerPage is how many part diffs one commit page shows; the
+// others are on the following pages (?page=2…).
+const partChangesPerPage = 200
 
 // commit is the commit page: its files and, for each part it added,
 // removed or modified, the previews before and after and the deltas of
@@ -90,9 +95,17 @@ func (u *UI) commit(c echo.Context) error {
 	if h.String() != ref {
 		return c.Redirect(http.StatusFound, p.URL()+"/commit/"+h.String())
 	}
+	page := 1
+	if s := c.QueryParam("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100000 {
+			return u.fail(c, badRequest("Bad page number %q.", s))
+		}
+		page = n
+	}
 	ctx := c.Request().Context()
 	// The page changes only when the catalog measures something new.
-	key := "commit:" + p.Full() + ":" + h.String() + ":" + u.catalogVersion(ctx, p.Full())
+	key := "commit:" + p.Full() + ":" + h.String() + ":" + strconv.Itoa(page) + ":" + u.catalogVersion(ctx, p.Full())
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -104,7 +117,8 @@ func (u *UI) commit(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	v := commitView{P: p, Commit: info}
+	v := commitView{P: p, Commit: info, Page: page}
+	first := (page - 1) * partChangesPerPage
 	parent := ""
 	if len(info.Parents) > 0 {
 		parent = info.Parents[0].String()
@@ -139,7 +153,11 @@ func (u *UI) commit(c echo.Context) error {
 		}
 		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From)
 		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To)
-		if !fromPart && !toPart || len(todo) >= maxPartChanges {
+		if !fromPart && !toPart {
+			continue
+		}
+		v.PartTotal++
+		if v.PartTotal <= first || len(todo) >= partChangesPerPage {
 			continue
 		}
 		pd := pending{pc: partChange{Action: ch.Action, Path: ch.Path(), Name: partName(ch.Path())}}
@@ -176,6 +194,22 @@ func (u *UI) commit(c echo.Context) error {
 		fill(pd.pc.After, pd.toKey)
 		pd.pc.Deltas = partDeltas(pd.pc.Before, pd.pc.After)
 		v.Parts = append(v.Parts, pd.pc)
+	}
+	if page > 1 && len(v.Parts) == 0 {
+		return u.fail(c, notFound("This commit changes %d parts: there is no page %d of them.", v.PartTotal, page))
+	}
+	if len(v.Parts) > 0 {
+		v.From, v.To = first+1, first+len(v.Parts)
+	}
+	base := p.URL() + "/commit/" + h.String()
+	if page > 1 {
+		v.Prev = base
+		if page > 2 {
+			v.Prev += "?page=" + strconv.Itoa(page-1)
+		}
+	}
+	if v.To < v.PartTotal {
+		v.Next = base + "?page=" + strconv.Itoa(page+1)
 	}
 	return u.renderCached(c, http.StatusOK, "commit", info.Subject+" · "+p.Full(), v, key, time.Minute)
 }

@@ -6,15 +6,19 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -540,6 +544,52 @@ func TestSite(t *testing.T) {
 		code, body, _ = get(t, s.srv.URL+"/search?q=&kind=part&max_x=30&max_y=30&max_z=30", nil)
 		if code != 200 || strings.Contains(body, "z_carriage_rear") || !strings.Contains(body, "plug_aligner") {
 			t.Errorf("fits-my-printer 30 mm: status %d; want small parts only", code)
+		}
+		// Words that only the README holds (not its title or description).
+		code, body, _ = get(t, s.srv.URL+"/search?q=configurator&kind=project", nil)
+		if code != 200 || !strings.Contains(body, `href="/maker/Voron-Trident"`) {
+			t.Errorf("README words: status %d, no Voron-Trident", code)
+		}
+	})
+
+	t.Run("search says what does not fit", func(t *testing.T) {
+		var best struct {
+			Hits []struct {
+				Name string `json:"name"`
+				Path string `json:"path"`
+				Size [3]float64
+			} `json:"hits"`
+		}
+		code, body, _ := get(t, s.srv.URL+"/api/v1/search?q=z+carriage&kind=part&per_page=1", nil)
+		if err := json.Unmarshal([]byte(body), &best); code != 200 || err != nil || len(best.Hits) != 1 {
+			t.Fatalf("best match for z carriage: %d %v %s", code, err, body)
+		}
+		top := best.Hits[0]
+		ext := []float64{top.Size[0], top.Size[1], top.Size[2]}
+		slices.Sort(ext)
+		v := fmt.Sprintf("%.0f", math.Floor(ext[1]-1)) // its middle extent does not fit
+		q := "q=z+carriage&max_x=" + v + "&max_y=" + v + "&max_z=" + v
+		code, body, _ = get(t, s.srv.URL+"/search?"+q, nil)
+		want := fmt.Sprintf("%s (maker/Voron-Trident, %s) matches “z carriage” best but does not fit %s × %s × %s mm: it is", top.Name, path.Dir(top.Path), v, v, v)
+		if code != 200 || !strings.Contains(textOf(body), want) {
+			t.Errorf("search %s: status %d, want the note %q", q, code, want)
+		}
+		if m := regexp.MustCompile(`href="([^"]*)">Search without the size limit`).FindStringSubmatch(body); m == nil || !strings.Contains(m[1], "q=z") || strings.Contains(m[1], "max_") {
+			t.Errorf("the note's link to search without the size limit: %v", m)
+		}
+		var api struct {
+			Unfit *struct {
+				Path string `json:"path"`
+			} `json:"unfit"`
+		}
+		_, body, _ = get(t, s.srv.URL+"/api/v1/search?"+q, nil)
+		if err := json.Unmarshal([]byte(body), &api); err != nil || api.Unfit == nil || api.Unfit.Path != top.Path {
+			t.Errorf("API unfit: %v %+v, want %s", err, api.Unfit, top.Path)
+		}
+		// Big enough: no note.
+		code, body, _ = get(t, s.srv.URL+"/search?q=z+carriage&max_x=300&max_y=300&max_z=300", nil)
+		if code != 200 || strings.Contains(body, "does not fit") {
+			t.Errorf("a 300 mm printer: status %d, or a note that something does not fit", code)
 		}
 	})
 
