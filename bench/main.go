@@ -1,7 +1,8 @@
 // Command bench runs Blueprints' benchmarks beside their peers, in the same
 // run, and prints each figure with the peer's and the ratio: git push and
 // clone against git http-backend, STL parsing against admesh, previews
-// against F3D, LFS transfers against direct S3, page and search latency.
+// against F3D, 3MF and OBJ reading against PrusaSlicer, the outside-program
+// sandbox against bare OpenSCAD, LFS transfers against direct S3, page and search latency.
 //
 //	go run ./bench            # every section
 //	go run ./bench -only git  # one section
@@ -24,6 +25,7 @@ type section struct {
 var sections = []section{
 	{"git", benchGit},
 	{"render", benchRender},
+	{"formats", benchFormats},
 	{"catalog", benchCatalog},
 	{"lfs", benchLFS},
 	{"pages", benchPages},

@@ -32,18 +32,7 @@ func benchRender(b *Bench) error {
 		}
 	}
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "blueprints")
-	build := exec.Command("go", "build", "-o", bin+".built", "./cmd/blueprints")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build blueprints: %v\n%s", err, out)
-	}
-	// Installed by copying, as a user would: the linker's freshly written
-	// file sits in the page cache differently and maps about 1 MB more
-	// at start.
-	if out, err := exec.Command("cp", bin+".built", bin).CombinedOutput(); err != nil {
-		b.Fatalf("install blueprints: %v\n%s", err, out)
-	}
+	bin := buildBinary(b, dir)
 	big := filepath.Join(dir, "torus_1m_binary.stl")
 	text := filepath.Join(dir, "torus_200k_ascii.stl")
 	writeTorus(b, big, 1_000_000, false)
@@ -107,6 +96,24 @@ func benchRender(b *Bench) error {
 	}
 	fmt.Printf("\nPreviews of the 1M-triangle torus, to compare: %s (ours), %s (F3D).\n", oursPNG, f3dPNG)
 	return nil
+}
+
+// buildBinary builds blueprints into dir as make build does and returns
+// its path.
+func buildBinary(b *Bench, dir string) string {
+	bin := filepath.Join(dir, "blueprints")
+	build := exec.Command("go", "build", "-o", bin+".built", "./cmd/blueprints")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build blueprints: %v\n%s", err, out)
+	}
+	// Installed by copying, as a user would: the linker's freshly written
+	// file sits in the page cache differently and maps about 1 MB more
+	// at start.
+	if out, err := exec.Command("cp", bin+".built", bin).CombinedOutput(); err != nil {
+		b.Fatalf("install blueprints: %v\n%s", err, out)
+	}
+	return bin
 }
 
 type measured struct {

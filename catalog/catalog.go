@@ -28,6 +28,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -56,8 +57,12 @@ type Deps struct {
 	Index search.Index
 	// Repos is the folder of bare repositories, {Repos}/{owner}/{name}.git.
 	Repos string
-	// Measure measures and renders STL files.
+	// Measure measures and renders part files.
 	Measure Measurer
+	// SCAD builds OpenSCAD sources into parts; nil when the server has no
+	// openscad program (then .scad files are listed, not built, and the
+	// project page says so).
+	SCAD *scad.Builder
 	// BaseURL is the server's public URL ("http://127.0.0.1:8080"), used
 	// in the lines shown to pushers.
 	BaseURL string

@@ -21,6 +21,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -118,6 +119,10 @@ type fileVersion struct {
 	key  string // blob_parts key: git blob id, or LFS oid
 	lfs  *lfs.Pointer
 	err  string // why it cannot be catalogued
+	// An OpenSCAD source: what its build reads, and the tree it reads it
+	// from (key is then the closure's key).
+	scad *scad.Closure
+	tree *object.Tree
 }
 
 type dated struct {
@@ -187,15 +192,33 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 			if fromPart && (!toPart || from.Name != to.Name) {
 				deleted[from.Name] = true
 			}
+			// OpenSCAD sources are looked at below, whatever changed.
+			if from.Name != "" && scad.IsSource(from.Name) && (to.Name != from.Name || !isFileMode(to.TreeEntry.Mode)) {
+				deleted[from.Name] = true
+			}
 			if toPart {
 				changed = append(changed, fileVersion{path: to.Name, blob: to.TreeEntry.Hash})
 			}
 		}
 	}
+	var sources map[string]bool // the head's OpenSCAD sources
+	if headTree != nil {
+		var scads []fileVersion
+		if scads, sources, err = c.scadVersions(ctx, r, headTree, stored); err != nil {
+			return st, err
+		}
+		for i := range scads {
+			scads[i].tree = headTree
+		}
+		changed = append(changed, scads...)
+	}
 	if headTree == nil || t.full {
 		keep := map[string]bool{}
 		for _, f := range changed {
 			keep[f.path] = true
+		}
+		for p := range sources {
+			keep[p] = true
 		}
 		for p := range stored {
 			if !keep[p] {
@@ -244,6 +267,9 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	if headTree != nil {
 		meta, readme = readProjectMeta(headTree)
 		meta.Project, meta.Ref = t.project, t.branch
+		if len(sources) > 0 && c.d.SCAD == nil {
+			meta.Problems = append(meta.Problems, fmt.Sprintf("%d OpenSCAD source%s (.scad) listed but not built: this server cannot build them (it has no openscad program)", len(sources), map[bool]string{true: "s", false: ""}[len(sources) != 1]))
+		}
 		meta.LatestCommit = headCommit.Hash.String()
 		meta.LatestAt = headCommit.Committer.When.UTC()
 	} else if oldMeta.Project != "" {
@@ -265,7 +291,6 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		deletes = append(deletes, search.PartID(t.project, p))
 	}
 	sort.Strings(deletes)
-	st.Deleted = len(deleted)
 	for _, f := range changed {
 		d, ok := lastChange[f.path]
 		if !ok {
@@ -282,6 +307,14 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 				row.Error = bp.Error
 				cp.Error = bp.Error
 			}
+		}
+		if strings.HasPrefix(cp.Error, notAPart) {
+			// An OpenSCAD source that makes no 3D object: not a part,
+			// and no failure either.
+			deleted[f.path] = true
+			delete(final, f.path)
+			deletes = append(deletes, search.PartID(t.project, f.path))
+			continue
 		}
 		if cp.Error == "" && cp.Measure == nil {
 			row.Error, cp.Error = "not measured", "not measured"
@@ -305,6 +338,7 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 			}
 		}
 	}
+	st.Deleted = len(deleted)
 	for _, cp := range final {
 		if cp.Error == "" {
 			st.Parts++
@@ -413,6 +447,9 @@ func (c *Catalog) walkHistory(ctx context.Context, head *object.Commit, need map
 func (c *Catalog) resolveLFS(r *git.Repository, files []fileVersion) error {
 	for i := range files {
 		f := &files[i]
+		if f.scad != nil {
+			continue // keyed by its build: what it reads, not one blob
+		}
 		f.key = f.blob.String()
 		if f.err != "" {
 			continue
@@ -551,6 +588,9 @@ func (e *errReader) Read(p []byte) (int, error) {
 // means the job should be retried.
 func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersion) (store.BlobPart, error) {
 	bp := store.BlobPart{Blob: f.key}
+	if f.scad != nil {
+		return c.buildSCAD(ctx, r, f)
+	}
 	var src io.ReadCloser
 	if f.lfs != nil {
 		rc, _, err := c.d.Blobs.Get(ctx, lfs.BlobKey(f.lfs.OID))
@@ -587,6 +627,12 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersi
 		bp.Error = err.Error()
 		return bp, nil
 	}
+	return c.storeOutputs(ctx, f, bp, part, &png, &mesh)
+}
+
+// storeOutputs stores a measured file's preview and, when there is one,
+// the mesh the viewer loads, and completes its BlobPart.
+func (c *Catalog) storeOutputs(ctx context.Context, f fileVersion, bp store.BlobPart, part render.Part, png, mesh *bytes.Buffer) (store.BlobPart, error) {
 	key := "previews/" + part.SHA256 + fmt.Sprintf("/%d.png", PreviewSize)
 	if err := c.d.Blobs.Put(ctx, key, bytes.NewReader(png.Bytes()), int64(png.Len())); err != nil {
 		return store.BlobPart{}, fmt.Errorf("store preview of %s: %w", f.path, err)

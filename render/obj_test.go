@@ -60,7 +60,7 @@ func TestHostileFiles(t *testing.T) {
 	box := threemftest.Box(1, 10, 10, 10)
 	cases := []struct {
 		name, file, data, want string
-		tooLarge              bool
+		tooLarge               bool
 	}{
 		{"OBJ index out of range", "a.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 4\n", "line 4 (byte 24): face refers to vertex 4, but 3 vertices are defined before it", false},
 		{"OBJ negative index out of range", "a.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 -4\n", "face refers to vertex -4", false},

@@ -140,7 +140,9 @@ func (p *pkg) parseModel(entry string) (*model, error) {
 	defer rc.Close()
 	m := &model{path: clean, unit: "millimeter", scale: 1, objects: map[int]*object{}}
 	p.models[strings.ToLower(clean)] = m
-	src := &source{r: rc, buf: make([]byte, 0, 64<<10)}
+	ahead := newReadAhead(rc)
+	defer ahead.close()
+	src := &source{r: ahead, buf: make([]byte, 0, 64<<10)}
 	dec := xml.NewDecoder(src)
 	dec.Strict = true
 	ps := &parser{p: p, entry: clean, src: src, dec: dec, m: m}
@@ -584,15 +586,38 @@ func plainAttrs(el []byte, names *[3]string, vals *[3][]byte) bool {
 		}
 		val := el[v0:i]
 		i++
-		for k, n := range names {
-			if string(name) == n {
-				if vals[k] != nil {
-					return false // twice: the decoder decides
+		if k := attrIndex(name, names); k >= 0 {
+			if vals[k] != nil {
+				return false // twice: the decoder decides
+			}
+			vals[k] = val
+		}
+	}
+}
+
+// attrIndex is the index of name in names, or -1: names are one byte
+// ("x") or a letter and a digit ("v1"), compared without a conversion.
+func attrIndex(name []byte, names *[3]string) int {
+	if len(name) != len(names[0]) {
+		return -1
+	}
+	switch len(name) {
+	case 1:
+		for k := range 3 {
+			if name[0] == names[k][0] {
+				return k
+			}
+		}
+	case 2:
+		if name[0] == names[0][0] {
+			for k := range 3 {
+				if name[1] == names[k][1] {
+					return k
 				}
-				vals[k] = val
 			}
 		}
 	}
+	return -1
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/scad"
 )
 
 // crumb is one step of a path's breadcrumb.
@@ -255,11 +257,23 @@ func (u *UI) blob(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	if isPart(l.Path) && !isLink(e) {
+	scadKey, built := "", false
+	if scad.IsSource(l.Path) && !isLink(e) {
+		// An OpenSCAD source is a part once the catalog has built it (or
+		// tried): its key names the build, by all the files it reads.
+		if scadKey, err = u.scadKey(ctx, l.P.Full(), l.Path); err != nil {
+			return u.fail(c, err)
+		}
+		built = scadKey != ""
+	}
+	if (isPart(l.Path) || built) && !isLink(e) {
 		v := partView{L: l, Entry: e, Name: path.Base(l.Path), LFS: oid != "", Size: size}
 		v.Key = e.Hash.String()
 		if oid != "" {
 			v.Key = oid
+		}
+		if built {
+			v.Key = scadKey
 		}
 		bp, err := u.store.BlobPart(ctx, v.Key)
 		switch {
@@ -286,7 +300,7 @@ func (u *UI) blob(c echo.Context) error {
 			v.Commit, v.Changed = last.Changes[0].Commit, true
 		}
 		v.ViewerSrc, v.ViewerBytes, v.KindName = l.RawURL(l.Path), size, kindName(l.Path)
-		if k, _ := render.KindOf(l.Path); k != render.KindSTL {
+		if k, _ := render.KindOf(l.Path); k != render.KindSTL || built {
 			v.MeshURL = l.MeshURL(l.Path)
 			v.ViewerSrc = v.MeshURL
 			if v.Part != nil {
@@ -319,6 +333,20 @@ func (u *UI) blob(c echo.Context) error {
 		v.Binary = true
 	}
 	return u.renderCached(c, http.StatusOK, "file", v.Name+" · "+l.P.Full(), v, key, time.Minute)
+}
+
+// scadKey is the build key the catalog recorded for an OpenSCAD source of
+// the project's default branch, or "" when it has none (not built: no
+// openscad on this server, not a 3D part, or not catalogued yet).
+func (u *UI) scadKey(ctx context.Context, project, p string) (string, error) {
+	cp, err := u.store.ProjectPart(ctx, project, p)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return cp.Blob, nil
 }
 
 // lfsInfo returns the LFS object id and real size of a file, or "" and

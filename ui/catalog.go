@@ -7,6 +7,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/scad"
 )
 
 // partName is a part's file name without folders and extension.
@@ -29,6 +30,9 @@ func isPart(p string) bool {
 
 // kindName is how pages name a part's kind of file.
 func kindName(p string) string {
+	if scad.IsSource(p) {
+		return "OpenSCAD source"
+	}
 	k, _ := render.KindOf(p)
 	return strings.ToUpper(string(k))
 }

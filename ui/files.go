@@ -25,6 +25,7 @@ import (
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 )
 
@@ -321,7 +322,7 @@ func (u *UI) preview(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	p, ok := strings.CutSuffix(l.Path, ".png")
-	if !ok || !isPart(p) {
+	if !ok || !isPart(p) && !scad.IsSource(p) {
 		return u.fail(c, notFound("Previews are at preview/{ref}/{part}.stl.png."))
 	}
 	h, _ := hashOf(l.Commit)
@@ -332,7 +333,7 @@ func (u *UI) preview(c echo.Context) error {
 		}
 		return u.fail(c, err)
 	}
-	key, err := catalogKey(l.P.Browse, e)
+	key, err := u.partKey(c.Request().Context(), l, e)
 	if err != nil {
 		return u.fail(c, err)
 	}
@@ -361,7 +362,7 @@ func (u *UI) mesh(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	k, ok := render.KindOf(l.Path)
-	if !ok {
+	if !ok && !scad.IsSource(l.Path) {
 		return u.fail(c, notFound("Meshes are served for parts only."))
 	}
 	h, _ := hashOf(l.Commit)
@@ -375,10 +376,10 @@ func (u *UI) mesh(c echo.Context) error {
 	if e.Dir || isLink(e) {
 		return u.fail(c, notFound("No part %q at %s.", l.Path, l.Ref))
 	}
-	if k == render.KindSTL {
+	if ok && k == render.KindSTL {
 		return c.Redirect(http.StatusFound, l.RawURL(l.Path))
 	}
-	key, err := catalogKey(l.P.Browse, e)
+	key, err := u.partKey(c.Request().Context(), l, e)
 	if err != nil {
 		return u.fail(c, err)
 	}
@@ -403,6 +404,20 @@ func (u *UI) mesh(c echo.Context) error {
 		return c.NoContent(http.StatusOK)
 	}
 	return c.Stream(http.StatusOK, "model/stl", rc)
+}
+
+// partKey is the catalog key of a part file: its build key for an
+// OpenSCAD source (as the default branch's catalog recorded it), else
+// catalogKey.
+func (u *UI) partKey(ctx context.Context, l *located, e repo.Entry) (string, error) {
+	if scad.IsSource(e.Path) {
+		k, err := u.scadKey(ctx, l.P.Full(), e.Path)
+		if err == nil && k == "" {
+			err = notFound("%s has not been built into a part.", path.Base(e.Path))
+		}
+		return k, err
+	}
+	return catalogKey(l.P.Browse, e)
 }
 
 // archive streams the project at a ref as a zip, straight to the response:

@@ -18,8 +18,10 @@ import (
 
 	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui/api"
@@ -42,8 +44,24 @@ On a terminal it draws a progress bar; otherwise it logs a line per project.`,
 		fs.String("storage", "fs", "blob storage, as for serve: fs or s3://BUCKET[/PREFIX]")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("keep-measurements", false, "reuse the measurements and previews already recorded instead of measuring every file again")
+		scadFlags(fs)
 	},
 	Run: runReindex,
+}
+
+// scadFlags declares --openscad and --scad-timeout and their
+// environment twins.
+func scadFlags(fs *cli.Flags) {
+	fs.String("openscad", "openscad", "the OpenSCAD program that builds .scad sources into parts (when it is not installed, .scad files are listed as sources, not built)")
+	fs.Env("openscad", "BLUEPRINTS_OPENSCAD")
+	fs.Duration("scad-timeout", 60*time.Second, "how long openscad may take to build one .scad source into a part before it is killed")
+	fs.Env("scad-timeout", "BLUEPRINTS_SCAD_TIMEOUT")
+	fs.Int("scad-nice", 19, "CPU niceness (1-19) of openscad, so that builds never slow pages and pushes")
+	fs.Env("scad-nice", "BLUEPRINTS_SCAD_NICE")
+}
+
+func scadTimeout(fs *cli.Flags) time.Duration {
+	return fs.Lookup("scad-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
 }
 
 // catalogService is the catalog as serve and reindex build it.
@@ -56,11 +74,31 @@ type catalogService struct {
 
 // openCatalog takes the data folder's catalog lock and opens the search
 // index, the catalog and the API over it.
-func openCatalog(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot string) (*catalogService, error) {
-	return openCatalogAt(log, st, blobs, data, reposRoot, filepath.Join(data, "index.bleve"), nil, nil)
+func openCatalog(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot string, builder *scad.Builder) (*catalogService, error) {
+	return openCatalogAt(log, st, blobs, data, reposRoot, filepath.Join(data, "index.bleve"), nil, nil, builder)
 }
 
-func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot, indexPath string, unlock func(), measured func(project, path string)) (*catalogService, error) {
+// scadBuilder returns the builder of OpenSCAD sources, running openscad
+// through the sandboxing runner, or nil (and says so in the log) when
+// openscad is not installed.
+func scadBuilder(log *slog.Logger, fs *cli.Flags, runs func(result string)) *scad.Builder {
+	nice := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int)
+	r := runner.New(runner.Options{Logger: log, Limits: runner.Limits{Nice: nice}})
+	timeout := scadTimeout(fs)
+	b, err := scad.NewBuilder(r, scad.BuilderOptions{Program: flagString(fs, "openscad"), Timeout: timeout, Runs: runs})
+	if err != nil {
+		log.Info("OpenSCAD sources will be listed but not built", "reason", err)
+		return nil
+	}
+	iso := r.Isolation()
+	if iso.Missing != "" {
+		log.Warn("openscad runs with less isolation than it could", "isolation", iso.How, "missing", iso.Missing)
+	}
+	log.Info("OpenSCAD sources are built into parts", "program", b.Version(), "isolation", iso.How, "timeout", timeout)
+	return b
+}
+
+func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot, indexPath string, unlock func(), measured func(project, path string), builder *scad.Builder) (*catalogService, error) {
 	if unlock == nil {
 		var err error
 		if unlock, err = catalog.LockData(data); err != nil {
@@ -81,6 +119,7 @@ func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data,
 		Index:    index,
 		Repos:    reposRoot,
 		Measure:  catalog.RenderMeasurer{Limits: render.DefaultLimits()},
+		SCAD:     builder,
 		Measured: measured,
 		Logger:   log,
 	})
@@ -156,7 +195,7 @@ func runReindex(fs *cli.Flags, args []string) error {
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured)
+	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured, scadBuilder(log, fs, nil))
 	if err != nil {
 		return err
 	}

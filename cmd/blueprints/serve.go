@@ -51,6 +51,7 @@ and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
+		scadFlags(fs)
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 	},
@@ -153,7 +154,15 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
 	// Catalog: search index, job queue, post-receive hook and JSON API.
-	cat, err := openCatalog(log, st, blobs, data, repos.Root())
+	// OpenSCAD sources are built by openscad, sandboxed by the runner,
+	// when it is installed.
+	if scadTimeout(fs) <= 0 {
+		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
+	}
+	if n := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int); n < 1 || n > 19 {
+		return fmt.Errorf("%w: --scad-nice %d: want 1 to 19", cli.ErrUsage, n)
+	}
+	cat, err := openCatalog(log, st, blobs, data, repos.Root(), scadBuilder(log, fs, met.SCADRun))
 	if err != nil {
 		return err
 	}

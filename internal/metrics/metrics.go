@@ -60,6 +60,7 @@ type Metrics struct {
 	pushes        *prometheus.CounterVec
 	jobs          *prometheus.CounterVec
 	jobDuration   prometheus.Histogram
+	scadRuns      *prometheus.CounterVec
 	storageErrors *prometheus.CounterVec
 	lfsBytes      *prometheus.CounterVec
 }
@@ -106,6 +107,10 @@ func New(opt Options) *Metrics {
 			Help:    "Time the last run of each finished catalog job took.",
 			Buckets: jobBuckets,
 		}),
+		scadRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blueprints_openscad_runs_total",
+			Help: "Runs of the openscad program building .scad sources, by result: built (a 3D mesh), skipped (modules only, or 2D), failed (OpenSCAD reported an error), timeout (killed at --scad-timeout).",
+		}, []string{"result"}),
 		storageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "blueprints_storage_errors_total",
 			Help: "Blob storage operations that failed (a missing blob, or a caller that gave up, is not a failure), by operation.",
@@ -118,7 +123,7 @@ func New(opt Options) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.latency, m.pushes, m.jobs, m.jobDuration, m.storageErrors, m.lfsBytes,
+		m.requests, m.latency, m.pushes, m.jobs, m.jobDuration, m.storageErrors, m.lfsBytes, m.scadRuns,
 	)
 	if opt.Store != nil {
 		m.reg.MustRegister(&queueCollector{store: opt.Store})
@@ -128,6 +133,9 @@ func New(opt Options) *Metrics {
 	}
 	for _, r := range []string{JobDone, JobFailed} {
 		m.jobs.WithLabelValues(r)
+	}
+	for _, r := range []string{"built", "skipped", "failed", "timeout"} {
+		m.scadRuns.WithLabelValues(r)
 	}
 	for _, op := range storageOps {
 		m.storageErrors.WithLabelValues(op)
@@ -198,6 +206,14 @@ func (m *Metrics) Pushed(result string) {
 		return
 	}
 	m.pushes.WithLabelValues(result).Inc()
+}
+
+// SCADRun counts one run of openscad by its result (scad.RunBuilt…).
+func (m *Metrics) SCADRun(result string) {
+	if m == nil {
+		return
+	}
+	m.scadRuns.WithLabelValues(result).Inc()
 }
 
 // JobFinished records a catalog job that ended for good: done, or failed

@@ -365,7 +365,7 @@ func bwrapArgs(dir string, env, argv []string) []string {
 			a = append(a, "--ro-bind", d, d)
 		}
 	}
-	for _, f := range []string{"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/fonts", "/etc/alternatives", "/etc/localtime"} {
+	for _, f := range []string{"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/fonts", "/etc/alternatives", "/etc/localtime", "/var/cache/fontconfig"} {
 		if _, err := os.Stat(f); err == nil {
 			a = append(a, "--ro-bind", f, f)
 		}
