@@ -124,6 +124,8 @@ func (u *UI) Register(e *echo.Echo) {
 	page("/:owner/:project/commit/*", u.commit)
 	get("/:owner/:project/raw/*", u.raw)
 	e.HEAD("/:owner/:project/raw/*", u.pooled(u.raw))
+	get("/:owner/:project/image/*", u.image)
+	e.HEAD("/:owner/:project/image/*", u.pooled(u.image))
 	page("/:owner/:project/preview/*", u.preview)
 	get("/:owner/:project/mesh/*", u.mesh)
 	e.HEAD("/:owner/:project/mesh/*", u.pooled(u.mesh))
