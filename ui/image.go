@@ -112,4 +112,3 @@ func (u *UI) image(c echo.Context) error {
 func (l *located) ImageURL(p string) string {
 	return l.P.URL() + "/image/" + l.Commit + "/" + escapePath(p)
 }
-
