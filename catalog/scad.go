@@ -101,7 +101,8 @@ func (c *Catalog) scadVersions(ctx context.Context, r *git.Repository, head *obj
 		fv := fileVersion{path: f.Name, blob: f.Hash}
 		cl, err := scad.FindClosure(t, f.Name, c.d.SCAD.Version())
 		if err != nil {
-			fv.err = err.Error()
+			// The page names the file already.
+			fv.err = strings.TrimPrefix(err.Error(), f.Name+": ")
 			fv.key = f.Hash.String()
 		} else {
 			fv.key = cl.Key

@@ -326,3 +326,22 @@ func copyFile(t Tree, from, to string) error {
 	}
 	return f.Close()
 }
+
+// DirTree is a folder of the file system as a Tree (for the command line):
+// paths are relative to Root, and nothing outside it is a file of the tree.
+type DirTree struct{ Root string }
+
+// Version implements Tree: the file's size and modification time, enough
+// to tell one run's files apart.
+func (d DirTree) Version(p string) (string, bool) {
+	fi, err := os.Stat(filepath.Join(d.Root, filepath.FromSlash(p)))
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", false
+	}
+	return fmt.Sprintf("%d-%d", fi.Size(), fi.ModTime().UnixNano()), true
+}
+
+// Open implements Tree.
+func (d DirTree) Open(p string) (io.ReadCloser, error) {
+	return os.Open(filepath.Join(d.Root, filepath.FromSlash(p)))
+}

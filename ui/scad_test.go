@@ -165,6 +165,12 @@ func TestOpenSCAD(t *testing.T) {
 		}
 		shot, _ := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		saveScreenshot(t, "part-bracket-scad.png", shot)
+		// The project page, with the failures' messages.
+		if err := chromedp.Do(ctx, chromedp.Navigate(base), chromedp.WaitVisible(".failures"), chromedp.Click(".failures summary")); err != nil {
+			t.Fatalf("project page: %v", err)
+		}
+		shot, _ = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		saveScreenshot(t, "project-scad.png", shot)
 	})
 }
 

@@ -1,27 +1,34 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/scad"
 )
 
 var inspectCmd = &cli.Command{
 	Name:    "inspect",
-	Args:    "FILE.stl|.3mf|.obj",
+	Args:    "FILE.stl|.3mf|.obj|.scad",
 	Summary: "print a part's measurements (size, volume, area, watertightness)",
 	Help: `Reads a mesh file (STL binary or ASCII, 3MF, OBJ: told by the extension)
 and prints what Blueprints knows about the part: facet count, format,
 bounding box and size in millimetres (3MF units are converted), volume,
 surface area, whether it is watertight, its number of shells, the objects
 a 3MF build or an OBJ places, and the SHA-256 of its bytes. Use "-" to
-read standard input, with --format when it is not STL.`,
+read standard input, with --format when it is not STL. An OpenSCAD source
+(.scad) is first built by openscad, sandboxed as the server does: the
+files it reads must lie under the current folder.`,
 	Setup: func(fs *cli.Flags) {
 		fs.Bool("json", false, "print the part as JSON (the API's fields)")
 		formatFlag(fs)
@@ -60,6 +67,16 @@ func oneShotGC() {
 
 func inspectFile(path string, kind render.Kind) (render.Part, error) {
 	oneShotGC()
+	if scad.IsSource(path) {
+		f, done, err := buildSource(path)
+		if err != nil {
+			return render.Part{}, err
+		}
+		defer done()
+		p, err := render.KindSTL.Inspect(f, path, oneShotLimits())
+		p.Format = render.FormatSCAD
+		return p, err
+	}
 	if path == "-" {
 		return kind.Inspect(os.Stdin, "standard input", oneShotLimits())
 	}
@@ -69,6 +86,43 @@ func inspectFile(path string, kind render.Kind) (render.Part, error) {
 	}
 	defer f.Close()
 	return kind.Inspect(f, path, oneShotLimits())
+}
+
+// buildSource builds an OpenSCAD source with openscad, sandboxed as the
+// server does; files it reads must lie under the current folder (the
+// repository), or beside the source when it lies elsewhere. done removes
+// the built mesh.
+func buildSource(file string) (*os.File, func(), error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	root, _ := os.Getwd()
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		root, rel = filepath.Dir(abs), filepath.Base(abs)
+	}
+	r := runner.New(runner.Options{})
+	b, err := scad.NewBuilder(r, scad.BuilderOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: cannot build OpenSCAD sources: %w", file, err)
+	}
+	tree := scad.DirTree{Root: root}
+	c, err := scad.FindClosure(tree, filepath.ToSlash(rel), b.Version())
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := b.Build(context.Background(), tree, c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: build: %w", file, err)
+	}
+	switch {
+	case res.NotAPart != "":
+		return nil, nil, fmt.Errorf("%s: not a part: %s", file, res.NotAPart)
+	case res.Error != "":
+		return nil, nil, fmt.Errorf("%s: %s", file, res.Error)
+	}
+	return res.STL, res.Close, nil
 }
 
 // formatFlag declares --format, the kind of a part read from standard input.

@@ -9,11 +9,12 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/scad"
 )
 
 var renderCmd = &cli.Command{
 	Name:    "render",
-	Args:    "FILE.stl|.3mf|.obj",
+	Args:    "FILE.stl|.3mf|.obj|.scad",
 	Summary: "write a part's preview image (PNG)",
 	Help: `Renders the part (STL, 3MF or OBJ) as the server previews it: a
 three-quarter view, Z up, fitted to the frame. Use "-" to read standard
@@ -51,6 +52,14 @@ input, with --format when it is not STL.`,
 // hash, which a preview does not need.
 func readFacets(path string, kind render.Kind) (*render.Facets, error) {
 	oneShotGC()
+	if scad.IsSource(path) {
+		f, done, err := buildSource(path)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return render.KindSTL.ReadFacets(f, path, oneShotLimits())
+	}
 	if path == "-" {
 		return kind.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
 	}
