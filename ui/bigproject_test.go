@@ -436,6 +436,31 @@ func TestBigProject(t *testing.T) {
 		}
 	})
 
+	t.Run("phone", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch),
+			chromedp.Navigate(base), chromedp.WaitVisible(".part-group"))
+		if err != nil {
+			t.Fatalf("open the project page at phone size: %v", err)
+		}
+		// Nothing wider than the screen, and the README still before the parts.
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[document.documentElement.scrollWidth, innerWidth,
+			document.querySelector('.readme').getBoundingClientRect().top < document.querySelector('#parts').getBoundingClientRect().top].join(',')`))
+		if err != nil || wide != "390,390,true" {
+			t.Errorf("at phone size: scroll width, screen width, README first = %q (%v)", wide, err)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			saveScreenshot(t, "project-big-phone.png", shot)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { window.scrollTo(0, document.getElementById('parts').offsetTop - 8); return true; })()`)); err == nil {
+			if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+				saveScreenshot(t, "project-big-phone-parts.png", shot)
+			}
+		}
+	})
+
 	t.Run("pages without script", func(t *testing.T) {
 		for _, c := range []struct{ query, want string }{
 			{"?page=2", "Showing 61–120 of 600"},
@@ -519,6 +544,27 @@ func TestBigProject(t *testing.T) {
 		}
 		if code, _, _ := get(t, commit+"?page=4", nil); code != 404 {
 			t.Errorf("commit page 4 of 3: status %d, want 404", code)
+		}
+		// In the browser: the count is in view, and the link leads on.
+		ctx, cancel := b.Tab(t, time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx, chromedp.Navigate(commit), chromedp.WaitVisible(".part-range"))
+		if err != nil {
+			t.Fatalf("open the commit page: %v", err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.summary').innerText + '|' + document.querySelector('.part-range').innerText + '|' + (document.querySelector('.part-range').getBoundingClientRect().top < innerHeight)`))
+		if err != nil || !strings.Contains(got, "600 parts") || !strings.Contains(got, "|Showing 1–200 of 600 parts|true") {
+			t.Errorf("commit page in the browser: %q (%v)", got, err)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			saveScreenshot(t, "commit-600.png", shot)
+		}
+		err = chromedp.Do(ctx, chromedp.Click(`.pager a[rel="next"]`), chromedp.WaitVisible(".part-range"))
+		if err != nil {
+			t.Fatalf("follow the link to the next parts: %v", err)
+		}
+		if got, err := chromedp.Run(ctx, chromedp.Text(".part-range")); err != nil || got != "Showing 201–400 of 600 parts" {
+			t.Errorf("after following the link: %q (%v)", got, err)
 		}
 	})
 }
