@@ -3,14 +3,17 @@
 // store (PostReceive); a bounded pool of workers claims jobs, diffs the old
 // and new trees with go-git, measures and renders each new STL file version
 // once (keyed by git blob id or LFS object id, previews in storage.Blobs),
-// reads the project's README, licence and okh.toml manifest, and writes
-// parts and projects to the search index in one batch per job and to the
-// store (parts, blob measurements, project metadata, per-file failures).
+// reads the project's README, licence and okh.toml manifest, and records
+// the result in the store in one transaction per job (parts, blob
+// measurements, project metadata, per-file failures), which also logs the
+// search documents it changed. Each node's search index follows that log
+// (package catalog/follow); the catalog never writes to an index itself.
 //
-// Jobs survive a crash: running jobs found at Start are queued again, and
-// a job can run twice without indexing anything twice (document ids are
-// derived from project and path; the index is written before the store
-// records the catalogued commit).
+// Jobs survive a crash, and the death of a node: a worker claims a job
+// with a lease it renews while it works (Deps.Node, Deps.Lease); any node
+// takes over a job whose lease ran out, and a node takes back its own
+// running jobs when it starts. A job can run twice without harm: it
+// starts from the commit the store last recorded.
 package catalog
 
 import (
@@ -29,7 +32,6 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/scad"
-	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 )
 
@@ -54,7 +56,19 @@ type Measurer interface {
 type Deps struct {
 	Store *store.Store
 	Blobs storage.Blobs
-	Index search.Index
+	// Indexed, when set, is called after each job recorded a change of the
+	// catalogue, and returns once this node's search index holds it (the
+	// index follower's Sync): a job is done only when it is searchable
+	// here. Other nodes' indexes follow within their poll interval.
+	Indexed func(ctx context.Context) error
+	// Node names this node in job leases; "local" when empty. It must be
+	// the same across restarts and differ between nodes sharing a
+	// database.
+	Node string
+	// Lease is how long a claim on a job lasts unless renewed (default
+	// 20s; renewed every quarter of it): a dead node's job is taken over
+	// by another node this long after its last renewal.
+	Lease time.Duration
 	// Repos is the folder of bare repositories, {Repos}/{owner}/{name}.git.
 	Repos string
 	// Measure measures and renders part files.
@@ -117,15 +131,24 @@ type Catalog struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	// indexMu serialises index batches with the store update that follows,
-	// so two projects' jobs never interleave their writes.
-	indexMu sync.Mutex
 }
+
+// DefaultLease is how long a node's claim on a job lasts without renewal.
+const DefaultLease = 20 * time.Second
+
+// lease is this node's claim on jobs.
+func (c *Catalog) lease() store.Lease { return store.Lease{Node: c.d.Node, TTL: c.d.Lease} }
 
 // New checks deps and returns a stopped Catalog.
 func New(d Deps) (*Catalog, error) {
-	if d.Store == nil || d.Blobs == nil || d.Index == nil || d.Measure == nil || d.Repos == "" {
-		return nil, errors.New("new catalog: store, blobs, index, measurer and repository folder are all needed")
+	if d.Store == nil || d.Blobs == nil || d.Measure == nil || d.Repos == "" {
+		return nil, errors.New("new catalog: store, blobs, measurer and repository folder are all needed")
+	}
+	if d.Node == "" {
+		d.Node = "local"
+	}
+	if d.Lease <= 0 {
+		d.Lease = DefaultLease
 	}
 	if d.Jobs <= 0 {
 		d.Jobs = 2
@@ -163,16 +186,16 @@ func (c *Catalog) SetBaseURL(u string) {
 	c.baseURL.Store(&u)
 }
 
-// Start requeues jobs a crash left running, queues a job for each project
-// whose catalogue is behind its branch (Reconcile) and starts the workers.
-// They run until Stop.
+// Start requeues the jobs this node was running when it last stopped or
+// crashed, queues a job for each project whose catalogue is behind its
+// branch (Reconcile) and starts the workers. They run until Stop.
 func (c *Catalog) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cancel != nil {
 		return errors.New("start catalog: already started")
 	}
-	n, err := c.d.Store.RequeueRunningCatalogJobs(ctx)
+	n, err := c.d.Store.RequeueRunningCatalogJobs(ctx, c.d.Node)
 	if err != nil {
 		return fmt.Errorf("start catalog: %w", err)
 	}
@@ -229,7 +252,7 @@ func (c *Catalog) poke() {
 func (c *Catalog) worker(ctx context.Context) {
 	defer c.wg.Done()
 	for {
-		job, ok, err := c.d.Store.ClaimCatalogJob(ctx)
+		job, ok, err := c.d.Store.ClaimCatalogJob(ctx, c.lease())
 		if err != nil && ctx.Err() == nil {
 			c.log.Error("claim catalog job", "err", err)
 		}
@@ -252,24 +275,48 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 	log := c.log.With("job", job.ID, "project", job.Project, "ref", job.Ref, "new", short(job.New))
 	// Store updates after the job must happen even while stopping.
 	bg := context.WithoutCancel(ctx)
+	lost := func(err error) bool {
+		if errors.Is(err, store.ErrLeaseLost) {
+			log.Warn("catalog job taken over by another node (this node's lease ran out); leaving it", "err", err)
+			return true
+		}
+		return false
+	}
 	if job.Attempts > c.attemptLimit(job) {
 		msg := fmt.Sprintf("gave up after %d attempts: %s", job.Attempts-1, job.Error)
 		if interruptedOnly(job) {
 			msg = fmt.Sprintf("gave up after %d attempts, each cut short by the server stopping or crashing; the next push or restart tries again", job.Attempts-1)
 		}
 		log.Error("catalog job failed", "err", msg)
-		if err := c.d.Store.FinishCatalogJob(bg, job.ID, msg); err != nil {
-			log.Error("finish catalog job", "err", err)
+		if err := c.d.Store.FinishCatalogJob(bg, job.ID, c.d.Node, msg); err != nil {
+			if !lost(err) {
+				log.Error("finish catalog job", "err", err)
+			}
 		} else {
 			c.finished(true, 0)
 		}
 		return
 	}
 	start := time.Now()
-	st, err := c.run(ctx, job)
+	// The lease is renewed while the job runs; losing it (this node was
+	// too slow to renew, another took the job over) stops the job.
+	jctx, cancel := context.WithCancelCause(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		c.renew(jctx, job.ID, cancel)
+	}()
+	st, err := c.run(jctx, job)
+	cause := context.Cause(jctx)
+	cancel(nil)
+	<-renewed
+	if errors.Is(cause, store.ErrLeaseLost) {
+		lost(cause)
+		return
+	}
 	if ctx.Err() != nil {
 		// Stopping: leave the job for the next start.
-		if err := c.d.Store.RetryCatalogJob(bg, job.ID, interruptedByShutdown); err != nil {
+		if err := c.d.Store.RetryCatalogJob(bg, job.ID, c.d.Node, interruptedByShutdown); err != nil && !lost(err) {
 			log.Error("requeue catalog job", "err", err)
 		}
 		return
@@ -277,14 +324,16 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 	if err != nil {
 		log.Warn("catalog job failed; will retry", "attempt", job.Attempts, "err", err)
 		if job.Attempts >= c.d.MaxAttempts {
-			if err := c.d.Store.FinishCatalogJob(bg, job.ID, err.Error()); err != nil {
-				log.Error("finish catalog job", "err", err)
+			if err := c.d.Store.FinishCatalogJob(bg, job.ID, c.d.Node, err.Error()); err != nil {
+				if !lost(err) {
+					log.Error("finish catalog job", "err", err)
+				}
 			} else {
 				c.finished(true, time.Since(start))
 			}
 			return
 		}
-		if err := c.d.Store.RetryCatalogJob(bg, job.ID, err.Error()); err != nil {
+		if err := c.d.Store.RetryCatalogJob(bg, job.ID, c.d.Node, err.Error()); err != nil && !lost(err) {
 			log.Error("requeue catalog job", "err", err)
 		}
 		select {
@@ -294,12 +343,38 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 		c.poke()
 		return
 	}
-	if err := c.d.Store.FinishCatalogJob(bg, job.ID, ""); err != nil {
-		log.Error("finish catalog job", "err", err)
+	if err := c.d.Store.FinishCatalogJob(bg, job.ID, c.d.Node, ""); err != nil {
+		if !lost(err) {
+			log.Error("finish catalog job", "err", err)
+		}
 		return
 	}
 	c.finished(false, time.Since(start))
 	log.Info("catalogued", "parts", st.Parts, "measured", st.Measured, "failed", st.Failed, "deleted", st.Deleted, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// renew extends this node's lease on job every quarter of the lease until
+// ctx ends, and cancels the job (with store.ErrLeaseLost) when the lease
+// was lost. A renewal that fails for another reason (the database briefly
+// away) is tried again at the next tick: the lease still runs.
+func (c *Catalog) renew(ctx context.Context, id int64, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(c.d.Lease / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := c.d.Store.RenewCatalogJob(ctx, id, c.lease())
+		if errors.Is(err, store.ErrLeaseLost) {
+			cancel(err)
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("renew catalog job lease", "job", id, "err", err)
+		}
+	}
 }
 
 // attemptLimit is how many times job may be claimed. Attempts are counted

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blueprints-hq/blueprints/catalog/follow"
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
@@ -30,6 +31,7 @@ type fixture struct {
 	st    *store.Store
 	blobs *storage.FS
 	idx   *search.Bleve
+	fol   *follow.Follower
 	cat   *Catalog
 	bare  string
 	work  string
@@ -66,7 +68,15 @@ func newFixture(t *testing.T) *fixture {
 	}
 	work := t.TempDir()
 	testenv.Git(t, work, "init", "--quiet", "-b", "main")
-	cat, err := New(Deps{Store: st, Blobs: blobs, Index: idx, Repos: repos, Measure: RenderMeasurer{}, BaseURL: "http://example.test"})
+	fol, err := follow.New(follow.Config{Store: st, Index: idx, Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stopFollowing := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() { fol.Run(fctx); close(followed) }()
+	t.Cleanup(func() { stopFollowing(); <-followed })
+	cat, err := New(Deps{Store: st, Blobs: blobs, Indexed: fol.Sync, Node: "test", Repos: repos, Measure: RenderMeasurer{}, BaseURL: "http://example.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(cat.Stop)
-	return &fixture{t: t, ctx: ctx, st: st, blobs: blobs, idx: idx, cat: cat, bare: bare, work: work, head: ZeroID}
+	return &fixture{t: t, ctx: ctx, st: st, blobs: blobs, idx: idx, fol: fol, cat: cat, bare: bare, work: work, head: ZeroID}
 }
 
 func (f *fixture) copy(src, dst string) {
@@ -126,12 +136,16 @@ func (f *fixture) wait() {
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		if n == 0 {
-			return
+		if pos, head := f.fol.Progress(); n == 0 && pos == head && f.fol.Ready() {
+			// The index may lag a catalogue change by one poll: compare
+			// with the log itself.
+			if _, logHead, err := f.st.IndexLog(f.ctx); err == nil && logHead == pos {
+				return
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	f.t.Fatalf("catalog jobs still pending after 60 s")
+	f.t.Fatalf("catalog jobs still pending, or the index behind the catalogue, after 60 s")
 }
 
 // indexed returns the indexed part paths of alice/demo and their docs.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/scad"
-	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 )
 
@@ -263,9 +261,8 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 
 	// Project metadata.
 	meta := store.ProjectMeta{Project: t.project, Ref: t.branch, License: "none", Tags: []string{}}
-	var readme string
 	if headTree != nil {
-		meta, readme = readProjectMeta(headTree)
+		meta = readProjectMeta(headTree)
 		meta.Project, meta.Ref = t.project, t.branch
 		if len(sources) > 0 && c.d.SCAD == nil {
 			meta.Problems = append(meta.Problems, fmt.Sprintf("%d OpenSCAD source%s (.scad) listed but not built: this server cannot build them (it has no openscad program)", len(sources), map[bool]string{true: "s", false: ""}[len(sources) != 1]))
@@ -275,22 +272,14 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	} else if oldMeta.Project != "" {
 		meta.Title, meta.Description, meta.License, meta.Category, meta.Tags, meta.Version = oldMeta.Title, oldMeta.Description, oldMeta.License, oldMeta.Category, oldMeta.Tags, oldMeta.Version
 	}
-	metaChanged := oldMeta.License != meta.License || oldMeta.Category != meta.Category || !slices.Equal(oldMeta.Tags, meta.Tags)
-
 	// The new state of the parts.
-	final := make(map[string]store.CataloguedPart, len(stored)+len(changed))
+	final := make(map[string]bool, len(stored)+len(changed))
 	for p, sp := range stored {
 		if !deleted[p] {
-			final[p] = sp
+			final[p] = sp.Error == ""
 		}
 	}
 	var rows []store.Part
-	var docs []search.Doc
-	var deletes []string
-	for p := range deleted {
-		deletes = append(deletes, search.PartID(t.project, p))
-	}
-	sort.Strings(deletes)
 	for _, f := range changed {
 		d, ok := lastChange[f.path]
 		if !ok {
@@ -300,64 +289,44 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		if row.Blob == "" {
 			row.Blob = f.blob.String()
 		}
-		cp := store.CataloguedPart{Part: row}
+		measuredOK := false
 		if bp, ok := measured[f.key]; ok && row.Error == "" {
-			cp.Measure, cp.Preview = bp.Part, bp.Preview
-			if bp.Error != "" {
-				row.Error = bp.Error
-				cp.Error = bp.Error
-			}
+			row.Error = bp.Error
+			measuredOK = bp.Error == "" && bp.Part != nil
 		}
-		if strings.HasPrefix(cp.Error, notAPart) {
+		if strings.HasPrefix(row.Error, notAPart) {
 			// An OpenSCAD source that makes no 3D object: not a part,
 			// and no failure either.
 			deleted[f.path] = true
 			delete(final, f.path)
-			deletes = append(deletes, search.PartID(t.project, f.path))
 			continue
 		}
-		if cp.Error == "" && cp.Measure == nil {
-			row.Error, cp.Error = "not measured", "not measured"
+		if row.Error == "" && !measuredOK {
+			row.Error = "not measured"
 		}
 		rows = append(rows, row)
-		final[f.path] = cp
-		if cp.Error != "" {
-			deletes = append(deletes, search.PartID(t.project, f.path))
-			continue
-		}
-		docs = append(docs, partDoc(meta, cp))
-	}
-	if metaChanged || t.full {
-		changedPaths := map[string]bool{}
-		for _, f := range changed {
-			changedPaths[f.path] = true
-		}
-		for p, cp := range final {
-			if !changedPaths[p] && cp.Error == "" && cp.Measure != nil {
-				docs = append(docs, partDoc(meta, cp))
-			}
-		}
+		final[f.path] = row.Error == ""
 	}
 	st.Deleted = len(deleted)
-	for _, cp := range final {
-		if cp.Error == "" {
+	for _, ok := range final {
+		if ok {
 			st.Parts++
 		} else {
 			st.Failed++
 		}
 	}
-	docs = append(docs, projectDoc(meta, st.Parts, readme))
 
-	// Index first, then the store: if we crash in between, the job runs
-	// again from the same base and writes the same documents.
-	c.indexMu.Lock()
-	err = c.d.Index.Apply(ctx, docs, deletes)
-	if err == nil {
-		err = c.d.Store.ApplyCatalog(context.WithoutCancel(ctx), meta, rows, sortedKeys(deleted))
-	}
-	c.indexMu.Unlock()
-	if err != nil {
+	// One transaction records the parts and metadata and logs the search
+	// documents they change; every node's index follows the log (package
+	// catalog/follow). A crash before it commits leaves the job to run
+	// again from the same base.
+	if err := c.d.Store.ApplyCatalog(context.WithoutCancel(ctx), meta, rows, sortedKeys(deleted)); err != nil {
 		return st, err
+	}
+	if c.d.Indexed != nil {
+		if err := c.d.Indexed(ctx); err != nil {
+			c.log.Warn("catalogue recorded, but this node's search index has not caught up yet", "project", t.project, "err", err)
+		}
 	}
 
 	// Versions from the pushed commits, for commit pages: measured after
@@ -650,51 +619,3 @@ func (c *Catalog) storeOutputs(ctx context.Context, f fileVersion, bp store.Blob
 // MeshKey is the blob key of the binary STL the viewer loads for a part
 // that is not an STL file, by its blob_parts key.
 func MeshKey(key string) string { return "meshes/" + key + ".stl" }
-
-// partDoc is the search document of a catalogued part.
-func partDoc(meta store.ProjectMeta, cp store.CataloguedPart) search.Doc {
-	owner, _, _ := strings.Cut(meta.Project, "/")
-	base := path.Base(cp.Path)
-	return search.Doc{
-		ID:       search.PartID(meta.Project, cp.Path),
-		Kind:     search.KindPart,
-		Project:  meta.Project,
-		Owner:    owner,
-		Name:     strings.TrimSuffix(base, path.Ext(base)),
-		Path:     cp.Path,
-		Ref:      cp.Ref,
-		Commit:   cp.Commit,
-		Blob:     cp.Blob,
-		License:  meta.License,
-		Category: meta.Category,
-		Tags:     meta.Tags,
-		Updated:  cp.Updated,
-		Part:     cp.Measure,
-	}
-}
-
-// projectDoc is the search document of a project; readme is the text of
-// its README, whose words are searchable.
-func projectDoc(meta store.ProjectMeta, parts int, readme string) search.Doc {
-	owner, name, _ := strings.Cut(meta.Project, "/")
-	title := meta.Title
-	if title == "" {
-		title = name
-	}
-	return search.Doc{
-		ID:          search.ProjectID(meta.Project),
-		Kind:        search.KindProject,
-		Project:     meta.Project,
-		Owner:       owner,
-		Name:        title,
-		Ref:         meta.Ref,
-		Commit:      meta.LatestCommit,
-		Description: meta.Description,
-		License:     meta.License,
-		Category:    meta.Category,
-		Tags:        meta.Tags,
-		Updated:     meta.LatestAt,
-		Parts:       parts,
-		Readme:      readme,
-	}
-}

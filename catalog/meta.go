@@ -21,12 +21,10 @@ const maxReadmeWords = 32 << 10
 
 // readProjectMeta reads a project's title, description, licence, category
 // and tags from the README, licence file and okh.toml at the root of tree,
-// and returns with them the README's words (ReadmeWords) for the search
-// index. Problems (a
+// and the README's words (ReadmeWords) for the search index. Problems (a
 // malformed manifest, an unknown licence text) are recorded in Problems,
 // never fatal.
-func readProjectMeta(tree *object.Tree) (store.ProjectMeta, string) {
-	var words string
+func readProjectMeta(tree *object.Tree) store.ProjectMeta {
 	meta := store.ProjectMeta{License: "none", Tags: []string{}, Problems: []string{}}
 	files := map[string]*object.TreeEntry{}
 	for i := range tree.Entries {
@@ -59,7 +57,7 @@ func readProjectMeta(tree *object.Tree) (store.ProjectMeta, string) {
 			break
 		}
 		r := ParseReadme(text)
-		words = ReadmeWords(text)
+		meta.ReadmeWords = ReadmeWords(text)
 		meta.Title, meta.Description, meta.Category = r.Title, r.Description, r.Category
 		meta.Tags = normalizeTags(r.Tags)
 		break
@@ -85,12 +83,12 @@ func readProjectMeta(tree *object.Tree) (store.ProjectMeta, string) {
 		text, err := read(e)
 		if err != nil {
 			meta.Problems = append(meta.Problems, fmt.Sprintf("%s: cannot be read: %v", e.Name, err))
-			return meta, words
+			return meta
 		}
 		m, problems, err := ParseManifest([]byte(text))
 		if err != nil {
 			meta.Problems = append(meta.Problems, err.Error())
-			return meta, words
+			return meta
 		}
 		meta.Problems = append(meta.Problems, problems...)
 		if m.Name != "" {
@@ -110,7 +108,7 @@ func readProjectMeta(tree *object.Tree) (store.ProjectMeta, string) {
 		}
 		meta.Version = m.Version
 	}
-	return meta, words
+	return meta
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
@@ -68,10 +69,10 @@ func TestCrashesDoNotUseUpAttempts(t *testing.T) {
 	}
 	// Three crashes while the job ran: claimed, never finished.
 	for range 3 {
-		if _, ok, err := f.st.ClaimCatalogJob(f.ctx); !ok || err != nil {
+		if _, ok, err := f.st.ClaimCatalogJob(f.ctx, store.Lease{Node: "test", TTL: time.Hour}); !ok || err != nil {
 			t.Fatalf("claim: %v %v", ok, err)
 		}
-		if _, err := f.st.RequeueRunningCatalogJobs(f.ctx); err != nil {
+		if _, err := f.st.RequeueRunningCatalogJobs(f.ctx, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,8 +92,8 @@ func TestCrashesDoNotUseUpAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		f.st.ClaimCatalogJob(f.ctx)
-		if err := f.st.RetryCatalogJob(f.ctx, id, "read LFS object: blob storage unavailable"); err != nil {
+		f.st.ClaimCatalogJob(f.ctx, store.Lease{Node: "test", TTL: time.Hour})
+		if err := f.st.RetryCatalogJob(f.ctx, id, "test", "read LFS object: blob storage unavailable"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -152,7 +152,7 @@ func (s *Server) receivePack(c echo.Context) error {
 		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+owner+"/"+name+"\n")
 	}
 	ctx := c.Request().Context()
-	unlock, err := s.lock(ctx, owner, name)
+	unlock, err := s.LockProject(ctx, owner, name)
 	if err != nil {
 		return err
 	}
@@ -228,6 +228,7 @@ func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, en
 	// rather than killing it outright.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
+	cmd.SysProcAttr = gitProcAttr()
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Env = append(cmd.Env, "GIT_TERMINAL_PROMPT=0")
 	if proto != "" {

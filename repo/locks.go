@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,13 +17,22 @@ import (
 // and every later push to that branch fails with "cannot lock ref ...:
 // File exists" until someone removes it by hand.
 //
-// The server removes them at start, before it serves, whatever their age:
-// no git of its own runs yet. A git the previous server left running (when
-// only the server was killed) may hold one for a moment; removing it makes
-// that git's ref update fail cleanly (its rename finds no lock), and its
-// client, cut off when the server died, never saw it succeed. While it
-// runs, the server removes locks older than StaleLockAge every
-// LockSweepInterval, for gits killed on their own.
+// Who may remove a lock file is decided by the project's push lock
+// (LockProject), which every node sharing the store honours and which
+// every git that writes refs runs under: the sweep takes a repository's
+// push lock (without waiting) before it looks at the repository's lock
+// files, and leaves the repository alone when someone, on any node, holds
+// it. While the sweep holds it no live git can be writing there, so a
+// lock file found then belongs to a git that died: a killed node's push
+// lock was released by PostgreSQL when its session ended.
+//
+// At start the server removes every such lock file, whatever its age. A
+// git the previous server left running (when only the server was killed)
+// may hold one for a moment; removing it makes that git's ref update fail
+// cleanly (its rename finds no lock), and its client, cut off when the
+// server died, never saw it succeed. While it runs, the server removes
+// those older than StaleLockAge every LockSweepInterval, for gits killed
+// on their own.
 const (
 	StaleLockAge      = time.Minute
 	LockSweepInterval = 5 * time.Minute
@@ -34,8 +44,9 @@ var topLocks = []string{"HEAD.lock", "packed-refs.lock", "config.lock", "shallow
 
 // ClearStaleLocks removes the lock files git left in every repository
 // (refs/**/*.lock and the top-level locks) whose last change is older than
-// age, logging each, and returns how many it removed. A repository it
-// cannot read is logged and skipped.
+// age, logging each, and returns how many it removed. A repository whose
+// push lock another push (on any node) holds is skipped; so is one it
+// cannot read, with a warning.
 func (s *Server) ClearStaleLocks(ctx context.Context, age time.Duration) (int, error) {
 	cutoff := time.Now().Add(-age)
 	owners, err := os.ReadDir(s.root)
@@ -59,14 +70,47 @@ func (s *Server) ClearStaleLocks(ctx context.Context, age time.Duration) (int, e
 			if !p.IsDir() || !strings.HasSuffix(p.Name(), ".git") {
 				continue
 			}
-			removed += s.clearRepoLocks(filepath.Join(s.root, o.Name(), p.Name()), cutoff)
+			removed += s.clearRepoLocks(ctx, o.Name(), strings.TrimSuffix(p.Name(), ".git"), cutoff)
 		}
 	}
 	return removed, nil
 }
 
-// clearRepoLocks removes one repository's stale locks.
-func (s *Server) clearRepoLocks(dir string, cutoff time.Time) int {
+// clearRepoLocks removes one repository's stale locks, under its push lock.
+func (s *Server) clearRepoLocks(ctx context.Context, owner, project string, cutoff time.Time) int {
+	dir := filepath.Join(s.root, owner, project+".git")
+	candidates := lockFiles(dir, s.log)
+	if len(candidates) == 0 {
+		return 0
+	}
+	unlock, ok, err := s.store.TryLock(ctx, pushLockName(owner, project))
+	if err != nil {
+		s.log.Warn("look for stale git locks: take the push lock", "repo", dir, "err", err)
+		return 0
+	}
+	if !ok {
+		s.log.Debug("a push holds the repository; its git locks are not stale", "repo", dir)
+		return 0
+	}
+	defer unlock()
+	removed := 0
+	for _, path := range lockFiles(dir, s.log) {
+		fi, err := os.Lstat(path)
+		if err != nil || !fi.Mode().IsRegular() || fi.ModTime().After(cutoff) {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			s.log.Warn("remove stale git lock", "file", path, "err", err)
+			continue
+		}
+		s.log.Warn("removed a stale git lock left by a git that was killed; pushes to that ref work again", "file", path, "age", time.Since(fi.ModTime()).Round(time.Second).String())
+		removed++
+	}
+	return removed
+}
+
+// lockFiles lists the lock files present in a repository.
+func lockFiles(dir string, log *slog.Logger) []string {
 	var stale []string
 	for _, name := range topLocks {
 		stale = append(stale, filepath.Join(dir, name))
@@ -81,22 +125,15 @@ func (s *Server) clearRepoLocks(dir string, cutoff time.Time) int {
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("look for stale git locks", "repo", dir, "err", err)
+		log.Warn("look for stale git locks", "repo", dir, "err", err)
 	}
-	removed := 0
+	var present []string
 	for _, path := range stale {
-		fi, err := os.Lstat(path)
-		if err != nil || !fi.Mode().IsRegular() || fi.ModTime().After(cutoff) {
-			continue
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+			present = append(present, path)
 		}
-		if err := os.Remove(path); err != nil {
-			s.log.Warn("remove stale git lock", "file", path, "err", err)
-			continue
-		}
-		s.log.Warn("removed a stale git lock left by a git that was killed; pushes to that ref work again", "file", path, "age", time.Since(fi.ModTime()).Round(time.Second).String())
-		removed++
 	}
-	return removed
+	return present
 }
 
 // SweepLocks clears stale locks every LockSweepInterval until ctx ends; it

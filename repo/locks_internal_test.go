@@ -8,13 +8,49 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/internal/testenv"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopSharedPostgres()
+	os.Exit(code)
+}
+
 // TestClearStaleLocksAge: the sweep removes git's lock files once older
-// than the age given, and nothing else.
+// than the age given, and nothing else; and nothing at all in a repository
+// whose push lock another node holds (a live git there may hold them), on
+// SQLite (one node, locks in the process) and PostgreSQL (two nodes).
 func TestClearStaleLocksAge(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "blueprints.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		testClearStaleLocksAge(t, st, st)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := testenv.SharedPostgres(t).CreateDatabase(t)
+		a, err := store.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := store.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		testClearStaleLocksAge(t, a, b)
+	})
+}
+
+func testClearStaleLocksAge(t *testing.T, st, other *store.Store) {
 	root := t.TempDir()
-	s := &Server{root: root, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &Server{root: root, store: st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	repo := filepath.Join(root, "alice", "tractor.git")
 	old, fresh := time.Now().Add(-2*time.Minute), time.Now()
 	files := map[string]time.Time{
@@ -43,6 +79,15 @@ func TestClearStaleLocksAge(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "stray.lock"), nil, 0o644)
 	os.MkdirAll(filepath.Join(root, "alice", "notes"), 0o755)
 
+	// Another node pushes to the project: its git's locks are live.
+	unlock, err := other.Lock(context.Background(), pushLockName("Alice", "Tractor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ClearStaleLocks(context.Background(), 0); n != 0 || err != nil {
+		t.Fatalf("removed %d locks (%v) of a repository another push holds", n, err)
+	}
+	unlock()
 	n, err := s.ClearStaleLocks(context.Background(), time.Minute)
 	if err != nil {
 		t.Fatal(err)

@@ -29,10 +29,14 @@ import (
 
 // Config says where repositories live and how hooks reach the server.
 type Config struct {
-	// Data is the data folder; repositories go in Data/repos, hook scripts
-	// and scratch repositories in Data/git.
+	// Data is the data folder; hook scripts and scratch repositories go
+	// in Data/git, and repositories in Data/repos unless Repos is set.
 	Data string
-	// Store holds users, tokens and projects.
+	// Repos is the folder of bare repositories, {Repos}/{owner}/{name}.git;
+	// Data/repos when empty. Nodes of a cluster share it.
+	Repos string
+	// Store holds users, tokens and projects, and the push locks every
+	// node sharing it honours.
 	Store *store.Store
 	// Executable is the blueprints binary git's hooks run
 	// ("blueprints hook pre-receive"); os.Executable() when empty.
@@ -82,7 +86,6 @@ type Server struct {
 	hookURL string
 	pre     []PreReceiveFunc
 	post    []PostReceiveFunc
-	locks   map[string]*projectLock
 }
 
 // New prepares the folders, hook scripts and scratch repository under
@@ -120,9 +123,15 @@ func New(cfg Config) (*Server, error) {
 	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, fmt.Errorf("new repo server: hook secret: %w", err)
 	}
+	root := filepath.Join(data, "repos")
+	if cfg.Repos != "" {
+		if root, err = filepath.Abs(cfg.Repos); err != nil {
+			return nil, fmt.Errorf("new repo server: repository folder %s: %w", cfg.Repos, err)
+		}
+	}
 	s := &Server{
 		gitNice:    cfg.GitNice,
-		root:       filepath.Join(data, "repos"),
+		root:       root,
 		hooksDir:   filepath.Join(data, "git", "hooks"),
 		emptyRepo:  filepath.Join(data, "git", "empty.git"),
 		store:      cfg.Store,
@@ -131,7 +140,6 @@ func New(cfg Config) (*Server, error) {
 		log:        log,
 		hookSecret: hex.EncodeToString(secret[:]),
 		pushes:     cfg.Pushes,
-		locks:      map[string]*projectLock{},
 	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		return nil, fmt.Errorf("new repo server: %w", err)
@@ -263,38 +271,19 @@ func (s *Server) pinHooks(ctx context.Context, dir string) error {
 	return nil
 }
 
-// projectLock serialises pushes to one project. A channel rather than a
-// mutex so that waiting can give up when the pusher goes away.
-type projectLock struct {
-	ch    chan struct{}
-	users int
+// LockProject takes the push lock of owner/project (case-insensitively),
+// waiting for it, and returns its release function. Every node sharing
+// the store honours it (a PostgreSQL advisory lock, released by
+// PostgreSQL if the node dies): pushes to one project are serialised
+// across the cluster, and the stale-lock sweep removes git's lock files in
+// a repository only while it holds the project's push lock. Anything that
+// makes git write refs in a repository (a push, a mirror fetch) must hold
+// it.
+func (s *Server) LockProject(ctx context.Context, owner, project string) (func(), error) {
+	return s.store.Lock(ctx, pushLockName(owner, project))
 }
 
-// lock takes the push lock of owner/project (case-insensitively) and
-// returns its release function.
-func (s *Server) lock(ctx context.Context, owner, project string) (func(), error) {
-	key := strings.ToLower(owner + "/" + project)
-	s.mu.Lock()
-	l := s.locks[key]
-	if l == nil {
-		l = &projectLock{ch: make(chan struct{}, 1)}
-		s.locks[key] = l
-	}
-	l.users++
-	s.mu.Unlock()
-	done := func() {
-		s.mu.Lock()
-		l.users--
-		if l.users == 0 {
-			delete(s.locks, key)
-		}
-		s.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; done() }, nil
-	case <-ctx.Done():
-		done()
-		return nil, ctx.Err()
-	}
+// pushLockName names the push lock of owner/project in the store.
+func pushLockName(owner, project string) string {
+	return "push " + strings.ToLower(owner+"/"+project)
 }

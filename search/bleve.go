@@ -28,6 +28,17 @@ const mappingVersion = "2"
 
 var mappingVersionKey = []byte("blueprints_mapping_version")
 
+// logPositionKey holds the index's LogPosition ("id seq").
+var logPositionKey = []byte("blueprints_log_position")
+
+// LogPosition says how far an index has followed the metadata store's
+// change log (package catalog/follow): which log (ID, the database's) and
+// up to which sequence number (Seq). A new index is at the zero position.
+type LogPosition struct {
+	ID  int64
+	Seq int64
+}
+
 // ErrIndexVersion is returned by Open for an index written by another
 // version of the mapping; rebuild it with `blueprints reindex`.
 var ErrIndexVersion = errors.New("search index was written by another version; stop the server and run `blueprints reindex`")
@@ -46,6 +57,9 @@ type Bleve struct {
 
 	cache   *queryCache // results, emptied by every Apply
 	flights singleflight.Group
+
+	posMu sync.Mutex
+	pos   LogPosition
 }
 
 var _ Index = (*Bleve)(nil)
@@ -93,7 +107,41 @@ func Open(p string) (*Bleve, error) {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: analyzer %s missing from mapping: %w", p, partNameAnalyzer, ErrIndexVersion)
 	}
-	return &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache()}, nil
+	b := &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache()}
+	if v, err := idx.GetInternal(logPositionKey); err != nil {
+		idx.Close()
+		return nil, fmt.Errorf("open search index %s: read its log position: %w", p, err)
+	} else if len(v) > 0 {
+		if _, err := fmt.Sscanf(string(v), "%d %d", &b.pos.ID, &b.pos.Seq); err != nil {
+			idx.Close()
+			return nil, fmt.Errorf("open search index %s: log position %q: %w (delete the folder: it is rebuilt from the database)", p, v, err)
+		}
+	}
+	return b, nil
+}
+
+// LogPosition is how far the index has followed the change log.
+func (b *Bleve) LogPosition() LogPosition {
+	b.posMu.Lock()
+	defer b.posMu.Unlock()
+	return b.pos
+}
+
+// SetLogPosition records, durably, that the index holds every change of
+// the log up to p. Call it after the Apply of those changes returned.
+func (b *Bleve) SetLogPosition(p LogPosition) error {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	if b.closed {
+		return fmt.Errorf("record log position: search index %s is closed", b.path)
+	}
+	if err := b.index.SetInternal(logPositionKey, fmt.Appendf(nil, "%d %d", p.ID, p.Seq)); err != nil {
+		return fmt.Errorf("record log position in %s: %w", b.path, err)
+	}
+	b.posMu.Lock()
+	b.pos = p
+	b.posMu.Unlock()
+	return nil
 }
 
 func dirEmpty(p string) bool {

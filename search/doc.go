@@ -1,12 +1,15 @@
 // Package search indexes parts and projects with Bleve so that people find
 // blueprints by part: by words in part names and paths (split on
 // underscores, hyphens, camelCase), by size ("fits my printer"), licence,
-// category and project. The catalog writes documents through Index.Apply;
-// the API and pages read through Index.Search.
+// category and project. Each node's follower of the store's change log
+// (package catalog/follow) writes documents through Index.Apply and
+// records how far it got (SetLogPosition); the API and pages read through
+// Index.Search.
 package search
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/blueprints-hq/blueprints/render"
@@ -42,6 +45,11 @@ type Doc struct {
 	// is not kept in the index (hits do not carry it).
 	Readme string `json:"-"`
 }
+
+// ErrCatchingUp is returned by a node's searches while its index is still
+// being built from the database (package catalog/follow): its answers
+// would miss part of the catalogue. Answer 503 with Retry-After.
+var ErrCatchingUp = errors.New("search index is catching up with the catalogue")
 
 // PartID is the document id of the part at path in project "owner/name".
 func PartID(project, path string) string { return "part:" + project + ":" + path }
@@ -102,6 +110,9 @@ type Index interface {
 	Apply(ctx context.Context, upserts []Doc, deletes []string) error
 	// Search runs q.
 	Search(ctx context.Context, q Query) (Result, error)
+	// LogPosition is how far the index has followed the store's change
+	// log: a search answer depends only on it.
+	LogPosition() LogPosition
 	// Close flushes and closes the index.
 	Close() error
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/catalog"
+	"github.com/blueprints-hq/blueprints/catalog/follow"
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
@@ -181,7 +182,14 @@ func startBigSite(t *testing.T, allow int) *bigSite {
 		t.Fatal(err)
 	}
 
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: idx})
+	// The index follows the store's change log, as on a server.
+	follower, err := follow.New(follow.Config{Store: st, Index: idx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	followed := make(chan struct{})
+	go func() { follower.Run(ctx); close(followed) }()
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: follower.Searcher(idx)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +199,7 @@ func startBigSite(t *testing.T, allow int) *bigSite {
 	t.Cleanup(srv.Close)
 
 	g := &gate{inner: catalog.RenderMeasurer{Limits: render.DefaultLimits()}, allow: int64(allow), opened: make(chan struct{}), done: ctx.Done()}
-	cat, err := catalog.New(catalog.Deps{Store: st, Blobs: blobs, Index: idx, Repos: filepath.Join(data, "repos"), Measure: g})
+	cat, err := catalog.New(catalog.Deps{Store: st, Blobs: blobs, Indexed: follower.Sync, Repos: filepath.Join(data, "repos"), Measure: g})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +212,7 @@ func startBigSite(t *testing.T, allow int) *bigSite {
 	t.Cleanup(func() {
 		stop()
 		cat.Stop()
+		<-followed
 	})
 	return &bigSite{URL: srv.URL, store: st, gate: g, head: head, brackets: brackets, paths: paths, blobs: ids}
 }

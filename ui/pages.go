@@ -176,13 +176,10 @@ func (u *UI) searchPage(c echo.Context) error {
 	if u.index == nil {
 		return u.render(c, http.StatusOK, "search", title, v)
 	}
-	// The index changes only when the catalog records something; results
-	// are kept briefly under the catalog's state.
-	version, err := u.catalogState(c.Request().Context())
-	if err != nil {
-		return u.fail(c, err)
-	}
-	key := "search:" + version + ":" + vals.Encode()
+	// Results depend only on how far this node's index has followed the
+	// catalogue's change log, which every write to the index moves on.
+	pos := u.index.LogPosition()
+	key := fmt.Sprintf("search:%d.%d:%s", pos.ID, pos.Seq, vals.Encode())
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -383,20 +380,4 @@ func isCommitID(s string) bool {
 		}
 	}
 	return true
-}
-
-// catalogState names the state of the whole catalog; it is read at most
-// every quarter second, so busy search pages do not each ask the database.
-func (u *UI) catalogState(ctx context.Context) (string, error) {
-	u.stateMu.Lock()
-	defer u.stateMu.Unlock()
-	if time.Since(u.stateAt) < 250*time.Millisecond {
-		return u.state, nil
-	}
-	v, err := u.store.CatalogVersion(ctx)
-	if err != nil {
-		return "", err
-	}
-	u.state, u.stateAt = v, time.Now()
-	return v, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -24,13 +25,20 @@ func adminFlags(fs *cli.Flags) {
 	fs.Bool("init", false, "create the data folder and an empty metadata store when there is none (otherwise an admin command refuses to)")
 }
 
-// openAdminStore opens the metadata store of the data folder an admin
-// command names, and returns the folder's absolute path. It never creates
-// a data folder unless --init was given: an admin command run in the wrong
-// directory (or without --data) would otherwise make a new, empty data
-// folder there, and the user it created would exist nowhere the server
-// looks. The error names the folder it looked in and what to do.
+// openAdminStore opens the metadata store an admin command names (--db,
+// or the SQLite database of the --data folder), and returns where it is:
+// the data folder's absolute path, or the database's address without its
+// password. It never creates a data folder unless --init was given: an
+// admin command run in the wrong directory (or without --data) would
+// otherwise make a new, empty data folder there, and the user it created
+// would exist nowhere the server looks. The error names the folder it
+// looked in and what to do.
 func openAdminStore(ctx context.Context, fs *cli.Flags) (*store.Store, string, error) {
+	if db := flagString(fs, "db"); db != "" {
+		// A shared database: no data folder holds the metadata.
+		st, err := openStore(ctx, fs)
+		return st, "database " + redactURL(db), err
+	}
 	data := flagString(fs, "data")
 	abs, err := filepath.Abs(data)
 	if err != nil {
@@ -54,5 +62,14 @@ func openAdminStore(ctx context.Context, fs *cli.Flags) (*store.Store, string, e
 	if err != nil {
 		return nil, abs, err
 	}
-	return st, abs, nil
+	return st, "data folder " + abs, nil
+}
+
+// redactURL is a database address without its password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(an address that does not parse)"
+	}
+	return u.Redacted()
 }

@@ -26,6 +26,7 @@ func main() {
 			inspectCmd,
 			renderCmd,
 			reindexCmd,
+			migrateDBCmd,
 			hookCmd,
 		},
 	}

@@ -18,13 +18,8 @@ import (
 
 	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
-	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/store"
-	"github.com/blueprints-hq/blueprints/render"
-	"github.com/blueprints-hq/blueprints/scad"
-	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
-	"github.com/blueprints-hq/blueprints/ui/api"
 )
 
 var reindexCmd = &cli.Command{
@@ -35,12 +30,15 @@ preview and writes a new search index, from the repositories alone. The
 new index replaces the old one only when it is complete.
 
 Stop the server first: reindex refuses to run while blueprints serve uses
-the same data folder (it holds data/catalog.lock). Catalog jobs still
-queued are covered by the rebuild.
+the same data folder (it holds data/catalog.lock). With several nodes on one
+database, stop every node; the others rebuild their own index from the
+database when they start again. Catalog jobs still queued are covered by
+the rebuild.
 
 On a terminal it draws a progress bar; otherwise it logs a line per project.`,
 	Setup: func(fs *cli.Flags) {
 		dataFlag(fs)
+		reposFlag(fs)
 		fs.String("storage", "fs", "blob storage, as for serve: fs or s3://BUCKET[/PREFIX]")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("keep-measurements", false, "reuse the measurements and previews already recorded instead of measuring every file again")
@@ -64,85 +62,6 @@ func scadTimeout(fs *cli.Flags) time.Duration {
 	return fs.Lookup("scad-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
 }
 
-// catalogService is the catalog as serve and reindex build it.
-type catalogService struct {
-	Catalog *catalog.Catalog
-	Index   *search.Bleve
-	API     *api.API
-	unlock  func()
-}
-
-// openCatalog takes the data folder's catalog lock and opens the search
-// index, the catalog and the API over it.
-func openCatalog(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot string, builder *scad.Builder) (*catalogService, error) {
-	return openCatalogAt(log, st, blobs, data, reposRoot, filepath.Join(data, "index.bleve"), nil, nil, builder)
-}
-
-// scadBuilder returns the builder of OpenSCAD sources, running openscad
-// through the sandboxing runner, or nil (and says so in the log) when
-// openscad is not installed.
-func scadBuilder(log *slog.Logger, fs *cli.Flags, runs func(result string)) *scad.Builder {
-	nice := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int)
-	r := runner.New(runner.Options{Logger: log, Limits: runner.Limits{Nice: nice}})
-	timeout := scadTimeout(fs)
-	b, err := scad.NewBuilder(r, scad.BuilderOptions{Program: flagString(fs, "openscad"), Timeout: timeout, Runs: runs})
-	if err != nil {
-		log.Info("OpenSCAD sources will be listed but not built", "reason", err)
-		return nil
-	}
-	iso := r.Isolation()
-	if iso.Missing != "" {
-		log.Warn("openscad runs with less isolation than it could", "isolation", iso.How, "missing", iso.Missing)
-	}
-	log.Info("OpenSCAD sources are built into parts", "program", b.Version(), "isolation", iso.How, "timeout", timeout)
-	return b
-}
-
-func openCatalogAt(log *slog.Logger, st *store.Store, blobs storage.Blobs, data, reposRoot, indexPath string, unlock func(), measured func(project, path string), builder *scad.Builder) (*catalogService, error) {
-	if unlock == nil {
-		var err error
-		if unlock, err = catalog.LockData(data); err != nil {
-			if errors.Is(err, catalog.ErrLocked) {
-				return nil, fmt.Errorf("data folder %s is in use by another blueprints serve or reindex; stop it first", data)
-			}
-			return nil, err
-		}
-	}
-	index, err := search.Open(indexPath)
-	if err != nil {
-		unlock()
-		return nil, err
-	}
-	cat, err := catalog.New(catalog.Deps{
-		Store:    st,
-		Blobs:    blobs,
-		Index:    index,
-		Repos:    reposRoot,
-		Measure:  catalog.RenderMeasurer{Limits: render.DefaultLimits()},
-		SCAD:     builder,
-		Measured: measured,
-		Logger:   log,
-	})
-	if err != nil {
-		index.Close()
-		unlock()
-		return nil, err
-	}
-	return &catalogService{Catalog: cat, Index: index, API: api.New(api.Deps{Store: st, Index: index, Logger: log}), unlock: unlock}, nil
-}
-
-// Close closes the index and releases the lock.
-func (c *catalogService) Close() {
-	if c.Index != nil {
-		c.Index.Close()
-		c.Index = nil
-	}
-	if c.unlock != nil {
-		c.unlock()
-		c.unlock = nil
-	}
-}
-
 func runReindex(fs *cli.Flags, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, args[0])
@@ -160,8 +79,8 @@ func runReindex(fs *cli.Flags, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil {
-		return fmt.Errorf("data folder %s has no blueprints.db: nothing to reindex (check --data)", data)
+	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil && flagString(fs, "db") == "" {
+		return fmt.Errorf("data folder %s has no blueprints.db: nothing to reindex (check --data, or --db for PostgreSQL)", data)
 	}
 	unlock, err := catalog.LockData(data)
 	if errors.Is(err, catalog.ErrLocked) {
@@ -170,7 +89,7 @@ func runReindex(fs *cli.Flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, data)
+	st, err := openStore(ctx, fs)
 	if err != nil {
 		unlock()
 		return err
@@ -189,13 +108,14 @@ func runReindex(fs *cli.Flags, args []string) error {
 		unlock()
 		return fmt.Errorf("remove unfinished index %s: %w", building, err)
 	}
-	projects, skipped, err := reindexProjects(ctx, st, filepath.Join(data, "repos"))
+	repos := reposDir(fs)
+	projects, skipped, err := reindexProjects(ctx, st, repos)
 	if err != nil {
 		unlock()
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	svc, err := openCatalogAt(log, st, blobs, data, filepath.Join(data, "repos"), building, unlock, bar.measured, scadBuilder(log, fs, nil))
+	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, catalogNode{Rebuild: true, SCAD: scadBuilder(log, fs, nil)})
 	if err != nil {
 		return err
 	}
@@ -233,6 +153,10 @@ func runReindex(fs *cli.Flags, args []string) error {
 	}
 	bar.finish(len(projects), parts)
 
+	// The new index is built from the database, as a new node's is.
+	if err := svc.Follower.CatchUp(ctx); err != nil {
+		return fmt.Errorf("build the search index from the database: %w (the old index is unchanged)", err)
+	}
 	svc.Index.Close()
 	svc.Index = nil
 	if err := os.RemoveAll(final); err != nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
@@ -30,15 +31,22 @@ pages and the JSON API. Data (metadata, repositories, search index, blobs)
 lives in the --data folder. SIGINT or SIGTERM stops it gracefully: requests
 in flight, pushes included, get --shutdown-timeout to finish.
 
+Several nodes: give each its own --data and --node, and all of them the
+same --db postgres://…, --repos (a shared filesystem) and --storage s3://…;
+put a load balancer in front that checks /healthz, and set --drain so that
+a stopping node leaves the balancer before it closes (see deploy/).
+
 Monitoring: GET /healthz answers 200 "ok" when the server can serve, or 503
 with one line per failing check (data folder, metadata store, search index,
-blob storage). GET /metrics serves Prometheus metrics (blueprints_* series,
-Go and process metrics); it is open to anyone unless --metrics-token is set,
-and then needs "Authorization: Bearer TOKEN".`,
+including "catching up" while the index is built from the database, blob
+storage), or "draining" while it stops. GET /metrics serves Prometheus
+metrics (blueprints_* series, Go and process metrics); it is open to anyone
+unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
 	Setup: func(fs *cli.Flags) {
 		fs.String("addr", "127.0.0.1:8080", "address to listen on")
 		fs.Env("addr", "BLUEPRINTS_ADDR")
 		dataFlag(fs)
+		reposFlag(fs)
 		fs.String("storage", "fs", "blob storage: fs (under the data folder) or s3://BUCKET[/PREFIX] (endpoint and keys from the AWS_* variables)")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("lfs-presign", false, "answer LFS downloads with presigned S3 URLs (clients fetch from S3 directly) instead of streaming through the server")
@@ -54,27 +62,14 @@ and then needs "Authorization: Bearer TOKEN".`,
 		scadFlags(fs)
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
+		fs.String("node", "", "this node's name in catalog job leases: the same across restarts, different for each node sharing --db (default: host name and a digest of the data folder)")
+		fs.Env("node", "BLUEPRINTS_NODE")
+		fs.Duration("job-lease", catalog.DefaultLease, "how long a node's claim on a catalog job lasts unless renewed: another node takes over the jobs of a node that died this long after")
+		fs.Env("job-lease", "BLUEPRINTS_JOB_LEASE")
+		fs.Duration("drain", 0, "on SIGTERM, keep serving this long while /healthz answers 503, so a load balancer takes the node out before it closes (a little over the balancer's check interval times its fall count)")
+		fs.Env("drain", "BLUEPRINTS_DRAIN")
 	},
 	Run: runServe,
-}
-
-// dataFlag declares --data and its environment twin, shared by serve,
-// reindex and (through adminFlags) the admin commands.
-func dataFlag(fs *cli.Flags) {
-	fs.String("data", "./data", "data folder (metadata, repositories, search index, blobs)")
-	fs.Env("data", "BLUEPRINTS_DATA")
-}
-
-func flagString(fs *cli.Flags, name string) string { return fs.Lookup(name).Value.String() }
-
-// openStore opens the metadata store in the data folder, creating both:
-// for serve, which makes a new instance where it is told to. Admin commands
-// use openAdminStore, which refuses to create one.
-func openStore(ctx context.Context, data string) (*store.Store, error) {
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		return nil, fmt.Errorf("create data folder %s: %w", data, err)
-	}
-	return store.Open(ctx, filepath.Join(data, storeFile))
 }
 
 func runServe(fs *cli.Flags, args []string) error {
@@ -94,6 +89,15 @@ func runServe(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: --storage %q: want fs or s3://BUCKET[/PREFIX]", cli.ErrUsage, storageURL)
 	}
 	timeout := fs.Lookup("shutdown-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
+	drain := fs.Lookup("drain").Value.(interface{ Get() any }).Get().(time.Duration)
+	lease := fs.Lookup("job-lease").Value.(interface{ Get() any }).Get().(time.Duration)
+	if lease < time.Second {
+		return fmt.Errorf("%w: --job-lease %s: want at least 1s", cli.ErrUsage, lease)
+	}
+	node := flagString(fs, "node")
+	if node == "" {
+		node = defaultNode(data)
+	}
 	gitNice := fs.Lookup("git-nice").Value.(interface{ Get() any }).Get().(int)
 	if gitNice < 0 || gitNice > 19 {
 		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
@@ -106,20 +110,25 @@ func runServe(fs *cli.Flags, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := openStore(ctx, data)
+	st, err := openStore(ctx, fs)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if st.Shared() && storageURL == "fs" {
+		return fmt.Errorf("%w: --db is a shared PostgreSQL database but --storage is fs: every node must see every LFS object and preview, so with a shared database blob storage must be S3 (--storage s3://BUCKET[/PREFIX])", cli.ErrUsage)
+	}
+	log.Info("metadata store", "db", store.Redact(dbTarget(fs)), "node", node)
 	// Metrics: one registry for this server, fed by every package below.
 	met := metrics.New(metrics.Options{Store: st, Logger: log})
-	repos, err := repo.New(repo.Config{Data: data, Store: st, Logger: log, Pushes: met, GitNice: gitNice})
+	repos, err := repo.New(repo.Config{Data: data, Repos: reposDir(fs), Store: st, Logger: log, Pushes: met, GitNice: gitNice})
 	if err != nil {
 		return err
 	}
 	// A git killed while taking a ref (a crash of the whole process group)
 	// leaves a lock that refuses every later push to that ref. None of this
-	// server's gits runs yet: every lock is stale (see repo.StaleLockAge).
+	// server's gits runs yet, and a repository another node is pushing to
+	// is skipped: every lock left is stale (see repo.StaleLockAge).
 	if _, err := repos.ClearStaleLocks(ctx, 0); err != nil {
 		log.Warn("look for stale git locks", "err", err)
 	}
@@ -153,23 +162,23 @@ func runServe(fs *cli.Flags, args []string) error {
 		return err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
-	// Catalog: search index, job queue, post-receive hook and JSON API.
-	// OpenSCAD sources are built by openscad, sandboxed by the runner,
-	// when it is installed.
+	// Catalog: job queue, post-receive hook, search index and its
+	// follower of the store's change log, JSON API. OpenSCAD sources are
+	// built by openscad, sandboxed by the runner, when it is installed.
 	if scadTimeout(fs) <= 0 {
 		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
 	}
 	if n := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int); n < 1 || n > 19 {
 		return fmt.Errorf("%w: --scad-nice %d: want 1 to 19", cli.ErrUsage, n)
 	}
-	cat, err := openCatalog(log, st, blobs, data, repos.Root(), scadBuilder(log, fs, met.SCADRun))
+	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: node, Lease: lease, SCAD: scadBuilder(log, fs, met.SCADRun)})
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Index, Logger: log})
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -178,6 +187,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		ShutdownTimeout: timeout,
 		Logger:          log,
 		MetricsToken:    flagString(fs, "metrics-token"),
+		Drain:           drain,
 		Guard:           guard.Config{TrustedProxies: proxies, Throttle: guard.ThrottleConfig{Logger: log}},
 	}, server.Deps{
 		Store:     st,
@@ -186,11 +196,12 @@ func runServe(fs *cli.Flags, args []string) error {
 		API:       cat.API,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   []func(context.Context) error{cat.Catalog.Run, repos.SweepLocks},
+		Workers:   []func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks},
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,
 		IndexPath: filepath.Join(data, "index.bleve"),
+		Follower:  cat.Follower,
 		Blobs:     blobs,
 	})
 	if err != nil {

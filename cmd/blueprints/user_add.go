@@ -49,7 +49,7 @@ folder that holds no Blueprints data is refused rather than created.`,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "created user %s with token %d in data folder %s\n", u.Name, tok.ID, data)
+		fmt.Fprintf(os.Stderr, "created user %s with token %d in %s\n", u.Name, tok.ID, data)
 		fmt.Println(secret)
 		return nil
 	},

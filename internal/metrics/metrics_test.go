@@ -126,19 +126,19 @@ func TestCatalogQueue(t *testing.T) {
 		}
 	}
 	want(3, 0, 0)
-	j1, _, err := st.ClaimCatalogJob(ctx)
+	j1, _, err := st.ClaimCatalogJob(ctx, store.Lease{Node: "n", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	j2, _, err := st.ClaimCatalogJob(ctx)
+	j2, _, err := st.ClaimCatalogJob(ctx, store.Lease{Node: "n", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want(1, 2, 0)
-	if err := st.FinishCatalogJob(ctx, j1.ID, ""); err != nil {
+	if err := st.FinishCatalogJob(ctx, j1.ID, "n", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.FinishCatalogJob(ctx, j2.ID, "bad part"); err != nil {
+	if err := st.FinishCatalogJob(ctx, j2.ID, "n", "bad part"); err != nil {
 		t.Fatal(err)
 	}
 	want(1, 0, 1)

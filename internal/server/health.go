@@ -69,6 +69,15 @@ func (s *Server) healthChecks() []healthCheck {
 			return nil
 		}})
 	}
+	if d.Follower != nil {
+		checks = append(checks, healthCheck{"search index", func(context.Context) error {
+			if d.Follower.Ready() {
+				return nil
+			}
+			pos, head := d.Follower.Progress()
+			return fmt.Errorf("catching up with the catalogue: change %d of %d", pos, head)
+		}})
+	}
 	if d.Blobs != nil {
 		checks = append(checks, healthCheck{"blob storage " + d.Storage, func(ctx context.Context) error { return storage.Check(ctx, d.Blobs) }})
 	}
@@ -129,10 +138,14 @@ func (h *health) failing(ctx context.Context) []string {
 }
 
 // healthz answers 200 "ok" when every check passes, else 503 with one line
-// per failing check naming what is wrong.
+// per failing check naming what is wrong; 503 "draining" once the server
+// is stopping.
 func (s *Server) healthz(c echo.Context) error {
-	failures := s.health.failing(c.Request().Context())
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		return c.String(http.StatusServiceUnavailable, "draining: this server is stopping\n")
+	}
+	failures := s.health.failing(c.Request().Context())
 	if len(failures) > 0 {
 		return c.String(http.StatusServiceUnavailable, strings.Join(failures, "\n")+"\n")
 	}

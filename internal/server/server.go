@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -37,6 +38,11 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token GET /metrics needs;
 	// when empty, /metrics is open.
 	MetricsToken string
+	// Drain is how long Shutdown keeps serving, with /healthz answering
+	// 503 "draining", before it stops accepting requests: long enough for
+	// a load balancer's health checks to take the node out, so that no
+	// client is sent to a node that is closing. 0 stops at once.
+	Drain time.Duration
 }
 
 // Deps are the parts the server wires together. Packages that add routes
@@ -64,6 +70,9 @@ type Deps struct {
 	// when it cannot count its documents or the folder is gone.
 	Index     IndexCounter
 	IndexPath string
+	// Follower, when set, feeds Index from the store's change log;
+	// /healthz answers "catching up" until it has caught up once.
+	Follower Follower
 	// Blobs is the blob storage; /healthz fails when it does not answer.
 	Blobs storage.Blobs
 }
@@ -71,6 +80,12 @@ type Deps struct {
 // IndexCounter is what /healthz asks of the search index.
 type IndexCounter interface {
 	Count() (uint64, error)
+}
+
+// Follower is what /healthz asks of the index's follower (catalog/follow).
+type Follower interface {
+	Ready() bool
+	Progress() (position, head int64)
 }
 
 // Server is the running HTTP server.
@@ -89,6 +104,7 @@ type Server struct {
 	serveErr chan error
 	health   *health
 	known    map[[2]string]bool // registered (method, route), for request metrics
+	draining atomic.Bool        // Shutdown began: /healthz answers 503
 }
 
 // New builds the server and registers every route.
@@ -185,6 +201,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.public == nil {
 		return nil
 	}
+	if s.cfg.Drain > 0 && !s.draining.Load() {
+		// Still serving, but failing health checks: the balancer stops
+		// sending clients here before the listener closes.
+		s.draining.Store(true)
+		s.log.Info("draining: /healthz answers 503 while requests are still served", "for", s.cfg.Drain)
+		select {
+		case <-time.After(s.cfg.Drain):
+		case <-ctx.Done():
+		}
+	}
+	s.draining.Store(true)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blueprints-hq/blueprints/catalog/follow"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
@@ -25,10 +26,14 @@ import (
 type inProcess struct {
 	srv   *Server
 	data  string
+	st    *store.Store
 	index *search.Bleve
 }
 
-func newInProcess(t *testing.T) *inProcess {
+func newInProcess(t *testing.T) *inProcess { return newInProcessWith(t, Config{}, nil) }
+
+// newInProcessWith is newInProcess with cfg, and deps changed by mod.
+func newInProcessWith(t *testing.T, cfg Config, mod func(*Deps, *store.Store, *search.Bleve)) *inProcess {
 	t.Helper()
 	testenv.RequireTool(t, "git")
 	ctx := context.Background()
@@ -57,14 +62,18 @@ func newInProcess(t *testing.T) *inProcess {
 	}
 	t.Cleanup(func() { blobs.Close() })
 	m := metrics.New(metrics.Options{Store: st})
-	srv, err := New(Config{}, Deps{
+	deps := Deps{
 		Store: st, Repos: repos, Storage: "fs", Metrics: m,
 		Data: data, Index: index, IndexPath: indexPath, Blobs: m.Blobs(blobs),
-	})
+	}
+	if mod != nil {
+		mod(&deps, st, index)
+	}
+	srv, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &inProcess{srv: srv, data: data, index: index}
+	return &inProcess{srv: srv, data: data, st: st, index: index}
 }
 
 func (p *inProcess) do(t *testing.T, method, path string) (int, string) {
@@ -147,5 +156,78 @@ func TestHealthz(t *testing.T) {
 	}
 	if entries, _ := filepath.Glob(filepath.Join(p.data, ".healthz-*")); len(entries) > 0 {
 		t.Errorf("probe files left behind: %v", entries)
+	}
+}
+
+// TestHealthzCatchingUp: a node whose index has not yet caught up with
+// the database's change log answers 503 "catching up" (the balancer skips
+// it), then 200 once it has.
+func TestHealthzCatchingUp(t *testing.T) {
+	var f *follow.Follower
+	p := newInProcessWith(t, Config{}, func(d *Deps, st *store.Store, index *search.Bleve) {
+		ctx := context.Background()
+		for _, name := range []string{"o/a", "o/b", "o/c"} {
+			if err := st.ApplyCatalog(ctx, store.ProjectMeta{Project: name, Ref: "main"}, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var err error
+		if f, err = follow.New(follow.Config{Store: st, Index: index, Batch: 1}); err != nil {
+			t.Fatal(err)
+		}
+		d.Follower = f
+	})
+	code, body := p.do(t, "GET", "/healthz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "search index: catching up with the catalogue: change 0 of") {
+		t.Fatalf("before catching up: %d %q", code, body)
+	}
+	if err := f.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(healthTTL + 100*time.Millisecond)
+	if code, body := p.do(t, "GET", "/healthz"); code != 200 {
+		t.Fatalf("after catching up: %d %q", code, body)
+	}
+}
+
+// TestDrain: once Shutdown starts, /healthz answers 503 "draining" for the
+// drain period while other requests are still served; then the listener
+// closes.
+func TestDrain(t *testing.T) {
+	p := newInProcessWith(t, Config{Addr: "127.0.0.1:0", Drain: time.Second}, nil)
+	if err := p.srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + p.srv.Addr().String()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 {
+		t.Fatalf("before: %d %q", code, body)
+	}
+	stopped := make(chan error, 1)
+	start := time.Now()
+	go func() { stopped <- p.srv.Shutdown(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "draining") {
+		t.Errorf("while draining: %d %q", code, body)
+	}
+	if code, body := get("/metrics"); code != 200 {
+		t.Errorf("other requests while draining: %d %q", code, body)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("stopped after %s, before the drain period ended", took)
+	}
+	if code, _ := get("/healthz"); code != 0 {
+		t.Errorf("still answering after shutdown: %d", code)
 	}
 }

@@ -4,10 +4,13 @@ package store
 //
 // Writers: the catalog (package catalog) enqueues a job per update of a
 // project's default branch (EnqueueCatalogJob), workers claim jobs
-// atomically (ClaimCatalogJob), record measurements by blob (PutBlobPart)
-// and replace a project's parts and metadata in one transaction
-// (ApplyCatalog), then finish the job (FinishCatalogJob). At start,
-// RequeueRunningCatalogJobs puts back jobs that a crash interrupted.
+// atomically with a lease (ClaimCatalogJob) that they renew while they
+// work (RenewCatalogJob), record measurements by blob (PutBlobPart) and
+// replace a project's parts and metadata in one transaction that also
+// logs the search documents it changes (ApplyCatalog; see indexlog.go),
+// then finish the job (FinishCatalogJob). A job whose node died is taken
+// over by any node once its lease has run out; at start, a node takes
+// back at once the jobs it was running itself (RequeueRunningCatalogJobs).
 //
 // Readers (API and pages): ProjectMeta (title, description, licence,
 // category, tags, latest commit, catalog state with counts), ProjectParts
@@ -49,7 +52,20 @@ type CatalogJob struct {
 	CreatedAt  time.Time
 	StartedAt  time.Time // zero until claimed
 	FinishedAt time.Time // zero until done or failed
+	Node       string    // the node that claimed it last
 }
+
+// Lease is how a node claims catalog jobs: under its name, for TTL unless
+// renewed.
+type Lease struct {
+	Node string
+	TTL  time.Duration
+}
+
+// ErrLeaseLost is returned when a node renews, finishes or requeues a job
+// that is no longer its own: its lease ran out and another node took the
+// job over.
+var ErrLeaseLost = errors.New("job lease lost to another node")
 
 // BlobPart is what measuring one file version gave: its measurements and
 // preview key, or the reason it could not be measured.
@@ -105,6 +121,10 @@ type ProjectMeta struct {
 	Failed        int       `json:"failed"` // files that failed
 	PendingJobs   int       `json:"pending_jobs"`
 	CatalogUpdate time.Time `json:"catalog_updated"`
+	// ReadmeWords is the text of the README the search index holds.
+	// ApplyCatalog records it; ProjectMeta does not read it back (pages
+	// never need it), ProjectReadmeWords does.
+	ReadmeWords string `json:"-"`
 }
 
 const timeFormat = "2006-01-02 15:04:05.000000000"
@@ -137,12 +157,8 @@ func (s *Store) EnqueueCatalogJob(ctx context.Context, project, ref, old, new st
 	}
 	defer tx.Rollback()
 	now := fmtTime(time.Now())
-	res, err := tx.ExecContext(ctx, `INSERT INTO catalog_jobs (project, ref, old, new, state, created_at) VALUES (?, ?, ?, ?, 'queued', ?)`, project, ref, old, new, now)
-	if err != nil {
-		return 0, fmt.Errorf("enqueue catalog job: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO catalog_jobs (project, ref, old, new, state, created_at) VALUES (?, ?, ?, ?, 'queued', ?) RETURNING id`, project, ref, old, new, now).Scan(&id); err != nil {
 		return 0, fmt.Errorf("enqueue catalog job: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO project_meta (project, state, queued, updated_at) VALUES (?, 'queued', ?, ?)
@@ -155,27 +171,46 @@ func (s *Store) EnqueueCatalogJob(ctx context.Context, project, ref, old, new st
 	return id, nil
 }
 
-const jobColumns = `id, project, ref, old, new, state, attempts, error, created_at, started_at, finished_at`
+const jobColumns = `id, project, ref, old, new, state, attempts, error, created_at, started_at, finished_at, node`
 
 func scanJob(sc interface{ Scan(...any) error }) (CatalogJob, error) {
 	var j CatalogJob
 	var created, started, finished sql.NullString
-	if err := sc.Scan(&j.ID, &j.Project, &j.Ref, &j.Old, &j.New, &j.State, &j.Attempts, &j.Error, &created, &started, &finished); err != nil {
+	if err := sc.Scan(&j.ID, &j.Project, &j.Ref, &j.Old, &j.New, &j.State, &j.Attempts, &j.Error, &created, &started, &finished, &j.Node); err != nil {
 		return j, err
 	}
 	j.CreatedAt, j.StartedAt, j.FinishedAt = parseTime(created), parseTime(started), parseTime(finished)
 	return j, nil
 }
 
-// ClaimCatalogJob atomically takes the oldest queued job of a project that
-// has no job running (a project's jobs run one at a time, in order) and
-// marks it running. ok is false when there is nothing to do.
-func (s *Store) ClaimCatalogJob(ctx context.Context) (job CatalogJob, ok bool, err error) {
-	row := s.DB.QueryRowContext(ctx, `UPDATE catalog_jobs SET state = 'running', attempts = attempts + 1, started_at = ?
-		WHERE id = (SELECT j.id FROM catalog_jobs j WHERE j.state = 'queued'
-			AND NOT EXISTS (SELECT 1 FROM catalog_jobs r WHERE r.project = j.project AND r.state = 'running')
+// ClaimCatalogJob atomically takes, for l.Node, the oldest job that is
+// queued or whose lease has run out (its node died), of a project with no
+// other job running under a live lease: a project's jobs run one at a
+// time, in order. ok is false when there is nothing to do.
+//
+// Claims are serialised across nodes by a transaction-scoped advisory
+// lock on PostgreSQL (SQLite writes one at a time anyway). FOR UPDATE
+// SKIP LOCKED alone would not do: it skips rows other claimers have
+// locked, but two nodes could still each take a different job of the same
+// project, which must run in order. A claim is one indexed UPDATE, so
+// taking turns costs little.
+func (s *Store) ClaimCatalogJob(ctx context.Context, l Lease) (job CatalogJob, ok bool, err error) {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return CatalogJob{}, false, fmt.Errorf("claim catalog job: %w", err)
+	}
+	defer tx.Rollback()
+	if s.Dialect() == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, lockKey("blueprints catalog claims")); err != nil {
+			return CatalogJob{}, false, fmt.Errorf("claim catalog job: %w", err)
+		}
+	}
+	now := s.DB.d.nowMillis()
+	row := tx.QueryRowContext(ctx, `UPDATE catalog_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, node = ?, lease_until = `+now+` + ?
+		WHERE id = (SELECT j.id FROM catalog_jobs j WHERE (j.state = 'queued' OR (j.state = 'running' AND j.lease_until < `+now+`))
+			AND NOT EXISTS (SELECT 1 FROM catalog_jobs r WHERE r.project = j.project AND r.state = 'running' AND r.lease_until >= `+now+`)
 			ORDER BY j.id LIMIT 1)
-		RETURNING `+jobColumns, fmtTime(time.Now()))
+		RETURNING `+jobColumns, fmtTime(time.Now()), l.Node, l.TTL.Milliseconds())
 	job, err = scanJob(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return CatalogJob{}, false, nil
@@ -183,14 +218,31 @@ func (s *Store) ClaimCatalogJob(ctx context.Context) (job CatalogJob, ok bool, e
 	if err != nil {
 		return CatalogJob{}, false, fmt.Errorf("claim catalog job: %w", err)
 	}
-	if _, err := s.DB.ExecContext(ctx, `UPDATE project_meta SET state = 'running', updated_at = ? WHERE project = ?`, fmtTime(time.Now()), job.Project); err != nil {
-		return job, true, fmt.Errorf("claim catalog job: %w", err)
+	if _, err := tx.ExecContext(ctx, `UPDATE project_meta SET state = 'running', updated_at = ? WHERE project = ?`, fmtTime(time.Now()), job.Project); err != nil {
+		return CatalogJob{}, false, fmt.Errorf("claim catalog job: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return CatalogJob{}, false, fmt.Errorf("claim catalog job: %w", err)
 	}
 	return job, true, nil
 }
 
-// FinishCatalogJob marks a running job done (errText empty) or failed.
-func (s *Store) FinishCatalogJob(ctx context.Context, id int64, errText string) error {
+// RenewCatalogJob extends l.Node's lease on a running job by l.TTL. It
+// returns ErrLeaseLost when the job is no longer that node's.
+func (s *Store) RenewCatalogJob(ctx context.Context, id int64, l Lease) error {
+	res, err := s.DB.ExecContext(ctx, `UPDATE catalog_jobs SET lease_until = `+s.DB.d.nowMillis()+` + ? WHERE id = ? AND node = ? AND state = 'running'`, l.TTL.Milliseconds(), id, l.Node)
+	if err != nil {
+		return fmt.Errorf("renew lease on catalog job %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("renew lease on catalog job %d: %w", id, ErrLeaseLost)
+	}
+	return nil
+}
+
+// FinishCatalogJob marks node's running job done (errText empty) or
+// failed. It returns ErrLeaseLost when the job is no longer that node's.
+func (s *Store) FinishCatalogJob(ctx context.Context, id int64, node, errText string) error {
 	state := JobDone
 	if errText != "" {
 		state = JobFailed
@@ -202,7 +254,11 @@ func (s *Store) FinishCatalogJob(ctx context.Context, id int64, errText string) 
 	defer tx.Rollback()
 	now := fmtTime(time.Now())
 	var project string
-	if err := tx.QueryRowContext(ctx, `UPDATE catalog_jobs SET state = ?, error = ?, finished_at = ? WHERE id = ? RETURNING project`, state, errText, now, id).Scan(&project); err != nil {
+	err = tx.QueryRowContext(ctx, `UPDATE catalog_jobs SET state = ?, error = ?, finished_at = ?, lease_until = 0 WHERE id = ? AND node = ? AND state = 'running' RETURNING project`, state, errText, now, id, node).Scan(&project)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("finish catalog job %d: %w", id, ErrLeaseLost)
+	}
+	if err != nil {
 		return fmt.Errorf("finish catalog job %d: %w", id, err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE project_meta SET state = ?, error = ?, updated_at = ? WHERE project = ?`, state, errText, now, project); err != nil {
@@ -214,20 +270,27 @@ func (s *Store) FinishCatalogJob(ctx context.Context, id int64, errText string) 
 	return nil
 }
 
-// RetryCatalogJob puts a running job back in the queue after a transient
-// failure, keeping errText as the last error.
-func (s *Store) RetryCatalogJob(ctx context.Context, id int64, errText string) error {
-	if _, err := s.DB.ExecContext(ctx, `UPDATE catalog_jobs SET state = 'queued', error = ? WHERE id = ?`, errText, id); err != nil {
+// RetryCatalogJob puts node's running job back in the queue after a
+// transient failure, keeping errText as the last error. It returns
+// ErrLeaseLost when the job is no longer that node's.
+func (s *Store) RetryCatalogJob(ctx context.Context, id int64, node, errText string) error {
+	res, err := s.DB.ExecContext(ctx, `UPDATE catalog_jobs SET state = 'queued', error = ?, node = '', lease_until = 0 WHERE id = ? AND node = ? AND state = 'running'`, errText, id, node)
+	if err != nil {
 		return fmt.Errorf("retry catalog job %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("retry catalog job %d: %w", id, ErrLeaseLost)
 	}
 	return nil
 }
 
-// RequeueRunningCatalogJobs puts every running job back in the queue; call
-// it once at start, before any worker runs: running jobs then are left over
-// from a crash. It returns how many were requeued.
-func (s *Store) RequeueRunningCatalogJobs(ctx context.Context) (int, error) {
-	res, err := s.DB.ExecContext(ctx, `UPDATE catalog_jobs SET state = 'queued' WHERE state = 'running'`)
+// RequeueRunningCatalogJobs puts back in the queue the jobs node was
+// running (and those of no node, from before leases): call it when the
+// node starts, before its workers run, since those are left over from its
+// own crash. Other nodes' jobs are left to their leases. It returns how
+// many were requeued.
+func (s *Store) RequeueRunningCatalogJobs(ctx context.Context, node string) (int, error) {
+	res, err := s.DB.ExecContext(ctx, `UPDATE catalog_jobs SET state = 'queued', node = '', lease_until = 0 WHERE state = 'running' AND (node = ? OR node = '')`, node)
 	if err != nil {
 		return 0, fmt.Errorf("requeue catalog jobs: %w", err)
 	}
@@ -371,6 +434,13 @@ func (s *Store) ApplyCatalog(ctx context.Context, meta ProjectMeta, upserts []Pa
 		return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
 	}
 	defer tx.Rollback()
+	// Part documents carry the project's licence, category and tags: when
+	// those change, every part's document changes.
+	var oldLicense, oldCategory, oldTags string
+	err = tx.QueryRowContext(ctx, `SELECT license, category, tags FROM project_meta WHERE project = ?`, meta.Project).Scan(&oldLicense, &oldCategory, &oldTags)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
+	}
 	for _, p := range deletes {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM parts WHERE project = ? AND path = ?`, meta.Project, p); err != nil {
 			return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
@@ -390,13 +460,28 @@ func (s *Store) ApplyCatalog(ctx context.Context, meta ProjectMeta, upserts []Pa
 	if license == "" {
 		license = "none"
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO project_meta (project, title, description, license, category, tags, version, problems, ref, latest_commit, latest_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO project_meta (project, title, description, license, category, tags, version, problems, ref, latest_commit, latest_at, updated_at, readme_words)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (project) DO UPDATE SET title = excluded.title, description = excluded.description, license = excluded.license,
 			category = excluded.category, tags = excluded.tags, version = excluded.version, problems = excluded.problems,
-			ref = excluded.ref, latest_commit = excluded.latest_commit, latest_at = excluded.latest_at, updated_at = excluded.updated_at`,
+			ref = excluded.ref, latest_commit = excluded.latest_commit, latest_at = excluded.latest_at, updated_at = excluded.updated_at,
+			readme_words = excluded.readme_words`,
 		meta.Project, meta.Title, meta.Description, license, meta.Category, string(tags), meta.Version, string(problems),
-		meta.Ref, meta.LatestCommit, fmtTime(meta.LatestAt), fmtTime(time.Now())); err != nil {
+		meta.Ref, meta.LatestCommit, fmtTime(meta.LatestAt), fmtTime(time.Now()), meta.ReadmeWords); err != nil {
+		return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
+	}
+	paths := make([]string, 0, 1+len(upserts)+len(deletes))
+	paths = append(paths, "")
+	for _, p := range upserts {
+		paths = append(paths, p.Path)
+	}
+	paths = append(paths, deletes...)
+	if oldLicense != license || oldCategory != meta.Category || oldTags != string(tags) {
+		err = logProject(ctx, tx, meta.Project, paths...)
+	} else {
+		err = logChanges(ctx, tx, meta.Project, paths)
+	}
+	if err != nil {
 		return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -415,7 +500,18 @@ func nonNil(s []string) []string {
 // ClearProjectCatalog forgets a project's parts (reindex starts from an
 // empty tree).
 func (s *Store) ClearProjectCatalog(ctx context.Context, project string) error {
-	if _, err := s.DB.ExecContext(ctx, `DELETE FROM parts WHERE project = ?`, project); err != nil {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("clear catalog of %s: %w", project, err)
+	}
+	defer tx.Rollback()
+	if err := logProject(ctx, tx, project); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM parts WHERE project = ?`, project); err != nil {
+		return fmt.Errorf("clear catalog of %s: %w", project, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("clear catalog of %s: %w", project, err)
 	}
 	return nil
@@ -460,6 +556,21 @@ func (s *Store) ProjectMeta(ctx context.Context, project string) (ProjectMeta, e
 		return ProjectMeta{}, fmt.Errorf("project metadata %s: %w", project, err)
 	}
 	return m, nil
+}
+
+// ProjectReadmeWords returns the README words ApplyCatalog recorded for
+// project "owner/name" ("" when it has none); ErrNotFound when the project
+// was never catalogued.
+func (s *Store) ProjectReadmeWords(ctx context.Context, project string) (string, error) {
+	var words string
+	err := s.DB.QueryRowContext(ctx, `SELECT readme_words FROM project_meta WHERE project = ?`, project).Scan(&words)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("README words of %s: %w", project, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("README words of %s: %w", project, err)
+	}
+	return words, nil
 }
 
 // cataloguedPartColumns select a CataloguedPart for scanCataloguedPart,
@@ -600,14 +711,16 @@ func (s *Store) CatalogJobCounts(ctx context.Context) (map[string]int, error) {
 }
 
 // CatalogVersion is a short string that changes whenever any project's
-// catalogue does (a project catalogued, re-catalogued or removed); pages
-// built from the catalogue use it in their cache keys.
+// catalogue does (a project catalogued, re-catalogued or removed, its
+// catalog state moving); pages built from the catalogue use it in their
+// cache keys. It is read from the database, so every node sees the same.
 func (s *Store) CatalogVersion(ctx context.Context) (string, error) {
-	var v string
-	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM project_meta`).Scan(&v); err != nil {
+	var n, head int64
+	var latest sql.NullString
+	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*), MAX(updated_at), (SELECT value FROM counters WHERE name = 'index_log') FROM project_meta`).Scan(&n, &latest, &head); err != nil {
 		return "", fmt.Errorf("catalog version: %w", err)
 	}
-	return v, nil
+	return fmt.Sprintf("%d/%d/%s", head, n, latest.String), nil
 }
 
 // CoverPart is the project's largest catalogued part with a preview (by
@@ -616,7 +729,7 @@ func (s *Store) CatalogVersion(ctx context.Context) (string, error) {
 func (s *Store) CoverPart(ctx context.Context, project string) (preview, path string, err error) {
 	err = s.DB.QueryRowContext(ctx, `SELECT b.preview, p.path FROM parts p JOIN blob_parts b ON b.blob = p.blob
 		WHERE p.project = ? AND p.error = '' AND b.preview <> ''
-		ORDER BY json_extract(b.part, '$.volume') DESC, p.path LIMIT 1`, project).Scan(&preview, &path)
+		ORDER BY `+s.DB.d.jsonNumber("b.part", "volume")+` DESC, p.path LIMIT 1`, project).Scan(&preview, &path)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", nil
 	}

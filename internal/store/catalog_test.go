@@ -3,28 +3,22 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/blueprints-hq/blueprints/render"
 )
 
-func openCatalogStore(t *testing.T) (*Store, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "blueprints.db")
-	s, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, path
-}
+// testLease is a node's lease that lasts the whole test.
+var testLease = Lease{Node: "node-a", TTL: time.Hour}
 
-func TestCatalogQueue(t *testing.T) {
+func TestCatalogQueue(t *testing.T) { eachStore(t, testCatalogQueue) }
+
+func testCatalogQueue(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s, path := openCatalogStore(t)
+	s, path := openTest(t, dsn), dsn
 	zero := "0000000000000000000000000000000000000000"
 	a1, _ := s.EnqueueCatalogJob(ctx, "a/x", "refs/heads/main", zero, "1111111111111111111111111111111111111111", 3)
 	a2, _ := s.EnqueueCatalogJob(ctx, "a/x", "refs/heads/main", "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222", 1)
@@ -39,7 +33,7 @@ func TestCatalogQueue(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			j, ok, err := s.ClaimCatalogJob(ctx)
+			j, ok, err := s.ClaimCatalogJob(ctx, testLease)
 			if err != nil {
 				t.Error(err)
 			}
@@ -66,21 +60,21 @@ func TestCatalogQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if n, err := s2.RequeueRunningCatalogJobs(ctx); err != nil || n != 2 {
+	if n, err := s2.RequeueRunningCatalogJobs(ctx, testLease.Node); err != nil || n != 2 {
 		t.Fatalf("requeued %d, %v", n, err)
 	}
-	j, ok, _ := s2.ClaimCatalogJob(ctx)
+	j, ok, _ := s2.ClaimCatalogJob(ctx, testLease)
 	if !ok || j.ID != a1 || j.Attempts != 2 {
 		t.Fatalf("claim after restart: %+v %v", j, ok)
 	}
-	if err := s2.FinishCatalogJob(ctx, a1, ""); err != nil {
+	if err := s2.FinishCatalogJob(ctx, a1, testLease.Node, ""); err != nil {
 		t.Fatal(err)
 	}
-	j, ok, _ = s2.ClaimCatalogJob(ctx)
+	j, ok, _ = s2.ClaimCatalogJob(ctx, testLease)
 	if !ok || j.ID != a2 {
 		t.Fatalf("next claim %+v %v, want job %d", j, ok, a2)
 	}
-	if err := s2.FinishCatalogJob(ctx, a2, "boom"); err != nil {
+	if err := s2.FinishCatalogJob(ctx, a2, testLease.Node, "boom"); err != nil {
 		t.Fatal(err)
 	}
 	m, _ = s2.ProjectMeta(ctx, "a/x")
@@ -89,9 +83,11 @@ func TestCatalogQueue(t *testing.T) {
 	}
 }
 
-func TestCatalogParts(t *testing.T) {
+func TestCatalogParts(t *testing.T) { eachStore(t, testCatalogParts) }
+
+func testCatalogParts(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s, _ := openCatalogStore(t)
+	s, _ := openTest(t, dsn), dsn
 	part := &render.Part{Triangles: 12, Format: "binary", Size: [3]float64{1, 2, 3}, SHA256: "ab"}
 	if err := s.PutBlobPart(ctx, BlobPart{Blob: "b1", Part: part, Preview: "previews/ab/512.png"}); err != nil {
 		t.Fatal(err)
@@ -99,7 +95,7 @@ func TestCatalogParts(t *testing.T) {
 	if err := s.PutBlobPart(ctx, BlobPart{Blob: "b2", Error: "bad.stl: line 3: want vertex"}); err != nil {
 		t.Fatal(err)
 	}
-	meta := ProjectMeta{Project: "a/x", Title: "X", License: "MIT", Tags: []string{"farm"}, Ref: "main", LatestCommit: "c1"}
+	meta := ProjectMeta{Project: "a/x", Title: "X", License: "MIT", Tags: []string{"farm"}, Ref: "main", LatestCommit: "c1", ReadmeWords: "A knitting machine for bulky yarn."}
 	err := s.ApplyCatalog(ctx, meta, []Part{
 		{Path: "good.stl", Blob: "b1", Ref: "main", Commit: "c1"},
 		{Path: "bad.stl", Blob: "b2", Ref: "main", Commit: "c1", Error: "bad.stl: line 3: want vertex"},
@@ -127,13 +123,25 @@ func TestCatalogParts(t *testing.T) {
 	if err != nil || len(got) != 2 || got["b2"].Error == "" || got["b1"].Part.Size[2] != 3 {
 		t.Errorf("blob parts %+v %v", got, err)
 	}
+	// The README's words are kept for the index, not read with the rest.
+	if words, err := s.ProjectReadmeWords(ctx, "a/x"); err != nil || words != meta.ReadmeWords {
+		t.Errorf("README words %q, %v", words, err)
+	}
+	if m.ReadmeWords != "" {
+		t.Errorf("ProjectMeta reads the README words back")
+	}
+	if _, err := s.ProjectReadmeWords(ctx, "a/none"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("README words of a project never catalogued: %v", err)
+	}
 }
 
 // TestPartsWithBlob checks the "same file used in" look-up, and that it
 // reads the parts table through its blob index rather than scanning it.
-func TestPartsWithBlob(t *testing.T) {
+func TestPartsWithBlob(t *testing.T) { eachStore(t, testPartsWithBlob) }
+
+func testPartsWithBlob(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s, _ := openCatalogStore(t)
+	s, _ := openTest(t, dsn), dsn
 	for _, p := range []struct{ project, path, blob, err string }{
 		{"b/y", "z.stl", "shared", ""},
 		{"a/x", "idler.stl", "shared", ""},
@@ -160,6 +168,9 @@ func TestPartsWithBlob(t *testing.T) {
 	if got, _ := s.PartsWithBlob(ctx, "shared", 1); len(got) != 1 {
 		t.Errorf("limit 1 gave %d", len(got))
 	}
+	if s.Dialect() != SQLite {
+		return // PostgreSQL plans a table this small as a scan
+	}
 	var plan strings.Builder
 	rows, err := s.DB.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT project, path, ref FROM parts WHERE blob = ? AND error = '' ORDER BY project, path LIMIT ?`, "shared", 10)
 	if err != nil {
@@ -180,9 +191,11 @@ func TestPartsWithBlob(t *testing.T) {
 }
 
 // TestProjectPart finds one part by path without listing the project.
-func TestProjectPart(t *testing.T) {
+func TestProjectPart(t *testing.T) { eachStore(t, testProjectPart) }
+
+func testProjectPart(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s, _ := openCatalogStore(t)
+	s, _ := openTest(t, dsn), dsn
 	part := &render.Part{Triangles: 12, Format: "binary"}
 	if err := s.PutBlobPart(ctx, BlobPart{Blob: "b1", Part: part, Preview: "previews/ab/512.png"}); err != nil {
 		t.Fatal(err)
@@ -202,13 +215,15 @@ func TestProjectPart(t *testing.T) {
 // TestCatalogSummaries covers what pages and metrics read about the whole
 // catalogue: job counts by state, a version that moves with each change,
 // and the cover part of a project.
-func TestCatalogSummaries(t *testing.T) {
+func TestCatalogSummaries(t *testing.T) { eachStore(t, testCatalogSummaries) }
+
+func testCatalogSummaries(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s, _ := openCatalogStore(t)
+	s, _ := openTest(t, dsn), dsn
 	zero := "0000000000000000000000000000000000000000"
 	s.EnqueueCatalogJob(ctx, "a/x", "refs/heads/main", zero, "1111111111111111111111111111111111111111", 1)
 	s.EnqueueCatalogJob(ctx, "b/y", "refs/heads/main", zero, "2222222222222222222222222222222222222222", 1)
-	if _, ok, err := s.ClaimCatalogJob(ctx); !ok || err != nil {
+	if _, ok, err := s.ClaimCatalogJob(ctx, testLease); !ok || err != nil {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
 	counts, err := s.CatalogJobCounts(ctx)

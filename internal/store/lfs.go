@@ -99,21 +99,18 @@ func scanLFSLock(row interface{ Scan(...any) error }) (LFSLock, error) {
 // ErrExists.
 func (s *Store) CreateLFSLock(ctx context.Context, projectID int64, path string, userID int64) (LFSLock, error) {
 	now := time.Now().UTC().Truncate(time.Second)
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO lfs_locks (project_id, path, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		projectID, path, userID, now)
-	if err != nil {
+	var id int64
+	err := s.DB.QueryRowContext(ctx, `INSERT INTO lfs_locks (project_id, path, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
+		projectID, path, userID, now).Scan(&id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return LFSLock{}, fmt.Errorf("lock %s in project %d: %w", path, projectID, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if errors.Is(err, sql.ErrNoRows) {
 		l, err := scanLFSLock(s.DB.QueryRowContext(ctx, `SELECT `+lfsLockColumns+` FROM lfs_locks l JOIN users u ON u.id = l.user_id WHERE l.project_id = ? AND l.path = ?`, projectID, path))
 		if err != nil {
 			return LFSLock{}, fmt.Errorf("lock %s in project %d: %w", path, projectID, err)
 		}
 		return l, fmt.Errorf("lock %s in project %d: held by %s: %w", path, projectID, l.Owner, ErrExists)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return LFSLock{}, fmt.Errorf("lock %s in project %d: %w", path, projectID, err)
 	}
 	return s.LFSLock(ctx, projectID, id)
 }
@@ -151,12 +148,11 @@ func (s *Store) LFSLocks(ctx context.Context, projectID int64, f LFSLockFilter) 
 		q += ` AND l.id = ?`
 		args = append(args, f.ID)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = -1
+	q += ` ORDER BY l.id`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
 	}
-	q += ` ORDER BY l.id LIMIT ?`
-	args = append(args, limit)
 	rows, err := s.DB.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list locks of project %d: %w", projectID, err)

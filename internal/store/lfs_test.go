@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-func TestLFSObjectsPerProject(t *testing.T) {
+func TestLFSObjectsPerProject(t *testing.T) { eachStore(t, testLFSObjectsPerProject) }
+
+func testLFSObjectsPerProject(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, dsn)
 	a, err := s.CreateProject(ctx, "alice", "cart")
 	if err != nil {
 		t.Fatal(err)
@@ -61,9 +63,11 @@ func TestLFSObjectsPerProject(t *testing.T) {
 	}
 }
 
-func TestLFSLocks(t *testing.T) {
+func TestLFSLocks(t *testing.T) { eachStore(t, testLFSLocks) }
+
+func testLFSLocks(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, dsn)
 	p, err := s.CreateProject(ctx, "alice", "cart")
 	if err != nil {
 		t.Fatal(err)
@@ -125,9 +129,11 @@ func TestLFSLocks(t *testing.T) {
 	}
 }
 
-func TestLFSPendingAdoption(t *testing.T) {
+func TestLFSPendingAdoption(t *testing.T) { eachStore(t, testLFSPendingAdoption) }
+
+func testLFSPendingAdoption(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, dsn)
 	oid := strings.Repeat("ef", 32)
 	if err := s.AddPendingLFSObject(ctx, "alice", "NewCart", oid, 9); err != nil {
 		t.Fatal(err)

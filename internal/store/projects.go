@@ -34,14 +34,11 @@ func scanProject(row interface{ Scan(...any) error }) (Project, error) {
 // the names.
 func (s *Store) CreateProject(ctx context.Context, owner, name string) (Project, error) {
 	now := time.Now().UTC()
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO projects (owner, name, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, owner, name, now, now)
-	if err != nil {
-		return Project{}, fmt.Errorf("create project %s/%s: %w", owner, name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	var id int64
+	err := s.DB.QueryRowContext(ctx, `INSERT INTO projects (owner, name, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`, owner, name, now, now).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
 		return Project{}, fmt.Errorf("create project %s/%s: %w", owner, name, ErrExists)
 	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return Project{}, fmt.Errorf("create project %s/%s: %w", owner, name, err)
 	}
@@ -64,10 +61,15 @@ func (s *Store) ProjectByName(ctx context.Context, owner, name string) (Project,
 // Projects lists projects, newest first, skipping offset and returning at
 // most limit (all when limit <= 0).
 func (s *Store) Projects(ctx context.Context, limit, offset int) ([]Project, error) {
-	if limit <= 0 {
-		limit = -1
+	q := `SELECT ` + projectColumns + ` FROM projects ORDER BY created_at DESC, id DESC`
+	args := []any{}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, limit, offset)
+	q += ` OFFSET ?`
+	args = append(args, offset)
+	rows, err := s.DB.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
@@ -120,9 +122,10 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 // created, pushed to or deleted; pages listing projects use it in their
 // cache keys.
 func (s *Store) ProjectsVersion(ctx context.Context) (string, error) {
-	var v string
-	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) || '/' || COALESCE(MAX(updated_at), '') FROM projects`).Scan(&v); err != nil {
+	var n int64
+	var latest sql.NullString
+	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*), MAX(updated_at) FROM projects`).Scan(&n, &latest); err != nil {
 		return "", fmt.Errorf("projects version: %w", err)
 	}
-	return v, nil
+	return fmt.Sprintf("%d/%s", n, latest.String), nil
 }

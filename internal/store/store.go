@@ -1,8 +1,14 @@
 // Package store is Blueprints' metadata store: users, token hashes,
-// projects, LFS object ownership and locks, part metadata and the catalog
-// job queue. It is SQLite (modernc.org/sqlite, pure Go) through
-// database/sql, with plain-SQL migrations in migrations/NNN_name.sql applied
-// in order at Open. Keep the SQL portable so PostgreSQL can replace SQLite.
+// projects, LFS object ownership and locks, part metadata, the catalog job
+// queue and the change log the search index follows. It speaks SQLite
+// (modernc.org/sqlite, pure Go; the embedded default, one file in the data
+// folder) and PostgreSQL (github.com/jackc/pgx/v5, for several nodes)
+// through database/sql. Plain-SQL migrations in migrations/NNN_name.sql
+// are applied in order at Open, on either engine.
+//
+// SQL is written once, portably; the few differences between the engines
+// live in dialect.go and nowhere else. Cluster coordination that needs
+// more than rows (push locks, claiming jobs) is in cluster.go.
 package store
 
 import (
@@ -15,7 +21,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -30,86 +40,209 @@ var ErrExists = errors.New("already exists")
 
 // Store is the metadata database. Safe for concurrent use.
 type Store struct {
-	DB *sql.DB
+	DB *DB
+
+	locks *localLocks // SQLite: push locks within this process
+	held  sync.Map    // PostgreSQL: *heldLock → true, the locks this store holds
 }
 
-// Open opens (creating if needed) the SQLite database at path and applies
-// any pending migrations.
-func Open(ctx context.Context, path string) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open metadata store %s: %w", path, err)
+// IsPostgres reports whether dsn names a PostgreSQL database
+// (postgres://… or postgresql://…) rather than a SQLite file.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens the metadata store and applies any pending migrations. dsn is
+// a PostgreSQL URL (postgres://user:password@host/db?sslmode=…) or the
+// path of a SQLite file, created if needed.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	var db *DB
+	var what string
+	if IsPostgres(dsn) {
+		what = "PostgreSQL database " + Redact(dsn)
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open metadata store: %s: %w", what, err)
+		}
+		// Timestamps are stored without a zone, in UTC, on both engines.
+		cfg.RuntimeParams["timezone"] = "UTC"
+		if cfg.RuntimeParams["application_name"] == "" {
+			cfg.RuntimeParams["application_name"] = "blueprints"
+		}
+		sdb := stdlib.OpenDB(*cfg)
+		// Three nodes stay well under PostgreSQL's default of 100
+		// connections; push locks hold one each only while they are held.
+		sdb.SetMaxOpenConns(25)
+		sdb.SetMaxIdleConns(10)
+		sdb.SetConnMaxIdleTime(5 * time.Minute)
+		db = &DB{sql: sdb, d: dialect{name: Postgres}}
+	} else {
+		what = dsn
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		sdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("open metadata store %s: %w", what, err)
+		}
+		db = &DB{sql: sdb, d: dialect{name: SQLite}}
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open metadata store %s: %w", path, err)
+		return nil, fmt.Errorf("open metadata store %s: %w", what, err)
 	}
-	s := &Store{DB: db}
+	s := &Store{DB: db, locks: newLocalLocks()}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("migrate metadata store %s: %w", path, err)
+		return nil, fmt.Errorf("migrate metadata store %s: %w", what, err)
+	}
+	if err := s.ensureLogID(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open metadata store %s: %w", what, err)
 	}
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.DB.Close() }
-
-func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
-		return err
+// Redact returns dsn without its password, for messages and logs.
+func Redact(dsn string) string {
+	if !IsPostgres(dsn) {
+		return dsn
 	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "postgres://…"
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+// Dialect is SQLite or Postgres.
+func (s *Store) Dialect() string { return s.DB.d.name }
+
+// Shared reports whether other processes on other machines may use the
+// same database (PostgreSQL): then blob storage must be shared too, and
+// locks are taken in the database.
+func (s *Store) Shared() bool { return s.DB.d.name == Postgres }
+
+// Close releases the locks the store holds and closes the database.
+func (s *Store) Close() error {
+	s.releaseAll()
+	return s.DB.Close()
+}
+
+// migration is one NNN_name.sql file, with its PostgreSQL twin if any.
+type migration struct {
+	version  int
+	name     string // the shared file
+	postgres string // NNN_name.postgres.sql, or ""
+}
+
+// Migrations lists the embedded migrations in order.
+func migrationList() ([]migration, error) {
 	entries, err := fs.ReadDir(migrations, "migrations")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	type mig struct {
-		version int
-		name    string
-	}
-	var ms []mig
+	byVersion := map[int]*migration{}
 	for _, e := range entries {
 		num, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return fmt.Errorf("migration %s: name must be NNN_what.sql", e.Name())
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("migration %s: name must be NNN_what.sql", e.Name())
 		}
-		ms = append(ms, mig{v, e.Name()})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return fmt.Errorf("migrations %s and %s share version %d", ms[i-1].name, ms[i].name, ms[i].version)
+		m := byVersion[v]
+		if m == nil {
+			m = &migration{version: v}
+			byVersion[v] = m
 		}
-	}
-	for _, m := range ms {
-		var n int
-		if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
+		if strings.HasSuffix(e.Name(), ".postgres.sql") {
+			m.postgres = e.Name()
 			continue
 		}
-		body, err := migrations.ReadFile("migrations/" + m.name)
+		if m.name != "" {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", m.name, e.Name(), v)
+		}
+		m.name = e.Name()
+	}
+	var ms []migration
+	for _, m := range byVersion {
+		if m.name == "" {
+			return nil, fmt.Errorf("migration %s has no shared NNN_name.sql beside it", m.postgres)
+		}
+		ms = append(ms, *m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies pending migrations, each in its own transaction. On
+// PostgreSQL several nodes may start at once: each transaction first takes
+// a cluster-wide lock, then looks again at what is applied.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrationList()
+	if err != nil {
+		return err
+	}
+	if err := s.inMigrationTx(ctx, func(tx *Tx) error {
+		if s.Dialect() == Postgres {
+			// citext: names unique and found without regard to case (a
+			// trusted extension: the database's owner may create it).
+			if _, err := tx.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS citext`); err != nil {
+				return fmt.Errorf("create extension citext (the role needs CREATE on the database, e.g. be its owner): %w", err)
+			}
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)`)
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		name := m.name
+		if s.Dialect() == Postgres && m.postgres != "" {
+			name = m.postgres
+		}
+		body, err := migrations.ReadFile("migrations/" + name)
 		if err != nil {
 			return err
 		}
-		tx, err := s.DB.BeginTx(ctx, nil)
+		text := string(body)
+		if name == m.name {
+			if text, err = s.DB.d.translateDDL(name, text); err != nil {
+				return err
+			}
+		}
+		err = s.inMigrationTx(ctx, func(tx *Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, text); err != nil {
+				return fmt.Errorf("apply %s: %w", name, err)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, m.version, m.name)
+			return err
+		})
 		if err != nil {
 			return err
-		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("apply %s: %w", m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, m.version, m.name); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("apply %s: %w", m.name, err)
 		}
 	}
 	return nil
+}
+
+// inMigrationTx runs f in a transaction holding the migration lock.
+func (s *Store) inMigrationTx(ctx context.Context, f func(*Tx) error) error {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.Dialect() == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, lockKey("blueprints migrations")); err != nil {
+			return fmt.Errorf("take the migration lock: %w", err)
+		}
+	}
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

@@ -60,12 +60,8 @@ func (s *Store) CreateToken(ctx context.Context, user string) (Token, string, er
 		return Token{}, "", fmt.Errorf("create token: %w", err)
 	}
 	now := time.Now().UTC()
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO tokens (user_id, hash, created_at) VALUES (?, ?, ?)`, u.ID, hashSecret(secret), now)
-	if err != nil {
-		return Token{}, "", fmt.Errorf("create token for %s: %w", u.Name, err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	var id int64
+	if err := s.DB.QueryRowContext(ctx, `INSERT INTO tokens (user_id, hash, created_at) VALUES (?, ?, ?) RETURNING id`, u.ID, hashSecret(secret), now).Scan(&id); err != nil {
 		return Token{}, "", fmt.Errorf("create token for %s: %w", u.Name, err)
 	}
 	return Token{ID: id, User: u.Name, Created: now}, secret, nil

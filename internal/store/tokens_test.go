@@ -10,9 +10,11 @@ import (
 // another user's token, a revoked token and a token differing only in its
 // last character all fail the same way: the same error value, and no
 // write (last use is recorded only for a good sign-in).
-func TestAuthenticateFailuresAlike(t *testing.T) {
+func TestAuthenticateFailuresAlike(t *testing.T) { eachStore(t, testAuthenticateFailuresAlike) }
+
+func testAuthenticateFailuresAlike(t *testing.T, dsn string) {
 	ctx := context.Background()
-	s := openTest(t)
+	s := openTest(t, dsn)
 	for _, n := range []string{"alice", "bob"} {
 		if _, err := s.CreateUser(ctx, n); err != nil {
 			t.Fatal(err)

@@ -19,14 +19,11 @@ type User struct {
 // returns an error wrapping ErrExists. The caller validates the name.
 func (s *Store) CreateUser(ctx context.Context, name string) (User, error) {
 	now := time.Now().UTC()
-	res, err := s.DB.ExecContext(ctx, `INSERT INTO users (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, name, now)
-	if err != nil {
-		return User{}, fmt.Errorf("create user %s: %w", name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	var id int64
+	err := s.DB.QueryRowContext(ctx, `INSERT INTO users (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id`, name, now).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("create user %s: %w", name, ErrExists)
 	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return User{}, fmt.Errorf("create user %s: %w", name, err)
 	}

@@ -128,6 +128,12 @@ func (a *API) search(c echo.Context) error {
 	if errors.As(err, &qe) {
 		return problem(c, http.StatusBadRequest, qe.Error())
 	}
+	if errors.Is(err, search.ErrCatchingUp) {
+		// This node's index is still being built; the balancer sends
+		// searches to other nodes meanwhile (/healthz says so too).
+		c.Response().Header().Set("Retry-After", "5")
+		return problem(c, http.StatusServiceUnavailable, err.Error())
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
