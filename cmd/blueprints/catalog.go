@@ -107,10 +107,18 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 }
 
 // openIndex opens the search index at path. An index that followed
-// another database (or got further than this one's log) describes another
-// catalogue: it is removed and built again from this database.
+// another database (or got further than this one's log), or that an
+// earlier release wrote in another shape (mapping version), does not fit
+// this catalogue: it is removed and built again from this database.
 func openIndex(ctx context.Context, log *slog.Logger, st *store.Store, path string) (*search.Bleve, error) {
 	index, err := search.Open(path)
+	if errors.Is(err, search.ErrIndexVersion) {
+		log.Warn("search index was written in another shape; building it again from the database", "index", path)
+		if err := os.RemoveAll(path); err != nil {
+			return nil, fmt.Errorf("remove search index %s: %w", path, err)
+		}
+		index, err = search.Open(path)
+	}
 	if err != nil {
 		return nil, err
 	}
