@@ -59,10 +59,13 @@ fuzz:
 	done
 
 # bench: every benchmark beside its peer, measured in the same run, as
-# ratios. BENCH=git,render,catalog,lfs,pages picks sections.
+# ratios. BENCH=git,render,catalog,lfs,pages picks sections. BENCH=scale
+# (a million parts, about an hour; not part of the default run) takes
+# BENCH_FLAGS="-scale-parts 100000 -scale-for 10s" for a shorter run.
 BENCH ?=
+BENCH_FLAGS ?=
 bench: deps build
-	$(GO) run ./bench $(if $(BENCH),-only $(BENCH))
+	$(GO) run ./bench $(if $(BENCH),-only $(BENCH)) $(BENCH_FLAGS)
 
 # loadtest: a server holding the corpus and 10k synthetic parts, 64 HTTP
 # clients browsing and searching beside 8 git clients pushing, cloning and

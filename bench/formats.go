@@ -97,10 +97,17 @@ func benchFormats(b *Bench) error {
 		if r.ours.rss == 0 {
 			rss, prss, mratio = "", "", ""
 		}
+		cpu, pcpu := r.ours.cpu.Round(time.Millisecond).String(), r.peer.cpu.Round(time.Millisecond).String()
+		if r.ours.cpu == 0 {
+			cpu, pcpu = "", ""
+		}
 		table = append(table, []string{r.what, r.ours.wall.Round(time.Millisecond).String(), r.peerName + " " + r.peer.wall.Round(time.Millisecond).String(),
-			Ratio(r.ours.wall.Seconds(), r.peer.wall.Seconds()), rss, prss, mratio, verdict + " " + r.target})
+			Ratio(r.ours.wall.Seconds(), r.peer.wall.Seconds()), cpu, pcpu, rss, prss, mratio, verdict + " " + r.target})
 	}
-	Table([]string{"task", "ours", "peer", "time ratio", "ours peak RSS", "peer peak RSS", "memory ratio", "target"}, table)
+	Table([]string{"task", "ours", "peer", "time ratio", "ours CPU", "peer CPU", "ours peak RSS", "peer peak RSS", "memory ratio", "target"}, table)
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("\nLoad average at the end: %s(figures are wall-clock; on a busy machine compare CPU too).\n", strings.Fields(string(load))[0]+" ")
+	}
 	return nil
 }
 

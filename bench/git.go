@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,7 +65,8 @@ func benchGit(b *Bench) error {
 	}
 	var rows [][]string
 	n := 0
-	last := "" // the last project pushed: a large one
+	last := ""          // the last project pushed: a large one
+	var pushed []string // the last project pushed of each kind
 	for _, p := range projects {
 		var ourPush, peerPush, ourClone, peerClone []time.Duration
 		for i := range p.runs {
@@ -96,11 +100,20 @@ func benchGit(b *Bench) error {
 				os.RemoveAll(dst)
 			}
 		}
+		pushed = append(pushed, last)
 		rows = append(rows,
 			timeRow(p.name+" push", p.runs, ourPush, peerPush),
 			timeRow(p.name+" clone", p.runs, ourClone, peerClone))
 	}
 	Table([]string{"git over HTTP", "runs", "Blueprints (median)", "http-backend (median)", "ratio"}, rows)
+
+	// Popular designs: the same ref cloned again and again.
+	fmt.Println()
+	var again [][]string
+	for i, p := range projects {
+		again = append(again, repeatClones(b, srv, peerURL, p.name, pushed[i])...)
+	}
+	Table([]string{"clone again (pack cache)", "runs", "Blueprints (median)", "http-backend (median)", "ratio", "target"}, again)
 
 	// Peak RSS of a freshly started server while it serves the large clone.
 	srv.Stop(b)
@@ -223,4 +236,94 @@ func cpuTicks(pid int) int64 {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	k, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + k
+}
+
+// repeatClones clones project name again and again from both servers, and
+// fetches its pack alone (the server's part of a clone: its answer to the
+// fetch, to the last byte). The first clone of ours packs and fills the
+// pack cache; the later ones are served from it.
+func repeatClones(b *Bench, srv *testenv.Server, peerURL, label, name string) [][]string {
+	const runs = 5
+	ours, theirs := srv.URL+"/bench/"+name+".git", peerURL+"/"+name+".git"
+	os.RemoveAll(filepath.Join(srv.Data, "git", "pack-cache"))
+	waitIdle(b, srv.PID())
+	clone := func(url string) time.Duration {
+		dst := filepath.Join(b.TempDir(), "clone")
+		defer os.RemoveAll(dst)
+		return timed(b, "", "clone", "-q", url, dst)
+	}
+	ourFirst, peerFirst := clone(ours), clone(theirs)
+	var ourClone, peerClone, ourFetch, peerFetch []time.Duration
+	for i := range runs {
+		for _, first := range []bool{i%2 == 0, i%2 != 0} {
+			if first {
+				ourClone = append(ourClone, clone(ours))
+			} else {
+				peerClone = append(peerClone, clone(theirs))
+			}
+		}
+	}
+	wants := refTips(b, ours)
+	for i := range runs {
+		for _, first := range []bool{i%2 == 0, i%2 != 0} {
+			if first {
+				ourFetch = append(ourFetch, fetchPack(b, ours, wants))
+			} else {
+				peerFetch = append(peerFetch, fetchPack(b, theirs, wants))
+			}
+		}
+	}
+	return [][]string{
+		append(timeRow(label+": first clone (packs, fills the cache)", 1, []time.Duration{ourFirst}, []time.Duration{peerFirst}), ""),
+		append(timeRow(label+": later clones, git clone wall time", runs, ourClone, peerClone), ""),
+		append(timeRow(label+": later clones, the server's answer (fetch to last byte)", runs, ourFetch, peerFetch), "≤ 0.3×"),
+	}
+}
+
+// refTips lists the ids a clone of url wants: its branches and tags.
+func refTips(b *Bench, url string) []string {
+	var ids []string
+	for _, l := range strings.Split(strings.TrimSpace(testenv.Git(b, "", "ls-remote", "--heads", "--tags", url)), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && !slices.Contains(ids, f[0]) {
+			ids = append(ids, f[0])
+		}
+	}
+	return ids
+}
+
+// fetchPack asks url for the pack of wants as git clone does (protocol
+// v2, thin pack, offset deltas, no progress), reads the answer to its end
+// and returns how long that took.
+func fetchPack(b *Bench, url string, wants []string) time.Duration {
+	var body bytes.Buffer
+	pkt := func(s string) { fmt.Fprintf(&body, "%04x%s", len(s)+4, s) }
+	pkt("command=fetch\n")
+	pkt("object-format=sha1\n")
+	body.WriteString("0001")
+	for _, c := range []string{"thin-pack\n", "no-progress\n", "ofs-delta\n"} {
+		pkt(c)
+	}
+	for _, w := range wants {
+		pkt("want " + w + "\n")
+	}
+	pkt("done\n")
+	body.WriteString("0000")
+	req, err := http.NewRequest("POST", url+"/git-upload-pack", bytes.NewReader(body.Bytes()))
+	if err != nil {
+		b.Fatalf("fetch %s: %v", url, err)
+	}
+	req.Header.Set("Content-Type", "application/x-git-upload-pack-request")
+	req.Header.Set("Git-Protocol", "version=2")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatalf("fetch %s: %v", url, err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if err != nil || resp.StatusCode != 200 || n < 1024 {
+		b.Fatalf("fetch %s: status %d, %d bytes, %v", url, resp.StatusCode, n, err)
+	}
+	return took
 }

@@ -16,6 +16,7 @@ type Bench struct {
 	dir      string
 	cleanups []func()
 	rows     [][]string
+	opt      options
 }
 
 type fatal struct{ msg string }

@@ -29,11 +29,29 @@ var sections = []section{
 	{"catalog", benchCatalog},
 	{"lfs", benchLFS},
 	{"pages", benchPages},
+	{"scale", benchScale}, // long: a million parts; not in the default run
+}
+
+// options are the flags sections read.
+type options struct {
+	scaleParts int           // parts in the scale section's index
+	scaleFor   time.Duration // how long each server is loaded
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated sections to run ("+names()+")")
+	only := flag.String("only", "", "comma-separated sections to run ("+names()+"); without it, all but scale")
+	var opt options
+	flag.IntVar(&opt.scaleParts, "scale-parts", 1_000_000, "scale: parts in the index")
+	flag.DurationVar(&opt.scaleFor, "scale-for", 20*time.Second, "scale: how long each server answers the query mix")
+	servePlainIndex := flag.String("serve-plain", "", "internal: serve the plain Bleve index at this path (the scale section's peer)")
 	flag.Parse()
+	if *servePlainIndex != "" {
+		if err := servePlain(*servePlainIndex); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		if s != "" {
@@ -42,10 +60,11 @@ func main() {
 	}
 	failed := false
 	for _, s := range sections {
-		if len(want) > 0 && !want[s.name] {
+		if len(want) > 0 && !want[s.name] || len(want) == 0 && s.name == "scale" {
 			continue
 		}
 		b := newBench(s.name)
+		b.opt = opt
 		fmt.Printf("\n## %s\n\n", s.name)
 		start := time.Now()
 		err := b.runSection(s.run)

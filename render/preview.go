@@ -58,11 +58,16 @@ func writePNG(w io.Writer, name string, size int, render func(int) (*image.RGBA,
 	if err != nil {
 		return err
 	}
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(w, img); err != nil {
+	if err := EncodePNG(w, img); err != nil {
 		return fmt.Errorf("write preview of %s: %w", name, err)
 	}
 	return nil
+}
+
+// EncodePNG writes a preview as PNG, favouring speed over size.
+func EncodePNG(w io.Writer, img *image.RGBA) error {
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	return enc.Encode(w, img)
 }
 
 // Render draws the mesh as a size×size image (0 means 512): the part fills
@@ -88,10 +93,7 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 	if size < MinPreviewSize || size > MaxPreviewSize {
 		return nil, fmt.Errorf("render %s: preview size %d is outside %d..%d", name, size, MinPreviewSize, MaxPreviewSize)
 	}
-	ss := subSamples
-	if size > 1024 {
-		ss = 2
-	}
+	ss := ssFor(size)
 	nt := len(verts) / 3
 	if tris != nil {
 		nt = len(tris) / 3
@@ -151,14 +153,6 @@ func (m *view) screen(x, y float64) (int64, int64) {
 // depth returns the depth of camera z.
 func (m *view) depth(z float64) float32 { return float32(1 + (z-m.minZ)*m.zInv) }
 
-// facetRec is a facet ready to rasterise: its projected vertices and its
-// shading table cell.
-type facetRec struct {
-	x, y [3]uint16 // screen position in 1/16 sample: within the frame, below 2^16
-	z    [3]float32
-	cell uint16
-}
-
 func newRaster(n, workers int) *raster {
 	r := &raster{n: n, workers: max(1, workers)}
 	ce, se := math.Cos(viewElevation), math.Sin(viewElevation)
@@ -184,49 +178,68 @@ func newRaster(n, workers int) *raster {
 	return r
 }
 
+// extent is the bounds of a part in camera space.
+type extent struct{ minX, maxX, minY, maxY, minZ, maxZ float64 }
+
+func emptyExtent() extent {
+	return extent{math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)}
+}
+
+// union is the extent covering e and o.
+func (e extent) union(o extent) extent {
+	return extent{min(e.minX, o.minX), max(e.maxX, o.maxX), min(e.minY, o.minY), max(e.maxY, o.maxY), min(e.minZ, o.minZ), max(e.maxZ, o.maxZ)}
+}
+
 // fit scales and centres the part's projected extent (not its bounding
 // box) to fill the frame; the workers take half of the vertices each.
 func (r *raster) fit(verts []stl.Vec3) {
-	type extent struct{ minX, maxX, minY, maxY, minZ, maxZ float64 }
 	var ext [2]extent
 	parallel(r.workers, func(h int) {
-		e := extent{math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)}
-		m := r.view
-		for i := range verts[len(verts)*h/r.workers : len(verts)*(h+1)/r.workers] {
-			v := &verts[len(verts)*h/r.workers+i]
-			v0, v1, v2 := float64(v[0]), float64(v[1]), float64(v[2])
-			x := v0*m.right[0] + v1*m.right[1] + v2*m.right[2] // camera, by hand
-			y := v0*m.up[0] + v1*m.up[1] + v2*m.up[2]
-			z := v0*m.toCam[0] + v1*m.toCam[1] + v2*m.toCam[2]
-			// Plain comparisons: min and max on floats also order NaNs and
-			// zeros, which coordinates checked finite do not need, and cost
-			// several times more.
-			if x < e.minX {
-				e.minX = x
-			}
-			if x > e.maxX {
-				e.maxX = x
-			}
-			if y < e.minY {
-				e.minY = y
-			}
-			if y > e.maxY {
-				e.maxY = y
-			}
-			if z < e.minZ {
-				e.minZ = z
-			}
-			if z > e.maxZ {
-				e.maxZ = z
-			}
-		}
-		ext[h] = e
+		ext[h] = r.extend(emptyExtent(), verts[len(verts)*h/r.workers:len(verts)*(h+1)/r.workers])
 	})
 	e := ext[0]
 	if r.workers == 2 {
-		o := ext[1]
-		e = extent{min(e.minX, o.minX), max(e.maxX, o.maxX), min(e.minY, o.minY), max(e.maxY, o.maxY), min(e.minZ, o.minZ), max(e.maxZ, o.maxZ)}
+		e = e.union(ext[1])
 	}
+	r.fitExtent(e)
+}
+
+// extend returns e grown to hold verts, projected to camera space.
+func (r *raster) extend(e extent, verts []stl.Vec3) extent {
+	m := r.view
+	for i := range verts {
+		v := &verts[i]
+		v0, v1, v2 := float64(v[0]), float64(v[1]), float64(v[2])
+		x := v0*m.right[0] + v1*m.right[1] + v2*m.right[2] // camera, by hand
+		y := v0*m.up[0] + v1*m.up[1] + v2*m.up[2]
+		z := v0*m.toCam[0] + v1*m.toCam[1] + v2*m.toCam[2]
+		// Plain comparisons: min and max on floats also order NaNs and
+		// zeros, which coordinates checked finite do not need, and cost
+		// several times more.
+		if x < e.minX {
+			e.minX = x
+		}
+		if x > e.maxX {
+			e.maxX = x
+		}
+		if y < e.minY {
+			e.minY = y
+		}
+		if y > e.maxY {
+			e.maxY = y
+		}
+		if z < e.minZ {
+			e.minZ = z
+		}
+		if z > e.maxZ {
+			e.maxZ = z
+		}
+	}
+	return e
+}
+
+// fitExtent sets the view that fits extent e to the frame.
+func (r *raster) fitExtent(e extent) {
 	span := max(e.maxX-e.minX, e.maxY-e.minY)
 	if span == 0 || math.IsInf(span, 0) {
 		span = 1
@@ -254,73 +267,25 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) {
 	if tris != nil {
 		nt = len(tris) / 3
 	}
-	const one = 1 << subBits
-	const halfS = one / 2
-	last := int64(r.n - 1)
-	r.frames = make([]frame, r.workers)
-	facing := uint16(shadeGrid/2*shadeGrid + shadeGrid/2)
+	r.newFrames()
 	parallel(r.workers, func(h int) {
-		m := r.view // a copy the compiler can keep in registers
-		// Zeroed, the frame is empty: resolve shows the background where
-		// a sample is 0 (its cell, 0, holds the background colour).
-		fr := &r.frames[h]
-		fr.samples = largeSlice[uint32](r.n*r.n, r.n*r.n)
-		for t := nt * h / r.workers; t < nt*(h+1)/r.workers; t++ {
-			var a, b, c *stl.Vec3
-			if tris != nil {
-				a, b, c = &verts[tris[3*t]], &verts[tris[3*t+1]], &verts[tris[3*t+2]]
-			} else {
-				a, b, c = &verts[3*t], &verts[3*t+1], &verts[3*t+2]
-			}
-			// Camera space, then the screen in 1/16 sample: positions are
-			// positive, so adding ½ and truncating rounds.
-			// (camera, by hand: the compiler does not inline it.)
-			a0, a1, a2 := float64(a[0]), float64(a[1]), float64(a[2])
-			b0, b1, b2 := float64(b[0]), float64(b[1]), float64(b[2])
-			c0, c1, c2 := float64(c[0]), float64(c[1]), float64(c[2])
-			ax, ay, az := a0*m.right[0]+a1*m.right[1]+a2*m.right[2], a0*m.up[0]+a1*m.up[1]+a2*m.up[2], a0*m.toCam[0]+a1*m.toCam[1]+a2*m.toCam[2]
-			bx, by, bz := b0*m.right[0]+b1*m.right[1]+b2*m.right[2], b0*m.up[0]+b1*m.up[1]+b2*m.up[2], b0*m.toCam[0]+b1*m.toCam[1]+b2*m.toCam[2]
-			cx, cy, cz := c0*m.right[0]+c1*m.right[1]+c2*m.right[2], c0*m.up[0]+c1*m.up[1]+c2*m.up[2], c0*m.toCam[0]+c1*m.toCam[1]+c2*m.toCam[2]
-			x0, y0 := m.screen(ax, ay)
-			x1, y1 := m.screen(bx, by)
-			x2, y2 := m.screen(cx, cy)
-			if (x1-x0)*(y2-y0)-(y1-y0)*(x2-x0) == 0 {
-				continue // degenerate, or seen edge-on
-			}
-			minX := max((min(x0, x1, x2)-halfS+one-1)>>subBits, 0)
-			maxX := min((max(x0, x1, x2)-halfS)>>subBits, last)
-			minY := max((min(y0, y1, y2)-halfS+one-1)>>subBits, 0)
-			maxY := min((max(y0, y1, y2)-halfS)>>subBits, last)
-			if minX > maxX || minY > maxY {
-				continue // between sample centres
-			}
-			// The normal, from the geometry (the file's normals are often
-			// wrong), turned toward the viewer: facets seen from behind are
-			// lit as if flipped, so open meshes and inverted facets still
-			// read well.
-			ux, uy, uz := bx-ax, by-ay, bz-az
-			wx, wy, wz := cx-ax, cy-ay, cz-az
-			nx, ny, nz := uy*wz-uz*wy, uz*wx-ux*wz, ux*wy-uy*wx
-			if nz < 0 {
-				nx, ny, nz = -nx, -ny, -nz
-			}
-			// The facet's colour: the shading table's cell for the
-			// octahedral projection of its normal.
-			k := (shadeGrid - 1) / 2 / (math.Abs(nx) + math.Abs(ny) + nz)
-			cell := facing // a facet too small for a normal faces the viewer
-			if !math.IsInf(k, 0) {
-				i := int(nx*k + (shadeGrid-1)/2.0 + 0.5)
-				j := int(ny*k + (shadeGrid-1)/2.0 + 0.5)
-				cell = uint16(j*shadeGrid + i)
-			}
-			r.facet(fr, &facetRec{
-				x:    [3]uint16{uint16(x0), uint16(x1), uint16(x2)},
-				y:    [3]uint16{uint16(y0), uint16(y1), uint16(y2)},
-				z:    [3]float32{m.depth(az), m.depth(bz), m.depth(cz)},
-				cell: cell,
-			})
-		}
+		r.drawFacets(&r.frames[h], verts, tris, nt*h/r.workers, nt*(h+1)/r.workers)
 	})
+	r.mergeFrames()
+}
+
+// newFrames makes one empty frame per worker. Zeroed, a frame is empty:
+// resolve shows the background where a sample is 0 (its cell, 0, holds
+// the background colour).
+func (r *raster) newFrames() {
+	r.frames = make([]frame, r.workers)
+	for h := range r.frames {
+		r.frames[h].samples = largeSlice[uint32](r.n*r.n, r.n*r.n)
+	}
+}
+
+// mergeFrames merges every worker's frame into the first.
+func (r *raster) mergeFrames() {
 	if r.workers == 2 {
 		a, b := r.frames[0].samples, r.frames[1].samples
 		parallel(2, func(h int) {
@@ -329,6 +294,116 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) {
 			}
 		})
 	}
+}
+
+// drawFacets rasterises facets from to to (of tris over verts, or of
+// verts three by three when tris is nil) into fr.
+func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to int) {
+	const one = 1 << subBits
+	const halfS = one / 2
+	last := int64(r.n - 1)
+	facing := uint16(shadeGrid/2*shadeGrid + shadeGrid/2)
+	m := r.view // a copy the compiler can keep in registers
+	for t := from; t < to; t++ {
+		var a, b, c *stl.Vec3
+		if tris != nil {
+			a, b, c = &verts[tris[3*t]], &verts[tris[3*t+1]], &verts[tris[3*t+2]]
+		} else {
+			a, b, c = &verts[3*t], &verts[3*t+1], &verts[3*t+2]
+		}
+		// Camera space, then the screen in 1/16 sample: positions are
+		// positive, so adding ½ and truncating rounds.
+		// (camera, by hand: the compiler does not inline it.)
+		a0, a1, a2 := float64(a[0]), float64(a[1]), float64(a[2])
+		b0, b1, b2 := float64(b[0]), float64(b[1]), float64(b[2])
+		c0, c1, c2 := float64(c[0]), float64(c[1]), float64(c[2])
+		ax, ay, az := a0*m.right[0]+a1*m.right[1]+a2*m.right[2], a0*m.up[0]+a1*m.up[1]+a2*m.up[2], a0*m.toCam[0]+a1*m.toCam[1]+a2*m.toCam[2]
+		bx, by, bz := b0*m.right[0]+b1*m.right[1]+b2*m.right[2], b0*m.up[0]+b1*m.up[1]+b2*m.up[2], b0*m.toCam[0]+b1*m.toCam[1]+b2*m.toCam[2]
+		cx, cy, cz := c0*m.right[0]+c1*m.right[1]+c2*m.right[2], c0*m.up[0]+c1*m.up[1]+c2*m.up[2], c0*m.toCam[0]+c1*m.toCam[1]+c2*m.toCam[2]
+		x0, y0 := m.screen(ax, ay)
+		x1, y1 := m.screen(bx, by)
+		x2, y2 := m.screen(cx, cy)
+		area := (x1-x0)*(y2-y0) - (y1-y0)*(x2-x0)
+		if area == 0 {
+			continue // degenerate, or seen edge-on
+		}
+		minX := max((min(x0, x1, x2)-halfS+one-1)>>subBits, 0)
+		maxX := min((max(x0, x1, x2)-halfS)>>subBits, last)
+		minY := max((min(y0, y1, y2)-halfS+one-1)>>subBits, 0)
+		maxY := min((max(y0, y1, y2)-halfS)>>subBits, last)
+		if minX > maxX || minY > maxY {
+			continue // between sample centres
+		}
+		// The normal, from the geometry (the file's normals are often
+		// wrong), turned toward the viewer: facets seen from behind are
+		// lit as if flipped, so open meshes and inverted facets still
+		// read well.
+		ux, uy, uz := bx-ax, by-ay, bz-az
+		wx, wy, wz := cx-ax, cy-ay, cz-az
+		nx, ny, nz := uy*wz-uz*wy, uz*wx-ux*wz, ux*wy-uy*wx
+		if nz < 0 {
+			nx, ny, nz = -nx, -ny, -nz
+		}
+		// The facet's colour: the shading table's cell for the
+		// octahedral projection of its normal.
+		k := (shadeGrid - 1) / 2 / (math.Abs(nx) + math.Abs(ny) + nz)
+		cell := facing // a facet too small for a normal faces the viewer
+		if !math.IsInf(k, 0) {
+			i := int(nx*k + (shadeGrid-1)/2.0 + 0.5)
+			j := int(ny*k + (shadeGrid-1)/2.0 + 0.5)
+			cell = uint16(j*shadeGrid + i)
+		}
+		z0, z1, z2 := m.depth(az), m.depth(bz), m.depth(cz)
+		if area < 0 {
+			x1, y1, x2, y2 = x2, y2, x1, y1
+			z1, z2 = z2, z1
+			area = -area
+		}
+		// Rasterise with exact integer edge functions and a tie rule, so
+		// facets sharing an edge leave no cracks. Sample (i, j) sits at
+		// (i·16+8, j·16+8). Edge a→b: E(p) = (bx-ax)(py-ay) -
+		// (by-ay)(px-ax), ≥ 0 inside. A sample exactly on an edge belongs
+		// to one facet only: bias is -1 on the edges that do not own their
+		// ties.
+		e0a, e0b, e0c := edge(x1, y1, x2, y2) // weight of vertex 0
+		e1a, e1b, e1c := edge(x2, y2, x0, y0) // weight of vertex 1
+		e2a, e2b, e2c := edge(x0, y0, x1, y1) // weight of vertex 2
+		px0 := minX<<subBits + halfS
+		py := minY<<subBits + halfS
+		fa := float32(1) / float32(area)
+		cell32 := uint32(cell)
+		samples := fr.samples
+		for y := minY; y <= maxY; y, py = y+1, py+one {
+			w0 := e0a*px0 + e0b*py + e0c
+			w1 := e1a*px0 + e1b*py + e1c
+			w2 := e2a*px0 + e2b*py + e2c
+			row := int(y) * r.n
+			for x := minX; x <= maxX; x++ {
+				if w0|w1|w2 >= 0 {
+					// Weights are not negative: z lies between the
+					// vertices' depths, 1..65534, and rounds to 16 bits.
+					z := (float32(w0)*z0 + float32(w1)*z1 + float32(w2)*z2) * fa
+					v := uint32(z+0.5)<<16 | cell32
+					i := row + int(x)
+					samples[i] = max(samples[i], v)
+				}
+				w0 += e0a * one
+				w1 += e1a * one
+				w2 += e2a * one
+			}
+		}
+	}
+}
+
+// edge returns the edge function of a→b, E(p) = a·px + b·py + c, with the
+// tie bias folded into c.
+func edge(ax, ay, bx, by int64) (a, b, c int64) {
+	dx, dy := bx-ax, by-ay
+	c = dx*(-ay) + dy*ax
+	if !(dy > 0 || dy == 0 && dx < 0) {
+		c-- // this edge does not own its ties
+	}
+	return -dy, dx, c
 }
 
 // allDegenerate reports whether the facets have no area at all, worked out
@@ -351,87 +426,36 @@ func allDegenerate(verts []stl.Vec3, tris []int32) bool {
 			} else {
 				f[i] = verts[3*t+i]
 			}
-			for k := range 3 {
-				f[i][k] += 0 // -0 becomes +0
-			}
 		}
 		if t == 0 {
-			ref = [3]float64{float64(f[0][0]), float64(f[0][1]), float64(f[0][2])}
+			ref = [3]float64{float64(f[0][0] + 0), float64(f[0][1] + 0), float64(f[0][2] + 0)}
 		}
-		if _, da := facetMeasures(&f, &ref); da != 0 {
+		if hasArea(&f, &ref) {
 			return false
 		}
 	}
 	return true
 }
 
-// facet rasterises one facet into fr with exact integer edge functions and
-// a tie rule, so facets sharing an edge leave no cracks. draw left out the
-// facets that are degenerate or cover no sample.
-func (r *raster) facet(fr *frame, f *facetRec) {
-	x0, yy0 := int64(f.x[0]), int64(f.y[0])
-	x1, yy1 := int64(f.x[1]), int64(f.y[1])
-	x2, yy2 := int64(f.x[2]), int64(f.y[2])
-	area := (x1-x0)*(yy2-yy0) - (yy1-yy0)*(x2-x0)
-	z0, z1, z2 := f.z[0], f.z[1], f.z[2]
-	if area < 0 {
-		x1, yy1, x2, yy2 = x2, yy2, x1, yy1
-		z1, z2 = z2, z1
-		area = -area
-	}
-	const one = 1 << subBits
-	const halfS = one / 2
-	// Sample (i, j) sits at (i·16+8, j·16+8).
-	minX := (min(x0, x1, x2) - halfS + one - 1) >> subBits
-	maxX := (max(x0, x1, x2) - halfS) >> subBits
-	minY := (min(yy0, yy1, yy2) - halfS + one - 1) >> subBits
-	maxY := (max(yy0, yy1, yy2) - halfS) >> subBits
-	minX = max(minX, 0)
-	maxX = min(maxX, int64(r.n-1))
-	minY = max(minY, 0)
-	maxY = min(maxY, int64(r.n-1))
-	if minX > maxX || minY > maxY {
-		return
-	}
-	// Edge a→b: E(p) = (bx-ax)(py-ay) - (by-ay)(px-ax), ≥ 0 inside. A sample
-	// exactly on an edge belongs to one facet only: bias is -1 on the edges
-	// that do not own their ties.
-	type edge struct{ a, b, c, bias int64 }
-	mk := func(ax, ay, bx, by int64) edge {
-		dx, dy := bx-ax, by-ay
-		e := edge{a: -dy, b: dx, c: dx*(-ay) + dy*ax}
-		if !(dy > 0 || dy == 0 && dx < 0) {
-			e.bias = -1
-		}
-		return e
-	}
-	e0 := mk(x1, yy1, x2, yy2) // weight of vertex 0
-	e1 := mk(x2, yy2, x0, yy0) // weight of vertex 1
-	e2 := mk(x0, yy0, x1, yy1) // weight of vertex 2
-	px0 := minX<<subBits + halfS
-	py := minY<<subBits + halfS
-	fa := float32(1) / float32(area)
-	cell := uint32(f.cell)
-	samples := fr.samples
-	for y := minY; y <= maxY; y, py = y+1, py+one {
-		w0 := e0.a*px0 + e0.b*py + e0.c + e0.bias
-		w1 := e1.a*px0 + e1.b*py + e1.c + e1.bias
-		w2 := e2.a*px0 + e2.b*py + e2.c + e2.bias
-		row := int(y) * r.n
-		for x := minX; x <= maxX; x++ {
-			if w0|w1|w2 >= 0 {
-				// Weights are not negative: z lies between the vertices'
-				// depths, 1..65534, and rounds to 16 bits.
-				z := (float32(w0)*z0 + float32(w1)*z1 + float32(w2)*z2) * fa
-				v := uint32(z+0.5)<<16 | cell
-				i := row + int(x)
-				samples[i] = max(samples[i], v)
-			}
-			w0 += e0.a * one
-			w1 += e1.a * one
-			w2 += e2.a * one
+// hasArea reports whether facet v has an area as ReadMesh works it out,
+// from the reference point ref (the first vertex of the file, -0 as +0).
+func hasArea(v *[3]stl.Vec3, ref *[3]float64) bool {
+	f := *v
+	for i := range 3 {
+		for k := range 3 {
+			f[i][k] += 0 // -0 becomes +0
 		}
 	}
+	_, da := facetMeasures(&f, ref)
+	return da != 0
+}
+
+// ssFor is the supersampling per axis of a size×size preview.
+func ssFor(size int) int {
+	if size > 1024 {
+		return 2
+	}
+	return subSamples
 }
 
 // The shading table, made once per process, holds the colour of a normal facing the viewer's half

@@ -72,8 +72,9 @@ func runPrusaInfo(t *testing.T, files []string) map[string]*prusaInfo {
 }
 
 // TestPrusaSlicerDifferential has PrusaSlicer export every corpus part to
-// 3MF and to OBJ, and reads each export and the hand-written 3MF cases
-// with both PrusaSlicer (--info) and render: facet counts must be equal,
+// 3MF and to OBJ, and reads each export, the hand-written 3MF cases and
+// the real 3MF files of testdata/3mf with both PrusaSlicer (--info) and
+// render: facet counts must be equal,
 // bounds agree to 0.01 % and volumes to 0.1 %.
 func TestPrusaSlicerDifferential(t *testing.T) {
 	testenv.RequireTool(t, "prusa-slicer")
@@ -113,6 +114,22 @@ func TestPrusaSlicerDifferential(t *testing.T) {
 			t.Fatal(err)
 		}
 		files = append(files, p)
+	}
+	// Real 3MF files saved by slicers (testdata/3mf, licences beside them).
+	real, err := filepath.Glob("../testdata/3mf/*.3mf")
+	if err != nil || len(real) == 0 {
+		t.Fatalf("no real 3MF files in testdata/3mf: %v", err)
+	}
+	for _, p := range real {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, filepath.Base(p))
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, dst)
 	}
 	infos := runPrusaInfo(t, files)
 	for _, f := range files {

@@ -103,7 +103,7 @@ func (s *Server) infoRefs(c echo.Context) error {
 	}
 	var cfg []string
 	if service == serviceUpload {
-		cfg = uploadConfig
+		cfg = s.uploadCfg
 	}
 	return s.runGit(c, cfg, strings.TrimPrefix(service, "git-"), dir, proto, nil, nil, pre, true)
 }
@@ -132,7 +132,7 @@ func (s *Server) uploadPack(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "application/x-git-upload-pack-result")
 	noCache(h)
-	return s.runGit(c, uploadConfig, "upload-pack", s.Path(p.Owner, p.Name), gitProtocol(c.Request()), nil, body, nil, false)
+	return s.runGit(c, s.uploadCfg, "upload-pack", s.Path(p.Owner, p.Name), gitProtocol(c.Request()), nil, body, nil, false)
 }
 
 func (s *Server) receivePack(c echo.Context) error {

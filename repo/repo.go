@@ -21,10 +21,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/repo/packcache"
 )
 
 // Config says where repositories live and how hooks reach the server.
@@ -53,6 +55,10 @@ type Config struct {
 	// search and the API answer first when the CPU is busy. 0 leaves git
 	// at the server's own priority. Linux only; ignored elsewhere.
 	GitNice int
+	// PackCacheBytes bounds the pack cache (Data/git/pack-cache), which
+	// serves repeated clones and fetches of the same objects without
+	// packing them again (see package packcache); 0 turns it off.
+	PackCacheBytes int64
 }
 
 // PushCounter counts pushes by how they ended: "ok" (refs updated),
@@ -81,6 +87,7 @@ type Server struct {
 	log        *slog.Logger
 	hookSecret string
 	pushes     PushCounter
+	uploadCfg  []string // -c settings of upload-pack
 
 	mu      sync.Mutex
 	hookURL string
@@ -140,6 +147,16 @@ func New(cfg Config) (*Server, error) {
 		log:        log,
 		hookSecret: hex.EncodeToString(secret[:]),
 		pushes:     cfg.Pushes,
+		uploadCfg:  uploadConfig,
+	}
+	if cfg.PackCacheBytes < 0 {
+		return nil, fmt.Errorf("new repo server: pack cache size %d: want 0 or more bytes", cfg.PackCacheBytes)
+	}
+	if cfg.PackCacheBytes > 0 {
+		// Each node keeps its own cache in its data folder, also when the
+		// repositories are shared: entries are named by content.
+		hook := packcache.Hook(exe, filepath.Join(data, "git", "pack-cache"), cfg.PackCacheBytes)
+		s.uploadCfg = append(slices.Clip(uploadConfig), "uploadpack.packObjectsHook="+hook)
 	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		return nil, fmt.Errorf("new repo server: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"runtime"
@@ -22,7 +23,8 @@ import (
 )
 
 // mappingVersion names the shape of the index; an index written with
-// another version must be rebuilt (blueprints reindex). 2: README words of
+// another version must be rebuilt (the server does so from the database at
+// start; blueprints reindex from the repositories). 2: README words of
 // projects (field readme), camelCase words also indexed whole.
 const mappingVersion = "2"
 
@@ -55,8 +57,11 @@ type Bleve struct {
 	writeMu sync.Mutex // one Apply at a time; guards closed
 	closed  bool
 
-	cache   *queryCache // results, emptied by every Apply
-	flights singleflight.Group
+	cache    *queryCache // results, emptied by every Apply
+	flights  singleflight.Group
+	columns  *columnCache  // per segment, for counting, filtering and sorting
+	stopWarm chan struct{} // closed by Close: ends warm
+	warmDone chan struct{}
 
 	posMu sync.Mutex
 	pos   LogPosition
@@ -72,8 +77,12 @@ const maxBatch = 5000
 
 // Open opens the index at path (conventionally data/index.bleve),
 // creating it when it does not exist.
-func Open(p string) (*Bleve, error) {
+func Open(p string) (*Bleve, error) { return open(p, nil) }
+
+// open is Open with more of Bleve's index settings (tests).
+func open(p string, settings map[string]any) (*Bleve, error) {
 	runtime := map[string]any{"bolt_timeout": "2s"}
+	maps.Copy(runtime, settings)
 	idx, err := bleve.OpenUsing(p, runtime)
 	switch {
 	case errors.Is(err, bleve.ErrorIndexPathDoesNotExist) || errors.Is(err, bleve.ErrorIndexMetaMissing) && dirEmpty(p):
@@ -81,8 +90,7 @@ func Open(p string) (*Bleve, error) {
 		if merr != nil {
 			return nil, fmt.Errorf("build search mapping: %w", merr)
 		}
-		config := map[string]any{"bolt_timeout": "2s"}
-		idx, err = bleve.NewUsing(p, im, scorch.Name, scorch.Name, config)
+		idx, err = bleve.NewUsing(p, im, scorch.Name, scorch.Name, runtime)
 		if err != nil {
 			return nil, fmt.Errorf("create search index %s: %w", p, err)
 		}
@@ -107,7 +115,8 @@ func Open(p string) (*Bleve, error) {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: analyzer %s missing from mapping: %w", p, partNameAnalyzer, ErrIndexVersion)
 	}
-	b := &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache()}
+	b := &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache(), columns: newColumnCache(),
+		stopWarm: make(chan struct{}), warmDone: make(chan struct{})}
 	if v, err := idx.GetInternal(logPositionKey); err != nil {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: read its log position: %w", p, err)
@@ -117,6 +126,7 @@ func Open(p string) (*Bleve, error) {
 			return nil, fmt.Errorf("open search index %s: log position %q: %w (delete the folder: it is rebuilt from the database)", p, v, err)
 		}
 	}
+	go b.warm()
 	return b, nil
 }
 
@@ -157,6 +167,8 @@ func (b *Bleve) Close() error {
 		return nil
 	}
 	b.closed = true
+	close(b.stopWarm)
+	<-b.warmDone
 	if err := b.index.Close(); err != nil {
 		return fmt.Errorf("close search index %s: %w", b.path, err)
 	}

@@ -2,17 +2,13 @@ package search
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
-	bsearch "github.com/blevesearch/bleve/v2/search"
-	"github.com/blevesearch/bleve/v2/search/query"
 )
 
 // Weights of the text fields and of the kinds of match: a word in the part
@@ -117,29 +113,27 @@ func (b *Bleve) search(ctx context.Context, q Query, gen uint64) (Result, error)
 // neighbours ("gear": bear, rear, year). A query without words matches by
 // its filters alone. It returns the tier that answered.
 func (b *Bleve) tiers(ctx context.Context, q Query, first int) (Result, int, error) {
-	exact := b.wordQueries(q.Text, q.Prefix, false)
+	exact := b.words(q.Text, q.Prefix, false)
 	if len(exact) == 0 {
 		res, err := b.run(ctx, q, nil)
 		return res, tierExact, err
 	}
 	if first <= tierExact {
-		res, err := b.run(ctx, q, query.NewConjunctionQuery(exact))
+		res, err := b.run(ctx, q, &textPlan{words: exact, min: len(exact)})
 		if err != nil || res.Total > 0 {
 			return res, tierExact, err
 		}
 	}
-	fuzzy := b.wordQueries(q.Text, q.Prefix, true)
+	fuzzy := b.words(q.Text, q.Prefix, true)
 	if first <= tierFuzzy || len(fuzzy) == 1 {
-		res, err := b.run(ctx, q, query.NewConjunctionQuery(fuzzy))
+		res, err := b.run(ctx, q, &textPlan{words: fuzzy, min: len(fuzzy)})
 		if err != nil || res.Total > 0 || len(fuzzy) == 1 {
 			return res, tierFuzzy, err
 		}
 	}
 	// With three words or more, all but one must match: a looser
 	// disjunction matches most of the index and costs as much.
-	some := query.NewDisjunctionQuery(fuzzy)
-	some.SetMin(float64(max(1, len(fuzzy)-1)))
-	res, err := b.run(ctx, q, some)
+	res, err := b.run(ctx, q, &textPlan{words: fuzzy, min: max(1, len(fuzzy)-1)})
 	return res, tierSome, err
 }
 
@@ -200,105 +194,10 @@ func (r Result) clone() Result {
 	return c
 }
 
-// run searches for must (nil: every document) and q's filters.
-func (b *Bleve) run(ctx context.Context, q Query, must query.Query) (Result, error) {
-	filters := filterQueries(q)
-	var bq query.Query
-	switch {
-	case must == nil && len(filters) == 0:
-		bq = query.NewMatchAllQuery()
-	case must == nil:
-		bq = query.NewConjunctionQuery(filters)
-	case len(filters) == 0:
-		bq = must
-	default:
-		boolean := query.NewBooleanQuery([]query.Query{must}, nil, nil)
-		boolean.AddFilter(query.NewConjunctionQuery(filters))
-		bq = boolean
-	}
-
-	req := bleve.NewSearchRequestOptions(bq, q.PerPage, (q.Page-1)*q.PerPage, false)
-	req.Fields = []string{fieldStored}
-	// A facet whose field is filtered on has one value, held by every
-	// hit (keyword fields have one term): it needs no counting.
-	filtered := map[string]string{fieldKind: q.Kind, fieldProject: q.Project, fieldLicense: q.License, fieldCategory: q.Category}
-	if !q.NoFacets {
-		for _, f := range facetFields {
-			if filtered[f] == "" {
-				req.AddFacet(f, bleve.NewFacetRequest(f, facetSize))
-			}
-		}
-	}
-	sort := q.Sort
-	if must == nil && sort == SortRelevance {
-		sort = SortUpdated
-	}
-	if must == nil || sort != SortRelevance {
-		req.Score = "none"
-	}
-	switch sort {
-	case SortRelevance:
-		// Bleve's default: score, highest first.
-	case SortName:
-		req.SortByCustom(bsearch.SortOrder{
-			&bsearch.SortField{Field: fieldNameKey, Type: bsearch.SortFieldAsString, Missing: bsearch.SortFieldMissingLast},
-			&bsearch.SortDocID{},
-		})
-	case SortVolume:
-		req.SortByCustom(bsearch.SortOrder{
-			&bsearch.SortField{Field: fieldVolume, Type: bsearch.SortFieldAsNumber, Missing: bsearch.SortFieldMissingLast},
-			&bsearch.SortDocID{},
-		})
-	case SortUpdated:
-		req.SortByCustom(bsearch.SortOrder{
-			&bsearch.SortField{Field: fieldUpdated, Type: bsearch.SortFieldAsNumber, Desc: true, Missing: bsearch.SortFieldMissingLast},
-			&bsearch.SortDocID{},
-		})
-	}
-
-	sr, err := b.index.SearchInContext(ctx, req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("search %s: %w", b.path, ctx.Err())
-		}
-		return Result{}, fmt.Errorf("search %s: %w", b.path, err)
-	}
-	res := Result{
-		Total:  sr.Total,
-		Hits:   make([]Hit, 0, len(sr.Hits)),
-		Facets: make(map[string][]FacetCount, len(facetFields)),
-	}
-	for _, h := range sr.Hits {
-		raw, _ := h.Fields[fieldStored].(string)
-		var d Doc
-		if err := json.Unmarshal([]byte(raw), &d); err != nil {
-			return Result{}, fmt.Errorf("search %s: document %s is damaged (run `blueprints reindex`): %w", b.path, h.ID, err)
-		}
-		score := h.Score
-		if math.IsNaN(score) || math.IsInf(score, 0) {
-			score = 0
-		}
-		res.Hits = append(res.Hits, Hit{Doc: d, Score: score})
-	}
-	for _, f := range facetFields {
-		counts := []FacetCount{}
-		if v := filtered[f]; v != "" && !q.NoFacets && sr.Total > 0 {
-			counts = append(counts, FacetCount{Term: v, Count: int(sr.Total)})
-		}
-		if fr := sr.Facets[f]; fr != nil {
-			for _, t := range fr.Terms.Terms() {
-				counts = append(counts, FacetCount{Term: t.Term, Count: t.Count})
-			}
-		}
-		res.Facets[f] = counts
-	}
-	return res, nil
-}
-
-// wordQueries builds one query per word of text (none when it has no
-// words): each matches the word in one of the text fields exactly, with
-// one typo (when typos) or (the last word, when prefix) as a prefix.
-func (b *Bleve) wordQueries(text string, prefix, typos bool) []query.Query {
+// words are the clauses of each word of text (none when it has no
+// words): the word in one of the text fields exactly, with one typo (when
+// typos) or (the last word, when prefix) as a prefix.
+func (b *Bleve) words(text string, prefix, typos bool) [][]clause {
 	tokens := b.analyze(text)
 	if len(tokens) == 0 {
 		return nil
@@ -308,7 +207,7 @@ func (b *Bleve) wordQueries(text string, prefix, typos bool) []query.Query {
 		prefix = false
 	}
 	seen := map[string]bool{}
-	var groups []query.Query
+	var words [][]clause
 	for i, tok := range tokens {
 		term := string(tok.Term)
 		last := i == len(tokens)-1
@@ -320,103 +219,12 @@ func (b *Bleve) wordQueries(text string, prefix, typos bool) []query.Query {
 		if tok.Start >= 0 && tok.End <= len(text) && tok.Start < tok.End {
 			typed = strings.ToLower(text[tok.Start:tok.End])
 		}
-		groups = append(groups, wordQuery(term, typed, last && prefix, typos))
+		words = append(words, wordClauses(term, typed, last && prefix, typos))
 	}
-	return groups
+	return words
 }
 
 // analyze splits text into index terms, as the text fields are indexed.
 func (b *Bleve) analyze(text string) analysis.TokenStream {
 	return b.analyzer.Analyze([]byte(pluralAcronyms(text)))
-}
-
-// wordQuery matches one analysed word (term; typed is the word as typed,
-// before stemming) in any text field.
-func wordQuery(term, typed string, prefix, typos bool) query.Query {
-	var qs []query.Query
-	add := func(q interface {
-		query.Query
-		SetField(string)
-		SetBoost(float64)
-	}, field string, boost float64) {
-		q.SetField(field)
-		q.SetBoost(boost)
-		qs = append(qs, q)
-	}
-	add(query.NewTermQuery(term), fieldName, boostName)
-	add(query.NewTermQuery(term), fieldPath, boostPath)
-	add(query.NewTermQuery(term), fieldText, boostText)
-	add(query.NewTermQuery(term), fieldReadme, boostReadme)
-	if typos && utf8.RuneCountInString(term) >= minFuzzyLen {
-		add(query.NewFuzzyQuery(term), fieldName, boostName*boostFuzzy)
-		add(query.NewFuzzyQuery(term), fieldPath, boostPath*boostFuzzy)
-	}
-	if prefix {
-		prefixes := []string{term}
-		if typed != "" && typed != term && utf8.ValidString(typed) {
-			prefixes = append(prefixes, typed)
-		}
-		for _, p := range prefixes {
-			if utf8.RuneCountInString(p) < minPrefixLen {
-				continue
-			}
-			add(query.NewPrefixQuery(p), fieldName, boostName*boostPrefix)
-			add(query.NewPrefixQuery(p), fieldPath, boostPath*boostPrefix)
-		}
-	}
-	return query.NewDisjunctionQuery(qs)
-}
-
-// filterQueries are the conditions of q other than its text; they select
-// and do not score.
-func filterQueries(q Query) []query.Query {
-	var fs []query.Query
-	keyword := func(field, v string) {
-		if v != "" {
-			t := query.NewTermQuery(v)
-			t.SetField(field)
-			fs = append(fs, t)
-		}
-	}
-	keyword(fieldKind, q.Kind)
-	keyword(fieldProject, q.Project)
-	keyword(fieldLicense, q.License)
-	keyword(fieldCategory, q.Category)
-
-	incl := true
-	atMost := func(field string, v float64) {
-		r := query.NewNumericRangeInclusiveQuery(nil, &v, nil, &incl)
-		r.SetField(field)
-		fs = append(fs, r)
-	}
-	// A part may be turned by 90° about any axis, which permutes its
-	// extents: it fits when its extents, sorted, fit the build volume's,
-	// sorted, axis by axis. Unset axes are unbounded.
-	if q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0 {
-		vol := []float64{q.MaxX, q.MaxY, q.MaxZ}
-		for i, v := range vol {
-			if v <= 0 {
-				vol[i] = math.Inf(1)
-			}
-		}
-		slices.Sort(vol)
-		for i, field := range []string{fieldExtMin, fieldExtMid, fieldExtMax} {
-			if !math.IsInf(vol[i], 1) {
-				atMost(field, vol[i])
-			}
-		}
-	}
-	if q.MinVolume > 0 || q.MaxVolume > 0 {
-		var lo, hi *float64
-		if q.MinVolume > 0 {
-			lo = &q.MinVolume
-		}
-		if q.MaxVolume > 0 {
-			hi = &q.MaxVolume
-		}
-		r := query.NewNumericRangeInclusiveQuery(lo, hi, &incl, &incl)
-		r.SetField(fieldVolume)
-		fs = append(fs, r)
-	}
-	return fs
 }

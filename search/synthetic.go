@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,15 @@ var (
 		"stand", "tray", "sleeve", "bushing", "washer", "nut", "bolt", "cleat",
 		"pot", "gripper", "stage", "lens", "tube", "belt", "chain", "sprocket",
 		"axle", "seat", "bumper", "fin", "enclosure", "skirt", "door", "filter",
+		"shim", "grommet", "standoff", "hook", "strap", "sprayer", "hopper", "funnel",
+		"plug", "boom", "tine", "blade", "chute", "auger", "coulter", "scraper",
+		"bezel", "gusset", "flange", "collar", "trap", "cradle", "rack", "bin",
+	}
+	// Sizes, standard parts and versions makers put in names.
+	synthSpecs = []string{
+		"M3", "M4", "M5", "M8", "608", "625", "2020", "2040", "GT2", "20T",
+		"NEMA17", "NEMA23", "5mm", "8mm", "12mm", "20mm", "40mm", "60mm", "80mm",
+		"120mm", "12V", "24V", "v2", "v3", "rev4", "40x40", "60x60", "100mm",
 	}
 	synthQualifiers = []string{
 		"front", "rear", "left", "right", "upper", "lower", "top", "bottom",
@@ -57,9 +67,13 @@ func SyntheticParts(n int, seed int64) []Doc {
 		tags                    []string
 		folders                 []string
 		pushes                  []time.Time // commits that touched parts
+		model                   string      // the design's own name, in some part names
 	}
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	projects := make([]project, max(1, n/50))
+	// Each design has its own name ("stealthburner", "sherpa"), shared by
+	// about two projects: the long tail of words a commons holds.
+	models := synthModelNames(rng, max(1, len(projects)/2))
 	for i := range projects {
 		owner := synthOwners[rng.IntN(len(synthOwners))]
 		product := synthProducts[rng.IntN(len(synthProducts))]
@@ -68,6 +82,7 @@ func SyntheticParts(n int, seed int64) []Doc {
 			license:  synthLicenses[min(rng.IntN(len(synthLicenses)+2), len(synthLicenses)-1)],
 			category: synthCategories[rng.IntN(len(synthCategories))],
 			tags:     []string{product, synthCategories[rng.IntN(len(synthCategories))]},
+			model:    models[rng.IntN(len(models))],
 		}
 		// A part's updated time is the commit that last changed it; a
 		// project has a few such pushes.
@@ -92,6 +107,13 @@ func SyntheticParts(n int, seed int64) []Doc {
 		words := []string{synthQualifiers[rng.IntN(len(synthQualifiers))], synthNouns[rng.IntN(len(synthNouns))]}
 		if rng.IntN(2) == 0 {
 			words = append(words, synthQualifiers[rng.IntN(len(synthQualifiers))])
+		}
+		if rng.IntN(3) == 0 {
+			spec := synthSpecs[rng.IntN(len(synthSpecs))]
+			words = slices.Insert(words, rng.IntN(len(words)+1), spec)
+		}
+		if rng.IntN(3) == 0 {
+			words = slices.Insert(words, 0, p.model)
 		}
 		name := synthName(rng, words)
 		if rng.IntN(4) == 0 {
@@ -143,12 +165,45 @@ func SyntheticParts(n int, seed int64) []Doc {
 	return docs
 }
 
+// synthSyllables make up the names of designs.
+var synthSyllables = []string{
+	"ka", "lo", "vex", "tri", "dor", "mi", "ban", "zu", "ster", "quo", "fen", "ra",
+	"tal", "gor", "bi", "nex", "sol", "ve", "pri", "mo", "stealth", "bur", "ner",
+	"sher", "pa", "or", "bi", "ter", "clock", "work", "hem", "era", "mos", "qui", "to",
+}
+
+// synthModelNames returns n distinct made-up design names of two to four
+// syllables.
+func synthModelNames(rng *rand.Rand, n int) []string {
+	seen := make(map[string]bool, n)
+	out := make([]string, 0, n)
+	for len(out) < n {
+		var b strings.Builder
+		for range 2 + rng.IntN(3) {
+			b.WriteString(synthSyllables[rng.IntN(len(synthSyllables))])
+		}
+		if w := b.String(); !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
 // synthName joins words in one of the spellings makers use: snake_case,
-// kebab-case, camelCase or PascalCase.
+// kebab-case, camelCase, PascalCase or words with spaces.
 func synthName(rng *rand.Rand, words []string) string {
-	switch rng.IntN(6) {
+	switch rng.IntN(7) {
 	case 0:
 		return strings.Join(words, "-")
+	case 6:
+		title := slices.Clone(words)
+		for i, w := range title {
+			if rng.IntN(2) == 0 {
+				title[i] = strings.ToUpper(w[:1]) + w[1:]
+			}
+		}
+		return strings.Join(title, " ")
 	case 1, 2:
 		var b strings.Builder
 		for i, w := range words {

@@ -15,6 +15,7 @@ package threemf
 
 import (
 	"archive/zip"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -220,8 +221,7 @@ func (p *pkg) open(entry string) (io.ReadCloser, string, error) {
 func (p *pkg) rootModel() (string, error) {
 	rc, entry, err := p.open(relsEntry)
 	if err != nil {
-		var e *Error
-		if ok := asError(err, &e); ok && e.Err == ErrMalformed {
+		if errors.Is(err, ErrMalformed) {
 			return "", p.malformed("", -1, "no %s: the package names no 3D model (is it a 3MF file?)", relsEntry)
 		}
 		return "", err
@@ -235,14 +235,6 @@ func (p *pkg) rootModel() (string, error) {
 		return "", p.malformed(entry, -1, "no relationship of type %s: the package names no 3D model", relModel)
 	}
 	return strings.TrimPrefix(path.Clean("/"+target), "/"), nil
-}
-
-func asError(err error, target **Error) bool {
-	e, ok := err.(*Error)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // builder places the build's objects and hands their facets to w.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 
@@ -40,17 +41,18 @@ input, with --format when it is not STL.`,
 		if size < render.MinPreviewSize || size > render.MaxPreviewSize {
 			return fmt.Errorf("%w: --size %d is outside %d..%d", cli.ErrUsage, size, render.MinPreviewSize, render.MaxPreviewSize)
 		}
-		m, err := readFacets(args[0], kind)
+		img, err := drawPart(args[0], kind, size)
 		if err != nil {
 			return err
 		}
-		return writePreview(m, out, size)
+		return writePreview(img, out)
 	},
 }
 
-// readFacets reads the part for drawing only: no welding, topology or
-// hash, which a preview does not need.
-func readFacets(path string, kind render.Kind) (*render.Facets, error) {
+// drawPart draws the part for a preview only: no welding, topology or
+// hash, which a preview does not need. A file is drawn straight from the
+// disk; standard input and OpenSCAD sources are read first.
+func drawPart(path string, kind render.Kind, size int) (*image.RGBA, error) {
 	oneShotGC()
 	if scad.IsSource(path) {
 		f, done, err := buildSource(path)
@@ -58,22 +60,30 @@ func readFacets(path string, kind render.Kind) (*render.Facets, error) {
 			return nil, err
 		}
 		defer done()
-		return render.KindSTL.ReadFacets(f, path, oneShotLimits())
+		fc, err := render.KindSTL.ReadFacets(f, path, oneShotLimits())
+		if err != nil {
+			return nil, err
+		}
+		return fc.Render(size)
 	}
 	if path == "-" {
-		return kind.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
+		fc, err := kind.ReadFacets(bufio.NewReader(os.Stdin), "standard input", oneShotLimits())
+		if err != nil {
+			return nil, err
+		}
+		return fc.Render(size)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open part: %w", err)
 	}
 	defer f.Close()
-	return kind.ReadFacets(f, path, oneShotLimits())
+	return kind.RenderFile(f, path, size, oneShotLimits())
 }
 
 // writePreview writes the PNG beside its destination and renames it into
 // place, so a failure never leaves a partial image.
-func writePreview(m *render.Facets, out string, size int) error {
+func writePreview(img *image.RGBA, out string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".preview-*.png")
 	if err != nil {
 		return fmt.Errorf("create preview: %w", err)
@@ -82,7 +92,7 @@ func writePreview(m *render.Facets, out string, size int) error {
 	err = tmp.Chmod(0o644)
 	w := bufio.NewWriterSize(tmp, 256<<10)
 	if err == nil {
-		err = m.WritePNG(w, size)
+		err = render.EncodePNG(w, img)
 	}
 	if err == nil {
 		err = w.Flush()

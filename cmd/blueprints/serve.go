@@ -55,6 +55,9 @@ unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("shutdown-timeout", "BLUEPRINTS_SHUTDOWN_TIMEOUT")
 		fs.Int("git-nice", 10, "CPU niceness (0-19) of the git processes serving clones and pushes, so pages stay quick while packs are built; 0 keeps them at the server's priority")
 		fs.Env("git-nice", "BLUEPRINTS_GIT_NICE")
+		packCache := cli.Bytes(1 << 30)
+		fs.Var(&packCache, "pack-cache-size", "`SIZE` of disk for packs kept to serve repeated clones and fetches of the same objects (data/git/pack-cache), e.g. 512MiB or 2GiB; 0 turns the cache off")
+		fs.Env("pack-cache-size", "BLUEPRINTS_PACK_CACHE_SIZE")
 		fs.String("trusted-proxies", "", "comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For names the client (default: trust none, use the TCP peer)")
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
@@ -102,6 +105,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	if gitNice < 0 || gitNice > 19 {
 		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
 	}
+	packCache := fs.Lookup("pack-cache-size").Value.(interface{ Get() any }).Get().(int64)
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
@@ -121,7 +125,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	log.Info("metadata store", "db", store.Redact(dbTarget(fs)), "node", node)
 	// Metrics: one registry for this server, fed by every package below.
 	met := metrics.New(metrics.Options{Store: st, Logger: log})
-	repos, err := repo.New(repo.Config{Data: data, Repos: reposDir(fs), Store: st, Logger: log, Pushes: met, GitNice: gitNice})
+	repos, err := repo.New(repo.Config{Data: data, Repos: reposDir(fs), Store: st, Logger: log, Pushes: met, GitNice: gitNice, PackCacheBytes: packCache})
 	if err != nil {
 		return err
 	}

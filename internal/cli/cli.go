@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -44,8 +45,14 @@ func (f *Flags) Env(name, v string) {
 // Parse parses args, letting flags and positional arguments interleave, and
 // applies environment twins to flags not given on the command line.
 func (f *Flags) Parse(args []string) ([]string, error) {
-	var pos []string
+	var pos, after []string
 	rest := args
+	// Everything after "--" is an argument, flags or not. The flag
+	// package would drop the "--" and then parse what follows the next
+	// argument as flags again.
+	if i := slices.Index(args, "--"); i >= 0 {
+		rest, after = args[:i], args[i+1:]
+	}
 	for {
 		if err := f.FlagSet.Parse(rest); err != nil {
 			return nil, err
@@ -54,13 +61,10 @@ func (f *Flags) Parse(args []string) ([]string, error) {
 		if len(rest) == 0 {
 			break
 		}
-		if rest[0] == "--" {
-			pos = append(pos, rest[1:]...)
-			break
-		}
 		pos = append(pos, rest[0])
 		rest = rest[1:]
 	}
+	pos = append(pos, after...)
 	set := map[string]bool{}
 	f.FlagSet.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	for name, v := range f.env {

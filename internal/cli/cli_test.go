@@ -34,6 +34,23 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 }
 
+// Arguments after "--" are never flags, even past the first argument
+// after it (git appends "git pack-objects --revs ..." to a hook's command).
+func TestArgumentsAfterDoubleDash(t *testing.T) {
+	var size int
+	var got []string
+	app, _, errb := testApp(func(fs *Flags, args []string) error { got = args; return nil }, func(fs *Flags) {
+		fs.IntVar(&size, "size", 512, "size")
+	})
+	if code := app.Main([]string{"render", "a", "--size", "7", "--", "git", "pack-objects", "--revs", "--size", "9"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	want := []string{"a", "git", "pack-objects", "--revs", "--size", "9"}
+	if size != 7 || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("size=%d args=%q, want 7 and %q", size, got, want)
+	}
+}
+
 func TestEnvTwinAndFlagPrecedence(t *testing.T) {
 	var addr string
 	setup := func(fs *Flags) {
@@ -72,5 +89,30 @@ func TestMultiWordCommandAndErrors(t *testing.T) {
 	}
 	if code := app.Main([]string{"render", "--help"}); code != 0 || !strings.Contains(out.String(), "Usage: bp render FILE") {
 		t.Fatalf("--help: code %d out %q", code, out.String())
+	}
+}
+
+func TestBytes(t *testing.T) {
+	for in, want := range map[string]int64{
+		"0": 0, "65536": 65536, "512MiB": 512 << 20, "2GiB": 2 << 30, "2G": 2 << 30,
+		"1.5GB": 1_500_000_000, "10 kB": 10_000, "3KiB": 3 << 10, " 7B ": 7,
+	} {
+		got, err := ParseBytes(in)
+		if err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "12 parsecs", "MiB", "1e3", "99999999TiB", "0x10"} {
+		if n, err := ParseBytes(in); err == nil {
+			t.Errorf("ParseBytes(%q) = %d, want an error", in, n)
+		}
+	}
+	for _, c := range []struct {
+		n    Bytes
+		want string
+	}{{0, "0"}, {1 << 30, "1GiB"}, {1536 << 20, "1536MiB"}, {1000, "1000"}} {
+		if got := c.n.String(); got != c.want {
+			t.Errorf("Bytes(%d).String() = %q, want %q", int64(c.n), got, c.want)
+		}
 	}
 }

@@ -1,0 +1,395 @@
+package search
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/numeric"
+	segment "github.com/blevesearch/scorch_segment_api/v2"
+)
+
+// columns are the values of one segment's documents that searches count,
+// filter and sort on, one array per field indexed by the segment's
+// document number: read once from the segment (which never changes) and
+// kept while the segment is in use, so that a search reads a few array
+// slots per matching document instead of decoding Bleve's doc values.
+type columns struct {
+	n int // documents in the segment, deleted ones included
+
+	// Keyword fields: each document's term as an ordinal (see terms).
+	keywords map[string]*keywordColumn
+
+	// Numeric fields; NaN where a document has no value.
+	numbers map[string][]float64
+
+	// nameNorm weighs a document's relevance by the length of its name:
+	// 1/√(letters and digits in the lower-case name, at least 1).
+	nameNorm []float32
+
+	nameRankOnce sync.Once
+	nameRank     []uint32 // order of the lower-case name; built on first use
+	nameRankErr  error
+}
+
+// keywordColumn is a keyword field of one segment.
+type keywordColumn struct {
+	ord []uint32 // by document: the term's ordinal in the cache's terms; 0: none
+	// For a field of few terms (kinds, licences, categories), each term's
+	// documents: counting a set of documents is then one intersection per
+	// term rather than a look-up per document.
+	few map[uint32]*roaring.Bitmap
+}
+
+// fewTerms is the most terms a keyword field may have for its facet to be
+// counted by intersections.
+const fewTerms = 64
+
+// terms numbers the terms of the keyword fields across all segments, so
+// that counts from several segments add up in one array: ordinal 0 is no
+// term. Terms are only ever added.
+type terms struct {
+	mu    sync.RWMutex
+	ord   map[string]uint32
+	names []string
+}
+
+func newTerms() *terms { return &terms{ord: map[string]uint32{"": 0}, names: []string{""}} }
+
+// of returns the ordinal of term, numbering it when new.
+func (t *terms) of(term string) uint32 {
+	t.mu.RLock()
+	o, ok := t.ord[term]
+	t.mu.RUnlock()
+	if ok {
+		return o
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if o, ok := t.ord[term]; ok {
+		return o
+	}
+	o = uint32(len(t.names))
+	t.ord[term] = o
+	t.names = append(t.names, term)
+	return o
+}
+
+// snapshot returns the names by ordinal, as far as numbered now.
+func (t *terms) snapshot() []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.names[:len(t.names):len(t.names)]
+}
+
+// keywordFields and numberFields are the fields columns hold.
+var (
+	keywordFields = []string{fieldKind, fieldProject, fieldLicense, fieldCategory}
+	numberFields  = []string{fieldVolume, fieldUpdated, fieldExtMin, fieldExtMid, fieldExtMax}
+)
+
+// columnCache holds the columns of the segments in use, built once each.
+type columnCache struct {
+	mu    sync.Mutex
+	segs  map[segment.Segment]*columnEntry
+	terms map[string]*terms // by keyword field
+}
+
+type columnEntry struct {
+	once sync.Once
+	cols *columns
+	err  error
+}
+
+func newColumnCache() *columnCache {
+	c := &columnCache{segs: map[segment.Segment]*columnEntry{}, terms: map[string]*terms{}}
+	for _, f := range keywordFields {
+		c.terms[f] = newTerms()
+	}
+	return c
+}
+
+// get returns the columns of seg, reading them on first use; concurrent
+// callers wait for one reading.
+func (c *columnCache) get(seg segment.Segment) (*columns, error) {
+	c.mu.Lock()
+	e := c.segs[seg]
+	if e == nil {
+		e = &columnEntry{}
+		c.segs[seg] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.cols, e.err = readColumns(seg, c.terms) })
+	return e.cols, e.err
+}
+
+// keep forgets the columns of segments not in live (merged away).
+func (c *columnCache) keep(live []segment.Segment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.segs) <= len(live) {
+		return
+	}
+	in := make(map[segment.Segment]bool, len(live))
+	for _, s := range live {
+		in[s] = true
+	}
+	for s := range c.segs {
+		if !in[s] {
+			delete(c.segs, s)
+		}
+	}
+}
+
+// warmEvery is how often warm looks for segments without columns.
+const warmEvery = time.Second
+
+// warm reads the columns of new segments (those of the index as opened,
+// then those Apply and Bleve's merges make) in the background, until
+// Close, so that searches seldom wait for them: a segment of a million
+// parts takes a couple of seconds.
+func (b *Bleve) warm() {
+	defer close(b.warmDone)
+	t := time.NewTicker(warmEvery)
+	defer t.Stop()
+	for {
+		b.warmOnce()
+		select {
+		case <-b.stopWarm:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *Bleve) warmOnce() {
+	a, err := b.index.Advanced()
+	if err != nil {
+		return
+	}
+	r, err := a.Reader()
+	if err != nil {
+		return // closing
+	}
+	defer r.Close()
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		return
+	}
+	for _, s := range snap.Segments() {
+		select {
+		case <-b.stopWarm:
+			return
+		default:
+		}
+		b.columns.get(s.Segment()) // an error is met again by the search that needs it
+	}
+}
+
+// readColumns reads a segment's keyword fields from their postings and
+// its numeric fields and names from their doc values.
+func readColumns(seg segment.Segment, names map[string]*terms) (*columns, error) {
+	c := &columns{
+		n:        int(seg.Count()),
+		keywords: map[string]*keywordColumn{},
+		numbers:  map[string][]float64{},
+		nameNorm: make([]float32, seg.Count()),
+	}
+	for _, f := range keywordFields {
+		kc, err := readKeyword(seg, f, c.n, names[f])
+		if err != nil {
+			return nil, err
+		}
+		c.keywords[f] = kc
+	}
+	for _, f := range numberFields {
+		col := make([]float64, c.n)
+		for i := range col {
+			col[i] = math.NaN()
+		}
+		c.numbers[f] = col
+	}
+	dv, ok := seg.(segment.DocValueVisitable)
+	if !ok {
+		return nil, fmt.Errorf("read search columns: segment %T has no doc values", seg)
+	}
+	fields := append([]string{fieldNameKey}, numberFields...)
+	var state segment.DocVisitState
+	var err error
+	for d := range c.n {
+		doc := d
+		c.nameNorm[doc] = 1
+		state, err = dv.VisitDocValues(uint64(doc), fields, func(field string, term []byte) {
+			if field == fieldNameKey {
+				c.nameNorm[doc] = nameNorm(term)
+				return
+			}
+			// Numbers are indexed at several precisions; the full one
+			// has shift 0.
+			if valid, shift := numeric.ValidPrefixCodedTermBytes(term); !valid || shift != 0 {
+				return
+			}
+			if i, err := numeric.PrefixCoded(term).Int64(); err == nil {
+				c.numbers[field][doc] = numeric.Int64ToFloat64(i)
+			}
+		}, state)
+		if err != nil {
+			return nil, fmt.Errorf("read search columns: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// nameNorm is the relevance weight of a name's length (see columns).
+func nameNorm(lower []byte) float32 {
+	n := 0
+	for _, c := range lower {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 0x80 {
+			n++
+		}
+	}
+	return float32(1 / math.Sqrt(float64(max(n, 1))))
+}
+
+// readKeyword reads the terms of a keyword field and their documents.
+func readKeyword(seg segment.Segment, field string, n int, names *terms) (*keywordColumn, error) {
+	kc := &keywordColumn{ord: make([]uint32, n), few: map[uint32]*roaring.Bitmap{}}
+	dict, err := seg.Dictionary(field)
+	if err != nil {
+		return nil, fmt.Errorf("read search column %s: %w", field, err)
+	}
+	it := dict.AutomatonIterator(nil, nil, nil)
+	for {
+		e, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("read search column %s: %w", field, err)
+		}
+		if e == nil {
+			break
+		}
+		bm, err := postings(dict, e.Term)
+		if err != nil {
+			return nil, fmt.Errorf("read search column %s: %w", field, err)
+		}
+		ord := names.of(e.Term)
+		if kc.few != nil {
+			kc.few[ord] = bm
+			if len(kc.few) > fewTerms {
+				kc.few = nil
+			}
+		}
+		it := bm.ManyIterator()
+		buf := make([]uint32, 256)
+		for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+			for _, d := range buf[:k] {
+				if int(d) < n {
+					kc.ord[d] = ord
+				}
+			}
+		}
+	}
+	return kc, nil
+}
+
+// nameRanks returns the documents' order by lower-case name (equal names
+// share a rank), reading it from the name_key terms on first use.
+func (c *columns) nameRanks(seg segment.Segment) ([]uint32, error) {
+	c.nameRankOnce.Do(func() {
+		rank := make([]uint32, c.n)
+		for i := range rank {
+			rank[i] = math.MaxUint32 // no name: last
+		}
+		dict, err := seg.Dictionary(fieldNameKey)
+		if err != nil {
+			c.nameRankErr = err
+			return
+		}
+		it := dict.AutomatonIterator(nil, nil, nil) // in term order
+		var r uint32
+		for {
+			e, err := it.Next()
+			if err != nil {
+				c.nameRankErr = err
+				return
+			}
+			if e == nil {
+				break
+			}
+			bm, err := postings(dict, e.Term)
+			if err != nil {
+				c.nameRankErr = err
+				return
+			}
+			bm.Iterate(func(d uint32) bool {
+				if int(d) < c.n {
+					rank[d] = r
+				}
+				return true
+			})
+			r++
+		}
+		c.nameRank = rank
+	})
+	return c.nameRank, c.nameRankErr
+}
+
+// postings returns the documents holding term in dict, as a bitmap the
+// caller must not change.
+func postings(dict segment.TermDictionary, term string) (*roaring.Bitmap, error) {
+	pl, err := dict.PostingsList([]byte(term), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	it := pl.Iterator(false, false, false, nil)
+	if o, ok := it.(segment.OptimizablePostingsIterator); ok {
+		if bm := o.ActualBitmap(); bm != nil {
+			return bm, nil
+		}
+		if d, ok := o.DocNum1Hit(); ok {
+			return roaring.BitmapOf(uint32(d)), nil
+		}
+		return roaring.New(), nil
+	}
+	// Another kind of segment: walk its postings.
+	bm := roaring.New()
+	for {
+		p, err := it.Next()
+		if err != nil {
+			return nil, err
+		}
+		if p == nil {
+			return bm, nil
+		}
+		bm.Add(uint32(p.Number()))
+	}
+}
+
+// topTerms returns the n terms with the most documents, most first, ties
+// by term: counts holds the documents by ordinal for the ordinals in
+// touched, which are reset to 0.
+func topTerms(counts []int32, touched []uint32, names []string, n int) []FacetCount {
+	before := func(a, b FacetCount) bool {
+		return a.Count > b.Count || a.Count == b.Count && a.Term < b.Term
+	}
+	top := make([]FacetCount, 0, n+1)
+	for _, o := range touched {
+		fc := FacetCount{Term: names[o], Count: int(counts[o])}
+		counts[o] = 0
+		if len(top) == n && !before(fc, top[n-1]) {
+			continue
+		}
+		i := len(top)
+		for i > 0 && before(fc, top[i-1]) {
+			i--
+		}
+		top = slices.Insert(top, i, fc)
+		if len(top) > n {
+			top = top[:n]
+		}
+	}
+	return top
+}

@@ -1,0 +1,689 @@
+package search
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	index "github.com/blevesearch/bleve_index_api"
+	segment "github.com/blevesearch/scorch_segment_api/v2"
+)
+
+// How a search runs. Bleve writes the index (analysis, segments, merges,
+// stored documents); a search reads Bleve's segments directly, as sets of
+// documents: a term is its postings bitmap, a word is the union of its
+// clauses' bitmaps, a query the intersection of its words and filters.
+// Counting, facets, sorting and relevance then read the columns of the
+// matching documents (see columns). That costs a few nanoseconds per
+// matching document where Bleve's collector, which scores each hit through
+// its searchers and decodes doc values for facets, costs microseconds:
+// the difference between a search of a million parts answering in a
+// millisecond or in a hundred.
+//
+// Relevance: a document's score is the sum, over the query's words, of
+// the weight of the best clause of the word it matches, times the weight
+// of its name's length (nameNorm: shorter names first). A clause's weight
+// is its boost (boostName, boostPath, boostText, boostReadme; times boostFuzzy or
+// boostPrefix for a word with a typo or as a prefix) times the rarity of
+// what it matches, 1 + ln(N/(df+1)), as in TF-IDF. Equal scores keep
+// index order.
+
+// maxExpansions bounds the terms a prefix stands for: the most frequent.
+const maxExpansions = 128
+
+// Kinds of clause.
+const (
+	matchExact = iota
+	matchPrefix
+	matchFuzzy
+)
+
+// clause is one way a word may match: a term of a field, as typed, as a
+// prefix or with one typo.
+type clause struct {
+	field string
+	term  string
+	kind  int
+	boost float64
+	terms []string // the terms it stands for in the index (see expand)
+}
+
+// textPlan is what the words of a query must match: each word is a list
+// of clauses, and a document must match at least min words.
+type textPlan struct {
+	words [][]clause
+	min   int
+}
+
+// wordClauses are the clauses of one analysed word (term; typed is the
+// word as typed, before stemming): the word in any text field (a
+// project's README words included); with typos,
+// with one typo in a name or path; as a prefix (the last word, while it
+// is typed), as the start of a word of a name or path.
+func wordClauses(term, typed string, prefix, typos bool) []clause {
+	cs := []clause{
+		{field: fieldName, term: term, kind: matchExact, boost: boostName},
+		{field: fieldPath, term: term, kind: matchExact, boost: boostPath},
+		{field: fieldText, term: term, kind: matchExact, boost: boostText},
+		{field: fieldReadme, term: term, kind: matchExact, boost: boostReadme},
+	}
+	if typos && utf8.RuneCountInString(term) >= minFuzzyLen {
+		cs = append(cs,
+			clause{field: fieldName, term: term, kind: matchFuzzy, boost: boostName * boostFuzzy},
+			clause{field: fieldPath, term: term, kind: matchFuzzy, boost: boostPath * boostFuzzy})
+	}
+	if prefix {
+		prefixes := []string{term}
+		if typed != "" && typed != term && utf8.ValidString(typed) {
+			prefixes = append(prefixes, typed)
+		}
+		for _, p := range prefixes {
+			if utf8.RuneCountInString(p) < minPrefixLen {
+				continue
+			}
+			cs = append(cs,
+				clause{field: fieldName, term: p, kind: matchPrefix, boost: boostName * boostPrefix},
+				clause{field: fieldPath, term: p, kind: matchPrefix, boost: boostPath * boostPrefix})
+		}
+	}
+	return cs
+}
+
+// segMatch is what a query matched in one segment.
+type segMatch struct {
+	seg     segment.Segment
+	cols    *columns
+	docs    []uint32            // matching documents, in order
+	set     *roaring.Bitmap     // the same, as a set
+	clauses [][]*roaring.Bitmap // per word, per clause: its documents (deleted ones included)
+}
+
+// candidate is a document that may be on the page asked for.
+type candidate struct {
+	key   float64 // sort key: larger first for relevance and updated, smaller first otherwise
+	seg   int
+	doc   uint32
+	score float64
+}
+
+// run answers q: its filters, and text when not nil (nil: every
+// document).
+func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error) {
+	r, err := b.index.Advanced()
+	if err != nil {
+		return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+	}
+	reader, err := r.Reader()
+	if err != nil {
+		return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+	}
+	defer reader.Close()
+	snap, ok := reader.(*scorch.IndexSnapshot)
+	if !ok {
+		return Result{}, fmt.Errorf("search %s: index reader %T is not scorch's", b.path, reader)
+	}
+	ss := snap.Segments()
+	live := make([]segment.Segment, len(ss))
+	for i, s := range ss {
+		live[i] = s.Segment()
+	}
+	defer b.columns.keep(live)
+
+	// Expand prefixes and typos into the terms of the whole index.
+	var words [][]clause
+	if text != nil {
+		if words, err = expand(snap, text.words); err != nil {
+			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+		}
+	}
+
+	matches := make([]segMatch, len(ss))
+	var total uint64
+	var docCount uint64
+	df := make([][]uint64, len(words))
+	for i := range words {
+		df[i] = make([]uint64, len(words[i]))
+	}
+	for si, s := range ss {
+		if err := ctx.Err(); err != nil {
+			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+		}
+		m, err := b.matchSegment(s, q, words, text)
+		if err != nil {
+			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+		}
+		matches[si] = m
+		total += uint64(len(m.docs))
+		deleted := s.Deleted()
+		docCount += s.Count() // live documents
+		for i := range m.clauses {
+			for j, bm := range m.clauses[i] {
+				n := bm.GetCardinality()
+				if deleted != nil {
+					n -= bm.AndCardinality(deleted)
+				}
+				df[i][j] += n
+			}
+		}
+	}
+
+	res := Result{Total: total, Hits: []Hit{}, Facets: map[string][]FacetCount{}}
+	b.facets(q, matches, &res)
+
+	sort := q.Sort
+	if text == nil && sort == SortRelevance {
+		sort = SortUpdated
+	}
+	want := q.Page * q.PerPage
+	var cands []candidate
+	for si := range matches {
+		c, err := b.candidates(&matches[si], sort, words, df, docCount, want)
+		if err != nil {
+			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+		}
+		for i := range c {
+			c[i].seg = si
+		}
+		cands = append(cands, c...)
+	}
+	if sort == SortName {
+		if err := b.nameKeys(matches, cands); err != nil {
+			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+		}
+	}
+	slices.SortStableFunc(cands, func(a, c candidate) int { return compareCandidates(sort, a, c) })
+	from := (q.Page - 1) * q.PerPage
+	if sort != SortRelevance {
+		if err := tiesByID(matches, cands, from, want); err != nil {
+			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+		}
+	}
+	for _, c := range cands[min(from, len(cands)):min(want, len(cands))] {
+		d, err := storedDoc(matches[c.seg].seg, c.doc)
+		if err != nil {
+			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+		}
+		res.Hits = append(res.Hits, Hit{Doc: d, Score: c.score})
+	}
+	return res, nil
+}
+
+// expand replaces each prefix and fuzzy clause by exact clauses of the
+// terms it stands for in the index (at most maxExpansions for a prefix,
+// the most frequent), sharing the clause's boost.
+func expand(snap *scorch.IndexSnapshot, words [][]clause) ([][]clause, error) {
+	out := make([][]clause, len(words))
+	for i, cs := range words {
+		for _, c := range cs {
+			if c.kind == matchExact {
+				c.terms = []string{c.term}
+				out[i] = append(out[i], c)
+				continue
+			}
+			var dict index.FieldDict
+			var err error
+			if c.kind == matchPrefix {
+				dict, err = snap.FieldDictPrefix(c.field, []byte(c.term))
+			} else {
+				dict, err = snap.FieldDictFuzzy(c.field, c.term, 1, "")
+			}
+			if err != nil {
+				return nil, err
+			}
+			var entries []index.DictEntry
+			for {
+				e, err := dict.Next()
+				if err != nil {
+					dict.Close()
+					return nil, err
+				}
+				if e == nil {
+					break
+				}
+				entries = append(entries, *e)
+			}
+			dict.Close()
+			if c.kind == matchPrefix && len(entries) > maxExpansions {
+				slices.SortStableFunc(entries, func(a, b index.DictEntry) int {
+					switch {
+					case a.Count > b.Count:
+						return -1
+					case a.Count < b.Count:
+						return 1
+					}
+					return 0
+				})
+				entries = entries[:maxExpansions]
+			}
+			c.terms = make([]string, len(entries))
+			for k, e := range entries {
+				c.terms[k] = e.Term
+			}
+			out[i] = append(out[i], c)
+		}
+	}
+	return out, nil
+}
+
+// matchSegment finds the documents of one segment that match q's filters
+// and the expanded words.
+func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]clause, text *textPlan) (segMatch, error) {
+	seg := s.Segment()
+	cols, err := b.columns.get(seg)
+	if err != nil {
+		return segMatch{}, err
+	}
+	m := segMatch{seg: seg, cols: cols}
+	set := s.DocNumbersLive()
+	dicts := map[string]segment.TermDictionary{}
+	dict := func(field string) (segment.TermDictionary, error) {
+		if d, ok := dicts[field]; ok {
+			return d, nil
+		}
+		d, err := seg.Dictionary(field)
+		dicts[field] = d
+		return d, err
+	}
+	// Keyword filters.
+	for _, f := range []struct{ field, v string }{{fieldKind, q.Kind}, {fieldProject, q.Project}, {fieldLicense, q.License}, {fieldCategory, q.Category}} {
+		if f.v == "" || set.IsEmpty() {
+			continue
+		}
+		d, err := dict(f.field)
+		if err != nil {
+			return m, err
+		}
+		bm, err := postings(d, f.v)
+		if err != nil {
+			return m, err
+		}
+		set.And(bm)
+	}
+	// Words.
+	if len(words) > 0 {
+		m.clauses = make([][]*roaring.Bitmap, len(words))
+		ws := make([]*roaring.Bitmap, len(words))
+		for i, cs := range words {
+			for _, c := range cs {
+				d, err := dict(c.field)
+				if err != nil {
+					return m, err
+				}
+				var bm *roaring.Bitmap // read-only: may be the segment's own
+				for k, t := range c.terms {
+					p, err := postings(d, t)
+					switch {
+					case err != nil:
+						return m, err
+					case k == 0:
+						bm = p
+					case k == 1:
+						bm = roaring.Or(bm, p)
+					default:
+						bm.Or(p)
+					}
+				}
+				if bm == nil {
+					bm = roaring.New()
+				}
+				m.clauses[i] = append(m.clauses[i], bm)
+			}
+			ws[i] = roaring.FastOr(m.clauses[i]...)
+		}
+		if text.min >= len(words) {
+			for _, w := range ws {
+				set.And(w)
+			}
+		} else {
+			// atLeast[k]: the documents matching k words or more.
+			atLeast := []*roaring.Bitmap{set}
+			for _, w := range ws {
+				next := make([]*roaring.Bitmap, len(atLeast)+1)
+				next[0] = atLeast[0]
+				for k := 1; k <= len(atLeast); k++ {
+					next[k] = roaring.And(atLeast[k-1], w)
+					if k < len(atLeast) {
+						next[k].Or(atLeast[k])
+					}
+				}
+				atLeast = next
+			}
+			set = atLeast[max(text.min, 0)]
+		}
+	}
+	// Sizes and volume, from the columns.
+	m.docs = set.ToArray()
+	if q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0 || q.MinVolume > 0 || q.MaxVolume > 0 {
+		vol := []float64{q.MaxX, q.MaxY, q.MaxZ}
+		for i, v := range vol {
+			if v <= 0 {
+				vol[i] = math.Inf(1)
+			}
+		}
+		slices.Sort(vol)
+		ext := [3][]float64{cols.numbers[fieldExtMin], cols.numbers[fieldExtMid], cols.numbers[fieldExtMax]}
+		volume := cols.numbers[fieldVolume]
+		sizes := q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0
+		kept := m.docs[:0]
+		for _, d := range m.docs {
+			// A document without a value (a project) fails every
+			// comparison with NaN, and is left out.
+			if sizes && !(ext[0][d] <= vol[0] && ext[1][d] <= vol[1] && ext[2][d] <= vol[2]) {
+				continue
+			}
+			if q.MinVolume > 0 && !(volume[d] >= q.MinVolume) || q.MaxVolume > 0 && !(volume[d] <= q.MaxVolume) {
+				continue
+			}
+			kept = append(kept, d)
+		}
+		m.docs = kept
+		set = roaring.BitmapOf(kept...)
+	}
+	m.set = set
+	return m, nil
+}
+
+// facets counts the facet fields' terms over every match; a field
+// filtered on has one value, held by every hit.
+func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
+	filtered := map[string]string{fieldKind: q.Kind, fieldProject: q.Project, fieldLicense: q.License, fieldCategory: q.Category}
+	for _, f := range facetFields {
+		counts := []FacetCount{}
+		switch {
+		case q.NoFacets:
+		case filtered[f] != "":
+			if res.Total > 0 {
+				counts = append(counts, FacetCount{Term: filtered[f], Count: int(res.Total)})
+			}
+		default:
+			names := b.columns.terms[f].snapshot()
+			cp := getCounts(len(names))
+			n := *cp
+			var touched []uint32
+			for _, m := range matches {
+				kc := m.cols.keywords[f]
+				if kc.few != nil {
+					for o, bm := range kc.few {
+						if c := m.set.AndCardinality(bm); c > 0 {
+							if n[o] == 0 {
+								touched = append(touched, o)
+							}
+							n[o] += int32(c)
+						}
+					}
+					continue
+				}
+				ord := kc.ord
+				for _, d := range m.docs {
+					o := ord[d]
+					if n[o] == 0 {
+						touched = append(touched, o)
+					}
+					n[o]++
+				}
+			}
+			n[0] = 0 // no term
+			counts = topTerms(n, touched, names, facetSize)
+			counts = slices.DeleteFunc(counts, func(c FacetCount) bool { return c.Term == "" })
+			counts = append([]FacetCount{}, counts...)
+			facetCounts.Put(cp)
+		}
+		res.Facets[f] = counts
+	}
+}
+
+// facetCounts holds counts by term ordinal while facets are counted;
+// every slot is zero between uses.
+var facetCounts = sync.Pool{New: func() any { return new([]int32) }}
+
+func getCounts(n int) *[]int32 {
+	s := facetCounts.Get().(*[]int32)
+	if len(*s) < n {
+		*s = make([]int32, n)
+	}
+	return s
+}
+
+// scratch holds per-document scores while a segment is ranked; every
+// slot is zero between uses.
+var scratch = sync.Pool{New: func() any { return new([]float32) }}
+
+func getScratch(n int) *[]float32 {
+	s := scratch.Get().(*[]float32)
+	if len(*s) < n {
+		*s = make([]float32, n)
+	}
+	return s
+}
+
+// candidates returns the first want documents of one segment's matches in
+// the order sort asks.
+func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]uint64, docCount uint64, want int) ([]candidate, error) {
+	h := &candHeap{sort: sort}
+	push := func(c candidate) {
+		if h.Len() < want {
+			heap.Push(h, c)
+		} else if compareCandidates(sort, c, h.items[0]) < 0 {
+			h.items[0] = c
+			heap.Fix(h, 0)
+		}
+	}
+	switch sort {
+	case SortRelevance:
+		bestp, totalp := getScratch(m.cols.n), getScratch(m.cols.n)
+		defer scratch.Put(bestp)
+		defer scratch.Put(totalp)
+		best, total := *bestp, *totalp
+		for i, cs := range words {
+			// Clauses by weight, the heaviest last, so each document
+			// keeps its best.
+			order := make([]int, len(cs))
+			weight := make([]float64, len(cs))
+			for j, c := range cs {
+				order[j] = j
+				weight[j] = c.boost * (1 + math.Log(float64(docCount)/float64(df[i][j]+1)))
+			}
+			slices.SortStableFunc(order, func(a, c int) int {
+				switch {
+				case weight[a] < weight[c]:
+					return -1
+				case weight[a] > weight[c]:
+					return 1
+				}
+				return 0
+			})
+			buf := make([]uint32, 256)
+			for _, j := range order {
+				w := float32(weight[j])
+				it := roaring.And(m.clauses[i][j], m.set).ManyIterator()
+				for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+					for _, d := range buf[:k] {
+						best[d] = w
+					}
+				}
+			}
+			for _, d := range m.docs {
+				total[d] += best[d]
+				best[d] = 0
+			}
+		}
+		norm := m.cols.nameNorm
+		for _, d := range m.docs {
+			s := float64(total[d] * norm[d])
+			total[d] = 0
+			push(candidate{key: s, doc: d, score: s})
+		}
+	case SortVolume, SortUpdated:
+		col := m.cols.numbers[fieldVolume]
+		if sort == SortUpdated {
+			col = m.cols.numbers[fieldUpdated]
+		}
+		for _, d := range m.docs {
+			push(candidate{key: col[d], doc: d})
+		}
+	case SortName:
+		rank, err := m.cols.nameRanks(m.seg)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range m.docs {
+			push(candidate{key: float64(rank[d]), doc: d})
+		}
+	}
+	out := h.items
+	slices.SortFunc(out, func(a, c candidate) int { return compareCandidates(sort, a, c) })
+	return out, nil
+}
+
+// compareCandidates orders a before c (negative) as sort asks: relevance
+// and updated, the larger key first; volume and name, the smaller; a
+// document without the value last; then index order.
+func compareCandidates(sort string, a, c candidate) int {
+	ak, ck := a.key, c.key
+	if sort == SortRelevance || sort == SortUpdated {
+		ak, ck = -ak, -ck
+	}
+	switch an, cn := math.IsNaN(ak), math.IsNaN(ck); {
+	case an && !cn:
+		return 1
+	case cn && !an:
+		return -1
+	case !an && ak < ck:
+		return -1
+	case !an && ak > ck:
+		return 1
+	}
+	if a.seg != c.seg {
+		return a.seg - c.seg
+	}
+	switch {
+	case a.doc < c.doc:
+		return -1
+	case a.doc > c.doc:
+		return 1
+	}
+	return 0
+}
+
+// candHeap keeps the worst of the best candidates on top.
+type candHeap struct {
+	sort  string
+	items []candidate
+}
+
+func (h *candHeap) Len() int           { return len(h.items) }
+func (h *candHeap) Less(i, j int) bool { return compareCandidates(h.sort, h.items[i], h.items[j]) > 0 }
+func (h *candHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *candHeap) Push(x any)         { h.items = append(h.items, x.(candidate)) }
+func (h *candHeap) Pop() any {
+	x := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return x
+}
+
+// nameKeys replaces the per-segment name ranks of candidates by a rank
+// over all of them, from their names, so that segments merge in order.
+func (b *Bleve) nameKeys(matches []segMatch, cands []candidate) error {
+	names := make([]string, len(cands))
+	for i, c := range cands {
+		if math.IsNaN(c.key) || c.key == math.MaxUint32 {
+			continue
+		}
+		d, err := storedDoc(matches[c.seg].seg, c.doc)
+		if err != nil {
+			return err
+		}
+		names[i] = strings.ToLower(d.Name)
+	}
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, c int) int {
+		na, nc := names[a], names[c]
+		switch {
+		case cands[a].key == math.MaxUint32 && cands[c].key != math.MaxUint32:
+			return 1
+		case cands[c].key == math.MaxUint32 && cands[a].key != math.MaxUint32:
+			return -1
+		case na < nc:
+			return -1
+		case na > nc:
+			return 1
+		}
+		return compareCandidates(SortName, cands[a], cands[c])
+	})
+	rank := 0.0
+	for k, i := range order {
+		if k > 0 && names[i] != names[order[k-1]] {
+			rank++
+		}
+		if cands[i].key != math.MaxUint32 {
+			cands[i].key = rank
+		}
+	}
+	return nil
+}
+
+// tiesByID orders the runs of candidates with equal keys that reach into
+// [from, to) by document id, as sorting by a field does in Bleve.
+func tiesByID(matches []segMatch, cands []candidate, from, to int) error {
+	same := func(a, c candidate) bool {
+		return a.key == c.key || math.IsNaN(a.key) && math.IsNaN(c.key)
+	}
+	for i := 0; i < len(cands) && i < to; {
+		j := i + 1
+		for j < len(cands) && same(cands[i], cands[j]) {
+			j++
+		}
+		if j-i > 1 && j > from {
+			type withID struct {
+				c  candidate
+				id string
+			}
+			run := make([]withID, j-i)
+			for k, c := range cands[i:j] {
+				id, err := matches[c.seg].seg.DocID(uint64(c.doc))
+				if err != nil {
+					return err
+				}
+				run[k] = withID{c, string(id)}
+			}
+			slices.SortStableFunc(run, func(a, c withID) int { return strings.Compare(a.id, c.id) })
+			for k := range run {
+				cands[i+k] = run[k].c
+			}
+		}
+		i = j
+	}
+	return nil
+}
+
+// storedDoc reads the document kept in the index for a hit.
+func storedDoc(seg segment.Segment, doc uint32) (Doc, error) {
+	var raw []byte
+	err := seg.VisitStoredFields(uint64(doc), func(field string, _ byte, value []byte, _ []uint64) bool {
+		if field == fieldStored {
+			raw = append([]byte(nil), value...)
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return Doc{}, err
+	}
+	var d Doc
+	if err := json.Unmarshal(raw, &d); err != nil {
+		id, _ := seg.DocID(uint64(doc))
+		return Doc{}, fmt.Errorf("document %s is damaged (run `blueprints reindex`): %w", id, err)
+	}
+	return d, nil
+}

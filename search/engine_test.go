@@ -1,0 +1,150 @@
+package search
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/blevesearch/bleve/v2/index/scorch"
+)
+
+// segmentCount is how many segments the index reads.
+func segmentCount(t *testing.T, b *Bleve) int {
+	t.Helper()
+	a, err := b.index.Advanced()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.Reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	return len(r.(*scorch.IndexSnapshot).Segments())
+}
+
+// TestSegmentsAgree: the documents in one segment or spread over many
+// (one Apply each, some replaced and deleted on the way) give the same
+// totals, facets and hits for every search case, in the same order where
+// an order is asked for: the engine merges what it finds in each segment.
+func TestSegmentsAgree(t *testing.T) {
+	docs := loadFixture(t)
+	one := openIndex(t, t.TempDir())
+	if err := one.Apply(context.Background(), docs, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Bleve merges segments in the background, and those of updates not
+	// yet on disk when it writes them: not this index's, whose every
+	// Apply is written on its own (the index is closed after each).
+	settings := map[string]any{"scorchMergePlanOptions": map[string]any{"MaxSegmentSize": 1}}
+	path := filepath.Join(t.TempDir(), "index.bleve")
+	ctx := context.Background()
+	apply := func(upserts []Doc, deletes []string) {
+		b, err := open(path, settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := b.Apply(ctx, upserts, deletes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, d := range docs {
+		if i%7 == 3 {
+			// Index an older version first, and a part that goes away,
+			// beside the part before (again), which keeps their
+			// segment alive.
+			old := d
+			old.Name += " draft"
+			gone := d
+			gone.ID += ".gone"
+			apply([]Doc{old, gone, docs[i-1]}, nil)
+			apply(nil, []string{gone.ID})
+		}
+		apply([]Doc{d}, nil)
+	}
+	many, err := open(path, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer many.Close()
+	if n := segmentCount(t, many); n < 5 {
+		t.Fatalf("the spread index has %d segments; the test needs several", n)
+	}
+	if n, _ := many.Count(); n != uint64(len(docs)) {
+		t.Fatalf("the spread index holds %d documents, want %d", n, len(docs))
+	}
+	var queries []string
+	files, _ := filepath.Glob(filepath.Join("testdata", "searches", "*.json"))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cases []searchCase
+		if err := json.Unmarshal(raw, &cases); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			queries = append(queries, c.Query)
+		}
+	}
+	queries = append(queries, "q=gear&prefix=1", "q=cariage", "sort=name&per_page=7&page=2", "sort=volume&per_page=5&page=3", "kind=part&sort=updated&per_page=9")
+	for _, raw := range queries {
+		v, _ := url.ParseQuery(raw)
+		if v.Get("per_page") == "" {
+			v.Set("per_page", "100")
+		}
+		q, err := ParseQuery(v)
+		if err != nil {
+			continue // a case about a bad query
+		}
+		a, aerr := one.Search(ctx, q)
+		b, berr := many.Search(ctx, q)
+		if (aerr == nil) != (berr == nil) {
+			t.Fatalf("%s: %v, spread: %v", raw, aerr, berr)
+		}
+		if aerr != nil {
+			continue
+		}
+		if a.Total != b.Total {
+			t.Errorf("%s: total %d, spread %d", raw, a.Total, b.Total)
+		}
+		af, _ := json.Marshal(a.Facets)
+		bf, _ := json.Marshal(b.Facets)
+		if string(af) != string(bf) {
+			t.Errorf("%s: facets\n%s\nspread\n%s", raw, af, bf)
+		}
+		ai, bi := hitIDs(a), hitIDs(b)
+		if q.Sort != SortRelevance || q.Text == "" {
+			if !slices.Equal(ai, bi) {
+				t.Errorf("%s: hits\n%v\nspread\n%v", raw, ai, bi)
+			}
+			continue
+		}
+		// By relevance, equal scores keep index order, which differs:
+		// compare the scores in order and the hits as a set.
+		for i := range a.Hits {
+			if i < len(b.Hits) && math.Abs(a.Hits[i].Score-b.Hits[i].Score) > 1e-6*a.Hits[i].Score {
+				t.Errorf("%s: hit %d scores %v, spread %v", raw, i, a.Hits[i].Score, b.Hits[i].Score)
+				break
+			}
+		}
+		slices.Sort(ai)
+		slices.Sort(bi)
+		if !slices.Equal(ai, bi) {
+			t.Errorf("%s: hits\n%v\nspread\n%v", raw, ai, bi)
+		}
+		for _, h := range b.Hits {
+			if strings.HasSuffix(h.ID, ".gone") || strings.HasSuffix(h.Name, " draft") {
+				t.Errorf("%s: a deleted or replaced document is a hit: %s %q", raw, h.ID, h.Name)
+			}
+		}
+	}
+}
