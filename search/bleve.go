@@ -24,9 +24,10 @@ import (
 
 // mappingVersion names the shape of the index; an index written with
 // another version must be rebuilt (the server does so from the database at
-// start; blueprints reindex from the repositories). 2: README words of
-// projects (field readme), camelCase words also indexed whole.
-const mappingVersion = "2"
+// start; blueprints reindex from the repositories). Version 2 added
+// visibility and owner_key (private projects); 3 the README words of
+// projects (field readme) and camelCase words indexed whole too.
+const mappingVersion = "3"
 
 var mappingVersionKey = []byte("blueprints_mapping_version")
 
@@ -299,6 +300,15 @@ func indexFields(d *Doc) (map[string]any, error) {
 		}
 	}
 	setKeyword(fieldProject, d.Project)
+	f[fieldVisible] = "public"
+	if d.Private {
+		f[fieldVisible] = "private"
+	}
+	owner := d.Owner
+	if owner == "" {
+		owner, _, _ = strings.Cut(d.Project, "/")
+	}
+	setKeyword(fieldOwnerKey, strings.ToLower(owner))
 	setKeyword(fieldLicense, d.License)
 	setKeyword(fieldCategory, d.Category)
 

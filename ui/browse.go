@@ -286,10 +286,8 @@ func (u *UI) blob(c echo.Context) error {
 		if err != nil {
 			return u.fail(c, err)
 		}
-		for _, use := range uses {
-			if use.Project != l.P.Full() || use.Path != l.Path {
-				v.Uses = append(v.Uses, use)
-			}
+		if v.Uses, err = u.publicUses(ctx, uses, l.P.Full(), l.Path); err != nil {
+			return u.fail(c, err)
 		}
 		// The last commit that changed this file, not the ref's latest.
 		last, err := b.FileLog(ctx, h, l.Path, 0, 1, historyWalkLimit)
@@ -555,4 +553,32 @@ func (u *UI) fileHistory(c echo.Context, p *projectRef, res repo.Resolved, page 
 		v.Next = base + "?page=" + strconv.Itoa(page+1)
 	}
 	return u.renderCached(c, http.StatusOK, "history", "History of "+l.Path+" · "+p.Full(), v, key, time.Minute)
+}
+
+// publicUses keeps the uses of a file in other public projects (or in
+// other paths of this one). The page is the same for every viewer who
+// may read this project, so it never names a private project, not even to
+// those who may read it.
+func (u *UI) publicUses(ctx context.Context, uses []store.Part, project, path string) ([]store.Part, error) {
+	var out []store.Part
+	public := map[string]bool{project: true}
+	for _, use := range uses {
+		if use.Project == project && use.Path == path {
+			continue
+		}
+		ok, seen := public[use.Project]
+		if !seen {
+			owner, name, _ := strings.Cut(use.Project, "/")
+			p, err := u.store.ProjectByName(ctx, owner, name)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			ok = err == nil && !p.Private()
+			public[use.Project] = ok
+		}
+		if ok {
+			out = append(out, use)
+		}
+	}
+	return out, nil
 }

@@ -121,6 +121,7 @@ func (u *UI) project(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	v := projectView{P: p, CloneURL: cloneURL(c.Request(), p), Page: 1}
+	c.Set(manageKey, p.Row)
 	q := c.QueryParams()
 	v.Query = strings.TrimSpace(q.Get("q"))
 	if len(v.Query) > 200 {
@@ -147,6 +148,10 @@ func (u *UI) project(c echo.Context) error {
 	case !errors.Is(err, store.ErrNotFound):
 		return u.fail(c, err)
 	}
+	if p.Row.Description != "" {
+		// Set on the project's settings page: it wins over the README's.
+		v.Meta.Description = p.Row.Description
+	}
 	branch, head, err := p.Browse.Head()
 	if errors.Is(err, repo.ErrNoRef) {
 		v.Empty = true
@@ -161,7 +166,7 @@ func (u *UI) project(c echo.Context) error {
 	behind := !v.HasMeta || v.Meta.Ref != branch || v.Meta.LatestCommit != head.String()
 	key := ""
 	if !behind || !v.Pending {
-		key = fmt.Sprintf("project:%s:%s:%s:%s:%s:%s:%d:%d:%d:%s:%d:%s:%s", p.Full(), p.Row.Updated, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL, v.Page, v.Query, v.Folder)
+		key = fmt.Sprintf("project:%s:%s:%s:%q:%s:%s:%s:%s:%d:%d:%d:%s:%d:%q:%q", p.Full(), p.Row.Updated, p.Row.Visibility, p.Row.Description, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL, v.Page, v.Query, v.Folder)
 		if hit, err := u.sendCached(c, key); hit {
 			return err
 		}
