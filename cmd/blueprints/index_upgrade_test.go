@@ -70,7 +70,7 @@ func TestIndexOfAnEarlierShapeIsRebuilt(t *testing.T) {
 	if n := hits(); n != 1 {
 		t.Fatalf("after the restart: %d hits for plugaligner, want 1\n%s", n, srv.Log())
 	}
-	if !strings.Contains(srv.Log(), "search index was written in another shape") {
+	if !strings.Contains(srv.Log(), "search index was written by another version") {
 		t.Errorf("the server did not say it rebuilt the index:\n%s", srv.Log())
 	}
 }

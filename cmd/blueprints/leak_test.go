@@ -109,25 +109,27 @@ var routeCases = map[string]routeCase{
 	"GET /api/v1/projects":                 {path: "/api/v1/projects"},
 	"GET /api/v1/projects/:owner/:project": {path: "/api/v1/projects/{p}", need: needRead},
 	// Project pages.
-	"GET /:owner/:project":              {path: "/{p}", need: needRead},
-	"HEAD /:owner/:project":             {path: "/{p}", need: needRead},
-	"GET /:owner/:project/":             {path: "/{p}/", need: needRead},
-	"HEAD /:owner/:project/":            {path: "/{p}/", need: needRead},
-	"GET /:owner/:project/tree/*":       {path: "/{p}/tree/main/parts", need: needRead},
-	"HEAD /:owner/:project/tree/*":      {path: "/{p}/tree/main/parts", need: needRead},
-	"GET /:owner/:project/blob/*":       {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"HEAD /:owner/:project/blob/*":      {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"GET /:owner/:project/commits/*":    {path: "/{p}/commits/main", need: needRead},
-	"HEAD /:owner/:project/commits/*":   {path: "/{p}/commits/main", need: needRead},
-	"GET /:owner/:project/commit/:sha":  {path: "/{p}/commit/{commit}", need: needRead},
-	"HEAD /:owner/:project/commit/:sha": {path: "/{p}/commit/{commit}", need: needRead},
-	"GET /:owner/:project/raw/*":        {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"HEAD /:owner/:project/raw/*":       {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"GET /:owner/:project/preview/*":    {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
-	"HEAD /:owner/:project/preview/*":   {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
-	"GET /:owner/:project/mesh/*":       {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
-	"HEAD /:owner/:project/mesh/*":      {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
-	"GET /:owner/:project/archive/*":    {path: "/{p}/archive/main.zip", need: needRead},
+	"GET /:owner/:project":            {path: "/{p}", need: needRead},
+	"HEAD /:owner/:project":           {path: "/{p}", need: needRead},
+	"GET /:owner/:project/":           {path: "/{p}/", need: needRead},
+	"HEAD /:owner/:project/":          {path: "/{p}/", need: needRead},
+	"GET /:owner/:project/tree/*":     {path: "/{p}/tree/main/parts", need: needRead},
+	"HEAD /:owner/:project/tree/*":    {path: "/{p}/tree/main/parts", need: needRead},
+	"GET /:owner/:project/blob/*":     {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"HEAD /:owner/:project/blob/*":    {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"GET /:owner/:project/commits/*":  {path: "/{p}/commits/main", need: needRead},
+	"HEAD /:owner/:project/commits/*": {path: "/{p}/commits/main", need: needRead},
+	"GET /:owner/:project/commit/*":   {path: "/{p}/commit/{commit}", need: needRead},
+	"HEAD /:owner/:project/commit/*":  {path: "/{p}/commit/{commit}", need: needRead},
+	"GET /:owner/:project/image/*":    {path: "/{p}/image/main/docs/hidden_gearbox.svg", need: needRead},
+	"HEAD /:owner/:project/image/*":   {path: "/{p}/image/main/docs/hidden_gearbox.svg", need: needRead},
+	"GET /:owner/:project/raw/*":      {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"HEAD /:owner/:project/raw/*":     {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"GET /:owner/:project/preview/*":  {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
+	"HEAD /:owner/:project/preview/*": {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
+	"GET /:owner/:project/mesh/*":     {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
+	"HEAD /:owner/:project/mesh/*":    {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
+	"GET /:owner/:project/archive/*":  {path: "/{p}/archive/main.zip", need: needRead},
 	// Git.
 	"GET /:owner/:project/info/refs":         {path: "/{p}.git/info/refs?service=git-upload-pack", need: needRead},
 	"POST /:owner/:project/git-upload-pack":  {path: "/{p}.git/git-upload-pack", need: needRead, body: "0000"},
@@ -235,7 +237,9 @@ func TestLeakMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(work, "parts", "hidden_gearbox_mount.stl"), stl, 0o644)
-	os.WriteFile(filepath.Join(work, "README.md"), []byte("# Rover of secrets\n\nNothing to see.\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "README.md"), []byte("# Rover of secrets\n\nNothing to see.\n\n![gearbox](docs/hidden_gearbox.svg)\n"), 0o644)
+	os.MkdirAll(filepath.Join(work, "docs"), 0o755)
+	os.WriteFile(filepath.Join(work, "docs", "hidden_gearbox.svg"), []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><title>hidden gearbox</title><rect width="10" height="10"/></svg>`), 0o644)
 	testenv.Git(t, work, "add", "-A")
 	testenv.Git(t, work, "commit", "-q", "-m", "Add the hidden gearbox")
 	olivia := roles[4]
