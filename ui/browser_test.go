@@ -334,6 +334,27 @@ func browserTests(t *testing.T, s *site, h *history) {
 		}
 	})
 
+	t.Run("owner link leads to the owner's page", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(base),
+			chromedp.WaitVisible(".project-title .owner a"),
+			chromedp.Click(".project-title .owner a"),
+			chromedp.WaitVisible(".owner-head"),
+		)
+		if err != nil {
+			t.Fatalf("follow the owner link: %v", err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname + '|' + [...document.querySelectorAll('.projects .card-title')].map(e => e.textContent).sort().join(',')`))
+		if err != nil || !strings.HasPrefix(got, "/"+owner+"|") || !strings.Contains(got, "Voron Trident") {
+			t.Errorf("owner page: %q (%v), want /%s listing its projects", got, err, owner)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			saveScreenshot(t, "owner.png", shot)
+		}
+	})
+
 	t.Run("download all as zip", func(t *testing.T) {
 		ctx, cancel := b.Tab(t, time.Minute)
 		defer cancel()
