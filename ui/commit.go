@@ -53,7 +53,7 @@ type commitView struct {
 	P          *projectRef
 	Commit     repo.Commit
 	Parts      []partChange // this page's part diffs
-	PartTotal  int          // parts the commit changed
+	PartTotal  int          // parts among the files listed
 	From, To   int          // 1-based range of Parts among them
 	Page       int
 	Prev, Next string
@@ -61,14 +61,15 @@ type commitView struct {
 	Added      int
 	Deleted    int
 	Changed    int
-	MoreFiles  int // changed files beyond maxFilesListed
+	MoreFiles  bool // the commit changed more than maxFilesListed files (and maybe more parts)
 }
 
 // maxFilesListed caps the file list of one commit page.
 const maxFilesListed = 2000
 
 // partChangesPerPage is how many part diffs one commit page shows; the
-// others are on the following pages (?page=2…).
+// others are on the following pages (?page=2…). Parts are counted among
+// the files listed (maxFilesListed).
 const partChangesPerPage = 200
 
 // commit is the commit page: its files and, for each part it added,
@@ -113,11 +114,13 @@ func (u *UI) commit(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	changes, err := p.Browse.Changes(ctx, h)
+	// The diff stops at the cap: a commit of a million files costs what
+	// the page shows of it.
+	changes, more, err := p.Browse.Changes(ctx, h, maxFilesListed)
 	if err != nil {
 		return u.fail(c, err)
 	}
-	v := commitView{P: p, Commit: info, Page: page}
+	v := commitView{P: p, Commit: info, Page: page, MoreFiles: more}
 	first := (page - 1) * partChangesPerPage
 	parent := ""
 	if len(info.Parents) > 0 {
@@ -135,7 +138,7 @@ func (u *UI) commit(c echo.Context) error {
 		if ch.Action == repo.Renamed {
 			fc.From = ch.From.Path
 		}
-		if ch.Action != repo.Deleted {
+		if ch.Action != repo.Deleted && !isGitlink(ch.To) {
 			fc.URL = p.URL() + "/blob/" + h.String() + "/" + escapePath(ch.To.Path)
 		}
 		switch ch.Action {
@@ -146,13 +149,9 @@ func (u *UI) commit(c echo.Context) error {
 		default:
 			v.Changed++
 		}
-		if len(v.Files) < maxFilesListed {
-			v.Files = append(v.Files, fc)
-		} else {
-			v.MoreFiles++
-		}
-		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From)
-		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To)
+		v.Files = append(v.Files, fc)
+		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From) && !isGitlink(ch.From)
+		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To) && !isGitlink(ch.To)
 		if !fromPart && !toPart {
 			continue
 		}

@@ -72,6 +72,7 @@ type folderCount struct {
 // Done of the Total part files it adds or changes are measured.
 type catalogProgress struct {
 	Done, Total int
+	More        bool // the push brings more than Total: it was looked at in part
 	First       bool // nothing of the project was catalogued before
 }
 
@@ -195,12 +196,12 @@ func (u *UI) project(c echo.Context) error {
 		if v.HasMeta && v.Meta.Ref == branch && v.Meta.LatestCommit != "" {
 			base, _ = hashOf(v.Meta.LatestCommit)
 		}
-		pending, done, err := u.uncatalogued(ctx, p, base, head, branch)
+		pending, done, capped, err := u.uncatalogued(ctx, p, base, head, branch)
 		if err != nil {
 			return u.fail(c, err)
 		}
 		if v.Pending && len(pending) > 0 {
-			v.Progress = &catalogProgress{Done: done, Total: len(pending), First: len(stored) == 0}
+			v.Progress = &catalogProgress{Done: done, Total: len(pending), More: capped, First: len(stored) == 0}
 		}
 		if len(stored) == 0 {
 			cards = pending
@@ -223,32 +224,45 @@ func (u *UI) project(c echo.Context) error {
 	return u.renderCached(c, http.StatusOK, "project", p.Full(), v, key, time.Minute)
 }
 
+// Bounds of the look at what a push brings while it is catalogued: the
+// part files listed, and the files looked at to find them (a push far
+// beyond these is shown in part, its count with a "+").
+const (
+	maxUncataloguedParts = 20_000
+	maxUncataloguedFiles = 50_000
+)
+
 // uncatalogued lists the part files that head adds or changes against
 // base (all of head's when base is zero), as cards, with the measurements
-// the catalogue has already recorded; done counts those.
-func (u *UI) uncatalogued(ctx context.Context, p *projectRef, base, head plumbing.Hash, branch string) ([]partCard, int, error) {
+// the catalogue has already recorded; done counts those, and capped says
+// the walk stopped at its bounds.
+func (u *UI) uncatalogued(ctx context.Context, p *projectRef, base, head plumbing.Hash, branch string) (cards []partCard, done int, capped bool, err error) {
 	var files []repo.Entry
-	err := p.Browse.ChangedFiles(ctx, base, head, func(e repo.Entry) error {
+	seen := 0
+	err = p.Browse.ChangedFiles(ctx, base, head, func(e repo.Entry) error {
 		if isPart(e.Path) && !isLink(e) {
 			files = append(files, e)
+		}
+		if seen++; len(files) == maxUncataloguedParts || seen == maxUncataloguedFiles {
+			capped = true
+			return repo.StopWalk
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	keys := make([]string, len(files))
 	for i, e := range files {
 		if keys[i], err = catalogKey(p.Browse, e); err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 	}
 	measured, err := u.store.BlobParts(ctx, keys)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	cards := make([]partCard, 0, len(files))
-	done := 0
+	cards = make([]partCard, 0, len(files))
 	for i, e := range files {
 		card := partCard{Path: e.Path, Name: partName(e.Path), URL: p.URL() + "/blob/" + escapePath(branch) + "/" + escapePath(e.Path), Waiting: true}
 		if bp, ok := measured[keys[i]]; ok {
@@ -258,7 +272,7 @@ func (u *UI) uncatalogued(ctx context.Context, p *projectRef, base, head plumbin
 		}
 		cards = append(cards, card)
 	}
-	return cards, done, nil
+	return cards, done, capped, nil
 }
 
 // gallery fills in the totals, the folder list and this page's groups
