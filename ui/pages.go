@@ -344,15 +344,6 @@ func newHitCard(h search.Hit) hitCard {
 	return c
 }
 
-// cloneURL is the project's git remote as this request reached us.
-func cloneURL(r *http.Request, p *projectRef) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + "/" + p.Owner + "/" + p.Name + ".git"
-}
-
 // lfsOID returns the LFS object id when the blob is an LFS pointer.
 func lfsOID(b *repo.Browse, e repo.Entry) (string, error) {
 	if e.Size > maxPointer || e.Dir || isLink(e) {
@@ -392,8 +383,12 @@ func isCommitID(s string) bool {
 }
 
 // scope is what the viewer may see, and a key naming it for page caches:
-// every viewer who sees only public projects shares one key.
+// every viewer who sees only public projects shares one key. It is asked
+// once per request (the page cache key and the page both use it).
 func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
+	if s, ok := c.Get(scopeKey).(access.Scope); ok {
+		return s, s.Key(), nil
+	}
 	v, err := u.viewer(c)
 	if err != nil {
 		return access.Scope{}, "", err
@@ -402,5 +397,9 @@ func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
 	if err != nil {
 		return access.Scope{}, "", err
 	}
+	c.Set(scopeKey, s)
 	return s, s.Key(), nil
 }
+
+// scopeKey holds a request's access.Scope once asked.
+const scopeKey = "ui.scope"

@@ -97,6 +97,7 @@ type projectView struct {
 	}
 	Folders     []folderCount // folders holding parts, with how many
 	MoreFolders int
+	Cover       *partCard // the largest measured part with a preview (for link previews)
 
 	// The gallery: the filters, this page's groups and the links to the
 	// others.
@@ -121,7 +122,7 @@ func (u *UI) project(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	ctx := c.Request().Context()
-	v := projectView{P: p, CloneURL: cloneURL(c.Request(), p), Page: 1}
+	v := projectView{P: p, CloneURL: u.public.URL(c.Request(), p.URL()+".git"), Page: 1}
 	c.Set(manageKey, p.Row)
 	q := c.QueryParams()
 	v.Query = strings.TrimSpace(q.Get("q"))
@@ -287,9 +288,12 @@ func (v *projectView) gallery(cards []partCard) {
 	})
 	v.Totals.Parts = len(cards)
 	all := map[string]int{}
-	for _, c := range cards {
+	for i, c := range cards {
 		if c.Part != nil {
 			v.Totals.Triangles += c.Part.Triangles
+			if c.Preview != "" && (v.Cover == nil || c.Part.Volume > v.Cover.Part.Volume) {
+				v.Cover = &cards[i]
+			}
 		}
 		all[folderOf(c.Path)]++
 	}

@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path"
 	"path/filepath"
@@ -25,6 +26,8 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/ui/api"
+	"github.com/blueprints-hq/blueprints/ui/api/apitest"
 )
 
 // site is a running server with corpus projects pushed and catalogued.
@@ -577,15 +580,18 @@ func TestSite(t *testing.T) {
 		if m := regexp.MustCompile(`href="([^"]*)">Search without the size limit`).FindStringSubmatch(body); m == nil || !strings.Contains(m[1], "q=z") || strings.Contains(m[1], "max_") {
 			t.Errorf("the note's link to search without the size limit: %v", m)
 		}
-		var api struct {
+		var ans struct {
 			Unfit *struct {
 				Path string `json:"path"`
 			} `json:"unfit"`
 		}
-		_, body, _ = get(t, s.srv.URL+"/api/v1/search?"+q, nil)
-		if err := json.Unmarshal([]byte(body), &api); err != nil || api.Unfit == nil || api.Unfit.Path != top.Path {
-			t.Errorf("API unfit: %v %+v, want %s", err, api.Unfit, top.Path)
+		req := httptest.NewRequest(http.MethodGet, s.srv.URL+"/api/v1/search?"+q, nil)
+		code, body, hd := get(t, req.URL.String(), nil)
+		if err := json.Unmarshal([]byte(body), &ans); err != nil || ans.Unfit == nil || ans.Unfit.Path != top.Path {
+			t.Errorf("API unfit: %v %+v, want %s", err, ans.Unfit, top.Path)
 		}
+		// The answer with unfit is one the OpenAPI document describes.
+		apitest.New(t, api.OpenAPI).Check(t, req, code, hd, []byte(body))
 		// Big enough: no note.
 		code, body, _ = get(t, s.srv.URL+"/search?q=z+carriage&max_x=300&max_y=300&max_z=300", nil)
 		if code != 200 || strings.Contains(body, "does not fit") {

@@ -36,6 +36,13 @@ func main() {
 			reindexCmd,
 			migrateDBCmd,
 			hookCmd,
+			versionCmd,
+			backupCmd,
+			restoreCmd,
+			doctorCmd,
+			webhookAddCmd,
+			webhookListCmd,
+			webhookRemoveCmd,
 		},
 	}
 	os.Exit(app.Main(os.Args[1:]))
