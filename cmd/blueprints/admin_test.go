@@ -33,7 +33,8 @@ func TestAdminCommandsNeedADataFolder(t *testing.T) {
 		return stdout.String(), stderr.String(), err
 	}
 	want := filepath.Join(dir, "data")
-	for _, args := range [][]string{{"user", "add", "alice"}, {"token", "list", "alice"}, {"token", "revoke", "1"}} {
+	for _, args := range [][]string{{"user", "add", "alice"}, {"token", "list", "alice"}, {"token", "revoke", "1"},
+		{"webhook", "add", "alice/x", "https://example.org/hook"}, {"webhook", "list", "alice/x"}, {"webhook", "remove", "1"}} {
 		out, errOut, err := run(args...)
 		if err == nil {
 			t.Errorf("%s without a data folder succeeded:\n%s", strings.Join(args, " "), out)
