@@ -163,8 +163,9 @@ func apiDeps(d api.Deps, st *store.Store, index search.Index, log *slog.Logger) 
 }
 
 // openIndex opens the search index at path. An index that followed
-// another database (or got further than this one's log) describes another
-// catalogue: it is removed and built again from this database.
+// another database (or got further than this one's log), or that an
+// earlier release wrote in another shape (mapping version), does not fit
+// this catalogue: it is removed and built again from this database.
 func openIndex(ctx context.Context, log *slog.Logger, st *store.Store, path string) (*search.Bleve, error) {
 	index, err := search.Open(path)
 	if errors.Is(err, search.ErrIndexVersion) {
