@@ -50,6 +50,9 @@ type routeCase struct {
 	// ok are the statuses an allowed viewer may get; default: anything
 	// but 401, 403 and 404 (the policy let them through).
 	ok []int
+	// private: an allowed viewer's answer says Cache-Control: private,
+	// so no shared cache keeps the private project's file.
+	private bool
 }
 
 const privateProject = "acme/secret-rover"
@@ -108,6 +111,10 @@ var routeCases = map[string]routeCase{
 	"POST /organisations":                           {path: "/organisations", need: needSignedIn, body: "name=settings"},
 	"POST /organisations/:org/members":              {path: "/organisations/acme/members", need: needSignedIn, body: "user=nobody-here&role=member"},
 	"POST /organisations/:org/members/:user/remove": {path: "/organisations/acme/members/nobody-here/remove", need: needSignedIn},
+	"GET /organisations/:org/webhooks":              {path: "/organisations/acme/webhooks", need: needSignedIn},
+	"HEAD /organisations/:org/webhooks":             {path: "/organisations/acme/webhooks", need: needSignedIn},
+	"POST /organisations/:org/webhooks":             {path: "/organisations/acme/webhooks", need: needSignedIn, body: "url=ftp%3A%2F%2Fexample.org&events=push"},
+	"POST /organisations/:org/webhooks/:id/remove":  {path: "/organisations/acme/webhooks/999999/remove", need: needSignedIn},
 	// What crawlers, feed readers and link previews read (issue 18).
 	"GET /robots.txt":                    {path: "/robots.txt"},
 	"HEAD /robots.txt":                   {path: "/robots.txt"},
@@ -155,8 +162,8 @@ var routeCases = map[string]routeCase{
 	"GET /:owner/:project/archive/*":         {path: "/{p}/archive/main.zip", need: needRead},
 	"GET /:owner/:project/print":             {path: "/{p}/print?printer=mk4", need: needRead},
 	"HEAD /:owner/:project/print":            {path: "/{p}/print?printer=mk4", need: needRead},
-	"GET /:owner/:project/print/:printer/*":  {path: "/{p}/print/mk4/plate-1.3mf", need: needRead},
-	"HEAD /:owner/:project/print/:printer/*": {path: "/{p}/print/mk4/plate-1.png", need: needRead},
+	"GET /:owner/:project/print/:printer/*":  {path: "/{p}/print/mk4/plate-1.3mf", need: needRead, private: true},
+	"HEAD /:owner/:project/print/:printer/*": {path: "/{p}/print/mk4/plate-1.png", need: needRead, private: true},
 	// Git.
 	"GET /:owner/:project/info/refs":         {path: "/{p}.git/info/refs?service=git-upload-pack", need: needRead},
 	"POST /:owner/:project/git-upload-pack":  {path: "/{p}.git/git-upload-pack", need: needRead, body: "0000"},
@@ -181,6 +188,8 @@ var routeCases = map[string]routeCase{
 	"POST /:owner/:project/settings/collaborators/:user/remove": {path: "/{p}/settings/collaborators/nobody-here/remove", need: needManage, ok: []int{400}},
 	"POST /:owner/:project/settings/move":                       {path: "/{p}/settings/move", need: needManage, body: "name=..bad", ok: []int{400}},
 	"POST /:owner/:project/settings/delete":                     {path: "/{p}/settings/delete", need: needManage, body: "confirm=wrong", ok: []int{400}},
+	"POST /:owner/:project/settings/webhooks":                   {path: "/{p}/settings/webhooks", need: needManage, body: "url=ftp%3A%2F%2Fexample.org&events=push", ok: []int{400}},
+	"POST /:owner/:project/settings/webhooks/:id/remove":        {path: "/{p}/settings/webhooks/999999/remove", need: needManage, ok: []int{400}},
 }
 
 // role is one kind of viewer of the private project.
@@ -351,6 +360,7 @@ func TestLeakMatrix(t *testing.T) {
 		return strings.NewReplacer("{p}", project, "{preview}", preview, "{commit}", commit, "{oid}", oid,
 			"{size}", itoa(len(lfsData)), "{lock}", itoa(int(lock.ID)), "{lfs}", string(lfsData)).Replace(s)
 	}
+	var lastHeader http.Header // of the latest answer send got
 	send := func(r *role, method, path, body string, csrf bool) (int, string) {
 		var rd io.Reader
 		if body != "" {
@@ -387,6 +397,7 @@ func TestLeakMatrix(t *testing.T) {
 		}
 		defer res.Body.Close()
 		data, _ := io.ReadAll(res.Body)
+		lastHeader = res.Header
 		return res.StatusCode, string(data)
 	}
 
@@ -446,6 +457,9 @@ func TestLeakMatrix(t *testing.T) {
 			default:
 				if rc.ok != nil && !containsInt(rc.ok, code) || rc.ok == nil && (code == 401 || code == 403 || code == 404) {
 					t.Errorf("%s %s as %s: %d, want the policy to let them through (%v)\n%s", rt.Method, path, r.name, code, rc.ok, between(got, "<main", "</main>"))
+				}
+				if cc := lastHeader.Get("Cache-Control"); rc.private && code == 200 && !strings.Contains(cc, "private") {
+					t.Errorf("%s %s as %s: Cache-Control %q, want private", rt.Method, path, r.name, cc)
 				}
 			}
 		}
