@@ -89,7 +89,7 @@ func (h *hostile) run(ctx context.Context, deadline time.Time, s *site) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		out, err := s.git.run(ctx, h.heavy, "push", "--quiet", s.srv.Remote(h.user, h.token, h.user, "heavy"), "main")
+		out, err := s.git.run(ctx, h.heavy, "push", "--quiet", s.remote(h.user, h.token, h.user, "heavy"), "main")
 		if err != nil {
 			h.mu.Lock()
 			h.heavyErr = fmt.Sprintf("push: %v: %s", err, clip(out, 300))
@@ -99,7 +99,7 @@ func (h *hostile) run(ctx context.Context, deadline time.Time, s *site) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		remote := s.srv.Remote(h.user, h.token, h.user, "bomb")
+		remote := s.remote(h.user, h.token, h.user, "bomb")
 		for time.Now().Before(deadline) && ctx.Err() == nil {
 			out, err := s.git.run(ctx, h.bombRepo, "push", remote, h.bombCommit+":refs/heads/main")
 			h.mu.Lock()
@@ -114,7 +114,7 @@ func (h *hostile) run(ctx context.Context, deadline time.Time, s *site) {
 			sleepUntil(ctx, deadline, 5*time.Second)
 		}
 	}()
-	host := strings.TrimPrefix(s.srv.URL, "http://")
+	host := strings.TrimPrefix(s.base, "http://")
 	lfsBatch := "/" + h.user + "/heavy.git/info/lfs/objects/batch"
 	for i := range h.slow {
 		wg.Add(1)
@@ -220,7 +220,7 @@ func (h *hostile) finish(ctx context.Context, s *site, wait time.Duration) {
 	end := time.Now().Add(wait)
 	for {
 		d = detail{}
-		res, err := http.Get(s.srv.URL + "/api/v1/projects/" + h.user + "/heavy")
+		res, err := http.Get(s.base + "/api/v1/projects/" + h.user + "/heavy")
 		if err == nil {
 			json.NewDecoder(res.Body).Decode(&d)
 			res.Body.Close()

@@ -57,8 +57,9 @@ stored outside Git LFS, refuses the push with the limit and the path.
 Parts: each part is read, measured and previewed within --part-timeout
 and its preview within --preview-budget of work; a part over either fails
 alone, with the reason on the project page, and is not tried again until
-it changes (or a reindex). Parts of several pushes are measured in turn,
-so one project's many files do not hold back another's.
+it changes (or a reindex). Each push's job measures in a slot of its own
+beside the shared ones, so one project's many or slow parts never hold
+back another's. SIGTERM cancels the parts being measured.
 
 Slow and idle clients: a connection idle for --idle-timeout is closed; a
 request body outside pushes and LFS uploads must arrive within
