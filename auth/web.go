@@ -171,10 +171,16 @@ func (w *Web) SignOut(c echo.Context) error {
 }
 
 func (w *Web) setCookie(c echo.Context, name, value string, ttl time.Duration) {
+	w.setCookiePath(c, name, value, "/", ttl)
+}
+
+// setCookiePath sets (ttl < 0: clears) a cookie sent only to path and
+// below it.
+func (w *Web) setCookiePath(c echo.Context, name, value, path string, ttl time.Duration) {
 	ck := &http.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     "/",
+		Path:     path,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 		Secure:   w.secure(c.Request()),

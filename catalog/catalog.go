@@ -98,6 +98,10 @@ type Deps struct {
 	// Measured, when set, is called after each file version is measured
 	// (from several goroutines at once), e.g. for a progress display.
 	Measured func(project, path string)
+	// Catalogued, when set, is called after a job has catalogued a
+	// project (from the worker that ran it: it must not block), e.g. to
+	// prepare its print plan.
+	Catalogued func(project string)
 	// Logger receives progress and errors; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -382,6 +386,9 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 	}
 	c.finished(false, time.Since(start))
 	c.done(bg, job, st, false, "")
+	if c.d.Catalogued != nil {
+		c.d.Catalogued(job.Project)
+	}
 	log.Info("catalogued", "parts", st.Parts, "measured", st.Measured, "failed", st.Failed, "deleted", st.Deleted, "took", time.Since(start).Round(time.Millisecond))
 }
 
