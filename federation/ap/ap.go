@@ -94,7 +94,9 @@ func (s Site) VersionNote(owner, name, commit string) string {
 }
 
 // ProjectPage and UserPage are the people's pages.
-func (s Site) ProjectPage(owner, name string) string { return s.Origin + "/" + seg(owner) + "/" + seg(name) }
+func (s Site) ProjectPage(owner, name string) string {
+	return s.Origin + "/" + seg(owner) + "/" + seg(name)
+}
 
 // UserPage is the page of a user or organisation.
 func (s Site) UserPage(name string) string { return s.Origin + "/" + seg(name) }
