@@ -173,7 +173,7 @@ func TestDecodeDropsHostileHits(t *testing.T) {
 		hit(func(m map[string]any) { m["score"] = "high" }),
 		hit(func(m map[string]any) { m["owner"] = "mallory" }),
 		hit(func(m map[string]any) { m["preview_url"] = "https://tracker.example/p.png" }), // kept, without the preview
-		hit(func(m map[string]any) { m["name"] = `<script>alert(1)</script>` }),              // kept: escaped where shown
+		hit(func(m map[string]any) { m["name"] = `<script>alert(1)</script>` }),            // kept: escaped where shown
 	}
 	body, _ := json.Marshal(map[string]any{"total": 1, "hits": hits})
 	a, dropped, err := Decode("https://a.example", body, nil)
