@@ -316,6 +316,12 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		}
 	}
 
+	// Which file versions this project holds, before anyone can find
+	// them: a preview addressed by content hash is served to those who
+	// may read a project holding it.
+	if err := c.d.Store.AddProjectBlobs(context.WithoutCancel(ctx), t.project, fileKeys(changed)); err != nil {
+		return st, err
+	}
 	// One transaction records the parts and metadata and logs the search
 	// documents they change; every node's index follows the log (package
 	// catalog/follow). A crash before it commits leaves the job to run
@@ -340,6 +346,9 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 			return st, err
 		}
 		st.Measured += n
+		if err := c.d.Store.AddProjectBlobs(context.WithoutCancel(ctx), t.project, fileKeys(history)); err != nil {
+			return st, err
+		}
 	}
 	return st, nil
 }
@@ -614,6 +623,19 @@ func (c *Catalog) storeOutputs(ctx context.Context, f fileVersion, bp store.Blob
 	bp.Part = &part
 	bp.Preview = key
 	return bp, nil
+}
+
+// fileKeys are the blob_parts keys of files.
+func fileKeys(files []fileVersion) []string {
+	keys := make([]string, 0, len(files))
+	for _, f := range files {
+		if f.key != "" {
+			keys = append(keys, f.key)
+		} else {
+			keys = append(keys, f.blob.String())
+		}
+	}
+	return keys
 }
 
 // MeshKey is the blob key of the binary STL the viewer loads for a part

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -174,52 +175,80 @@ type target struct {
 // prefix is the LFS endpoint path of the target, "/owner/name.git/info/lfs".
 func (t target) prefix() string { return "/" + t.owner + "/" + t.name + ".git/info/lfs" }
 
-// resolve authenticates the request and finds the project. With write, the
-// caller must be allowed to push; with allowPending, a missing project
-// owned by the caller is accepted as pending.
+// resolve authenticates the request and finds the project, asking the
+// access policy. With write, the caller must be allowed to push; with
+// allowPending, a missing project the caller may create (under their own
+// name or an organisation they own) is accepted as pending. A project the
+// caller may not read answers exactly as a missing one: 401 for an
+// anonymous caller (git-lfs sends credentials only after a challenge), 404
+// otherwise.
 func (s *Server) resolve(c echo.Context, write, allowPending bool) (target, error) {
 	ctx := c.Request().Context()
 	var t target
-	name, err := s.repos.User(c)
+	v, err := s.repos.Viewer(c)
 	if err != nil {
 		if errors.Is(err, store.ErrBadCredentials) {
 			return t, fail(http.StatusUnauthorized, "bad user name or access token")
 		}
 		return t, fmt.Errorf("authenticate: %w", err)
 	}
-	if name != "" {
-		if t.user, err = s.store.UserByName(ctx, name); err != nil {
-			return t, fmt.Errorf("authenticate: %w", err)
-		}
-	}
+	t.user = store.User{ID: v.ID, Name: v.Name, Admin: v.Admin}
 	owner, project := c.Param("owner"), c.Param("project")
+	hidden := func(name string) error {
+		if v.Anonymous() {
+			return fail(http.StatusUnauthorized, "project %s not found, or you need to sign in (user name and access token)", name)
+		}
+		return fail(http.StatusNotFound, "project %s not found", name)
+	}
+	policy := s.repos.Policy()
 	p, err := s.repos.Project(ctx, owner, project)
 	switch {
 	case err == nil:
 		t.project, t.owner, t.name = p, p.Owner, p.Name
-	case errors.Is(err, repo.ErrInvalidName) || errors.Is(err, store.ErrNotFound):
-		if write && t.user.ID == 0 {
-			return t, fail(http.StatusUnauthorized, "authentication required to push to %s/%s", owner, trimGit(project))
-		}
-		if allowPending && errors.Is(err, store.ErrNotFound) && strings.EqualFold(owner, t.user.Name) {
-			return target{user: t.user, pending: true, owner: t.user.Name, name: trimGit(project)}, nil
-		}
+	case errors.Is(err, repo.ErrInvalidName):
 		return t, fail(http.StatusNotFound, "project %s/%s not found", owner, trimGit(project))
+	case errors.Is(err, store.ErrNotFound):
+		if allowPending && !v.Anonymous() && repo.ValidName(trimGit(project)) == nil {
+			d, err := policy.CreateIn(ctx, v, owner)
+			if err != nil {
+				return t, fmt.Errorf("find project: %w", err)
+			}
+			if d == access.Allow {
+				canonical := v.Name
+				if !strings.EqualFold(owner, v.Name) {
+					o, err := s.store.UserByName(ctx, owner)
+					if err != nil {
+						return t, fmt.Errorf("find owner: %w", err)
+					}
+					canonical = o.Name
+				}
+				return target{user: t.user, pending: true, owner: canonical, name: trimGit(project)}, nil
+			}
+		}
+		return t, hidden(owner + "/" + trimGit(project))
 	default:
 		return t, fmt.Errorf("find project: %w", err)
 	}
-	if !s.repos.CanRead(t.user.Name, t.project) {
-		return t, fail(http.StatusNotFound, "project %s not found", p.FullName())
-	}
+	need := access.Read
 	if write {
-		if t.user.ID == 0 {
-			return t, fail(http.StatusUnauthorized, "authentication required to push to %s", p.FullName())
-		}
-		if !s.repos.CanPush(t.user.Name, t.project) {
-			return t, fail(http.StatusForbidden, "%s may not push to %s", t.user.Name, p.FullName())
-		}
+		need = access.Write
 	}
-	return t, nil
+	d, err := policy.Decide(ctx, v, need, t.project)
+	if err != nil {
+		return t, fmt.Errorf("decide access: %w", err)
+	}
+	switch d {
+	case access.Allow:
+		return t, nil
+	case access.Hide:
+		return t, hidden(p.FullName())
+	case access.SignIn:
+		return t, fail(http.StatusUnauthorized, "authentication required to push to %s", p.FullName())
+	}
+	if v.ReadOnly {
+		return t, fail(http.StatusForbidden, "%s's access token has scope read: it may not push to %s", v.Name, p.FullName())
+	}
+	return t, fail(http.StatusForbidden, "%s may not push to %s", v.Name, p.FullName())
 }
 
 func trimGit(name string) string {

@@ -361,9 +361,14 @@ func TestBadInput(t *testing.T) {
 	if r := e.do("POST", "/alice/cart.git/info/lfs/verify", "alice", strings.NewReader(`{"oid":"abc","size":1}`)); r.code != 422 {
 		t.Errorf("verify bad oid: %d", r.code)
 	}
-	// Missing projects and names that are not names.
-	if r, _ := e.batch("alice/nothing", "", "download", good); r.code != 404 {
-		t.Errorf("missing project: %d", r.code)
+	// Missing projects and names that are not names. An anonymous
+	// client is challenged, as for a private project (git-lfs sends
+	// credentials only after a challenge), so neither says which it is.
+	if r, _ := e.batch("alice/nothing", "", "download", good); r.code != 401 {
+		t.Errorf("missing project, anonymous: %d, want 401", r.code)
+	}
+	if r, _ := e.batch("alice/nothing", "alice", "download", good); r.code != 404 {
+		t.Errorf("missing project, signed in: %d, want 404", r.code)
 	}
 	if r := e.do("POST", "/..%2f..%2fetc/cart.git/info/lfs/objects/batch", "", strings.NewReader(`{"operation":"download","objects":[]}`)); r.code != 404 {
 		t.Errorf("bad owner: %d", r.code)
@@ -406,8 +411,11 @@ func TestUploadBeforeProjectExists(t *testing.T) {
 	if !e.stored(o.OID) {
 		t.Fatal("pending upload not stored")
 	}
-	if r, _ := e.batch("alice/wagon", "", "download", o); r.code != 404 {
-		t.Fatalf("download from a project that does not exist: %d", r.code)
+	if r, _ := e.batch("alice/wagon", "", "download", o); r.code != 401 {
+		t.Fatalf("anonymous download from a project that does not exist: %d, want 401", r.code)
+	}
+	if r, _ := e.batch("alice/wagon", "bob", "download", o); r.code != 404 {
+		t.Fatalf("download from a project that does not exist: %d, want 404", r.code)
 	}
 	// The git push creates the project; the next batch adopts the object.
 	p, err := e.store.CreateProject(context.Background(), "alice", "wagon")

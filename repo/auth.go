@@ -1,39 +1,33 @@
 package repo
 
 import (
+	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/blueprints-hq/blueprints/internal/guard"
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
 // Realm is the HTTP basic-auth realm named in WWW-Authenticate.
 const Realm = "Blueprints"
 
-// User returns the name (canonical case) of the user whose basic-auth
-// credentials (user name and access token) the request carries, or "" for
-// an anonymous request. Credentials that are present but wrong return
-// store.ErrBadCredentials; answer those with Challenge. The outcome is
-// recorded on the request for the failed-authentication throttle
-// (guard.Verified); the secret is never logged or kept.
+// Viewer returns who the request's access token (basic auth or bearer)
+// names; the anonymous viewer when it carries none. Credentials that are
+// present but wrong return store.ErrBadCredentials; answer those with
+// Challenge. Session cookies are never looked at: git's routes must not
+// be reachable from a browser's session.
+func (s *Server) Viewer(c echo.Context) (access.Viewer, error) {
+	return s.tokens.Token(c)
+}
+
+// User returns the name of the user whose credentials the request
+// carries, or "" for an anonymous request (see Viewer).
 func (s *Server) User(c echo.Context) (string, error) {
-	name, secret, ok := c.Request().BasicAuth()
-	if !ok {
-		return "", nil
-	}
-	u, err := s.store.Authenticate(c.Request().Context(), name, secret)
-	if errors.Is(err, store.ErrBadCredentials) {
-		guard.Verified(c, false)
-	}
-	if err != nil {
-		return "", err
-	}
-	guard.Verified(c, true)
-	return u.Name, nil
+	v, err := s.Viewer(c)
+	return v.Name, err
 }
 
 // Authenticate returns the user the request's credentials name, with ok
@@ -43,6 +37,9 @@ func (s *Server) Authenticate(c echo.Context) (user string, ok bool) {
 	return u, err == nil && u != ""
 }
 
+// Policy is the access policy git's routes ask; LFS asks the same one.
+func (s *Server) Policy() *access.Policy { return s.policy }
+
 // Challenge answers 401 with WWW-Authenticate, so git asks for (or its
 // credential helper supplies) a user name and token.
 func Challenge(c echo.Context, msg string) error {
@@ -50,17 +47,30 @@ func Challenge(c echo.Context, msg string) error {
 	return c.String(http.StatusUnauthorized, msg+"\n")
 }
 
-// CanRead reports whether user ("" for anonymous) may clone, fetch and
-// browse the project. Every project is public.
-func (s *Server) CanRead(user string, p store.Project) bool { return true }
-
-// CanPush reports whether user may push to (and upload LFS objects into)
-// the project: only its owner may.
-func (s *Server) CanPush(user string, p store.Project) bool {
-	return user != "" && strings.EqualFold(user, p.Owner)
+// notFound answers a project the viewer may not know of, exactly as a
+// missing one: anonymous requests get a challenge (git sends credentials
+// only after one, so a token can reach a private project; a missing
+// project answers the same, so nothing leaks), signed-in ones 404.
+func notFound(c echo.Context, v access.Viewer, owner, name string) error {
+	if v.Anonymous() {
+		return Challenge(c, "project "+owner+"/"+name+" not found, or you need to sign in (user name and access token)")
+	}
+	return c.String(http.StatusNotFound, "project "+owner+"/"+name+" not found\n")
 }
 
-// authError turns an error from User into a response.
+// CanRead reports whether the viewer may clone, fetch and browse the
+// project.
+func (s *Server) CanRead(ctx context.Context, v access.Viewer, p store.Project) (bool, error) {
+	return s.policy.Can(ctx, v, access.Read, p)
+}
+
+// CanPush reports whether the viewer may push to (and upload LFS objects
+// into) the project.
+func (s *Server) CanPush(ctx context.Context, v access.Viewer, p store.Project) (bool, error) {
+	return s.policy.Can(ctx, v, access.Write, p)
+}
+
+// authError turns an error from Viewer into a response.
 func authError(c echo.Context, err error) error {
 	if errors.Is(err, store.ErrBadCredentials) {
 		return Challenge(c, "bad user name or access token")

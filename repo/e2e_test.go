@@ -310,13 +310,19 @@ func TestAccess(t *testing.T) {
 	if code, _ := status(t, "GET", base, "alice", alice); code != 200 {
 		t.Errorf("alice: %d, want 200", code)
 	}
-	if code, _ := status(t, "GET", srv.URL+"/alice/missing.git/info/refs?service=git-upload-pack", "", ""); code != 404 {
-		t.Errorf("missing project: %d, want 404", code)
+	// A missing project answers as a private one would: an anonymous
+	// client is challenged (git sends a token only after a challenge), a
+	// signed-in one gets 404.
+	for _, path := range []string{"/alice/missing.git", "/nobody/x"} {
+		u := srv.URL + path + "/info/refs?service=git-upload-pack"
+		if code, h := status(t, "GET", u, "", ""); code != 401 || h.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s, anonymous: %d, want 401 with a challenge", path, code)
+		}
+		if code, _ := status(t, "GET", u, "bob", bob); code != 404 {
+			t.Errorf("%s, signed in: %d, want 404", path, code)
+		}
 	}
-	if code, _ := status(t, "GET", srv.URL+"/nobody/x/info/refs?service=git-upload-pack", "", ""); code != 404 {
-		t.Errorf("missing owner: %d, want 404", code)
-	}
-	if out, err := testenv.GitErr(t, "", "clone", srv.URL+"/alice/missing.git", filepath.Join(t.TempDir(), "m")); err == nil || !strings.Contains(out, "not found") {
+	if out, err := testenv.GitErr(t, "", "clone", srv.Remote("bob", bob, "alice", "missing"), filepath.Join(t.TempDir(), "m")); err == nil || !strings.Contains(out, "not found") {
 		t.Errorf("clone of a missing project: %v\n%s", err, out)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,10 @@ type Push struct {
 	// first push it is the branch this push makes the default.
 	DefaultBranch string
 	Dir           string // the bare repository
+	// Created is set for the push that creates the project (push-to-create).
+	Created bool
+	// Options are the push options given ("git push -o key=value").
+	Options []string
 }
 
 // PreReceiveFunc checks a push before any ref changes. An error refuses
@@ -85,17 +90,23 @@ const (
 	envOwner      = "BLUEPRINTS_OWNER"
 	envProject    = "BLUEPRINTS_PROJECT"
 	envPusher     = "BLUEPRINTS_PUSHER"
+	envCreated    = "BLUEPRINTS_CREATED"
 )
 
 // quarantineEnv are the variables git sets for pre-receive so that the
 // hook sees the pushed, not yet accepted, objects.
 var quarantineEnv = []string{"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"}
 
-func (s *Server) hookEnv(p store.Project, pusher string) []string {
+func (s *Server) hookEnv(p store.Project, pusher string, created bool) []string {
 	s.mu.Lock()
 	url := s.hookURL
 	s.mu.Unlock()
+	c := "0"
+	if created {
+		c = "1"
+	}
 	return []string{
+		envCreated + "=" + c,
 		envHookURL + "=" + url,
 		envHookSecret + "=" + s.hookSecret,
 		envHookBin + "=" + s.executable,
@@ -140,6 +151,8 @@ type HookRequest struct {
 	Pusher  string            `json:"pusher"`
 	Updates []RefUpdate       `json:"updates"`
 	Env     map[string]string `json:"env,omitempty"` // quarantine variables, absolute paths
+	Created bool              `json:"created,omitempty"`
+	Options []string          `json:"options,omitempty"` // push options, as given
 }
 
 // HookHandler serves the endpoints git's hooks call,
@@ -175,13 +188,23 @@ func (s *Server) hookPush(w http.ResponseWriter, r *http.Request) (Push, store.P
 		Updates:       req.Updates,
 		DefaultBranch: p.DefaultBranch,
 		Dir:           s.Path(p.Owner, p.Name),
+		Created:       req.Created,
+		Options:       req.Options,
 	}
 	return push, p, req.Env, true
 }
 
 func (s *Server) servePreReceive(w http.ResponseWriter, r *http.Request) {
-	push, _, env, ok := s.hookPush(w, r)
+	push, p, env, ok := s.hookPush(w, r)
 	if !ok {
+		return
+	}
+	visibility, note, err := pushVisibility(push)
+	if err != nil {
+		s.pushed("rejected")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintln(w, err.Error())
 		return
 	}
 	if push.DefaultBranch == "" {
@@ -206,7 +229,42 @@ func (s *Server) servePreReceive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if push.Created {
+		// The project was made private until now; the push chose.
+		if err := s.store.SetVisibility(r.Context(), p.ID, visibility); err != nil {
+			http.Error(w, "set the new project's visibility: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
 	w.WriteHeader(http.StatusOK)
+	if note != "" {
+		fmt.Fprintln(w, note)
+	}
+}
+
+// pushVisibility reads the visibility=public|private push option: the new
+// project's visibility (public when not given). On a push to an existing
+// project it changes nothing, and note says where to change it.
+func pushVisibility(p Push) (visibility, note string, err error) {
+	visibility = store.Public
+	for _, o := range p.Options {
+		k, v, _ := strings.Cut(o, "=")
+		if !strings.EqualFold(strings.TrimSpace(k), "visibility") {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case store.Public:
+			visibility = store.Public
+		case store.Private:
+			visibility = store.Private
+		default:
+			return "", "", fmt.Errorf("push option %q: visibility must be public or private", o)
+		}
+		if !p.Created {
+			note = "Blueprints: the visibility option applies only to the push that creates a project; change it on the project's settings page"
+		}
+	}
+	return visibility, note, nil
 }
 
 func (s *Server) servePostReceive(w http.ResponseWriter, r *http.Request) {
@@ -325,7 +383,12 @@ func RunHook(ctx context.Context, kind string, getenv func(string) string, stdin
 	if url == "" || getenv(envHookSecret) == "" {
 		return fmt.Errorf("%s hook: %s is not set: push through the Blueprints server", kind, envHookURL)
 	}
-	req := HookRequest{Owner: getenv(envOwner), Project: getenv(envProject), Pusher: getenv(envPusher), Env: map[string]string{}}
+	req := HookRequest{Owner: getenv(envOwner), Project: getenv(envProject), Pusher: getenv(envPusher), Env: map[string]string{}, Created: getenv(envCreated) == "1"}
+	if n, err := strconv.Atoi(getenv("GIT_PUSH_OPTION_COUNT")); err == nil && n > 0 && n <= 100 {
+		for i := range n {
+			req.Options = append(req.Options, getenv(fmt.Sprintf("GIT_PUSH_OPTION_%d", i)))
+		}
+	}
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

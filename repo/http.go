@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
@@ -42,6 +44,10 @@ const (
 // they hold for all repositories without touching each one's config.
 var uploadConfig = []string{"uploadpack.allowFilter=true"}
 
+// advertiseConfig is given to the receive-pack advertisement: push
+// options ("git push -o visibility=private") are offered to clients.
+var advertiseConfig = []string{"receive.advertisePushOptions=true"}
+
 func (s *Server) receiveConfig() []string {
 	return []string{
 		"core.hooksPath=" + s.hooksDir,
@@ -50,6 +56,7 @@ func (s *Server) receiveConfig() []string {
 		"receive.denyNonFastForwards=false",
 		"receive.denyDeletes=false",
 		"receive.denyDeleteCurrent=false",
+		"receive.advertisePushOptions=true",
 	}
 }
 
@@ -58,7 +65,7 @@ func (s *Server) infoRefs(c echo.Context) error {
 	if service != serviceUpload && service != serviceReceive {
 		return c.String(http.StatusBadRequest, "only git's smart HTTP protocol is served: use git 1.6.6 or newer\n")
 	}
-	user, err := s.User(c)
+	v, err := s.Viewer(c)
 	if err != nil {
 		return authError(c, err)
 	}
@@ -72,24 +79,50 @@ func (s *Server) infoRefs(c echo.Context) error {
 	if err != nil && !missing {
 		return err
 	}
-	dir := ""
-	switch {
-	case service == serviceUpload && missing:
-		return c.String(http.StatusNotFound, "project "+owner+"/"+name+" not found\n")
-	case service == serviceUpload:
-		dir = s.Path(p.Owner, p.Name)
-	case user == "":
-		return Challenge(c, "pushing needs a user name and access token")
-	case missing && strings.EqualFold(user, owner):
-		if err := ValidOwner(owner); err != nil {
-			return c.String(http.StatusBadRequest, err.Error()+"\n")
+	if missing {
+		// A renamed or transferred project: its old remote URL moves on
+		// (git follows the redirect of this first request and uses the
+		// new URL for the rest, saying so).
+		if done, err := s.redirectMoved(c, v, owner, name); done || err != nil {
+			return err
 		}
-		dir = s.emptyRepo // push-to-create: the project is made when the pack arrives
-	case missing || !s.CanPush(user, p):
-		s.pushed("rejected")
-		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+owner+"/"+name+"\n")
-	default:
+	}
+	dir := ""
+	if service == serviceUpload {
+		if missing {
+			return notFound(c, v, owner, name)
+		}
+		d, err := s.policy.Decide(ctx, v, access.Read, p)
+		if err != nil {
+			return err
+		}
+		if d != access.Allow {
+			return notFound(c, v, owner, name)
+		}
 		dir = s.Path(p.Owner, p.Name)
+	} else {
+		if v.Anonymous() {
+			return Challenge(c, "pushing needs a user name and access token")
+		}
+		if missing {
+			if err := ValidOwner(owner); err != nil {
+				return c.String(http.StatusBadRequest, err.Error()+"\n")
+			}
+			d, err := s.policy.CreateIn(ctx, v, owner)
+			if err != nil {
+				return err
+			}
+			if d != access.Allow {
+				s.pushed("rejected")
+				return c.String(http.StatusForbidden, createRefusal(v, owner, name))
+			}
+			dir = s.emptyRepo // push-to-create: the project is made when the pack arrives
+		} else {
+			if ok, err := s.mayPush(c, v, p); !ok || err != nil {
+				return err
+			}
+			dir = s.Path(p.Owner, p.Name)
+		}
 	}
 
 	h := c.Response().Header()
@@ -104,12 +137,88 @@ func (s *Server) infoRefs(c echo.Context) error {
 	var cfg []string
 	if service == serviceUpload {
 		cfg = s.uploadCfg
+	} else {
+		cfg = advertiseConfig
 	}
 	return s.runGit(c, cfg, strings.TrimPrefix(service, "git-"), dir, proto, nil, nil, pre, true)
 }
 
+// createRefusal says why v may not create owner/name.
+func createRefusal(v access.Viewer, owner, name string) string {
+	if v.ReadOnly {
+		return "your access token (" + v.Name + ") has scope read: it cannot push; make a token with scope write\n"
+	}
+	return "you (" + v.Name + ") may not create projects under " + owner + ": push to your own name or to an organisation you own\n"
+}
+
+// mayPush answers a push to p that v may not make (and returns false):
+// 404 when v may not see p, 403 when v may see but not push.
+func (s *Server) mayPush(c echo.Context, v access.Viewer, p store.Project) (bool, error) {
+	d, err := s.policy.Decide(c.Request().Context(), v, access.Write, p)
+	if err != nil {
+		return false, err
+	}
+	switch d {
+	case access.Allow:
+		return true, nil
+	case access.Hide:
+		// Answer as a push to a project that does not exist: a challenge
+		// when anonymous, otherwise the refusal to create it.
+		if v.Anonymous() {
+			return false, notFound(c, v, c.Param("owner"), trimGit(c.Param("project")))
+		}
+		s.pushed("rejected")
+		return false, c.String(http.StatusForbidden, createRefusal(v, c.Param("owner"), trimGit(c.Param("project"))))
+	case access.SignIn:
+		return false, Challenge(c, "pushing needs a user name and access token")
+	}
+	s.pushed("rejected")
+	if v.ReadOnly {
+		return false, c.String(http.StatusForbidden, "your access token ("+v.Name+") has scope read: it cannot push to "+p.FullName()+"; make a token with scope write\n")
+	}
+	return false, c.String(http.StatusForbidden, "you ("+v.Name+") may not push to "+p.FullName()+"\n")
+}
+
+// redirectMoved answers a request to a project's old name with a
+// permanent redirect to its new one, when the viewer may read it.
+func (s *Server) redirectMoved(c echo.Context, v access.Viewer, owner, name string) (bool, error) {
+	ctx := c.Request().Context()
+	p, err := s.store.ProjectByRedirect(ctx, owner, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if ok, err := s.policy.Can(ctx, v, access.Read, p); !ok || err != nil {
+		return false, err
+	}
+	return true, c.Redirect(http.StatusMovedPermanently, MovedURL(c.Request().URL, p))
+}
+
+// MovedURL is u (a request for a project's old name) with its first two
+// path segments replaced by p's owner and name, keeping a ".git" suffix,
+// the rest of the path and the query.
+func MovedURL(u *url.URL, p store.Project) string {
+	segs := strings.SplitN(strings.TrimPrefix(u.EscapedPath(), "/"), "/", 3)
+	name := url.PathEscape(p.Name)
+	if len(segs) > 1 && strings.HasSuffix(strings.ToLower(segs[1]), ".git") {
+		name += ".git"
+	}
+	out := "/" + url.PathEscape(p.Owner) + "/" + name
+	if len(segs) > 2 {
+		out += "/" + segs[2]
+	} else if strings.HasSuffix(u.Path, "/") && len(segs) == 2 {
+		out += "/"
+	}
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	return out
+}
+
 func (s *Server) uploadPack(c echo.Context) error {
-	user, err := s.User(c)
+	v, err := s.Viewer(c)
 	if err != nil {
 		return authError(c, err)
 	}
@@ -118,11 +227,16 @@ func (s *Server) uploadPack(c echo.Context) error {
 		return c.String(http.StatusBadRequest, err.Error()+"\n")
 	}
 	p, err := s.store.ProjectByName(c.Request().Context(), owner, name)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.CanRead(user, p)) {
-		return c.String(http.StatusNotFound, "project "+owner+"/"+name+" not found\n")
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(c, v, owner, name)
 	}
 	if err != nil {
 		return err
+	}
+	if ok, err := s.policy.Can(c.Request().Context(), v, access.Read, p); err != nil {
+		return err
+	} else if !ok {
+		return notFound(c, v, owner, name)
 	}
 	body, err := requestBody(c.Request())
 	if err != nil {
@@ -136,20 +250,16 @@ func (s *Server) uploadPack(c echo.Context) error {
 }
 
 func (s *Server) receivePack(c echo.Context) error {
-	user, err := s.User(c)
+	v, err := s.Viewer(c)
 	if err != nil {
 		return authError(c, err)
 	}
-	if user == "" {
+	if v.Anonymous() {
 		return Challenge(c, "pushing needs a user name and access token")
 	}
 	owner, name := c.Param("owner"), trimGit(c.Param("project"))
 	if err := badName(owner, name); err != nil {
 		return c.String(http.StatusBadRequest, err.Error()+"\n")
-	}
-	if !strings.EqualFold(user, owner) {
-		s.pushed("rejected")
-		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+owner+"/"+name+"\n")
 	}
 	ctx := c.Request().Context()
 	unlock, err := s.LockProject(ctx, owner, name)
@@ -162,19 +272,32 @@ func (s *Server) receivePack(c echo.Context) error {
 	created := false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		if err := ValidOwner(user); err != nil {
+		if err := ValidOwner(owner); err != nil {
 			return c.String(http.StatusBadRequest, err.Error()+"\n")
 		}
-		if p, err = s.create(ctx, user, name); err != nil {
+		d, err := s.policy.CreateIn(ctx, v, owner)
+		if err != nil {
+			return err
+		}
+		if d != access.Allow {
+			s.pushed("rejected")
+			return c.String(http.StatusForbidden, createRefusal(v, owner, name))
+		}
+		o, err := s.store.UserByName(ctx, owner)
+		if err != nil {
+			return err
+		}
+		if p, err = s.create(ctx, o.Name, name); err != nil {
 			return err
 		}
 		created = true
-		s.log.Info("project created by push", "project", p.FullName(), "user", user)
+		s.log.Info("project created by push", "project", p.FullName(), "user", v.Name)
 	case err != nil:
 		return err
-	case !s.CanPush(user, p):
-		s.pushed("rejected")
-		return c.String(http.StatusForbidden, "you ("+user+") may not push to "+p.FullName()+"\n")
+	default:
+		if ok, err := s.mayPush(c, v, p); !ok || err != nil {
+			return err
+		}
 	}
 	if created {
 		// Undo a push-to-create that stored no ref (refused, or the pusher
@@ -198,7 +321,7 @@ func (s *Server) receivePack(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "application/x-git-receive-pack-result")
 	noCache(h)
-	env := s.hookEnv(p, user)
+	env := s.hookEnv(p, v.Name, created)
 	return s.runGit(c, s.receiveConfig(), "receive-pack", s.Path(p.Owner, p.Name), "", env, body, nil, false)
 }
 

@@ -16,8 +16,9 @@ const MaxNameLen = 100
 // so no user may take them as a name. Compared without regard to case.
 var reservedOwners = []string{
 	"about", "admin", "api", "assets", "blob", "explore", "favicon.ico", "git",
-	"healthz", "help", "internal", "login", "logout", "metrics", "new", "previews", "projects", "raw",
-	"robots.txt", "search", "settings", "signup", "static", "ui", "user", "users",
+	"healthz", "help", "internal", "invite", "login", "logout", "metrics", "new", "oidc", "organisations",
+	"organizations", "orgs", "previews", "projects", "raw", "robots.txt", "search", "settings", "signup",
+	"sitemap.xml", "static", "ui", "user", "users",
 }
 
 // ValidName reports whether name may be a project (or owner) name: 1 to

@@ -8,7 +8,8 @@
 //
 // Data enters as pushes (packs and ref updates) and leaves as clones and
 // fetches; other packages reach a project's repository through Path and
-// Project, and reuse Authenticate and CanPush for their own routes.
+// Project, and reuse Viewer and Policy for their own routes. Who may read,
+// push or create is decided by the access policy (package access).
 package repo
 
 import (
@@ -25,6 +26,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/auth"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo/packcache"
 )
@@ -40,6 +43,9 @@ type Config struct {
 	// Store holds users, tokens and projects, and the push locks every
 	// node sharing it honours.
 	Store *store.Store
+	// Policy decides who may read, push to and create projects;
+	// access.New(Store) when nil.
+	Policy *access.Policy
 	// Executable is the blueprints binary git's hooks run
 	// ("blueprints hook pre-receive"); os.Executable() when empty.
 	Executable string
@@ -82,6 +88,8 @@ type Server struct {
 	hooksDir   string // Data/git/hooks
 	emptyRepo  string // Data/git/empty.git, advertised for push-to-create
 	store      *store.Store
+	policy     *access.Policy
+	tokens     *auth.Tokens
 	executable string
 	git        string
 	log        *slog.Logger
@@ -123,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Policy == nil {
+		cfg.Policy = access.New(cfg.Store)
+	}
 	if cfg.GitNice < 0 || cfg.GitNice > 19 {
 		return nil, fmt.Errorf("new repo server: git niceness %d: want 0 to 19", cfg.GitNice)
 	}
@@ -142,6 +153,8 @@ func New(cfg Config) (*Server, error) {
 		hooksDir:   filepath.Join(data, "git", "hooks"),
 		emptyRepo:  filepath.Join(data, "git", "empty.git"),
 		store:      cfg.Store,
+		policy:     cfg.Policy,
+		tokens:     auth.NewTokens(cfg.Store),
 		executable: exe,
 		git:        git,
 		log:        log,
@@ -220,13 +233,15 @@ func trimGit(name string) string {
 	return name
 }
 
-// create makes a new, empty project: its row and its bare repository.
+// create makes a new, empty project: its row and its bare repository. It
+// starts private, so that nobody sees it before the push that creates it
+// has chosen its visibility (pre-receive sets it).
 func (s *Server) create(ctx context.Context, owner, project string) (store.Project, error) {
 	dir, err := s.safePath(owner, project)
 	if err != nil {
 		return store.Project{}, err
 	}
-	p, err := s.store.CreateProject(ctx, owner, project)
+	p, err := s.store.CreateProjectWith(ctx, owner, project, store.Private)
 	if err != nil {
 		return store.Project{}, err
 	}

@@ -24,7 +24,8 @@ import (
 
 // mappingVersion names the shape of the index; an index written with
 // another version must be rebuilt (blueprints reindex).
-const mappingVersion = "1"
+// Version 2 added visibility and owner_key (private projects).
+const mappingVersion = "2"
 
 var mappingVersionKey = []byte("blueprints_mapping_version")
 
@@ -297,6 +298,15 @@ func indexFields(d *Doc) (map[string]any, error) {
 		}
 	}
 	setKeyword(fieldProject, d.Project)
+	f[fieldVisible] = "public"
+	if d.Private {
+		f[fieldVisible] = "private"
+	}
+	owner := d.Owner
+	if owner == "" {
+		owner, _, _ = strings.Cut(d.Project, "/")
+	}
+	setKeyword(fieldOwnerKey, strings.ToLower(owner))
 	setKeyword(fieldLicense, d.License)
 	setKeyword(fieldCategory, d.Category)
 

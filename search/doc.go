@@ -13,6 +13,8 @@ package search
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/blueprints-hq/blueprints/render"
@@ -42,6 +44,9 @@ type Doc struct {
 	Tags        []string  `json:"tags,omitempty"`
 	Updated     time.Time `json:"updated"`
 	Parts       int       `json:"parts,omitempty"` // project: number of parts
+	// Private is set for the documents of a private project: only the
+	// viewers whose Scope names the project or its owner find them.
+	Private bool `json:"private,omitempty"`
 	// Part holds the measurements of a part; nil for projects.
 	Part *render.Part `json:"part,omitempty"`
 }
@@ -76,6 +81,49 @@ type Query struct {
 	// NoFacets skips the facet counts, most of the cost of a broad search
 	// (search-as-you-type needs none); URL form facets=0.
 	NoFacets bool
+	// Scope is what the viewer may read (the access policy builds it);
+	// the zero Scope finds public projects only. It is a filter on the
+	// query, so totals and facets count only what the viewer may read.
+	Scope Scope
+}
+
+// Scope limits a search to public projects, the projects of the owners
+// it names and the projects it names; All lifts the limit. Build it with
+// NewScope. It is comparable, so results are cached per scope.
+type Scope struct {
+	All      bool
+	owners   string // lower-case owner names, sorted, NUL-separated
+	projects string // "owner/name", sorted, NUL-separated
+}
+
+// NewScope is the scope of a viewer who may read every public project,
+// every project of owners and the projects named ("owner/name", canonical
+// case); all lifts the limit (administrators).
+func NewScope(all bool, owners, projects []string) Scope {
+	if all {
+		return Scope{All: true}
+	}
+	lo := make([]string, len(owners))
+	for i, o := range owners {
+		lo[i] = strings.ToLower(o)
+	}
+	slices.Sort(lo)
+	ps := slices.Clone(projects)
+	slices.Sort(ps)
+	return Scope{owners: strings.Join(slices.Compact(lo), "\x00"), projects: strings.Join(slices.Compact(ps), "\x00")}
+}
+
+// Owners are the owners whose projects the scope adds (lower case).
+func (s Scope) Owners() []string { return splitNUL(s.owners) }
+
+// Projects are the projects the scope adds.
+func (s Scope) Projects() []string { return splitNUL(s.projects) }
+
+func splitNUL(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\x00")
 }
 
 // Hit is one search result.

@@ -305,6 +305,38 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 		}
 		set.And(bm)
 	}
+	// What the viewer may read (the access policy's scope): public
+	// documents, and those of the owners and projects it names. A filter
+	// on the match, so totals and facets count nothing else.
+	if !q.Scope.All && !set.IsEmpty() {
+		var bms []*roaring.Bitmap
+		add := func(field, term string) error {
+			d, err := dict(field)
+			if err != nil {
+				return err
+			}
+			bm, err := postings(d, term)
+			if err != nil {
+				return err
+			}
+			bms = append(bms, bm)
+			return nil
+		}
+		if err := add(fieldVisible, "public"); err != nil {
+			return m, err
+		}
+		for _, o := range q.Scope.Owners() {
+			if err := add(fieldOwnerKey, o); err != nil {
+				return m, err
+			}
+		}
+		for _, p := range q.Scope.Projects() {
+			if err := add(fieldProject, p); err != nil {
+				return m, err
+			}
+		}
+		set.And(roaring.FastOr(bms...))
+	}
 	// Words.
 	if len(words) > 0 {
 		m.clauses = make([][]*roaring.Bitmap, len(words))

@@ -35,8 +35,10 @@ const (
 	fieldExtMid   = "ext_mid"
 	fieldExtMax   = "ext_max" // largest extent
 	fieldVolume   = "volume"
-	fieldUpdated  = "updated" // Unix seconds
-	fieldStored   = "doc"     // the Doc as JSON, stored only
+	fieldUpdated  = "updated"    // Unix seconds
+	fieldVisible  = "visibility" // "public" or "private"
+	fieldOwnerKey = "owner_key"  // lower-case owner name
+	fieldStored   = "doc"        // the Doc as JSON, stored only
 )
 
 // newMapping builds the index mapping: one default document mapping for
@@ -97,7 +99,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	for _, name := range []string{fieldName, fieldPath, fieldText} {
 		dm.AddFieldMappingsAt(name, text())
 	}
-	for _, name := range []string{fieldKind, fieldNameKey, fieldProject, fieldLicense, fieldCategory} {
+	for _, name := range []string{fieldKind, fieldNameKey, fieldProject, fieldLicense, fieldCategory, fieldVisible, fieldOwnerKey} {
 		dm.AddFieldMappingsAt(name, keyword())
 	}
 	// Sizes per axis and triangle counts are only in the stored document:

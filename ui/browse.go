@@ -261,10 +261,8 @@ func (u *UI) blob(c echo.Context) error {
 		if err != nil {
 			return u.fail(c, err)
 		}
-		for _, use := range uses {
-			if use.Project != l.P.Full() || use.Path != l.Path {
-				v.Uses = append(v.Uses, use)
-			}
+		if v.Uses, err = u.publicUses(ctx, uses, l.P.Full(), l.Path); err != nil {
+			return u.fail(c, err)
 		}
 		if v.Commit, err = b.CommitInfo(h); err != nil {
 			return u.fail(c, err)
@@ -398,4 +396,32 @@ func (u *UI) commits(c echo.Context) error {
 		v.Next = base + "?page=" + strconv.Itoa(page+1)
 	}
 	return u.render(c, http.StatusOK, "commits", "History of "+ref+" · "+p.Full(), v)
+}
+
+// publicUses keeps the uses of a file in other public projects (or in
+// other paths of this one). The page is the same for every viewer who
+// may read this project, so it never names a private project, not even to
+// those who may read it.
+func (u *UI) publicUses(ctx context.Context, uses []store.Part, project, path string) ([]store.Part, error) {
+	var out []store.Part
+	public := map[string]bool{project: true}
+	for _, use := range uses {
+		if use.Project == project && use.Path == path {
+			continue
+		}
+		ok, seen := public[use.Project]
+		if !seen {
+			owner, name, _ := strings.Cut(use.Project, "/")
+			p, err := u.store.ProjectByName(ctx, owner, name)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			ok = err == nil && !p.Private()
+			public[use.Project] = ok
+		}
+		if ok {
+			out = append(out, use)
+		}
+	}
+	return out, nil
 }

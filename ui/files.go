@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/httprange"
 	"github.com/blueprints-hq/blueprints/internal/store"
@@ -265,6 +266,13 @@ func (u *UI) previewByHash(c echo.Context) error {
 		return u.fail(c, badRequest("Bad preview address."))
 	}
 	key := "previews/" + sha + "/" + file
+	// Served only when a project the viewer may read holds the part
+	// (public ones come first, so the usual answer costs one query).
+	if ok, err := u.previewReadable(c, "previews/"+sha+"/"+strconv.Itoa(catalogPreviewSize)+".png"); err != nil {
+		return u.fail(c, err)
+	} else if !ok {
+		return u.fail(c, notFound("No such preview."))
+	}
 	rc, info, err := u.blobs.Get(c.Request().Context(), key)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotExist) {
@@ -285,6 +293,37 @@ func (u *UI) previewByHash(c echo.Context) error {
 		return c.NoContent(http.StatusOK)
 	}
 	return c.Stream(http.StatusOK, "image/png", rc)
+}
+
+// catalogPreviewSize is the size of the preview the catalog records for
+// each file version (catalog.PreviewSize); smaller sizes are derived from
+// it and belong to the same projects.
+const catalogPreviewSize = 512
+
+// previewReadable reports whether the viewer may read a project whose
+// catalogue holds the preview recorded under key.
+func (u *UI) previewReadable(c echo.Context, key string) (bool, error) {
+	ctx := c.Request().Context()
+	ps, err := u.store.PreviewProjects(ctx, key, 50)
+	if err != nil {
+		return false, err
+	}
+	if len(ps) == 0 {
+		return false, nil
+	}
+	if !ps[0].Private() {
+		return true, nil
+	}
+	v, err := u.viewer(c)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range ps {
+		if ok, err := u.access.Can(ctx, v, access.Read, p); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
 // preview redirects /{owner}/{project}/preview/{ref}/{path}.png to the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
@@ -30,6 +31,7 @@ type projectCard struct {
 	Updated     time.Time
 	Cover       string // preview URL of its largest part
 	CoverAlt    string
+	Private     bool
 }
 
 func (p projectCard) URL() string { return "/" + p.Owner + "/" + p.Name }
@@ -51,15 +53,15 @@ func (u *UI) home(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	key := "home:" + projects + "|" + catalog
-	if hit, err := u.sendCached(c, key); hit {
-		return err
-	}
-	rows, err := u.store.Projects(ctx, 24, 0)
+	scope, scopeKey, err := u.scope(c)
 	if err != nil {
 		return u.fail(c, err)
 	}
-	total, err := u.store.CountProjects(ctx)
+	key := "home:" + projects + "|" + catalog + "|" + scopeKey
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
+	rows, total, err := u.store.ListProjects(ctx, store.ProjectQuery{Visible: scope.Store(), Limit: 24})
 	if err != nil {
 		return u.fail(c, err)
 	}
@@ -173,9 +175,16 @@ func (u *UI) searchPage(c echo.Context) error {
 		return u.render(c, http.StatusOK, "search", title, v)
 	}
 	// Results depend only on how far this node's index has followed the
-	// catalogue's change log, which every write to the index moves on.
+	// catalogue's change log, which every write to the index moves on
+	// (settings changes such as visibility go through the log too), and
+	// on what the viewer may see.
+	scope, scopeKey, err := u.scope(c)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	q.Scope = scope.Search()
 	pos := u.index.LogPosition()
-	key := fmt.Sprintf("search:%d.%d:%s", pos.ID, pos.Seq, vals.Encode())
+	key := fmt.Sprintf("search:%d.%d:%s:%s", pos.ID, pos.Seq, scopeKey, vals.Encode())
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -322,6 +331,7 @@ func (u *UI) project(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	v := projectView{P: p, CloneURL: cloneURL(c.Request(), p)}
+	c.Set(manageKey, p.Row)
 	meta, err := u.store.ProjectMeta(ctx, p.Full())
 	switch {
 	case err == nil:
@@ -329,6 +339,9 @@ func (u *UI) project(c echo.Context) error {
 		v.Pending = meta.State == store.JobQueued || meta.State == store.JobRunning || meta.PendingJobs > 0
 	case !errors.Is(err, store.ErrNotFound):
 		return u.fail(c, err)
+	}
+	if p.Row.Description != "" {
+		v.Meta.Description = p.Row.Description
 	}
 	branch, head, err := p.Browse.Head()
 	if errors.Is(err, repo.ErrNoRef) {
@@ -339,7 +352,7 @@ func (u *UI) project(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	v.Branch = branch
-	key := fmt.Sprintf("project:%s:%s:%s:%s:%s:%s:%d:%d:%d:%s", p.Full(), p.Row.Updated, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL)
+	key := fmt.Sprintf("project:%s:%s:%s:%q:%s:%s:%s:%s:%d:%d:%d:%s", p.Full(), p.Row.Updated, p.Row.Visibility, p.Row.Description, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL)
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -429,4 +442,18 @@ func isCommitID(s string) bool {
 		}
 	}
 	return true
+}
+
+// scope is what the viewer may see, and a key naming it for page caches:
+// every viewer who sees only public projects shares one key.
+func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
+	v, err := u.viewer(c)
+	if err != nil {
+		return access.Scope{}, "", err
+	}
+	s, err := u.access.Scope(c.Request().Context(), v)
+	if err != nil {
+		return access.Scope{}, "", err
+	}
+	return s, s.Key(), nil
 }

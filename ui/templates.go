@@ -20,7 +20,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed with layout.html.
-var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error"}
+var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error", "login", "signup", "settings", "owner", "projectsettings"}
 
 // layout is what every page template receives.
 type layout struct {
@@ -47,6 +47,12 @@ func templateFuncs() template.FuncMap {
 		"partName":   partName,
 		"wbr":        breakable,
 		"add":        func(a, b int) int { return a + b },
+		// viewerSlot marks where sendPage puts the account bar (html/template
+		// drops comments written in a template, not those it is given).
+		"viewerSlot": func() template.HTML { return template.HTML(viewerMarker) },
+		// manageSlot marks where a project's Settings link goes, for those
+		// who may manage the project (see sendPage).
+		"manageSlot": func() template.HTML { return template.HTML(manageMarker) },
 		"axis":       func(i int) string { return [...]string{"X", "Y", "Z"}[i] },
 		"pct": func(part, whole float64) string {
 			if whole == 0 {
@@ -103,7 +109,28 @@ func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
 	return true, u.sendPage(c, http.StatusOK, body)
 }
 
+// viewerMarker stands in every page for the account bar, filled in per
+// request by sendPage (see viewerBar).
+var viewerMarker = []byte("<!--bp:viewer-->")
+
+// manageMarker stands where a project page links to its settings; it is
+// filled only for a viewer who may manage the project.
+var manageMarker = []byte("<!--bp:manage-->")
+
+// manageKey holds, on the request, the project whose settings link a
+// page may show.
+const manageKey = "ui.manage"
+
 func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
+	if i := bytes.Index(body, viewerMarker); i >= 0 {
+		bar := u.viewerBar(c)
+		out := make([]byte, 0, len(body)+len(bar))
+		out = append(append(append(out, body[:i]...), bar...), body[i+len(viewerMarker):]...)
+		body = out
+	}
+	if i := bytes.Index(body, manageMarker); i >= 0 {
+		body = bytes.Replace(body, manageMarker, u.manageLink(c), 1)
+	}
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -113,6 +140,7 @@ func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-cache")
 	}
+	h.Add("Vary", "Cookie") // the account bar
 	return c.HTMLBlob(status, body)
 }
 

@@ -29,6 +29,8 @@ import (
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/parser"
 
+	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/auth"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
@@ -43,6 +45,21 @@ type Options struct {
 	Blobs  storage.Blobs
 	Index  search.Index
 	Logger *slog.Logger
+	// Policy decides what each viewer may see and do; access.New(Store)
+	// when nil.
+	Policy *access.Policy
+	// Viewer says who is asking (a session or a token); every request is
+	// anonymous when nil.
+	Viewer func(c echo.Context) (access.Viewer, error)
+	// Web signs people in and out and checks forms' CSRF tokens; without
+	// it there are no sign-in, sign-up or settings pages.
+	Web *auth.Web
+	// Registration is who may sign up: RegistrationClosed (default),
+	// RegistrationInvite or RegistrationOpen.
+	Registration string
+	// Projects applies project settings; without it there is no settings
+	// page.
+	Projects ProjectAdmin
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -59,6 +76,13 @@ type UI struct {
 	cache  *pageCache
 	md     goldmark.Markdown
 	policy *bluemonday.Policy
+	access *access.Policy
+	viewer func(c echo.Context) (access.Viewer, error)
+
+	web          *auth.Web
+	admin        ProjectAdmin
+	registration string
+	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
 }
 
 // New builds the UI: it parses the embedded templates and indexes the
@@ -85,6 +109,25 @@ func New(opt Options) (*UI, error) {
 		cache:  newPageCache(2048, 64<<20),
 		md:     goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithParserOptions(parser.WithAutoHeadingID())),
 		policy: bluemonday.UGCPolicy(),
+		access: opt.Policy,
+		viewer: opt.Viewer,
+
+		web:          opt.Web,
+		admin:        opt.Projects,
+		registration: opt.Registration,
+	}
+	switch u.registration {
+	case "":
+		u.registration = RegistrationClosed
+	case RegistrationClosed, RegistrationInvite, RegistrationOpen:
+	default:
+		return nil, fmt.Errorf("create ui: registration %q: want closed, invite or open", opt.Registration)
+	}
+	if u.access == nil {
+		u.access = access.New(opt.Store)
+	}
+	if u.viewer == nil {
+		u.viewer = func(echo.Context) (access.Viewer, error) { return access.Viewer{}, nil }
 	}
 	u.policy.AllowAttrs("id").OnElements("h1", "h2", "h3", "h4", "h5", "h6")
 	u.policy.AddTargetBlankToFullyQualifiedLinks(true)
@@ -123,6 +166,8 @@ func (u *UI) Register(e *echo.Echo) {
 	get("/:owner/:project/mesh/*", u.mesh)
 	e.HEAD("/:owner/:project/mesh/*", u.pooled(u.mesh))
 	get("/:owner/:project/archive/*", u.archive)
+	u.registerAccount(e)
+	u.registerManage(e)
 }
 
 const browseKey = "ui.browse"
@@ -149,6 +194,12 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
+// movedError answers a request to a project's old name with a permanent
+// redirect to its new one.
+type movedError struct{ to string }
+
+func (e *movedError) Error() string { return "moved to " + e.to }
+
 func notFound(format string, args ...any) error {
 	return &httpError{http.StatusNotFound, fmt.Sprintf(format, args...)}
 }
@@ -161,6 +212,10 @@ func badRequest(format string, args ...any) error {
 // for unavailable storage, 500 (logged, no detail shown) for the rest.
 func (u *UI) fail(c echo.Context, err error) error {
 	var he *httpError
+	var moved *movedError
+	if errors.As(err, &moved) {
+		return c.Redirect(http.StatusMovedPermanently, moved.to)
+	}
 	status, msg := http.StatusInternalServerError, "Something went wrong on our side. Please try again."
 	switch {
 	case errors.As(err, &he):
@@ -207,20 +262,50 @@ func (p *projectRef) Full() string { return p.Owner + "/" + p.Name }
 // URL is the project page's path.
 func (p *projectRef) URL() string { return "/" + p.Owner + "/" + p.Name }
 
-// openProject looks the project up and opens its repository. Names are
-// checked before they touch the file system, and the repository path is
-// checked to stay inside Data/repos.
+// openProject looks the project up, asks the access policy whether the
+// viewer may read it, and opens its repository. A project the viewer may
+// not read is answered exactly as a missing one. Names are checked before
+// they touch the file system, and the repository path is checked to stay
+// inside Data/repos.
 func (u *UI) openProject(c echo.Context) (*projectRef, error) {
+	return u.openProjectFor(c, access.Read)
+}
+
+// openProjectFor is openProject for an action other than reading: a
+// viewer who may read but not do a gets 403.
+func (u *UI) openProjectFor(c echo.Context, a access.Action) (*projectRef, error) {
 	owner, name := c.Param("owner"), strings.TrimSuffix(c.Param("project"), ".git")
 	if repo.ValidName(owner) != nil || repo.ValidName(name) != nil {
 		return nil, notFound("No such project.")
 	}
-	row, err := u.store.ProjectByName(c.Request().Context(), owner, name)
+	ctx := c.Request().Context()
+	v, err := u.viewer(c)
+	if err != nil {
+		return nil, err
+	}
+	row, err := u.store.ProjectByName(ctx, owner, name)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
+			// Renamed or transferred: the old address moves on, for those
+			// who may read the project.
+			if moved, err := u.store.ProjectByRedirect(ctx, owner, name); err == nil && c.Request().Method != http.MethodPost {
+				if ok, err := u.access.Can(ctx, v, access.Read, moved); err == nil && ok {
+					return nil, &movedError{to: repo.MovedURL(c.Request().URL, moved)}
+				}
+			}
 			return nil, notFound("No project %s/%s.", owner, name)
 		}
 		return nil, err
+	}
+	d, err := u.access.Decide(ctx, v, a, row)
+	if err != nil {
+		return nil, err
+	}
+	switch d {
+	case access.Hide:
+		return nil, notFound("No project %s/%s.", owner, name)
+	case access.SignIn, access.Forbid:
+		return nil, &httpError{http.StatusForbidden, "You may not do this to " + row.FullName() + "."}
 	}
 	root := filepath.Join(u.data, "repos")
 	dir := filepath.Join(root, row.Owner, row.Name+".git")

@@ -278,6 +278,16 @@ func (f *Follower) documents(ctx context.Context, changes []store.Change) ([]sea
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, nil, err
 		}
+		// Who may find the documents (the search filter) comes from the
+		// project's row: a project gone from it has no documents.
+		owner, name, _ := strings.Cut(project, "/")
+		row, err := f.cfg.Store.ProjectByName(ctx, owner, name)
+		if errors.Is(err, store.ErrNotFound) {
+			known = false
+		} else if err != nil {
+			return nil, nil, err
+		}
+		first := len(docs)
 		var partPaths []string
 		for _, p := range paths {
 			if p != "" {
@@ -306,8 +316,22 @@ func (f *Follower) documents(ctx context.Context, changes []store.Change) ([]sea
 				deletes = append(deletes, search.PartID(project, p))
 			}
 		}
+		stamp(docs[first:], row)
 	}
 	return docs, deletes, nil
+}
+
+// stamp marks documents with what the search filter and pages need from
+// the project's row: private or public, its owner's canonical name, and
+// the description set on its settings page.
+func stamp(docs []search.Doc, p store.Project) {
+	for i := range docs {
+		docs[i].Private = p.Private()
+		docs[i].Owner = p.Owner
+		if p.Description != "" && docs[i].Kind == search.KindProject {
+			docs[i].Description = p.Description
+		}
+	}
 }
 
 // PartDoc is the search document of a catalogued part.

@@ -55,6 +55,11 @@ func TestFollowerAppliesTheLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Documents exist only for projects in the store (the follower
+	// stamps each with its project's visibility).
+	if _, err := st.CreateProject(ctx, "o", "cart"); err != nil {
+		t.Fatal(err)
+	}
 	meta := store.ProjectMeta{Project: "o/cart", Title: "Cart", Ref: "main", License: "MIT", LatestAt: time.Now()}
 	part := func(path, blob, errText string) store.Part {
 		return store.Part{Path: path, Blob: blob, Ref: "main", Commit: "c1", Error: errText}
@@ -149,5 +154,66 @@ func TestFollowerAppliesTheLog(t *testing.T) {
 	}
 	if err := Check(ctx, other, openIndex(t)); err != nil {
 		t.Errorf("a new index belongs to any database: %v", err)
+	}
+}
+
+// TestFollowerStampsVisibility: making a project private (or deleting
+// it) reaches the index through the log: its documents are then found
+// only by scopes that name it.
+func TestFollowerStampsVisibility(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "blueprints.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.PutBlobPart(ctx, store.BlobPart{Blob: "b1", Part: &render.Part{Triangles: 12, Volume: 1}, Preview: "previews/b1"})
+	p, err := st.CreateProject(ctx, "Olivia", "rover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := store.ProjectMeta{Project: "Olivia/rover", Title: "Rover", Ref: "main", License: "MIT", LatestAt: time.Now()}
+	if err := st.ApplyCatalog(ctx, meta, []store.Part{{Path: "gearbox.stl", Blob: "b1", Ref: "main", Commit: "c1"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	idx := openIndex(t)
+	f, err := New(Config{Store: st, Index: idx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(scope search.Scope) uint64 {
+		t.Helper()
+		if _, err := f.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		res, err := idx.Search(ctx, search.Query{Text: "gearbox", Scope: scope})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Total
+	}
+	if n := count(search.Scope{}); n != 1 {
+		t.Fatalf("public part: %d hits for anyone, want 1", n)
+	}
+	if err := st.SetVisibility(ctx, p.ID, store.Private); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(search.Scope{}); n != 0 {
+		t.Errorf("private part: %d hits for anyone, want 0", n)
+	}
+	if n := count(search.NewScope(false, []string{"olivia"}, nil)); n != 1 {
+		t.Errorf("private part: %d hits for its owner, want 1", n)
+	}
+	if _, err := st.RenameProject(ctx, p.ID, "Olivia", "lander"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(search.NewScope(true, nil, nil)); n != 1 {
+		t.Errorf("after a rename: %d documents, want 1 (the old name's gone)", n)
+	}
+	if _, err := st.DeleteProjectAll(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(search.NewScope(true, nil, nil)); n != 0 {
+		t.Errorf("after delete: %d documents, want 0", n)
 	}
 }

@@ -44,6 +44,9 @@ type catalogNode struct {
 	Rebuild bool
 	// SCAD builds OpenSCAD sources into parts; nil lists them unbuilt.
 	SCAD *scad.Builder
+	// API says who is asking the JSON API and what they may see (the
+	// access policy and the viewer of a request); anonymous when empty.
+	API api.Deps
 }
 
 // openCatalog takes the data folder's catalog lock and opens the search
@@ -101,7 +104,7 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 		Index:    index,
 		Follower: follower,
 		Searcher: searcher,
-		API:      api.New(api.Deps{Store: st, Index: searcher, Logger: log}),
+		API:      api.New(api.Deps{Store: st, Index: searcher, Logger: log, Policy: n.API.Policy, Viewer: n.API.Viewer}),
 		unlock:   unlock,
 	}, nil
 }
@@ -111,6 +114,16 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 // catalogue: it is removed and built again from this database.
 func openIndex(ctx context.Context, log *slog.Logger, st *store.Store, path string) (*search.Bleve, error) {
 	index, err := search.Open(path)
+	if errors.Is(err, search.ErrIndexVersion) {
+		// Written by a version with another index shape (an upgrade): the
+		// index is derived data, built again from the database's
+		// change log, in the background.
+		log.Warn("the search index was written by another version; building it again from the database", "index", path)
+		if err := os.RemoveAll(path); err != nil {
+			return nil, fmt.Errorf("remove search index %s: %w", path, err)
+		}
+		index, err = search.Open(path)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -11,16 +12,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/auth"
 	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/guard"
+	"github.com/blueprints-hq/blueprints/internal/lifecycle"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
+	"github.com/blueprints-hq/blueprints/ui/api"
 )
 
 var serveCmd = &cli.Command{
@@ -63,6 +69,8 @@ unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
 		scadFlags(fs)
+		fs.String("registration", "closed", "who may sign up on the web: closed (administrators create accounts), invite (with an administrator's invitation link) or open")
+		fs.Env("registration", "BLUEPRINTS_REGISTRATION")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 		fs.String("node", "", "this node's name in catalog job leases: the same across restarts, different for each node sharing --db (default: host name and a digest of the data folder)")
@@ -111,6 +119,19 @@ func runServe(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
 	}
 
+	registration := flagString(fs, "registration")
+	switch registration {
+	case ui.RegistrationClosed, ui.RegistrationInvite, ui.RegistrationOpen:
+	default:
+		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
+	}
+	if scadTimeout(fs) <= 0 {
+		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
+	}
+	if n := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int); n < 1 || n > 19 {
+		return fmt.Errorf("%w: --scad-nice %d: want 1 to 19", cli.ErrUsage, n)
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -123,11 +144,95 @@ func runServe(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: --db is a shared PostgreSQL database but --storage is fs: every node must see every LFS object and preview, so with a shared database blob storage must be S3 (--storage s3://BUCKET[/PREFIX])", cli.ErrUsage)
 	}
 	log.Info("metadata store", "db", store.Redact(dbTarget(fs)), "node", node)
-	// Metrics: one registry for this server, fed by every package below.
-	met := metrics.New(metrics.Options{Store: st, Logger: log})
-	repos, err := repo.New(repo.Config{Data: data, Repos: reposDir(fs), Store: st, Logger: log, Pushes: met, GitNice: gitNice, PackCacheBytes: packCache})
+	w, err := wire(ctx, st, serveConfig{
+		Data: data, Repos: reposDir(fs), Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, Drain: drain,
+		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
+		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log,
+		SCAD: func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
+	})
 	if err != nil {
 		return err
+	}
+	defer w.Close()
+	srv, cat := w.srv, w.cat
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	cat.Catalog.SetBaseURL("http://" + srv.Addr().String())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-srv.Done():
+		log.Error("server failed", "err", serveErr)
+	}
+	stop()
+	if err := srv.Shutdown(context.Background()); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	log.Info("stopped")
+	return serveErr
+}
+
+// serveConfig is what serve's flags decide.
+type serveConfig struct {
+	Data, Repos, Storage, Addr string
+	ShutdownTimeout, Drain     time.Duration
+	Node                       string
+	Lease                      time.Duration
+	GitNice                    int
+	PackCache                  int64
+	TrustedProxies             []*net.IPNet
+	Registration               string
+	LFSPresign                 bool
+	MetricsToken               string
+	// Executable is the binary git's hooks run; this one when empty
+	// (tests set the built binary).
+	Executable string
+	// SCAD makes the builder of OpenSCAD sources (runs counts their
+	// runs); nil builds none.
+	SCAD func(runs func(result string)) *scad.Builder
+	Log  *slog.Logger
+}
+
+// wired is the server with every part wired in, not yet started.
+type wired struct {
+	srv *server.Server
+	cat *catalogService
+}
+
+// Close releases the index and its lock.
+func (w *wired) Close() {
+	if w.cat != nil {
+		w.cat.Close()
+	}
+}
+
+// wire opens the repositories, blob storage, LFS, the catalog and its
+// index, and the pages over the store st, and builds the server over them:
+// everything serve runs.
+func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error) {
+	log, data, storageURL := cfg.Log, cfg.Data, cfg.Storage
+	w := &wired{}
+	ok := false
+	defer func() {
+		if !ok {
+			w.Close()
+		}
+	}()
+	// Metrics: one registry for this server, fed by every package below.
+	met := metrics.New(metrics.Options{Store: st, Logger: log})
+	// The one access policy every route asks, and who is asking.
+	policy := access.New(st)
+	tokens := auth.NewTokens(st)
+	// One throttle for failed tokens (git, LFS, API) and failed passwords.
+	throttle := guard.NewThrottle(guard.ThrottleConfig{Logger: log})
+	web, err := auth.NewWeb(ctx, auth.WebOptions{Store: st, Tokens: tokens, Throttle: throttle})
+	if err != nil {
+		return nil, err
+	}
+	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable})
+	if err != nil {
+		return nil, err
 	}
 	// A git killed while taking a ref (a crash of the whole process group)
 	// leaves a lock that refuses every later push to that ref. None of this
@@ -139,7 +244,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	// Blob storage (LFS objects, previews), shared by LFS and the catalog.
 	blobs, err := storage.Open(ctx, storageURL, data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if sw, ok := blobs.(storage.Sweeper); ok {
 		// Uploads cut off by a crash or an S3 outage leave leftovers no
@@ -161,38 +266,38 @@ func runServe(fs *cli.Flags, args []string) error {
 	}
 	// Git LFS API; its pre-receive check refuses pushes whose pointers name
 	// objects the project does not have.
-	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: flagString(fs, "lfs-presign") == "true", Logger: log, Meter: met})
+	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: cfg.LFSPresign, Logger: log, Meter: met})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
 	// Catalog: job queue, post-receive hook, search index and its
 	// follower of the store's change log, JSON API. OpenSCAD sources are
 	// built by openscad, sandboxed by the runner, when it is installed.
-	if scadTimeout(fs) <= 0 {
-		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
+	var builder *scad.Builder
+	if cfg.SCAD != nil {
+		builder = cfg.SCAD(met.SCADRun)
 	}
-	if n := fs.Lookup("scad-nice").Value.(interface{ Get() any }).Get().(int); n < 1 || n > 19 {
-		return fmt.Errorf("%w: --scad-nice %d: want 1 to 19", cli.ErrUsage, n)
-	}
-	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: node, Lease: lease, SCAD: scadBuilder(log, fs, met.SCADRun)})
+	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder, API: api.Deps{Policy: policy, Viewer: web.Viewer}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer cat.Close()
+	w.cat = cat
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log})
+	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
+	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
+		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srv, err := server.New(server.Config{
-		Addr:            flagString(fs, "addr"),
-		ShutdownTimeout: timeout,
+		Addr:            cfg.Addr,
+		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          log,
-		MetricsToken:    flagString(fs, "metrics-token"),
-		Drain:           drain,
-		Guard:           guard.Config{TrustedProxies: proxies, Throttle: guard.ThrottleConfig{Logger: log}},
+		MetricsToken:    cfg.MetricsToken,
+		Drain:           cfg.Drain,
+		Guard:           guard.Config{TrustedProxies: cfg.TrustedProxies, Shared: throttle},
 	}, server.Deps{
 		Store:     st,
 		Repos:     repos,
@@ -209,22 +314,9 @@ func runServe(fs *cli.Flags, args []string) error {
 		Blobs:     blobs,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
-	cat.Catalog.SetBaseURL("http://" + srv.Addr().String())
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-srv.Done():
-		log.Error("server failed", "err", serveErr)
-	}
-	stop()
-	if err := srv.Shutdown(context.Background()); err != nil && serveErr == nil {
-		serveErr = err
-	}
-	log.Info("stopped")
-	return serveErr
+	w.srv = srv
+	ok = true
+	return w, nil
 }

@@ -15,7 +15,7 @@ import (
 var tokenListCmd = &cli.Command{
 	Name:    "token list",
 	Args:    "NAME",
-	Summary: "list a user's access tokens (ids and dates, never secrets)",
+	Summary: "list a user's access tokens (ids, dates, scopes, never secrets)",
 	Setup:   dataFlag,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
@@ -34,13 +34,17 @@ var tokenListCmd = &cli.Command{
 			return err
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tCREATED\tLAST USED\tSTATUS")
+		fmt.Fprintln(w, "ID\tCREATED\tLAST USED\tSTATUS\tSCOPE\tEXPIRES\tNAME")
+		now := time.Now()
 		for _, t := range ts {
 			status := "active"
-			if t.Revoked != nil {
+			switch {
+			case t.Revoked != nil:
 				status = "revoked " + t.Revoked.UTC().Format(time.RFC3339)
+			case !t.Active(now):
+				status = "expired"
 			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", t.ID, t.Created.UTC().Format(time.RFC3339), formatTime(t.LastUsed), status)
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Created.UTC().Format(time.RFC3339), formatTime(t.LastUsed), status, t.Scope, formatTime(t.Expires), t.Name)
 		}
 		return w.Flush()
 	},

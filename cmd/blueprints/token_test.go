@@ -58,7 +58,7 @@ func TestTokenListAndRevoke(t *testing.T) {
 	secretFree(out)
 	today := time.Now().UTC().Format("2006-01-02")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") || !regexp.MustCompile(`^1\s+`+today+`T\S+Z\s+`+today+`T\S+Z\s+active$`).MatchString(lines[1]) {
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") || !regexp.MustCompile(`^1\s+`+today+`T\S+Z\s+`+today+`T\S+Z\s+active\s+write\s+never\s*$`).MatchString(lines[1]) {
 		t.Fatalf("token list alice: want a header and token 1, created and used today, active:\n%s", out)
 	}
 
@@ -72,7 +72,7 @@ func TestTokenListAndRevoke(t *testing.T) {
 		t.Fatalf("bob's token after revoking alice's: %d, want 200", code)
 	}
 	out, err = srv.Run(t, "token", "list", "ALICE")
-	if err != nil || !regexp.MustCompile(`(?m)^1\s.*revoked `+today+`T\S+Z$`).MatchString(out) {
+	if err != nil || !regexp.MustCompile(`(?m)^1\s.*revoked `+today+`T\S+Z\s+write\s+never\s*$`).MatchString(out) {
 		t.Fatalf("token list after revoke: %v\n%s", err, out)
 	}
 	secretFree(out)

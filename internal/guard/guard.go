@@ -33,6 +33,10 @@ type Config struct {
 	MaxBody int64
 	// Throttle tunes the failed-authentication throttle.
 	Throttle ThrottleConfig
+	// Shared, when set, is the throttle to install (Throttle is then
+	// ignored), so that the web sign-in form can count its failures in the
+	// same throttle as git and the API.
+	Shared *Throttle
 }
 
 // Install sets e's client-address extractor and adds the guard's
@@ -44,7 +48,10 @@ func Install(e *echo.Echo, cfg Config) *Throttle {
 	if max <= 0 {
 		max = DefaultMaxBody
 	}
-	t := NewThrottle(cfg.Throttle)
+	t := cfg.Shared
+	if t == nil {
+		t = NewThrottle(cfg.Throttle)
+	}
 	e.Use(Headers, t.Middleware, BodyLimit(max, Streaming))
 	return t
 }

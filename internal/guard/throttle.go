@@ -173,18 +173,25 @@ func (t *Throttle) Check(ip, user string) (time.Duration, bool) {
 	if r := t.get(ipKey(ip), now); r != nil && r.blocked(now) {
 		wait = r.blockedUntil.Sub(now)
 	}
+	if user == "" {
+		return wait, wait > 0
+	}
 	if r := t.get(userKey(user), now); r != nil && r.blocked(now) && t.get(goodKey(user, ip), now) == nil {
 		wait = max(wait, r.blockedUntil.Sub(now))
 	}
 	return wait, wait > 0
 }
 
-// Failed records a failed authentication for user from ip.
+// Failed records a failed authentication for user from ip. An empty user
+// (a bearer token, which names none) counts against the address only.
 func (t *Throttle) Failed(ip, user string) {
 	now := t.now()
 	t.mu.Lock()
 	ipFor := t.fail(t.touch(ipKey(ip), now), t.cfg.IPFailures, now)
-	userFor := t.fail(t.touch(userKey(user), now), t.cfg.UserFailures, now)
+	var userFor time.Duration
+	if user != "" {
+		userFor = t.fail(t.touch(userKey(user), now), t.cfg.UserFailures, now)
+	}
 	t.mu.Unlock()
 	// The user name is what the client sent, which may be anything: it is
 	// logged quoted, and never the secret.
@@ -222,6 +229,9 @@ func (t *Throttle) fail(r *record, limit int, now time.Time) time.Duration {
 // Succeeded records that user signed in from ip, which exempts that
 // address from a refusal of the user name (not of the address).
 func (t *Throttle) Succeeded(ip, user string) {
+	if user == "" {
+		return
+	}
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -244,13 +254,16 @@ const verifiedKey = "guard.verified"
 // count as failures or successes.
 func Verified(c echo.Context, ok bool) { c.Set(verifiedKey, ok) }
 
-// Middleware refuses requests carrying basic-auth credentials while their
+// Middleware refuses requests carrying credentials (basic auth, or a
+// bearer access token, which counts against the address only) while their
 // address or user name is refused, before the credentials are checked,
-// and records the outcome of those that go through.
+// and records the outcome of those that go through. Password sign-ins on
+// the web are throttled by their handler (Check, Failed, Succeeded), since
+// their user name is in the form.
 func (t *Throttle) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		user, _, ok := c.Request().BasicAuth()
-		if !ok {
+		if !ok && !hasBearer(c.Request()) {
 			return next(c)
 		}
 		ip := c.RealIP()
@@ -267,6 +280,13 @@ func (t *Throttle) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return err
 	}
+}
+
+// hasBearer reports whether the request carries one of our bearer access
+// tokens ("Authorization: Bearer bp_...").
+func hasBearer(r *http.Request) bool {
+	scheme, tok, ok := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(strings.TrimSpace(tok), "bp_")
 }
 
 // refuse answers 429 with Retry-After, as JSON for git-lfs and as plain

@@ -94,8 +94,8 @@ func TestRequestMetrics(t *testing.T) {
 	}{
 		{"GET", "/healthz", 200},
 		{"HEAD", "/healthz", 200},
-		{"GET", "/alice/secret-project/info/refs?service=git-upload-pack", 404},
-		{"GET", "/alice/secret-project/info/refs?service=git-upload-pack", 404},
+		{"GET", "/alice/secret-project/info/refs?service=git-upload-pack", 401},
+		{"GET", "/alice/secret-project/info/refs?service=git-upload-pack", 401},
 		{"GET", "/alice/x/y/z/nothing/here", 404},
 		{"DELETE", "/healthz", 405},
 	}
@@ -111,7 +111,7 @@ func TestRequestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`blueprints_http_requests_total{code="200",method="GET",route="/healthz"} 1`,
 		`blueprints_http_requests_total{code="200",method="HEAD",route="/healthz"} 1`,
-		`blueprints_http_requests_total{code="404",method="GET",route="/:owner/:project/info/refs"} 2`,
+		`blueprints_http_requests_total{code="401",method="GET",route="/:owner/:project/info/refs"} 2`,
 		`blueprints_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`blueprints_http_requests_total{code="405",method="DELETE",route="unmatched"} 1`,
 		`blueprints_http_request_duration_seconds_count{method="GET",route="/:owner/:project/info/refs"} 2`,

@@ -718,3 +718,25 @@ func (s *Store) CoverPart(ctx context.Context, project string) (preview, path st
 	}
 	return preview, path, nil
 }
+
+// ResetCatalogCommits forgets which commit each project's catalogue is at,
+// keeping the parts and measurements, so that the catalog's reconcile
+// queues a job for every project: the way a new, empty search index (one
+// rebuilt after its shape changed) is filled again. Measurements are
+// reused; nothing is measured twice.
+func (s *Store) ResetCatalogCommits(ctx context.Context) (int64, error) {
+	res, err := s.DB.ExecContext(ctx, `UPDATE project_meta SET latest_commit = ''`)
+	if err != nil {
+		return 0, fmt.Errorf("reset catalogued commits: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// ForgetCatalogCommit forgets which commit one project's catalogue is at
+// (see ResetCatalogCommits).
+func (s *Store) ForgetCatalogCommit(ctx context.Context, project string) error {
+	if _, err := s.DB.ExecContext(ctx, `UPDATE project_meta SET latest_commit = '' WHERE project = ?`, project); err != nil {
+		return fmt.Errorf("forget catalogued commit of %s: %w", project, err)
+	}
+	return nil
+}

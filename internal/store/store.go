@@ -229,6 +229,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+func sortStrings(s []string) { sort.Strings(s) }
+
 // inMigrationTx runs f in a transaction holding the migration lock.
 func (s *Store) inMigrationTx(ctx context.Context, f func(*Tx) error) error {
 	tx, err := s.DB.BeginTx(ctx, nil)

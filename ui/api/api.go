@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/search"
@@ -28,6 +29,11 @@ type Deps struct {
 	Store  *store.Store
 	Index  search.Index
 	Logger *slog.Logger // slog.Default() when nil
+	// Policy decides what each viewer may see; access.New(Store) when nil.
+	Policy *access.Policy
+	// Viewer says who is asking (an access token, basic or bearer, or a
+	// session); every request is anonymous when nil.
+	Viewer func(c echo.Context) (access.Viewer, error)
 }
 
 // API serves /api/v1.
@@ -41,6 +47,12 @@ func New(d Deps) *API {
 	log := d.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if d.Policy == nil {
+		d.Policy = access.New(d.Store)
+	}
+	if d.Viewer == nil {
+		d.Viewer = func(echo.Context) (access.Viewer, error) { return access.Viewer{}, nil }
 	}
 	return &API{d: d, log: log}
 }
@@ -121,6 +133,15 @@ func (a *API) search(c echo.Context) error {
 	if err != nil {
 		return problem(c, http.StatusBadRequest, err.Error())
 	}
+	v, err := a.viewer(c)
+	if err != nil || c.Response().Committed {
+		return err
+	}
+	scope, err := a.d.Policy.Scope(c.Request().Context(), v)
+	if err != nil {
+		return a.internal(c, err)
+	}
+	q.Scope = scope.Search()
 	res, err := a.d.Index.Search(c.Request().Context(), q)
 	if errors.As(err, &qe) {
 		return problem(c, http.StatusBadRequest, qe.Error())
@@ -181,6 +202,7 @@ type ProjectSummary struct {
 	Created       time.Time `json:"created"`
 	Updated       time.Time `json:"updated"`
 	URL           string    `json:"url"`
+	Visibility    string    `json:"visibility"` // public or private
 	Catalog       Catalog   `json:"catalog"`
 }
 
@@ -206,6 +228,13 @@ func summary(p store.Project, m store.ProjectMeta) ProjectSummary {
 	}
 	if s.Title == "" {
 		s.Title = p.Name
+	}
+	if p.Description != "" {
+		s.Description = p.Description
+	}
+	s.Visibility = p.Visibility
+	if s.Visibility == "" {
+		s.Visibility = store.Public
 	}
 	if s.License == "" {
 		s.License = "none"
@@ -256,17 +285,35 @@ func paging(c echo.Context) (page, perPage int, err error) {
 	return page, perPage, nil
 }
 
+// viewer is who is asking; bad credentials answer 401.
+func (a *API) viewer(c echo.Context) (access.Viewer, error) {
+	v, err := a.d.Viewer(c)
+	if errors.Is(err, store.ErrBadCredentials) {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="Blueprints"`)
+		return v, problem(c, http.StatusUnauthorized, "bad access token")
+	}
+	return v, err
+}
+
 func (a *API) projects(c echo.Context) error {
 	page, perPage, err := paging(c)
 	if err != nil {
 		return problem(c, http.StatusBadRequest, err.Error())
 	}
 	ctx := c.Request().Context()
-	total, err := a.d.Store.CountProjects(ctx)
+	v, err := a.viewer(c)
+	if err != nil || c.Response().Committed {
+		return err
+	}
+	scope, err := a.d.Policy.Scope(ctx, v)
 	if err != nil {
 		return a.internal(c, err)
 	}
-	ps, err := a.d.Store.Projects(ctx, perPage, (page-1)*perPage)
+	owner := strings.TrimSpace(c.QueryParam("owner"))
+	if len(owner) > 200 {
+		return problem(c, http.StatusBadRequest, "owner: longer than 200 bytes")
+	}
+	ps, total, err := a.d.Store.ListProjects(ctx, store.ProjectQuery{Visible: scope.Store(), Owner: owner, Limit: perPage, Offset: (page - 1) * perPage})
 	if err != nil {
 		return a.internal(c, err)
 	}
@@ -306,12 +353,22 @@ type Part struct {
 func (a *API) project(c echo.Context) error {
 	ctx := c.Request().Context()
 	owner, name := c.Param("owner"), strings.TrimSuffix(c.Param("project"), ".git")
+	v, err := a.viewer(c)
+	if err != nil || c.Response().Committed {
+		return err
+	}
 	p, err := a.d.Store.ProjectByName(ctx, owner, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
 	}
 	if err != nil {
 		return a.internal(c, err)
+	}
+	// A project the viewer may not read is exactly a missing one.
+	if ok, err := a.d.Policy.Can(ctx, v, access.Read, p); err != nil {
+		return a.internal(c, err)
+	} else if !ok {
+		return problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
 	}
 	m, err := a.d.Store.ProjectMeta(ctx, p.FullName())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
