@@ -78,7 +78,8 @@ type Deps struct {
 	// project page says so).
 	SCAD *scad.Builder
 	// BaseURL is the server's public URL ("http://127.0.0.1:8080"), used
-	// in the lines shown to pushers.
+	// in the lines shown to pushers when the push does not name one
+	// (repo.Push.BaseURL).
 	BaseURL string
 	// Jobs is the most jobs run at a time (default 2).
 	Jobs int
@@ -112,6 +113,28 @@ type Meter interface {
 // Start.
 func (c *Catalog) SetMeter(m Meter) { c.meter = m }
 
+// Done is a catalog job that ended for good.
+type Done struct {
+	Project string // "owner/name"
+	Ref     string // "refs/heads/main"
+	Commit  string // the commit catalogued
+	Failed  bool   // given up after its retries
+	Error   string // why, when Failed
+	Stats   Stats  // what it did, when not Failed
+}
+
+// OnDone makes f hear about every job that ended for good (webhooks'
+// catalog.done). f runs on the worker: it must return quickly. Call it
+// before Start.
+func (c *Catalog) OnDone(f func(ctx context.Context, d Done)) { c.onDone = f }
+
+// done tells the OnDone listener, if any.
+func (c *Catalog) done(ctx context.Context, job store.CatalogJob, st Stats, failed bool, msg string) {
+	if c.onDone != nil {
+		c.onDone(ctx, Done{Project: job.Project, Ref: job.Ref, Commit: job.New, Failed: failed, Error: msg, Stats: st})
+	}
+}
+
 // finished tells the Meter, if any, that a job ended.
 func (c *Catalog) finished(failed bool, took time.Duration) {
 	if c.meter != nil {
@@ -125,6 +148,7 @@ type Catalog struct {
 	log      *slog.Logger
 	baseURL  atomic.Pointer[string]
 	meter    Meter
+	onDone   func(context.Context, Done)
 	measures chan struct{}
 	wake     chan struct{}
 
@@ -294,6 +318,7 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 			}
 		} else {
 			c.finished(true, 0)
+			c.done(bg, job, Stats{}, true, msg)
 		}
 		return
 	}
@@ -324,12 +349,13 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 	if err != nil {
 		log.Warn("catalog job failed; will retry", "attempt", job.Attempts, "err", err)
 		if job.Attempts >= c.d.MaxAttempts {
-			if err := c.d.Store.FinishCatalogJob(bg, job.ID, c.d.Node, err.Error()); err != nil {
-				if !lost(err) {
-					log.Error("finish catalog job", "err", err)
+			if ferr := c.d.Store.FinishCatalogJob(bg, job.ID, c.d.Node, err.Error()); ferr != nil {
+				if !lost(ferr) {
+					log.Error("finish catalog job", "err", ferr)
 				}
 			} else {
 				c.finished(true, time.Since(start))
+				c.done(bg, job, Stats{}, true, err.Error())
 			}
 			return
 		}
@@ -350,6 +376,7 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 		return
 	}
 	c.finished(false, time.Since(start))
+	c.done(bg, job, st, false, "")
 	log.Info("catalogued", "parts", st.Parts, "measured", st.Measured, "failed", st.Failed, "deleted", st.Deleted, "took", time.Since(start).Round(time.Millisecond))
 }
 
