@@ -186,6 +186,10 @@ func (s *Service) FollowMirror(ctx context.Context, by store.User, origin store.
 	return p, err
 }
 
+// OnUpdated sets who hears refreshes that moved refs (the catalog's
+// PostReceive). Call it before Run.
+func (s *Service) OnUpdated(f func(ctx context.Context, p repo.Push) []string) { s.cfg.Updated = f }
+
 // Poke makes a mirror due now and wakes the schedule.
 func (s *Service) Poke(projectID int64) {
 	if err := s.cfg.Store.MirrorDue(context.Background(), projectID); err != nil {

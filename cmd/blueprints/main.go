@@ -36,6 +36,11 @@ func main() {
 			reindexCmd,
 			migrateDBCmd,
 			hookCmd,
+			mirrorAddCmd,
+			mirrorRefreshCmd,
+			mirrorListCmd,
+			blockCmd,
+			unblockCmd,
 		},
 	}
 	os.Exit(app.Main(os.Args[1:]))

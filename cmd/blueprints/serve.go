@@ -77,6 +77,7 @@ unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("node", "BLUEPRINTS_NODE")
 		fs.Duration("job-lease", catalog.DefaultLease, "how long a node's claim on a catalog job lasts unless renewed: another node takes over the jobs of a node that died this long after")
 		fs.Env("job-lease", "BLUEPRINTS_JOB_LEASE")
+		networkFlags(fs, true)
 		fs.Duration("drain", 0, "on SIGTERM, keep serving this long while /healthz answers 503, so a load balancer takes the node out before it closes (a little over the balancer's check interval times its fall count)")
 		fs.Env("drain", "BLUEPRINTS_DRAIN")
 	},
@@ -125,6 +126,10 @@ func runServe(fs *cli.Flags, args []string) error {
 	default:
 		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
 	}
+	network, err := readNetworkFlags(fs)
+	if err != nil {
+		return err
+	}
 	if scadTimeout(fs) <= 0 {
 		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
 	}
@@ -148,7 +153,8 @@ func runServe(fs *cli.Flags, args []string) error {
 		Data: data, Repos: reposDir(fs), Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, Drain: drain,
 		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
 		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log,
-		SCAD: func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
+		SCAD:    func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
+		Network: &network,
 	})
 	if err != nil {
 		return err
@@ -191,7 +197,10 @@ type serveConfig struct {
 	// SCAD makes the builder of OpenSCAD sources (runs counts their
 	// runs); nil builds none.
 	SCAD func(runs func(result string)) *scad.Builder
-	Log  *slog.Logger
+	// Network configures federation, mirrors and federated search; nil
+	// leaves them out.
+	Network *networkConfig
+	Log     *slog.Logger
 }
 
 // wired is the server with every part wired in, not yet started.
@@ -271,6 +280,19 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		return nil, err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
+	// The network of servers: ActivityPub, mirrors, federated search.
+	var network *networkParts
+	if cfg.Network != nil {
+		network, err = wireNetwork(ctx, log, st, policy, repos, blobs, *cfg.Network, cfg.Addr, cfg.Node, cfg.Registration == ui.RegistrationOpen)
+		if err != nil {
+			return nil, err
+		}
+		repos.OnPreReceive(network.Mirrors.RefusePush)
+	}
+	apiDeps := api.Deps{Policy: policy, Viewer: web.Viewer}
+	if network != nil {
+		apiDeps.Network, apiDeps.Self = network.Search, network.Origin
+	}
 	// Catalog: job queue, post-receive hook, search index and its
 	// follower of the store's change log, JSON API. OpenSCAD sources are
 	// built by openscad, sandboxed by the runner, when it is installed.
@@ -278,13 +300,23 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	if cfg.SCAD != nil {
 		builder = cfg.SCAD(met.SCADRun)
 	}
-	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder, API: api.Deps{Policy: policy, Viewer: web.Viewer}})
+	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder, API: apiDeps})
 	if err != nil {
 		return nil, err
 	}
 	w.cat = cat
 	repos.OnPostReceive(cat.Catalog.PostReceive)
 	cat.Catalog.SetMeter(met)
+	workers := []func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks}
+	var routes []server.Registrar
+	if network != nil {
+		// New versions are announced once catalogued; a mirror's new
+		// refs are catalogued as a push's.
+		cat.Catalog.OnDone(network.Fed.OnCatalogDone)
+		network.Mirrors.OnUpdated(cat.Catalog.PostReceive)
+		workers = append(workers, network.Fed.Run, network.Mirrors.Run)
+		routes = append(routes, network.Fed)
+	}
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
 	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
 		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects})
@@ -305,7 +337,8 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		API:       cat.API,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   []func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks},
+		Workers:   workers,
+		Network:   routes,
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,
