@@ -132,24 +132,44 @@ func CheckURL(s string) (string, error) {
 // ErrForbidden is returned when the person may not create the project.
 var ErrForbidden = errors.New("you may not create projects there")
 
+// Create makes owner/name a public mirror of gitURL for person by and
+// leaves its first refresh to the schedule (poked now).
+func (s *Service) Create(ctx context.Context, gitURL, owner, name string, by store.User, originActor, attribution string) (store.Project, error) {
+	p, err := s.create(ctx, gitURL, owner, name, by, originActor, attribution)
+	if err != nil {
+		return p, err
+	}
+	s.Poke(p.ID)
+	return p, nil
+}
+
 // Add makes owner/name a public mirror of gitURL for person by, and runs
 // its first refresh. originActor and attribution name a Blueprints origin
 // (mirror on follow); both may be empty.
 func (s *Service) Add(ctx context.Context, gitURL, owner, name string, by store.User, originActor, attribution string) (store.Project, Result, error) {
+	p, err := s.create(ctx, gitURL, owner, name, by, originActor, attribution)
+	if err != nil {
+		return p, Result{}, err
+	}
+	res, err := s.Refresh(ctx, p.ID)
+	return p, res, err
+}
+
+func (s *Service) create(ctx context.Context, gitURL, owner, name string, by store.User, originActor, attribution string) (store.Project, error) {
 	gitURL, err := CheckURL(gitURL)
 	if err != nil {
-		return store.Project{}, Result{}, err
+		return store.Project{}, err
 	}
 	if err := repo.ValidName(name); err != nil {
-		return store.Project{}, Result{}, err
+		return store.Project{}, err
 	}
 	if s.cfg.Policy != nil {
 		d, err := s.cfg.Policy.CreateIn(ctx, access.ViewerOf(by), owner)
 		if err != nil {
-			return store.Project{}, Result{}, err
+			return store.Project{}, err
 		}
 		if d != access.Allow {
-			return store.Project{}, Result{}, fmt.Errorf("%s/%s: %w", owner, name, ErrForbidden)
+			return store.Project{}, fmt.Errorf("%s/%s: %w", owner, name, ErrForbidden)
 		}
 	}
 	if attribution == "" {
@@ -157,14 +177,13 @@ func (s *Service) Add(ctx context.Context, gitURL, owner, name string, by store.
 	}
 	p, err := s.cfg.Repos.CreateRepository(ctx, owner, name, store.Public)
 	if err != nil {
-		return store.Project{}, Result{}, err
+		return store.Project{}, err
 	}
 	if err := s.cfg.Store.CreateMirror(ctx, store.Mirror{ProjectID: p.ID, URL: gitURL, OriginActor: originActor, Attribution: attribution, CreatedBy: by.ID}); err != nil {
-		return p, Result{}, err
+		return p, err
 	}
 	s.log.Info("mirror added", "project", p.FullName(), "origin", redact(gitURL))
-	res, err := s.Refresh(ctx, p.ID)
-	return p, res, err
+	return p, nil
 }
 
 // FollowMirror is federation's mirror on follow: a mirror, under the
@@ -304,15 +323,18 @@ func (s *Service) refresh(ctx context.Context, m store.Mirror) (refreshed, error
 	if out.refs == m.Refs && sameRefs(before, adv.Refs) {
 		return out, nil // nothing new: one ls-remote-sized exchange
 	}
-	unlock, err := s.cfg.Repos.LockProject(ctx, owner, name)
-	if err != nil {
-		return out, err
-	}
-	defer unlock()
-	if err := s.fetch(ctx, dir, adv.URL); err != nil {
-		return out, err
-	}
-	after, err := s.localRefs(ctx, dir)
+	// git writes refs only under the project's push lock.
+	after, err := func() (map[string]string, error) {
+		unlock, err := s.cfg.Repos.LockProject(ctx, owner, name)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if err := s.fetch(ctx, dir, adv.URL); err != nil {
+			return nil, err
+		}
+		return s.localRefs(ctx, dir)
+	}()
 	if err != nil {
 		return out, err
 	}

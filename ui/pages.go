@@ -99,6 +99,7 @@ func (u *UI) projectCard(ctx context.Context, p store.Project) (projectCard, err
 // searchView is the search page: the query, its hits and facets, and the
 // links to narrow, widen or page.
 type searchView struct {
+	Network    bool // federated search is available (scope=network)
 	Query      search.Query
 	Values     url.Values
 	Result     search.Result
@@ -153,7 +154,10 @@ func (u *UI) searchPage(c echo.Context) error {
 		}
 		return u.fail(c, badRequest("Bad search."))
 	}
-	v := searchView{Query: q, Values: vals, Available: u.index != nil}
+	if vals.Get("scope") == "network" && u.network != nil && u.index != nil {
+		return u.networkSearchPage(c, q)
+	}
+	v := searchView{Query: q, Values: vals, Available: u.index != nil, Network: u.network != nil}
 	for _, k := range []string{"kind", "project", "license", "category", "max_x", "max_y", "max_z", "min_volume", "max_volume"} {
 		if vals.Get(k) != "" {
 			v.Filtered = true
@@ -320,6 +324,8 @@ type projectView struct {
 	CloneURL   string
 	Pending    bool
 	Totals     struct{ Triangles int64 }
+	// Mirror is set when the project mirrors another repository.
+	Mirror *store.Mirror
 }
 
 // project is the project page: README, metadata, catalog status and the
@@ -343,6 +349,11 @@ func (u *UI) project(c echo.Context) error {
 	if p.Row.Description != "" {
 		v.Meta.Description = p.Row.Description
 	}
+	if m, err := u.store.MirrorOf(ctx, p.Row.ID); err == nil {
+		v.Mirror = &m
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return u.fail(c, err)
+	}
 	branch, head, err := p.Browse.Head()
 	if errors.Is(err, repo.ErrNoRef) {
 		v.Empty = true
@@ -352,7 +363,7 @@ func (u *UI) project(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	v.Branch = branch
-	key := fmt.Sprintf("project:%s:%s:%s:%q:%s:%s:%s:%s:%d:%d:%d:%s", p.Full(), p.Row.Updated, p.Row.Visibility, p.Row.Description, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL)
+	key := fmt.Sprintf("project:%s:%s:%s:%q:%s:%s:%s:%s:%d:%d:%d:%s:%s", p.Full(), p.Row.Updated, p.Row.Visibility, p.Row.Description, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL, mirrorKey(v.Mirror))
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -456,4 +467,19 @@ func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
 		return access.Scope{}, "", err
 	}
 	return s, s.Key(), nil
+}
+
+// mirrorKey names what the mirror banner shows, for the page cache.
+func mirrorKey(m *store.Mirror) string {
+	if m == nil {
+		return ""
+	}
+	var checked, changed string
+	if m.Checked != nil {
+		checked = m.Checked.String()
+	}
+	if m.Changed != nil {
+		changed = m.Changed.String()
+	}
+	return m.URL + "|" + checked + "|" + changed + "|" + m.LastError
 }

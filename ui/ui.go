@@ -60,6 +60,9 @@ type Options struct {
 	// Projects applies project settings; without it there is no settings
 	// page.
 	Projects ProjectAdmin
+	// Network is the network of servers (follows, mirrors, federated
+	// search, moderation); without it there are no such pages.
+	Network Network
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -81,6 +84,7 @@ type UI struct {
 
 	web          *auth.Web
 	admin        ProjectAdmin
+	network      Network
 	registration string
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
 }
@@ -114,6 +118,7 @@ func New(opt Options) (*UI, error) {
 
 		web:          opt.Web,
 		admin:        opt.Projects,
+		network:      opt.Network,
 		registration: opt.Registration,
 	}
 	switch u.registration {
@@ -167,6 +172,7 @@ func (u *UI) Register(e *echo.Echo) {
 	e.HEAD("/:owner/:project/mesh/*", u.pooled(u.mesh))
 	get("/:owner/:project/archive/*", u.archive)
 	u.registerAccount(e)
+	u.registerNetwork(e)
 	u.registerManage(e)
 }
 

@@ -104,7 +104,7 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 		Index:    index,
 		Follower: follower,
 		Searcher: searcher,
-		API:      api.New(api.Deps{Store: st, Index: searcher, Logger: log, Policy: n.API.Policy, Viewer: n.API.Viewer}),
+		API:      api.New(api.Deps{Store: st, Index: searcher, Logger: log, Policy: n.API.Policy, Viewer: n.API.Viewer, Network: n.API.Network, Self: n.API.Self}),
 		unlock:   unlock,
 	}, nil
 }

@@ -39,6 +39,7 @@ func main() {
 			mirrorAddCmd,
 			mirrorRefreshCmd,
 			mirrorListCmd,
+			followCmd,
 			blockCmd,
 			unblockCmd,
 		},

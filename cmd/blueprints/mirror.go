@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/federation"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/mirror"
@@ -244,4 +245,52 @@ func blockTarget(s string) string {
 		return s
 	}
 	return strings.ToLower(s)
+}
+
+var followCmd = &cli.Command{
+	Name:    "follow",
+	Args:    "USER ADDRESS",
+	Summary: "make a user follow a remote actor (alice..tractor@server or an actor URL), optionally keeping a mirror",
+	Help: `Sends a Follow, signed by USER's actor, to the actor ADDRESS names: a
+WebFinger address (alice@server, alice..tractor@server for a project, or
+alice/tractor@server) or an actor URL. The running server delivers it and
+hears the Accept. With --mirror NAME, a full mirror of the followed
+project is kept as USER/NAME, refreshed whenever the project announces a
+new version. --public-url must be the server's (as serve has it).`,
+	Setup: func(fs *cli.Flags) {
+		mirrorFlags(fs)
+		fs.String("mirror", "", "keep a mirror of the followed project under this name")
+	},
+	Run: func(fs *cli.Flags, args []string) error {
+		if len(args) != 2 {
+			return fmt.Errorf("%w: want USER and ADDRESS", cli.ErrUsage)
+		}
+		nc, err := readNetworkFlags(fs)
+		if err != nil {
+			return err
+		}
+		if !nc.PublicURL.Fixed() {
+			return fmt.Errorf("%w: --public-url (BLUEPRINTS_PUBLIC_URL) must name the server, as serve has it", cli.ErrUsage)
+		}
+		ctx := context.Background()
+		m, st, closeAll, err := openMirrors(ctx, fs)
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		u, err := st.UserByName(ctx, args[0])
+		if err != nil {
+			return fmt.Errorf("user %q: %w", args[0], err)
+		}
+		fed, err := federation.New(federation.Config{Store: st, Policy: access.New(st), Client: newClients(nc).small, Origin: nc.PublicURL.String(), Mirrors: m})
+		if err != nil {
+			return err
+		}
+		f, target, err := fed.Follow(ctx, u, args[1], flagString(fs, "mirror"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%s follows %s (%s); the server delivers the Follow\n", u.Name, target.URI, f.State)
+		return nil
+	},
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -19,7 +20,10 @@ import (
 	"github.com/blueprints-hq/blueprints/mirror"
 	"github.com/blueprints-hq/blueprints/netsearch"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
+	"github.com/blueprints-hq/blueprints/ui"
+	"github.com/blueprints-hq/blueprints/ui/api"
 )
 
 // networkFlags are the flags of the network of servers: outgoing requests,
@@ -159,3 +163,64 @@ func buildVersion() string {
 
 // version is set at link time when the build stamps one.
 var version string
+
+// pagesNetwork is the network as the pages use it (ui.Network).
+type pagesNetwork struct {
+	parts *networkParts
+	st    *store.Store
+	index search.Index
+	log   *slog.Logger
+	peers []string // from --peers
+}
+
+func (n *pagesNetwork) Follow(ctx context.Context, u store.User, handle, mirror string) (store.Following, store.RemoteActor, error) {
+	return n.parts.Fed.Follow(ctx, u, handle, mirror)
+}
+
+func (n *pagesNetwork) Unfollow(ctx context.Context, u store.User, f store.Following) error {
+	return n.parts.Fed.Unfollow(ctx, u, f)
+}
+
+// AddMirror creates the mirror; its first fetch runs in the background
+// (the page shows the mirror, then its parts as they come).
+func (n *pagesNetwork) AddMirror(ctx context.Context, gitURL, owner, name string, by store.User) (store.Project, error) {
+	return n.parts.Mirrors.Create(ctx, gitURL, owner, name, by, "", "")
+}
+
+func (n *pagesNetwork) RefreshMirror(id int64) { n.parts.Mirrors.Poke(id) }
+
+func (n *pagesNetwork) Search(ctx context.Context, params url.Values, q search.Query) (ui.NetworkResult, error) {
+	res, err := api.NetworkSearch(ctx, n.parts.Search, n.index, n.parts.Origin, params, q)
+	if err != nil {
+		return ui.NetworkResult{}, err
+	}
+	return ui.NetworkResult{Total: res.Total, Hits: res.Hits, Servers: res.Servers, Partial: res.Partial}, nil
+}
+
+func (n *pagesNetwork) SetPeers(ctx context.Context, add, remove string) error {
+	if add != "" {
+		p, err := netsearch.ParsePeer(add)
+		if err != nil {
+			return err
+		}
+		if err := n.st.AddPeer(ctx, p); err != nil {
+			return err
+		}
+	}
+	if remove != "" {
+		if err := n.st.RemovePeer(ctx, remove); err != nil {
+			return err
+		}
+	}
+	more, err := n.st.Peers(ctx)
+	if err != nil {
+		return err
+	}
+	return n.parts.Search.SetPeers(append(append([]string(nil), n.peers...), more...))
+}
+
+func (n *pagesNetwork) Peers() []string { return n.parts.Search.Peers() }
+
+func (n *pagesNetwork) Acct(owner, project string) string {
+	return strings.TrimPrefix(n.parts.Fed.Site().Acct(owner, project), "acct:")
+}

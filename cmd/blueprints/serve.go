@@ -317,9 +317,13 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		workers = append(workers, network.Fed.Run, network.Mirrors.Run)
 		routes = append(routes, network.Fed)
 	}
+	var pagesNet ui.Network
+	if network != nil {
+		pagesNet = &pagesNetwork{parts: network, st: st, index: cat.Searcher, log: log, peers: cfg.Network.Peers}
+	}
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
 	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
-		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects})
+		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Network: pagesNet})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,490 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/blueprints-hq/blueprints/federation/ap"
+	"github.com/blueprints-hq/blueprints/federation/ap/aptest"
+	"github.com/blueprints-hq/blueprints/federation/httpsig"
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/internal/testenv"
+	"github.com/blueprints-hq/blueprints/ui/api"
+)
+
+const loopback = "127.0.0.0/8"
+
+func getJSON(t *testing.T, u string, v any) int {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if v != nil {
+		json.Unmarshal(b, v)
+	}
+	return resp.StatusCode
+}
+
+func fetchBody(t *testing.T, u string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// waitFor polls f until it holds, failing after a minute.
+func waitFor(t *testing.T, what string, f func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !f() {
+		if time.Since(start) > 90*time.Second {
+			t.Fatalf("%s: not within 90 s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func catalogued(t *testing.T, s *testenv.Server, project, commit string) bool {
+	var d api.ProjectDetail
+	code := getJSON(t, s.URL+"/api/v1/projects/"+project, &d)
+	return code == 200 && d.Catalog.State == "done" && d.Catalog.Pending == 0 && d.LatestCommit == commit
+}
+
+func headOf(t *testing.T, dir string) string {
+	return strings.TrimSpace(testenv.Git(t, dir, "rev-parse", "HEAD"))
+}
+
+// tree reads every file of a work tree (not .git).
+func tree(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if info.IsDir() && info.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if !info.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out[rel], _ = os.ReadFile(p)
+		}
+		return nil
+	})
+	return out
+}
+
+func openStoreOf(t *testing.T, s *testenv.Server) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(s.Data, "blueprints.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestNetworkOfServers runs three Blueprints servers on loopback: A holds
+// a project pushed with LFS, B mirrors it and follows it, C searches
+// both. It covers issue 20's "what it must show", in order; A is killed
+// last.
+func TestNetworkOfServers(t *testing.T) {
+	testenv.RequireTool(t, "git")
+	testenv.RequireTool(t, "git-lfs")
+	A := testenv.StartServer(t, testenv.Options{Args: []string{"--outbound-allow", loopback}})
+	B := testenv.StartServer(t, testenv.Options{Args: []string{"--outbound-allow", loopback, "--mirror-interval", "1h"}})
+	aliceTok := A.AddUser(t, "alice")
+	bobTok := B.AddUser(t, "bob")
+	hostA := strings.TrimPrefix(A.URL, "http://")
+
+	// Alice pushes a project with its parts in LFS.
+	var project testenv.CorpusProject
+	for _, p := range testenv.Corpus(t) {
+		if p.Dir == "meltoner__agrofelis" {
+			project = p
+		}
+	}
+	work := testenv.CorpusWorkTree(t, project)
+	testenv.Git(t, work, "lfs", "install", "--local")
+	testenv.Git(t, work, "lfs", "track", "*.stl")
+	testenv.Git(t, work, "add", ".")
+	testenv.Git(t, work, "commit", "-q", "-m", "First version")
+	testenv.Git(t, work, "remote", "add", "origin", A.Remote("alice", aliceTok, "alice", "tractor"))
+	testenv.Git(t, work, "push", "-q", "-u", "origin", "main")
+	first := headOf(t, work)
+	if lfsFiles := strings.TrimSpace(testenv.Git(t, work, "lfs", "ls-files")); lfsFiles == "" {
+		t.Fatal("the parts are not in LFS")
+	}
+	waitFor(t, "A catalogues alice/tractor", func() bool { return catalogued(t, A, "alice/tractor", first) })
+	var partsA struct{ Parts []api.Part }
+	getJSON(t, A.URL+"/api/v1/projects/alice/tractor", &partsA)
+	if len(partsA.Parts) == 0 {
+		t.Fatal("A catalogued no parts")
+	}
+
+	t.Run("documents", func(t *testing.T) {
+		for kind, path := range map[string]string{
+			"actor":          "/ap/projects/alice/tractor",
+			"webfinger":      "/.well-known/webfinger?resource=" + url.QueryEscape("acct:alice..tractor@"+hostA),
+			"nodeinfo-links": "/.well-known/nodeinfo",
+			"nodeinfo":       "/ap/nodeinfo/2.1",
+		} {
+			code, body := fetchBody(t, A.URL+path)
+			if code != 200 {
+				t.Fatalf("%s: %d %s", path, code, body)
+			}
+			for _, err := range aptest.Check(kind, body) {
+				t.Errorf("%s: %v", path, err)
+			}
+		}
+		_, user := fetchBody(t, A.URL+"/ap/users/alice")
+		for _, err := range aptest.Check("actor", user) {
+			t.Errorf("user actor: %v", err)
+		}
+		// The first version's Create, with its Note, is in the outbox.
+		var outbox struct {
+			TotalItems   int               `json:"totalItems"`
+			OrderedItems []json.RawMessage `json:"orderedItems"`
+		}
+		waitFor(t, "the first version is published", func() bool {
+			getJSON(t, A.URL+"/ap/projects/alice/tractor/outbox", &outbox)
+			return outbox.TotalItems == 1
+		})
+		for _, err := range aptest.Check("announce", outbox.OrderedItems[0]) {
+			t.Errorf("announce: %v", err)
+		}
+		code, note := fetchBody(t, A.URL+"/ap/projects/alice/tractor/versions/"+first)
+		if code != 200 {
+			t.Fatalf("note: %d", code)
+		}
+		for _, err := range aptest.Check("note", note) {
+			t.Errorf("note: %v\n%s", err, note)
+		}
+		if !bytes.Contains(note, []byte("parts added")) {
+			t.Errorf("the note does not say what changed: %s", note)
+		}
+	})
+
+	t.Run("mirror with LFS", func(t *testing.T) {
+		out, err := B.Run(t, "mirror", "add", A.URL+"/alice/tractor.git", "bob/tractor", "--outbound-allow", loopback)
+		if err != nil {
+			t.Fatalf("mirror add: %v\n%s", err, out)
+		}
+		if !strings.Contains(B.Log()+out, "LFS objects") {
+			t.Logf("mirror add said: %s", out)
+		}
+		waitFor(t, "B catalogues its mirror", func() bool { return catalogued(t, B, "bob/tractor", first) })
+		testenv.Git(t, "", "lfs", "install")
+		clone := filepath.Join(t.TempDir(), "c")
+		testenv.Git(t, "", "clone", "-q", B.URL+"/bob/tractor.git", clone)
+		if headOf(t, clone) != first {
+			t.Fatalf("B's clone is at %s, A's at %s", headOf(t, clone), first)
+		}
+		want, got := tree(t, work), tree(t, clone)
+		for path, data := range want {
+			if !bytes.Equal(got[path], data) {
+				t.Errorf("%s differs between the pushed work tree and B's clone (%d vs %d bytes)", path, len(data), len(got[path]))
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("B's clone has %d files, the work tree %d", len(got), len(want))
+		}
+		var partsB struct{ Parts []api.Part }
+		getJSON(t, B.URL+"/api/v1/projects/bob/tractor", &partsB)
+		if len(partsB.Parts) != len(partsA.Parts) {
+			t.Fatalf("B has %d parts, A %d", len(partsB.Parts), len(partsA.Parts))
+		}
+		for i := range partsA.Parts {
+			a, b := partsA.Parts[i], partsB.Parts[i]
+			if a.Path != b.Path || a.Part == nil || b.Part == nil || a.Part.SHA256 != b.Part.SHA256 || a.Part.Volume != b.Part.Volume {
+				t.Errorf("part %d: A %+v, B %+v", i, a, b)
+			}
+			_, pa := fetchBody(t, A.URL+"/alice/tractor/preview/main/"+a.Path+".png")
+			_, pb := fetchBody(t, B.URL+"/bob/tractor/preview/main/"+b.Path+".png")
+			if len(pa) == 0 || !bytes.Equal(pa, pb) {
+				t.Errorf("preview of %s differs (%d vs %d bytes)", a.Path, len(pa), len(pb))
+			}
+		}
+		// The page names its origin, licence and attribution.
+		_, page := fetchBody(t, B.URL+"/bob/tractor")
+		for _, want := range []string{"Mirror of", A.URL + "/alice/tractor.git", project.License} {
+			if !bytes.Contains(page, []byte(want)) {
+				t.Errorf("mirror page lacks %q", want)
+			}
+		}
+		// Pushes to a mirror are refused, with the reason.
+		out2, err := testenv.GitErr(t, work, "push", B.Remote("bob", bobTok, "bob", "tractor"), "main:refs/heads/other")
+		if err == nil || !strings.Contains(out2, "is a mirror of") {
+			t.Errorf("push to a mirror: %v\n%s", err, out2)
+		}
+		// A refresh that finds nothing new asks only for the refs.
+		out, err = B.Run(t, "mirror", "refresh", "bob/tractor", "--outbound-allow", loopback)
+		if err != nil || !strings.Contains(out+B.Log(), "up to date") {
+			t.Logf("refresh: %v %s", err, out)
+		}
+	})
+
+	t.Run("follow both ways, update refreshes the mirror", func(t *testing.T) {
+		out, err := B.Run(t, "follow", "bob", "alice..tractor@"+hostA, "--mirror", "tractor-live", "--public-url", B.URL, "--outbound-allow", loopback)
+		if err != nil {
+			t.Fatalf("follow: %v\n%s", err, out)
+		}
+		stA, stB := openStoreOf(t, A), openStoreOf(t, B)
+		ctx := context.Background()
+		bob, _ := stB.UserByName(ctx, "bob")
+		var followers struct {
+			TotalItems int `json:"totalItems"`
+		}
+		// A checked B's signature on the Follow; B checked A's on the Accept.
+		waitFor(t, "A records bob as a follower", func() bool {
+			getJSON(t, A.URL+"/ap/projects/alice/tractor/followers", &followers)
+			return followers.TotalItems == 1
+		})
+		waitFor(t, "B hears the Accept", func() bool {
+			fs, _ := stB.FollowingOf(ctx, bob.ID)
+			return len(fs) == 1 && fs[0].State == "accepted"
+		})
+		waitFor(t, "B's followed mirror is catalogued", func() bool { return catalogued(t, B, "bob/tractor-live", first) })
+
+		// A push to A reaches B's inbox as an Update; the mirror follows.
+		os.WriteFile(filepath.Join(work, "NOTES.md"), []byte("second version\n"), 0o644)
+		testenv.Git(t, work, "add", "NOTES.md")
+		testenv.Git(t, work, "commit", "-q", "-m", "Second version")
+		pushed := time.Now()
+		testenv.Git(t, work, "push", "-q", "origin", "main")
+		second := headOf(t, work)
+		took := waitFor(t, "B's mirror refreshes after the Update", func() bool {
+			return strings.TrimSpace(testenv.Git(t, "", "--git-dir", B.RepoDir("bob", "tractor-live"), "rev-parse", "main")) == second
+		})
+		t.Logf("push to A → B's mirror at the new commit: %s after the push returned (%s since it started); mirror interval 1h, so the Update did it", took.Round(time.Millisecond), time.Since(pushed).Round(time.Millisecond))
+		ds, _ := stA.Deliveries(ctx, 20)
+		sawUpdate := false
+		for _, d := range ds {
+			if strings.Contains(d.Body, `"type":"Update"`) && d.State == "sent" && strings.Contains(d.Inbox, strings.TrimPrefix(B.URL, "http://")) {
+				sawUpdate = true
+			}
+		}
+		if !sawUpdate {
+			t.Errorf("A's deliveries hold no Update sent to B: %+v", ds)
+		}
+
+		// Refusals at A's inbox, with bob's real key and a forger's.
+		privPEM, _, err := stB.ActorKey(ctx, store.UserActor(bob.ID), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bobKey, err := httpsig.ParsePrivateKeyPEM(privPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forger, _ := httpsig.NewKey()
+		bobID := B.URL + "/ap/users/bob"
+		inbox := A.URL + "/ap/projects/alice/tractor/inbox"
+		follow := func() []byte {
+			b, _ := json.Marshal(ap.Follow(bobID+"/follows/t"+fmt.Sprint(time.Now().UnixNano()), bobID, A.URL+"/ap/projects/alice/tractor"))
+			return b
+		}
+		post := func(body []byte, key *rsa.PrivateKey, at time.Time, mutate func(*http.Request) []byte) (int, string) {
+			req, _ := http.NewRequest("POST", inbox, bytes.NewReader(body))
+			req.Header.Set("Content-Type", ap.ContentType)
+			if err := httpsig.Sign(req, body, ap.KeyID(bobID), key, at); err != nil {
+				t.Fatal(err)
+			}
+			if mutate != nil {
+				nb := mutate(req)
+				req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(nb)), int64(len(nb))
+			}
+			return send(t, req)
+		}
+		if code, msg := post(follow(), bobKey, time.Now(), nil); code != 202 {
+			t.Fatalf("a well-signed Follow: %d %s", code, msg)
+		}
+		checks := []struct {
+			name   string
+			code   int
+			reason string
+			do     func() (int, string)
+		}{
+			{"forged signature", 401, "does not verify", func() (int, string) { return post(follow(), forger, time.Now(), nil) }},
+			{"replayed (old date)", 401, "date outside", func() (int, string) { return post(follow(), bobKey, time.Now().Add(-3*time.Hour), nil) }},
+			{"digest mismatch", 401, "digest", func() (int, string) {
+				return post(follow(), bobKey, time.Now(), func(r *http.Request) []byte { return bytes.Replace(follow(), []byte("Follow"), []byte("Folloz"), 1) })
+			}},
+		}
+		for _, c := range checks {
+			code, msg := c.do()
+			if code != c.code || !strings.Contains(strings.ToLower(msg), c.reason) {
+				t.Errorf("%s: %d %s, want %d (%s)", c.name, code, msg, c.code, c.reason)
+			}
+		}
+		// The same signed request sent twice: the second is a replay.
+		body := follow()
+		req, _ := http.NewRequest("POST", inbox, bytes.NewReader(body))
+		httpsig.Sign(req, body, ap.KeyID(bobID), bobKey, time.Now())
+		again := req.Clone(ctx)
+		again.Body = io.NopCloser(bytes.NewReader(body))
+		if code, msg := send(t, req); code != 202 {
+			t.Fatalf("first send: %d %s", code, msg)
+		}
+		if code, msg := send(t, again); code != 401 || !strings.Contains(msg, "replayed") {
+			t.Errorf("replay: %d %s", code, msg)
+		}
+		// A blocked server is refused.
+		if out, err := A.Run(t, "block", B.URL, "--reason", "test"); err != nil {
+			t.Fatal(err, out)
+		}
+		if code, msg := post(follow(), bobKey, time.Now(), nil); code != 403 || !strings.Contains(msg, "blocked") {
+			t.Errorf("blocked server: %d %s", code, msg)
+		}
+		if out, err := A.Run(t, "unblock", B.URL); err != nil {
+			t.Fatal(err, out)
+		}
+	})
+
+	t.Run("federated search", func(t *testing.T) {
+		garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"total": 3, "hits": [{"kind":"part","project":"x/y","url":"javascript:alert(1)"}], garbage`))
+		}))
+		t.Cleanup(garbage.Close)
+		C := testenv.StartServer(t, testenv.Options{Args: []string{"--outbound-allow", loopback, "--peers", A.URL + "," + B.URL + "," + garbage.URL, "--search-deadline", "800ms"}})
+		name := partsA.Parts[0].Name
+		ask := func() api.NetworkResult {
+			var res api.NetworkResult
+			if code := getJSON(t, C.URL+"/api/v1/search?scope=network&q="+url.QueryEscape(name), &res); code != 200 {
+				t.Fatalf("network search: %d", code)
+			}
+			return res
+		}
+		res := ask()
+		from := map[string]int{}
+		for _, h := range res.Hits {
+			from[h.Server]++
+			if !strings.HasPrefix(h.URL, h.Server+"/") {
+				t.Errorf("hit %s of %s links to %s", h.Name, h.Server, h.URL)
+			}
+		}
+		if from[A.URL] == 0 || from[B.URL] == 0 {
+			t.Fatalf("hits by server %v: want both A's and B's\n%+v", from, res)
+		}
+		state := map[string]string{}
+		for _, s := range res.Servers {
+			state[s.Server] = s.State
+		}
+		if state[garbage.URL] != "error" || !res.Partial {
+			t.Errorf("garbage peer: %v partial=%v", state, res.Partial)
+		}
+		// A hangs: its process stopped, its socket still accepts.
+		if err := syscall.Kill(A.PID(), syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		res = ask()
+		took := time.Since(start)
+		syscall.Kill(A.PID(), syscall.SIGCONT)
+		state = map[string]string{}
+		for _, s := range res.Servers {
+			state[s.Server] = s.State
+		}
+		from = map[string]int{}
+		for _, h := range res.Hits {
+			from[h.Server]++
+		}
+		if state[A.URL] != "timeout" || from[B.URL] == 0 || from[A.URL] != 0 || !res.Partial {
+			t.Errorf("while A hangs: states %v, hits %v", state, from)
+		}
+		t.Logf("network search while A hangs answered in %s (deadline 800 ms)", took.Round(time.Millisecond))
+		// The search page shows the same, labelled.
+		_, page := fetchBody(t, C.URL+"/search?scope=network&q="+url.QueryEscape(name))
+		if !bytes.Contains(page, []byte(strings.TrimPrefix(B.URL, "http://"))) {
+			t.Errorf("the search page does not name B")
+		}
+	})
+
+	t.Run("outgoing requests refused", func(t *testing.T) {
+		out, err := B.Run(t, "mirror", "add", A.URL+"/alice/tractor.git", "bob/unguarded")
+		if err == nil || !strings.Contains(out, "loopback") {
+			t.Errorf("mirror of a loopback origin without --outbound-allow: %v\n%s", err, out)
+		}
+		l, lerr := net.Listen("tcp", "127.0.0.2:0")
+		if lerr != nil {
+			t.Skipf("no 127.0.0.2: %v", lerr)
+		}
+		l.Close()
+		redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://"+l.Addr().String()+r.URL.RequestURI(), http.StatusFound)
+		}))
+		t.Cleanup(redirect.Close)
+		out, err = B.Run(t, "mirror", "add", redirect.URL+"/alice/tractor.git", "bob/redirected", "--outbound-allow", "127.0.0.1/32")
+		if err == nil || !strings.Contains(out, "127.0.0.2") {
+			t.Errorf("mirror through a redirect to a refused address: %v\n%s", err, out)
+		}
+		out, err = B.Run(t, "follow", "bob", "alice@"+hostA, "--public-url", B.URL)
+		if err == nil || !strings.Contains(out, "loopback") {
+			t.Errorf("follow of a loopback server without --outbound-allow: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("A gone, B still serves", func(t *testing.T) {
+		A.Kill(t)
+		testenv.Git(t, "", "lfs", "install")
+		clone := filepath.Join(t.TempDir(), "c")
+		testenv.Git(t, "", "clone", "-q", B.URL+"/bob/tractor.git", clone)
+		for path, data := range tree(t, work) {
+			if path == "NOTES.md" {
+				continue // the second version came after this mirror's refresh
+			}
+			if got, _ := os.ReadFile(filepath.Join(clone, path)); !bytes.Equal(got, data) {
+				t.Errorf("%s differs in B's clone after A died", path)
+			}
+		}
+		if code, _ := fetchBody(t, B.URL+"/bob/tractor"); code != 200 {
+			t.Errorf("B's mirror page: %d", code)
+		}
+		var res struct {
+			Hits []api.Hit `json:"hits"`
+		}
+		getJSON(t, B.URL+"/api/v1/search?q="+url.QueryEscape(partsA.Parts[0].Name), &res)
+		found := false
+		for _, h := range res.Hits {
+			found = found || h.Project == "bob/tractor"
+		}
+		if !found {
+			t.Errorf("B's search does not find the mirrored part: %+v", res.Hits)
+		}
+	})
+}
+
+func send(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(msg)
+}
+
