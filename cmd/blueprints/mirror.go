@@ -74,8 +74,7 @@ unless --outbound-allow lists them (as for the server).`,
 			}
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "%s: %d refs updated, %d LFS objects fetched\n", p.FullName(), len(res.Updates), res.LFSObjects)
-		fmt.Println(p.FullName())
+		fmt.Printf("%s: %d refs updated, %d LFS objects fetched\n", p.FullName(), len(res.Updates), res.LFSObjects)
 		return nil
 	},
 }
@@ -108,10 +107,10 @@ var mirrorRefreshCmd = &cli.Command{
 			return err
 		}
 		if !res.Changed {
-			fmt.Fprintf(os.Stderr, "%s is up to date (%d bytes asked of the origin)\n", mm.Project, res.Bytes)
+			fmt.Printf("%s is up to date (%d bytes asked of the origin)\n", mm.Project, res.Bytes)
 			return nil
 		}
-		fmt.Fprintf(os.Stderr, "%s: %s; %d LFS objects fetched\n", mm.Project, strings.Join(res.Updates, ", "), res.LFSObjects)
+		fmt.Printf("%s: %s; %d LFS objects fetched\n", mm.Project, strings.Join(res.Updates, ", "), res.LFSObjects)
 		return nil
 	},
 }
