@@ -294,10 +294,27 @@ func TestCatalogLFSAndSharedBlobs(t *testing.T) {
 	if err := f.blobs.Put(f.ctx, lfs.BlobKey(oid), bytes.NewReader(stl.Bytes()), int64(stl.Len())); err != nil {
 		t.Fatal(err)
 	}
+	proj, err := f.st.ProjectByName(f.ctx, "alice", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.AddLFSObject(f.ctx, proj.ID, oid, int64(stl.Len())); err != nil {
+		t.Fatal(err)
+	}
+	// Another project's object, in storage but not owned by this one: the
+	// catalog reads LFS content only through the ownership check.
+	var other bytes.Buffer
+	stlgen.WriteTorus(&other, 700, false)
+	otherSum := sha256.Sum256(other.Bytes())
+	otherOID := hex.EncodeToString(otherSum[:])
+	if err := f.blobs.Put(f.ctx, lfs.BlobKey(otherOID), bytes.NewReader(other.Bytes()), int64(other.Len())); err != nil {
+		t.Fatal(err)
+	}
 	f.write("lfs/torus.stl", lfs.Pointer{OID: oid, Size: int64(stl.Len())}.Encode())
 	f.write("plain/torus.stl", stl.Bytes())
 	missing := strings.Repeat("ab", 32)
 	f.write("lfs/missing.stl", lfs.Pointer{OID: missing, Size: 100}.Encode())
+	f.write("lfs/not_ours.stl", lfs.Pointer{OID: otherOID, Size: int64(other.Len())}.Encode())
 	f.commit("lfs")
 	f.push()
 	got := f.indexed()
@@ -308,12 +325,15 @@ func TestCatalogLFSAndSharedBlobs(t *testing.T) {
 		t.Errorf("LFS part %+v", got["lfs/torus.stl"])
 	}
 	fails, _ := f.st.ProjectFailures(f.ctx, "alice/demo")
-	if len(fails) != 1 || fails[0].Path != "lfs/missing.stl" || !strings.Contains(fails[0].Error, "LFS object") {
+	if len(fails) != 2 || fails[0].Path != "lfs/missing.stl" || !strings.Contains(fails[0].Error, "LFS object") ||
+		fails[1].Path != "lfs/not_ours.stl" || !strings.Contains(fails[1].Error, "is not on the server") {
 		t.Errorf("failures %+v", fails)
 	}
 	// A missing object is not remembered as a bad file.
-	if _, err := f.st.BlobPart(f.ctx, missing); err == nil {
-		t.Errorf("missing LFS object cached in blob_parts")
+	for _, id := range []string{missing, otherOID} {
+		if _, err := f.st.BlobPart(f.ctx, id); err == nil {
+			t.Errorf("LFS object %s the project cannot read cached in blob_parts", id)
+		}
 	}
 	var previews int
 	f.blobs.List(f.ctx, "previews/", func(storage.Info) error { previews++; return nil })

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/blueprints-hq/blueprints/internal/gittree"
 	"github.com/blueprints-hq/blueprints/repo"
 )
 
@@ -40,6 +39,8 @@ func (c *Catalog) PostReceive(ctx context.Context, p repo.Push) []string {
 			lines = append(lines, "Blueprints: push queued for cataloguing")
 		case n == 1:
 			lines = append(lines, "Blueprints: 1 part queued for cataloguing")
+		case n > c.d.MaxFiles:
+			lines = append(lines, fmt.Sprintf("Blueprints: more than %d parts changed; the first %d are queued for cataloguing (push in smaller steps for the rest)", c.d.MaxFiles, c.d.MaxFiles))
 		default:
 			lines = append(lines, fmt.Sprintf("Blueprints: %d parts queued for cataloguing", n))
 		}
@@ -58,51 +59,55 @@ func (c *Catalog) countChanged(ctx context.Context, dir, old, new string) (int, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	r, err := git.PlainOpen(dir)
+	r, err := openRepo(dir)
 	if err != nil {
 		return 0, err
 	}
-	tree := func(id string) (*object.Tree, error) {
+	defer closeRepo(r)
+	tree := func(id string) (plumbing.Hash, error) {
 		if id == ZeroID || id == "" {
-			return nil, nil
+			return plumbing.ZeroHash, nil
 		}
 		cm, err := r.CommitObject(plumbing.NewHash(id))
 		if err != nil {
-			return nil, err
+			return plumbing.ZeroHash, err
 		}
-		return cm.Tree()
+		return cm.TreeHash, nil
 	}
 	a, err := tree(old)
 	if err != nil {
-		a = nil // a force push over history we no longer have: count all
+		a = plumbing.ZeroHash // a force push over history we no longer have: count all
 	}
 	b, err := tree(new)
 	if err != nil {
 		return 0, err
 	}
-	changes, err := object.DiffTreeWithOptions(ctx, a, b, nil)
+	// A part counts once whether it was added, changed, deleted or renamed
+	// (a deletion whose content reappears under another path). The diff
+	// streams and stops past MaxFiles: the job catalogues no more.
+	n := 0
+	added := map[plumbing.Hash]bool{}
+	var deleted []plumbing.Hash
+	err = gittree.Diff(ctx, gittree.FromStorer(r.Storer), a, b, func(ch gittree.Change) error {
+		switch {
+		case !ch.Deleted() && IsPart(ch.Path) && ch.To.IsFile():
+			n++
+			added[ch.To.ID] = true
+		case !ch.Added() && IsPart(ch.Path) && ch.From.IsFile():
+			deleted = append(deleted, ch.From.ID)
+		}
+		if n+len(deleted) > c.d.MaxFiles {
+			return gittree.Stop
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	// A part counts once whether it was added, changed, deleted or renamed
-	// (a deletion whose content reappears under another path).
-	seen := map[string]bool{}
-	added := map[plumbing.Hash]bool{}
-	var deleted []object.ChangeEntry
-	for _, ch := range changes {
-		from, to := ch.From, ch.To
-		if to.Name != "" && IsPart(to.Name) && isFileMode(to.TreeEntry.Mode) {
-			seen[to.Name] = true
-			added[to.TreeEntry.Hash] = true
-		}
-		if from.Name != "" && from.Name != to.Name && IsPart(from.Name) && isFileMode(from.TreeEntry.Mode) {
-			deleted = append(deleted, from)
+	for _, id := range deleted {
+		if !added[id] {
+			n++
 		}
 	}
-	for _, e := range deleted {
-		if !added[e.TreeEntry.Hash] {
-			seen[e.Name] = true
-		}
-	}
-	return len(seen), nil
+	return n, nil
 }

@@ -6,17 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
+	"github.com/blueprints-hq/blueprints/internal/gittree"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/render"
@@ -65,7 +71,7 @@ func (c *Catalog) run(ctx context.Context, job store.CatalogJob) (Stats, error) 
 		// in between leaves it behind job.Old.
 		base = meta.LatestCommit
 	}
-	return c.catalogue(ctx, target{project: proj.FullName(), branch: branch, base: base, head: job.New, pushOld: job.Old})
+	return c.catalogue(ctx, target{project: proj.FullName(), projectID: proj.ID, branch: branch, base: base, head: job.New, pushOld: job.Old})
 }
 
 // CatalogueProject catalogues a project's default branch from scratch
@@ -97,17 +103,18 @@ func (c *Catalog) CatalogueProject(ctx context.Context, project string) (Stats, 
 			head = ref.Hash().String()
 		}
 	}
-	return c.catalogue(ctx, target{project: proj.FullName(), branch: branch, head: head, full: true, pushOld: ZeroID})
+	return c.catalogue(ctx, target{project: proj.FullName(), projectID: proj.ID, branch: branch, head: head, full: true, pushOld: ZeroID})
 }
 
 // target is one catalogue run: bring project's parts from base to head.
 type target struct {
-	project string
-	branch  string
-	base    string // catalogued commit to diff from; ZeroID or "" for none
-	head    string // commit to catalogue; ZeroID when the branch is gone
-	pushOld string // where the push started: history back to it is measured
-	full    bool   // ignore base; remove stored parts missing from head
+	project   string
+	projectID int64 // whose LFS objects the parts may read
+	branch    string
+	base      string // catalogued commit to diff from; ZeroID or "" for none
+	head      string // commit to catalogue; ZeroID when the branch is gone
+	pushOld   string // where the push started: history back to it is measured
+	full      bool   // ignore base; remove stored parts missing from head
 }
 
 // fileVersion is one STL file at one commit.
@@ -134,10 +141,11 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	r, err := git.PlainOpen(dir)
+	r, err := openRepo(dir)
 	if err != nil {
-		return st, fmt.Errorf("open repository %s: %w", dir, err)
+		return st, err
 	}
+	defer closeRepo(r)
 	var headCommit *object.Commit
 	var headTree *object.Tree
 	if t.head != "" && t.head != ZeroID {
@@ -172,37 +180,52 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		return st, err
 	}
 
-	// What changed.
+	// What changed, streamed: a diff of a million paths keeps only the
+	// parts it finds, at most MaxFiles of them, and the deletions of parts
+	// the catalogue holds.
 	var changed []fileVersion
 	deleted := map[string]bool{}
+	inHead := map[string]bool{} // stored parts still on the branch (full runs)
+	overflow := 0               // changed parts beyond MaxFiles
+	src := gittree.FromStorer(r.Storer)
 	if headTree != nil {
-		if t.full {
-			baseTree = nil
+		from := plumbing.ZeroHash
+		if baseTree != nil && !t.full {
+			from = baseTree.Hash
 		}
-		changes, err := object.DiffTreeWithOptions(ctx, baseTree, headTree, nil)
+		err := gittree.Diff(ctx, src, from, headTree.Hash, func(ch gittree.Change) error {
+			fromPart := !ch.Added() && IsPart(ch.Path) && ch.From.IsFile()
+			toPart := !ch.Deleted() && IsPart(ch.Path) && ch.To.IsFile()
+			if _, ok := stored[ch.Path]; ok {
+				if fromPart && !toPart {
+					deleted[ch.Path] = true
+				}
+				// OpenSCAD sources are looked at below, whatever changed.
+				if !ch.Added() && scad.IsSource(ch.Path) && !ch.To.IsFile() {
+					deleted[ch.Path] = true
+				}
+				if toPart {
+					inHead[ch.Path] = true
+				}
+			}
+			if !toPart {
+				return nil
+			}
+			if len(changed) == c.d.MaxFiles {
+				overflow++
+				return nil
+			}
+			changed = append(changed, fileVersion{path: ch.Path, blob: ch.To.ID})
+			return nil
+		})
 		if err != nil {
 			return st, fmt.Errorf("diff trees of %s: %w", t.project, err)
-		}
-		for _, ch := range changes {
-			from, to := ch.From, ch.To
-			fromPart := from.Name != "" && IsPart(from.Name) && isFileMode(from.TreeEntry.Mode)
-			toPart := to.Name != "" && IsPart(to.Name) && isFileMode(to.TreeEntry.Mode)
-			if fromPart && (!toPart || from.Name != to.Name) {
-				deleted[from.Name] = true
-			}
-			// OpenSCAD sources are looked at below, whatever changed.
-			if from.Name != "" && scad.IsSource(from.Name) && (to.Name != from.Name || !isFileMode(to.TreeEntry.Mode)) {
-				deleted[from.Name] = true
-			}
-			if toPart {
-				changed = append(changed, fileVersion{path: to.Name, blob: to.TreeEntry.Hash})
-			}
 		}
 	}
 	var sources map[string]bool // the head's OpenSCAD sources
 	if headTree != nil {
 		var scads []fileVersion
-		if scads, sources, err = c.scadVersions(ctx, r, headTree, stored); err != nil {
+		if scads, sources, err = c.scadVersions(ctx, r, t.projectID, headTree, stored); err != nil {
 			return st, err
 		}
 		for i := range scads {
@@ -211,15 +234,8 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		changed = append(changed, scads...)
 	}
 	if headTree == nil || t.full {
-		keep := map[string]bool{}
-		for _, f := range changed {
-			keep[f.path] = true
-		}
-		for p := range sources {
-			keep[p] = true
-		}
 		for p := range stored {
-			if !keep[p] {
+			if !inHead[p] && !sources[p] {
 				deleted[p] = true
 			}
 		}
@@ -228,11 +244,6 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		delete(deleted, f.path)
 	}
 	sort.Slice(changed, func(i, j int) bool { return changed[i].path < changed[j].path })
-	if len(changed) > c.d.MaxFiles {
-		for i := c.d.MaxFiles; i < len(changed); i++ {
-			changed[i].err = fmt.Sprintf("not catalogued: the push changes %d parts, more than the limit of %d per push; push in smaller steps", len(changed), c.d.MaxFiles)
-		}
-	}
 
 	// When each changed part last changed, and which file versions the
 	// pushed commits hold (for commit pages).
@@ -243,7 +254,7 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		for _, f := range changed {
 			need[f.path] = true
 		}
-		lastChange, history, err = c.walkHistory(ctx, headCommit, need, t.pushOld)
+		lastChange, history, err = c.walkHistory(ctx, src, headCommit, need, t.pushOld)
 		if err != nil {
 			return st, err
 		}
@@ -253,7 +264,7 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 	if err := c.resolveLFS(r, changed); err != nil {
 		return st, err
 	}
-	measured, n, err := c.measureAll(ctx, r, t.project, changed)
+	measured, n, err := c.measureAll(ctx, r, t, changed)
 	if err != nil {
 		return st, err
 	}
@@ -266,6 +277,9 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		meta.Project, meta.Ref = t.project, t.branch
 		if len(sources) > 0 && c.d.SCAD == nil {
 			meta.Problems = append(meta.Problems, fmt.Sprintf("%d OpenSCAD source%s (.scad) listed but not built: this server cannot build them (it has no openscad program)", len(sources), map[bool]string{true: "s", false: ""}[len(sources) != 1]))
+		}
+		if overflow > 0 {
+			meta.Problems = append(meta.Problems, fmt.Sprintf("%d changed parts were not catalogued: one push may change at most %d parts here, and this one changed %d; push in smaller steps", overflow, c.d.MaxFiles, c.d.MaxFiles+overflow))
 		}
 		meta.LatestCommit = headCommit.Hash.String()
 		meta.LatestAt = headCommit.Committer.When.UTC()
@@ -341,7 +355,7 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		if err := c.resolveLFS(r, history); err != nil {
 			return st, err
 		}
-		_, n, err := c.measureAll(ctx, r, t.project, history)
+		_, n, err := c.measureAll(ctx, r, t, history)
 		if err != nil {
 			return st, err
 		}
@@ -366,7 +380,7 @@ func sortedKeys(m map[string]bool) []string {
 // by the newest commit that changed it, and collects the part versions of
 // the commits down to stop (the push's old commit; all of the walk when
 // stop is ZeroID).
-func (c *Catalog) walkHistory(ctx context.Context, head *object.Commit, need map[string]bool, stop string) (map[string]dated, []fileVersion, error) {
+func (c *Catalog) walkHistory(ctx context.Context, src gittree.Source, head *object.Commit, need map[string]bool, stop string) (map[string]dated, []fileVersion, error) {
 	dates := map[string]dated{}
 	seen := map[plumbing.Hash]bool{}
 	var versions []fileVersion
@@ -382,38 +396,33 @@ func (c *Catalog) walkHistory(ctx context.Context, head *object.Commit, need map
 				break
 			}
 		}
-		tree, err := cm.Tree()
-		if err != nil {
-			return nil, nil, fmt.Errorf("read tree of %s: %w", cm.Hash, err)
-		}
 		var parent *object.Commit
-		var parentTree *object.Tree
+		var err error
+		from := plumbing.ZeroHash
 		if cm.NumParents() > 0 {
 			if parent, err = cm.Parent(0); err != nil {
 				return nil, nil, fmt.Errorf("read parent of %s: %w", cm.Hash, err)
 			}
-			if parentTree, err = parent.Tree(); err != nil {
-				return nil, nil, fmt.Errorf("read tree of %s: %w", parent.Hash, err)
-			}
+			from = parent.TreeHash
 		}
-		changes, err := object.DiffTreeWithOptions(ctx, parentTree, tree, nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("diff %s: %w", cm.Hash, err)
-		}
-		for _, ch := range changes {
-			for _, e := range []object.ChangeEntry{ch.From, ch.To} {
-				if e.Name == "" || !IsPart(e.Name) || !isFileMode(e.TreeEntry.Mode) {
+		err = gittree.Diff(ctx, src, from, cm.TreeHash, func(ch gittree.Change) error {
+			for _, e := range []gittree.Entry{ch.From, ch.To} {
+				if e.ID.IsZero() || !IsPart(ch.Path) || !e.IsFile() {
 					continue
 				}
-				if inPush && !seen[e.TreeEntry.Hash] {
-					seen[e.TreeEntry.Hash] = true
-					versions = append(versions, fileVersion{path: e.Name, blob: e.TreeEntry.Hash})
+				if inPush && !seen[e.ID] && len(versions) < c.d.MaxFiles {
+					seen[e.ID] = true
+					versions = append(versions, fileVersion{path: ch.Path, blob: e.ID})
 				}
 			}
-			if to := ch.To; to.Name != "" && need[to.Name] {
-				dates[to.Name] = dated{cm.Hash.String(), cm.Committer.When.UTC()}
-				delete(need, to.Name)
+			if !ch.Deleted() && need[ch.Path] {
+				dates[ch.Path] = dated{cm.Hash.String(), cm.Committer.When.UTC()}
+				delete(need, ch.Path)
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("diff %s: %w", cm.Hash, err)
 		}
 		cm = parent
 	}
@@ -433,13 +442,9 @@ func (c *Catalog) resolveLFS(r *git.Repository, files []fileVersion) error {
 			continue
 		}
 		// Most parts are far larger than a pointer: learn the size without
-		// inflating the object.
-		if sz, ok := r.Storer.(interface {
-			EncodedObjectSize(plumbing.Hash) (int64, error)
-		}); ok {
-			if n, err := sz.EncodedObjectSize(f.blob); err == nil && n > lfs.MaxPointerSize {
-				continue
-			}
+		// inflating the object (nor leaving its file open).
+		if n, err := gittree.ObjectSize(r.Storer, f.blob); err == nil && n > lfs.MaxPointerSize {
+			continue
 		}
 		b, err := r.BlobObject(f.blob)
 		if err != nil {
@@ -471,7 +476,7 @@ var errMissingLFS = errors.New("missing LFS object")
 // measureAll measures the files whose key is not in blob_parts yet and
 // returns what blob_parts holds for every file's key, and how many were
 // measured now.
-func (c *Catalog) measureAll(ctx context.Context, r *git.Repository, project string, files []fileVersion) (map[string]store.BlobPart, int, error) {
+func (c *Catalog) measureAll(ctx context.Context, r *git.Repository, t target, files []fileVersion) (map[string]store.BlobPart, int, error) {
 	keys := make([]string, 0, len(files))
 	for _, f := range files {
 		if f.err == "" {
@@ -515,9 +520,9 @@ func (c *Catalog) measureAll(ctx context.Context, r *git.Repository, project str
 		go func(f fileVersion) {
 			defer wg.Done()
 			defer func() { <-c.measures }()
-			bp, err := c.measureOne(ctx, r, f)
+			bp, err := c.measureOne(ctx, r, t.projectID, f)
 			if c.d.Measured != nil {
-				c.d.Measured(project, f.path)
+				c.d.Measured(t.project, f.path)
 			}
 			if errors.Is(err, errMissingLFS) {
 				mu.Lock()
@@ -564,15 +569,17 @@ func (e *errReader) Read(p []byte) (int, error) {
 // measureOne measures one file version and stores its preview. A file
 // that cannot be measured gives a BlobPart with Error set; an error return
 // means the job should be retried.
-func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, f fileVersion) (store.BlobPart, error) {
+func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, projectID int64, f fileVersion) (store.BlobPart, error) {
 	bp := store.BlobPart{Blob: f.key}
 	if f.scad != nil {
-		return c.buildSCAD(ctx, r, f)
+		return c.buildSCAD(ctx, r, projectID, f)
 	}
 	var src io.ReadCloser
 	if f.lfs != nil {
-		rc, _, err := c.d.Blobs.Get(ctx, lfs.BlobKey(f.lfs.OID))
-		if errors.Is(err, storage.ErrNotExist) {
+		// Only objects the project owns: a pointer never reads another
+		// project's object.
+		rc, _, err := lfs.OpenObject(ctx, c.d.Store, c.d.Blobs, projectID, *f.lfs)
+		if errors.Is(err, storage.ErrNotExist) || errors.Is(err, lfs.ErrNotOwned) {
 			// Not the content's fault, and the object may still arrive:
 			// reported against the file, not cached.
 			bp.Error = fmt.Sprintf("LFS object %s is not on the server; upload it with `git lfs push --all` and push again", f.lfs.OID)
@@ -641,3 +648,26 @@ func fileKeys(files []fileVersion) []string {
 // MeshKey is the blob key of the binary STL the viewer loads for a part
 // that is not an STL file, by its blob_parts key.
 func MeshKey(key string) string { return "meshes/" + key + ".stl" }
+
+// openRepo opens a bare repository for a job: objects over a megabyte
+// are streamed rather than read whole into memory (a part may be a
+// gigabyte), and a few megabytes of objects are cached. Pack files are
+// opened per read, so the job's measuring goroutines may read at once.
+func openRepo(dir string) (*git.Repository, error) {
+	if st, err := os.Stat(filepath.Join(dir, "objects")); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("open repository %s: %w", dir, git.ErrRepositoryNotExists)
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(4*cache.MiByte), filesystem.Options{LargeObjectThreshold: 1 << 20})
+	r, err := git.Open(st, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", dir, err)
+	}
+	return r, nil
+}
+
+// closeRepo closes what openRepo's storage holds open.
+func closeRepo(r *git.Repository) {
+	if st, ok := r.Storer.(*filesystem.Storage); ok {
+		st.Close()
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/blueprints-hq/blueprints/internal/gittree"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/render"
@@ -25,12 +26,14 @@ import (
 const notAPart = "not a part: "
 
 // gitTree is a commit's tree as scad.Tree: blob ids as versions, LFS
-// pointers opened as their objects' content.
+// pointers opened as their objects' content, when the project owns them.
 type gitTree struct {
-	ctx   context.Context
-	repo  *git.Repository
-	tree  *object.Tree
-	blobs storage.Blobs
+	ctx       context.Context
+	repo      *git.Repository
+	tree      *object.Tree
+	store     *store.Store
+	blobs     storage.Blobs
+	projectID int64
 }
 
 func (g gitTree) Version(p string) (string, bool) {
@@ -60,8 +63,8 @@ func (g gitTree) Open(p string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	if ptr, ok := lfs.ParsePointer(data); ok {
-		obj, _, err := g.blobs.Get(g.ctx, lfs.BlobKey(ptr.OID))
-		if errors.Is(err, storage.ErrNotExist) {
+		obj, _, err := lfs.OpenObject(g.ctx, g.store, g.blobs, g.projectID, ptr)
+		if errors.Is(err, storage.ErrNotExist) || errors.Is(err, lfs.ErrNotOwned) {
 			return nil, fmt.Errorf("LFS object %s of %s is not on the server", ptr.OID, p)
 		}
 		return obj, err
@@ -74,52 +77,49 @@ func (g gitTree) Open(p string) (io.ReadCloser, error) {
 // store holds, and every source's path (kept in a full run). Sources
 // whose key is unchanged build nothing: a push that touches no part's
 // sources runs openscad zero times.
-func (c *Catalog) scadVersions(ctx context.Context, r *git.Repository, head *object.Tree, stored map[string]store.CataloguedPart) ([]fileVersion, map[string]bool, error) {
+func (c *Catalog) scadVersions(ctx context.Context, r *git.Repository, projectID int64, head *object.Tree, stored map[string]store.CataloguedPart) ([]fileVersion, map[string]bool, error) {
 	all := map[string]bool{}
 	var out []fileVersion
-	t := gitTree{ctx: ctx, repo: r, tree: head, blobs: c.d.Blobs}
-	iter := head.Files()
-	defer iter.Close()
-	for {
-		f, err := iter.Next()
-		if err == io.EOF {
-			break
+	t := gitTree{ctx: ctx, repo: r, tree: head, store: c.d.Store, blobs: c.d.Blobs, projectID: projectID}
+	// A streamed walk: the tree may hold a great many paths besides its
+	// sources.
+	err := gittree.Walk(ctx, gittree.FromStorer(r.Storer), head.Hash, func(name string, e gittree.Entry) error {
+		if e.IsDir() || !scad.IsSource(name) || !e.IsFile() {
+			return nil
 		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("list OpenSCAD sources: %w", err)
-		}
-		if !scad.IsSource(f.Name) || !isFileMode(f.Mode) {
-			continue
-		}
-		all[f.Name] = true
+		all[name] = true
 		if len(all) > c.d.MaxFiles {
-			break
+			return gittree.Stop
 		}
 		if c.d.SCAD == nil {
-			continue
+			return nil
 		}
-		fv := fileVersion{path: f.Name, blob: f.Hash}
-		cl, err := scad.FindClosure(t, f.Name, c.d.SCAD.Version())
+		fv := fileVersion{path: name, blob: e.ID}
+		cl, err := scad.FindClosure(t, name, c.d.SCAD.Version())
 		if err != nil {
 			// The page names the file already.
-			fv.err = strings.TrimPrefix(err.Error(), f.Name+": ")
-			fv.key = f.Hash.String()
+			fv.err = strings.TrimPrefix(err.Error(), name+": ")
+			fv.key = e.ID.String()
 		} else {
 			fv.key = cl.Key
 			fv.scad = &cl
 		}
-		if sp, ok := stored[f.Name]; ok && sp.Blob == fv.key {
-			continue
+		if sp, ok := stored[name]; ok && sp.Blob == fv.key {
+			return nil
 		}
 		out = append(out, fv)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list OpenSCAD sources: %w", err)
 	}
 	return out, all, nil
 }
 
 // buildSCAD builds one OpenSCAD source and measures the mesh.
-func (c *Catalog) buildSCAD(ctx context.Context, r *git.Repository, f fileVersion) (store.BlobPart, error) {
+func (c *Catalog) buildSCAD(ctx context.Context, r *git.Repository, projectID int64, f fileVersion) (store.BlobPart, error) {
 	bp := store.BlobPart{Blob: f.key}
-	t := gitTree{ctx: ctx, repo: r, tree: f.tree, blobs: c.d.Blobs}
+	t := gitTree{ctx: ctx, repo: r, tree: f.tree, store: c.d.Store, blobs: c.d.Blobs, projectID: projectID}
 	res, err := c.d.SCAD.Build(ctx, t, *f.scad)
 	if err != nil {
 		return store.BlobPart{}, fmt.Errorf("build %s: %w", f.path, err)

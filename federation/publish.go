@@ -101,7 +101,7 @@ func (s *Service) version(ctx context.Context, p store.Project, commit string) (
 		return v, err
 	}
 	v.Message, v.Date = info.Subject, info.When
-	changes, err := b.Changes(ctx, h)
+	changes, _, err := b.Changes(ctx, h, 5000)
 	if err != nil {
 		return v, err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -352,4 +354,118 @@ func testMissingObjects(t *testing.T, e *lfsEnv, dir string) {
 	testenv.Git(t, dir, "lfs", "push", "--all", "origin")
 	testenv.Git(t, dir, "push", "--no-verify", "origin", "main")
 	e.checkClone(t, "clone-late", map[string][]byte{"parts/late.stl": late})
+}
+
+// uploadObject uploads data as an LFS object to owner/project through the
+// batch API and a basic-transfer PUT, as git-lfs would, and returns its
+// pointer. The project need not exist yet (its push may create it).
+func uploadObject(t *testing.T, srv *testenv.Server, user, token, project string, data []byte) lfs.Pointer {
+	t.Helper()
+	p := lfs.Pointer{OID: oidOf(data), Size: int64(len(data))}
+	body := `{"operation":"upload","transfers":["basic"],"objects":[{"oid":"` + p.OID + `","size":` + strconv.FormatInt(p.Size, 10) + `}]}`
+	req, _ := http.NewRequest("POST", srv.URL+"/"+user+"/"+project+".git/info/lfs/objects/batch", strings.NewReader(body))
+	req.SetBasicAuth(user, token)
+	req.Header.Set("Accept", lfs.MediaType)
+	req.Header.Set("Content-Type", lfs.MediaType)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch struct {
+		Objects []struct {
+			Actions map[string]struct {
+				Href   string            `json:"href"`
+				Header map[string]string `json:"header"`
+			} `json:"actions"`
+		} `json:"objects"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&batch)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || len(batch.Objects) != 1 {
+		t.Fatalf("batch upload to %s/%s: %d %v %+v", user, project, res.StatusCode, err, batch)
+	}
+	up, ok := batch.Objects[0].Actions["upload"]
+	if !ok {
+		return p // already there
+	}
+	req, _ = http.NewRequest("PUT", up.Href, bytes.NewReader(data))
+	for k, v := range up.Header {
+		req.Header.Set(k, v)
+	}
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("upload to %s/%s: %d", user, project, res.StatusCode)
+	}
+	return p
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// TestGitlinkLeak: a gitlink (a tree entry of mode 160000, which git's own
+// walks never follow) naming an LFS pointer blob, pushed in a hand-built
+// pack, must not read another user's object: the push is refused, as for
+// any pointer to an object the project does not own. A gitlink to a
+// pointer the project does own is accepted, and still never served as a
+// file: raw, blob and preview answer 404, the tree shows a submodule.
+func TestGitlinkLeak(t *testing.T) {
+	e := startLFSEnv(t, testenv.Options{}, fsBlobs)
+	secret := []byte("solid secret\n  alice's unpublished design\nendsolid secret\n")
+	// Uploaded to a project that is never created.
+	ptr := uploadObject(t, e.srv, "alice", e.alice, "secret", secret)
+
+	bare := testenv.InitBare(t)
+	pointer := testenv.WriteBlob(t, bare, ptr.Encode())
+	readme := testenv.WriteBlob(t, bare, []byte("# Nothing to see\n"))
+	tree := testenv.WriteTree(t, bare,
+		testenv.TreeEntry{Mode: "160000", ID: pointer, Path: "leak.stl"},
+		testenv.TreeEntry{Mode: "100644", ID: readme, Path: "README.md"})
+	commit := testenv.CommitTree(t, bare, tree, "a gitlink to a pointer")
+	out, err := testenv.PushPack(t, e.srv.Remote("bob", e.bob, "bob", "leak"), bare, append(testenv.Reachable(t, bare, commit), pointer),
+		testenv.RefUpdate{Old: strings.Repeat("0", 40), New: commit, Ref: "refs/heads/main"})
+	if err == nil {
+		t.Errorf("push of a gitlink to alice's object accepted:\n%s", out)
+	} else if !strings.Contains(out, "leak.stl") || !strings.Contains(out, "Git LFS file(s) point at objects this server does not have") {
+		t.Errorf("refusal does not name the file and the reason:\n%s", out)
+	}
+	t.Logf("push answer:\n%s", out)
+	if code, body := get(t, e.srv.URL+"/bob/leak/raw/main/leak.stl"); code != http.StatusNotFound || strings.Contains(body, "unpublished") {
+		t.Fatalf("raw of the gitlink: %d %q", code, body)
+	}
+
+	// Bob's own object behind a gitlink: the push goes through, and the
+	// gitlink is still no file.
+	own := uploadObject(t, e.srv, "bob", e.bob, "own", []byte("solid own\nendsolid own\n"))
+	pointer = testenv.WriteBlob(t, bare, own.Encode())
+	tree = testenv.WriteTree(t, bare,
+		testenv.TreeEntry{Mode: "160000", ID: pointer, Path: "parts/own.stl"},
+		testenv.TreeEntry{Mode: "100644", ID: readme, Path: "README.md"})
+	commit = testenv.CommitTree(t, bare, tree, "a gitlink to an owned pointer")
+	if out, err := testenv.PushPack(t, e.srv.Remote("bob", e.bob, "bob", "own"), bare, append(testenv.Reachable(t, bare, commit), pointer),
+		testenv.RefUpdate{Old: strings.Repeat("0", 40), New: commit, Ref: "refs/heads/main"}); err != nil {
+		t.Fatalf("push of a gitlink to bob's own object: %v\n%s", err, out)
+	}
+	for _, path := range []string{"/raw/main/parts/own.stl", "/blob/main/parts/own.stl", "/preview/main/parts/own.stl.png"} {
+		if code, body := get(t, e.srv.URL+"/bob/own"+path); code != http.StatusNotFound || strings.Contains(body, "endsolid") {
+			t.Errorf("%s of a gitlink: %d %.200q", path, code, body)
+		}
+	}
+	if code, body := get(t, e.srv.URL+"/bob/own/tree/main/parts"); code != http.StatusOK || !strings.Contains(body, "submodule") || strings.Contains(body, `href="/bob/own/blob/main/parts/own.stl"`) {
+		t.Errorf("tree with a gitlink: %d\n%s", code, body)
+	}
+	if code, _ := get(t, e.srv.URL+"/bob/own/archive/main.zip"); code != http.StatusOK {
+		t.Errorf("archive with a gitlink: %d", code)
+	}
 }

@@ -142,7 +142,8 @@ func newTips(push repo.Push) []string {
 }
 
 // NewPointers finds the LFS pointers among the blobs a push introduces:
-// those reachable from its new ref tips but not from any existing ref. It
+// those reachable from its new ref tips but not from any existing ref, and
+// those its trees' gitlinks name (push.Gitlinks). It
 // runs git in push.Dir with gitEnv, which makes quarantined objects
 // visible. Only blobs of at most MaxPointerSize bytes are read.
 func NewPointers(ctx context.Context, push repo.Push, gitEnv []string) ([]PointerFile, error) {
@@ -169,6 +170,14 @@ func NewPointers(ctx context.Context, push repo.Push, gitEnv []string) ([]Pointe
 		if _, seen := paths[id]; !seen {
 			ids = append(ids, id)
 			paths[id] = path
+		}
+	}
+	// Gitlinks name objects git's walk does not follow; a hand-built pack
+	// can put a pointer there.
+	for _, g := range push.Gitlinks {
+		if _, seen := paths[g.ID]; !seen {
+			ids = append(ids, g.ID)
+			paths[g.ID] = g.Path
 		}
 	}
 	if len(ids) == 0 {

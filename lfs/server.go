@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -270,6 +271,9 @@ func decodeJSON(c echo.Context, v any) error {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return fail(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxJSONBody)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fail(http.StatusRequestTimeout, "the request body came too slowly")
 		}
 		return fail(http.StatusBadRequest, "malformed JSON request: %v", err)
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/blueprints-hq/blueprints/internal/gittree"
 )
 
 // Errors of the read side. The pages map them to 404.
@@ -36,10 +38,11 @@ var (
 // it sees every push at once; open one per request, or take one from a
 // BrowsePool.
 type Browse struct {
-	r    *git.Repository
-	refs map[string]plumbing.Hash // read once per use; see BrowsePool.Put
-	dir  string                   // set when it came from a BrowsePool
-	gen  time.Time                // the pool generation it was opened in
+	r     *git.Repository
+	sizes map[plumbing.Hash]int64  // object sizes looked up, at most maxSizes
+	refs  map[string]plumbing.Hash // read once per use; see BrowsePool.Put
+	dir   string                   // set when it came from a BrowsePool
+	gen   time.Time                // the pool generation it was opened in
 }
 
 // OpenBrowse opens the bare repository at dir for reading. Objects larger
@@ -366,23 +369,62 @@ func (b *Browse) entry(dir string, te *object.TreeEntry) (Entry, error) {
 		e.Path = te.Name
 	}
 	e.Path = strings.TrimPrefix(e.Path, "./")
-	switch te.Mode {
-	case filemode.Dir:
-		e.Dir = true
-	case filemode.Submodule:
-	default:
-		size, err := b.r.Storer.EncodedObjectSize(te.Hash)
-		if err != nil {
-			return Entry{}, fmt.Errorf("read size of %s: %w", e.Path, err)
-		}
-		e.Size = size
+	e.Dir = te.Mode == filemode.Dir
+	if err := b.sizeOf(&e); err != nil {
+		return Entry{}, err
 	}
 	return e, nil
 }
 
+// sizeOf fills in e's size (files and links; 0 for folders and
+// submodules).
+func (b *Browse) sizeOf(e *Entry) error {
+	if e.Dir || e.Mode == filemode.Submodule {
+		return nil
+	}
+	if size, ok := b.sizes[e.Hash]; ok {
+		e.Size = size
+		return nil
+	}
+	size, err := gittree.ObjectSize(b.r.Storer, e.Hash)
+	if err != nil {
+		return fmt.Errorf("read size of %s: %w", e.Path, err)
+	}
+	if b.sizes == nil || len(b.sizes) >= maxSizes {
+		b.sizes = map[plumbing.Hash]int64{}
+	}
+	b.sizes[e.Hash] = size
+	e.Size = size
+	return nil
+}
+
+// maxSizes bounds the sizes a Browse remembers (objects never change
+// size, but a tree may hold millions of them).
+const maxSizes = 1 << 16
+
 // List lists the folder at p ("" for the root): folders first, then files,
-// each by name.
-func (b *Browse) List(commit plumbing.Hash, p string) ([]Entry, error) {
+// each by name; at most max entries (all when max < 0), with their sizes,
+// and how many the folder holds.
+func (b *Browse) List(commit plumbing.Hash, p string, max int) ([]Entry, int, error) {
+	entries, err := b.Names(commit, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	total := len(entries)
+	if max >= 0 && len(entries) > max {
+		entries = entries[:max]
+	}
+	for i := range entries {
+		if err := b.sizeOf(&entries[i]); err != nil {
+			return nil, 0, err
+		}
+	}
+	return entries, total, nil
+}
+
+// Names lists the folder at p as List does, all of it, without sizes
+// (which cost a lookup each).
+func (b *Browse) Names(commit plumbing.Hash, p string) ([]Entry, error) {
 	p, err := CleanPath(p)
 	if err != nil {
 		return nil, err
@@ -405,10 +447,10 @@ func (b *Browse) List(commit plumbing.Hash, p string) ([]Entry, error) {
 		}
 	}
 	out := make([]Entry, 0, len(t.Entries))
-	for i := range t.Entries {
-		e, err := b.entry(p, &t.Entries[i])
-		if err != nil {
-			return nil, err
+	for _, te := range t.Entries {
+		e := Entry{Name: te.Name, Path: te.Name, Mode: te.Mode, Hash: te.Hash, Dir: te.Mode == filemode.Dir}
+		if p != "" {
+			e.Path = p + "/" + te.Name
 		}
 		out = append(out, e)
 	}
@@ -444,37 +486,55 @@ func (b *Browse) ReadBlob(h plumbing.Hash, limit int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(rc, limit))
 }
 
+// StopWalk, returned by a Files or Diff callback, ends the walk early;
+// Files and Diff then return nil.
+var StopWalk = gittree.Stop
+
 // Files calls fn for every file (not folder, not submodule) in commit's
-// tree, in tree order, stopping at the first error.
+// tree, in tree order, with its size, stopping at the first error (or at
+// StopWalk). It streams: memory is one folder per level, whatever the
+// tree holds.
 func (b *Browse) Files(ctx context.Context, commit plumbing.Hash, fn func(Entry) error) error {
+	return b.walk(ctx, commit, true, fn)
+}
+
+// Paths is Files without the sizes, which cost a lookup each.
+func (b *Browse) Paths(ctx context.Context, commit plumbing.Hash, fn func(Entry) error) error {
+	return b.walk(ctx, commit, false, fn)
+}
+
+func (b *Browse) walk(ctx context.Context, commit plumbing.Hash, sizes bool, fn func(Entry) error) error {
 	root, err := b.rootTree(commit)
 	if err != nil {
 		return err
 	}
-	w := object.NewTreeWalker(root, true, nil)
-	defer w.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		name, te, err := w.Next()
-		if err == io.EOF {
+	err = gittree.Walk(ctx, gittree.FromStorer(b.r.Storer), root.Hash, func(p string, te gittree.Entry) error {
+		if te.IsDir() || te.IsGitlink() {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("walk tree of %s: %w", commit, err)
+		e := Entry{Name: te.Name, Path: p, Mode: te.Mode, Hash: te.ID}
+		if sizes {
+			if err := b.sizeOf(&e); err != nil {
+				return err
+			}
 		}
-		if te.Mode == filemode.Dir || te.Mode == filemode.Submodule {
-			continue
-		}
-		size, err := b.r.Storer.EncodedObjectSize(te.Hash)
-		if err != nil {
-			return fmt.Errorf("read size of %s: %w", name, err)
-		}
-		if err := fn(Entry{Name: te.Name, Path: name, Mode: te.Mode, Hash: te.Hash, Size: size}); err != nil {
-			return err
-		}
+		return fn(e)
+	})
+	if err != nil {
+		return fmt.Errorf("walk tree of %s: %w", commit, err)
 	}
+	return nil
+}
+
+// Count counts the files and folders of commit's tree by its distinct
+// objects, so that a tree of a million paths in a few objects costs a few
+// reads.
+func (b *Browse) Count(ctx context.Context, commit plumbing.Hash) (gittree.Counts, error) {
+	root, err := b.rootTree(commit)
+	if err != nil {
+		return gittree.Counts{}, err
+	}
+	return gittree.NewChecker(gittree.FromStorer(b.r.Storer), gittree.Limits{}).Check(ctx, root.Hash)
 }
 
 // Log returns up to n commits reachable from from, newest first (by
@@ -529,54 +589,104 @@ func (c Change) Path() string {
 	return c.To.Path
 }
 
-// Changes lists what commit changed against its first parent (against an
-// empty tree for a root commit), sorted by path. Renames are detected only
-// when the content is identical, so no blob is read.
-func (b *Browse) Changes(ctx context.Context, commit plumbing.Hash) ([]Change, error) {
+// Diff calls fn, in tree order, for each file commit changed against its
+// first parent (against an empty tree for a root commit), streaming: a
+// commit of a million changed files costs what fn reads of it. Entries
+// carry no sizes (FillSize adds one) and no renames (PairRenames finds
+// them among what was kept). fn returning StopWalk ends it.
+func (b *Browse) Diff(ctx context.Context, commit plumbing.Hash, fn func(Change) error) error {
 	c, err := b.r.CommitObject(commit)
 	if err != nil {
-		return nil, fmt.Errorf("read commit %s: %w", commit, ErrNoRef)
+		return fmt.Errorf("read commit %s: %w", commit, ErrNoRef)
 	}
-	to, err := c.Tree()
-	if err != nil {
-		return nil, fmt.Errorf("read tree of %s: %w", commit, err)
-	}
-	var from *object.Tree
+	from := plumbing.ZeroHash
 	if len(c.ParentHashes) > 0 {
-		if from, err = b.rootTree(c.ParentHashes[0]); err != nil {
-			return nil, err
+		pc, err := b.r.CommitObject(c.ParentHashes[0])
+		if err != nil {
+			return fmt.Errorf("read commit %s: %w", c.ParentHashes[0], ErrNoRef)
 		}
+		from = pc.TreeHash
 	}
-	opts := &object.DiffTreeOptions{DetectRenames: true, OnlyExactRenames: true, RenameScore: 100, RenameLimit: 1000}
-	changes, err := object.DiffTreeWithOptions(ctx, from, to, opts)
-	if err != nil {
-		return nil, fmt.Errorf("diff %s against its parent: %w", commit, err)
+	entry := func(p string, te gittree.Entry) Entry {
+		return Entry{Name: path.Base(p), Path: p, Mode: te.Mode, Hash: te.ID, Dir: te.IsDir()}
 	}
-	out := make([]Change, 0, len(changes))
-	for _, ch := range changes {
+	err = gittree.Diff(ctx, gittree.FromStorer(b.r.Storer), from, c.TreeHash, func(ch gittree.Change) error {
 		var fc Change
-		if ch.From.Name != "" {
-			if fc.From, err = b.entry(path.Dir(ch.From.Name), &ch.From.TreeEntry); err != nil {
-				return nil, err
-			}
-		}
-		if ch.To.Name != "" {
-			if fc.To, err = b.entry(path.Dir(ch.To.Name), &ch.To.TreeEntry); err != nil {
-				return nil, err
-			}
-		}
 		switch {
-		case ch.From.Name == "":
-			fc.Action = Added
-		case ch.To.Name == "":
-			fc.Action = Deleted
-		case ch.From.Name != ch.To.Name:
-			fc.Action = Renamed
+		case ch.Added():
+			fc = Change{Action: Added, To: entry(ch.Path, ch.To)}
+		case ch.Deleted():
+			fc = Change{Action: Deleted, From: entry(ch.Path, ch.From)}
 		default:
-			fc.Action = Modified
+			fc = Change{Action: Modified, From: entry(ch.Path, ch.From), To: entry(ch.Path, ch.To)}
 		}
-		out = append(out, fc)
+		return fn(fc)
+	})
+	if err != nil {
+		return fmt.Errorf("diff %s against its parent: %w", commit, err)
+	}
+	return nil
+}
+
+// FillSize looks up the size of e (a file or link; folders and submodules
+// stay 0).
+func (b *Browse) FillSize(e *Entry) error { return b.sizeOf(e) }
+
+// PairRenames turns an added and a deleted file with the same content
+// into one rename (exact renames only: no blob is read), and sorts the
+// changes by path.
+func PairRenames(changes []Change) []Change {
+	deleted := map[plumbing.Hash][]int{}
+	for i, ch := range changes {
+		if ch.Action == Deleted {
+			deleted[ch.From.Hash] = append(deleted[ch.From.Hash], i)
+		}
+	}
+	drop := map[int]bool{}
+	for i, ch := range changes {
+		if ch.Action != Added {
+			continue
+		}
+		if idx := deleted[ch.To.Hash]; len(idx) > 0 {
+			j := idx[0]
+			deleted[ch.To.Hash] = idx[1:]
+			changes[i] = Change{Action: Renamed, From: changes[j].From, To: ch.To}
+			drop[j] = true
+		}
+	}
+	out := changes[:0]
+	for i, ch := range changes {
+		if !drop[i] {
+			out = append(out, ch)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path() < out[j].Path() })
-	return out, nil
+	return out
+}
+
+// Changes lists what commit changed against its first parent, at most max
+// files (the first in tree order), with sizes and exact renames, sorted
+// by path; more says the commit changed more.
+func (b *Browse) Changes(ctx context.Context, commit plumbing.Hash, max int) (changes []Change, more bool, err error) {
+	err = b.Diff(ctx, commit, func(ch Change) error {
+		if len(changes) == max {
+			more = true
+			return StopWalk
+		}
+		changes = append(changes, ch)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	for i := range changes {
+		for _, e := range []*Entry{&changes[i].From, &changes[i].To} {
+			if e.Path != "" {
+				if err := b.sizeOf(e); err != nil {
+					return nil, false, err
+				}
+			}
+		}
+	}
+	return PairRenames(changes), more, nil
 }

@@ -97,9 +97,9 @@ func TestBrowseTreeAndBlobs(t *testing.T) {
 	}
 	defer b.Close()
 	head, _ := b.ResolveRef("main")
-	list, err := b.List(head, "")
-	if err != nil {
-		t.Fatal(err)
+	list, total, err := b.List(head, "", -1)
+	if err != nil || total != 3 {
+		t.Fatal(total, err)
 	}
 	var names []string
 	for _, e := range list {
@@ -126,7 +126,10 @@ func TestBrowseTreeAndBlobs(t *testing.T) {
 			t.Errorf("Stat(%q): %v, want ErrNoPath", bad, err)
 		}
 	}
-	if _, err := b.List(head, "parts/a.stl"); !errors.Is(err, repo.ErrNotDir) {
+	if first, total, err := b.List(head, "", 1); err != nil || total != 3 || len(first) != 1 || first[0].Name != "parts" {
+		t.Errorf("List capped at 1: %+v of %d, %v", first, total, err)
+	}
+	if _, _, err := b.List(head, "parts/a.stl", -1); !errors.Is(err, repo.ErrNotDir) {
 		t.Errorf("List of a file: %v, want ErrNotDir", err)
 	}
 	var files []string
@@ -159,9 +162,9 @@ func TestBrowseHistoryAndChanges(t *testing.T) {
 		t.Errorf("Log page 2 = %+v more=%v", log, more)
 	}
 	second, _ := b.ResolveRef(commits[1])
-	changes, err := b.Changes(context.Background(), second)
-	if err != nil {
-		t.Fatal(err)
+	changes, more, err := b.Changes(context.Background(), second, 100)
+	if err != nil || more {
+		t.Fatal(more, err)
 	}
 	var got []string
 	for _, c := range changes {
@@ -176,9 +179,13 @@ func TestBrowseHistoryAndChanges(t *testing.T) {
 		t.Errorf("Changes = %s\nwant      %s", strings.Join(got, ","), want)
 	}
 	first, _ := b.ResolveRef(commits[0])
-	changes, _ = b.Changes(context.Background(), first)
+	changes, _, _ = b.Changes(context.Background(), first, 100)
 	if len(changes) != 3 || changes[0].Action != repo.Added {
 		t.Errorf("root commit changes = %+v", changes)
+	}
+	// A cap stops the diff and says more follow.
+	if changes, more, err := b.Changes(context.Background(), first, 2); err != nil || !more || len(changes) != 2 {
+		t.Errorf("root commit changes capped at 2: %+v more=%v %v", changes, more, err)
 	}
 }
 

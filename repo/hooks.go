@@ -42,6 +42,9 @@ type Push struct {
 	// first push it is the branch this push makes the default.
 	DefaultBranch string
 	Dir           string // the bare repository
+	// Gitlinks are the submodule entries of the push's new trees (set in
+	// pre-receive, once the push is within its limits).
+	Gitlinks []Gitlink
 	// Created is set for the push that creates the project (push-to-create).
 	Created bool
 	// Options are the push options given ("git push -o key=value").
@@ -216,16 +219,30 @@ func (s *Server) servePreReceive(w http.ResponseWriter, r *http.Request) {
 			gitEnv = append(gitEnv, k+"="+v)
 		}
 	}
+	refuse := func(err error) {
+		s.log.Info("push refused", "project", push.Owner+"/"+push.Project, "pusher", push.Pusher, "reason", err)
+		s.pushed("rejected")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintln(w, strings.TrimPrefix(err.Error(), ErrLimit.Error()+": "))
+	}
+	// The limits first: nothing else reads a push over them.
+	gitlinks, err := s.checkPush(r.Context(), push, gitEnv)
+	if err != nil {
+		if !errors.Is(err, ErrLimit) {
+			s.log.Error("check push", "project", push.Owner+"/"+push.Project, "err", err)
+			err = fmt.Errorf("push refused: the server could not check it (its log says why); try again later")
+		}
+		refuse(err)
+		return
+	}
+	push.Gitlinks = gitlinks
 	s.mu.Lock()
 	pre := slices.Clone(s.pre)
 	s.mu.Unlock()
 	for _, f := range pre {
 		if err := f(r.Context(), push, gitEnv); err != nil {
-			s.log.Info("push refused", "project", push.Owner+"/"+push.Project, "pusher", push.Pusher, "reason", err)
-			s.pushed("rejected")
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprintln(w, err.Error())
+			refuse(err)
 			return
 		}
 	}

@@ -357,7 +357,11 @@ func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, en
 	if proto != "" {
 		cmd.Env = append(cmd.Env, "GIT_PROTOCOL="+proto)
 	}
-	cmd.Stdin = stdin
+	var in *bodyReader
+	if stdin != nil {
+		in = &bodyReader{r: stdin}
+		cmd.Stdin = in
+	}
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -387,19 +391,39 @@ func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, en
 		io.Copy(io.Discard, stdout)
 	}
 	waitErr := cmd.Wait()
-	if waitErr != nil && ctx.Err() == nil {
+	tooSlow := in != nil && errors.Is(in.err, os.ErrDeadlineExceeded)
+	if waitErr != nil && tooSlow {
+		s.log.Info("request body came too slowly; git stopped", "cmd", sub, "dir", dir, "remote", c.Request().RemoteAddr)
+	} else if waitErr != nil && ctx.Err() == nil {
 		s.log.Warn("git failed", "cmd", sub, "dir", dir, "err", waitErr, "stderr", strings.TrimSpace(stderr.String()))
 		if sub == "receive-pack" && !advertise {
 			s.pushed("error")
 		}
 	}
 	if !w.started {
+		if waitErr != nil && tooSlow {
+			return c.String(http.StatusRequestTimeout, "the request came too slowly\n")
+		}
 		if waitErr != nil {
 			return c.String(http.StatusInternalServerError, "git "+sub+" failed\n")
 		}
 		c.Response().WriteHeader(http.StatusOK)
 	}
 	return nil
+}
+
+// bodyReader remembers why reading the request body failed.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 // streamWriter sends the response header at the first write and flushes

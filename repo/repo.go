@@ -61,6 +61,9 @@ type Config struct {
 	// search and the API answer first when the CPU is busy. 0 leaves git
 	// at the server's own priority. Linux only; ignored elsewhere.
 	GitNice int
+	// Limits bound what one push may bring (checked in pre-receive);
+	// DefaultPushLimits when nil.
+	Limits *PushLimits
 	// PackCacheBytes bounds the pack cache (Data/git/pack-cache), which
 	// serves repeated clones and fetches of the same objects without
 	// packing them again (see package packcache); 0 turns it off.
@@ -95,6 +98,7 @@ type Server struct {
 	log        *slog.Logger
 	hookSecret string
 	pushes     PushCounter
+	limits     PushLimits
 	uploadCfg  []string // -c settings of upload-pack
 
 	mu      sync.Mutex
@@ -160,7 +164,11 @@ func New(cfg Config) (*Server, error) {
 		log:        log,
 		hookSecret: hex.EncodeToString(secret[:]),
 		pushes:     cfg.Pushes,
+		limits:     DefaultPushLimits(),
 		uploadCfg:  uploadConfig,
+	}
+	if cfg.Limits != nil {
+		s.limits = *cfg.Limits
 	}
 	if cfg.PackCacheBytes < 0 {
 		return nil, fmt.Errorf("new repo server: pack cache size %d: want 0 or more bytes", cfg.PackCacheBytes)

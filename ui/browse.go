@@ -95,19 +95,25 @@ func firstSegment(p string) string {
 // treeRow is one line of a folder listing.
 type treeRow struct {
 	repo.Entry
-	URL  string
-	Part bool
+	URL       string // "" for a submodule
+	Part      bool
+	Submodule bool
 }
 
 type treeView struct {
 	L          *located
 	Rows       []treeRow
+	More       int // entries of the folder not listed
 	Branches   []string
 	Tags       []string
 	Readme     template.HTML
 	ReadmePath string
 	Commit     repo.Commit
 }
+
+// maxTreeRows caps a folder listing: a folder may hold tens of thousands
+// of entries, each a size lookup; a page of more helps nobody.
+const maxTreeRows = 1000
 
 // tree lists a folder at a ref.
 func (u *UI) tree(c echo.Context) error {
@@ -129,7 +135,7 @@ func (u *UI) tree(c echo.Context) error {
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
-	entries, err := b.List(h, l.Path)
+	entries, total, err := b.List(h, l.Path, maxTreeRows)
 	if errors.Is(err, repo.ErrNotDir) {
 		return c.Redirect(http.StatusFound, l.BlobURL(l.Path))
 	}
@@ -139,11 +145,13 @@ func (u *UI) tree(c echo.Context) error {
 		}
 		return u.fail(c, err)
 	}
+	v.More = total - len(entries)
 	for _, e := range entries {
-		r := treeRow{Entry: e, Part: !e.Dir && isPart(e.Name)}
-		if e.Dir {
+		r := treeRow{Entry: e, Part: !e.Dir && !isGitlink(e) && isPart(e.Name), Submodule: isGitlink(e)}
+		switch {
+		case e.Dir:
 			r.URL = l.TreeURL(e.Path)
-		} else {
+		case !r.Submodule:
 			r.URL = l.BlobURL(e.Path)
 		}
 		v.Rows = append(v.Rows, r)
@@ -227,6 +235,9 @@ func (u *UI) blob(c echo.Context) error {
 	}
 	if e.Dir {
 		return c.Redirect(http.StatusFound, l.TreeURL(l.Path))
+	}
+	if isGitlink(e) {
+		return u.fail(c, notFound("%q is a submodule: its files live in another repository (commit %s).", l.Path, e.Hash))
 	}
 	oid, size, err := u.lfsInfo(b, e)
 	if err != nil {

@@ -58,3 +58,9 @@ func formatName(f string) string {
 // link's target as text; the server serves and shows that text and never
 // the file it names, nor treats it as a part or an LFS pointer.
 func isLink(e repo.Entry) bool { return e.Mode == filemode.Symlink }
+
+// isGitlink reports whether the entry is a submodule: a gitlink naming a
+// commit of another repository. Its id is never read as a file here
+// (raw, blob and preview answer 404), since in a hand-built pack it may
+// name any object, an LFS pointer included.
+func isGitlink(e repo.Entry) bool { return e.Mode == filemode.Submodule }

@@ -57,14 +57,14 @@ type commitView struct {
 	Added     int
 	Deleted   int
 	Changed   int
-	MoreFiles int // changed files beyond maxFilesListed
+	MoreFiles bool // the commit changed more than maxFilesListed files
 }
 
 // maxFilesListed caps the file list of one commit page.
 const maxFilesListed = 2000
 
-// maxPartChanges caps the part diffs on one commit page; files are all
-// listed.
+// maxPartChanges caps the part diffs on one commit page (among the files
+// listed).
 const maxPartChanges = 200
 
 // commit is the commit page: its files and, for each part it added,
@@ -96,11 +96,13 @@ func (u *UI) commit(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	changes, err := p.Browse.Changes(ctx, h)
+	// The diff stops at the cap: a commit of a million files costs what
+	// the page shows of it.
+	changes, more, err := p.Browse.Changes(ctx, h, maxFilesListed)
 	if err != nil {
 		return u.fail(c, err)
 	}
-	v := commitView{P: p, Commit: info}
+	v := commitView{P: p, Commit: info, MoreFiles: more}
 	parent := ""
 	if len(info.Parents) > 0 {
 		parent = info.Parents[0].String()
@@ -117,7 +119,7 @@ func (u *UI) commit(c echo.Context) error {
 		if ch.Action == repo.Renamed {
 			fc.From = ch.From.Path
 		}
-		if ch.Action != repo.Deleted {
+		if ch.Action != repo.Deleted && !isGitlink(ch.To) {
 			fc.URL = p.URL() + "/blob/" + h.String() + "/" + escapePath(ch.To.Path)
 		}
 		switch ch.Action {
@@ -128,13 +130,9 @@ func (u *UI) commit(c echo.Context) error {
 		default:
 			v.Changed++
 		}
-		if len(v.Files) < maxFilesListed {
-			v.Files = append(v.Files, fc)
-		} else {
-			v.MoreFiles++
-		}
-		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From)
-		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To)
+		v.Files = append(v.Files, fc)
+		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From) && !isGitlink(ch.From)
+		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To) && !isGitlink(ch.To)
 		if !fromPart && !toPart || len(todo) >= maxPartChanges {
 			continue
 		}

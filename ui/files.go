@@ -13,9 +13,12 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/labstack/echo/v4"
 
@@ -93,6 +96,9 @@ func (u *UI) raw(c echo.Context) error {
 	if e.Dir || l.Path == "" {
 		return u.fail(c, notFound("%q is a folder.", l.Path))
 	}
+	if isGitlink(e) {
+		return u.fail(c, notFound("%q is a submodule: its files live in another repository.", l.Path))
+	}
 	ctx := c.Request().Context()
 	var head []byte
 	if e.Size <= 512 || e.Size <= maxPointer {
@@ -105,7 +111,7 @@ func (u *UI) raw(c echo.Context) error {
 	var etag string
 	if ptr, ok := u.pointerOf(l.P.Browse, e); ok {
 		etag = ptr.OID
-		src, err = u.lfsSource(ctx, ptr)
+		src, err = u.lfsObject(ctx, l.P, ptr)
 		if err != nil {
 			return u.fail(c, err)
 		}
@@ -190,31 +196,31 @@ type readCloser struct {
 	io.Closer
 }
 
-type blobSource struct {
-	ctx   context.Context
-	blobs storage.Blobs
-	key   string
-	n     int64
+// lfsSource is an LFS object of the project, in blob storage.
+type lfsSource struct {
+	ctx context.Context
+	obj *lfs.Object
 }
 
-func (s blobSource) size() int64 { return s.n }
+func (s lfsSource) size() int64 { return s.obj.Size }
 
-func (s blobSource) open(offset, length int64) (io.ReadCloser, error) {
-	return storage.GetRange(s.ctx, s.blobs, s.key, offset, length)
+func (s lfsSource) open(offset, length int64) (io.ReadCloser, error) {
+	return s.obj.OpenRange(s.ctx, offset, length)
 }
 
-// lfsSource finds an LFS object in blob storage. An object the server
-// never received is a 404 naming it.
-func (u *UI) lfsSource(ctx context.Context, ptr lfs.Pointer) (rangeSource, error) {
-	key := lfs.BlobKey(ptr.OID)
-	info, err := u.blobs.Stat(ctx, key)
+// lfsObject finds the LFS object a pointer of project p names, through
+// the project-ownership check (lfs.FindObject). An object the project
+// does not own and one missing from storage get the same 404, so that
+// nobody learns which objects the server holds.
+func (u *UI) lfsObject(ctx context.Context, p *projectRef, ptr lfs.Pointer) (rangeSource, error) {
+	obj, err := lfs.FindObject(ctx, u.store, u.blobs, p.Row.ID, ptr)
 	if err != nil {
-		if errors.Is(err, storage.ErrNotExist) {
-			return nil, notFound("The LFS object %s of this file was never uploaded.", shortID(ptr.OID))
+		if errors.Is(err, lfs.ErrNotOwned) || errors.Is(err, storage.ErrNotExist) {
+			return nil, notFound("The Git LFS object %s of this file is not on this server: push it with `git lfs push --all`.", shortID(ptr.OID))
 		}
 		return nil, err
 	}
-	return blobSource{ctx: ctx, blobs: u.blobs, key: key, n: info.Size}, nil
+	return lfsSource{ctx: ctx, obj: obj}, nil
 }
 
 // serveRange answers GET and HEAD with the whole file or one byte range
@@ -345,6 +351,9 @@ func (u *UI) preview(c echo.Context) error {
 		}
 		return u.fail(c, err)
 	}
+	if e.Dir || isGitlink(e) || isLink(e) {
+		return u.fail(c, notFound("%q is not a part.", p))
+	}
 	key, err := u.partKey(c.Request().Context(), l, e)
 	if err != nil {
 		return u.fail(c, err)
@@ -456,6 +465,19 @@ func (u *UI) archive(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	ctx := c.Request().Context()
+	// Archives cost the server time and bandwidth per anonymous request:
+	// a few at once, each within the entry and byte limits.
+	select {
+	case u.archiving <- struct{}{}:
+		defer func() { <-u.archiving }()
+	default:
+		c.Response().Header().Set("Retry-After", "30")
+		return u.fail(c, &httpError{http.StatusServiceUnavailable, "Too many archives are being built right now. Please try again in a minute, or clone the project with git."})
+	}
+	pointers := map[plumbing.Hash]*lfs.Pointer{} // blob → its pointer (nil: none), for both passes
+	if err := u.archiveFits(ctx, p, ref, h, pointers); err != nil {
+		return u.fail(c, err)
+	}
 	root := p.Name + "-" + strings.ReplaceAll(ref, "/", "-")
 	hd := c.Response().Header()
 	hd.Set("Content-Type", "application/zip")
@@ -464,20 +486,21 @@ func (u *UI) archive(c echo.Context) error {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	c.Response().WriteHeader(http.StatusOK)
 	zw := zip.NewWriter(c.Response())
-	zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
-		return flate.NewWriter(w, flate.BestSpeed)
-	})
+	zw.RegisterCompressor(zip.Deflate, pooledDeflate)
 	zw.SetComment(fmt.Sprintf("%s at %s (%s)", p.Full(), ref, h))
 	err = p.Browse.Files(ctx, h, func(e repo.Entry) error {
 		var src rangeSource = gitSource{b: p.Browse, e: e}
-		if ptr, ok := u.pointerOf(p.Browse, e); ok {
-			s, err := u.lfsSource(ctx, ptr)
+		if ptr := archivePointer(u, p.Browse, e, pointers); ptr != nil {
+			s, err := u.lfsObject(ctx, p, *ptr)
 			if err != nil {
 				return fmt.Errorf("add %s to archive: %w", e.Path, err)
 			}
 			src = s
 		}
 		fh := &zip.FileHeader{Name: root + "/" + e.Path, Method: zip.Deflate, Modified: info.When.UTC()}
+		if src.size() < minDeflate {
+			fh.Method = zip.Store // deflate would only add bytes
+		}
 		fh.SetMode(0o644)
 		switch e.Mode {
 		case filemode.Executable:
@@ -510,4 +533,108 @@ func (u *UI) archive(c echo.Context) error {
 		u.log.Error("stream archive", "project", p.Full(), "ref", ref, "err", err)
 	}
 	return nil
+}
+
+// ArchiveLimits bound the zip archives of projects. Zero fields mean the
+// defaults.
+type ArchiveLimits struct {
+	MaxFiles   int64 // files in one archive
+	MaxBytes   int64 // their bytes, LFS content included, before compression
+	Concurrent int   // archives built at once; beyond, 503 with Retry-After
+}
+
+// Default archive limits: a project of thousands of parts fits.
+const (
+	DefaultArchiveMaxFiles = 50_000
+	DefaultArchiveMaxBytes = 4 << 30
+)
+
+func (l ArchiveLimits) withDefaults() ArchiveLimits {
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = DefaultArchiveMaxFiles
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultArchiveMaxBytes
+	}
+	if l.Concurrent <= 0 {
+		l.Concurrent = runtime.GOMAXPROCS(0)
+	}
+	return l
+}
+
+// archiveFits refuses, before any byte is sent, an archive over the
+// limits: the files are counted by the tree's distinct objects (a
+// million-path tree in a few objects costs a few reads), then their sizes
+// added up, LFS content at the size its pointer names.
+func (u *UI) archiveFits(ctx context.Context, p *projectRef, ref string, h plumbing.Hash, pointers map[plumbing.Hash]*lfs.Pointer) error {
+	lim := u.archives
+	counts, err := p.Browse.Count(ctx, h)
+	if err != nil {
+		return err
+	}
+	if counts.Files > lim.MaxFiles {
+		return &httpError{http.StatusForbidden, fmt.Sprintf("%s at %s holds %d files, more than the %d an archive may hold here. Clone it with git instead.", p.Full(), ref, counts.Files, lim.MaxFiles)}
+	}
+	var total int64
+	err = p.Browse.Files(ctx, h, func(e repo.Entry) error {
+		size := e.Size
+		if ptr := archivePointer(u, p.Browse, e, pointers); ptr != nil {
+			size = ptr.Size
+		}
+		if total += size; total > lim.MaxBytes {
+			return &httpError{http.StatusForbidden, fmt.Sprintf("%s at %s holds more than %s, the most an archive may hold here. Clone it with git (and git lfs) instead.", p.Full(), ref, formatBytes(lim.MaxBytes))}
+		}
+		return nil
+	})
+	return err
+}
+
+// archivePointer is pointerOf, remembered per blob for the archive's two
+// passes (a generated project may hold the same small file thousands of
+// times).
+func archivePointer(u *UI, b *repo.Browse, e repo.Entry, memo map[plumbing.Hash]*lfs.Pointer) *lfs.Pointer {
+	if e.Size > maxPointer || isLink(e) {
+		return nil
+	}
+	if ptr, ok := memo[e.Hash]; ok {
+		return ptr
+	}
+	var ptr *lfs.Pointer
+	if p, ok := u.pointerOf(b, e); ok {
+		ptr = &p
+	}
+	if len(memo) < 100_000 {
+		memo[e.Hash] = ptr
+	}
+	return ptr
+}
+
+// minDeflate is the size below which archive entries are stored as they
+// are: deflating a few bytes makes them longer.
+const minDeflate = 128
+
+// deflaters keeps flate writers between archive entries: making one
+// allocates over half a megabyte, and an archive may hold thousands of
+// small files.
+var deflaters sync.Pool
+
+func pooledDeflate(w io.Writer) (io.WriteCloser, error) {
+	if fw, ok := deflaters.Get().(*flate.Writer); ok {
+		fw.Reset(w)
+		return pooledWriter{fw}, nil
+	}
+	fw, err := flate.NewWriter(w, flate.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	return pooledWriter{fw}, nil
+}
+
+// pooledWriter gives its flate writer back to the pool when closed.
+type pooledWriter struct{ *flate.Writer }
+
+func (p pooledWriter) Close() error {
+	err := p.Writer.Close()
+	deflaters.Put(p.Writer)
+	return err
 }

@@ -18,7 +18,7 @@ const maxReadme = 1 << 20
 // readme finds README.md (any case, or README / README.txt) in the folder
 // dir at commit and renders it.
 func (u *UI) readme(p *projectRef, commit plumbing.Hash, dir string) (template.HTML, string, error) {
-	entries, err := p.Browse.List(commit, dir)
+	entries, err := p.Browse.Names(commit, dir)
 	if err != nil {
 		return "", "", err
 	}
@@ -45,6 +45,9 @@ func (u *UI) readme(p *projectRef, commit plumbing.Hash, dir string) (template.H
 		return "", "", nil
 	}
 	e := entries[best]
+	if err := p.Browse.FillSize(&e); err != nil {
+		return "", "", err
+	}
 	if e.Size > maxReadme {
 		return "", e.Path, nil
 	}

@@ -391,9 +391,13 @@ func (u *UI) project(c echo.Context) error {
 	}
 	if !v.HasMeta {
 		// Not catalogued yet: list the parts from git, unmeasured.
-		err := p.Browse.Files(ctx, head, func(e repo.Entry) error {
-			if isPart(e.Path) && len(v.Parts) < 1000 {
+		seen := 0
+		err := p.Browse.Paths(ctx, head, func(e repo.Entry) error {
+			if isPart(e.Path) {
 				v.Parts = append(v.Parts, partCard{Path: e.Path, Name: partName(e.Path), URL: p.URL() + "/blob/" + escapePath(branch) + "/" + escapePath(e.Path)})
+			}
+			if seen++; len(v.Parts) == maxUncataloguedParts || seen == maxUncataloguedFiles {
+				return repo.StopWalk
 			}
 			return nil
 		})
@@ -407,6 +411,13 @@ func (u *UI) project(c echo.Context) error {
 	}
 	return u.renderCached(c, http.StatusOK, "project", p.Full(), v, key, time.Minute)
 }
+
+// An uncatalogued project's page lists its parts from git: at most this
+// many, looking at no more than this many files.
+const (
+	maxUncataloguedParts = 1000
+	maxUncataloguedFiles = 50_000
+)
 
 // cloneURL is the project's git remote as this request reached us.
 func cloneURL(r *http.Request, p *projectRef) string {

@@ -45,6 +45,8 @@ type Options struct {
 	Blobs  storage.Blobs
 	Index  search.Index
 	Logger *slog.Logger
+	// Archives bound the zip downloads of projects.
+	Archives ArchiveLimits
 	// Policy decides what each viewer may see and do; access.New(Store)
 	// when nil.
 	Policy *access.Policy
@@ -87,6 +89,9 @@ type UI struct {
 	network      Network
 	registration string
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
+
+	archives  ArchiveLimits
+	archiving chan struct{} // one token per archive being built
 }
 
 // New builds the UI: it parses the embedded templates and indexes the
@@ -134,6 +139,8 @@ func New(opt Options) (*UI, error) {
 	if u.viewer == nil {
 		u.viewer = func(echo.Context) (access.Viewer, error) { return access.Viewer{}, nil }
 	}
+	u.archives = opt.Archives.withDefaults()
+	u.archiving = make(chan struct{}, u.archives.Concurrent)
 	u.policy.AllowAttrs("id").OnElements("h1", "h2", "h3", "h4", "h5", "h6")
 	u.policy.AddTargetBlankToFullyQualifiedLinks(true)
 	if u.pages, err = parsePages(st.prefix); err != nil {

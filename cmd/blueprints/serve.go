@@ -16,6 +16,7 @@ import (
 	"github.com/blueprints-hq/blueprints/auth"
 	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
+	"github.com/blueprints-hq/blueprints/internal/gittree"
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/lifecycle"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
@@ -37,6 +38,18 @@ pages and the JSON API. Data (metadata, repositories, search index, blobs)
 lives in the --data folder. SIGINT or SIGTERM stops it gracefully: requests
 in flight, pushes included, get --shutdown-timeout to finish.
 
+Limits: pushes are checked before any ref changes. A new commit over
+--max-push-paths files and folders, --max-tree-depth nested folders or
+--max-tree-entries entries in one folder, or a file over --max-blob-size
+stored outside Git LFS, refuses the push with the limit and the path.
+
+Slow and idle clients: a connection idle for --idle-timeout is closed; a
+request body outside pushes and LFS uploads must arrive within
+--read-timeout; pushes, LFS uploads and every response must move at least
+--min-transfer-rate per second (over --read-timeout); one address holds at
+most --max-conns-per-ip connections. LFS and API writes must be sent as
+JSON (Content-Type application/json or application/vnd.git-lfs+json).
+
 Several nodes: give each its own --data and --node, and all of them the
 same --db postgres://…, --repos (a shared filesystem) and --storage s3://…;
 put a load balancer in front that checks /healthz, and set --drain so that
@@ -45,9 +58,13 @@ a stopping node leaves the balancer before it closes (see deploy/).
 Monitoring: GET /healthz answers 200 "ok" when the server can serve, or 503
 with one line per failing check (data folder, metadata store, search index,
 including "catching up" while the index is built from the database, blob
-storage), or "draining" while it stops. GET /metrics serves Prometheus
-metrics (blueprints_* series, Go and process metrics); it is open to anyone
-unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
+storage), or "draining" while it stops; what is wrong with each (paths,
+buckets) is shown only with the --metrics-token bearer token, and always
+logged.
+
+GET /metrics serves Prometheus metrics (blueprints_* series, Go and process
+metrics); it is open to anyone unless --metrics-token is set, and then needs
+"Authorization: Bearer TOKEN".`,
 	Setup: func(fs *cli.Flags) {
 		fs.String("addr", "127.0.0.1:8080", "address to listen on")
 		fs.Env("addr", "BLUEPRINTS_ADDR")
@@ -68,6 +85,28 @@ unless --metrics-token is set, and then needs "Authorization: Bearer TOKEN".`,
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
 		fs.Env("metrics-token", "BLUEPRINTS_METRICS_TOKEN")
+		fs.Duration("idle-timeout", server.DefaultIdleTimeout, "how long a kept-alive connection may wait for its next request before it is closed")
+		fs.Env("idle-timeout", "BLUEPRINTS_IDLE_TIMEOUT")
+		fs.Duration("read-timeout", guard.DefaultReadTimeout, "how long a request body may take to arrive (pages, API, LFS JSON); on pushes, LFS uploads and every response, the window over which --min-transfer-rate is measured")
+		fs.Env("read-timeout", "BLUEPRINTS_READ_TIMEOUT")
+		fs.Bytes("min-transfer-rate", guard.DefaultMinTransferRate, "slowest a push, an LFS upload or any response may move: a `size` per second, such as 1KiB; slower clients are cut off")
+		fs.Env("min-transfer-rate", "BLUEPRINTS_MIN_TRANSFER_RATE")
+		fs.Int("max-conns-per-ip", guard.DefaultMaxConnsPerClient, "most connections one client address may hold open (behind --trusted-proxies: requests in flight per forwarded client)")
+		fs.Env("max-conns-per-ip", "BLUEPRINTS_MAX_CONNS_PER_IP")
+		fs.Int64("archive-max-files", ui.DefaultArchiveMaxFiles, "most files a project's zip download (archive/REF.zip) may hold; bigger ones are refused, pointing at git clone")
+		fs.Env("archive-max-files", "BLUEPRINTS_ARCHIVE_MAX_FILES")
+		fs.Bytes("archive-max-size", ui.DefaultArchiveMaxBytes, "most bytes (before compression, LFS content included) a zip download may hold: a `size` such as 4GiB")
+		fs.Env("archive-max-size", "BLUEPRINTS_ARCHIVE_MAX_SIZE")
+		fs.Int("max-archives", 0, "zip downloads built at once; more get 503 with Retry-After (0: one per CPU)")
+		fs.Env("max-archives", "BLUEPRINTS_MAX_ARCHIVES")
+		fs.Int64("max-push-paths", gittree.DefaultMaxPaths, "most files and folders one pushed commit may hold; pushes over it are refused, naming the path past the limit")
+		fs.Env("max-push-paths", "BLUEPRINTS_MAX_PUSH_PATHS")
+		fs.Int("max-tree-depth", gittree.DefaultMaxDepth, "deepest folder nesting a push may bring")
+		fs.Env("max-tree-depth", "BLUEPRINTS_MAX_TREE_DEPTH")
+		fs.Int("max-tree-entries", gittree.DefaultMaxEntries, "most entries one folder of a push may hold")
+		fs.Env("max-tree-entries", "BLUEPRINTS_MAX_TREE_ENTRIES")
+		fs.Bytes("max-blob-size", repo.DefaultMaxBlobSize, "largest file a push may store in git itself, outside Git LFS: a `size` such as 100MiB or 2GiB")
+		fs.Env("max-blob-size", "BLUEPRINTS_MAX_BLOB_SIZE")
 		scadFlags(fs)
 		fs.String("registration", "closed", "who may sign up on the web: closed (administrators create accounts), invite (with an administrator's invitation link) or open")
 		fs.Env("registration", "BLUEPRINTS_REGISTRATION")
@@ -100,9 +139,9 @@ func runServe(fs *cli.Flags, args []string) error {
 	if storageURL != "fs" && !strings.HasPrefix(storageURL, "s3://") {
 		return fmt.Errorf("%w: --storage %q: want fs or s3://BUCKET[/PREFIX]", cli.ErrUsage, storageURL)
 	}
-	timeout := fs.Lookup("shutdown-timeout").Value.(interface{ Get() any }).Get().(time.Duration)
-	drain := fs.Lookup("drain").Value.(interface{ Get() any }).Get().(time.Duration)
-	lease := fs.Lookup("job-lease").Value.(interface{ Get() any }).Get().(time.Duration)
+	timeout := flagGet[time.Duration](fs, "shutdown-timeout")
+	drain := flagGet[time.Duration](fs, "drain")
+	lease := flagGet[time.Duration](fs, "job-lease")
 	if lease < time.Second {
 		return fmt.Errorf("%w: --job-lease %s: want at least 1s", cli.ErrUsage, lease)
 	}
@@ -110,11 +149,36 @@ func runServe(fs *cli.Flags, args []string) error {
 	if node == "" {
 		node = defaultNode(data)
 	}
-	gitNice := fs.Lookup("git-nice").Value.(interface{ Get() any }).Get().(int)
+	gitNice := flagGet[int](fs, "git-nice")
 	if gitNice < 0 || gitNice > 19 {
 		return fmt.Errorf("%w: --git-nice %d: want 0 to 19", cli.ErrUsage, gitNice)
 	}
-	packCache := fs.Lookup("pack-cache-size").Value.(interface{ Get() any }).Get().(int64)
+	limits := repo.PushLimits{
+		Tree: gittree.Limits{
+			MaxPaths:   flagGet[int64](fs, "max-push-paths"),
+			MaxDepth:   flagGet[int](fs, "max-tree-depth"),
+			MaxEntries: flagGet[int](fs, "max-tree-entries"),
+		},
+		MaxBlobSize: flagGet[int64](fs, "max-blob-size"),
+	}
+	for name, v := range map[string]int64{"max-push-paths": limits.Tree.MaxPaths, "max-tree-depth": int64(limits.Tree.MaxDepth), "max-tree-entries": int64(limits.Tree.MaxEntries), "max-blob-size": limits.MaxBlobSize} {
+		if v < 1 {
+			return fmt.Errorf("%w: --%s %d: want a positive number", cli.ErrUsage, name, v)
+		}
+	}
+	idle, readTimeout := flagGet[time.Duration](fs, "idle-timeout"), flagGet[time.Duration](fs, "read-timeout")
+	minRate, maxConns := flagGet[int64](fs, "min-transfer-rate"), flagGet[int](fs, "max-conns-per-ip")
+	if idle < time.Second || readTimeout < time.Second {
+		return fmt.Errorf("%w: --idle-timeout and --read-timeout must be at least 1s", cli.ErrUsage)
+	}
+	if minRate < 1 || maxConns < 1 {
+		return fmt.Errorf("%w: --min-transfer-rate and --max-conns-per-ip must be positive", cli.ErrUsage)
+	}
+	archives := ui.ArchiveLimits{MaxFiles: flagGet[int64](fs, "archive-max-files"), MaxBytes: flagGet[int64](fs, "archive-max-size"), Concurrent: flagGet[int](fs, "max-archives")}
+	if archives.MaxFiles < 1 || archives.MaxBytes < 1 || archives.Concurrent < 0 {
+		return fmt.Errorf("%w: --archive-max-files and --archive-max-size must be positive, --max-archives at least 0", cli.ErrUsage)
+	}
+	packCache := flagGet[int64](fs, "pack-cache-size")
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
@@ -153,7 +217,9 @@ func runServe(fs *cli.Flags, args []string) error {
 		Data: data, Repos: reposDir(fs), Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, Drain: drain,
 		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
 		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log,
-		SCAD:    func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
+		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
+		Limits: limits, Archives: archives, IdleTimeout: idle,
+		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
 		Network: &network,
 	})
 	if err != nil {
@@ -197,10 +263,18 @@ type serveConfig struct {
 	// SCAD makes the builder of OpenSCAD sources (runs counts their
 	// runs); nil builds none.
 	SCAD func(runs func(result string)) *scad.Builder
+	Log  *slog.Logger
+	// Limits bound what one push may bring; Archives the zip downloads.
+	Limits   repo.PushLimits
+	Archives ui.ArchiveLimits
+	// IdleTimeout, Timeouts and MaxConnsPerClient bound idle, slow and
+	// too many connections.
+	IdleTimeout       time.Duration
+	Timeouts          guard.Timeouts
+	MaxConnsPerClient int
 	// Network configures federation, mirrors and federated search; nil
 	// leaves them out.
 	Network *networkConfig
-	Log     *slog.Logger
 }
 
 // wired is the server with every part wired in, not yet started.
@@ -239,7 +313,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	if err != nil {
 		return nil, err
 	}
-	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable})
+	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, Limits: &cfg.Limits})
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +397,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	}
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
 	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
-		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Network: pagesNet})
+		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives, Network: pagesNet})
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +407,13 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		Logger:          log,
 		MetricsToken:    cfg.MetricsToken,
 		Drain:           cfg.Drain,
-		Guard:           guard.Config{TrustedProxies: cfg.TrustedProxies, Shared: throttle},
+		IdleTimeout:     cfg.IdleTimeout,
+		Guard: guard.Config{
+			TrustedProxies:    cfg.TrustedProxies,
+			Shared:            throttle,
+			Timeouts:          cfg.Timeouts,
+			MaxConnsPerClient: cfg.MaxConnsPerClient,
+		},
 	}, server.Deps{
 		Store:     st,
 		Repos:     repos,

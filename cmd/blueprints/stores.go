@@ -30,6 +30,11 @@ func reposFlag(fs *cli.Flags) {
 
 func flagString(fs *cli.Flags, name string) string { return fs.Lookup(name).Value.String() }
 
+// flagGet is the typed value of a flag.
+func flagGet[T any](fs *cli.Flags, name string) T {
+	return fs.Lookup(name).Value.(interface{ Get() any }).Get().(T)
+}
+
 // dbTarget is what --db names: the PostgreSQL URL, or the SQLite file in
 // the data folder.
 func dbTarget(fs *cli.Flags) string {

@@ -1,9 +1,12 @@
 // Package guard protects Blueprints' public HTTP server. It sits between
 // the request logger and the routes: it decides which address a request
-// comes from (the TCP peer, or the client a trusted proxy names), throttles
-// addresses and user names that keep failing to authenticate, bounds
-// request bodies everywhere except on the streaming git and LFS routes, and
-// sets security headers on every response.
+// comes from (the TCP peer, or the client a trusted proxy names), bounds
+// each address's connections (LimitListener, below the HTTP server) and a
+// proxied client's requests in flight, cuts off clients that send or read
+// too slowly, throttles addresses and user names that keep failing to
+// authenticate, requires JSON on JSON writes, bounds request bodies
+// everywhere except on the streaming git and LFS routes, and sets security
+// headers on every response.
 //
 // Authentication itself stays with its owner (repo.Server.User); it tells
 // the throttle what it decided through Verified.
@@ -33,6 +36,12 @@ type Config struct {
 	MaxBody int64
 	// Throttle tunes the failed-authentication throttle.
 	Throttle ThrottleConfig
+	// Timeouts bound how slowly clients may send and receive.
+	Timeouts Timeouts
+	// MaxConnsPerClient bounds each client address's connections (see
+	// LimitListener) and, behind trusted proxies, its requests in flight;
+	// DefaultMaxConnsPerClient when zero.
+	MaxConnsPerClient int
 	// Shared, when set, is the throttle to install (Throttle is then
 	// ignored), so that the web sign-in form can count its failures in the
 	// same throttle as git and the API.
@@ -41,7 +50,11 @@ type Config struct {
 
 // Install sets e's client-address extractor and adds the guard's
 // middleware to e, in this order: security headers, failed-authentication
-// throttle, body limit. It returns the throttle, for inspection.
+// throttle, requests in flight per proxied client, JSON content type on
+// JSON writes, body limit, deadlines for slow clients (last, so that a
+// body refused for its declared length stays net/http's own, which then
+// closes the connection without reading it). It returns the throttle, for
+// inspection. The listener's own limit is LimitListener.
 func Install(e *echo.Echo, cfg Config) *Throttle {
 	e.IPExtractor = IPExtractor(cfg.TrustedProxies)
 	max := cfg.MaxBody
@@ -52,7 +65,7 @@ func Install(e *echo.Echo, cfg Config) *Throttle {
 	if t == nil {
 		t = NewThrottle(cfg.Throttle)
 	}
-	e.Use(Headers, t.Middleware, BodyLimit(max, Streaming))
+	e.Use(Headers, t.Middleware, PerClient(cfg.MaxConnsPerClient, cfg.TrustedProxies), RequireJSON, BodyLimit(max, Streaming), Deadlines(cfg.Timeouts, Streaming))
 	return t
 }
 

@@ -213,7 +213,7 @@ func TestMiddlewareRefusesAfterFailures(t *testing.T) {
 	}
 	// Routes that never check credentials count neither way.
 	for i := 0; i < 10; i++ {
-		if rec := do(e, "POST", "/api/echo", "198.51.100.9:1", strings.NewReader("x"), 1, "Authorization", basic("carol", "guess")); rec.Code != http.StatusOK {
+		if rec := do(e, "POST", "/api/echo", "198.51.100.9:1", strings.NewReader("x"), 1, "Authorization", basic("carol", "guess"), "Content-Type", "application/json"); rec.Code != http.StatusOK {
 			t.Fatalf("unauthenticated route: %d", rec.Code)
 		}
 	}
@@ -274,13 +274,48 @@ func TestBodyLimit(t *testing.T) {
 		if c.size < 0 {
 			body = io.MultiReader(body) // hides the length from httptest
 		}
-		rec := do(e, c.method, c.path, "127.0.0.1:1", body, c.size)
+		rec := do(e, c.method, c.path, "127.0.0.1:1", body, c.size, "Content-Type", "application/json")
 		if rec.Code != c.want || !strings.Contains(rec.Body.String(), c.body) {
 			t.Errorf("%s %s (%d bytes): %d %q, want %d %q", c.method, c.path, c.size, rec.Code, rec.Body, c.want, c.body)
 		}
 	}
-	if rec := do(e, "POST", "/api/echo", "127.0.0.1:1", strings.NewReader(big[:1000]), 1000); rec.Code != 200 || rec.Body.String() != "1000" {
+	if rec := do(e, "POST", "/api/echo", "127.0.0.1:1", strings.NewReader(big[:1000]), 1000, "Content-Type", "application/json; charset=utf-8"); rec.Code != 200 || rec.Body.String() != "1000" {
 		t.Errorf("body at the limit: %d %q", rec.Code, rec.Body)
+	}
+}
+
+// TestRequireJSON: writes to the JSON endpoints (LFS batch, verify and
+// locks; the API) must declare JSON, which a cross-site form cannot;
+// other routes, and LFS object uploads, take any body.
+func TestRequireJSON(t *testing.T) {
+	e := server(Config{})
+	e.POST("/:owner/:project/info/lfs/locks", func(c echo.Context) error { return c.String(http.StatusCreated, "locked") })
+	for _, c := range []struct {
+		path, ctype string
+		want        int
+	}{
+		{"/alice/p.git/info/lfs/locks", "application/x-www-form-urlencoded", 415},
+		{"/alice/p.git/info/lfs/locks", "text/plain", 415},
+		{"/alice/p.git/info/lfs/locks", "multipart/form-data; boundary=x", 415},
+		{"/alice/p.git/info/lfs/locks", "", 415},
+		{"/alice/p.git/info/lfs/locks", "application/vnd.git-lfs+json", 201},
+		{"/alice/p.git/info/lfs/locks", "application/vnd.git-lfs+json; charset=utf-8", 201},
+		{"/alice/p.git/info/lfs/locks", "application/json", 201},
+		{"/alice/p.git/info/lfs/objects/batch", "text/plain", 415},
+		{"/api/echo", "application/x-www-form-urlencoded", 415},
+		{"/api/echo", "application/json", 200},
+		{"/alice/p.git/git-receive-pack", "application/x-git-receive-pack-request", 200},
+	} {
+		rec := do(e, "POST", c.path, "127.0.0.1:1", strings.NewReader(`{"path":"a.stl"}`), -1, "Content-Type", c.ctype)
+		if rec.Code != c.want {
+			t.Errorf("POST %s as %q: %d %s, want %d", c.path, c.ctype, rec.Code, rec.Body, c.want)
+		}
+		if rec.Code == 415 && strings.Contains(c.path, "/lfs/") && !strings.Contains(rec.Body.String(), `"message":"this endpoint takes JSON`) {
+			t.Errorf("LFS refusal is not an LFS error: %s", rec.Body)
+		}
+	}
+	if rec := do(e, "PUT", "/alice/p.git/info/lfs/objects/"+strings.Repeat("a", 64), "127.0.0.1:1", strings.NewReader("solid x"), 7, "Content-Type", "application/octet-stream"); rec.Code != 200 {
+		t.Errorf("LFS upload: %d", rec.Code)
 	}
 }
 
@@ -296,5 +331,48 @@ func TestHeaders(t *testing.T) {
 		if got := rec.Header().Get(k); !strings.Contains(got, want) {
 			t.Errorf("%s: %q, want %q", k, got, want)
 		}
+	}
+}
+
+// TestPerClientBehindProxy: behind a trusted proxy every client shares its
+// connections, so requests in flight are bounded per forwarded client.
+func TestPerClientBehindProxy(t *testing.T) {
+	proxies, _ := ParseProxies("192.0.2.1")
+	e := echo.New()
+	e.IPExtractor = IPExtractor(proxies)
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	e.Use(PerClient(3, proxies))
+	e.GET("/hold", func(c echo.Context) error {
+		entered <- struct{}{}
+		<-release
+		return c.String(http.StatusOK, "ok")
+	})
+	e.GET("/quick", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	var done []chan int
+	for range 3 {
+		ch := make(chan int, 1)
+		done = append(done, ch)
+		go func() { ch <- do(e, "GET", "/hold", "192.0.2.1:1", nil, -1, "X-Forwarded-For", "203.0.113.9").Code }()
+		<-entered
+	}
+	rec := do(e, "GET", "/quick", "192.0.2.1:2", nil, -1, "X-Forwarded-For", "203.0.113.9")
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("4th request in flight from one client behind the proxy: %d %v", rec.Code, rec.Header())
+	}
+	if rec := do(e, "GET", "/quick", "192.0.2.1:3", nil, -1, "X-Forwarded-For", "203.0.113.10"); rec.Code != http.StatusOK {
+		t.Fatalf("another client behind the proxy: %d", rec.Code)
+	}
+	// Not through the proxy: the listener bounds those, not this.
+	if rec := do(e, "GET", "/quick", "198.51.100.4:1", nil, -1, "X-Forwarded-For", "203.0.113.9"); rec.Code != http.StatusOK {
+		t.Fatalf("a direct client naming the same address: %d", rec.Code)
+	}
+	close(release)
+	for _, ch := range done {
+		if code := <-ch; code != http.StatusOK {
+			t.Fatalf("held request: %d", code)
+		}
+	}
+	if rec := do(e, "GET", "/quick", "192.0.2.1:4", nil, -1, "X-Forwarded-For", "203.0.113.9"); rec.Code != http.StatusOK {
+		t.Fatalf("after the held requests ended: %d", rec.Code)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -98,5 +99,53 @@ func Headers(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox")
 		return next(c)
+	}
+}
+
+// jsonWrite reports whether the request writes through a JSON endpoint:
+// a POST to one of LFS's JSON endpoints (batch, verify, locks), or any
+// write to the API under /api/.
+func jsonWrite(c echo.Context) bool {
+	switch c.Request().Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	case http.MethodPost:
+		if strings.Contains(c.Path(), "/info/lfs/") && !strings.HasSuffix(c.Path(), "/objects/:oid") {
+			return true
+		}
+	}
+	return strings.HasPrefix(c.Path(), "/api/")
+}
+
+// isJSON reports whether a Content-Type names JSON: application/json or
+// any application/*+json (Git LFS sends application/vnd.git-lfs+json).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+}
+
+// RequireJSON refuses, with 415, a write to a JSON endpoint whose body is
+// not declared JSON. A cross-site HTML form can only send form or plain
+// text bodies, and a browser asks before it sends JSON to another origin,
+// so this keeps a page elsewhere from creating or removing locks (or
+// anything the API later lets one change) with credentials the browser
+// holds for this server.
+func RequireJSON(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !jsonWrite(c) || isJSON(c.Request().Header.Get(echo.HeaderContentType)) {
+			return next(c)
+		}
+		msg := "this endpoint takes JSON: send Content-Type: application/json"
+		if isLFS(c.Request()) {
+			msg = "this endpoint takes JSON: send Content-Type: application/vnd.git-lfs+json"
+			c.Response().Header().Set(echo.HeaderContentType, "application/vnd.git-lfs+json")
+			c.Response().WriteHeader(http.StatusUnsupportedMediaType)
+			_, err := fmt.Fprintf(c.Response(), "{\"message\":%q}\n", msg)
+			return err
+		}
+		return c.JSON(http.StatusUnsupportedMediaType, map[string]string{"error": msg})
 	}
 }

@@ -257,15 +257,23 @@ func (m *Metrics) Handler(token string) http.Handler {
 	if token == "" {
 		return h
 	}
-	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if !Authorized(r, token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="blueprints metrics"`)
 			http.Error(w, "metrics need the bearer token set with --metrics-token", http.StatusUnauthorized)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// Authorized reports whether r carries "Authorization: Bearer token"
+// (compared in constant time); never for an empty token.
+func Authorized(r *http.Request, token string) bool {
+	if token == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) == 1
 }
 
 // queueCollector reports the catalog queue from the store at scrape time.

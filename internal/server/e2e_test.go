@@ -254,21 +254,24 @@ func TestMetricsToken(t *testing.T) {
 func TestHealthzS3(t *testing.T) {
 	skipShort(t)
 	s3 := testenv.StartS3(t)
-	srv := testenv.StartServer(t, testenv.Options{Storage: "s3://" + s3.Bucket, Env: s3.Env()})
+	srv := testenv.StartServer(t, testenv.Options{Storage: "s3://" + s3.Bucket, Env: s3.Env(), Args: []string{"--metrics-token", "ops"}})
 	s3.Stop(t)
 	var body string
 	waitFor(t, 20*time.Second, "/healthz to fail with S3 stopped", func() bool {
 		var code int
-		code, body = get(t, http.MethodGet, srv.URL+"/healthz", "")
+		code, body = get(t, http.MethodGet, srv.URL+"/healthz", "ops")
 		return code == http.StatusServiceUnavailable
 	})
 	if lines := strings.Split(strings.TrimSpace(body), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "blob storage s3://"+s3.Bucket+": ") {
-		t.Errorf("with S3 stopped /healthz says %q, want one line naming the blob storage", body)
+		t.Errorf("with S3 stopped /healthz says %q to the metrics token, want one line naming the blob storage", body)
+	}
+	if _, body := get(t, http.MethodGet, srv.URL+"/healthz", ""); body != "blob storage: failing\n" {
+		t.Errorf("with S3 stopped /healthz says %q to anyone, want the check's name alone", body)
 	}
 	if code, _ := get(t, http.MethodHead, srv.URL+"/healthz", ""); code != http.StatusServiceUnavailable {
 		t.Errorf("HEAD /healthz with S3 stopped: %d", code)
 	}
-	if n := scrape(t, srv, "").value("blueprints_storage_errors_total", map[string]string{"op": "check"}); n < 1 {
+	if n := scrape(t, srv, "ops").value("blueprints_storage_errors_total", map[string]string{"op": "check"}); n < 1 {
 		t.Errorf("failed S3 checks not counted as storage errors: %v", n)
 	}
 	s3.Start(t)
@@ -282,7 +285,7 @@ func TestHealthzS3(t *testing.T) {
 // cannot take new files (here: moved away), and recovers.
 func TestHealthzDataFolder(t *testing.T) {
 	skipShort(t)
-	srv := testenv.StartServer(t, testenv.Options{})
+	srv := testenv.StartServer(t, testenv.Options{Args: []string{"--metrics-token", "ops"}})
 	away := srv.Data + ".away"
 	if err := os.Rename(srv.Data, away); err != nil {
 		t.Fatal(err)
@@ -291,11 +294,15 @@ func TestHealthzDataFolder(t *testing.T) {
 	var body string
 	waitFor(t, 10*time.Second, "/healthz to fail with the data folder gone", func() bool {
 		var code int
-		code, body = get(t, http.MethodGet, srv.URL+"/healthz", "")
+		code, body = get(t, http.MethodGet, srv.URL+"/healthz", "ops")
 		return code == http.StatusServiceUnavailable
 	})
 	if !strings.Contains(body, "data folder "+srv.Data+": create probe file") {
-		t.Errorf("with the data folder gone /healthz says %q", body)
+		t.Errorf("with the data folder gone /healthz says %q to the metrics token", body)
+	}
+	// Anyone else is not shown the absolute data path.
+	if code, body := get(t, http.MethodGet, srv.URL+"/healthz", ""); code != http.StatusServiceUnavailable || strings.Contains(body, srv.Data) || !strings.HasPrefix(body, "data folder: failing\n") {
+		t.Errorf("with the data folder gone /healthz says %d %q to anyone", code, body)
 	}
 	if err := os.Rename(away, srv.Data); err != nil {
 		t.Fatal(err)

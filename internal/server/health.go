@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/storage"
 )
 
@@ -25,10 +26,18 @@ const healthTTL = time.Second
 const healthTimeout = 3 * time.Second
 
 // healthCheck is one thing /healthz checks: its name starts the line that
-// reports it failing.
+// reports it failing to anyone; the detailed name (with the folder or
+// bucket) and the error are for the log and the metrics token.
 type healthCheck struct {
-	name  string
-	check func(ctx context.Context) error
+	name, detailed string
+	public         bool // what is wrong names nothing private: anyone sees it
+	check          func(ctx context.Context) error
+}
+
+// healthFailure is a failing check: the line anyone sees, and the one the
+// log and the metrics token's holder see.
+type healthFailure struct {
+	public, detail string
 }
 
 // health runs the checks at most once per healthTTL and keeps the answer.
@@ -38,7 +47,7 @@ type health struct {
 
 	mu       sync.Mutex // held while checking, so concurrent polls share one run
 	at       time.Time
-	failures []string
+	failures []healthFailure
 }
 
 // healthChecks are the checks the server's deps allow: the data folder
@@ -48,11 +57,11 @@ func (s *Server) healthChecks() []healthCheck {
 	d := s.deps
 	var checks []healthCheck
 	if d.Data != "" {
-		checks = append(checks, healthCheck{"data folder " + d.Data, func(context.Context) error { return probeFolder(d.Data) }})
+		checks = append(checks, healthCheck{name: "data folder", detailed: "data folder " + d.Data, check: func(context.Context) error { return probeFolder(d.Data) }})
 	}
-	checks = append(checks, healthCheck{"metadata store", func(ctx context.Context) error { return d.Store.DB.PingContext(ctx) }})
+	checks = append(checks, healthCheck{name: "metadata store", detailed: "metadata store", check: func(ctx context.Context) error { return d.Store.DB.PingContext(ctx) }})
 	if d.Index != nil {
-		checks = append(checks, healthCheck{"search index", func(context.Context) error {
+		checks = append(checks, healthCheck{name: "search index", detailed: "search index", check: func(context.Context) error {
 			if _, err := d.Index.Count(); err != nil {
 				return fmt.Errorf("count documents: %w", err)
 			}
@@ -70,7 +79,7 @@ func (s *Server) healthChecks() []healthCheck {
 		}})
 	}
 	if d.Follower != nil {
-		checks = append(checks, healthCheck{"search index", func(context.Context) error {
+		checks = append(checks, healthCheck{name: "search index", detailed: "search index", public: true, check: func(context.Context) error {
 			if d.Follower.Ready() {
 				return nil
 			}
@@ -79,7 +88,7 @@ func (s *Server) healthChecks() []healthCheck {
 		}})
 	}
 	if d.Blobs != nil {
-		checks = append(checks, healthCheck{"blob storage " + d.Storage, func(ctx context.Context) error { return storage.Check(ctx, d.Blobs) }})
+		checks = append(checks, healthCheck{name: "blob storage", detailed: "blob storage " + d.Storage, check: func(ctx context.Context) error { return storage.Check(ctx, d.Blobs) }})
 	}
 	return checks
 }
@@ -100,9 +109,9 @@ func probeFolder(dir string) error {
 	return nil
 }
 
-// failing returns one line per failing check, running them (in parallel)
-// only when the last answer is older than healthTTL.
-func (h *health) failing(ctx context.Context) []string {
+// failing returns the failing checks, running them (in parallel) only
+// when the last answer is older than healthTTL.
+func (h *health) failing(ctx context.Context) []healthFailure {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.at.IsZero() && time.Since(h.at) < healthTTL {
@@ -111,25 +120,29 @@ func (h *health) failing(ctx context.Context) []string {
 	// A poller that gives up must not leave a cancelled answer for others.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healthTimeout)
 	defer cancel()
-	lines := make([]string, len(h.checks))
+	lines := make([]healthFailure, len(h.checks))
 	var wg sync.WaitGroup
 	for i, c := range h.checks {
 		wg.Go(func() {
 			if err := c.check(ctx); err != nil {
-				lines[i] = c.name + ": " + strings.Join(strings.Fields(err.Error()), " ")
+				detail := c.detailed + ": " + strings.Join(strings.Fields(err.Error()), " ")
+				lines[i] = healthFailure{public: c.name + ": failing", detail: detail}
+				if c.public {
+					lines[i].public = detail
+				}
 			}
 		})
 	}
 	wg.Wait()
-	var failures []string
+	var failures []healthFailure
 	for _, l := range lines {
-		if l != "" {
+		if l.public != "" {
 			failures = append(failures, l)
 		}
 	}
 	switch {
 	case len(failures) > 0 && len(h.failures) == 0:
-		h.log.Warn("unhealthy", "failing", failures)
+		h.log.Warn("unhealthy", "failing", detailLines(failures))
 	case len(failures) == 0 && len(h.failures) > 0:
 		h.log.Info("healthy again")
 	}
@@ -137,17 +150,35 @@ func (h *health) failing(ctx context.Context) []string {
 	return failures
 }
 
+func detailLines(fs []healthFailure) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.detail
+	}
+	return out
+}
+
 // healthz answers 200 "ok" when every check passes, else 503 with one line
-// per failing check naming what is wrong; 503 "draining" once the server
-// is stopping.
+// per failing check; 503 "draining" once the server is stopping. Anyone
+// learns which checks fail ("data folder: failing"); what is wrong, which
+// names folders, buckets and hosts, goes only to a request with the
+// metrics token (and to the log).
 func (s *Server) healthz(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if s.draining.Load() {
 		return c.String(http.StatusServiceUnavailable, "draining: this server is stopping\n")
 	}
 	failures := s.health.failing(c.Request().Context())
-	if len(failures) > 0 {
-		return c.String(http.StatusServiceUnavailable, strings.Join(failures, "\n")+"\n")
+	if len(failures) == 0 {
+		return c.String(http.StatusOK, "ok\n")
 	}
-	return c.String(http.StatusOK, "ok\n")
+	lines := make([]string, len(failures))
+	detailed := s.cfg.MetricsToken != "" && metrics.Authorized(c.Request(), s.cfg.MetricsToken)
+	for i, f := range failures {
+		lines[i] = f.public
+		if detailed {
+			lines[i] = f.detail
+		}
+	}
+	return c.String(http.StatusServiceUnavailable, strings.Join(lines, "\n")+"\n")
 }

@@ -36,14 +36,21 @@ type Config struct {
 	// Guard sets trusted proxies, body limits and the failed-sign-in throttle.
 	Guard guard.Config
 	// MetricsToken, when set, is the bearer token GET /metrics needs;
-	// when empty, /metrics is open.
+	// when empty, /metrics is open. A failing /healthz details its checks
+	// only to requests carrying it.
 	MetricsToken string
+	// IdleTimeout closes a kept-alive connection that sends no request for
+	// this long; DefaultIdleTimeout when zero.
+	IdleTimeout time.Duration
 	// Drain is how long Shutdown keeps serving, with /healthz answering
 	// 503 "draining", before it stops accepting requests: long enough for
 	// a load balancer's health checks to take the node out, so that no
 	// client is sent to a node that is closing. 0 stops at once.
 	Drain time.Duration
 }
+
+// DefaultIdleTimeout is how long an idle kept-alive connection stays open.
+const DefaultIdleTimeout = 60 * time.Second
 
 // Deps are the parts the server wires together. Packages that add routes
 // or background work get a field here and a line in routes.go.
@@ -124,6 +131,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -153,9 +163,17 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.addr = pub.Addr()
 	s.deps.Repos.SetHookURL("http://" + hl.Addr().String())
-	// No read or write timeouts: clones and pushes of large projects
-	// stream for as long as they need. Only slow headers are cut off.
-	s.public = &http.Server{Handler: s.Echo, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	pub = guard.LimitListener(pub, s.cfg.Guard.MaxConnsPerClient, s.cfg.Guard.TrustedProxies, s.log)
+	// No whole-request timeouts: clones and pushes of large projects
+	// stream for as long as they need. Slow headers are cut off here,
+	// idle connections closed, and slow bodies and readers cut off by the
+	// guard's deadlines (guard.Deadlines).
+	s.public = &http.Server{
+		Handler:           s.Echo,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 	s.hooks = &http.Server{Handler: s.deps.Repos.HookHandler(), ReadHeaderTimeout: 10 * time.Second}
 
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

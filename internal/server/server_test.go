@@ -30,7 +30,9 @@ type inProcess struct {
 	index *search.Bleve
 }
 
-func newInProcess(t *testing.T) *inProcess { return newInProcessWith(t, Config{}, nil) }
+func newInProcess(t *testing.T) *inProcess {
+	return newInProcessWith(t, Config{MetricsToken: "t0ken"}, nil)
+}
 
 // newInProcessWith is newInProcess with cfg, and deps changed by mod.
 func newInProcessWith(t *testing.T, cfg Config, mod func(*Deps, *store.Store, *search.Bleve)) *inProcess {
@@ -76,10 +78,14 @@ func newInProcessWith(t *testing.T, cfg Config, mod func(*Deps, *store.Store, *s
 	return &inProcess{srv: srv, data: data, st: st, index: index}
 }
 
-func (p *inProcess) do(t *testing.T, method, path string) (int, string) {
+func (p *inProcess) do(t *testing.T, method, path string, header ...string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	p.srv.Echo.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	req := httptest.NewRequest(method, path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	p.srv.Echo.ServeHTTP(rec, req)
 	body, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(body)
 }
@@ -104,7 +110,7 @@ func TestRequestMetrics(t *testing.T) {
 			t.Fatalf("%s %s: %d %s, want %d", r.method, r.path, code, body, r.code)
 		}
 	}
-	code, body := p.do(t, "GET", "/metrics")
+	code, body := p.do(t, "GET", "/metrics", "Authorization", "Bearer t0ken")
 	if code != 200 {
 		t.Fatalf("GET /metrics: %d %s", code, body)
 	}
@@ -140,16 +146,23 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("answer not reused within %s: %d", healthTTL, code)
 	}
 	time.Sleep(healthTTL + 100*time.Millisecond)
-	code, body := p.do(t, "GET", "/healthz")
+	code, body := p.do(t, "GET", "/healthz", "Authorization", "Bearer t0ken")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "data folder "+p.data+": create probe file") {
-		t.Errorf("data folder gone: %d %q", code, body)
+		t.Errorf("data folder gone, to the metrics token: %d %q", code, body)
+	}
+	// Anyone else learns what fails, not where the data lives.
+	for _, auth := range []string{"", "Bearer wrong", "Basic dDBrZW4="} {
+		code, body = p.do(t, "GET", "/healthz", "Authorization", auth)
+		if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "data folder: failing\n") || strings.Contains(body, p.data) || strings.Contains(body, "probe") {
+			t.Errorf("data folder gone, to %q: %d %q", auth, code, body)
+		}
 	}
 	if err := os.Rename(away, p.data); err != nil {
 		t.Fatal(err)
 	}
 	p.index.Close()
 	time.Sleep(healthTTL + 100*time.Millisecond)
-	code, body = p.do(t, "GET", "/healthz")
+	code, body = p.do(t, "GET", "/healthz", "Authorization", "Bearer t0ken")
 	lines := strings.Split(strings.TrimSpace(body), "\n")
 	if code != http.StatusServiceUnavailable || len(lines) != 1 || !strings.HasPrefix(lines[0], "search index: count documents:") {
 		t.Errorf("index closed: %d %q, want one line naming the search index", code, body)
