@@ -5,18 +5,25 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/blueprints-hq/blueprints/federation/ap"
 	"github.com/blueprints-hq/blueprints/federation/ap/aptest"
@@ -364,13 +371,15 @@ func TestNetworkOfServers(t *testing.T) {
 		}
 	})
 
+	var C *testenv.Server
+	top := t
 	t.Run("federated search", func(t *testing.T) {
 		garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"total": 3, "hits": [{"kind":"part","project":"x/y","url":"javascript:alert(1)"}], garbage`))
 		}))
 		t.Cleanup(garbage.Close)
-		C := testenv.StartServer(t, testenv.Options{Args: []string{"--outbound-allow", loopback, "--peers", A.URL + "," + B.URL + "," + garbage.URL, "--search-deadline", "800ms"}})
+		C = testenv.StartServer(top, testenv.Options{Args: []string{"--outbound-allow", loopback, "--peers", A.URL + "," + B.URL + "," + garbage.URL, "--search-deadline", "800ms"}})
 		name := partsA.Parts[0].Name
 		ask := func() api.NetworkResult {
 			var res api.NetworkResult
@@ -421,6 +430,67 @@ func TestNetworkOfServers(t *testing.T) {
 		_, page := fetchBody(t, C.URL+"/search?scope=network&q="+url.QueryEscape(name))
 		if !bytes.Contains(page, []byte(strings.TrimPrefix(B.URL, "http://"))) {
 			t.Errorf("the search page does not name B")
+		}
+	})
+
+	t.Run("pages in the browser", func(t *testing.T) {
+		// carol signs in on B and follows alice's project with a mirror,
+		// through the form, as a person would.
+		const pw = "a long enough password"
+		cmd := exec.Command(testenv.Binary(t), "user", "add", "carol", "--password-stdin", "--data", B.Data)
+		cmd.Stdin = strings.NewReader(pw + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("user add carol: %v\n%s", err, out)
+		}
+		b := testenv.StartChromium(t)
+		ctx, cancel := b.Tab(t, 2*time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(B.URL+"/login"),
+			chromedp.WaitVisible(`#login-name`),
+			chromedp.SendKeys(`#login-name`, "carol"),
+			chromedp.SendKeys(`#login-password`, pw),
+			chromedp.Submit(`#login-password`),
+			chromedp.WaitNotPresent(`#login-password`),
+			chromedp.Navigate(B.URL+"/settings/following"),
+			chromedp.WaitVisible(`#address`),
+			chromedp.SendKeys(`#address`, "alice/tractor@"+hostA),
+			chromedp.Click(`input[name=keep_mirror]`),
+			chromedp.SendKeys(`#mirror`, "tractor"),
+			chromedp.Submit(`#address`),
+			chromedp.WaitVisible(`.notice.ok`),
+		)
+		if err != nil {
+			t.Fatalf("follow through the form: %v", err)
+		}
+		stB := openStoreOf(t, B)
+		carol, _ := stB.UserByName(context.Background(), "carol")
+		waitFor(t, "carol's follow is accepted", func() bool {
+			fs, _ := stB.FollowingOf(context.Background(), carol.ID)
+			return len(fs) == 1 && fs[0].State == "accepted"
+		})
+		waitFor(t, "carol's mirror is catalogued", func() bool {
+			var d api.ProjectDetail
+			return getJSON(t, B.URL+"/api/v1/projects/carol/tractor", &d) == 200 && d.Catalog.State == "done" && d.Catalog.Pending == 0 && len(d.Parts) > 0
+		})
+		shots := []struct{ name, url, wait string }{
+			{"network-following.png", B.URL + "/settings/following", `table.list`},
+			{"mirror.png", B.URL + "/carol/tractor", `.mirror-of`},
+			{"network-search.png", C.URL + "/search?scope=network&q=" + url.QueryEscape(partsA.Parts[0].Name), `.net-hit`},
+		}
+		for _, sh := range shots {
+			if err := chromedp.Do(ctx, chromedp.Navigate(sh.url), chromedp.WaitVisible(sh.wait)); err != nil {
+				t.Fatalf("%s: %v", sh.url, err)
+			}
+			shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+			if err != nil {
+				t.Fatal(err)
+			}
+			saveShot(t, sh.name, shot)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		if err != nil || !strings.Contains(text, "this server") || !strings.Contains(text, strings.TrimPrefix(A.URL, "http://")) {
+			t.Errorf("the network search page does not name the servers: %v\n%s", err, text)
 		}
 	})
 
@@ -476,6 +546,41 @@ func TestNetworkOfServers(t *testing.T) {
 			t.Errorf("B's search does not find the mirrored part: %+v", res.Hits)
 		}
 	})
+}
+
+var networkScreenshots = flag.Bool("screenshots", false, "write the network test's screenshots to testdata/screenshots")
+
+// saveShot keeps a screenshot at half size: in the test's temp folder, or
+// in testdata/screenshots with -screenshots.
+func saveShot(t *testing.T, name string, shot []byte) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("decode screenshot %s: %v", name, err)
+	}
+	b := img.Bounds()
+	small := image.NewRGBA(image.Rect(0, 0, b.Dx()/2, b.Dy()/2))
+	for y := 0; y < b.Dy()/2; y++ {
+		for x := 0; x < b.Dx()/2; x++ {
+			var sum [4]uint32
+			for _, d := range [][2]int{{0, 0}, {1, 0}, {0, 1}, {1, 1}} {
+				r, g, bl, a := img.At(b.Min.X+2*x+d[0], b.Min.Y+2*y+d[1]).RGBA()
+				sum[0], sum[1], sum[2], sum[3] = sum[0]+r, sum[1]+g, sum[2]+bl, sum[3]+a
+			}
+			small.Set(x, y, color.RGBA64{uint16(sum[0] / 4), uint16(sum[1] / 4), uint16(sum[2] / 4), uint16(sum[3] / 4)})
+		}
+	}
+	dir := t.TempDir()
+	if *networkScreenshots {
+		dir = filepath.Join(testenv.ModuleRoot(t), "testdata", "screenshots")
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, small); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func send(t *testing.T, req *http.Request) (int, string) {
