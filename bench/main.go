@@ -29,6 +29,7 @@ var sections = []section{
 	{"catalog", benchCatalog},
 	{"lfs", benchLFS},
 	{"pages", benchPages},
+	{"network", benchNetwork},
 	{"scale", benchScale}, // long: a million parts; not in the default run
 }
 
