@@ -43,10 +43,10 @@ type WebOptions struct {
 	Throttle *guard.Throttle
 	// SessionTTL is how long a session lasts; DefaultSessionTTL when zero.
 	SessionTTL time.Duration
-	// Secure says whether cookies get the Secure attribute. Until the
-	// server knows its public URL (--public-url, issue 18), it is decided
-	// per request: Secure when the request came over TLS. Set it from the
-	// public URL's scheme once that exists.
+	// Secure says whether cookies get the Secure attribute; serve sets
+	// it from --public-url (publicurl.Base.Secure: an https public URL, or
+	// without one a request that came over TLS). Nil: when the request
+	// came over TLS.
 	Secure func(r *http.Request) bool
 }
 

@@ -161,7 +161,7 @@ func waitSearchable(b *Bench, base, project string, want int) {
 				if previewed[h.PreviewURL] {
 					continue
 				}
-				resp, err := c.Get(base + h.PreviewURL)
+				resp, err := c.Get(h.PreviewURL) // absolute, as the API gives it
 				if err != nil {
 					b.Fatalf("preview: %v", err)
 				}

@@ -101,13 +101,17 @@ func benchPages(b *Bench) error {
 			verdict, fail = "over target", true
 		}
 		weight := fmt.Sprintf("%.1f KB", float64(size)/1024)
+		zipped, err := gzippedSize(client, url(0))
+		if err != nil {
+			return fmt.Errorf("%s gzipped: %w", p.name, err)
+		}
 		if strings.HasPrefix(p.name, "project") && size >= pageSizeGoal {
 			verdict, fail = "too heavy", true
 		}
-		rows = append(rows, []string{p.name, ms(p50), ms(p95), ms(pageP95Goal), Ratio(float64(p95), float64(pageP95Goal)), weight, verdict})
+		rows = append(rows, []string{p.name, ms(p50), ms(p95), ms(pageP95Goal), Ratio(float64(p95), float64(pageP95Goal)), weight, fmt.Sprintf("%.1f KB", float64(zipped)/1024), verdict})
 	}
 	fmt.Printf("Time to first byte, %d clients, %d requests per page, loopback, %s.\n\n", pageClients, pageRequests, Machine())
-	Table([]string{"page", "TTFB p50", "TTFB p95", "target p95", "p95 / target", "HTML size", ""}, rows)
+	Table([]string{"page", "TTFB p50", "TTFB p95", "target p95", "p95 / target", "HTML size", "gzipped", ""}, rows)
 	fmt.Printf("\nTargets: p95 < %s on every page; the 100-part project page < %d KB before images.\n", ms(pageP95Goal), pageSizeGoal>>10)
 	if fail {
 		fmt.Println("Some pages missed their target.")
@@ -207,3 +211,23 @@ func percentile(ds []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+// gzippedSize is how many bytes the page takes on the wire for a client
+// that accepts gzip.
+func gzippedSize(client *http.Client, url string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		return 0, fmt.Errorf("answered without gzip (Content-Encoding %q)", resp.Header.Get("Content-Encoding"))
+	}
+	return int(n), err
+}

@@ -192,7 +192,7 @@ func TestCatalogPushesRenamesDeletesAndFailures(t *testing.T) {
 		t.Fatalf("indexed %s, want %s", keys(got), want)
 	}
 	d := got["stl/y-belt-idler.STL"]
-	if d.Name != "y-belt-idler" || d.License != "GPL-2.0" || d.Ref != "main" || d.Commit != f.head || d.Part == nil || d.Part.Triangles == 0 {
+	if d.Name != "y-belt-idler" || d.License != "GPL-2.0-only" || d.Ref != "main" || d.Commit != f.head || d.Part == nil || d.Part.Triangles == 0 {
 		t.Errorf("doc %+v", d)
 	}
 	if _, err := f.blobs.Stat(f.ctx, "previews/"+d.Part.SHA256+"/512.png"); err != nil {
@@ -209,7 +209,7 @@ func TestCatalogPushesRenamesDeletesAndFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if meta.Title != "Original Prusa i3 MK3S" || meta.License != "GPL-2.0" || meta.State != store.JobDone || meta.Parts != 4 || meta.Failed != 1 || meta.LatestCommit != f.head {
+	if meta.Title != "Original Prusa i3 MK3S" || meta.License != "GPL-2.0-only" || meta.State != store.JobDone || meta.Parts != 4 || meta.Failed != 1 || meta.LatestCommit != f.head {
 		t.Errorf("meta %+v", meta)
 	}
 	proj, err := f.idx.Search(f.ctx, search.Query{Kind: search.KindProject, Project: "alice/demo"})
@@ -233,7 +233,7 @@ func TestCatalogPushesRenamesDeletesAndFailures(t *testing.T) {
 	f.commit("change and delete")
 	f.push()
 	meta, err = f.st.ProjectMeta(f.ctx, "alice/demo")
-	if err != nil || meta.License != "GPL-2.0" || len(meta.Problems) != 1 || !strings.Contains(meta.Problems[0], "okh.toml: line 2") {
+	if err != nil || meta.License != "GPL-2.0-only" || len(meta.Problems) != 1 || !strings.Contains(meta.Problems[0], "okh.toml: line 2") {
 		t.Errorf("malformed manifest: meta %+v, %v", meta, err)
 	}
 

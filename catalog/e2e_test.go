@@ -13,12 +13,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/ui/api"
+	"github.com/blueprints-hq/blueprints/ui/api/apitest"
 )
 
 // corpusProject is one testdata/corpus folder pushed as its own project.
@@ -69,14 +71,36 @@ func commitAll(t *testing.T, work, msg string) string {
 	return strings.TrimSpace(testenv.Git(t, work, "rev-parse", "HEAD"))
 }
 
+// validators check API answers against the OpenAPI document each server
+// serves, by server URL.
+var validators sync.Map
+
+// getJSON asks the API, checks the answer against the server's OpenAPI
+// document and decodes it into v.
 func getJSON(t *testing.T, u string, v any) int {
 	t.Helper()
-	resp, err := http.Get(u)
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	origin := req.URL.Scheme + "://" + req.URL.Host
+	val, ok := validators.Load(origin)
+	if !ok {
+		docResp, err := http.Get(origin + "/api/v1/openapi.json")
+		if err != nil {
+			t.Fatalf("GET the OpenAPI document: %v", err)
+		}
+		doc, _ := io.ReadAll(docResp.Body)
+		docResp.Body.Close()
+		val, _ = validators.LoadOrStore(origin, apitest.New(t, doc))
+	}
+	val.(*apitest.Validator).Check(t, req, resp.StatusCode, resp.Header, body)
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("GET %s: content type %q: %s", u, ct, body)
 	}
@@ -215,7 +239,7 @@ func TestEndToEndCorpus(t *testing.T) {
 		}
 		h := a.Hits[0]
 		if h.Kind != "part" || h.Part == nil || h.Triangles == 0 || h.SHA256 == "" ||
-			!strings.HasPrefix(h.PreviewURL, "/"+h.Project+"/preview/main/") || !strings.HasPrefix(h.DownloadURL, "/"+h.Project+"/raw/main/") || h.Score <= 0 {
+			!strings.HasPrefix(h.PreviewURL, srv.URL+"/"+h.Project+"/preview/main/") || !strings.HasPrefix(h.DownloadURL, srv.URL+"/"+h.Project+"/raw/main/") || h.Score <= 0 {
 			t.Errorf("q=%q: hit %+v", c.q, h)
 		}
 	}
@@ -361,7 +385,7 @@ func TestEndToEndCorpus(t *testing.T) {
 		{"q": {"holder"}, "per_page": {"50"}},
 		{"kind": {"part"}, "per_page": {"100"}},
 		{"kind": {"project"}},
-		{"license": {"GPL-3.0"}, "sort": {"volume"}},
+		{"license": {"GPL-3.0-only"}, "sort": {"volume"}},
 		{"q": {"gear"}, "max_x": {"100"}, "max_y": {"100"}, "max_z": {"100"}},
 	}
 	before := make([]searchAnswer, len(queries))

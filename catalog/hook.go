@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -45,7 +46,11 @@ func (c *Catalog) PostReceive(ctx context.Context, p repo.Push) []string {
 			lines = append(lines, fmt.Sprintf("Blueprints: %d parts queued for cataloguing", n))
 		}
 	}
-	if base := *c.baseURL.Load(); len(lines) > 0 && base != "" {
+	base := strings.TrimRight(p.BaseURL, "/")
+	if base == "" {
+		base = *c.baseURL.Load()
+	}
+	if len(lines) > 0 && base != "" {
 		lines = append(lines, "see "+base+"/"+project)
 	}
 	return lines

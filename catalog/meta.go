@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/blueprints-hq/blueprints/internal/markdown"
 	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
@@ -54,6 +55,9 @@ func readProjectMeta(tree *object.Tree) store.ProjectMeta {
 		}
 		r := ParseReadme(text)
 		meta.Title, meta.Description, meta.Category = r.Title, r.Description, r.Category
+		if r.Problem != "" {
+			meta.Problems = append(meta.Problems, e.Name+": "+r.Problem)
+		}
 		meta.Tags = normalizeTags(r.Tags)
 		break
 	}
@@ -93,7 +97,7 @@ func readProjectMeta(tree *object.Tree) store.ProjectMeta {
 			meta.Description = m.Function
 		}
 		if m.License != "" {
-			meta.License = m.License
+			meta.License = currentExpression(m.License)
 		}
 		if m.Category != "" {
 			meta.Category = m.Category
@@ -112,6 +116,8 @@ type Readme struct {
 	Description string   // first paragraph of prose, Markdown removed
 	Category    string   // "category:" in front matter
 	Tags        []string // "topics:", "tags:" or "keywords:" in front matter
+	FrontTitle  string   // "title:" in front matter, the title when no heading gives one
+	Problem     string   // what is wrong with the front matter, "" when nothing
 }
 
 var (
@@ -186,6 +192,9 @@ func ParseReadme(text string) Readme {
 		}
 	}
 	flush()
+	if r.Title == "" {
+		r.Title = r.FrontTitle
+	}
 	return r
 }
 
@@ -210,39 +219,26 @@ func stripMarkdown(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// frontMatter reads a leading "---" block of "key: value" lines and
-// returns the text after it.
+// readmeMarkdown reads README front matter with the parser the pages
+// render READMEs with, so both agree on where it ends.
+var readmeMarkdown = markdown.New()
+
+// frontMatter reads the README's front matter (YAML between --- lines or
+// TOML between +++ lines at the top) and returns the text after it.
 func (r *Readme) frontMatter(text string) string {
-	if !strings.HasPrefix(text, "---\n") {
+	fm, body, found, err := markdown.Split(readmeMarkdown, []byte(text))
+	if !found {
 		return text
 	}
-	end := strings.Index(text[4:], "\n---")
-	if end < 0 {
-		return text
+	if err != nil {
+		r.Problem = err.Error()
 	}
-	block := text[4 : 4+end]
-	rest := text[4+end+4:]
-	var key string
-	for _, line := range strings.Split(block, "\n") {
-		if item, ok := strings.CutPrefix(strings.TrimSpace(line), "- "); ok && key != "" {
-			r.addFront(key, item)
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		key = strings.ToLower(strings.TrimSpace(k))
-		v = strings.TrimSpace(v)
-		if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
-			for _, item := range strings.Split(v[1:len(v)-1], ",") {
-				r.addFront(key, item)
-			}
-		} else if v != "" {
-			r.addFront(key, v)
-		}
+	r.FrontTitle = clip(fm.Title, 200)
+	for _, t := range fm.Tags {
+		r.addFront("tags", t)
 	}
-	return rest
+	r.addFront("category", fm.Category)
+	return string(body)
 }
 
 func (r *Readme) addFront(key, v string) {

@@ -9,8 +9,8 @@ import (
 
 func TestDetectLicenseCorpus(t *testing.T) {
 	cases := map[string]string{
-		"VoronDesign__Voron-Trident/LICENSE":    "GPL-3.0",
-		"prusa3d__Original-Prusa-i3/LICENSE":    "GPL-2.0",
+		"VoronDesign__Voron-Trident/LICENSE":    "GPL-3.0-only",
+		"prusa3d__Original-Prusa-i3/LICENSE":    "GPL-2.0-only",
 		"rwb27__openflexure_microscope/License": "CERN-OHL-1.2",
 		"meltoner__agrofelis/LICENSE":           "MIT",
 		"uwo-fast__OpenAgriS3D/LICENSE":         "MIT",
@@ -31,29 +31,43 @@ func TestDetectLicenseCorpus(t *testing.T) {
 	}
 }
 
+// TestDetectLicenseTexts reads full licence texts from Debian's
+// /usr/share/common-licenses (base-files, on every Debian system), notices
+// that name a licence by URL, SPDX lines and texts that are no licence.
 func TestDetectLicenseTexts(t *testing.T) {
+	common := map[string]string{
+		"Apache-2.0": "Apache-2.0", "GPL-2": "GPL-2.0-only", "GPL-3": "GPL-3.0-only", "LGPL-2.1": "LGPL-2.1-only",
+		"LGPL-3": "LGPL-3.0-only", "MPL-2.0": "MPL-2.0", "CC0-1.0": "CC0-1.0",
+	}
+	for file, want := range common {
+		data, err := os.ReadFile(filepath.Join("/usr/share/common-licenses", file))
+		if err != nil {
+			t.Fatalf("Debian's licence texts: %v", err)
+		}
+		if got := DetectLicense(string(data)); got != want {
+			t.Errorf("/usr/share/common-licenses/%s: got %q, want %q", file, got, want)
+		}
+	}
+	gpl3, _ := os.ReadFile("/usr/share/common-licenses/GPL-3")
 	cases := []struct{ text, want string }{
-		{"Apache License\nVersion 2.0, January 2004\nhttp://www.apache.org/licenses/\n\nTERMS AND CONDITIONS FOR USE", "Apache-2.0"},
-		{"GNU AFFERO GENERAL PUBLIC LICENSE\nVersion 3, 19 November 2007\n... GNU General Public License ...", "AGPL-3.0"},
-		{"GNU LESSER GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n\nThis version of the GNU Lesser General Public License incorporates the terms and conditions of version 3 of the GNU General Public License", "LGPL-3.0"},
-		{"GNU LESSER GENERAL PUBLIC LICENSE\nVersion 2.1, February 1999", "LGPL-2.1"},
-		{"Copyright (c) 2020 X\nRedistribution and use in source and binary forms, with or without modification, are permitted provided that the following conditions are met:\n1. ...\n2. ...\nTHIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS", "BSD-2-Clause"},
-		{"Redistribution and use in source and binary forms, with or without\nmodification, are permitted provided that ...\n3. Neither the name of the copyright holder nor the names of its contributors may be used to endorse or promote products derived from this software without specific prior written permission.", "BSD-3-Clause"},
-		{"Attribution-ShareAlike 4.0 International\n\nCreative Commons Corporation (\"Creative Commons\") is not a law firm", "CC-BY-SA-4.0"},
-		{"Attribution 4.0 International\n=======================================================================\nCreative Commons Corporation", "CC-BY-4.0"},
-		{"CERN Open Hardware Licence Version 2 - Strongly Reciprocal\n\nPreamble", "CERN-OHL-S-2.0"},
-		{"CERN Open Hardware Licence Version 2 – Weakly Reciprocal", "CERN-OHL-W-2.0"},
-		{"CERN Open Hardware Licence Version 2 - Permissive", "CERN-OHL-P-2.0"},
-		{"Mozilla Public License Version 2.0\n==================================\n1. Definitions", "MPL-2.0"},
-		{"This is free and unencumbered software released into the public domain.\n\nAnyone is free to copy", "Unlicense"},
+		// A notice granting later versions above the licence text.
+		{"Copyright 2024 A Maker\n\nThis program is free software: you can redistribute it and/or modify it under the terms of the GNU General Public License as published by the Free Software Foundation, either version 3 of the License, or (at your option) any later version.\n\n" + string(gpl3), "GPL-3.0-or-later"},
+		{"This work is licensed under a Creative Commons Attribution-ShareAlike 3.0 Unported License. To view a copy of this license, visit http://creativecommons.org/licenses/by-sa/3.0/ or send a letter to Creative Commons, PO Box 1866, Mountain View, CA 94042, USA.", "CC-BY-SA-3.0"},
+		{"Licensed under https://creativecommons.org/licenses/by-nc-sa/4.0/", "CC-BY-NC-SA-4.0"},
+		{"Licensed under https://creativecommons.org/licenses/by/4.0/ and https://creativecommons.org/licenses/by-sa/4.0/", ""},
 		{"// SPDX-License-Identifier: CERN-OHL-S-2.0\n", "CERN-OHL-S-2.0"},
+		{"SPDX-License-Identifier: GPL-2.0+\n", "GPL-2.0-or-later"},
+		{"SPDX-License-Identifier: GPL-3.0 OR MIT\n", "GPL-3.0-only OR MIT"},
+		{"SPDX-License-Identifier: LGPL-2.1-or-later\n", "LGPL-2.1-or-later"},
 		{"All rights reserved. Do not copy.", ""},
 		{"", ""},
 		{"See the README for licensing.", ""},
+		// A licence quoted inside a long text that is mostly something else.
+		{strings.Repeat("This manual explains how to build the frame and wire the motors. ", 400) + "Permission is hereby granted, free of charge", ""},
 	}
 	for _, c := range cases {
 		if got := DetectLicense(c.text); got != c.want {
-			t.Errorf("DetectLicense(%.50q) = %q, want %q", c.text, got, c.want)
+			t.Errorf("DetectLicense(%.60q) = %q, want %q", c.text, got, c.want)
 		}
 	}
 }

@@ -33,7 +33,7 @@ func (s *Service) enqueue(ctx context.Context, actor string, inboxes []string, a
 		} else if blocked {
 			continue
 		}
-		if err := s.cfg.Store.EnqueueDelivery(ctx, actor, in, string(body)); err != nil {
+		if err := s.cfg.Store.EnqueueAPDelivery(ctx, actor, in, string(body)); err != nil {
 			return err
 		}
 	}
@@ -52,7 +52,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		for ctx.Err() == nil {
-			d, err := s.cfg.Store.ClaimDelivery(ctx, s.cfg.Node, deliveryLease)
+			d, err := s.cfg.Store.ClaimAPDelivery(ctx, s.cfg.Node, deliveryLease)
 			if errors.Is(err, store.ErrNotFound) {
 				break
 			}
@@ -76,7 +76,7 @@ func (s *Service) Run(ctx context.Context) error {
 // deliver sends one delivery and records the outcome: sent; failed for
 // good (a 4xx other than 408 and 429, or out of attempts); or due again
 // after a doubling wait.
-func (s *Service) deliver(ctx context.Context, d store.Delivery) {
+func (s *Service) deliver(ctx context.Context, d store.APDelivery) {
 	err := s.post(ctx, d.Actor, d.Inbox, []byte(d.Body))
 	giveUp := false
 	var msg string
@@ -91,7 +91,7 @@ func (s *Service) deliver(ctx context.Context, d store.Delivery) {
 		}
 	}
 	wait := s.cfg.Backoff << min(d.Attempts-1, 12)
-	if err := s.cfg.Store.FinishDelivery(context.WithoutCancel(ctx), d.ID, msg, giveUp, s.cfg.Now().Add(wait)); err != nil {
+	if err := s.cfg.Store.FinishAPDelivery(context.WithoutCancel(ctx), d.ID, msg, giveUp, s.cfg.Now().Add(wait)); err != nil {
 		s.log.Warn("record delivery", "id", d.ID, "err", err)
 	}
 	switch {

@@ -170,7 +170,7 @@ func TestFollowAcceptAnnounceUndo(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "B refreshes its mirror on the announcement", func() bool { return b.mirror.count(mid) > 0 })
-	ds, _ := a.store.Deliveries(ctx, 10)
+	ds, _ := a.store.APDeliveries(ctx, 10)
 	var sent []string
 	for _, d := range ds {
 		var act struct{ Type string }

@@ -93,7 +93,11 @@ func (s *Server) batch(c echo.Context) error {
 		return s.writeError(c, err)
 	}
 
-	base := baseURL(c) + t.prefix()
+	origin, err := s.baseURL(c)
+	if err != nil {
+		return s.writeError(c, fail(http.StatusBadRequest, "the Host header does not name this server; send a plain host[:port], or ask the admin to set --public-url"))
+	}
+	base := origin + t.prefix()
 	var header map[string]string
 	if auth := c.Request().Header.Get(echo.HeaderAuthorization); auth != "" {
 		header = map[string]string{echo.HeaderAuthorization: auth}

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -48,6 +49,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Meter, when set, counts object bytes received and sent (for metrics).
 	Meter Meter
+	// PublicURL is the origin of the hrefs batch answers give
+	// (--public-url); without it, the address the client reached.
+	PublicURL publicurl.Base
 }
 
 // Meter counts LFS object bytes: direction "in" for uploads received,
@@ -66,6 +70,7 @@ type Server struct {
 	log        *slog.Logger
 	buffers    sync.Pool // *[]byte of copyBufferSize, for downloads
 	meter      Meter
+	public     publicurl.Base
 }
 
 // New returns a Server.
@@ -80,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		presignTTL: cfg.PresignTTL,
 		log:        cfg.Logger,
 		meter:      cfg.Meter,
+		public:     cfg.PublicURL,
 	}
 	s.buffers.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	if s.presignTTL <= 0 {
@@ -259,9 +265,10 @@ func trimGit(name string) string {
 	return name
 }
 
-// baseURL is the server's address as this client reached it.
-func baseURL(c echo.Context) string {
-	return c.Scheme() + "://" + c.Request().Host
+// baseURL is the origin of the hrefs in an answer to c: --public-url, or
+// the address the client reached (see publicurl).
+func (s *Server) baseURL(c echo.Context) (string, error) {
+	return s.public.Origin(c.Request())
 }
 
 // decodeJSON reads a bounded JSON request body into v.

@@ -42,6 +42,10 @@ type Push struct {
 	// first push it is the branch this push makes the default.
 	DefaultBranch string
 	Dir           string // the bare repository
+	// BaseURL is the server's origin as links shown to the pusher should
+	// name it: --public-url, or the address the push came to
+	// ("https://blueprints.example.org"); "" when unknown.
+	BaseURL string
 	// Gitlinks are the submodule entries of the push's new trees (set in
 	// pre-receive, once the push is within its limits).
 	Gitlinks []Gitlink
@@ -93,6 +97,7 @@ const (
 	envOwner      = "BLUEPRINTS_OWNER"
 	envProject    = "BLUEPRINTS_PROJECT"
 	envPusher     = "BLUEPRINTS_PUSHER"
+	envBaseURL    = "BLUEPRINTS_BASE_URL"
 	envCreated    = "BLUEPRINTS_CREATED"
 )
 
@@ -100,7 +105,7 @@ const (
 // hook sees the pushed, not yet accepted, objects.
 var quarantineEnv = []string{"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"}
 
-func (s *Server) hookEnv(p store.Project, pusher string, created bool) []string {
+func (s *Server) hookEnv(p store.Project, pusher, baseURL string, created bool) []string {
 	s.mu.Lock()
 	url := s.hookURL
 	s.mu.Unlock()
@@ -109,6 +114,7 @@ func (s *Server) hookEnv(p store.Project, pusher string, created bool) []string 
 		c = "1"
 	}
 	return []string{
+		envBaseURL + "=" + baseURL,
 		envCreated + "=" + c,
 		envHookURL + "=" + url,
 		envHookSecret + "=" + s.hookSecret,
@@ -152,6 +158,7 @@ type HookRequest struct {
 	Owner   string            `json:"owner"`
 	Project string            `json:"project"`
 	Pusher  string            `json:"pusher"`
+	BaseURL string            `json:"base_url,omitempty"`
 	Updates []RefUpdate       `json:"updates"`
 	Env     map[string]string `json:"env,omitempty"` // quarantine variables, absolute paths
 	Created bool              `json:"created,omitempty"`
@@ -191,6 +198,7 @@ func (s *Server) hookPush(w http.ResponseWriter, r *http.Request) (Push, store.P
 		Updates:       req.Updates,
 		DefaultBranch: p.DefaultBranch,
 		Dir:           s.Path(p.Owner, p.Name),
+		BaseURL:       req.BaseURL,
 		Created:       req.Created,
 		Options:       req.Options,
 	}
@@ -400,7 +408,7 @@ func RunHook(ctx context.Context, kind string, getenv func(string) string, stdin
 	if url == "" || getenv(envHookSecret) == "" {
 		return fmt.Errorf("%s hook: %s is not set: push through the Blueprints server", kind, envHookURL)
 	}
-	req := HookRequest{Owner: getenv(envOwner), Project: getenv(envProject), Pusher: getenv(envPusher), Env: map[string]string{}, Created: getenv(envCreated) == "1"}
+	req := HookRequest{Owner: getenv(envOwner), Project: getenv(envProject), Pusher: getenv(envPusher), BaseURL: getenv(envBaseURL), Env: map[string]string{}, Created: getenv(envCreated) == "1"}
 	if n, err := strconv.Atoi(getenv("GIT_PUSH_OPTION_COUNT")); err == nil && n > 0 && n <= 100 {
 		for i := range n {
 			req.Options = append(req.Options, getenv(fmt.Sprintf("GIT_PUSH_OPTION_%d", i)))

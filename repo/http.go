@@ -321,7 +321,8 @@ func (s *Server) receivePack(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "application/x-git-receive-pack-result")
 	noCache(h)
-	env := s.hookEnv(p, v.Name, created)
+	base, _ := s.public.Origin(c.Request())
+	env := s.hookEnv(p, v.Name, base, created)
 	return s.runGit(c, s.receiveConfig(), "receive-pack", s.Path(p.Owner, p.Name), "", env, body, nil, false)
 }
 

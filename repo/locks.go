@@ -152,3 +152,37 @@ func (s *Server) SweepLocks(ctx context.Context) error {
 		}
 	}
 }
+
+// StaleLocks lists the git lock files ClearStaleLocks would remove (older
+// than age), without removing them (blueprints doctor, server stopped).
+func (s *Server) StaleLocks(ctx context.Context, age time.Duration) ([]string, error) {
+	cutoff := time.Now().Add(-age)
+	owners, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, o := range owners {
+		if !o.IsDir() {
+			continue
+		}
+		projects, err := os.ReadDir(filepath.Join(s.root, o.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range projects {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			if !p.IsDir() || !strings.HasSuffix(p.Name(), ".git") {
+				continue
+			}
+			for _, path := range lockFiles(filepath.Join(s.root, o.Name(), p.Name()), s.log) {
+				if fi, err := os.Lstat(path); err == nil && !fi.ModTime().After(cutoff) {
+					out = append(out, path)
+				}
+			}
+		}
+	}
+	return out, nil
+}

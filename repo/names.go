@@ -16,10 +16,17 @@ const MaxNameLen = 100
 // so no user may take them as a name. Compared without regard to case.
 var reservedOwners = []string{
 	"about", "admin", "ap", "api", "assets", "blob", "explore", "favicon.ico", "git",
-	"healthz", "help", "internal", "invite", "login", "logout", "metrics", "new", "oidc", "organisations",
-	"organizations", "orgs", "previews", "projects", "raw", "robots.txt", "search", "settings", "signup",
+	"healthz", "help", "internal", "invite", "login", "logout", "metrics", "new", "oembed", "oidc", "organisations",
+	"organizations", "orgs", "previews", "projects", "projects.atom", "raw", "robots.txt", "search", "settings", "signup",
 	"sitemap.xml", "static", "ui", "user", "users",
 }
+
+// reservedPrefixes and reservedSuffixes are the shapes of other top-level
+// paths: paged sitemaps (/sitemap-2.xml) and owners' feeds (/NAME.atom).
+var (
+	reservedPrefixes = []string{"sitemap-"}
+	reservedSuffixes = []string{".atom"}
+)
 
 // ValidName reports whether name may be a project (or owner) name: 1 to
 // MaxNameLen characters from [A-Za-z0-9._-], not starting with a dot or a
@@ -59,6 +66,17 @@ func ValidOwner(name string) error {
 	for _, r := range reservedOwners {
 		if strings.EqualFold(name, r) {
 			return fmt.Errorf("%w: %q is reserved", ErrInvalidName, name)
+		}
+	}
+	lower := strings.ToLower(name)
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(lower, p) {
+			return fmt.Errorf("%w: %q starts with %q, which the server's own paths use", ErrInvalidName, name, p)
+		}
+	}
+	for _, s := range reservedSuffixes {
+		if strings.HasSuffix(lower, s) {
+			return fmt.Errorf("%w: %q ends in %q, which the server's own paths use", ErrInvalidName, name, s)
 		}
 	}
 	return nil

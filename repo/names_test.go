@@ -29,12 +29,13 @@ func TestValidName(t *testing.T) {
 }
 
 func TestValidOwner(t *testing.T) {
-	for _, n := range []string{"api", "API", "static", "healthz", "internal", "search", "login", "new", "settings"} {
+	for _, n := range []string{"api", "API", "static", "healthz", "internal", "search", "login", "new", "settings",
+		"oembed", "robots.txt", "sitemap.xml", "Sitemap-2.xml", "sitemap-x", "projects.atom", "bob.atom", "bob.ATOM"} {
 		if err := ValidOwner(n); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("ValidOwner(%q) = %v, want ErrInvalidName", n, err)
 		}
 	}
-	for _, n := range []string{"alice", "Bob-2", "apix"} {
+	for _, n := range []string{"alice", "Bob-2", "apix", "sitemap", "atom", "atom-smasher"} {
 		if err := ValidOwner(n); err != nil {
 			t.Errorf("ValidOwner(%q) = %v", n, err)
 		}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/auth"
+	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo/packcache"
 )
@@ -61,6 +62,9 @@ type Config struct {
 	// search and the API answer first when the CPU is busy. 0 leaves git
 	// at the server's own priority. Linux only; ignored elsewhere.
 	GitNice int
+	// PublicURL is the server's public origin (--public-url); without it
+	// links shown to pushers name the address the push came to.
+	PublicURL publicurl.Base
 	// Limits bound what one push may bring (checked in pre-receive);
 	// DefaultPushLimits when nil.
 	Limits *PushLimits
@@ -98,6 +102,7 @@ type Server struct {
 	log        *slog.Logger
 	hookSecret string
 	pushes     PushCounter
+	public     publicurl.Base
 	limits     PushLimits
 	uploadCfg  []string // -c settings of upload-pack
 
@@ -164,6 +169,7 @@ func New(cfg Config) (*Server, error) {
 		log:        log,
 		hookSecret: hex.EncodeToString(secret[:]),
 		pushes:     cfg.Pushes,
+		public:     cfg.PublicURL,
 		limits:     DefaultPushLimits(),
 		uploadCfg:  uploadConfig,
 	}

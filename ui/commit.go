@@ -96,11 +96,23 @@ func (u *UI) commit(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
+	v, err := u.commitChanges(ctx, p, info)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	return u.renderCached(c, http.StatusOK, "commit", info.Subject+" · "+p.Full(), v, key, time.Minute)
+}
+
+// commitChanges works out what the commit info changed: its files and,
+// for each part it added, removed or modified, both versions' measurements
+// and the deltas (for the commit page and the project's commit feed).
+func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit) (commitView, error) {
+	h := info.Hash
 	// The diff stops at the cap: a commit of a million files costs what
 	// the page shows of it.
 	changes, more, err := p.Browse.Changes(ctx, h, maxFilesListed)
 	if err != nil {
-		return u.fail(c, err)
+		return commitView{}, err
 	}
 	v := commitView{P: p, Commit: info, MoreFiles: more}
 	parent := ""
@@ -139,14 +151,14 @@ func (u *UI) commit(c echo.Context) error {
 		pd := pending{pc: partChange{Action: ch.Action, Path: ch.Path(), Name: partName(ch.Path())}}
 		if fromPart {
 			if pd.fromKey, err = catalogKey(p.Browse, ch.From); err != nil {
-				return u.fail(c, err)
+				return v, err
 			}
 			keys = append(keys, pd.fromKey)
 			pd.pc.Before = &side{Path: ch.From.Path, URL: p.URL() + "/blob/" + parent + "/" + escapePath(ch.From.Path)}
 		}
 		if toPart {
 			if pd.toKey, err = catalogKey(p.Browse, ch.To); err != nil {
-				return u.fail(c, err)
+				return v, err
 			}
 			keys = append(keys, pd.toKey)
 			pd.pc.After = &side{Path: ch.To.Path, URL: p.URL() + "/blob/" + h.String() + "/" + escapePath(ch.To.Path)}
@@ -155,7 +167,7 @@ func (u *UI) commit(c echo.Context) error {
 	}
 	measured, err := u.store.BlobParts(ctx, keys)
 	if err != nil {
-		return u.fail(c, err)
+		return v, err
 	}
 	fill := func(s *side, key string) {
 		if s == nil {
@@ -171,7 +183,7 @@ func (u *UI) commit(c echo.Context) error {
 		pd.pc.Deltas = partDeltas(pd.pc.Before, pd.pc.After)
 		v.Parts = append(v.Parts, pd.pc)
 	}
-	return u.renderCached(c, http.StatusOK, "commit", info.Subject+" · "+p.Full(), v, key, time.Minute)
+	return v, nil
 }
 
 // catalogVersion names the state of the project's catalog: it changes

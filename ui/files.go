@@ -24,6 +24,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/catalog"
+	"github.com/blueprints-hq/blueprints/internal/httpcache"
 	"github.com/blueprints-hq/blueprints/internal/httprange"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
@@ -230,7 +231,7 @@ func serveRange(c echo.Context, src rangeSource, etag string) error {
 	req, hd := c.Request(), c.Response().Header()
 	n := src.size()
 	hd.Set("Accept-Ranges", "bytes")
-	if inm := req.Header.Get("If-None-Match"); inm != "" && (inm == etag || inm == "*") {
+	if httpcache.Match(req.Header.Get("If-None-Match"), etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	start, length, status := int64(0), n, http.StatusOK
@@ -291,7 +292,7 @@ func (u *UI) previewByHash(c echo.Context) error {
 	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 	hd.Set("ETag", `"`+sha+"-"+strings.TrimSuffix(file, ".png")+`"`)
 	hd.Set("X-Content-Type-Options", "nosniff")
-	if c.Request().Header.Get("If-None-Match") == hd.Get("ETag") {
+	if httpcache.Match(c.Request().Header.Get("If-None-Match"), hd.Get("ETag")) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	hd.Set("Content-Length", strconv.FormatInt(info.Size, 10))
@@ -465,6 +466,11 @@ func (u *UI) archive(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	ctx := c.Request().Context()
+	// An archive of a commit never changes: its id is its tag. A client
+	// holding it costs neither an archive slot nor a walk of the tree.
+	if fresh, err := httpcache.Fresh(c, httpcache.StrongTag(h.String()), info.When); fresh {
+		return err
+	}
 	// Archives cost the server time and bandwidth per anonymous request:
 	// a few at once, each within the entry and byte limits.
 	select {
@@ -482,7 +488,6 @@ func (u *UI) archive(c echo.Context) error {
 	hd := c.Response().Header()
 	hd.Set("Content-Type", "application/zip")
 	hd.Set("Content-Disposition", disposition(root+".zip", "application/zip"))
-	hd.Set("ETag", `"`+h.String()+`"`)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	c.Response().WriteHeader(http.StatusOK)
 	zw := zip.NewWriter(c.Response())

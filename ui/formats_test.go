@@ -127,7 +127,8 @@ func TestFormats(t *testing.T) {
 		if h.Preview == "" {
 			t.Errorf("%s has no preview", p)
 		} else {
-			code, _, hd := get(t, s.srv.URL+h.Preview, nil)
+			// The API's preview_url is absolute (issue 18: --public-url).
+			code, _, hd := get(t, h.Preview, nil)
 			if code == 302 {
 				code, body, hd := get(t, s.srv.URL+hd.Get("Location"), nil)
 				if code != 200 || hd.Get("Content-Type") != "image/png" || len(body) < 500 {

@@ -336,7 +336,7 @@ func (u *UI) project(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	ctx := c.Request().Context()
-	v := projectView{P: p, CloneURL: cloneURL(c.Request(), p)}
+	v := projectView{P: p, CloneURL: u.public.URL(c.Request(), p.URL()+".git")}
 	c.Set(manageKey, p.Row)
 	meta, err := u.store.ProjectMeta(ctx, p.Full())
 	switch {
@@ -419,15 +419,6 @@ const (
 	maxUncataloguedFiles = 50_000
 )
 
-// cloneURL is the project's git remote as this request reached us.
-func cloneURL(r *http.Request, p *projectRef) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + "/" + p.Owner + "/" + p.Name + ".git"
-}
-
 // lfsOID returns the LFS object id when the blob is an LFS pointer.
 func lfsOID(b *repo.Browse, e repo.Entry) (string, error) {
 	if e.Size > maxPointer || e.Dir || isLink(e) {
@@ -467,8 +458,12 @@ func isCommitID(s string) bool {
 }
 
 // scope is what the viewer may see, and a key naming it for page caches:
-// every viewer who sees only public projects shares one key.
+// every viewer who sees only public projects shares one key. It is asked
+// once per request (the page cache key and the page both use it).
 func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
+	if s, ok := c.Get(scopeKey).(access.Scope); ok {
+		return s, s.Key(), nil
+	}
 	v, err := u.viewer(c)
 	if err != nil {
 		return access.Scope{}, "", err
@@ -477,6 +472,7 @@ func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
 	if err != nil {
 		return access.Scope{}, "", err
 	}
+	c.Set(scopeKey, s)
 	return s, s.Key(), nil
 }
 
@@ -494,3 +490,6 @@ func mirrorKey(m *store.Mirror) string {
 	}
 	return m.URL + "|" + checked + "|" + changed + "|" + m.LastError
 }
+
+// scopeKey holds a request's access.Scope once asked.
+const scopeKey = "ui.scope"

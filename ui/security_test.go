@@ -60,6 +60,9 @@ func activeMarkup(page string) []string {
 		for _, a := range tok.Attr {
 			attrs[strings.ToLower(a.Key)] = a.Val
 			v := strings.ToLower(strings.Join(strings.Fields(a.Val), ""))
+			if tok.Data == "meta" && a.Key == "content" {
+				continue // text for link previews (og:description), never fetched or run
+			}
 			switch {
 			case strings.HasPrefix(a.Key, "on"), a.Key == "style", a.Key == "formaction", a.Key == "srcdoc":
 				found = append(found, tok.String())
@@ -68,6 +71,11 @@ func activeMarkup(page string) []string {
 			}
 		}
 		own := strings.HasPrefix(attrs["src"], "/static/") || strings.HasPrefix(attrs["href"], "/static/")
+		// The page's canonical address and feeds, on the test server's own
+		// origin (README markup can make no <link> at all).
+		if tok.Data == "link" && (attrs["rel"] == "canonical" || attrs["rel"] == "alternate") && strings.HasPrefix(attrs["href"], "http://127.0.0.1:") {
+			own = true
+		}
 		switch tok.Data {
 		case "script":
 			if !own && attrs["type"] != "importmap" {

@@ -8,10 +8,13 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/blueprints-hq/blueprints/internal/httpcache"
 
 	"github.com/blueprints-hq/blueprints/render"
 )
@@ -28,6 +31,7 @@ type layout struct {
 	Static    string        // prefix of the static files' URLs
 	ImportMap template.HTML // the part page's import map for three.js, a script element
 	Query     string        // the search box's text
+	Head      headMeta      // canonical URL, feeds, oEmbed, OpenGraph
 	Body      any
 }
 
@@ -93,22 +97,35 @@ func (u *UI) render(c echo.Context, status int, page, title string, body any) er
 func (u *UI) renderCached(c echo.Context, status int, page, title string, body any, key string, ttl time.Duration) error {
 	t := u.pages[page]
 	var buf bytes.Buffer
-	v := layout{Title: title, Static: u.static.prefix, ImportMap: template.HTML(`<script type="importmap">` + u.static.importMap + `</script>`), Query: c.QueryParam("q"), Body: body}
+	v := layout{Title: title, Static: u.static.prefix, ImportMap: template.HTML(`<script type="importmap">` + u.static.importMap + `</script>`), Query: c.QueryParam("q"), Head: u.headFor(c, body), Body: body}
 	if err := t.Execute(&buf, v); err != nil {
 		u.log.Error("render page", "page", page, "err", err)
 		return c.String(500, "internal error")
 	}
 	if key != "" {
-		u.cache.put(key, buf.Bytes(), ttl)
+		u.cache.put(u.scopedKey(c, key), buf.Bytes(), ttl)
+		if status == http.StatusOK {
+			c.Response().Header().Set("ETag", u.pageTag(c, key))
+		}
 	}
 	return u.sendPage(c, status, buf.Bytes())
 }
 
-// sendCached answers from the page cache when key is there. When it is
-// not, the caller builds the page; other requests for the same key wait
-// for it until this response starts (whatever it turns out to be).
+// sendCached answers 304 when the client's copy of key's page is
+// current, else from the page cache when key is there. When it is not, the
+// caller builds the page; other requests for the same key wait for it
+// until this response starts (whatever it turns out to be). The page's
+// entity tag is made from key, which names everything the page was made
+// from, so it needs no rendering to check.
 func (u *UI) sendCached(c echo.Context, key string) (bool, error) {
-	body, ok, release := u.cache.claim(c.Request().Context(), key)
+	scoped := u.scopedKey(c, key)
+	// A 304's headers replace the cached copy's: it must carry the page's
+	// own policy, not the guard's sandboxing default for other answers.
+	u.pageHeaders(c)
+	if fresh, err := httpcache.Fresh(c, u.pageTag(c, key), time.Time{}); fresh {
+		return true, err
+	}
+	body, ok, release := u.cache.claim(c.Request().Context(), scoped)
 	if !ok {
 		c.Response().Before(release)
 		return false, nil
@@ -128,16 +145,51 @@ var manageMarker = []byte("<!--bp:manage-->")
 // page may show.
 const manageKey = "ui.manage"
 
+// personal is what a page shows only to its viewer: the account bar and,
+// on a project page, the Settings link for those who may manage it. The
+// page cache keeps pages with markers in their place; sendPage fills them
+// per request, and the page's entity tag names them, so that a copy tagged
+// for one viewer (or before signing in or out) is never fresh for another.
+type personal struct{ bar, manage []byte }
+
+// personalKey holds a request's personal parts once made.
+const personalKey = "ui.personal"
+
+// personalFor makes (once per request) what the page answering c shows only
+// to its viewer. A page that links its settings sets manageKey before.
+func (u *UI) personalFor(c echo.Context) personal {
+	if p, ok := c.Get(personalKey).(personal); ok {
+		return p
+	}
+	p := personal{bar: u.viewerBar(c), manage: u.manageLink(c)}
+	c.Set(personalKey, p)
+	return p
+}
+
+// pageTag is the entity tag of the page cached under key as the viewer of
+// c gets it: the key scoped to the origin and the viewer's scope, and the
+// viewer's own parts of the page.
+func (u *UI) pageTag(c echo.Context, key string) string {
+	p := u.personalFor(c)
+	return httpcache.WeakTag(u.scopedKey(c, key), string(p.bar), string(p.manage))
+}
+
 func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
+	p := u.personalFor(c)
 	if i := bytes.Index(body, viewerMarker); i >= 0 {
-		bar := u.viewerBar(c)
-		out := make([]byte, 0, len(body)+len(bar))
-		out = append(append(append(out, body[:i]...), bar...), body[i+len(viewerMarker):]...)
+		out := make([]byte, 0, len(body)+len(p.bar))
+		out = append(append(append(out, body[:i]...), p.bar...), body[i+len(viewerMarker):]...)
 		body = out
 	}
 	if i := bytes.Index(body, manageMarker); i >= 0 {
-		body = bytes.Replace(body, manageMarker, u.manageLink(c), 1)
+		body = bytes.Replace(body, manageMarker, p.manage, 1)
 	}
+	u.pageHeaders(c)
+	return c.HTMLBlob(status, body)
+}
+
+// pageHeaders sets the headers every page carries, 200 or 304.
+func (u *UI) pageHeaders(c echo.Context) {
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -147,8 +199,11 @@ func (u *UI) sendPage(c echo.Context, status int, body []byte) error {
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-cache")
 	}
-	h.Add("Vary", "Cookie") // the account bar
-	return c.HTMLBlob(status, body)
+	// The account bar differs by who is signed in (sendCached and
+	// sendPage both come here: say it once).
+	if !slices.Contains(h.Values("Vary"), "Cookie") {
+		h.Add("Vary", "Cookie")
+	}
 }
 
 // formatDims is "42.0 × 30.5 × 12.0 mm".

@@ -26,11 +26,11 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/microcosm-cc/bluemonday"
 	"github.com/yuin/goldmark"
-	"github.com/yuin/goldmark/extension"
-	"github.com/yuin/goldmark/parser"
 
 	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/auth"
+	"github.com/blueprints-hq/blueprints/internal/markdown"
+	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
@@ -45,6 +45,12 @@ type Options struct {
 	Blobs  storage.Blobs
 	Index  search.Index
 	Logger *slog.Logger
+	// PublicURL is the origin of absolute links (clone URLs, feeds,
+	// OpenGraph tags); without it, the address each request reached.
+	PublicURL publicurl.Base
+	// SitemapPageSize is the most URLs in one sitemap file (50,000, the
+	// protocol's limit, when zero); beyond it /sitemap.xml is an index.
+	SitemapPageSize int
 	// Archives bound the zip downloads of projects.
 	Archives ArchiveLimits
 	// Policy decides what each viewer may see and do; access.New(Store)
@@ -75,14 +81,17 @@ type UI struct {
 	blobs  storage.Blobs
 	index  search.Index
 	log    *slog.Logger
-	pages  map[string]*template.Template
-	static *staticFiles
-	pool   *repo.BrowsePool
-	cache  *pageCache
-	md     goldmark.Markdown
-	policy *bluemonday.Policy
-	access *access.Policy
-	viewer func(c echo.Context) (access.Viewer, error)
+	public publicurl.Base
+	// sitemapSize is the most URLs in one sitemap file.
+	sitemapSize int
+	pages       map[string]*template.Template
+	static      *staticFiles
+	pool        *repo.BrowsePool
+	cache       *pageCache
+	md          goldmark.Markdown
+	policy      *bluemonday.Policy
+	access      *access.Policy
+	viewer      func(c echo.Context) (access.Viewer, error)
 
 	web          *auth.Web
 	admin        ProjectAdmin
@@ -108,18 +117,20 @@ func New(opt Options) (*UI, error) {
 		return nil, fmt.Errorf("create ui: %w", err)
 	}
 	u := &UI{
-		data:   opt.Data,
-		store:  opt.Store,
-		blobs:  opt.Blobs,
-		index:  opt.Index,
-		log:    opt.Logger,
-		static: st,
-		pool:   repo.NewBrowsePool(8, 256),
-		cache:  newPageCache(2048, 64<<20),
-		md:     goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithParserOptions(parser.WithAutoHeadingID())),
-		policy: bluemonday.UGCPolicy(),
-		access: opt.Policy,
-		viewer: opt.Viewer,
+		data:        opt.Data,
+		store:       opt.Store,
+		blobs:       opt.Blobs,
+		index:       opt.Index,
+		log:         opt.Logger,
+		public:      opt.PublicURL,
+		sitemapSize: opt.SitemapPageSize,
+		static:      st,
+		pool:        repo.NewBrowsePool(8, 256),
+		cache:       newPageCache(2048, 64<<20),
+		md:          markdown.New(),
+		policy:      bluemonday.UGCPolicy(),
+		access:      opt.Policy,
+		viewer:      opt.Viewer,
 
 		web:          opt.Web,
 		admin:        opt.Projects,
@@ -161,6 +172,17 @@ func (u *UI) Register(e *echo.Echo) {
 		e.HEAD(path, u.pooled(h))
 	}
 	page("/", u.home)
+	// What crawlers, feed readers and link previews read (web.go, feeds.go).
+	page("/robots.txt", u.robots)
+	page("/sitemap.xml", u.sitemap)
+	page("/sitemap-:n", u.sitemapN)
+	page("/oembed", u.oembed)
+	page("/projects.atom", u.projectsFeed)
+	page("/:owner/:project/commits.atom", u.commitsFeed)
+	// /{owner}.atom shares its one path segment with the owner page
+	// (/:owner), so it is routed by a rewrite before routing.
+	e.Pre(ownerFeedPath)
+	page(ownerFeedRoute, u.ownerFeed)
 	page("/search", u.searchPage)
 	e.GET("/static/*", u.serveStatic)
 	e.HEAD("/static/*", u.serveStatic)
@@ -252,6 +274,7 @@ func (u *UI) fail(c echo.Context, err error) error {
 	if c.Response().Committed {
 		return nil
 	}
+	c.Response().Header().Del("ETag") // set for the page that failed
 	title := http.StatusText(status)
 	return u.render(c, status, "error", title, errorView{Status: status, Title: title, Message: msg})
 }
@@ -320,6 +343,13 @@ func (u *UI) openProjectFor(c echo.Context, a access.Action) (*projectRef, error
 	case access.SignIn, access.Forbid:
 		return nil, &httpError{http.StatusForbidden, "You may not do this to " + row.FullName() + "."}
 	}
+	return u.openRow(c, row)
+}
+
+// openRow opens the repository of a project row the caller found and may
+// read; the handler's pooled wrapper gives it back (see pooled).
+func (u *UI) openRow(c echo.Context, row store.Project) (*projectRef, error) {
+	owner, name := row.Owner, row.Name
 	root := filepath.Join(u.data, "repos")
 	dir := filepath.Join(root, row.Owner, row.Name+".git")
 	if rel, err := filepath.Rel(root, dir); err != nil || strings.HasPrefix(rel, "..") {
@@ -331,6 +361,9 @@ func (u *UI) openProjectFor(c echo.Context, a access.Action) (*projectRef, error
 			return nil, notFound("No project %s/%s.", owner, name)
 		}
 		return nil, err
+	}
+	if old, ok := c.Get(browseKey).(*repo.Browse); ok {
+		u.pool.Put(old) // a handler opening several projects keeps one at a time
 	}
 	c.Set(browseKey, b)
 	return &projectRef{Owner: row.Owner, Name: row.Name, Row: row, Browse: b}, nil

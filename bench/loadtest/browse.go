@@ -82,6 +82,9 @@ func (b *browser) run(ctx context.Context, deadline time.Time) {
 // and, when keep is set, the body.
 func (b *browser) get(ctx context.Context, class, path string, keep bool) (int, []byte) {
 	u := b.s.srv.URL + path
+	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
+		u = path // the API's URLs are absolute
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		b.rec.request(class, path, 0, 0, err, "")

@@ -45,7 +45,8 @@ type catalogNode struct {
 	// SCAD builds OpenSCAD sources into parts; nil lists them unbuilt.
 	SCAD *scad.Builder
 	// API says who is asking the JSON API and what they may see (the
-	// access policy and the viewer of a request); anonymous when empty.
+	// access policy and the viewer of a request; anonymous when empty) and
+	// the public URL of its links; the store, index and logger are set here.
 	API api.Deps
 }
 
@@ -104,9 +105,16 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 		Index:    index,
 		Follower: follower,
 		Searcher: searcher,
-		API:      api.New(api.Deps{Store: st, Index: searcher, Logger: log, Policy: n.API.Policy, Viewer: n.API.Viewer, Network: n.API.Network, Self: n.API.Self}),
+		API:      api.New(apiDeps(n.API, st, searcher, log)),
 		unlock:   unlock,
 	}, nil
+}
+
+// apiDeps completes the API's dependencies serve chose (who asks, what
+// they may see, the public URL) with the store and index opened here.
+func apiDeps(d api.Deps, st *store.Store, index search.Index, log *slog.Logger) api.Deps {
+	d.Store, d.Index, d.Logger = st, index, log
+	return d
 }
 
 // openIndex opens the search index at path. An index that followed

@@ -42,6 +42,13 @@ func main() {
 			followCmd,
 			blockCmd,
 			unblockCmd,
+			versionCmd,
+			backupCmd,
+			restoreCmd,
+			doctorCmd,
+			webhookAddCmd,
+			webhookListCmd,
+			webhookRemoveCmd,
 		},
 	}
 	os.Exit(app.Main(os.Args[1:]))

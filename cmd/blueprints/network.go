@@ -17,6 +17,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/internal/version"
 	"github.com/blueprints-hq/blueprints/mirror"
 	"github.com/blueprints-hq/blueprints/netsearch"
 	"github.com/blueprints-hq/blueprints/repo"
@@ -153,16 +154,14 @@ func newMirrors(log *slog.Logger, st *store.Store, policy *access.Policy, repos 
 		Guard: c.small, Runner: r, Interval: interval, Logger: log})
 }
 
-// buildVersion is the version NodeInfo names.
+// buildVersion is the version NodeInfo names: the binary's (package
+// version), "dev" for an unstamped build.
 func buildVersion() string {
-	if v := strings.TrimSpace(version); v != "" {
+	if v := version.Read().Version; v != "" && v != "(devel)" {
 		return v
 	}
 	return "dev"
 }
-
-// version is set at link time when the build stamps one.
-var version string
 
 // pagesNetwork is the network as the pages use it (ui.Network).
 type pagesNetwork struct {

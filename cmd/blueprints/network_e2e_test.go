@@ -287,7 +287,7 @@ func TestNetworkOfServers(t *testing.T) {
 			return strings.TrimSpace(testenv.Git(t, "", "--git-dir", B.RepoDir("bob", "tractor-live"), "rev-parse", "main")) == second
 		})
 		t.Logf("push to A → B's mirror at the new commit: %s after the push returned (%s since it started); mirror interval 1h, so the Update did it", took.Round(time.Millisecond), time.Since(pushed).Round(time.Millisecond))
-		ds, _ := stA.Deliveries(ctx, 20)
+		ds, _ := stA.APDeliveries(ctx, 20)
 		sawUpdate := false
 		for _, d := range ds {
 			if strings.Contains(d.Body, `"type":"Update"`) && d.State == "sent" && strings.Contains(d.Inbox, strings.TrimPrefix(B.URL, "http://")) {

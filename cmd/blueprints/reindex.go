@@ -19,6 +19,7 @@ import (
 	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 )
 
@@ -101,6 +102,14 @@ func runReindex(fs *cli.Flags, args []string) error {
 		return err
 	}
 
+	return rebuildIndex(ctx, log, st, blobs, data, reposDir(fs), unlock, keep, tty, scadBuilder(log, fs, nil))
+}
+
+// rebuildIndex measures every project's default branch again (reusing
+// recorded measurements when keep is set) into a new search index beside
+// the old one, and swaps it in when complete. unlock releases the data
+// folder's catalog lock, which the caller holds (reindex, restore).
+func rebuildIndex(ctx context.Context, log *slog.Logger, st *store.Store, blobs storage.Blobs, data, repos string, unlock func(), keep, tty bool, builder *scad.Builder) error {
 	// Build beside the old index; swap when complete.
 	final := filepath.Join(data, "index.bleve")
 	building := final + ".rebuild"
@@ -108,14 +117,13 @@ func runReindex(fs *cli.Flags, args []string) error {
 		unlock()
 		return fmt.Errorf("remove unfinished index %s: %w", building, err)
 	}
-	repos := reposDir(fs)
 	projects, skipped, err := reindexProjects(ctx, st, repos)
 	if err != nil {
 		unlock()
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, catalogNode{Rebuild: true, SCAD: scadBuilder(log, fs, nil)})
+	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, catalogNode{Rebuild: true, SCAD: builder})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,14 +21,18 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/guard"
 	"github.com/blueprints-hq/blueprints/internal/lifecycle"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
+	"github.com/blueprints-hq/blueprints/internal/outbound"
+	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/internal/version"
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
 	"github.com/blueprints-hq/blueprints/ui/api"
+	"github.com/blueprints-hq/blueprints/webhook"
 )
 
 var serveCmd = &cli.Command{
@@ -112,6 +117,16 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Env("registration", "BLUEPRINTS_REGISTRATION")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
+		fs.String("log-format", "text", "log format: text (key=value lines) or json (one object a line)")
+		fs.Env("log-format", "BLUEPRINTS_LOG_FORMAT")
+		fs.String("public-url", "", "the address clients use, e.g. https://blueprints.example.org behind a proxy; every absolute link (push output, LFS, feeds, sitemap, OpenGraph, API) names it. Empty: the address each request reached")
+		fs.Env("public-url", "BLUEPRINTS_PUBLIC_URL")
+		fs.String("webhook-allow", "", "comma-separated CIDR ranges webhooks may reach although loopback, private or link-local (e.g. 10.0.0.0/8 for a receiver on your network); others are refused")
+		fs.Env("webhook-allow", "BLUEPRINTS_WEBHOOK_ALLOW")
+		fs.Duration("webhook-retry", 10*time.Second, "wait before retrying a failed webhook delivery, doubling for each of up to 5 attempts")
+		fs.Env("webhook-retry", "BLUEPRINTS_WEBHOOK_RETRY")
+		fs.Int("sitemap-size", 50000, "most URLs in one sitemap file; beyond it /sitemap.xml becomes an index of /sitemap-N.xml files")
+		fs.Env("sitemap-size", "BLUEPRINTS_SITEMAP_SIZE")
 		fs.String("node", "", "this node's name in catalog job leases: the same across restarts, different for each node sharing --db (default: host name and a digest of the data folder)")
 		fs.Env("node", "BLUEPRINTS_NODE")
 		fs.Duration("job-lease", catalog.DefaultLease, "how long a node's claim on a catalog job lasts unless renewed: another node takes over the jobs of a node that died this long after")
@@ -123,16 +138,35 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 	Run: runServe,
 }
 
+// newLogger builds the server's logger from --log-level and --log-format.
+func newLogger(levelName, format string) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(levelName)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", cli.ErrUsage, levelName)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: want text or json", cli.ErrUsage, format)
+}
+
 func runServe(fs *cli.Flags, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, args[0])
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(flagString(fs, "log-level"))); err != nil {
-		return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", cli.ErrUsage, flagString(fs, "log-level"))
+	log, err := newLogger(flagString(fs, "log-level"), flagString(fs, "log-format"))
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	public, err := publicurl.Parse(flagString(fs, "public-url"))
+	if err != nil {
+		return fmt.Errorf("%w: --public-url: %w", cli.ErrUsage, err)
+	}
 
 	data := flagString(fs, "data")
 	storageURL := flagString(fs, "storage")
@@ -179,6 +213,16 @@ func runServe(fs *cli.Flags, args []string) error {
 		return fmt.Errorf("%w: --archive-max-files and --archive-max-size must be positive, --max-archives at least 0", cli.ErrUsage)
 	}
 	packCache := flagGet[int64](fs, "pack-cache-size")
+	build := version.Read()
+	log.Info("starting", "version", build.Version, "commit", build.ShortCommit(), "go", build.GoVersion, "public_url", public.String())
+	webhookAllow, err := outbound.ParseAllow(flagString(fs, "webhook-allow"))
+	if err != nil {
+		return fmt.Errorf("%w: --webhook-allow: %w", cli.ErrUsage, err)
+	}
+	sitemapSize := flagGet[int](fs, "sitemap-size")
+	if sitemapSize < 1 || sitemapSize > 50000 {
+		return fmt.Errorf("%w: --sitemap-size %d: want 1 to 50000 (the sitemap protocol's limit)", cli.ErrUsage, sitemapSize)
+	}
 	proxies, err := guard.ParseProxies(flagString(fs, "trusted-proxies"))
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %w", cli.ErrUsage, err)
@@ -220,17 +264,18 @@ func runServe(fs *cli.Flags, args []string) error {
 		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
 		Limits: limits, Archives: archives, IdleTimeout: idle,
 		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
-		Network: &network,
+		Network:   &network,
+		PublicURL: public, Build: build, WebhookAllow: webhookAllow, SitemapSize: sitemapSize,
+		WebhookRetry: flagGet[time.Duration](fs, "webhook-retry"),
 	})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	srv, cat := w.srv, w.cat
+	srv := w.srv
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	cat.Catalog.SetBaseURL("http://" + srv.Addr().String())
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -275,6 +320,17 @@ type serveConfig struct {
 	// Network configures federation, mirrors and federated search; nil
 	// leaves them out.
 	Network *networkConfig
+	// PublicURL names the server in every absolute link (--public-url).
+	PublicURL publicurl.Base
+	// Build is this binary's version, for the build_info metric and
+	// the webhooks' User-Agent.
+	Build version.Info
+	// WebhookAllow are the private ranges webhooks may reach anyway;
+	// WebhookRetry the first wait before a failed delivery is retried.
+	WebhookAllow []netip.Prefix
+	WebhookRetry time.Duration
+	// SitemapSize is the most URLs in one sitemap file.
+	SitemapSize int
 }
 
 // wired is the server with every part wired in, not yet started.
@@ -303,17 +359,19 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		}
 	}()
 	// Metrics: one registry for this server, fed by every package below.
-	met := metrics.New(metrics.Options{Store: st, Logger: log})
+	met := metrics.New(metrics.Options{Store: st, Logger: log, Build: cfg.Build})
 	// The one access policy every route asks, and who is asking.
 	policy := access.New(st)
 	tokens := auth.NewTokens(st)
 	// One throttle for failed tokens (git, LFS, API) and failed passwords.
 	throttle := guard.NewThrottle(guard.ThrottleConfig{Logger: log})
-	web, err := auth.NewWeb(ctx, auth.WebOptions{Store: st, Tokens: tokens, Throttle: throttle})
+	// Session cookies are Secure when the public URL is https (or, without
+	// one, when the request came over TLS).
+	web, err := auth.NewWeb(ctx, auth.WebOptions{Store: st, Tokens: tokens, Throttle: throttle, Secure: cfg.PublicURL.Secure})
 	if err != nil {
 		return nil, err
 	}
-	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, Limits: &cfg.Limits})
+	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, PublicURL: cfg.PublicURL, Limits: &cfg.Limits})
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +407,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	}
 	// Git LFS API; its pre-receive check refuses pushes whose pointers name
 	// objects the project does not have.
-	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: cfg.LFSPresign, Logger: log, Meter: met})
+	lfsServer, err := lfs.New(lfs.Config{Store: st, Blobs: blobs, Repos: repos, Presign: cfg.LFSPresign, Logger: log, Meter: met, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +421,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		}
 		repos.OnPreReceive(network.Mirrors.RefusePush)
 	}
-	apiDeps := api.Deps{Policy: policy, Viewer: web.Viewer}
+	apiDeps := api.Deps{Policy: policy, Viewer: web.Viewer, PublicURL: cfg.PublicURL}
 	if network != nil {
 		apiDeps.Network, apiDeps.Self = network.Search, network.Origin
 	}
@@ -379,9 +437,24 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		return nil, err
 	}
 	w.cat = cat
+	// Compile the licence scanner while the server starts, not in the
+	// first catalogue job.
+	go catalog.WarmLicenses()
 	repos.OnPostReceive(cat.Catalog.PostReceive)
+	// Webhooks: push and catalog.done events, delivered through the
+	// guarded client.
+	hooks := webhook.New(webhook.Config{
+		Store:     st,
+		Client:    outbound.New(outbound.Config{Allow: cfg.WebhookAllow, UserAgent: "Blueprints-Webhook/" + cfg.Build.Version}),
+		PublicURL: cfg.PublicURL,
+		Logger:    log,
+		Backoff:   cfg.WebhookRetry,
+		UserAgent: "Blueprints-Webhook/" + cfg.Build.Version,
+	})
+	repos.OnPostReceive(hooks.Push)
+	cat.Catalog.OnDone(hooks.CatalogDone)
 	cat.Catalog.SetMeter(met)
-	workers := []func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks}
+	workers := []func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks, hooks.Run}
 	var routes []server.Registrar
 	if network != nil {
 		// New versions are announced once catalogued; a mirror's new
@@ -397,7 +470,8 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	}
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
 	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
-		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives, Network: pagesNet})
+		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives,
+		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Network: pagesNet})
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/internal/version"
 )
 
 // Push results, the values of blueprints_git_pushes_total's result label.
@@ -72,6 +73,9 @@ type Options struct {
 	Store *store.Store
 	// Logger receives scrape errors; slog.Default() when nil.
 	Logger *slog.Logger
+	// Build names the binary in blueprints_build_info (version, commit,
+	// Go version); the zero Info leaves the series out.
+	Build version.Info
 }
 
 // New returns Metrics on a new registry holding the Go and process
@@ -127,6 +131,14 @@ func New(opt Options) *Metrics {
 	)
 	if opt.Store != nil {
 		m.reg.MustRegister(&queueCollector{store: opt.Store})
+	}
+	if opt.Build.Version != "" {
+		build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "blueprints_build_info",
+			Help: "Always 1; its labels name the running binary: module version, commit and Go version.",
+		}, []string{"version", "commit", "goversion"})
+		build.WithLabelValues(opt.Build.Version, opt.Build.ShortCommit(), opt.Build.GoVersion).Set(1)
+		m.reg.MustRegister(build)
 	}
 	for _, r := range []string{PushOK, PushRejected, PushError} {
 		m.pushes.WithLabelValues(r)

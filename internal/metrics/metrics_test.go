@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/internal/version"
 )
 
 func TestSeries(t *testing.T) {
@@ -177,4 +178,16 @@ func BenchmarkObserveRequest(b *testing.B) {
 			m.ObserveRequest("/:owner/:project/blob/:ref/*", "GET", 200, 3*time.Millisecond)
 		}
 	})
+}
+
+func TestBuildInfo(t *testing.T) {
+	m := New(Options{Build: version.Info{Version: "v1.2.3", Commit: "0123456789abcdef", GoVersion: "go1.26.8"}})
+	body := scrape(t, m.Handler(""), "")
+	want := `blueprints_build_info{commit="0123456789ab",goversion="go1.26.8",version="v1.2.3"} 1`
+	if !strings.Contains(body, want) {
+		t.Errorf("scrape lacks %s", want)
+	}
+	if body := scrape(t, New(Options{}).Handler(""), ""); strings.Contains(body, "blueprints_build_info") {
+		t.Errorf("build_info without a build")
+	}
 }

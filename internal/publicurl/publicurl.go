@@ -70,6 +70,17 @@ func (b Base) Fixed() bool { return b.origin != "" }
 // String is the configured origin, or "" when it follows requests.
 func (b Base) String() string { return b.origin }
 
+// Secure reports whether cookies set in the answer to r should carry the
+// Secure attribute: the public URL is https, or, without one, r came over
+// TLS. Behind a TLS-terminating proxy, set --public-url https://… so
+// session cookies are never sent over plain http.
+func (b Base) Secure(r *http.Request) bool {
+	if b.origin != "" {
+		return strings.HasPrefix(b.origin, "https://")
+	}
+	return r != nil && r.TLS != nil
+}
+
 // ErrNoHost reports a request whose Host header cannot name the server.
 var ErrNoHost = errors.New("request has no usable Host header")
 

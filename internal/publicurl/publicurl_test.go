@@ -2,6 +2,7 @@ package publicurl
 
 import (
 	"crypto/tls"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -75,6 +76,30 @@ func TestOrigin(t *testing.T) {
 		}
 		if got := (Base{}).URL(r, "/p"); got != "/p" {
 			t.Errorf("Host %q: URL = %q, want the bare path", h, got)
+		}
+	}
+}
+
+func TestSecure(t *testing.T) {
+	plain := httptest.NewRequest("GET", "/", nil)
+	overTLS := httptest.NewRequest("GET", "/", nil)
+	overTLS.TLS = &tls.ConnectionState{}
+	cases := []struct {
+		base Base
+		r    *http.Request
+		want bool
+	}{
+		{Base{}, plain, false},
+		{Base{}, overTLS, true},
+		{Base{}, nil, false},
+		// Behind a TLS-terminating proxy the request is plain http; the
+		// public URL decides.
+		{MustParse("https://blueprints.example.org"), plain, true},
+		{MustParse("http://blueprints.local"), overTLS, false},
+	}
+	for _, c := range cases {
+		if got := c.base.Secure(c.r); got != c.want {
+			t.Errorf("Base %q, TLS %v: Secure = %v, want %v", c.base, c.r != nil && c.r.TLS != nil, got, c.want)
 		}
 	}
 }

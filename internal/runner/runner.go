@@ -50,7 +50,9 @@ type Limits struct {
 	// Output is how many bytes of standard output and of standard error
 	// are kept each; the rest is read and dropped, and reported.
 	Output int64
-	Nice   int // CPU niceness, 1 to 19
+	// Nice is added to the server's own CPU niceness (nice -n), 1 to 19;
+	// the result is capped at 19.
+	Nice int
 }
 
 // Defaults for Limits' zero fields.

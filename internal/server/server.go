@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blueprints-hq/blueprints/internal/guard"
+	"github.com/blueprints-hq/blueprints/internal/httpcache"
 	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/lfs"
@@ -145,6 +147,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	e.HTTPErrorHandler = s.httpError
 	e.Use(s.measureRequests, s.recoverPanics, s.logRequests)
 	guard.Install(e, cfg.Guard)
+	// Compression sits inside the guard, so its headers and body limits
+	// see every answer; git packs, LFS objects, archives and images are
+	// left as they are (see httpcache.Gzip).
+	e.Use(httpcache.Gzip)
 	s.routes()
 	return s, nil
 }
@@ -278,6 +284,11 @@ func (s *Server) httpError(err error, c echo.Context) {
 		c.NoContent(code)
 		return
 	}
+	if p := c.Request().URL.Path; p == "/api" || strings.HasPrefix(p, "/api/") {
+		// API clients read JSON errors, as the API's own answers are.
+		c.JSON(code, map[string]string{"error": msg})
+		return
+	}
 	c.String(code, msg+"\n")
 }
 
@@ -308,9 +319,17 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= 500 {
 			level = slog.LevelWarn
 		}
+		route := c.Path()
+		if !s.known[[2]string{req.Method, route}] {
+			route = "unmatched"
+		}
+		// The path, never the query string or headers: tokens travel in
+		// Authorization, and a query may carry anything a client put there.
+		// client is the address the sign-in throttle uses (the one a
+		// trusted proxy names, or the TCP peer).
 		s.log.Log(req.Context(), level, "request",
-			"method", req.Method, "path", req.URL.Path, "status", res.Status,
-			"bytes", res.Size, "duration", time.Since(start).Round(time.Microsecond), "remote", req.RemoteAddr)
+			"method", req.Method, "route", route, "path", req.URL.Path, "status", res.Status,
+			"bytes", res.Size, "duration", time.Since(start).Round(time.Microsecond), "client", c.RealIP())
 		return nil
 	}
 }

@@ -133,9 +133,10 @@ type sqliteTable struct {
 	parents []string // tables its foreign keys name
 }
 
-// sqliteTables lists the source's tables, parents first.
+// sqliteTables lists the source's tables, parents first; store_info (which
+// binary last opened each database) belongs to each database, not copied.
 func sqliteTables(ctx context.Context, tx *Tx) ([]sqliteTable, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name`)
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' AND name <> 'store_info' ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("copy metadata: list tables: %w", err)
 	}

@@ -221,8 +221,8 @@ func (s *Store) followings(ctx context.Context, q string, args ...any) ([]Follow
 	return out, rows.Err()
 }
 
-// Delivery is an activity to post to an inbox.
-type Delivery struct {
+// APDelivery is an activity to post to an inbox.
+type APDelivery struct {
 	ID        int64
 	Actor     string // the local signer
 	Inbox     string
@@ -233,8 +233,8 @@ type Delivery struct {
 	Created   time.Time
 }
 
-// EnqueueDelivery queues body for inbox, signed by actor when sent.
-func (s *Store) EnqueueDelivery(ctx context.Context, actor, inbox, body string) error {
+// EnqueueAPDelivery queues body for inbox, signed by actor when sent.
+func (s *Store) EnqueueAPDelivery(ctx context.Context, actor, inbox, body string) error {
 	now := time.Now().UTC()
 	_, err := s.DB.ExecContext(ctx, `INSERT INTO ap_deliveries (actor, inbox, body, next_at, created_at) VALUES (?, ?, ?, ?, ?)`, actor, inbox, body, now, now)
 	if err != nil {
@@ -243,12 +243,12 @@ func (s *Store) EnqueueDelivery(ctx context.Context, actor, inbox, body string) 
 	return nil
 }
 
-// ClaimDelivery takes the oldest due delivery for node, leased for ttl
+// ClaimAPDelivery takes the oldest due delivery for node, leased for ttl
 // (another node may take it when the lease runs out). It returns
 // ErrNotFound when none is due.
-func (s *Store) ClaimDelivery(ctx context.Context, node string, ttl time.Duration) (Delivery, error) {
+func (s *Store) ClaimAPDelivery(ctx context.Context, node string, ttl time.Duration) (APDelivery, error) {
 	now := s.DB.d.nowMillis()
-	var d Delivery
+	var d APDelivery
 	err := s.DB.QueryRowContext(ctx, `UPDATE ap_deliveries SET attempts = attempts + 1, node = ?, lease_until = `+now+` + ?
 		WHERE id = (SELECT id FROM ap_deliveries WHERE state = 'queued' AND next_at <= ? AND lease_until < `+now+` ORDER BY next_at, id LIMIT 1)
 		AND state = 'queued' AND lease_until < `+now+`
@@ -263,9 +263,9 @@ func (s *Store) ClaimDelivery(ctx context.Context, node string, ttl time.Duratio
 	return d, nil
 }
 
-// FinishDelivery records a sending attempt: sent, failed for good (giveUp),
+// FinishAPDelivery records a sending attempt: sent, failed for good (giveUp),
 // or to be tried again at next.
-func (s *Store) FinishDelivery(ctx context.Context, id int64, sendErr string, giveUp bool, next time.Time) error {
+func (s *Store) FinishAPDelivery(ctx context.Context, id int64, sendErr string, giveUp bool, next time.Time) error {
 	var err error
 	switch {
 	case sendErr == "":
@@ -282,15 +282,15 @@ func (s *Store) FinishDelivery(ctx context.Context, id int64, sendErr string, gi
 }
 
 // Deliveries lists the latest deliveries, newest first (admin page, tests).
-func (s *Store) Deliveries(ctx context.Context, limit int) ([]Delivery, error) {
+func (s *Store) APDeliveries(ctx context.Context, limit int) ([]APDelivery, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT id, actor, inbox, body, attempts, state, last_error, created_at FROM ap_deliveries ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
 	defer rows.Close()
-	var out []Delivery
+	var out []APDelivery
 	for rows.Next() {
-		var d Delivery
+		var d APDelivery
 		if err := rows.Scan(&d.ID, &d.Actor, &d.Inbox, &d.Body, &d.Attempts, &d.State, &d.LastError, &d.Created); err != nil {
 			return nil, err
 		}

@@ -81,27 +81,27 @@ func testFederationStore(t *testing.T, dsn string) {
 	}
 
 	// Deliveries: claimed once, retried later, then sent.
-	if err := s.EnqueueDelivery(ctx, ProjectActor(7), "https://b.example/ap/inbox", `{"type":"Update"}`); err != nil {
+	if err := s.EnqueueAPDelivery(ctx, ProjectActor(7), "https://b.example/ap/inbox", `{"type":"Update"}`); err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.ClaimDelivery(ctx, "node-a", time.Minute)
+	d, err := s.ClaimAPDelivery(ctx, "node-a", time.Minute)
 	if err != nil || d.Attempts != 1 || d.Body != `{"type":"Update"}` {
 		t.Fatalf("%+v %v", d, err)
 	}
-	if _, err := s.ClaimDelivery(ctx, "node-b", time.Minute); !errors.Is(err, ErrNotFound) {
+	if _, err := s.ClaimAPDelivery(ctx, "node-b", time.Minute); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a leased delivery was claimed again: %v", err)
 	}
-	if err := s.FinishDelivery(ctx, d.ID, "503", false, time.Now().Add(-time.Second)); err != nil {
+	if err := s.FinishAPDelivery(ctx, d.ID, "503", false, time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	d2, err := s.ClaimDelivery(ctx, "node-b", time.Minute)
+	d2, err := s.ClaimAPDelivery(ctx, "node-b", time.Minute)
 	if err != nil || d2.ID != d.ID || d2.Attempts != 2 {
 		t.Fatalf("retry: %+v %v", d2, err)
 	}
-	if err := s.FinishDelivery(ctx, d.ID, "", false, time.Time{}); err != nil {
+	if err := s.FinishAPDelivery(ctx, d.ID, "", false, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _ := s.Deliveries(ctx, 10); len(ds) != 1 || ds[0].State != "sent" {
+	if ds, _ := s.APDeliveries(ctx, 10); len(ds) != 1 || ds[0].State != "sent" {
 		t.Errorf("%+v", ds)
 	}
 

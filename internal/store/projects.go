@@ -136,12 +136,18 @@ func (s *Store) ProjectByRedirect(ctx context.Context, owner, name string) (Proj
 func (s *Store) Projects(ctx context.Context, limit, offset int) ([]Project, error) {
 	q := `SELECT ` + projectColumns + ` FROM projects ORDER BY created_at DESC, id DESC`
 	args := []any{}
-	if limit > 0 {
-		q += ` LIMIT ?`
-		args = append(args, limit)
+	switch {
+	case limit > 0:
+		q += ` LIMIT ? OFFSET ?`
+		args = append(args, limit, offset)
+	case offset > 0 && s.Dialect() == SQLite:
+		// SQLite knows no OFFSET without LIMIT; -1 is "no limit".
+		q += ` LIMIT -1 OFFSET ?`
+		args = append(args, offset)
+	case offset > 0:
+		q += ` OFFSET ?`
+		args = append(args, offset)
 	}
-	q += ` OFFSET ?`
-	args = append(args, offset)
 	rows, err := s.DB.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
@@ -510,4 +516,23 @@ func (s *Store) PreviewProjects(ctx context.Context, key string, limit int) ([]P
 		return nil, fmt.Errorf("find projects of preview %s: %w", key, err)
 	}
 	return collectProjects(rows, "find projects of preview "+key)
+}
+
+// ProjectsOf lists owner's projects (ignoring case), most recently pushed
+// first, at most limit.
+func (s *Store) ProjectsOf(ctx context.Context, owner string, limit int) ([]Project, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE owner = ? ORDER BY updated_at DESC, id DESC LIMIT ?`, owner, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list projects of %s: %w", owner, err)
+	}
+	defer rows.Close()
+	var ps []Project
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list projects of %s: %w", owner, err)
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
 }

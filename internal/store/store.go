@@ -27,6 +27,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/blueprints-hq/blueprints/internal/version"
 )
 
 //go:embed migrations/*.sql
@@ -92,13 +94,92 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	s := &Store{DB: db, locks: newLocalLocks()}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
+		var newer *NewerSchemaError
+		if errors.As(err, &newer) {
+			newer.Path = what
+			return nil, newer
+		}
 		return nil, fmt.Errorf("migrate metadata store %s: %w", what, err)
 	}
 	if err := s.ensureLogID(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open metadata store %s: %w", what, err)
 	}
+	if err := s.recordWriter(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open metadata store %s: %w", what, err)
+	}
 	return s, nil
+}
+
+// NewerSchemaError refuses a database that a newer Blueprints has
+// migrated past what this binary knows: opening it could misread or
+// damage data the newer version wrote.
+type NewerSchemaError struct {
+	Path      string // the database (a PostgreSQL URL without its password)
+	Schema    int    // its newest applied migration
+	Migration string // that migration's file name
+	WrittenBy string // the binary that last opened it ("v1.3.0 (commit …)"), "" when unrecorded
+	Known     int    // the newest migration this binary knows
+}
+
+func (e *NewerSchemaError) Error() string {
+	by := e.WrittenBy
+	if by == "" {
+		by = "an unknown newer version"
+	}
+	return fmt.Sprintf("metadata store %s was written by Blueprints %s, schema version %d (%s); this binary, Blueprints %s, knows schema versions up to %d: run that newer binary, or restore a backup taken with this version",
+		e.Path, by, e.Schema, e.Migration, version.Read(), e.Known)
+}
+
+// SchemaVersion is the newest migration version this binary knows.
+func SchemaVersion() int {
+	ms, err := migrationList()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// recordWriter notes this binary as the last one to open the database.
+func (s *Store) recordWriter(ctx context.Context) error {
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO store_info (key, value) VALUES ('written_by', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, version.Read().String())
+	return err
+}
+
+// WrittenBy is the binary that last opened the database, as recorded.
+func (s *Store) WrittenBy(ctx context.Context) (string, error) {
+	var v string
+	err := s.DB.QueryRowContext(ctx, `SELECT value FROM store_info WHERE key = 'written_by'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// checkNotNewer refuses a database with a migration applied that this
+// binary does not know.
+func (s *Store) checkNotNewer(ctx context.Context, known []migration) error {
+	var newest int
+	var name string
+	err := s.DB.QueryRowContext(ctx, `SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1`).Scan(&newest, &name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	top := 0
+	if len(known) > 0 {
+		top = known[len(known)-1].version
+	}
+	if newest <= top {
+		return nil
+	}
+	e := &NewerSchemaError{Schema: newest, Migration: name, Known: top}
+	// A failure to read store_info only leaves the writer unnamed.
+	e.WrittenBy, _ = s.WrittenBy(ctx)
+	return e
 }
 
 // Redact returns dsn without its password, for messages and logs.
@@ -175,7 +256,12 @@ func migrationList() ([]migration, error) {
 // migrate applies pending migrations, each in its own transaction. On
 // PostgreSQL several nodes may start at once: each transaction first takes
 // a cluster-wide lock, then looks again at what is applied.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, -1) }
+
+// migrateTo applies the embedded migrations up to version limit (all of
+// them when limit < 0); tests build older schemas with it. A database
+// with a migration this binary does not know is refused first.
+func (s *Store) migrateTo(ctx context.Context, limit int) error {
 	ms, err := migrationList()
 	if err != nil {
 		return err
@@ -193,7 +279,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.checkNotNewer(ctx, ms); err != nil {
+		return err
+	}
 	for _, m := range ms {
+		if limit >= 0 && m.version > limit {
+			break
+		}
 		name := m.name
 		if s.Dialect() == Postgres && m.postgres != "" {
 			name = m.postgres

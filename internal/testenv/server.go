@@ -21,6 +21,9 @@ type Options struct {
 	Env     []string // added to the server's environment (e.g. S3.Env())
 	Args    []string // more serve flags
 	Data    string   // data folder; a new temp folder when ""
+	// Bind, when set, is the host serve listens on ("0.0.0.0" for every
+	// interface); URL and Addr still name the port on 127.0.0.1.
+	Bind string
 }
 
 // Server is a running "blueprints serve" on a loopback port.
@@ -61,7 +64,12 @@ func (s *Server) Start(t T) {
 	if s.cmd != nil {
 		t.Fatalf("start server: already running")
 	}
-	args := []string{"serve", "--addr", s.Addr, "--data", s.Data}
+	addr := s.Addr
+	if s.opt.Bind != "" {
+		_, port, _ := net.SplitHostPort(s.Addr)
+		addr = net.JoinHostPort(s.opt.Bind, port)
+	}
+	args := []string{"serve", "--addr", addr, "--data", s.Data}
 	if s.opt.Storage != "" {
 		args = append(args, "--storage", s.opt.Storage)
 	}

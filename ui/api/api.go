@@ -7,6 +7,8 @@ package api
 
 import (
 	"context"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -19,6 +21,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/access"
+	"github.com/blueprints-hq/blueprints/internal/httpcache"
+	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/netsearch"
 	"github.com/blueprints-hq/blueprints/render"
@@ -30,6 +34,9 @@ type Deps struct {
 	Store  *store.Store
 	Index  search.Index
 	Logger *slog.Logger // slog.Default() when nil
+	// PublicURL is the origin of the absolute URLs in answers
+	// (--public-url); without it, the address each request reached.
+	PublicURL publicurl.Base
 	// Policy decides what each viewer may see; access.New(Store) when nil.
 	Policy *access.Policy
 	// Viewer says who is asking (an access token, basic or bearer, or a
@@ -69,6 +76,51 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET("/api/v1/search", a.search)
 	e.GET("/api/v1/projects", a.projects)
 	e.GET("/api/v1/projects/:owner/:project", a.project)
+	e.GET("/api/v1/openapi.json", a.openapi)
+	// Anything else under /api is a JSON 404, not an HTML page (other
+	// methods get the server's JSON 405 for /api paths).
+	for _, p := range []string{"/api", "/api/*"} {
+		e.GET(p, a.unknown)
+		e.HEAD(p, a.unknown)
+	}
+}
+
+// OpenAPI is the OpenAPI 3.1 document of /api/v1, served at
+// /api/v1/openapi.json; the API tests check every answer against it.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+func (a *API) openapi(c echo.Context) error {
+	if fresh, err := httpcache.Fresh(c, httpcache.WeakTag(string(OpenAPI)), time.Time{}); fresh {
+		return err
+	}
+	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI)
+}
+
+func (a *API) unknown(c echo.Context) error {
+	return problem(c, http.StatusNotFound, "no API endpoint "+c.Request().Method+" "+c.Request().URL.Path+"; the endpoints are described at /api/v1/openapi.json")
+}
+
+// send answers 200 with v as JSON, with a weak entity tag made from the
+// body (and Last-Modified when modified is not zero); a client whose copy
+// is current gets 304. The tag comes from the bytes, so it is right for
+// whatever the viewer was allowed to see.
+func (a *API) send(c echo.Context, v any, modified time.Time) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return a.internal(c, err)
+	}
+	body = append(body, '\n')
+	// What an answer holds depends on who asks (a token or a session).
+	h := c.Response().Header()
+	h.Add("Vary", "Authorization")
+	h.Add("Vary", "Cookie")
+	if fresh, err := httpcache.Fresh(c, httpcache.WeakTag(string(body)), modified); fresh {
+		return err
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 }
 
 // Problem is the body of every error answer.
@@ -121,7 +173,8 @@ func escapePath(p string) string {
 	return strings.Join(parts, "/")
 }
 
-// ProjectURL is the page of project "owner/name".
+// ProjectURL is the site path of project "owner/name"'s page; answers
+// carry it absolute (see Deps.PublicURL).
 func ProjectURL(project string) string { return "/" + escapePath(project) }
 
 // PartURLs are the page, preview and download URLs of a part.
@@ -173,13 +226,19 @@ func (a *API) search(c echo.Context) error {
 	if out.Facets == nil {
 		out.Facets = map[string][]search.FacetCount{}
 	}
+	abs := a.abs(c)
 	for _, h := range res.Hits {
-		out.Hits = append(out.Hits, toHit(h))
+		out.Hits = append(out.Hits, toHit(h, abs))
 	}
-	return c.JSON(http.StatusOK, out)
+	return a.send(c, out, time.Time{})
 }
 
-func toHit(h search.Hit) Hit {
+// abs makes a site path absolute for the answer to c.
+func (a *API) abs(c echo.Context) func(string) string {
+	return func(p string) string { return a.d.PublicURL.URL(c.Request(), p) }
+}
+
+func toHit(h search.Hit, abs func(string) string) Hit {
 	d := h.Doc
 	out := Hit{
 		Kind: d.Kind, Project: d.Project, Owner: d.Owner, Name: d.Name, Path: d.Path, Ref: d.Ref, Commit: d.Commit, Blob: d.Blob,
@@ -187,11 +246,12 @@ func toHit(h search.Hit) Hit {
 		Part: d.Part, Score: h.Score,
 	}
 	if d.Kind == search.KindPart {
-		out.URL, out.PreviewURL, out.DownloadURL = PartURLs(d.Project, d.Ref, d.Path)
+		page, preview, download := PartURLs(d.Project, d.Ref, d.Path)
+		out.URL, out.PreviewURL, out.DownloadURL = abs(page), abs(preview), abs(download)
 	} else {
 		n := d.Parts
 		out.Parts = &n
-		out.URL = ProjectURL(d.Project)
+		out.URL = abs(ProjectURL(d.Project))
 	}
 	return out
 }
@@ -229,11 +289,11 @@ type Catalog struct {
 	Updated  *time.Time          `json:"updated,omitempty"`
 }
 
-func summary(p store.Project, m store.ProjectMeta) ProjectSummary {
+func summary(p store.Project, m store.ProjectMeta, abs func(string) string) ProjectSummary {
 	s := ProjectSummary{
 		Project: p.FullName(), Owner: p.Owner, Name: p.Name, Title: m.Title, Description: m.Description,
 		License: m.License, Category: m.Category, Tags: m.Tags, DefaultBranch: p.DefaultBranch,
-		LatestCommit: m.LatestCommit, PartCount: m.Parts, Created: p.Created, Updated: p.Updated, URL: ProjectURL(p.FullName()),
+		LatestCommit: m.LatestCommit, PartCount: m.Parts, Created: p.Created, Updated: p.Updated, URL: abs(ProjectURL(p.FullName())),
 		Catalog: Catalog{State: m.State, Queued: m.Queued, Parts: m.Parts, Failed: m.Failed, Pending: m.PendingJobs, Error: m.Error, Failures: []store.PartFailure{}, Problems: m.Problems},
 	}
 	if s.Title == "" {
@@ -333,9 +393,9 @@ func (a *API) projects(c echo.Context) error {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return a.internal(c, err)
 		}
-		out.Projects = append(out.Projects, summary(p, m))
+		out.Projects = append(out.Projects, summary(p, m, a.abs(c)))
 	}
-	return c.JSON(http.StatusOK, out)
+	return a.send(c, out, time.Time{})
 }
 
 // ProjectDetail is the answer of /api/v1/projects/{owner}/{project}.
@@ -388,7 +448,8 @@ func (a *API) project(c echo.Context) error {
 	if err != nil {
 		return a.internal(c, err)
 	}
-	out := ProjectDetail{ProjectSummary: summary(p, m), Version: m.Version, Parts: []Part{}}
+	abs := a.abs(c)
+	out := ProjectDetail{ProjectSummary: summary(p, m, abs), Version: m.Version, Parts: []Part{}}
 	for _, cp := range parts {
 		if cp.Error != "" {
 			out.Catalog.Failures = append(out.Catalog.Failures, store.PartFailure{Path: cp.Path, Blob: cp.Blob, Error: cp.Error})
@@ -401,10 +462,14 @@ func (a *API) project(c echo.Context) error {
 		page, preview, download := PartURLs(p.FullName(), cp.Ref, cp.Path)
 		out.Parts = append(out.Parts, Part{
 			Path: cp.Path, Name: strings.TrimSuffix(base, path.Ext(base)), Blob: cp.Blob, Ref: cp.Ref, Commit: cp.Commit, Updated: cp.Updated,
-			Part: cp.Measure, URL: page, PreviewURL: preview, DownloadURL: download,
+			Part: cp.Measure, URL: abs(page), PreviewURL: abs(preview), DownloadURL: abs(download),
 		})
 	}
-	return c.JSON(http.StatusOK, out)
+	modified := p.Updated
+	if m.CatalogUpdate.After(modified) {
+		modified = m.CatalogUpdate
+	}
+	return a.send(c, out, modified)
 }
 
 func (a *API) internal(c echo.Context, err error) error {
@@ -439,7 +504,7 @@ func NetworkSearch(ctx context.Context, n *netsearch.Network, index search.Index
 		}
 		a := netsearch.Answer{Total: res.Total}
 		for _, h := range res.Hits {
-			a.Hits = append(a.Hits, LocalHit(self, toHit(h)))
+			a.Hits = append(a.Hits, LocalHit(self, toHit(h, func(p string) string { return self + p })))
 		}
 		return a, nil
 	}

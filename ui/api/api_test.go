@@ -8,12 +8,14 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/search"
+	"github.com/blueprints-hq/blueprints/ui/api/apitest"
 )
 
 func newTestAPI(t testing.TB) *echo.Echo {
@@ -43,9 +45,19 @@ func newTestAPI(t testing.TB) *echo.Echo {
 	return e
 }
 
-func get(e *echo.Echo, target string) (int, map[string]any) {
+var (
+	validatorOnce sync.Once
+	validator     *apitest.Validator
+)
+
+// get asks the API and checks the answer against the OpenAPI document.
+func get(t testing.TB, e *echo.Echo, target string) (int, map[string]any) {
+	t.Helper()
 	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	e.ServeHTTP(rec, req)
+	validatorOnce.Do(func() { validator = apitest.New(t, OpenAPI) })
+	validator.Check(t, req, rec.Code, rec.Header(), rec.Body.Bytes())
 	var body map[string]any
 	json.Unmarshal(rec.Body.Bytes(), &body)
 	return rec.Code, body
@@ -53,7 +65,7 @@ func get(e *echo.Echo, target string) (int, map[string]any) {
 
 func TestSearchAnswers(t *testing.T) {
 	e := newTestAPI(t)
-	code, body := get(e, "/api/v1/search?kind=part&per_page=5&page=2")
+	code, body := get(t, e, "/api/v1/search?kind=part&per_page=5&page=2")
 	if code != http.StatusOK || body["total"].(float64) != 200 || len(body["hits"].([]any)) != 5 {
 		t.Fatalf("status %d, body %v", code, body)
 	}
@@ -63,22 +75,22 @@ func TestSearchAnswers(t *testing.T) {
 			t.Errorf("hit lacks %q: %v", k, hit)
 		}
 	}
-	if u := hit["preview_url"].(string); !strings.HasPrefix(u, "/"+hit["project"].(string)+"/preview/") || !strings.HasSuffix(u, ".png") {
+	if u := hit["preview_url"].(string); !strings.HasPrefix(u, "http://example.com/"+hit["project"].(string)+"/preview/") || !strings.HasSuffix(u, ".png") {
 		t.Errorf("preview_url %q", u)
 	}
 	for _, bad := range []string{"max_x=x", "per_page=1000", "sort=size", "q=" + strings.Repeat("a+", 30), "page=0"} {
-		code, body := get(e, "/api/v1/search?"+bad)
+		code, body := get(t, e, "/api/v1/search?"+bad)
 		if code != http.StatusBadRequest || body["error"] == "" {
 			t.Errorf("%s: status %d body %v", bad, code, body)
 		}
 	}
-	if code, body := get(e, "/api/v1/projects/alice/seeder"); code != http.StatusOK || body["name"] != "seeder" || body["license"] != "none" {
+	if code, body := get(t, e, "/api/v1/projects/alice/seeder"); code != http.StatusOK || body["name"] != "seeder" || body["license"] != "none" {
 		t.Errorf("project: %d %v", code, body)
 	}
-	if code, _ := get(e, "/api/v1/projects/alice/none"); code != http.StatusNotFound {
+	if code, _ := get(t, e, "/api/v1/projects/alice/none"); code != http.StatusNotFound {
 		t.Errorf("missing project: %d", code)
 	}
-	if code, body := get(e, "/api/v1/projects?per_page=0"); code != http.StatusBadRequest {
+	if code, body := get(t, e, "/api/v1/projects?per_page=0"); code != http.StatusBadRequest {
 		t.Errorf("bad paging: %d %v", code, body)
 	}
 }
@@ -95,9 +107,44 @@ func FuzzSearchParams(f *testing.F) {
 		if _, err := url.ParseRequestURI("/api/v1/search?" + raw); err != nil || strings.ContainsAny(raw, " #") {
 			return // not a request a client can send
 		}
-		code, body := get(e, "/api/v1/search?"+raw)
+		code, body := get(t, e, "/api/v1/search?"+raw)
 		if code != http.StatusOK && code != http.StatusBadRequest {
 			t.Fatalf("search?%s: status %d %v", raw, code, body)
 		}
 	})
 }
+
+// TestOpenAPIDocument: the document is served, is valid OpenAPI 3.1, and
+// the checker catches an answer that differs from it.
+func TestOpenAPIDocument(t *testing.T) {
+	e := newTestAPI(t)
+	code, doc := get(t, e, "/api/v1/openapi.json")
+	if code != http.StatusOK || doc["openapi"] != "3.1.0" {
+		t.Fatalf("openapi.json: %d %v", code, doc["openapi"])
+	}
+	v := apitest.New(t, OpenAPI)
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/projects/alice/seeder", nil)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	body := strings.Replace(rec.Body.String(), `"part_count":`, `"part_total":`, 1)
+	ft := &failRecorder{TB: t}
+	v.Check(ft, req, rec.Code, rec.Header(), []byte(body))
+	if !ft.failed {
+		t.Errorf("an answer with a renamed field passed the check")
+	}
+	ft = &failRecorder{TB: t}
+	v.Check(ft, httptest.NewRequest(http.MethodGet, "/api/v1/nowhere", nil), 404, rec.Header(), []byte(`{"error":"x"}`))
+	if !ft.failed {
+		t.Errorf("a path outside the document passed the check")
+	}
+}
+
+// failRecorder notes failures instead of failing the test.
+type failRecorder struct {
+	testing.TB
+	failed bool
+}
+
+func (f *failRecorder) Errorf(string, ...any) { f.failed = true }
+func (f *failRecorder) Fatalf(string, ...any) { f.failed = true }
+func (f *failRecorder) Helper()               {}
