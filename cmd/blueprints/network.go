@@ -35,7 +35,7 @@ func networkFlags(fs *cli.Flags, serve bool) {
 		fs.String("public-url", "", "the address people and other servers reach this server at (e.g. https://blueprints.example.org): every absolute URL, ActivityPub actor id and WebFinger answer is under it (default: http:// and --addr)")
 		fs.Env("public-url", "BLUEPRINTS_PUBLIC_URL")
 	}
-	fs.String("outbound-allow", "", "comma-separated CIDR ranges (or addresses) outgoing requests may reach although private, loopback or link-local (mirrors, federation, federated search); everything else of those is refused, also through redirects and DNS")
+	fs.String("outbound-allow", "", "comma-separated CIDR ranges (or addresses) outgoing requests may reach although private, loopback or link-local (mirrors, federation, federated search, webhooks); everything else of those is refused, also through redirects and DNS")
 	fs.Env("outbound-allow", "BLUEPRINTS_OUTBOUND_ALLOW")
 	if !serve {
 		return

@@ -276,6 +276,20 @@ func TestNetworkOfServers(t *testing.T) {
 		})
 		waitFor(t, "B's followed mirror is catalogued", func() bool { return catalogued(t, B, "bob/tractor-live", first) })
 
+		// A's webhooks go through the same guard: --outbound-allow alone
+		// lets this loopback receiver be reached.
+		hooked := make(chan string, 4)
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case hooked <- r.Header.Get("X-Blueprints-Event"):
+			default:
+			}
+		}))
+		t.Cleanup(receiver.Close)
+		if out, err := A.Run(t, "webhook", "add", "alice/tractor", receiver.URL, "--events", "push"); err != nil {
+			t.Fatalf("webhook add: %v\n%s", err, out)
+		}
+
 		// A push to A reaches B's inbox as an Update; the mirror follows.
 		os.WriteFile(filepath.Join(work, "NOTES.md"), []byte("second version\n"), 0o644)
 		testenv.Git(t, work, "add", "NOTES.md")
@@ -287,6 +301,14 @@ func TestNetworkOfServers(t *testing.T) {
 			return strings.TrimSpace(testenv.Git(t, "", "--git-dir", B.RepoDir("bob", "tractor-live"), "rev-parse", "main")) == second
 		})
 		t.Logf("push to A → B's mirror at the new commit: %s after the push returned (%s since it started); mirror interval 1h, so the Update did it", took.Round(time.Millisecond), time.Since(pushed).Round(time.Millisecond))
+		select {
+		case ev := <-hooked:
+			if ev != "push" {
+				t.Errorf("webhook event %q, want push", ev)
+			}
+		case <-time.After(60 * time.Second):
+			t.Errorf("A's webhook to a loopback receiver (allowed by --outbound-allow only) never came")
+		}
 		ds, _ := stA.APDeliveries(ctx, 20)
 		sawUpdate := false
 		for _, d := range ds {

@@ -333,6 +333,16 @@ type serveConfig struct {
 	SitemapSize int
 }
 
+// webhookAllow is what webhooks may reach although private: --webhook-allow
+// and --outbound-allow (which covers every outgoing request).
+func (cfg serveConfig) webhookAllow() []netip.Prefix {
+	allow := append([]netip.Prefix(nil), cfg.WebhookAllow...)
+	if cfg.Network != nil {
+		allow = append(allow, cfg.Network.Allow...)
+	}
+	return allow
+}
+
 // wired is the server with every part wired in, not yet started.
 type wired struct {
 	srv *server.Server
@@ -445,7 +455,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	// guarded client.
 	hooks := webhook.New(webhook.Config{
 		Store:     st,
-		Client:    outbound.New(outbound.Config{Allow: cfg.WebhookAllow, UserAgent: "Blueprints-Webhook/" + cfg.Build.Version}),
+		Client:    outbound.New(outbound.Config{Allow: cfg.webhookAllow(), UserAgent: "Blueprints-Webhook/" + cfg.Build.Version}),
 		PublicURL: cfg.PublicURL,
 		Logger:    log,
 		Backoff:   cfg.WebhookRetry,
