@@ -19,7 +19,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,18 +32,40 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/ui/api"
+	"github.com/blueprints-hq/blueprints/ui/api/apitest"
 )
 
 const loopback = "127.0.0.0/8"
 
+var (
+	openAPIOnce sync.Mutex
+	openAPIDoc  *apitest.Validator
+)
+
+// openAPI is the validator of the API's OpenAPI document, loaded once.
+func openAPI(t *testing.T) *apitest.Validator {
+	openAPIOnce.Lock()
+	defer openAPIOnce.Unlock()
+	if openAPIDoc == nil {
+		openAPIDoc = apitest.New(t, api.OpenAPI)
+	}
+	return openAPIDoc
+}
+
+// getJSON decodes the answer to GET u into v; API answers are checked
+// against the OpenAPI document on the way.
 func getJSON(t *testing.T, u string, v any) int {
 	t.Helper()
-	resp, err := http.Get(u)
+	req, _ := http.NewRequest("GET", u, nil)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if strings.HasPrefix(req.URL.Path, "/api/v1/") {
+		openAPI(t).Check(t, req, resp.StatusCode, resp.Header, b)
+	}
 	if v != nil {
 		json.Unmarshal(b, v)
 	}
@@ -394,6 +417,8 @@ func TestNetworkOfServers(t *testing.T) {
 	})
 
 	var C *testenv.Server
+	var aProxy *hangingProxy
+	var aURL string // A as C sees it
 	top := t
 	t.Run("federated search", func(t *testing.T) {
 		garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -401,7 +426,10 @@ func TestNetworkOfServers(t *testing.T) {
 			w.Write([]byte(`{"total": 3, "hits": [{"kind":"part","project":"x/y","url":"javascript:alert(1)"}], garbage`))
 		}))
 		t.Cleanup(garbage.Close)
-		C = testenv.StartServer(top, testenv.Options{Args: []string{"--outbound-allow", loopback, "--peers", A.URL + "," + B.URL + "," + garbage.URL, "--search-deadline", "800ms"}})
+		// C reaches A through a proxy that can make A hang.
+		aProxy = startHangingProxy(t, A.Addr)
+		aURL = aProxy.URL
+		C = testenv.StartServer(top, testenv.Options{Args: []string{"--outbound-allow", loopback, "--peers", aURL + "," + B.URL + "," + garbage.URL, "--search-deadline", "800ms"}})
 		name := partsA.Parts[0].Name
 		ask := func() api.NetworkResult {
 			var res api.NetworkResult
@@ -418,7 +446,7 @@ func TestNetworkOfServers(t *testing.T) {
 				t.Errorf("hit %s of %s links to %s", h.Name, h.Server, h.URL)
 			}
 		}
-		if from[A.URL] == 0 || from[B.URL] == 0 {
+		if from[aURL] == 0 || from[B.URL] == 0 {
 			t.Fatalf("hits by server %v: want both A's and B's\n%+v", from, res)
 		}
 		state := map[string]string{}
@@ -428,14 +456,12 @@ func TestNetworkOfServers(t *testing.T) {
 		if state[garbage.URL] != "error" || !res.Partial {
 			t.Errorf("garbage peer: %v partial=%v", state, res.Partial)
 		}
-		// A hangs: its process stopped, its socket still accepts.
-		if err := syscall.Kill(A.PID(), syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
+		// A hangs: connections to it are accepted, requests read, and
+		// nothing ever answers.
+		aProxy.Hang()
 		start := time.Now()
 		res = ask()
 		took := time.Since(start)
-		syscall.Kill(A.PID(), syscall.SIGCONT)
 		state = map[string]string{}
 		for _, s := range res.Servers {
 			state[s.Server] = s.State
@@ -444,7 +470,7 @@ func TestNetworkOfServers(t *testing.T) {
 		for _, h := range res.Hits {
 			from[h.Server]++
 		}
-		if state[A.URL] != "timeout" || from[B.URL] == 0 || from[A.URL] != 0 || !res.Partial {
+		if state[aURL] != "timeout" || from[B.URL] == 0 || from[aURL] != 0 || !res.Partial {
 			t.Errorf("while A hangs: states %v, hits %v", state, from)
 		}
 		t.Logf("network search while A hangs answered in %s (deadline 800 ms)", took.Round(time.Millisecond))
@@ -511,7 +537,7 @@ func TestNetworkOfServers(t *testing.T) {
 			saveShot(t, sh.name, shot)
 		}
 		text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-		if err != nil || !strings.Contains(text, "this server") || !strings.Contains(text, strings.TrimPrefix(A.URL, "http://")) {
+		if err != nil || !strings.Contains(text, "this server") || !strings.Contains(text, strings.TrimPrefix(aURL, "http://")) {
 			t.Errorf("the network search page does not name the servers: %v\n%s", err, text)
 		}
 	})
@@ -602,6 +628,83 @@ func saveShot(t *testing.T, name string, shot []byte) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// hangingProxy forwards TCP connections to a server until Hang; from then
+// on it accepts connections and reads what comes but forwards nothing, so
+// nothing answers: a peer that hangs.
+type hangingProxy struct {
+	URL  string
+	to   string
+	hung atomic.Bool
+}
+
+func startHangingProxy(t *testing.T, to string) *hangingProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &hangingProxy{URL: "http://" + l.Addr().String(), to: to}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return p
+}
+
+// Hang makes every connection, open or new, go unanswered.
+func (p *hangingProxy) Hang() { p.hung.Store(true) }
+
+func (p *hangingProxy) serve(c net.Conn) {
+	defer c.Close()
+	up, err := net.Dial("tcp", p.to)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	go func() {
+		io.Copy(c, up)
+		c.Close()
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 && !p.hung.Load() {
+			if _, err := up.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 
