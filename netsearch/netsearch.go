@@ -6,7 +6,8 @@
 // local search (a function run beside the peers) and the peers' answers to
 // GET /api/v1/search, fetched through the guarded outgoing client. Peers'
 // answers are untrusted: each is read up to a size limit, decoded into
-// known fields only, every string bounded, every URL required to be an
+// known fields only, every string bounded and free of control and
+// bidirectional control characters, every URL required to be an
 // http(s) URL on the peer's own host (relative ones are resolved against
 // it), numbers required to be finite; a hit failing a check is dropped, an
 // answer failing to decode drops the peer. A peer that has not answered
@@ -28,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Defaults for the zero Config.
@@ -393,7 +395,7 @@ func decodeHit(base *url.URL, b json.RawMessage) (Hit, bool) {
 		v   string
 		max int
 	}{{r.Name, maxShort}, {r.Path, maxPath}, {r.Description, maxText}, {r.License, maxShort}, {r.Category, maxShort}, {r.Format, 16}} {
-		if len(s.v) > s.max || strings.ContainsAny(s.v, "\x00") {
+		if len(s.v) > s.max || !plain(s.v) {
 			return Hit{}, false
 		}
 	}
@@ -424,6 +426,22 @@ func decodeHit(base *url.URL, b json.RawMessage) (Hit, bool) {
 		h.Part = &Part{Format: r.Format, Size: r.Size, Volume: r.Volume, Triangles: max(r.Triangles, 0), Watertight: r.Watertight}
 	}
 	return h, true
+}
+
+// plain reports whether a peer's string holds only text to show: no
+// control characters (tabs and newlines aside) and no bidirectional
+// controls, which could make a name read as another or reorder the
+// text around it on the page.
+func plain(s string) bool {
+	for _, r := range s {
+		if r == '\t' || r == '\n' {
+			continue
+		}
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return false
+		}
+	}
+	return true
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

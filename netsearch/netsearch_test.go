@@ -172,6 +172,9 @@ func TestDecodeDropsHostileHits(t *testing.T) {
 		hit(func(m map[string]any) { m["path"] = "" }),
 		hit(func(m map[string]any) { m["score"] = "high" }),
 		hit(func(m map[string]any) { m["owner"] = "mallory" }),
+		hit(func(m map[string]any) { m["name"] = "axle\u202egpj.exe" }),                    // a right-to-left override
+		hit(func(m map[string]any) { m["license"] = "MIT\x1b[31m" }),                       // a control character
+		hit(func(m map[string]any) { m["description"] = "two\nlines\u2066" }),              // an isolate
 		hit(func(m map[string]any) { m["preview_url"] = "https://tracker.example/p.png" }), // kept, without the preview
 		hit(func(m map[string]any) { m["name"] = `<script>alert(1)</script>` }),            // kept: escaped where shown
 	}
@@ -180,7 +183,7 @@ func TestDecodeDropsHostileHits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a.Hits) != 3 || dropped != 10 {
+	if len(a.Hits) != 3 || dropped != 13 {
 		t.Fatalf("kept %d, dropped %d: %+v", len(a.Hits), dropped, a.Hits)
 	}
 	if a.Hits[0].URL != "https://a.example/alice/tractor/blob/main/axle.stl" || a.Hits[0].Server != "https://a.example" {

@@ -177,11 +177,21 @@ func TestParseActor(t *testing.T) {
 		"an array":         []byte(`[1,2]`),
 		"too big":          []byte(`{"id":"` + strings.Repeat("a", ap.MaxDocument) + `"}`),
 		"inbox not a link": mutate(func(a *ap.Actor) { a.Inbox = "javascript:alert(1)" }),
+		"username with @":  mutate(func(a *ap.Actor) { a.PreferredUsername = "alice@b.example" }),
+		"username bidi":    mutate(func(a *ap.Actor) { a.PreferredUsername = "alice\u202e" }),
 	}
 	for name, b := range bad {
 		if _, err := ap.ParseActor(id, b); !errors.Is(err, ap.ErrInvalid) {
 			t.Errorf("%s: got %v, want ErrInvalid", name, err)
 		}
+	} // Kept, cleaned: a display name without its bidirectional controls,
+	// no clone URI on another server.
+	a, err = ap.ParseActor(id, mutate(func(a *ap.Actor) {
+		a.Name = "Alice\u202e\x07 Smith"
+		a.CloneURI = "https://c.example/other.git"
+	}))
+	if err != nil || a.Name != "Alice Smith" || a.CloneURI != "" {
+		t.Errorf("cleaned actor: %+v %v", a, err)
 	}
 }
 

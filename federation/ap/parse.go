@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
 )
 
 // MaxDocument bounds any document read from another server.
@@ -179,6 +180,17 @@ type RemoteActor struct {
 	CloneURI                          string
 }
 
+// plainText reports whether s holds no control or bidirectional control
+// characters.
+func plainText(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return false
+		}
+	}
+	return true
+}
+
 // ParseActor reads an actor document fetched from id: it must carry the
 // ActivityStreams context, an actor type, the same id, a
 // preferredUsername, an inbox and a publicKey owned by the actor, all on
@@ -219,7 +231,17 @@ func ParseActor(id string, b []byte) (RemoteActor, error) {
 		return RemoteActor{}, invalid(what, "no preferredUsername")
 	case len(a.PreferredUsername) > 200 || len(a.Name) > 1000:
 		return RemoteActor{}, invalid(what, "name too long")
+	case !plainText(a.PreferredUsername) || strings.ContainsAny(a.PreferredUsername, " @/"):
+		return RemoteActor{}, invalid(what, "preferredUsername %q holds spaces, @, / or control characters", clip(a.PreferredUsername))
 	}
+	// A display name is shown on pages: control and bidirectional
+	// control characters (which could make it read as another) go.
+	a.Name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return -1
+		}
+		return r
+	}, a.Name)
 	for name, v := range map[string]string{"inbox": a.Inbox} {
 		if err := CheckIRI(v); err != nil {
 			return RemoteActor{}, invalid(what, "%s: %v", name, err)
@@ -231,7 +253,8 @@ func ParseActor(id string, b []byte) (RemoteActor, error) {
 	if a.SharedInbox != "" && (CheckIRI(a.SharedInbox) != nil || !SameHost(a.SharedInbox, id)) {
 		a.SharedInbox = ""
 	}
-	if a.CloneURI != "" && CheckIRI(a.CloneURI) != nil {
+	// A mirror on follow clones from here: only the actor's own server.
+	if a.CloneURI != "" && (CheckIRI(a.CloneURI) != nil || !SameHost(a.CloneURI, id)) {
 		a.CloneURI = ""
 	}
 	var key PublicKey
