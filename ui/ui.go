@@ -32,6 +32,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/markdown"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -71,6 +72,11 @@ type Options struct {
 	// Network is the network of servers (follows, mirrors, federated
 	// search, moderation); without it there are no such pages.
 	Network Network
+	// Planner makes print plans; nil leaves the print pages out.
+	Planner *print.Planner
+	// OIDC signs people in with an OpenID Connect provider; nil offers
+	// passwords only.
+	OIDC *auth.OIDC
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -97,7 +103,10 @@ type UI struct {
 	admin        ProjectAdmin
 	network      Network
 	registration string
+	oidc         *auth.OIDC
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
+	// planner makes print plans (print.go); nil without print pages.
+	planner *print.Planner
 
 	archives  ArchiveLimits
 	archiving chan struct{} // one token per archive being built
@@ -129,6 +138,7 @@ func New(opt Options) (*UI, error) {
 		cache:       newPageCache(2048, 64<<20),
 		md:          markdown.New(),
 		policy:      bluemonday.UGCPolicy(),
+		planner:     opt.Planner,
 		access:      opt.Policy,
 		viewer:      opt.Viewer,
 
@@ -136,6 +146,9 @@ func New(opt Options) (*UI, error) {
 		admin:        opt.Projects,
 		network:      opt.Network,
 		registration: opt.Registration,
+	}
+	if opt.OIDC != nil && opt.Web != nil {
+		u.oidc, u.oidcLabel = opt.OIDC, opt.OIDC.Name()
 	}
 	switch u.registration {
 	case "":
@@ -203,6 +216,10 @@ func (u *UI) Register(e *echo.Echo) {
 	u.registerAccount(e)
 	u.registerNetwork(e)
 	u.registerManage(e)
+	if u.planner != nil {
+		page("/:owner/:project/print", u.printPage)
+		page("/:owner/:project/print/:printer/*", u.printFile)
+	}
 }
 
 const browseKey = "ui.browse"

@@ -19,6 +19,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
+	"github.com/blueprints-hq/blueprints/internal/testenv/oidctest"
 )
 
 // The leak matrix: every route the router has × every kind of viewer of a
@@ -77,6 +78,8 @@ var routeCases = map[string]routeCase{
 	"HEAD /login":                                   {path: "/login"},
 	"POST /login":                                   {path: "/login", body: "username=olivia&password=wrong+password+here"},
 	"POST /logout":                                  {path: "/logout"},
+	"GET /login/oidc":                               {path: "/login/oidc?next=/acme/secret-rover"},
+	"GET /login/oidc/callback":                      {path: "/login/oidc/callback?state=x&code=y"},
 	"GET /signup":                                   {path: "/signup"},
 	"HEAD /signup":                                  {path: "/signup"},
 	"POST /signup":                                  {path: "/signup", body: "username=x"},
@@ -96,6 +99,7 @@ var routeCases = map[string]routeCase{
 	"GET /settings/sign-ins":                        {path: "/settings/sign-ins", need: needSignedIn},
 	"HEAD /settings/sign-ins":                       {path: "/settings/sign-ins", need: needSignedIn},
 	"POST /settings/sign-ins/:id/unlink":            {path: "/settings/sign-ins/999999/unlink", need: needSignedIn},
+	"GET /settings/sign-ins/link":                   {path: "/settings/sign-ins/link", need: needSignedIn},
 	"GET /settings/organisations":                   {path: "/settings/organisations", need: needSignedIn},
 	"HEAD /settings/organisations":                  {path: "/settings/organisations", need: needSignedIn},
 	"GET /settings/invites":                         {path: "/settings/invites", need: needSignedIn},
@@ -125,29 +129,34 @@ var routeCases = map[string]routeCase{
 	"GET /api/*":                         {path: "/api/v1/projects/{p}/parts"},
 	"HEAD /api/*":                        {path: "/api/v1/projects/{p}/parts"},
 	// The JSON API.
-	"GET /api/v1/search":                   {path: "/api/v1/search?q=hidden+gearbox"},
-	"GET /api/v1/projects":                 {path: "/api/v1/projects"},
-	"GET /api/v1/projects/:owner/:project": {path: "/api/v1/projects/{p}", need: needRead},
+	"GET /api/v1/search":                         {path: "/api/v1/search?q=hidden+gearbox"},
+	"GET /api/v1/projects":                       {path: "/api/v1/projects"},
+	"GET /api/v1/projects/:owner/:project":       {path: "/api/v1/projects/{p}", need: needRead},
+	"GET /api/v1/projects/:owner/:project/print": {path: "/api/v1/projects/{p}/print?printer=mk4", need: needRead},
 	// Project pages.
-	"GET /:owner/:project":              {path: "/{p}", need: needRead},
-	"HEAD /:owner/:project":             {path: "/{p}", need: needRead},
-	"GET /:owner/:project/":             {path: "/{p}/", need: needRead},
-	"HEAD /:owner/:project/":            {path: "/{p}/", need: needRead},
-	"GET /:owner/:project/tree/*":       {path: "/{p}/tree/main/parts", need: needRead},
-	"HEAD /:owner/:project/tree/*":      {path: "/{p}/tree/main/parts", need: needRead},
-	"GET /:owner/:project/blob/*":       {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"HEAD /:owner/:project/blob/*":      {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"GET /:owner/:project/commits/*":    {path: "/{p}/commits/main", need: needRead},
-	"HEAD /:owner/:project/commits/*":   {path: "/{p}/commits/main", need: needRead},
-	"GET /:owner/:project/commit/:sha":  {path: "/{p}/commit/{commit}", need: needRead},
-	"HEAD /:owner/:project/commit/:sha": {path: "/{p}/commit/{commit}", need: needRead},
-	"GET /:owner/:project/raw/*":        {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"HEAD /:owner/:project/raw/*":       {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"GET /:owner/:project/preview/*":    {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
-	"HEAD /:owner/:project/preview/*":   {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
-	"GET /:owner/:project/mesh/*":       {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
-	"HEAD /:owner/:project/mesh/*":      {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
-	"GET /:owner/:project/archive/*":    {path: "/{p}/archive/main.zip", need: needRead},
+	"GET /:owner/:project":                   {path: "/{p}", need: needRead},
+	"HEAD /:owner/:project":                  {path: "/{p}", need: needRead},
+	"GET /:owner/:project/":                  {path: "/{p}/", need: needRead},
+	"HEAD /:owner/:project/":                 {path: "/{p}/", need: needRead},
+	"GET /:owner/:project/tree/*":            {path: "/{p}/tree/main/parts", need: needRead},
+	"HEAD /:owner/:project/tree/*":           {path: "/{p}/tree/main/parts", need: needRead},
+	"GET /:owner/:project/blob/*":            {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"HEAD /:owner/:project/blob/*":           {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"GET /:owner/:project/commits/*":         {path: "/{p}/commits/main", need: needRead},
+	"HEAD /:owner/:project/commits/*":        {path: "/{p}/commits/main", need: needRead},
+	"GET /:owner/:project/commit/:sha":       {path: "/{p}/commit/{commit}", need: needRead},
+	"HEAD /:owner/:project/commit/:sha":      {path: "/{p}/commit/{commit}", need: needRead},
+	"GET /:owner/:project/raw/*":             {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"HEAD /:owner/:project/raw/*":            {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"GET /:owner/:project/preview/*":         {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
+	"HEAD /:owner/:project/preview/*":        {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
+	"GET /:owner/:project/mesh/*":            {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
+	"HEAD /:owner/:project/mesh/*":           {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
+	"GET /:owner/:project/archive/*":         {path: "/{p}/archive/main.zip", need: needRead},
+	"GET /:owner/:project/print":             {path: "/{p}/print?printer=mk4", need: needRead},
+	"HEAD /:owner/:project/print":            {path: "/{p}/print?printer=mk4", need: needRead},
+	"GET /:owner/:project/print/:printer/*":  {path: "/{p}/print/mk4/plate-1.3mf", need: needRead},
+	"HEAD /:owner/:project/print/:printer/*": {path: "/{p}/print/mk4/plate-1.png", need: needRead},
 	// Git.
 	"GET /:owner/:project/info/refs":         {path: "/{p}.git/info/refs?service=git-upload-pack", need: needRead},
 	"POST /:owner/:project/git-upload-pack":  {path: "/{p}.git/git-upload-pack", need: needRead, body: "0000"},
@@ -224,8 +233,12 @@ func TestLeakMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// Sign-in with an OpenID Connect provider is on, so its routes are
+	// in the router too.
+	idp := oidctest.Start(t)
 	w, err := wire(ctx, st, serveConfig{Data: dir, Repos: filepath.Join(dir, "repos"), Storage: "fs", Addr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second,
 		Node: "leaktest", Lease: time.Minute, Registration: "open", Executable: testenv.Binary(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OIDC:    oidcConfig{Issuer: idp.URL, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret},
 		Network: &networkConfig{SearchDeadline: 800 * time.Millisecond, MirrorInterval: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
