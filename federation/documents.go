@@ -47,6 +47,9 @@ func (s *Service) webfinger(c echo.Context) error {
 		if !ok || !strings.EqualFold(host, s.site.Host()) {
 			return echo.NewHTTPError(http.StatusNotFound, "not an account of this server")
 		}
+		if user == ap.InstanceUsername {
+			return s.instanceWebFinger(c)
+		}
 		if owner, project, ok = ap.SplitUsername(user); !ok {
 			return echo.NewHTTPError(http.StatusNotFound, "no such account")
 		}
@@ -83,6 +86,34 @@ func (s *Service) webfinger(c echo.Context) error {
 	}
 	b, _ := json.Marshal(doc)
 	return c.Blob(http.StatusOK, "application/jrd+json; charset=utf-8", b)
+}
+
+// instanceWebFinger answers acct:ap@host, the server's own actor.
+func (s *Service) instanceWebFinger(c echo.Context) error {
+	id := s.site.InstanceActor()
+	b, _ := json.Marshal(ap.JRD{Subject: "acct:" + ap.InstanceUsername + "@" + s.site.Host(), Aliases: []string{id},
+		Links: []ap.Link{{Rel: "self", Type: ap.ContentType, Href: id}}})
+	return c.Blob(http.StatusOK, "application/jrd+json; charset=utf-8", b)
+}
+
+// instanceActor is the server's own actor document. It is never behind
+// --authorized-fetch: servers checking this server's signed fetches need
+// its key first.
+func (s *Service) instanceActor(c echo.Context) error {
+	_, pub, err := s.key(c.Request().Context(), instanceKey)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	return sendAP(c, s.site.InstanceActorDoc(pub))
+}
+
+// instanceCollection answers the instance actor's collections: empty.
+func (s *Service) instanceCollection(c echo.Context) error {
+	switch col := c.Param("collection"); col {
+	case "outbox", "followers", "following":
+		return sendAP(c, ap.OrderedCollection(s.site.InstanceActor()+"/"+col, 0, nil))
+	}
+	return echo.NewHTTPError(http.StatusNotFound, "no such collection")
 }
 
 func (s *Service) nodeinfoLinks(c echo.Context) error {

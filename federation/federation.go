@@ -70,6 +70,11 @@ type Config struct {
 	Version     string        // software version for NodeInfo
 	OpenSignup  bool          // NodeInfo's openRegistrations
 	UserAgent   string
+	// AuthorizedFetch makes actor documents, collections and Notes
+	// answer only GETs signed by another server's actor (Mastodon's
+	// secure mode); blocked servers then get nothing. The instance
+	// actor, WebFinger and NodeInfo stay open.
+	AuthorizedFetch bool
 	// Now is the clock (time.Now when nil); tests move it.
 	Now func() time.Time
 }
@@ -126,12 +131,15 @@ func (s *Service) Register(e *echo.Echo) {
 	e.GET("/.well-known/nodeinfo", s.nodeinfoLinks)
 	e.GET("/ap/nodeinfo/2.1", s.nodeinfo)
 	e.POST("/ap/inbox", s.inbox)
-	e.GET("/ap/users/:name", s.userActor)
-	e.GET("/ap/users/:name/:collection", s.userCollection)
+	e.GET("/ap/actor", s.instanceActor)
+	e.GET("/ap/actor/:collection", s.instanceCollection)
+	signed := s.signedFetch
+	e.GET("/ap/users/:name", signed(s.userActor))
+	e.GET("/ap/users/:name/:collection", signed(s.userCollection))
 	e.POST("/ap/users/:name/inbox", s.inbox)
-	e.GET("/ap/projects/:owner/:project", s.projectActor)
-	e.GET("/ap/projects/:owner/:project/:collection", s.projectCollection)
-	e.GET("/ap/projects/:owner/:project/versions/:commit", s.versionNote)
+	e.GET("/ap/projects/:owner/:project", signed(s.projectActor))
+	e.GET("/ap/projects/:owner/:project/:collection", signed(s.projectCollection))
+	e.GET("/ap/projects/:owner/:project/versions/:commit", signed(s.versionNote))
 	e.POST("/ap/projects/:owner/:project/inbox", s.inbox)
 }
 
@@ -189,6 +197,9 @@ func (s *Service) localByID(ctx context.Context, id string) (local, error) {
 	}
 	return s.localProject(ctx, owner, project)
 }
+
+// instanceKey names the instance actor's key in the store.
+const instanceKey = "instance"
 
 // key returns a local actor's private key, made on first use.
 func (s *Service) key(ctx context.Context, actor string) (*rsa.PrivateKey, string, error) {

@@ -60,7 +60,7 @@ type node struct {
 
 // newNode runs a federation service on a real HTTP server with its own
 // store; its deliveries run until the test ends.
-func newNode(t *testing.T) *node {
+func newNode(t *testing.T, opts ...func(*Config)) *node {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "blueprints.db"))
@@ -72,7 +72,11 @@ func newNode(t *testing.T) *node {
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	n := &node{url: srv.URL, store: st, mirror: &pokes{}}
-	n.svc, err = New(Config{Store: st, Policy: access.New(st), Client: http.DefaultClient, Origin: srv.URL, Mirrors: n.mirror, Node: "n", Backoff: 50 * time.Millisecond, Version: "test"})
+	cfg := Config{Store: st, Policy: access.New(st), Client: http.DefaultClient, Origin: srv.URL, Mirrors: n.mirror, Node: "n", Backoff: 50 * time.Millisecond, Version: "test"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n.svc, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,3 +323,89 @@ func TestInboxRefusals(t *testing.T) {
 }
 
 type httpsigKey struct{ k *rsa.PrivateKey }
+
+// TestSignedFetch: a server answering only signed fetches (as Mastodon's
+// secure mode) answers another server's, signed by its instance actor,
+// and refuses unsigned, forged and blocked ones; the instance actor stays
+// open and meets what Mastodon asks of remote actors.
+func TestSignedFetch(t *testing.T) {
+	ctx := context.Background()
+	a := newNode(t, func(c *Config) { c.AuthorizedFetch = true })
+	b := newNode(t)
+	a.store.CreateUser(ctx, "alice")
+	mustProject(t, a.store, "alice", "tractor")
+	bob, _ := b.store.CreateUser(ctx, "bob")
+	actor := a.svc.Site().ProjectActor("alice", "tractor")
+
+	// B's fetch is signed, so A answers it: A checked it with B's
+	// instance actor's key, fetched from B.
+	ra, err := b.svc.FetchActor(ctx, actor)
+	if err != nil || ra.URI != actor {
+		t.Fatalf("signed fetch from B: %+v %v", ra, err)
+	}
+	if _, err := a.store.RemoteActorByKey(ctx, ap.KeyID(b.svc.Site().InstanceActor())); err != nil {
+		t.Errorf("A did not check the fetch with B's instance key: %v", err)
+	}
+	// Both ways: B follows alice/tractor, A (signed-fetch only) accepts.
+	if _, _, err := b.svc.Follow(ctx, bob, "alice..tractor@"+a.svc.Site().Host(), ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B hears A's Accept", func() bool {
+		fs, _ := b.store.FollowingOf(ctx, bob.ID)
+		return len(fs) == 1 && fs[0].State == "accepted"
+	})
+
+	fetch := func(key *rsa.PrivateKey, keyID string, at time.Time) int {
+		req, _ := http.NewRequest("GET", actor, nil)
+		req.Header.Set("Accept", ap.ContentType)
+		if key != nil {
+			if err := httpsig.Sign(req, nil, keyID, key, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	bKey, _, err := b.svc.key(ctx, instanceKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, _ := httpsig.NewKey()
+	bKeyID := ap.KeyID(b.svc.Site().InstanceActor())
+	for _, c := range []struct {
+		name string
+		key  *rsa.PrivateKey
+		at   time.Time
+		want int
+	}{
+		{"signed by B", bKey, time.Now(), 200},
+		{"unsigned", nil, time.Now(), 401},
+		{"forged", forger, time.Now(), 401},
+		{"stale date", bKey, time.Now().Add(-3 * time.Hour), 401},
+	} {
+		if got := fetch(c.key, bKeyID, c.at); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+	if err := a.store.AddBlock(ctx, strings.ToLower(hostOf(b.url)), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fetch(bKey, bKeyID, time.Now()); got != 403 {
+		t.Errorf("blocked server: %d, want 403", got)
+	}
+
+	// The instance actor, WebFinger and NodeInfo stay open.
+	inst := get(t, a.url+"/ap/actor")
+	for _, err := range aptest.Check("actor", inst) {
+		t.Errorf("instance actor: %v", err)
+	}
+	for _, path := range []string{"/ap/actor/outbox", "/.well-known/webfinger?resource=acct:ap@" + a.svc.Site().Host(), "/.well-known/nodeinfo"} {
+		get(t, a.url+path)
+	}
+	// Without AuthorizedFetch, documents are open to anyone (B).
+	get(t, b.url+"/ap/users/bob")
+}

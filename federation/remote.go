@@ -11,7 +11,10 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/blueprints-hq/blueprints/federation/ap"
+	"github.com/blueprints-hq/blueprints/federation/httpsig"
 	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
@@ -30,6 +33,15 @@ func (s *Service) get(ctx context.Context, u, accept string) ([]byte, error) {
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", s.cfg.UserAgent)
+	// Signed by the instance actor, so servers that answer only signed
+	// fetches (Mastodon's secure mode, --authorized-fetch) answer.
+	key, _, err := s.key(ctx, instanceKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := httpsig.Sign(req, nil, ap.KeyID(s.site.InstanceActor()), key, s.cfg.Now()); err != nil {
+		return nil, err
+	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
 		return nil, err
@@ -117,4 +129,45 @@ func (s *Service) Resolve(ctx context.Context, handle string) (store.RemoteActor
 		return s.FetchActor(ctx, self)
 	}
 	return store.RemoteActor{}, fmt.Errorf("%s: WebFinger: %w", handle, errors.Join(errs...))
+}
+
+// signedFetch wraps a document's handler: with AuthorizedFetch, the GET
+// must be signed by a remote actor's key (checked as an inbox checks a
+// POST: key fetched, date window, server and actor blocks).
+func (s *Service) signedFetch(h echo.HandlerFunc) echo.HandlerFunc {
+	if !s.cfg.AuthorizedFetch {
+		return h
+	}
+	return func(c echo.Context) error {
+		r := c.Request()
+		ctx := r.Context()
+		params, err := httpsig.Parse(r)
+		if err != nil {
+			return echo.NewHTTPError(http.StatusUnauthorized, "this server answers signed fetches only: "+err.Error())
+		}
+		keyHost := hostOf(params.KeyID)
+		if keyHost == "" || ap.CheckIRI(params.KeyID) != nil {
+			return echo.NewHTTPError(http.StatusUnauthorized, fmt.Sprintf("key id %q is not an http(s) URL", params.KeyID))
+		}
+		if blocked, err := s.cfg.Store.Blocked(ctx, keyHost); err != nil {
+			return s.fail(c, err)
+		} else if blocked {
+			return echo.NewHTTPError(http.StatusForbidden, "server "+keyHost+" is blocked here")
+		}
+		actor, err := s.verify(ctx, r, nil, params, s.cfg.Now())
+		var ref *Refusal
+		if errors.As(err, &ref) {
+			s.log.Info("refused an unsigned or badly signed fetch", "path", r.URL.Path, "reason", ref.Reason)
+			return echo.NewHTTPError(ref.Status, ref.Reason)
+		}
+		if err != nil {
+			return s.fail(c, err)
+		}
+		if blocked, err := s.cfg.Store.Blocked(ctx, actor.URI); err != nil {
+			return s.fail(c, err)
+		} else if blocked {
+			return echo.NewHTTPError(http.StatusForbidden, "actor "+actor.URI+" is blocked here")
+		}
+		return h(c)
+	}
 }

@@ -189,6 +189,8 @@ var routeCases = map[string]routeCase{
 	"GET /.well-known/nodeinfo":                         {path: "/.well-known/nodeinfo"},
 	"GET /ap/nodeinfo/2.1":                              {path: "/ap/nodeinfo/2.1"},
 	"POST /ap/inbox":                                    {path: "/ap/inbox", body: "{}"},
+	"GET /ap/actor":                                     {path: "/ap/actor"},
+	"GET /ap/actor/:collection":                         {path: "/ap/actor/outbox"},
 	"GET /ap/users/:name":                               {path: "/ap/users/acme"},
 	"GET /ap/users/:name/:collection":                   {path: "/ap/users/acme/outbox"},
 	"POST /ap/users/:name/inbox":                        {path: "/ap/users/acme/inbox", body: "{}"},

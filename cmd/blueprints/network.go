@@ -44,6 +44,8 @@ func networkFlags(fs *cli.Flags, serve bool) {
 	fs.Env("peers", "BLUEPRINTS_PEERS")
 	fs.Duration("search-deadline", netsearch.DefaultDeadline, "how long federated search waits for peers before answering without the late ones")
 	fs.Env("search-deadline", "BLUEPRINTS_SEARCH_DEADLINE")
+	fs.Bool("authorized-fetch", false, "answer ActivityPub actor documents, collections and Notes only to GETs signed by another server (as Mastodon's secure mode): blocked servers then see nothing")
+	fs.Env("authorized-fetch", "BLUEPRINTS_AUTHORIZED_FETCH")
 	fs.Duration("mirror-interval", mirror.DefaultInterval, "how often each mirror asks its origin for new commits (also refreshed on demand and when a Blueprints origin announces a push)")
 	fs.Env("mirror-interval", "BLUEPRINTS_MIRROR_INTERVAL")
 }
@@ -55,6 +57,8 @@ type networkConfig struct {
 	Peers          []string
 	SearchDeadline time.Duration
 	MirrorInterval time.Duration
+	// AuthorizedFetch: documents only for signed fetches (serve only).
+	AuthorizedFetch bool
 }
 
 func readNetworkFlags(fs *cli.Flags) (networkConfig, error) {
@@ -70,6 +74,7 @@ func readNetworkFlags(fs *cli.Flags) (networkConfig, error) {
 		if nc.Peers, err = netsearch.ParsePeers(flagString(fs, "peers")); err != nil {
 			return nc, fmt.Errorf("%w: --peers: %w", cli.ErrUsage, err)
 		}
+		nc.AuthorizedFetch = flagString(fs, "authorized-fetch") == "true"
 		nc.SearchDeadline = fs.Lookup("search-deadline").Value.(interface{ Get() any }).Get().(time.Duration)
 		nc.MirrorInterval = fs.Lookup("mirror-interval").Value.(interface{ Get() any }).Get().(time.Duration)
 		if nc.MirrorInterval < time.Second {
@@ -132,7 +137,7 @@ func wireNetwork(ctx context.Context, log *slog.Logger, st *store.Store, policy 
 		return nil, err
 	}
 	fed, err := federation.New(federation.Config{Store: st, Policy: policy, Client: c.small, Origin: origin, RepoPath: repos.Path,
-		Mirrors: ms, Logger: log, Node: node, Version: buildVersion(), OpenSignup: openSignup})
+		Mirrors: ms, Logger: log, Node: node, Version: buildVersion(), OpenSignup: openSignup, AuthorizedFetch: nc.AuthorizedFetch})
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -596,8 +595,6 @@ func TestNetworkOfServers(t *testing.T) {
 	})
 }
 
-var networkScreenshots = flag.Bool("screenshots", false, "write the network test's screenshots to testdata/screenshots")
-
 // saveShot keeps a screenshot at half size: in the test's temp folder, or
 // in testdata/screenshots with -screenshots.
 func saveShot(t *testing.T, name string, shot []byte) {
@@ -619,7 +616,7 @@ func saveShot(t *testing.T, name string, shot []byte) {
 		}
 	}
 	dir := t.TempDir()
-	if *networkScreenshots {
+	if *keepScreenshots {
 		dir = filepath.Join(testenv.ModuleRoot(t), "testdata", "screenshots")
 	}
 	var buf bytes.Buffer

@@ -39,6 +39,7 @@ const (
 	TypePerson       = "Person"       // a user
 	TypeOrganization = "Organization" // an organisation
 	TypeService      = "Service"      // a project: it publishes versions
+	TypeApplication  = "Application"  // the server itself (its instance actor)
 )
 
 // ActorTypes are the actor types accepted from other servers: the five
@@ -81,6 +82,15 @@ func (s Site) UserActor(name string) string { return s.Origin + "/ap/users/" + s
 func (s Site) ProjectActor(owner, name string) string {
 	return s.Origin + "/ap/projects/" + seg(owner) + "/" + seg(name)
 }
+
+// InstanceActor is the id of the server's own actor, whose key signs the
+// documents this server fetches from others (as Mastodon's instance actor
+// does), so servers that answer only signed fetches answer it.
+func (s Site) InstanceActor() string { return s.Origin + "/ap/actor" }
+
+// InstanceUsername is the instance actor's preferredUsername: "ap" is a
+// reserved owner name, so no user or organisation can take it.
+const InstanceUsername = "ap"
 
 // KeyID is the id of an actor's key.
 func KeyID(actor string) string { return actor + "#main-key" }

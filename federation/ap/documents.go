@@ -126,6 +126,27 @@ func actorBase(s Site, id, owner, project, pubPEM string) Actor {
 	}
 }
 
+// InstanceActorDoc is the server's own actor: an Application with no
+// followers and no posts, there for its key.
+func (s Site) InstanceActorDoc(pubPEM string) Actor {
+	id := s.InstanceActor()
+	return Actor{
+		Context:           actorContext(),
+		ID:                id,
+		Type:              TypeApplication,
+		PreferredUsername: InstanceUsername,
+		Name:              "Blueprints at " + s.Host(),
+		Inbox:             s.SharedInbox(),
+		Outbox:            id + "/outbox",
+		Followers:         id + "/followers",
+		Following:         id + "/following",
+		Endpoints:         &Endpoints{SharedInbox: s.SharedInbox()},
+		PublicKey:         PublicKey{ID: KeyID(id), Owner: id, PublicKeyPem: pubPEM},
+		URL:               s.Origin + "/",
+		Webfinger:         InstanceUsername + "@" + s.Host(),
+	}
+}
+
 // UserActor is the actor document of a user or organisation.
 func (s Site) UserActorDoc(u UserInfo, pubPEM string) Actor {
 	a := actorBase(s, s.UserActor(u.Name), u.Name, "", pubPEM)
