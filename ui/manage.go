@@ -43,6 +43,9 @@ func (u *UI) registerManage(e *echo.Echo) {
 	form("/organisations", u.createOrg)
 	form("/organisations/:org/members", u.setMember)
 	form("/organisations/:org/members/:user/remove", u.removeMember)
+	page("/organisations/:org/webhooks", u.orgWebhooksPage)
+	form("/organisations/:org/webhooks", u.addOrgWebhook)
+	form("/organisations/:org/webhooks/:id/remove", u.removeOrgWebhook)
 	if u.admin == nil {
 		return
 	}
@@ -53,6 +56,8 @@ func (u *UI) registerManage(e *echo.Echo) {
 	form("/:owner/:project/settings/collaborators/:user/remove", u.removeCollaborator)
 	form("/:owner/:project/settings/move", u.moveProject)
 	form("/:owner/:project/settings/delete", u.deleteProject)
+	form("/:owner/:project/settings/webhooks", u.addProjectWebhook)
+	form("/:owner/:project/settings/webhooks/:id/remove", u.removeProjectWebhook)
 }
 
 // manageLink is the project page's Settings link, for a viewer who may
@@ -259,23 +264,38 @@ type projectSettingsView struct {
 	P             *projectRef
 	Branches      []string
 	Collaborators []store.Collaborator
+	Webhooks      webhooksView
 	CSRF          string
 	Error, Done   string
 }
 
+// settingsNotice is what a settings form's answer says: an error, what
+// was done, or the secret of a webhook just added (shown once).
+type settingsNotice struct {
+	Error, Done, Secret string
+}
+
 // projectSettings is the settings page: description, default branch,
-// visibility, collaborators, rename, transfer and delete.
+// visibility, collaborators, webhooks, rename, transfer and delete.
 func (u *UI) projectSettings(c echo.Context) error {
 	return u.renderProjectSettings(c, http.StatusOK, "", "")
 }
 
 func (u *UI) renderProjectSettings(c echo.Context, status int, errMsg, done string) error {
+	return u.renderProjectSettingsWith(c, status, settingsNotice{Error: errMsg, Done: done})
+}
+
+func (u *UI) renderProjectSettingsWith(c echo.Context, status int, n settingsNotice) error {
 	p, err := u.openProjectFor(c, access.Manage)
 	if err != nil {
 		return u.fail(c, err)
 	}
 	ctx := c.Request().Context()
-	v := projectSettingsView{P: p, CSRF: u.web.CSRFToken(c), Error: errMsg, Done: done}
+	v := projectSettingsView{P: p, CSRF: u.web.CSRFToken(c), Error: n.Error, Done: n.Done}
+	if v.Webhooks, err = u.projectWebhooks(c, p); err != nil {
+		return u.fail(c, err)
+	}
+	v.Webhooks.Secret = n.Secret
 	if v.Branches, err = p.Browse.Branches(); err != nil {
 		return u.fail(c, err)
 	}

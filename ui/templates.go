@@ -23,7 +23,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed with layout.html.
-var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error", "login", "signup", "settings", "owner", "projectsettings", "network", "netsearch", "print"}
+var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error", "login", "signup", "settings", "owner", "projectsettings", "network", "netsearch", "print", "orgwebhooks"}
 
 // layout is what every page template receives.
 type layout struct {
@@ -77,7 +77,7 @@ func templateFuncs() template.FuncMap {
 func parsePages(static string) (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(templateFuncs()).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(templateFuncs()).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/webhooks.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}

@@ -1,86 +1,15 @@
 package ui_test
 
 import (
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 )
-
-// viewer is a browser as one person: a cookie jar, redirects not followed.
-type viewer struct {
-	t    *testing.T
-	base string
-	c    *http.Client
-}
-
-func newViewer(t *testing.T, base string) *viewer {
-	jar, _ := cookiejar.New(nil)
-	return &viewer{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (v *viewer) do(method, path string, hdr map[string]string, form url.Values) (int, string, http.Header) {
-	v.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, _ := http.NewRequest(method, v.base+path, body)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for k, val := range hdr {
-		req.Header.Set(k, val)
-	}
-	res, err := v.c.Do(req)
-	if err != nil {
-		v.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(data), res.Header
-}
-
-var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
-
-// csrf is the token of the first form on path.
-func (v *viewer) csrf(path string) string {
-	v.t.Helper()
-	_, body, _ := v.do("GET", path, nil, nil)
-	m := csrfField.FindStringSubmatch(body)
-	if m == nil {
-		v.t.Fatalf("no CSRF token on %s", path)
-	}
-	return m[1]
-}
-
-func (v *viewer) signIn(name, password string) {
-	v.t.Helper()
-	code, body, _ := v.do("POST", "/login", nil, url.Values{"_csrf": {v.csrf("/login")}, "username": {name}, "password": {password}, "next": {"/"}})
-	if code != http.StatusSeeOther {
-		v.t.Fatalf("sign in as %s: %d\n%s", name, code, body)
-	}
-}
-
-// setPassword gives an account a web sign-in password.
-func setPassword(t *testing.T, srv *testenv.Server, name, password string) {
-	t.Helper()
-	cmd := exec.Command(testenv.Binary(t), "user", "password", name, "--data", srv.Data)
-	cmd.Stdin = strings.NewReader(password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("blueprints user password %s: %v\n%s", name, err, out)
-	}
-}
 
 // TestPerViewerCaching: pages are cached and tagged per viewer. Each
 // viewer's account bar and a project's Settings link are filled into
@@ -99,8 +28,8 @@ func TestPerViewerCaching(t *testing.T) {
 	token := srv.AddUser(t, owner)
 	srv.AddUser(t, "vera")
 	const pw = "a long enough password"
-	setPassword(t, srv, owner, pw)
-	setPassword(t, srv, "vera", pw)
+	srv.SetPassword(t, owner, pw)
+	srv.SetPassword(t, "vera", pw)
 	s := &site{srv: srv, token: token, work: t.TempDir()}
 
 	dir := filepath.Join(s.work, "bracket")
@@ -118,21 +47,21 @@ func TestPerViewerCaching(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	anon, vera, maker := newViewer(t, srv.URL), newViewer(t, srv.URL), newViewer(t, srv.URL)
-	vera.signIn("vera", pw)
-	maker.signIn(owner, pw)
+	anon, vera, maker := testenv.NewWebClient(t, srv.URL), testenv.NewWebClient(t, srv.URL), testenv.NewWebClient(t, srv.URL)
+	vera.SignIn("vera", pw)
+	maker.SignIn(owner, pw)
 	const project = "/" + owner + "/bracket"
 	settingsLink := `href="` + project + `/settings"`
 	signIn := `href="/login?next=`
 
 	// What each viewer gets, and its tag.
-	page := func(who string, v *viewer, path, tag string, want int) (string, string) {
+	page := func(who string, v *testenv.WebClient, path, tag string, want int) (string, string) {
 		t.Helper()
 		hdr := map[string]string{}
 		if tag != "" {
 			hdr["If-None-Match"] = tag
 		}
-		code, body, h := v.do("GET", path, hdr, nil)
+		code, body, h := v.Do("GET", path, hdr, nil)
 		if code != want {
 			t.Fatalf("GET %s as %s with tag %q: %d, want %d", path, who, tag, code, want)
 		}
@@ -184,15 +113,15 @@ func TestPerViewerCaching(t *testing.T) {
 		}
 	}
 	// Feeds for a signed-in reader are not for shared caches.
-	if _, _, h := maker.do("GET", "/projects.atom", nil, nil); !strings.HasPrefix(h.Get("Cache-Control"), "private") {
+	if _, _, h := maker.Do("GET", "/projects.atom", nil, nil); !strings.HasPrefix(h.Get("Cache-Control"), "private") {
 		t.Errorf("the owner's /projects.atom: Cache-Control %q", h.Get("Cache-Control"))
 	}
-	if _, _, h := anon.do("GET", "/projects.atom", nil, nil); !strings.HasPrefix(h.Get("Cache-Control"), "public") {
+	if _, _, h := anon.Do("GET", "/projects.atom", nil, nil); !strings.HasPrefix(h.Get("Cache-Control"), "public") {
 		t.Errorf("anonymous /projects.atom: Cache-Control %q", h.Get("Cache-Control"))
 	}
 	// The sitemap is for crawlers: public projects, whoever asks.
-	for who, v := range map[string]*viewer{"anonymous": anon, "maker": maker} {
-		code, body, _ := v.do("GET", "/sitemap.xml", nil, nil)
+	for who, v := range map[string]*testenv.WebClient{"anonymous": anon, "maker": maker} {
+		code, body, _ := v.Do("GET", "/sitemap.xml", nil, nil)
 		if code != 200 || !strings.Contains(body, "/"+owner+"/bracket") || strings.Contains(body, "secret-jig") {
 			t.Errorf("sitemap as %s: %d, public project listed %v, private listed %v", who, code, strings.Contains(body, "/bracket"), strings.Contains(body, "secret-jig"))
 		}
@@ -200,25 +129,25 @@ func TestPerViewerCaching(t *testing.T) {
 	// oEmbed answers what the asker may read.
 	embed := "/oembed?url=" + url.QueryEscape(srv.URL+"/"+owner+"/secret-jig/blob/main/hidden_clamp.stl")
 	for who, c := range map[string]struct {
-		v    *viewer
+		v    *testenv.WebClient
 		want int
 	}{"anonymous": {anon, 404}, "vera": {vera, 404}, "maker": {maker, 200}} {
-		if code, body, _ := c.v.do("GET", embed, nil, nil); code != c.want || c.want == 404 && strings.Contains(body, "hidden_clamp") {
+		if code, body, _ := c.v.Do("GET", embed, nil, nil); code != c.want || c.want == 404 && strings.Contains(body, "hidden_clamp") {
 			t.Errorf("oEmbed of the private part as %s: %d, want %d\n%s", who, code, c.want, body)
 		}
 	}
 	// The private project's commits feed is the owner's alone.
 	for who, c := range map[string]struct {
-		v    *viewer
+		v    *testenv.WebClient
 		want int
 	}{"anonymous": {anon, 404}, "vera": {vera, 404}, "maker": {maker, 200}} {
-		if code, _, _ := c.v.do("GET", "/"+owner+"/secret-jig/commits.atom", nil, nil); code != c.want {
+		if code, _, _ := c.v.Do("GET", "/"+owner+"/secret-jig/commits.atom", nil, nil); code != c.want {
 			t.Errorf("commits feed of the private project as %s: %d, want %d", who, code, c.want)
 		}
 	}
 
 	// Signing out makes her copy stale again.
-	if code, _, _ := vera.do("POST", "/logout", nil, url.Values{"_csrf": {vera.csrf("/settings")}}); code != http.StatusSeeOther {
+	if code, _, _ := vera.Do("POST", "/logout", nil, url.Values{"_csrf": {vera.CSRF("/settings")}}); code != http.StatusSeeOther {
 		t.Fatalf("sign out: %d", code)
 	}
 	body, _ = page("vera signed out", vera, project, veraTag, 200)
@@ -228,12 +157,12 @@ func TestPerViewerCaching(t *testing.T) {
 	// Signed in again, she sees what she saw, but in a new session: the
 	// old copy's sign-out form carries the old session's CSRF token, so it
 	// must not be fresh.
-	vera.signIn("vera", pw)
+	vera.SignIn("vera", pw)
 	body, again := page("vera in a new session", vera, project, veraTag, 200)
 	if again == veraTag || !strings.Contains(body, `href="/vera"`) {
 		t.Errorf("a new session: tag %s (old %s), her name on the page %v", again, veraTag, strings.Contains(body, `href="/vera"`))
 	}
-	if code, _, _ := vera.do("POST", "/logout", nil, url.Values{"_csrf": {csrfField.FindStringSubmatch(body)[1]}}); code != http.StatusSeeOther {
+	if code, _, _ := vera.Do("POST", "/logout", nil, url.Values{"_csrf": {testenv.CSRFField.FindStringSubmatch(body)[1]}}); code != http.StatusSeeOther {
 		t.Errorf("sign out with the token of the page she got: %d", code)
 	}
 }

@@ -2,63 +2,17 @@ package webhook_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/webhook"
+	"github.com/blueprints-hq/blueprints/webhook/webhooktest"
 )
-
-// receiver is a webhook endpoint on loopback that checks signatures and
-// answers with the statuses it is told, in order (200 once they run out).
-type receiver struct {
-	*httptest.Server
-	secret string
-	mu     sync.Mutex
-	got    []delivery
-	answer []int
-}
-
-type delivery struct {
-	event, guid string
-	body        []byte
-	signed      bool
-	status      int
-}
-
-func newReceiver(t *testing.T, secret string, answers ...int) *receiver {
-	r := &receiver{secret: secret, answer: answers}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		status := 200
-		if len(r.answer) > 0 {
-			status, r.answer = r.answer[0], r.answer[1:]
-		}
-		r.got = append(r.got, delivery{
-			event: req.Header.Get(webhook.HeaderEvent), guid: req.Header.Get(webhook.HeaderDelivery), body: body,
-			signed: webhook.Verify(r.secret, body, req.Header.Get(webhook.HeaderSignature)), status: status,
-		})
-		w.WriteHeader(status)
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *receiver) deliveries() []delivery {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]delivery(nil), r.got...)
-}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -101,17 +55,17 @@ func TestWebhooks(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "bracket")
 	push(t, srv, token, "bracket", dir, 200)
 
-	good := newReceiver(t, "s3cret")
+	good := webhooktest.New(t, "s3cret")
 	if out, err := srv.Run(t, "webhook", "add", "maker/bracket", good.URL+"/hook", "--secret", "s3cret"); err != nil {
 		t.Fatalf("webhook add: %v\n%s", err, out)
 	}
-	failing := newReceiver(t, "", 500, 503, 500)
+	failing := webhooktest.New(t, "", 500, 503, 500)
 	out, err := srv.Run(t, "webhook", "add", "maker/bracket", failing.URL, "--events", "push")
 	if err != nil {
 		t.Fatalf("webhook add: %v\n%s", err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	failing.secret = lines[len(lines)-1]
+	failingSecret := lines[len(lines)-1]
 
 	push(t, srv, token, "bracket", dir, 300)
 	// The first push's catalog.done may come too, if its job ended after
@@ -119,22 +73,22 @@ func TestWebhooks(t *testing.T) {
 	var p webhook.PushPayload
 	var cd webhook.CatalogPayload
 	waitFor(t, "push and its catalog.done at the good receiver", func() bool {
-		for _, d := range good.deliveries() {
-			switch d.event {
+		for _, d := range good.Deliveries() {
+			switch d.Event {
 			case "push":
-				json.Unmarshal(d.body, &p)
+				json.Unmarshal(d.Body, &p)
 			case "catalog.done":
 				var c webhook.CatalogPayload
-				if json.Unmarshal(d.body, &c) == nil && len(p.Updates) == 1 && c.Commit == p.Updates[0].New {
+				if json.Unmarshal(d.Body, &c) == nil && len(p.Updates) == 1 && c.Commit == p.Updates[0].New {
 					cd = c
 				}
 			}
 		}
 		return cd.Commit != ""
 	})
-	for _, d := range good.deliveries() {
-		if !d.signed {
-			t.Errorf("%s delivery %s: signature does not verify", d.event, d.guid)
+	for _, d := range good.Deliveries() {
+		if !d.Signed {
+			t.Errorf("%s delivery %s: signature does not verify", d.Event, d.GUID)
 		}
 	}
 	if p.Project != "maker/bracket" || p.Pusher != "maker" || len(p.Updates) != 1 || p.URL != "https://blueprints.example.org/maker/bracket" {
@@ -146,11 +100,11 @@ func TestWebhooks(t *testing.T) {
 
 	// The failing receiver: 3 failures, then 200 on the 4th try of the
 	// same delivery.
-	waitFor(t, "4 attempts at the failing receiver", func() bool { return len(failing.deliveries()) >= 4 })
-	ds := failing.deliveries()
+	waitFor(t, "4 attempts at the failing receiver", func() bool { return len(failing.Deliveries()) >= 4 })
+	ds := failing.Deliveries()
 	for i, d := range ds {
-		if d.guid != ds[0].guid || d.event != "push" || !d.signed {
-			t.Errorf("attempt %d: %s %s signed %v; want retries of one signed push delivery", i, d.event, d.guid, d.signed)
+		if d.GUID != ds[0].GUID || d.Event != "push" || !webhook.Verify(failingSecret, d.Body, d.Signature) {
+			t.Errorf("attempt %d: %s %s signed %v; want retries of one signed push delivery", i, d.Event, d.GUID, webhook.Verify(failingSecret, d.Body, d.Signature))
 		}
 	}
 	waitFor(t, "the delivery recorded as delivered", func() bool {
@@ -158,7 +112,7 @@ func TestWebhooks(t *testing.T) {
 		return strings.Contains(out, "delivered  200  attempts 4")
 	})
 	list, _ := srv.Run(t, "webhook", "list", "maker/bracket")
-	if strings.Contains(list, "s3cret") || strings.Contains(list, failing.secret) {
+	if strings.Contains(list, "s3cret") || strings.Contains(list, failingSecret) {
 		t.Errorf("webhook list shows a secret:\n%s", list)
 	}
 
@@ -167,7 +121,7 @@ func TestWebhooks(t *testing.T) {
 		token := plain.AddUser(t, "maker")
 		dir := filepath.Join(t.TempDir(), "clamp")
 		push(t, plain, token, "clamp", dir, 200)
-		r := newReceiver(t, "x")
+		r := webhooktest.New(t, "x")
 		// Receivers often put a token in the URL: it must not reach the log.
 		if out, err := plain.Run(t, "webhook", "add", "maker/clamp", r.URL+"/hooks/T0KENinURL", "--secret", "x", "--events", "push"); err != nil {
 			t.Fatalf("webhook add: %v\n%s", err, out)
@@ -177,7 +131,7 @@ func TestWebhooks(t *testing.T) {
 			out, _ := plain.Run(t, "webhook", "list", "maker/clamp")
 			return strings.Contains(out, "failed") && strings.Contains(out, "loopback address")
 		})
-		if n := len(r.deliveries()); n != 0 {
+		if n := len(r.Deliveries()); n != 0 {
 			t.Errorf("a refused receiver was called %d times", n)
 		}
 		if !strings.Contains(plain.Log(), "webhook refused") {

@@ -108,6 +108,10 @@ var routeCases = map[string]routeCase{
 	"POST /organisations":                           {path: "/organisations", need: needSignedIn, body: "name=settings"},
 	"POST /organisations/:org/members":              {path: "/organisations/acme/members", need: needSignedIn, body: "user=nobody-here&role=member"},
 	"POST /organisations/:org/members/:user/remove": {path: "/organisations/acme/members/nobody-here/remove", need: needSignedIn},
+	"GET /organisations/:org/webhooks":              {path: "/organisations/acme/webhooks", need: needSignedIn},
+	"HEAD /organisations/:org/webhooks":             {path: "/organisations/acme/webhooks", need: needSignedIn},
+	"POST /organisations/:org/webhooks":             {path: "/organisations/acme/webhooks", need: needSignedIn, body: "url=ftp%3A%2F%2Fexample.org&events=push"},
+	"POST /organisations/:org/webhooks/:id/remove":  {path: "/organisations/acme/webhooks/999999/remove", need: needSignedIn},
 	// What crawlers, feed readers and link previews read (issue 18).
 	"GET /robots.txt":                    {path: "/robots.txt"},
 	"HEAD /robots.txt":                   {path: "/robots.txt"},
@@ -181,6 +185,8 @@ var routeCases = map[string]routeCase{
 	"POST /:owner/:project/settings/collaborators/:user/remove": {path: "/{p}/settings/collaborators/nobody-here/remove", need: needManage, ok: []int{400}},
 	"POST /:owner/:project/settings/move":                       {path: "/{p}/settings/move", need: needManage, body: "name=..bad", ok: []int{400}},
 	"POST /:owner/:project/settings/delete":                     {path: "/{p}/settings/delete", need: needManage, body: "confirm=wrong", ok: []int{400}},
+	"POST /:owner/:project/settings/webhooks":                   {path: "/{p}/settings/webhooks", need: needManage, body: "url=ftp%3A%2F%2Fexample.org&events=push", ok: []int{400}},
+	"POST /:owner/:project/settings/webhooks/:id/remove":        {path: "/{p}/settings/webhooks/999999/remove", need: needManage, ok: []int{400}},
 	// The network of servers. ActivityPub documents and inboxes are
 	// anonymous and only about public actors: a private project is no
 	// actor for anyone (checked for secrets). Inboxes take signed

@@ -57,7 +57,7 @@ func (b *browser) oidcAway(t *testing.T, start, username string) string {
 			if id == nil {
 				t.Fatalf("provider's login page without its request id:\n%s", res.body)
 			}
-			r, err := b.c.PostForm(mustURL(to).Scheme+"://"+mustURL(to).Host+"/login", url.Values{"id": {id[1]}, "username": {username}})
+			r, err := b.HTTP().PostForm(mustURL(to).Scheme+"://"+mustURL(to).Host+"/login", url.Values{"id": {id[1]}, "username": {username}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func (b *browser) oidcAway(t *testing.T, start, username string) string {
 		default:
 			t.Fatalf("at the provider, GET %s: %d\n%s", to, res.StatusCode, res.body)
 		}
-		if strings.HasPrefix(to, b.base+"/login/oidc/callback?") {
+		if strings.HasPrefix(to, b.Base+"/login/oidc/callback?") {
 			return to
 		}
 	}
@@ -85,11 +85,11 @@ type answer struct {
 // browser's cookies, without following redirects.
 func (b *browser) get(t *testing.T, u string) answer {
 	t.Helper()
-	if strings.HasPrefix(u, b.base) {
-		code, body, h := b.do("GET", strings.TrimPrefix(u, b.base), nil)
+	if strings.HasPrefix(u, b.Base) {
+		code, body, h := b.do("GET", strings.TrimPrefix(u, b.Base), nil)
 		return answer{&http.Response{StatusCode: code, Header: h}, body}
 	}
-	res, err := b.c.Get(u)
+	res, err := b.HTTP().Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestOIDCSignIn(t *testing.T) {
 		}
 		// The same answer again, in the same browser, with its state
 		// cookie put back: the state was taken.
-		b2.c.Jar.SetCookies(mustURL(srv.URL+"/login/oidc/"), []*http.Cookie{{Name: "bp_oidc", Value: mustURL(back).Query().Get("state"), Path: "/login/oidc"}})
+		b2.HTTP().Jar.SetCookies(mustURL(srv.URL+"/login/oidc/"), []*http.Cookie{{Name: "bp_oidc", Value: mustURL(back).Query().Get("state"), Path: "/login/oidc"}})
 		b2.do("POST", "/logout", url.Values{"_csrf": {b2.csrf("/settings")}})
 		before = strings.Count(srv.Log(), "used already")
 		if res := b2.get(t, back); res.StatusCode != 400 || !strings.Contains(res.body, "already used") || b2.signedInAs(t) != "" {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os/exec"
 	"regexp"
@@ -13,49 +11,26 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 )
 
-// browser is an HTTP client with cookies that does not follow redirects,
-// as a person's browser seen one request at a time.
+// browser is a person's browser seen one request at a time
+// (testenv.WebClient: cookies, redirects not followed).
 type browser struct {
-	t    *testing.T
-	base string
-	c    *http.Client
+	*testenv.WebClient
+	t *testing.T
 }
 
 func newBrowser(t *testing.T, base string) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &browser{WebClient: testenv.NewWebClient(t, base), t: t}
 }
 
 func (b *browser) do(method, path string, form url.Values) (int, string, http.Header) {
 	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, _ := http.NewRequest(method, b.base+path, body)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(data), res.Header
+	return b.Do(method, path, nil, form)
 }
-
-var csrfRE = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 // csrf loads path and returns the CSRF token of its first form.
 func (b *browser) csrf(path string) string {
 	b.t.Helper()
-	code, body, _ := b.do("GET", path, nil)
-	m := csrfRE.FindStringSubmatch(body)
-	if code != 200 || m == nil {
-		b.t.Fatalf("GET %s: %d, no CSRF token:\n%s", path, code, body)
-	}
-	return m[1]
+	return b.CSRF(path)
 }
 
 // signIn signs in with a password and checks where it leads.
@@ -111,7 +86,7 @@ func TestWebSignIn(t *testing.T) {
 	if !strings.Contains(h.Get("Cache-Control"), "no-store") {
 		t.Errorf("settings page may be cached: %q", h.Get("Cache-Control"))
 	}
-	for _, ck := range ada.c.Jar.Cookies(mustURL(srv.URL)) {
+	for _, ck := range ada.Cookies(mustURL(srv.URL)) {
 		if ck.Name == "bp_session" && len(ck.Value) < 30 {
 			t.Errorf("session cookie too short: %q", ck.Value)
 		}
