@@ -426,7 +426,7 @@ func TestNetworkOfServers(t *testing.T) {
 		}))
 		t.Cleanup(garbage.Close)
 		// C reaches A through a proxy that can make A hang.
-		aProxy = startHangingProxy(t, A.Addr)
+		aProxy = startHangingProxy(top, A.Addr) // lives as long as C
 		aURL = aProxy.URL
 		C = testenv.StartServer(top, testenv.Options{Args: []string{"--outbound-allow", loopback, "--peers", aURL + "," + B.URL + "," + garbage.URL, "--search-deadline", "800ms"}})
 		name := partsA.Parts[0].Name
@@ -457,10 +457,11 @@ func TestNetworkOfServers(t *testing.T) {
 		}
 		// A hangs: connections to it are accepted, requests read, and
 		// nothing ever answers.
-		aProxy.Hang()
+		aProxy.Hang(true)
 		start := time.Now()
 		res = ask()
 		took := time.Since(start)
+		aProxy.Hang(false)
 		state = map[string]string{}
 		for _, s := range res.Servers {
 			state[s.Server] = s.State
@@ -677,8 +678,9 @@ func startHangingProxy(t *testing.T, to string) *hangingProxy {
 	return p
 }
 
-// Hang makes every connection, open or new, go unanswered.
-func (p *hangingProxy) Hang() { p.hung.Store(true) }
+// Hang makes every connection, open or new, go unanswered (or answered
+// again, with false).
+func (p *hangingProxy) Hang(on bool) { p.hung.Store(on) }
 
 func (p *hangingProxy) serve(c net.Conn) {
 	defer c.Close()
