@@ -2,8 +2,9 @@
 // run, and prints each figure with the peer's and the ratio: git push and
 // clone against git http-backend, STL parsing against admesh, previews
 // against F3D, 3MF and OBJ reading against PrusaSlicer, the outside-program
-// sandbox against bare OpenSCAD, LFS transfers against direct S3, page and search latency, and
-// what private projects and signed-in sessions cost beside their absence.
+// sandbox against bare OpenSCAD, LFS transfers against direct S3, page and search latency,
+// what private projects and signed-in sessions cost beside their absence, and three nodes
+// behind HAProxy on PostgreSQL against one SQLite node.
 //
 //	go run ./bench            # every section
 //	go run ./bench -only git  # one section
@@ -33,6 +34,7 @@ var sections = []section{
 	{"network", benchNetwork},
 	{"print", benchPrint},
 	{"access", benchAccess},
+	{"cluster", benchCluster},
 	{"scale", benchScale}, // long: a million parts; not in the default run
 	// The whole-machine case of catalog alone; not in the default run.
 	{"machine", func(b *Bench) error {

@@ -93,6 +93,20 @@ func browserTest(t *testing.T, s *printSite) {
 	if f := strings.Fields(got); len(f) != 4 || f[0] != "200" || f[1] != "model/3mf" || f[2] != "PK" {
 		t.Errorf("3MF download: %q", got)
 	}
+	// A part page offers the same hand-off for the file as pushed, and a
+	// way to the plan.
+	err = chromedp.Do(ctx, chromedp.Navigate(s.srv.URL+"/"+owner+"/Voron-Trident/blob/main/STLs/Z_Assembly/z_carriage_rear.stl"),
+		chromedp.WaitVisible(`.part-print summary`), chromedp.Click(`.part-print summary`), chromedp.WaitVisible(`.part-print .handoff li a`))
+	if err != nil {
+		t.Fatalf("part page: the slicer links: %v", err)
+	}
+	names, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('.part-print .handoff a')].map(a => a.textContent + ' ' + a.getAttribute('href').split('?')[0]).join(',')`))
+	if want := "PrusaSlicer prusaslicer://open,OrcaSlicer orcaslicer://open,Bambu Studio bambustudio://open,Cura cura://open"; err != nil || names != want {
+		t.Errorf("part page hand-off: %q (%v), want %q", names, err, want)
+	}
+	if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		keep(t, "print-part.png", shot)
+	}
 	// The choice is remembered: the print page without a printer, and
 	// the search page's "fits my printer".
 	err = chromedp.Do(ctx, chromedp.Navigate(s.srv.URL+"/"+owner+"/Voron-Trident/print"), chromedp.WaitVisible(`.plate-card`))

@@ -598,9 +598,7 @@ func TestPrintEndToEnd(t *testing.T) {
 				t.Fatalf("picture %s: %v", pl.PictureURL, err)
 			}
 			checkPicture(t, img, plan.Printer.X, plan.Printer.Y)
-			if testing.Verbose() {
-				os.WriteFile(filepath.Join(os.TempDir(), fmt.Sprintf("i17-plate-%d.png", pl.N)), data, 0o644)
-			}
+			keep(t, fmt.Sprintf("print-plate-%d.png", pl.N), data)
 		}
 	})
 

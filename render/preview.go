@@ -1,6 +1,7 @@
 package render
 
 import (
+	"encoding/binary"
 	"fmt"
 	"image"
 	"image/color"
@@ -566,6 +567,16 @@ var shadeTable = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
 	return lut
 })
 
+// pixelTable is shadeTable's colours as opaque RGBA pixels, packed to be
+// stored little-endian: red in the low byte, alpha 255 in the high one.
+var pixelTable = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
+	var t [shadeGrid * shadeGrid]uint32
+	for i, c := range shadeTable() {
+		t[i] = c>>16&0xff | (c>>8&0xff)<<8 | (c&0xff)<<16 | 0xff<<24
+	}
+	return &t
+})
+
 // light returns the colour of a surface whose unit normal, in camera
 // space, is n (n[2] ≥ 0): a key light from the upper left, a weak fill
 // from the right, a sky-to-ground ambient term and a soft highlight.
@@ -599,9 +610,9 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 	if len(r.frames) == 2 {
 		other = r.frames[1].samples
 	}
-	lut := shadeTable()
-	bg := lut[0]
-	div := uint32(ss * ss)
+	lut, pix := shadeTable(), pixelTable()
+	bg := pix[0]
+	n := r.n
 	blocks := (size + resolveBlock - 1) / resolveBlock
 	parallel(r.workers, func(h int) {
 		for by := blocks * h / r.workers; by < blocks*(h+1)/r.workers; by++ {
@@ -615,48 +626,65 @@ func (r *raster) resolve(size, ss int) *image.RGBA {
 					drawn = drawn || f.anyTouched(tx0, tx1, ty0, ty1)
 				}
 				for y := y0; y < y1; y++ {
-					for x := x0; x < x1; x++ {
-						o := img.PixOffset(x, y)
-						if !drawn {
-							img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = uint8(bg>>16), uint8(bg>>8), uint8(bg), 255
-							continue
+					dst := img.Pix[y*img.Stride+4*x0 : y*img.Stride+4*x1]
+					switch {
+					case !drawn:
+						for d := 0; d+4 <= len(dst); d += 4 {
+							binary.LittleEndian.PutUint32(dst[d:], bg)
 						}
-						if ss == 3 {
+					case ss == 3:
+						// The block's three rows of samples, of each frame.
+						k0, k1 := 3*y*n+3*x0, 3*y*n+3*x1
+						s0, s1, s2 := samples[k0:k1], samples[k0+n:k1+n], samples[k0+2*n:k1+2*n]
+						o0, o1, o2 := other[k0:k1], other[k0+n:k1+n], other[k0+2*n:k1+2*n]
+						for j, d := 0, 0; j+3 <= len(s0) && j+3 <= len(s1) && j+3 <= len(s2) && d+4 <= len(dst); j, d = j+3, d+4 {
 							// Inside a facet, all nine samples have its
 							// cell: one look-up gives their average.
-							k := y*3*r.n + x*3
-							a0, a1, a2 := samples[k:k+3:k+3], other[k:k+3:k+3], samples[k+r.n:k+r.n+3:k+r.n+3]
-							b1, a3, b3 := other[k+r.n:k+r.n+3:k+r.n+3], samples[k+2*r.n:k+2*r.n+3:k+2*r.n+3], other[k+2*r.n:k+2*r.n+3:k+2*r.n+3]
-							c := uint16(max(a0[0], a1[0]))
-							if c == uint16(max(a0[1], a1[1])) && c == uint16(max(a0[2], a1[2])) &&
-								c == uint16(max(a2[0], b1[0])) && c == uint16(max(a2[1], b1[1])) && c == uint16(max(a2[2], b1[2])) &&
-								c == uint16(max(a3[0], b3[0])) && c == uint16(max(a3[1], b3[1])) && c == uint16(max(a3[2], b3[2])) {
-								v := lut[c]
-								img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = uint8(v>>16), uint8(v>>8), uint8(v), 255
+							c := uint16(max(s0[j], o0[j]))
+							if c == uint16(max(s0[j+1], o0[j+1])) && c == uint16(max(s0[j+2], o0[j+2])) &&
+								c == uint16(max(s1[j], o1[j])) && c == uint16(max(s1[j+1], o1[j+1])) && c == uint16(max(s1[j+2], o1[j+2])) &&
+								c == uint16(max(s2[j], o2[j])) && c == uint16(max(s2[j+1], o2[j+1])) && c == uint16(max(s2[j+2], o2[j+2])) {
+								binary.LittleEndian.PutUint32(dst[d:], pix[c])
 								continue
 							}
+							var sum [3]uint32
+							addSamples(&sum, lut, s0[j:j+3], o0[j:j+3])
+							addSamples(&sum, lut, s1[j:j+3], o1[j:j+3])
+							addSamples(&sum, lut, s2[j:j+3], o2[j:j+3])
+							binary.LittleEndian.PutUint32(dst[d:], average(sum, 9))
 						}
-						var sr, sg, sb uint32
-						for j := range ss {
-							row := (y*ss + j) * r.n
-							for i := range ss {
-								k := row + x*ss + i
-								c := lut[uint16(max(samples[k], other[k]))]
-								sr += c >> 16 & 0xff
-								sg += c >> 8 & 0xff
-								sb += c & 0xff
+					default:
+						for x := x0; x < x1; x++ {
+							var sum [3]uint32
+							for j := range ss {
+								k := (y*ss+j)*n + x*ss
+								addSamples(&sum, lut, samples[k:k+ss], other[k:k+ss])
 							}
+							binary.LittleEndian.PutUint32(dst[4*(x-x0):], average(sum, uint32(ss*ss)))
 						}
-						img.Pix[o] = uint8((sr + div/2) / div)
-						img.Pix[o+1] = uint8((sg + div/2) / div)
-						img.Pix[o+2] = uint8((sb + div/2) / div)
-						img.Pix[o+3] = 255
 					}
 				}
 			}
 		}
 	})
 	return img
+}
+
+// addSamples adds the colours of the samples a (merged with those of b,
+// the other frame) to sum, red, green and blue.
+func addSamples(sum *[3]uint32, lut *[shadeGrid * shadeGrid]uint32, a, b []uint32) {
+	for i, v := range a {
+		c := lut[uint16(max(v, b[i]))]
+		sum[0] += c >> 16 & 0xff
+		sum[1] += c >> 8 & 0xff
+		sum[2] += c & 0xff
+	}
+}
+
+// average is the opaque pixel (as pixelTable packs it) of the mean of
+// div colours summing to sum, rounded.
+func average(sum [3]uint32, div uint32) uint32 {
+	return (sum[0]+div/2)/div | (sum[1]+div/2)/div<<8 | (sum[2]+div/2)/div<<16 | 0xff<<24
 }
 
 // resolveBlock is the side, in pixels, of the blocks resolve looks at:

@@ -36,6 +36,39 @@ type columns struct {
 	nameRankOnce sync.Once
 	nameRank     []uint32 // order of the lower-case name; built on first use
 	nameRankErr  error
+
+	// The documents each viewer's scope may read, built on first use:
+	// the segment never changes, and a visibility change rewrites the
+	// project's documents into a new segment.
+	scopesMu sync.Mutex
+	scopes   map[Scope]*roaring.Bitmap
+}
+
+// maxScopes bounds the scopes a segment keeps (one bitmap each); past it
+// they are forgotten and built again on use.
+const maxScopes = 32
+
+// scope returns the documents of the segment that s may read, as a
+// bitmap the caller must not change, building it with build on first
+// use.
+func (c *columns) scope(s Scope, build func() (*roaring.Bitmap, error)) (*roaring.Bitmap, error) {
+	c.scopesMu.Lock()
+	bm, ok := c.scopes[s]
+	c.scopesMu.Unlock()
+	if ok {
+		return bm, nil
+	}
+	bm, err := build()
+	if err != nil {
+		return nil, err
+	}
+	c.scopesMu.Lock()
+	defer c.scopesMu.Unlock()
+	if c.scopes == nil || len(c.scopes) >= maxScopes {
+		c.scopes = make(map[Scope]*roaring.Bitmap)
+	}
+	c.scopes[s] = bm
+	return bm, nil
 }
 
 // keywordColumn is a keyword field of one segment.

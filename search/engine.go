@@ -199,10 +199,10 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 	}
 	slices.SortStableFunc(cands, func(a, c candidate) int { return compareCandidates(sort, a, c) })
 	from := (q.Page - 1) * q.PerPage
-	if sort != SortRelevance {
-		if err := tiesByID(matches, cands, from, want); err != nil {
-			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
-		}
+	// Equal keys by id, relevance included: every node of a cluster builds
+	// its own index, in its own order, and all must show the same page.
+	if err := tiesByID(matches, cands, from, want); err != nil {
+		return Result{}, fmt.Errorf("search %s: %w", b.path, err)
 	}
 	for _, c := range cands[min(from, len(cands)):min(want, len(cands))] {
 		d, err := storedDoc(matches[c.seg].seg, c.doc)
@@ -309,33 +309,39 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 	// documents, and those of the owners and projects it names. A filter
 	// on the match, so totals and facets count nothing else.
 	if !q.Scope.All && !set.IsEmpty() {
-		var bms []*roaring.Bitmap
-		add := func(field, term string) error {
-			d, err := dict(field)
-			if err != nil {
-				return err
+		readable, err := cols.scope(q.Scope, func() (*roaring.Bitmap, error) {
+			var bms []*roaring.Bitmap
+			add := func(field, term string) error {
+				d, err := dict(field)
+				if err != nil {
+					return err
+				}
+				bm, err := postings(d, term)
+				if err != nil {
+					return err
+				}
+				bms = append(bms, bm)
+				return nil
 			}
-			bm, err := postings(d, term)
-			if err != nil {
-				return err
+			if err := add(fieldVisible, "public"); err != nil {
+				return nil, err
 			}
-			bms = append(bms, bm)
-			return nil
-		}
-		if err := add(fieldVisible, "public"); err != nil {
+			for _, o := range q.Scope.Owners() {
+				if err := add(fieldOwnerKey, o); err != nil {
+					return nil, err
+				}
+			}
+			for _, p := range q.Scope.Projects() {
+				if err := add(fieldProject, p); err != nil {
+					return nil, err
+				}
+			}
+			return roaring.FastOr(bms...), nil
+		})
+		if err != nil {
 			return m, err
 		}
-		for _, o := range q.Scope.Owners() {
-			if err := add(fieldOwnerKey, o); err != nil {
-				return m, err
-			}
-		}
-		for _, p := range q.Scope.Projects() {
-			if err := add(fieldProject, p); err != nil {
-				return m, err
-			}
-		}
-		set.And(roaring.FastOr(bms...))
+		set.And(readable)
 	}
 	// Words.
 	if len(words) > 0 {

@@ -46,11 +46,7 @@ type homeView struct {
 // home lists recent projects under a search box.
 func (u *UI) home(c echo.Context) error {
 	ctx := c.Request().Context()
-	projects, err := u.store.ProjectsVersion(ctx)
-	if err != nil {
-		return u.fail(c, err)
-	}
-	catalog, err := u.store.CatalogVersion(ctx)
+	versions, err := u.versions(ctx)
 	if err != nil {
 		return u.fail(c, err)
 	}
@@ -58,7 +54,7 @@ func (u *UI) home(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	key := "home:" + projects + "|" + catalog + "|" + scopeKey
+	key := "home:" + versions + "|" + scopeKey
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -485,6 +481,28 @@ func isCommitID(s string) bool {
 		}
 	}
 	return true
+}
+
+// versions names the state of the project list and of the catalogue, for
+// the home page's cache key. It is read from the store at most every
+// quarter second, so that a busy home page does not ask the database (on
+// PostgreSQL, a round trip) twice per request.
+func (u *UI) versions(ctx context.Context) (string, error) {
+	u.versionsMu.Lock()
+	defer u.versionsMu.Unlock()
+	if time.Since(u.versionsAt) < 250*time.Millisecond {
+		return u.versionsSeen, nil
+	}
+	projects, err := u.store.ProjectsVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	catalog, err := u.store.CatalogVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	u.versionsSeen, u.versionsAt = projects+"|"+catalog, time.Now()
+	return u.versionsSeen, nil
 }
 
 // scope is what the viewer may see, and a key naming it for page caches:

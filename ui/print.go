@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/scad"
 )
@@ -305,7 +306,13 @@ func (u *UI) printFile(c echo.Context) error {
 	etag := `"` + plan.Version + "-" + strings.ReplaceAll(file, `"`, "") + `"`
 	hd := c.Response().Header()
 	hd.Set("ETag", etag)
-	hd.Set("Cache-Control", "no-cache")
+	// Revalidated each time (a plan changes with every push); a private
+	// project's files are never kept by shared caches.
+	if p.Row.Visibility == store.Public {
+		hd.Set("Cache-Control", "no-cache")
+	} else {
+		hd.Set("Cache-Control", "private, no-cache")
+	}
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if inm := c.Request().Header.Get("If-None-Match"); inm == etag {
 		return c.NoContent(http.StatusNotModified)

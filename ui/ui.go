@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,7 +42,8 @@ import (
 // Options are the UI's dependencies. Data, Store and Blobs are required;
 // without Index the search page says search is unavailable.
 type Options struct {
-	Data   string       // the data folder; repositories live in Data/repos/{owner}/{project}.git
+	Data   string       // the data folder; repositories live in Data/repos/{owner}/{project}.git unless Repos is set
+	Repos  string       // the repositories folder (shared by a cluster's nodes); Data/repos when empty
 	Store  *store.Store // projects and the catalog's measurements
 	Blobs  storage.Blobs
 	Index  search.Index
@@ -83,6 +85,7 @@ type Options struct {
 // an echo server with Register.
 type UI struct {
 	data   string
+	repos  string
 	store  *store.Store
 	blobs  storage.Blobs
 	index  search.Index
@@ -108,6 +111,10 @@ type UI struct {
 	// planner makes print plans (print.go); nil without print pages.
 	planner *print.Planner
 
+	versionsMu   sync.Mutex // guards versionsSeen and versionsAt (see versions)
+	versionsSeen string
+	versionsAt   time.Time
+
 	archives  ArchiveLimits
 	archiving chan struct{} // one token per archive being built
 }
@@ -118,6 +125,9 @@ func New(opt Options) (*UI, error) {
 	if opt.Data == "" || opt.Store == nil || opt.Blobs == nil {
 		return nil, errors.New("create ui: Data, Store and Blobs are required")
 	}
+	if opt.Repos == "" {
+		opt.Repos = filepath.Join(opt.Data, "repos")
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -127,6 +137,7 @@ func New(opt Options) (*UI, error) {
 	}
 	u := &UI{
 		data:        opt.Data,
+		repos:       opt.Repos,
 		store:       opt.Store,
 		blobs:       opt.Blobs,
 		index:       opt.Index,
@@ -367,7 +378,7 @@ func (u *UI) openProjectFor(c echo.Context, a access.Action) (*projectRef, error
 // read; the handler's pooled wrapper gives it back (see pooled).
 func (u *UI) openRow(c echo.Context, row store.Project) (*projectRef, error) {
 	owner, name := row.Owner, row.Name
-	root := filepath.Join(u.data, "repos")
+	root := u.repos
 	dir := filepath.Join(root, row.Owner, row.Name+".git")
 	if rel, err := filepath.Rel(root, dir); err != nil || strings.HasPrefix(rel, "..") {
 		return nil, notFound("No such project.")

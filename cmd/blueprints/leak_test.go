@@ -50,6 +50,9 @@ type routeCase struct {
 	// ok are the statuses an allowed viewer may get; default: anything
 	// but 401, 403 and 404 (the policy let them through).
 	ok []int
+	// private: an allowed viewer's answer says Cache-Control: private,
+	// so no shared cache keeps the private project's file.
+	private bool
 }
 
 const privateProject = "acme/secret-rover"
@@ -159,8 +162,8 @@ var routeCases = map[string]routeCase{
 	"GET /:owner/:project/archive/*":         {path: "/{p}/archive/main.zip", need: needRead},
 	"GET /:owner/:project/print":             {path: "/{p}/print?printer=mk4", need: needRead},
 	"HEAD /:owner/:project/print":            {path: "/{p}/print?printer=mk4", need: needRead},
-	"GET /:owner/:project/print/:printer/*":  {path: "/{p}/print/mk4/plate-1.3mf", need: needRead},
-	"HEAD /:owner/:project/print/:printer/*": {path: "/{p}/print/mk4/plate-1.png", need: needRead},
+	"GET /:owner/:project/print/:printer/*":  {path: "/{p}/print/mk4/plate-1.3mf", need: needRead, private: true},
+	"HEAD /:owner/:project/print/:printer/*": {path: "/{p}/print/mk4/plate-1.png", need: needRead, private: true},
 	// Git.
 	"GET /:owner/:project/info/refs":         {path: "/{p}.git/info/refs?service=git-upload-pack", need: needRead},
 	"POST /:owner/:project/git-upload-pack":  {path: "/{p}.git/git-upload-pack", need: needRead, body: "0000"},
@@ -384,6 +387,7 @@ func TestLeakMatrix(t *testing.T) {
 		return strings.NewReplacer("{p}", project, "{preview}", preview, "{commit}", commit, "{oid}", oid,
 			"{size}", itoa(len(lfsData)), "{lock}", itoa(int(lock.ID)), "{lfs}", string(lfsData)).Replace(s)
 	}
+	var lastHeader http.Header // of the latest answer send got
 	send := func(r *role, method, path, body string, csrf bool) (int, string) {
 		var rd io.Reader
 		if body != "" {
@@ -420,6 +424,7 @@ func TestLeakMatrix(t *testing.T) {
 		}
 		defer res.Body.Close()
 		data, _ := io.ReadAll(res.Body)
+		lastHeader = res.Header
 		return res.StatusCode, string(data)
 	}
 
@@ -479,6 +484,9 @@ func TestLeakMatrix(t *testing.T) {
 			default:
 				if rc.ok != nil && !containsInt(rc.ok, code) || rc.ok == nil && (code == 401 || code == 403 || code == 404) {
 					t.Errorf("%s %s as %s: %d, want the policy to let them through (%v)\n%s", rt.Method, path, r.name, code, rc.ok, between(got, "<main", "</main>"))
+				}
+				if cc := lastHeader.Get("Cache-Control"); rc.private && code == 200 && !strings.Contains(cc, "private") {
+					t.Errorf("%s %s as %s: Cache-Control %q, want private", rt.Method, path, r.name, cc)
 				}
 			}
 		}

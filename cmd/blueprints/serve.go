@@ -407,8 +407,9 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	// The one access policy every route asks, and who is asking.
 	policy := access.New(st)
 	tokens := auth.NewTokens(st)
-	// One throttle for failed tokens (git, LFS, API) and failed passwords.
-	throttle := guard.NewThrottle(guard.ThrottleConfig{Logger: log})
+	// One throttle for failed tokens (git, LFS, API) and failed passwords,
+	// its records in the store: every node counts and refuses alike.
+	throttle := guard.NewThrottle(guard.ThrottleConfig{Logger: log, Store: st})
 	// Session cookies are Secure when the public URL is https (or, without
 	// one, when the request came over TLS).
 	web, err := auth.NewWeb(ctx, auth.WebOptions{Store: st, Tokens: tokens, Throttle: throttle, Secure: cfg.PublicURL.Secure})
@@ -542,6 +543,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	cat.Catalog.OnDone(hooks.CatalogDone)
 	cat.Catalog.SetMeter(met)
 	workers = append([]func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks, hooks.Run}, workers...)
+	met.WatchIndex(cat.Follower)
 	var routes []server.Registrar
 	if network != nil {
 		// New versions are announced once catalogued; a mirror's new
@@ -556,7 +558,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		pagesNet = &pagesNetwork{parts: network, st: st, index: cat.Searcher, log: log, peers: cfg.Network.Peers}
 	}
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
+	pages, err := ui.New(ui.Options{Data: data, Repos: repos.Root(), Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
 		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives, OIDC: oidc,
 		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner, Network: pagesNet})
 	if err != nil {

@@ -20,10 +20,6 @@ type WebClient struct {
 	c    *http.Client
 }
 
-// HTTP is the client itself (its cookies, no redirects followed), for
-// requests to other hosts, such as an identity provider's pages.
-func (b *WebClient) HTTP() *http.Client { return b.c }
-
 // NewWebClient returns a web client for the server at base.
 func NewWebClient(t T, base string) *WebClient {
 	jar, _ := cookiejar.New(nil)
@@ -58,6 +54,11 @@ func (b *WebClient) Do(method, path string, header map[string]string, form url.V
 	data, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(data), res.Header
 }
+
+// HTTP is the client's own http.Client (its cookies; redirects not
+// followed), for requests Do does not make: to another host, such as an
+// OpenID Connect provider the browser is sent to.
+func (b *WebClient) HTTP() *http.Client { return b.c }
 
 // Cookies are the cookies the client keeps for u.
 func (b *WebClient) Cookies(u *url.URL) []*http.Cookie { return b.c.Jar.Cookies(u) }
