@@ -38,6 +38,10 @@ import (
 // ZeroID is the commit id git uses for "no commit" in ref updates.
 const ZeroID = "0000000000000000000000000000000000000000"
 
+// DefaultPartTimeout is the default time budget of one part: far more
+// than the largest part the limits allow takes on a slow machine.
+const DefaultPartTimeout = 2 * time.Minute
+
 // PreviewSize is the edge of the preview the catalog renders, in pixels.
 const PreviewSize = 512
 
@@ -48,8 +52,10 @@ type Measurer interface {
 	// its measurements and writes a PreviewSize PNG to png. An error means
 	// the file itself is bad (it is recorded against the file).
 	// For kinds other than STL it also writes the mesh as binary STL to
-	// mesh, for the 3D viewer (which loads that one format).
-	Measure(r io.Reader, name string, png, mesh io.Writer) (render.Part, error)
+	// mesh, for the 3D viewer (which loads that one format). It stops
+	// once ctx is done: with an error wrapping render.ErrBudget when its
+	// deadline (the part's time budget) passed.
+	Measure(ctx context.Context, r io.Reader, name string, png, mesh io.Writer) (render.Part, error)
 }
 
 // Deps is what the catalog works with.
@@ -81,10 +87,21 @@ type Deps struct {
 	// in the lines shown to pushers when the push does not name one
 	// (repo.Push.BaseURL).
 	BaseURL string
-	// Jobs is the most jobs run at a time (default 2).
+	// Jobs is the most jobs run at a time (default 4). Each measures in
+	// a slot of its own beside the shared ones (Measures), so one
+	// project's thousands of files, or its slow parts, do not hold back
+	// another project's push.
 	Jobs int
-	// Measures is the most files measured at a time across jobs (default
-	// GOMAXPROCS).
+	// PartTimeout is the time budget of one part: reading, measuring and
+	// drawing it (default DefaultPartTimeout). A part over it, or over its
+	// preview's work budget (render.Limits.MaxOverdraw), fails alone with
+	// the reason on the project page, and is not tried again until the
+	// part changes (or a reindex).
+	PartTimeout time.Duration
+	// Measures is the most files one job measures at a time (default
+	// GOMAXPROCS). Each running job has one measuring slot of its own and
+	// they share Measures-1 more, in turn: a job whose parts take long
+	// (up to their budget) slows the others but never stops them.
 	Measures int
 	// MaxFiles is the most STL files one job measures (default 20000);
 	// files beyond it are reported as failures.
@@ -182,7 +199,10 @@ func New(d Deps) (*Catalog, error) {
 		d.Lease = DefaultLease
 	}
 	if d.Jobs <= 0 {
-		d.Jobs = 2
+		d.Jobs = 4
+	}
+	if d.PartTimeout <= 0 {
+		d.PartTimeout = DefaultPartTimeout
 	}
 	if d.Measures <= 0 {
 		d.Measures = runtime.GOMAXPROCS(0)
@@ -203,7 +223,7 @@ func New(d Deps) (*Catalog, error) {
 	c := &Catalog{
 		d:        d,
 		log:      log.With("component", "catalog"),
-		measures: make(chan struct{}, d.Measures),
+		measures: make(chan struct{}, d.Measures-1),
 		// Storing waits on the disk (fsync) or the network: with slots
 		// of its own, the cores go on measuring meanwhile. Each slot
 		// holds one file's outputs in memory.

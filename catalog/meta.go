@@ -17,10 +17,14 @@ const maxMetaFile = 512 << 10
 
 var readmeNames = []string{"README.md", "README.markdown", "README", "README.txt", "README.rst"}
 
+// maxReadmeWords bounds the README text indexed for search.
+const maxReadmeWords = 32 << 10
+
 // readProjectMeta reads a project's title, description, licence, category
-// and tags from the README, licence file and okh.toml at the root of tree.
-// Problems (a malformed manifest, an unknown licence text) are recorded in
-// Problems, never fatal.
+// and tags from the README, licence file and okh.toml at the root of tree,
+// and the README's words (ReadmeWords) for the search index. Problems (a
+// malformed manifest, an unknown licence text) are recorded in Problems,
+// never fatal.
 func readProjectMeta(tree *object.Tree) store.ProjectMeta {
 	meta := store.ProjectMeta{License: "none", Tags: []string{}, Problems: []string{}}
 	files := map[string]*object.TreeEntry{}
@@ -54,6 +58,7 @@ func readProjectMeta(tree *object.Tree) store.ProjectMeta {
 			break
 		}
 		r := ParseReadme(text)
+		meta.ReadmeWords = ReadmeWords(text)
 		meta.Title, meta.Description, meta.Category = r.Title, r.Description, r.Category
 		if r.Problem != "" {
 			meta.Problems = append(meta.Problems, e.Name+": "+r.Problem)
@@ -110,6 +115,30 @@ func readProjectMeta(tree *object.Tree) store.ProjectMeta {
 	return meta
 }
 
+var (
+	mdLinkTarget = regexp.MustCompile(`\]\([^)]*\)`)
+	mdRefDef     = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*\S+.*$`)
+)
+
+// ReadmeWords is the text of a README with what is not prose for a reader
+// taken out (link and image addresses, bare URLs, HTML tags and comments,
+// front matter), at most maxReadmeWords bytes of it: what search indexes.
+func ReadmeWords(text string) string {
+	var r Readme
+	text = strings.TrimPrefix(strings.ReplaceAll(text, "\r\n", "\n"), "\ufeff")
+	text = r.frontMatter(text)
+	text = htmlComment.ReplaceAllString(text, " ")
+	text = mdLinkTarget.ReplaceAllString(text, "] ")
+	text = mdRefDef.ReplaceAllString(text, " ")
+	text = bareURL.ReplaceAllString(text, " ")
+	text = htmlTag.ReplaceAllString(text, " ")
+	text = strings.Join(strings.Fields(text), " ")
+	if len(text) > maxReadmeWords {
+		text = clip(text, maxReadmeWords)
+	}
+	return text
+}
+
 // Readme is what the catalog takes from a README.
 type Readme struct {
 	Title       string   // first heading, Markdown removed
@@ -130,6 +159,9 @@ var (
 	mdUnderline = regexp.MustCompile(`(^|\W)_([^_]+)_(\W|$)`)
 	setextLine  = regexp.MustCompile(`^(=+|-+)\s*$`)
 	listMarker  = regexp.MustCompile(`^\s*([-*+]|\d+[.)])\s+`)
+	// A URL written out, bare or as an autolink: a README that is only an
+	// address ("https://github.com/x/y") has no prose to describe with.
+	bareURL = regexp.MustCompile(`(?i)<?\b(?:https?|ftp)://[^\s>]*>?|\bwww\.[^\s]+|<[^\s@>]+@[^\s@>]+>`)
 )
 
 // ParseReadme takes the title (first heading), the description (first
@@ -199,11 +231,12 @@ func ParseReadme(text string) Readme {
 }
 
 // isDecoration reports whether a paragraph holds no prose: only links,
-// images, badges or HTML.
+// addresses, images, badges or HTML.
 func isDecoration(raw string) bool {
 	s := mdImage.ReplaceAllString(raw, "")
-	s = htmlTag.ReplaceAllString(s, "")
 	s = mdLink.ReplaceAllString(s, "")
+	s = bareURL.ReplaceAllString(s, "")
+	s = htmlTag.ReplaceAllString(s, "")
 	s = mdEmphasis.ReplaceAllString(s, "")
 	return strings.TrimSpace(strings.Trim(s, " |:-")) == ""
 }

@@ -107,6 +107,21 @@ func TestParseReadmeFrontMatter(t *testing.T) {
 	}
 }
 
+// A README that is nothing but an address, or whose first paragraph is,
+// gives no description; prose around an address is kept.
+func TestParseReadmeBareURL(t *testing.T) {
+	for _, c := range []struct{ text, want string }{
+		{"https://github.com/example/knitting-machine\n", ""},
+		{"# Knitter\n\n<https://example.org/knitter>\n\nA circular sock knitting machine.\n", "A circular sock knitting machine."},
+		{"www.example.org/tractor\n\nA small tractor.\n", "A small tractor."},
+		{"See https://example.org for the build guide.\n", "See https://example.org for the build guide."},
+	} {
+		if r := ParseReadme(c.text); r.Description != c.want {
+			t.Errorf("ParseReadme(%q): description %q, want %q", c.text, r.Description, c.want)
+		}
+	}
+}
+
 func TestParseManifest(t *testing.T) {
 	m, problems, err := ParseManifest([]byte(`okhv = "OKH-LOSHv1.0"
 name = "Open Seeder"

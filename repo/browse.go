@@ -690,3 +690,163 @@ func (b *Browse) Changes(ctx context.Context, commit plumbing.Hash, max int) (ch
 	}
 	return PairRenames(changes), more, nil
 }
+
+// FileChange is one commit that changed a file or folder: the entry
+// before and after it (the zero Entry where there was none).
+type FileChange struct {
+	Commit        Commit
+	Action        string // Added, Deleted or Modified
+	Before, After Entry
+}
+
+// FileLog is a page of one path's history.
+type FileLog struct {
+	Changes []FileChange
+	More    bool // another change follows this page
+	// Truncated says the walk stopped at its limit before the first
+	// commit: older changes, if any, are not listed.
+	Truncated bool
+}
+
+// FileLog lists the commits that changed path p (a file or a folder),
+// newest first, following first parents from `from` as
+// `git log --first-parent -- p` does: it skips skip of them and returns up
+// to n. A commit changed p when the entry at p (its id and mode, or its
+// existence) differs from its first parent's; renames are not followed.
+// At most limit commits are looked at, so a path untouched for a long
+// history costs a bounded walk; Truncated says when it stopped there.
+func (b *Browse) FileLog(ctx context.Context, from plumbing.Hash, p string, skip, n, limit int) (FileLog, error) {
+	var out FileLog
+	p, err := CleanPath(p)
+	if err != nil {
+		return out, err
+	}
+	if p == "" {
+		return out, fmt.Errorf("file history needs a path: %w", ErrNoPath)
+	}
+	c, err := b.r.CommitObject(from)
+	if err != nil {
+		return out, fmt.Errorf("read commit %s: %w", from, ErrNoRef)
+	}
+	cur, err := b.entryAt(c, p)
+	if err != nil {
+		return out, err
+	}
+	found := 0
+	for walked := 0; c != nil; walked++ {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		if walked == limit {
+			out.Truncated = true
+			return out, nil
+		}
+		var parent *object.Commit
+		var prev *object.TreeEntry
+		if c.NumParents() > 0 {
+			if parent, err = c.Parent(0); err != nil {
+				return out, fmt.Errorf("read parent of %s: %w", c.Hash, err)
+			}
+			if parent.TreeHash == c.TreeHash {
+				prev = cur
+			} else if prev, err = b.entryAt(parent, p); err != nil {
+				return out, err
+			}
+		}
+		if !sameEntry(cur, prev) {
+			if found == skip+n {
+				out.More = true
+				return out, nil
+			}
+			if found >= skip {
+				fc, err := b.fileChange(c, p, prev, cur)
+				if err != nil {
+					return out, err
+				}
+				out.Changes = append(out.Changes, fc)
+			}
+			found++
+		}
+		c, cur = parent, prev
+	}
+	return out, nil
+}
+
+// entryAt is the tree entry at p in commit c, nil when there is none.
+func (b *Browse) entryAt(c *object.Commit, p string) (*object.TreeEntry, error) {
+	t, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("read tree of %s: %w", c.Hash, err)
+	}
+	e, err := t.FindEntry(p)
+	if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find %s in %s: %w", p, c.Hash, err)
+	}
+	return e, nil
+}
+
+func sameEntry(a, b *object.TreeEntry) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Hash == b.Hash && a.Mode == b.Mode
+}
+
+func (b *Browse) fileChange(c *object.Commit, p string, before, after *object.TreeEntry) (FileChange, error) {
+	fc := FileChange{Commit: toCommit(c), Action: Modified}
+	var err error
+	switch {
+	case before == nil:
+		fc.Action = Added
+	case after == nil:
+		fc.Action = Deleted
+	}
+	if before != nil {
+		if fc.Before, err = b.entry(path.Dir(p), before); err != nil {
+			return fc, err
+		}
+	}
+	if after != nil {
+		if fc.After, err = b.entry(path.Dir(p), after); err != nil {
+			return fc, err
+		}
+	}
+	return fc, nil
+}
+
+// ChangedFiles calls fn for every file (symbolic links included, never
+// folders or submodules) that commit `to` adds or changes against commit
+// `from` (the zero hash: every file of `to`), in tree order, with its
+// size. Deleted files are not passed. It streams, as Diff does; fn
+// returning StopWalk ends it.
+func (b *Browse) ChangedFiles(ctx context.Context, from, to plumbing.Hash, fn func(Entry) error) error {
+	var fromTree plumbing.Hash
+	if !from.IsZero() {
+		c, err := b.r.CommitObject(from)
+		if err != nil {
+			return fmt.Errorf("read commit %s: %w", from, ErrNoRef)
+		}
+		fromTree = c.TreeHash
+	}
+	c, err := b.r.CommitObject(to)
+	if err != nil {
+		return fmt.Errorf("read commit %s: %w", to, ErrNoRef)
+	}
+	err = gittree.Diff(ctx, gittree.FromStorer(b.r.Storer), fromTree, c.TreeHash, func(ch gittree.Change) error {
+		if ch.Deleted() || ch.To.IsDir() || ch.To.IsGitlink() {
+			return nil
+		}
+		e := Entry{Name: path.Base(ch.Path), Path: ch.Path, Mode: ch.To.Mode, Hash: ch.To.ID}
+		if err := b.sizeOf(&e); err != nil {
+			return err
+		}
+		return fn(e)
+	})
+	if err != nil {
+		return fmt.Errorf("diff %s against %s: %w", to, from, err)
+	}
+	return nil
+}

@@ -249,3 +249,95 @@ func FuzzCleanPath(f *testing.F) {
 		}
 	})
 }
+
+// TestFileLog: the history of one file lists exactly the commits that
+// changed it, newest first, paged; a folder's history lists the commits
+// that changed anything in it; the walk stops at its limit.
+func TestFileLog(t *testing.T) {
+	testenv.RequireTool(t, "git")
+	work := t.TempDir()
+	testenv.Git(t, work, "init", "-q", "-b", "main")
+	var commits []string
+	step := func(msg string, files map[string]string) {
+		for p, body := range files {
+			full := filepath.Join(work, p)
+			if body == "" {
+				os.Remove(full)
+				continue
+			}
+			os.MkdirAll(filepath.Dir(full), 0o755)
+			os.WriteFile(full, []byte(body), 0o644)
+		}
+		testenv.Git(t, work, "add", "-A")
+		testenv.Git(t, work, "commit", "-q", "--allow-empty", "-m", msg)
+		commits = append(commits, strings.TrimSpace(testenv.Git(t, work, "rev-parse", "HEAD")))
+	}
+	step("add the arm", map[string]string{"frame/arm.stl": "solid a1\nendsolid\n", "README.md": "# r\n"})
+	step("readme", map[string]string{"README.md": "# r2\n"})
+	step("longer arm", map[string]string{"frame/arm.stl": "solid a2\nendsolid\n"})
+	step("a foot", map[string]string{"frame/foot.stl": "solid f\nendsolid\n"})
+	step("shorter arm", map[string]string{"frame/arm.stl": "solid a3\nendsolid\n"})
+	step("no arm", map[string]string{"frame/arm.stl": ""})
+	bare := filepath.Join(t.TempDir(), "p.git")
+	testenv.Git(t, "", "clone", "-q", "--bare", work, bare)
+	b, err := repo.OpenBrowse(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	head, err := b.ResolveRef("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary := func(l repo.FileLog) string {
+		var s []string
+		for _, c := range l.Changes {
+			s = append(s, c.Commit.Subject+":"+c.Action)
+		}
+		return strings.Join(s, ",")
+	}
+	at4, _ := b.ResolveRef(commits[4])
+	log, err := b.FileLog(ctx, at4, "frame/arm.stl", 0, 30, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := summary(log), "shorter arm:modified,longer arm:modified,add the arm:added"; got != want || log.More || log.Truncated {
+		t.Errorf("history of frame/arm.stl at commit 5: %s (more %v, truncated %v), want %s", got, log.More, log.Truncated, want)
+	}
+	if c := log.Changes[0]; c.Before.Hash.String() != gitID(t, work, commits[2]+":frame/arm.stl") || c.After.Hash.String() != gitID(t, work, commits[4]+":frame/arm.stl") || c.After.Size != int64(len("solid a3\nendsolid\n")) {
+		t.Errorf("newest change's entries: before %v, after %v", c.Before, c.After)
+	}
+	if c := log.Changes[2]; c.Before.Path != "" || c.After.Path != "frame/arm.stl" {
+		t.Errorf("the adding commit's entries: before %v, after %v", c.Before, c.After)
+	}
+	// From main, the deletion comes first; paging by one.
+	for i, want := range []string{"no arm:deleted", "shorter arm:modified", "longer arm:modified", "add the arm:added"} {
+		l, err := b.FileLog(ctx, head, "frame/arm.stl", i, 1, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if summary(l) != want || l.More != (i < 3) {
+			t.Errorf("page %d of one: %s (more %v), want %s", i+1, summary(l), l.More, want)
+		}
+	}
+	if l, _ := b.FileLog(ctx, head, "frame", 0, 30, 1000); summary(l) != "no arm:modified,shorter arm:modified,a foot:modified,longer arm:modified,add the arm:added" {
+		t.Errorf("history of the folder: %s", summary(l))
+	}
+	if l, _ := b.FileLog(ctx, head, "frame/arm.stl", 0, 30, 3); summary(l) != "no arm:deleted,shorter arm:modified" || !l.Truncated {
+		t.Errorf("history limited to 3 commits: %s (truncated %v)", summary(l), l.Truncated)
+	}
+	if l, _ := b.FileLog(ctx, head, "nothing/here.stl", 0, 30, 1000); len(l.Changes) != 0 {
+		t.Errorf("history of a path that never existed: %s", summary(l))
+	}
+	for _, p := range []string{"", "../x", "a//b"} {
+		if _, err := b.FileLog(ctx, head, p, 0, 30, 1000); !errors.Is(err, repo.ErrNoPath) {
+			t.Errorf("FileLog(%q): %v, want ErrNoPath", p, err)
+		}
+	}
+}
+
+func gitID(t *testing.T, dir, rev string) string {
+	t.Helper()
+	return strings.TrimSpace(testenv.Git(t, dir, "rev-parse", rev))
+}

@@ -22,10 +22,13 @@ import (
 )
 
 // mappingVersion names the shape of the index; an index written with
-// another version must be rebuilt (blueprints reindex). 2: visibility and
+// another version must be rebuilt (the server does so from the database at
+// start; blueprints reindex from the repositories). 2: visibility and
 // owner_key (private projects). 3: sizes, volume and time in one stored
 // field (m) instead of numeric fields; keyword fields without doc values.
-const mappingVersion = "3"
+// 4: the README words of projects (field readme), and camelCase words
+// indexed whole too.
+const mappingVersion = "4"
 
 var mappingVersionKey = []byte("blueprints_mapping_version")
 
@@ -310,18 +313,26 @@ func indexFields(d *Doc) (map[string]any, error) {
 	text := make([]string, 0, 4+len(d.Tags))
 	text = append(text, d.Project, d.Description, d.Category)
 	text = append(text, d.Tags...)
+	// Every text field holds its words as written (split at case changes
+	// by the analyzer, so "xy joint" finds xyJoint) and, for words with a
+	// case change inside, the word whole as well (so "reprap" finds
+	// RepRap).
 	switch d.Kind {
 	case KindPart:
 		// The name also as one word, so "xyjoint" finds xyJoint.
-		f[fieldName] = pluralAcronyms(d.Name) + " " + joinedWords(d.Name)
+		f[fieldName] = pluralAcronyms(d.Name) + " " + joinedWords(d.Name) + caseJoined(d.Name)
 		if dir := path.Dir(d.Path); dir != "." && dir != "/" {
-			f[fieldPath] = pluralAcronyms(dir)
+			f[fieldPath] = pluralAcronyms(dir) + caseJoined(dir)
 		}
 	case KindProject:
 		_, repo, _ := strings.Cut(d.Project, "/")
-		f[fieldName] = pluralAcronyms(d.Name + " " + repo)
+		f[fieldName] = pluralAcronyms(d.Name+" "+repo) + caseJoined(d.Name+" "+repo)
+		if d.Readme != "" {
+			f[fieldReadme] = pluralAcronyms(d.Readme) + caseJoined(d.Readme)
+		}
 	}
-	f[fieldText] = pluralAcronyms(strings.Join(text, " "))
+	all := strings.Join(text, " ")
+	f[fieldText] = pluralAcronyms(all) + caseJoined(all)
 	return f, nil
 }
 
@@ -334,6 +345,80 @@ func joinedWords(s string) string {
 		}
 		return unicode.ToLower(r)
 	}, s)
+}
+
+// caseJoined is, each after a space, in lower case, every word of s (a
+// run of letters and digits) that changes case inside ("RepRap",
+// "xyJoint", "OpenSCAD"), whole, and every run of two or more of its
+// camelCase parts ("RepRapLogo": reprap, raplogo, repraplogo), so that
+// what the analyzer splits is also found typed as one word; "" when s has
+// no such word. Most words have no inner case change, so most documents
+// index nothing more.
+func caseJoined(s string) string {
+	var b strings.Builder
+	start := -1
+	flush := func(end int) {
+		if start >= 0 {
+			parts := camelParts(s[start:end])
+			if len(parts) > maxJoinedParts {
+				b.WriteByte(' ')
+				b.WriteString(strings.ToLower(s[start:end]))
+				parts = nil
+			}
+			for i := range parts {
+				for j := i + 2; j <= len(parts); j++ {
+					b.WriteByte(' ')
+					for _, p := range parts[i:j] {
+						b.WriteString(strings.ToLower(p))
+					}
+				}
+			}
+		}
+		start = -1
+	}
+	for i, r := range s {
+		if notWordRune(r) {
+			flush(i)
+		} else if start < 0 {
+			start = i
+		}
+	}
+	flush(len(s))
+	return b.String()
+}
+
+// maxJoinedParts bounds the camelCase parts of one word whose runs
+// caseJoined indexes (beyond, the word only whole).
+const maxJoinedParts = 6
+
+// camelParts splits a word at its case changes as the analyzer does: a
+// lower-case letter followed by an upper-case one ("Rep|Rap"), and an
+// upper-case run followed by a lower-case letter, whose last upper-case
+// letter begins the next part ("XY|Joint"). Digits stay with the letters
+// around them (the analyzer splits those itself, and a word is joined
+// only for its case changes). A word without a case change is one part.
+func camelParts(w string) []string {
+	var parts []string
+	start := 0
+	var prev, prevAt int // prev: case of the rune before (0 other, 1 lower, 2 upper), at prevAt
+	var prev2 int
+	for i, r := range w {
+		cur := 0
+		switch {
+		case unicode.IsUpper(r):
+			cur = 2
+			if prev == 1 {
+				parts, start = append(parts, w[start:i]), i
+			}
+		case unicode.IsLower(r):
+			cur = 1
+			if prev == 2 && prev2 == 2 && prevAt > start {
+				parts, start = append(parts, w[start:prevAt]), prevAt
+			}
+		}
+		prev2, prev, prevAt = prev, cur, i
+	}
+	return append(parts, w[start:])
 }
 
 // pluralAcronyms upper-cases the "s" of plural acronyms ("STLs", "PCBs")

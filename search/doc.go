@@ -49,6 +49,9 @@ type Doc struct {
 	Private bool `json:"private,omitempty"`
 	// Part holds the measurements of a part; nil for projects.
 	Part *render.Part `json:"part,omitempty"`
+	// Readme is a project's README text: its words are searchable, but it
+	// is not kept in the index (hits do not carry it).
+	Readme string `json:"-"`
 }
 
 // ErrCatchingUp is returned by a node's searches while its index is still
@@ -144,6 +147,11 @@ type Result struct {
 	Total  uint64                  `json:"total"`
 	Hits   []Hit                   `json:"hits"`
 	Facets map[string][]FacetCount `json:"facets"`
+	// Unfit is, on the first page of a search with words and a build
+	// volume, the part that matches the words best when it is left out
+	// because it does not fit (nil otherwise): what "fits my printer"
+	// took away.
+	Unfit *Hit `json:"unfit,omitempty"`
 }
 
 // Index is the search index. One writer at a time; Search is safe

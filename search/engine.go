@@ -31,7 +31,7 @@ import (
 // Relevance: a document's score is the sum, over the query's words, of
 // the weight of the best clause of the word it matches, times the weight
 // of its name's length (normOf: shorter names first). A clause's weight
-// is its boost (boostName, boostPath, boostText; times boostFuzzy or
+// is its boost (boostName, boostPath, boostText, boostReadme; times boostFuzzy or
 // boostPrefix for a word with a typo or as a prefix) times the rarity of
 // what it matches, 1 + ln(N/(df+1)), as in TF-IDF. Equal scores keep
 // index order.
@@ -64,7 +64,8 @@ type textPlan struct {
 }
 
 // wordClauses are the clauses of one analysed word (term; typed is the
-// word as typed, before stemming): the word in any text field; with typos,
+// word as typed, before stemming): the word in any text field (a
+// project's README words included); with typos,
 // with one typo in a name or path; as a prefix (the last word, while it
 // is typed), as the start of a word of a name or path.
 func wordClauses(term, typed string, prefix, typos bool) []clause {
@@ -72,6 +73,7 @@ func wordClauses(term, typed string, prefix, typos bool) []clause {
 		{field: fieldName, term: term, kind: matchExact, boost: boostName},
 		{field: fieldPath, term: term, kind: matchExact, boost: boostPath},
 		{field: fieldText, term: term, kind: matchExact, boost: boostText},
+		{field: fieldReadme, term: term, kind: matchExact, boost: boostReadme},
 	}
 	if typos && utf8.RuneCountInString(term) >= minFuzzyLen {
 		cs = append(cs,

@@ -27,6 +27,7 @@ const (
 	fieldName     = "name"     // part: file name; project: title and repository name
 	fieldPath     = "path"     // part: folder words of its path
 	fieldText     = "text"     // project name, title, description, tags, category
+	fieldReadme   = "readme"   // project: the README's words
 	fieldNameKey  = "name_key" // lower-case name, for sorting
 	fieldProject  = "project"
 	fieldLicense  = "license"
@@ -91,7 +92,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	}
 
 	dm := mapping.NewDocumentStaticMapping()
-	for _, name := range []string{fieldName, fieldPath, fieldText} {
+	for _, name := range []string{fieldName, fieldPath, fieldText, fieldReadme} {
 		dm.AddFieldMappingsAt(name, text())
 	}
 	for _, name := range []string{fieldKind, fieldNameKey, fieldProject, fieldLicense, fieldCategory, fieldVisible, fieldOwnerKey} {

@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -17,6 +18,7 @@ const (
 	boostName   = 5.0
 	boostPath   = 2.0
 	boostText   = 1.0
+	boostReadme = 0.5 // a project's README words: below its name, title and description
 	boostFuzzy  = 0.3 // times the field's weight
 	boostPrefix = 0.6 // times the field's weight
 
@@ -87,6 +89,9 @@ func (b *Bleve) search(ctx context.Context, q Query, gen uint64) (Result, error)
 	if err != nil {
 		return res, err
 	}
+	if res.Unfit, err = b.unfit(ctx, q); err != nil {
+		return res, err
+	}
 	switch {
 	case q.NoFacets:
 		if !known {
@@ -132,10 +137,56 @@ func (b *Bleve) tiers(ctx context.Context, q Query, first int) (Result, int, err
 	return res, tierSome, err
 }
 
+// unfit is, for the first page of a search with words and a build
+// volume, the part that matches the words best when the volume is left
+// out, if it does not fit the volume; nil otherwise.
+func (b *Bleve) unfit(ctx context.Context, q Query) (*Hit, error) {
+	if q.Page > 1 || q.MaxX <= 0 && q.MaxY <= 0 && q.MaxZ <= 0 || q.Kind == KindProject || len(b.analyze(q.Text)) == 0 {
+		return nil, nil
+	}
+	all := q
+	all.MaxX, all.MaxY, all.MaxZ = 0, 0, 0
+	all.Kind, all.Page, all.PerPage, all.Sort, all.NoFacets = KindPart, 1, 1, SortRelevance, true
+	res, _, err := b.tiers(ctx, all, tierExact)
+	if err != nil || len(res.Hits) == 0 {
+		return nil, err
+	}
+	best := res.Hits[0]
+	if best.Part == nil || Fits(best.Part.Size, q.MaxX, q.MaxY, q.MaxZ) {
+		return nil, nil
+	}
+	return &best, nil
+}
+
+// Fits reports whether a part of the given extents fits a build volume of
+// x × y × z (0 or less: that axis is unbounded) when it may be turned by
+// 90° about any axis: its extents, sorted, fit the volume's, sorted.
+func Fits(size [3]float64, x, y, z float64) bool {
+	vol := []float64{x, y, z}
+	for i, v := range vol {
+		if v <= 0 {
+			vol[i] = math.Inf(1)
+		}
+	}
+	ext := []float64{size[0], size[1], size[2]}
+	slices.Sort(vol)
+	slices.Sort(ext)
+	for i := range ext {
+		if ext[i] > vol[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // clone copies the parts of r a caller may reorder or extend.
 func (r Result) clone() Result {
 	c := r
 	c.Hits = slices.Clone(r.Hits)
+	if r.Unfit != nil {
+		u := *r.Unfit
+		c.Unfit = &u
+	}
 	c.Facets = make(map[string][]FacetCount, len(r.Facets))
 	for k, v := range r.Facets {
 		c.Facets[k] = slices.Clone(v)

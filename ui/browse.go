@@ -48,6 +48,15 @@ func (l *located) BlobURL(p string) string {
 	return l.P.URL() + "/blob/" + escapePath(l.Ref) + "/" + escapePath(p)
 }
 
+// HistoryURL links to the history of a file or folder at the same ref.
+func (l *located) HistoryURL(p string) string {
+	u := l.P.URL() + "/commits/" + escapePath(l.Ref)
+	if p != "" {
+		u += "/" + escapePath(p)
+	}
+	return u
+}
+
 // RawURL links to a file's bytes at the commit (immutable).
 func (l *located) RawURL(p string) string {
 	return l.P.URL() + "/raw/" + l.Commit + "/" + escapePath(p)
@@ -77,14 +86,21 @@ func (u *UI) locate(c echo.Context) (*located, error) {
 		return nil, err
 	}
 	l := &located{P: p, Ref: res.Ref, Commit: res.Commit.String(), Path: res.Path}
-	l.Crumbs = append(l.Crumbs, crumb{p.Name, l.TreeURL("")})
-	if res.Path != "" {
-		segs := strings.Split(res.Path, "/")
+	l.Crumbs = pathCrumbs(l)
+	return l, nil
+}
+
+// pathCrumbs are the breadcrumb of l's path: the project, then each
+// folder (and the file) at l's ref.
+func pathCrumbs(l *located) []crumb {
+	crumbs := []crumb{{l.P.Name, l.TreeURL("")}}
+	if l.Path != "" {
+		segs := strings.Split(l.Path, "/")
 		for i := range segs {
-			l.Crumbs = append(l.Crumbs, crumb{segs[i], l.TreeURL(strings.Join(segs[:i+1], "/"))})
+			crumbs = append(crumbs, crumb{segs[i], l.TreeURL(strings.Join(segs[:i+1], "/"))})
 		}
 	}
-	return l, nil
+	return crumbs
 }
 
 func firstSegment(p string) string {
@@ -195,7 +211,8 @@ type partView struct {
 	Preview  string
 	Error    string
 	Uses     []store.Part
-	Commit   repo.Commit
+	Commit   repo.Commit // the last commit that changed the file
+	Changed  bool        // Commit is known (false: not within historyWalkLimit commits)
 	// ViewerSrc is the binary STL the 3D viewer loads: the file itself for
 	// STL, the mesh the catalog stored for other kinds (MeshURL).
 	ViewerSrc   string
@@ -208,6 +225,14 @@ type partView struct {
 	Handoff  []handoffLink
 	Estimate string
 }
+
+// viewerAutoLoad is the largest file the viewer loads without being asked
+// (AUTO_LOAD_LIMIT in viewer.js); the page starts downloading such a file
+// while the viewer's scripts load.
+const viewerAutoLoad = 64 << 20
+
+// AutoLoad reports whether the viewer loads the part by itself.
+func (v partView) AutoLoad() bool { return v.ViewerBytes <= viewerAutoLoad }
 
 // maxTextShown is the largest text file shown inline.
 const maxTextShown = 512 << 10
@@ -280,8 +305,13 @@ func (u *UI) blob(c echo.Context) error {
 		if v.Uses, err = u.publicUses(ctx, uses, l.P.Full(), l.Path); err != nil {
 			return u.fail(c, err)
 		}
-		if v.Commit, err = b.CommitInfo(h); err != nil {
+		// The last commit that changed this file, not the ref's latest.
+		last, err := b.FileLog(ctx, h, l.Path, 0, 1, historyWalkLimit)
+		if err != nil {
 			return u.fail(c, err)
+		}
+		if len(last.Changes) > 0 {
+			v.Commit, v.Changed = last.Changes[0].Commit, true
 		}
 		v.ViewerSrc, v.ViewerBytes, v.KindName = l.RawURL(l.Path), size, kindName(l.Path)
 		if k, _ := render.KindOf(l.Path); k != render.KindSTL || built {
@@ -370,22 +400,27 @@ type commitsView struct {
 
 const commitsPerPage = 30
 
-// commits is the history of a ref, newest first, paged.
+// historyWalkLimit bounds the commits one file-history page, or the part
+// page's "last changed in", looks at.
+const historyWalkLimit = 10000
+
+// commits is the history of a ref, newest first, paged; with a path after
+// the ref (commits/{ref}/{path}), the history of that file or folder.
 func (u *UI) commits(c echo.Context) error {
 	p, err := u.openProject(c)
 	if err != nil {
 		return u.fail(c, err)
 	}
-	ref, err := refPath(c)
+	rp, err := refPath(c)
 	if err != nil {
 		return u.fail(c, err)
 	}
-	if ref == "" {
+	if rp == "" {
 		branch, _, err := p.Browse.Head()
 		if err != nil {
 			return u.fail(c, notFound("%s has no commits yet.", p.Full()))
 		}
-		ref = branch
+		rp = branch
 	}
 	page := 1
 	if s := c.QueryParam("page"); s != "" {
@@ -395,26 +430,148 @@ func (u *UI) commits(c echo.Context) error {
 		}
 		page = n
 	}
-	h, err := p.Browse.ResolveRef(ref)
+	res, err := p.Browse.ResolveRefPath(rp)
 	if err != nil {
-		return u.fail(c, notFound("No branch, tag or commit %q in %s.", ref, p.Full()))
+		if errors.Is(err, repo.ErrNoRef) {
+			return u.fail(c, notFound("No branch, tag or commit %q in %s.", firstSegment(rp), p.Full()))
+		}
+		return u.fail(c, err)
 	}
-	list, more, err := p.Browse.Log(h, (page-1)*commitsPerPage, commitsPerPage)
+	if res.Path != "" {
+		return u.fileHistory(c, p, res, page)
+	}
+	list, more, err := p.Browse.Log(res.Commit, (page-1)*commitsPerPage, commitsPerPage)
 	if err != nil {
 		return u.fail(c, err)
 	}
 	if len(list) == 0 && page > 1 {
 		return u.fail(c, notFound("No page %d of history.", page))
 	}
-	v := commitsView{P: p, Ref: ref, Commits: list, Page: page}
-	base := p.URL() + "/commits/" + escapePath(ref)
+	v := commitsView{P: p, Ref: res.Ref, Commits: list, Page: page}
+	base := p.URL() + "/commits/" + escapePath(res.Ref)
 	if page > 1 {
 		v.Prev = base + "?page=" + strconv.Itoa(page-1)
 	}
 	if more {
 		v.Next = base + "?page=" + strconv.Itoa(page+1)
 	}
-	return u.render(c, http.StatusOK, "commits", "History of "+ref+" · "+p.Full(), v)
+	return u.render(c, http.StatusOK, "commits", "History of "+res.Ref+" · "+p.Full(), v)
+}
+
+// historyView is the history of one file or folder.
+type historyView struct {
+	L          *located
+	Name       string
+	Dir        bool // the path is a folder (at the ref)
+	Part       bool
+	Entries    []historyEntry
+	Page       int
+	Prev, Next string
+	Truncated  bool
+}
+
+// historyEntry is one commit of a file's history; for a part, its
+// measurements after the commit and how they changed.
+type historyEntry struct {
+	repo.FileChange
+	URL     string // the file at that commit ("" when it was deleted)
+	Preview string
+	Dims    string
+	Volume  string
+	Changes []delta // the measurements that changed
+	Known   bool    // the catalog measured the version after
+	Error   string
+}
+
+// fileHistory lists the commits that changed one file or folder, with
+// each part version's size and volume and their changes.
+func (u *UI) fileHistory(c echo.Context, p *projectRef, res repo.Resolved, page int) error {
+	ctx := c.Request().Context()
+	l := &located{P: p, Ref: res.Ref, Commit: res.Commit.String(), Path: res.Path}
+	l.Crumbs = pathCrumbs(l)
+	key := "history:" + p.Full() + ":" + l.Ref + ":" + l.Commit + ":" + l.Path + ":" + strconv.Itoa(page) + ":" + u.catalogVersion(ctx, p.Full())
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
+	log, err := p.Browse.FileLog(ctx, res.Commit, res.Path, (page-1)*commitsPerPage, commitsPerPage, historyWalkLimit)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	if len(log.Changes) == 0 {
+		if page > 1 {
+			return u.fail(c, notFound("No page %d of the history of %s.", page, res.Path))
+		}
+		if !log.Truncated {
+			return u.fail(c, notFound("No history of %q at %s: no commit there changed it.", res.Path, res.Ref))
+		}
+	}
+	v := historyView{L: l, Name: path.Base(res.Path), Page: page, Truncated: log.Truncated && !log.More}
+	if e, err := p.Browse.Stat(res.Commit, res.Path); err == nil {
+		v.Dir = e.Dir
+	}
+	v.Part = !v.Dir && isPart(res.Path)
+	// Look up every part version of the page in one query.
+	type keys struct{ before, after string }
+	ks := make([]keys, len(log.Changes))
+	var all []string
+	for i, ch := range log.Changes {
+		if !v.Part {
+			break
+		}
+		for _, side := range []struct {
+			e   repo.Entry
+			dst *string
+		}{{ch.Before, &ks[i].before}, {ch.After, &ks[i].after}} {
+			if side.e.Path == "" || side.e.Dir || isLink(side.e) {
+				continue
+			}
+			k, err := catalogKey(p.Browse, side.e)
+			if err != nil {
+				return u.fail(c, err)
+			}
+			*side.dst = k
+			all = append(all, k)
+		}
+	}
+	measured, err := u.store.BlobParts(ctx, all)
+	if err != nil {
+		return u.fail(c, err)
+	}
+	for i, ch := range log.Changes {
+		e := historyEntry{FileChange: ch}
+		if ch.After.Path != "" {
+			e.URL = p.URL() + "/blob/" + ch.Commit.Hash.String() + "/" + escapePath(ch.After.Path)
+		}
+		if v.Part {
+			var before, after *side
+			if bp, ok := measured[ks[i].before]; ok {
+				before = &side{Part: bp.Part, Known: true}
+			}
+			if bp, ok := measured[ks[i].after]; ok {
+				after = &side{Part: bp.Part, Known: true}
+				e.Known, e.Preview, e.Error = true, previewURL(bp.Preview), bp.Error
+				if bp.Part != nil {
+					e.Dims, e.Volume = formatDims(bp.Part), formatVolume(bp.Part.Volume)
+				}
+			}
+			if before != nil && after != nil {
+				for _, d := range partDeltas(before, after) {
+					if d.Change != "" && d.Label != "Triangles" && d.Label != "Watertight" {
+						e.Changes = append(e.Changes, d)
+					}
+				}
+			}
+		}
+		v.Entries = append(v.Entries, e)
+	}
+	base := p.URL() + "/commits/" + escapePath(l.Ref) + "/" + escapePath(l.Path)
+	if page > 1 {
+		v.Prev = base + "?page=" + strconv.Itoa(page-1)
+	}
+	if log.More {
+		v.Next = base + "?page=" + strconv.Itoa(page+1)
+	}
+	return u.renderCached(c, http.StatusOK, "history", "History of "+l.Path+" · "+p.Full(), v, key, time.Minute)
 }
 
 // publicUses keeps the uses of a file in other public projects (or in

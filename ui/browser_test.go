@@ -3,6 +3,7 @@ package ui_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"image"
@@ -172,6 +173,62 @@ func browserTests(t *testing.T, s *site, h *history) {
 		}
 	})
 
+	t.Run("phone-sized viewer draws", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, 2*time.Minute)
+		defer cancel()
+		// A phone: 390×844 CSS pixels at three device pixels each, touch.
+		err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch),
+			chromedp.Navigate(base+"/blob/main/STLs/Z_Assembly/z_carriage_rear.stl"),
+			chromedp.WaitReady(`.viewer[data-state="ready"]`),
+		)
+		if err != nil {
+			t.Fatalf("open the part page at phone size: %v", err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+			const c = document.querySelector('.viewer-canvas');
+			const g = c.getContext('webgl2') || c.getContext('webgl');
+			const w = g.drawingBufferWidth, h = g.drawingBufferHeight;
+			const px = new Uint8Array(w * h * 4);
+			g.readPixels(0, 0, w, h, g.RGBA, g.UNSIGNED_BYTE, px);
+			let part = 0;
+			for (let i = 0; i < px.length; i += 4) {
+				if (px[i+3] > 200 && px[i+2] > px[i] + 40) part++;
+			}
+			const stage = document.querySelector('.stage').getBoundingClientRect();
+			return JSON.stringify({w, h, part: part / (w * h), innerWidth, dpr: devicePixelRatio, stageRight: stage.right, cssWidth: c.clientWidth, preview: document.querySelector('.viewer-preview').hidden});
+		})()`))
+		if err != nil {
+			t.Fatalf("read the canvas: %v", err)
+		}
+		var res struct {
+			W, H       int
+			Part       float64
+			InnerWidth float64
+			DPR        float64
+			StageRight float64
+			CSSWidth   float64
+			Preview    bool
+		}
+		if err := json.Unmarshal([]byte(got), &res); err != nil {
+			t.Fatalf("canvas read-back %q: %v", got, err)
+		}
+		if res.InnerWidth != 390 || res.DPR != 3 {
+			t.Fatalf("not a phone viewport: %s", got)
+		}
+		// Drawn at two device pixels per CSS pixel (the cap), the whole
+		// stage, inside the screen.
+		if res.W != int(2*res.CSSWidth+0.5) || res.StageRight > res.InnerWidth {
+			t.Errorf("canvas %d×%d device pixels for %.0f CSS pixels, stage ends at %.0f of %.0f", res.W, res.H, res.CSSWidth, res.StageRight, res.InnerWidth)
+		}
+		if res.Part < 0.03 || !res.Preview {
+			t.Errorf("at phone size the part covers %.1f%% of the canvas (want at least 3%%), preview hidden %v", 100*res.Part, res.Preview)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			saveScreenshot(t, "part-phone.png", shot)
+		}
+	})
+
 	t.Run("without WebGL the preview stays", func(t *testing.T) {
 		ctx, cancel := b.Tab(t, time.Minute)
 		defer cancel()
@@ -236,6 +293,48 @@ func browserTests(t *testing.T, s *site, h *history) {
 		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		if err == nil {
 			saveScreenshot(t, "commit.png", shot)
+		}
+	})
+
+	t.Run("file history page", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(s.srv.URL+"/"+owner+"/history/commits/main/frame/arm.stl"),
+			chromedp.WaitVisible(".file-history"),
+		)
+		if err != nil {
+			t.Fatalf("open the history page: %v", err)
+		}
+		// Every version's preview loads.
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const imgs = [...document.querySelectorAll('.history-thumb img')];
+			return imgs.length === 3 && imgs.every(i => i.complete && i.naturalWidth > 0); })()`, chromedp.WithPollingTimeout(20*time.Second)))
+		if err != nil {
+			t.Errorf("the history's three previews did not load: %v", err)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			saveScreenshot(t, "history.png", shot)
+		}
+	})
+
+	t.Run("owner link leads to the owner's page", func(t *testing.T) {
+		ctx, cancel := b.Tab(t, time.Minute)
+		defer cancel()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(base),
+			chromedp.WaitVisible(".project-title .owner a"),
+			chromedp.Click(".project-title .owner a"),
+			chromedp.WaitVisible(".owner-head"),
+		)
+		if err != nil {
+			t.Fatalf("follow the owner link: %v", err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname + '|' + [...document.querySelectorAll('.projects .card-title')].map(e => e.textContent).sort().join(',')`))
+		if err != nil || !strings.HasPrefix(got, "/"+owner+"|") || !strings.Contains(got, "Voron Trident") {
+			t.Errorf("owner page: %q (%v), want /%s listing its projects", got, err, owner)
+		}
+		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			saveScreenshot(t, "owner.png", shot)
 		}
 	})
 

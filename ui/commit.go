@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -50,22 +50,27 @@ type fileChange struct {
 }
 
 type commitView struct {
-	P         *projectRef
-	Commit    repo.Commit
-	Parts     []partChange
-	Files     []fileChange
-	Added     int
-	Deleted   int
-	Changed   int
-	MoreFiles bool // the commit changed more than maxFilesListed files
+	P          *projectRef
+	Commit     repo.Commit
+	Parts      []partChange // this page's part diffs
+	PartTotal  int          // parts among the files listed
+	From, To   int          // 1-based range of Parts among them
+	Page       int
+	Prev, Next string
+	Files      []fileChange
+	Added      int
+	Deleted    int
+	Changed    int
+	MoreFiles  bool // the commit changed more than maxFilesListed files (and maybe more parts)
 }
 
 // maxFilesListed caps the file list of one commit page.
 const maxFilesListed = 2000
 
-// maxPartChanges caps the part diffs on one commit page (among the files
-// listed).
-const maxPartChanges = 200
+// partChangesPerPage is how many part diffs one commit page shows; the
+// others are on the following pages (?page=2…). Parts are counted among
+// the files listed (maxFilesListed).
+const partChangesPerPage = 200
 
 // commit is the commit page: its files and, for each part it added,
 // removed or modified, the previews before and after and the deltas of
@@ -75,20 +80,33 @@ func (u *UI) commit(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	sha := strings.ToLower(c.Param("sha"))
-	if !isCommitID(sha) {
-		return u.fail(c, badRequest("%q is not a commit id.", c.Param("sha")))
-	}
-	h, err := p.Browse.ResolveRef(sha)
+	// A commit id, short or whole, or a branch or tag name (which may hold
+	// slashes): each leads to the commit's own, permanent address.
+	ref, err := refPath(c)
 	if err != nil {
-		return u.fail(c, notFound("No commit %s in %s.", sha, p.Full()))
+		return u.fail(c, err)
 	}
-	if h.String() != sha {
+	if ref == "" {
+		return u.fail(c, notFound("Commit pages are at commit/{id, branch or tag}."))
+	}
+	h, err := p.Browse.ResolveRef(ref)
+	if err != nil {
+		return u.fail(c, notFound("No commit, branch or tag %q in %s.", ref, p.Full()))
+	}
+	if h.String() != ref {
 		return c.Redirect(http.StatusFound, p.URL()+"/commit/"+h.String())
+	}
+	page := 1
+	if s := c.QueryParam("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100000 {
+			return u.fail(c, badRequest("Bad page number %q.", s))
+		}
+		page = n
 	}
 	ctx := c.Request().Context()
 	// The page changes only when the catalog measures something new.
-	key := "commit:" + p.Full() + ":" + h.String() + ":" + u.catalogVersion(ctx, p.Full())
+	key := "commit:" + p.Full() + ":" + h.String() + ":" + strconv.Itoa(page) + ":" + u.catalogVersion(ctx, p.Full())
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -96,17 +114,21 @@ func (u *UI) commit(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	v, err := u.commitChanges(ctx, p, info)
+	v, err := u.commitChanges(ctx, p, info, page)
 	if err != nil {
 		return u.fail(c, err)
+	}
+	if page > 1 && len(v.Parts) == 0 {
+		return u.fail(c, notFound("This commit changes %d parts: there is no page %d of them.", v.PartTotal, page))
 	}
 	return u.renderCached(c, http.StatusOK, "commit", info.Subject+" · "+p.Full(), v, key, time.Minute)
 }
 
 // commitChanges works out what the commit info changed: its files and,
 // for each part it added, removed or modified, both versions' measurements
-// and the deltas (for the commit page and the project's commit feed).
-func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit) (commitView, error) {
+// and the deltas (for the commit page and the project's commit feed). Page
+// (from 1) picks which partChangesPerPage parts get their diffs.
+func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit, page int) (commitView, error) {
 	h := info.Hash
 	// The diff stops at the cap: a commit of a million files costs what
 	// the page shows of it.
@@ -114,7 +136,8 @@ func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit)
 	if err != nil {
 		return commitView{}, err
 	}
-	v := commitView{P: p, Commit: info, MoreFiles: more}
+	v := commitView{P: p, Commit: info, Page: page, MoreFiles: more}
+	first := (page - 1) * partChangesPerPage
 	parent := ""
 	if len(info.Parents) > 0 {
 		parent = info.Parents[0].String()
@@ -145,7 +168,11 @@ func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit)
 		v.Files = append(v.Files, fc)
 		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From) && !isGitlink(ch.From)
 		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To) && !isGitlink(ch.To)
-		if !fromPart && !toPart || len(todo) >= maxPartChanges {
+		if !fromPart && !toPart {
+			continue
+		}
+		v.PartTotal++
+		if v.PartTotal <= first || len(todo) >= partChangesPerPage {
 			continue
 		}
 		pd := pending{pc: partChange{Action: ch.Action, Path: ch.Path(), Name: partName(ch.Path())}}
@@ -182,6 +209,19 @@ func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit)
 		fill(pd.pc.After, pd.toKey)
 		pd.pc.Deltas = partDeltas(pd.pc.Before, pd.pc.After)
 		v.Parts = append(v.Parts, pd.pc)
+	}
+	if len(v.Parts) > 0 {
+		v.From, v.To = first+1, first+len(v.Parts)
+	}
+	base := p.URL() + "/commit/" + h.String()
+	if page > 1 {
+		v.Prev = base
+		if page > 2 {
+			v.Prev += "?page=" + strconv.Itoa(page-1)
+		}
+	}
+	if v.To < v.PartTotal {
+		v.Next = base + "?page=" + strconv.Itoa(page+1)
 	}
 	return v, nil
 }

@@ -187,7 +187,7 @@ func (u *UI) commitEntries(c echo.Context, p *projectRef, n int) ([]atomEntry, e
 	}
 	var out []atomEntry
 	for _, cm := range commits {
-		v, err := u.commitChanges(c.Request().Context(), p, cm)
+		v, err := u.commitChanges(c.Request().Context(), p, cm, 1)
 		if err != nil {
 			return nil, err
 		}

@@ -38,22 +38,49 @@ const maxPointer = lfs.MaxPointerSize
 
 func parsePointer(data []byte) (lfs.Pointer, bool) { return lfs.ParsePointer(data) }
 
+// modelTypes are the types of the 3D and CAD formats makers push, by
+// extension: IANA's model/ types where one is registered, else the type
+// the format's own tools use. They come before the system's MIME table,
+// which differs from machine to machine (Debian's calls .obj
+// application/x-tgif, an old drawing program's).
+var modelTypes = map[string]string{
+	".stl":   "model/stl",
+	".3mf":   "model/3mf",
+	".obj":   "model/obj",
+	".mtl":   "model/mtl",
+	".step":  "model/step",
+	".stp":   "model/step",
+	".stpz":  "model/step+zip",
+	".iges":  "model/iges",
+	".igs":   "model/iges",
+	".gltf":  "model/gltf+json",
+	".glb":   "model/gltf-binary",
+	".wrl":   "model/vrml",
+	".x3d":   "model/x3d+xml",
+	".x3db":  "model/x3d+fastinfoset",
+	".dae":   "model/vnd.collada+xml",
+	".ply":   "application/octet-stream", // no registered type
+	".amf":   "application/x-amf",
+	".fcstd": "application/x-freecad",
+	".f3d":   "application/octet-stream",
+	".blend": "application/x-blender",
+	".dxf":   "image/vnd.dxf",
+	".dwg":   "image/vnd.dwg",
+}
+
 // contentType is the type a file is served with. Types a browser would
 // run as a page (HTML, SVG, XML) are served as plain text, since raw files
 // come from anyone who can push.
 func contentType(name string, head []byte) string {
 	ext := strings.ToLower(path.Ext(name))
 	switch ext {
-	case ".stl":
-		return "model/stl"
-	case ".3mf":
-		return "model/3mf"
-	case ".step", ".stp":
-		return "model/step"
 	case ".scad", ".md", ".txt", ".gcode", ".csv", ".json", ".yaml", ".yml", ".toml":
 		return "text/plain; charset=utf-8"
 	}
-	t := mime.TypeByExtension(ext)
+	t := modelTypes[ext]
+	if t == "" {
+		t = mime.TypeByExtension(ext)
+	}
 	if t == "" {
 		t = http.DetectContentType(head)
 	}
@@ -64,9 +91,10 @@ func contentType(name string, head []byte) string {
 }
 
 // disposition is inline for text and images, attachment for the rest.
+// (raw/ never serves SVG as an image; image/ does, sandboxed.)
 func disposition(name, ctype string) string {
 	kind := "attachment"
-	if strings.HasPrefix(ctype, "text/") || strings.HasPrefix(ctype, "image/png") || strings.HasPrefix(ctype, "image/jpeg") || strings.HasPrefix(ctype, "image/gif") || strings.HasPrefix(ctype, "image/webp") {
+	if strings.HasPrefix(ctype, "text/") || strings.HasPrefix(ctype, "image/") {
 		kind = "inline"
 	}
 	ascii := strings.Map(func(r rune) rune {
@@ -86,52 +114,17 @@ func (u *UI) raw(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	h, _ := hashOf(l.Commit)
-	e, err := l.P.Browse.Stat(h, l.Path)
+	head := 512 // http.DetectContentType reads as much
+	if isPart(l.Path) {
+		head = 0
+	}
+	f, err := u.openFile(c.Request().Context(), l, head)
 	if err != nil {
-		if errors.Is(err, repo.ErrNoPath) {
-			return u.fail(c, notFound("No file %q at %s.", l.Path, l.Ref))
-		}
 		return u.fail(c, err)
 	}
-	if e.Dir || l.Path == "" {
-		return u.fail(c, notFound("%q is a folder.", l.Path))
-	}
-	if isGitlink(e) {
-		return u.fail(c, notFound("%q is a submodule: its files live in another repository.", l.Path))
-	}
-	ctx := c.Request().Context()
-	var head []byte
-	if e.Size <= 512 || e.Size <= maxPointer {
-		head, err = l.P.Browse.ReadBlob(e.Hash, 512)
-		if err != nil {
-			return u.fail(c, err)
-		}
-	}
-	var src rangeSource
-	var etag string
-	if ptr, ok := u.pointerOf(l.P.Browse, e); ok {
-		etag = ptr.OID
-		src, err = u.lfsObject(ctx, l.P, ptr)
-		if err != nil {
-			return u.fail(c, err)
-		}
-		head = nil
-	} else {
-		etag = e.Hash.String()
-		src = gitSource{b: l.P.Browse, e: e}
-	}
-	if head == nil && !isPart(l.Path) {
-		rc, err := src.open(0, 512)
-		if err != nil {
-			return u.fail(c, err)
-		}
-		head, _ = io.ReadAll(rc)
-		rc.Close()
-	}
 	name := path.Base(l.Path)
-	ctype := contentType(name, head)
-	if isLink(e) {
+	ctype := contentType(name, f.head)
+	if isLink(f.entry) {
 		// A symbolic link is served as what git stores: the link's own
 		// text, never the file it names.
 		ctype = "text/plain; charset=utf-8"
@@ -141,13 +134,76 @@ func (u *UI) raw(c echo.Context) error {
 	hd.Set("Content-Disposition", disposition(name, ctype))
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Content-Security-Policy", "sandbox; default-src 'none'")
-	hd.Set("ETag", `"`+etag+`"`)
+	hd.Set("ETag", `"`+f.etag+`"`)
+	setFileCaching(hd, l)
+	return serveRange(c, f.src, `"`+f.etag+`"`)
+}
+
+// setFileCaching lets a file at a commit id be kept forever, and one at a
+// branch or tag be revalidated.
+func setFileCaching(hd http.Header, l *located) {
 	if _, ok := hashOf(l.Ref); ok {
 		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		hd.Set("Cache-Control", "public, max-age=0, must-revalidate")
 	}
-	return serveRange(c, src, `"`+etag+`"`)
+}
+
+// openedFile is a file of a repository at a commit, ready to send.
+type openedFile struct {
+	entry repo.Entry
+	src   rangeSource // its real bytes: LFS content for an LFS file
+	etag  string      // blob id, or LFS object id
+	head  []byte      // its first bytes, as many as asked for (or fewer: all of it)
+}
+
+// openFile opens the file l names (a folder or a submodule is a 404):
+// LFS content from blob storage, through the project's ownership check,
+// the blob from git otherwise. It reads the first headBytes
+// bytes too, to tell the file's type.
+func (u *UI) openFile(ctx context.Context, l *located, headBytes int) (openedFile, error) {
+	h, _ := hashOf(l.Commit)
+	e, err := l.P.Browse.Stat(h, l.Path)
+	if err != nil {
+		if errors.Is(err, repo.ErrNoPath) {
+			return openedFile{}, notFound("No file %q at %s.", l.Path, l.Ref)
+		}
+		return openedFile{}, err
+	}
+	if e.Dir || l.Path == "" {
+		return openedFile{}, notFound("%q is a folder.", l.Path)
+	}
+	if isGitlink(e) {
+		return openedFile{}, notFound("%q is a submodule: its files live in another repository.", l.Path)
+	}
+	f := openedFile{entry: e}
+	if e.Size <= maxPointer {
+		if f.head, err = l.P.Browse.ReadBlob(e.Hash, int64(max(headBytes, maxPointer))); err != nil {
+			return openedFile{}, err
+		}
+	}
+	if ptr, ok := u.pointerOf(l.P.Browse, e); ok {
+		f.etag = ptr.OID
+		if f.src, err = u.lfsObject(ctx, l.P, ptr); err != nil {
+			return openedFile{}, err
+		}
+		f.head = nil
+	} else {
+		f.etag = e.Hash.String()
+		f.src = gitSource{b: l.P.Browse, e: e}
+	}
+	if len(f.head) > headBytes {
+		f.head = f.head[:headBytes]
+	}
+	if f.head == nil && headBytes > 0 {
+		rc, err := f.src.open(0, int64(headBytes))
+		if err != nil {
+			return openedFile{}, err
+		}
+		f.head, _ = io.ReadAll(rc)
+		rc.Close()
+	}
+	return f, nil
 }
 
 func (u *UI) pointerOf(b *repo.Browse, e repo.Entry) (lfs.Pointer, bool) {

@@ -72,8 +72,8 @@ func (u *UI) readme(p *projectRef, commit plumbing.Hash, dir string) (template.H
 }
 
 // markdown renders GitHub-flavoured Markdown and sanitises the result.
-// Relative links point at the file pages, relative images at raw files,
-// both at the ref the page shows.
+// Relative links point at the file pages (at the ref the page shows),
+// relative images at image/ (at the commit).
 func (u *UI) markdown(src []byte, l *located, dir string) template.HTML {
 	md := u.md
 	doc := md.Parser().Parse(text.NewReader(src))
@@ -85,7 +85,7 @@ func (u *UI) markdown(src []byte, l *located, dir string) template.HTML {
 		case *ast.Link:
 			n.Destination = []byte(relativeURL(string(n.Destination), dir, l.BlobURL))
 		case *ast.Image:
-			n.Destination = []byte(relativeURL(string(n.Destination), dir, l.RawURL))
+			n.Destination = []byte(relativeURL(string(n.Destination), dir, l.ImageURL))
 		}
 		return ast.WalkContinue, nil
 	})

@@ -16,7 +16,6 @@ import (
 	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/print"
-	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
 )
@@ -110,6 +109,11 @@ type searchView struct {
 	Filtered   bool
 	Sorts      []option
 	Kinds      []option
+	// Unfit is the best match for the words, left out because it does
+	// not fit the build volume asked for; AnywayURL shows it.
+	Unfit     *hitCard
+	Volume    string // "180 × 180 × 180 mm"
+	AnywayURL string
 	// MyPrinter is the visitor's printer (from the print page's cookie)
 	// and the link that narrows the search to parts it fits.
 	MyPrinter    string
@@ -226,6 +230,15 @@ func (u *UI) searchPage(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	v.Result = res
+	if res.Unfit != nil {
+		card := newHitCard(*res.Unfit)
+		v.Unfit, v.Volume = &card, volumeLabel(q)
+		next := cloneValues(vals)
+		for _, k := range []string{"max_x", "max_y", "max_z", "page"} {
+			next.Del(k)
+		}
+		v.AnywayURL = "/search?" + next.Encode()
+	}
 	for _, h := range res.Hits {
 		if h.Kind == search.KindProject {
 			v.Projects = append(v.Projects, h)
@@ -298,12 +311,47 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
+// volumeLabel is a search's build volume as people write it, "180 × 180 ×
+// 180 mm", with "any" for an axis left open.
+func volumeLabel(q search.Query) string {
+	var axes []string
+	for _, v := range []float64{q.MaxX, q.MaxY, q.MaxZ} {
+		if v > 0 {
+			axes = append(axes, strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.1f", v), "0"), "."))
+		} else {
+			axes = append(axes, "any")
+		}
+	}
+	return strings.Join(axes, " × ") + " mm"
+}
+
 // hitCard is a part found by a search, with its text made ready in Go
 // (cheaper than template calls for every card).
 type hitCard struct {
 	URL, Name, Project, Path string
+	Folder                   string // the part's folder, shortened from the left to its last folders
 	NameHTML                 template.HTML
 	Preview, Dims, Meta      string
+}
+
+// maxFolderShown is the longest folder a search card shows whole; longer
+// ones keep their last folders (which tell same-named parts apart).
+const maxFolderShown = 36
+
+// shortFolder is the folder of p as a card shows it: "" at the top level,
+// the whole path when short, else "…/" and as many of its last folders as
+// fit.
+func shortFolder(p string) string {
+	dir := folderOf(p)
+	if len(dir) <= maxFolderShown {
+		return dir
+	}
+	segs := strings.Split(dir, "/")
+	out := segs[len(segs)-1]
+	for i := len(segs) - 2; i >= 0 && len(out)+1+len(segs[i]) <= maxFolderShown-2; i-- {
+		out = segs[i] + "/" + out
+	}
+	return "…/" + out
 }
 
 func newHitCard(h search.Hit) hitCard {
@@ -313,6 +361,7 @@ func newHitCard(h search.Hit) hitCard {
 		NameHTML: breakable(h.Name),
 		Project:  h.Project,
 		Path:     h.Path,
+		Folder:   shortFolder(h.Path),
 	}
 	if p := h.Part; p != nil {
 		c.Dims = formatDims(p)
@@ -323,127 +372,6 @@ func newHitCard(h search.Hit) hitCard {
 	}
 	return c
 }
-
-// partCard is a part in a gallery.
-type partCard struct {
-	Path    string
-	Name    string
-	Part    *render.Part
-	Preview string
-	Error   string
-	URL     string
-}
-
-// projectView is the project page.
-type projectView struct {
-	P          *projectRef
-	Meta       store.ProjectMeta
-	HasMeta    bool
-	Branch     string
-	Commit     repo.Commit
-	Empty      bool
-	Parts      []partCard
-	Failures   []store.PartFailure
-	Readme     template.HTML
-	ReadmePath string
-	CloneURL   string
-	Pending    bool
-	Totals     struct{ Triangles int64 }
-	// Mirror is set when the project mirrors another repository.
-	Mirror *store.Mirror
-	Print  bool // the print page is served
-}
-
-// project is the project page: README, metadata, catalog status and the
-// part gallery.
-func (u *UI) project(c echo.Context) error {
-	p, err := u.openProject(c)
-	if err != nil {
-		return u.fail(c, err)
-	}
-	ctx := c.Request().Context()
-	v := projectView{P: p, CloneURL: u.public.URL(c.Request(), p.URL()+".git"), Print: u.planner != nil}
-	c.Set(manageKey, p.Row)
-	meta, err := u.store.ProjectMeta(ctx, p.Full())
-	switch {
-	case err == nil:
-		v.Meta, v.HasMeta = meta, true
-		v.Pending = meta.State == store.JobQueued || meta.State == store.JobRunning || meta.PendingJobs > 0
-	case !errors.Is(err, store.ErrNotFound):
-		return u.fail(c, err)
-	}
-	if p.Row.Description != "" {
-		v.Meta.Description = p.Row.Description
-	}
-	if m, err := u.store.MirrorOf(ctx, p.Row.ID); err == nil {
-		v.Mirror = &m
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return u.fail(c, err)
-	}
-	branch, head, err := p.Browse.Head()
-	if errors.Is(err, repo.ErrNoRef) {
-		v.Empty = true
-		return u.render(c, http.StatusOK, "project", p.Full(), v)
-	}
-	if err != nil {
-		return u.fail(c, err)
-	}
-	v.Branch = branch
-	key := fmt.Sprintf("project:%s:%s:%s:%q:%s:%s:%s:%s:%d:%d:%d:%s:%s", p.Full(), p.Row.Updated, p.Row.Visibility, p.Row.Description, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL, mirrorKey(v.Mirror))
-	if hit, err := u.sendCached(c, key); hit {
-		return err
-	}
-	if v.Commit, err = p.Browse.CommitInfo(head); err != nil {
-		return u.fail(c, err)
-	}
-	parts, err := u.store.ProjectParts(ctx, p.Full())
-	if err != nil {
-		return u.fail(c, err)
-	}
-	for _, cp := range parts {
-		if cp.Error != "" {
-			continue
-		}
-		v.Parts = append(v.Parts, partCard{
-			Path: cp.Path, Name: partName(cp.Path), Part: cp.Measure, Preview: previewURL(cp.Preview),
-			URL: p.URL() + "/blob/" + escapePath(branch) + "/" + escapePath(cp.Path),
-		})
-		if cp.Measure != nil {
-			v.Totals.Triangles += cp.Measure.Triangles
-		}
-	}
-	if v.Failures, err = u.store.ProjectFailures(ctx, p.Full()); err != nil {
-		return u.fail(c, err)
-	}
-	if !v.HasMeta {
-		// Not catalogued yet: list the parts from git, unmeasured.
-		seen := 0
-		err := p.Browse.Paths(ctx, head, func(e repo.Entry) error {
-			if isPart(e.Path) {
-				v.Parts = append(v.Parts, partCard{Path: e.Path, Name: partName(e.Path), URL: p.URL() + "/blob/" + escapePath(branch) + "/" + escapePath(e.Path)})
-			}
-			if seen++; len(v.Parts) == maxUncataloguedParts || seen == maxUncataloguedFiles {
-				return repo.StopWalk
-			}
-			return nil
-		})
-		if err != nil {
-			return u.fail(c, err)
-		}
-	}
-	v.Readme, v.ReadmePath, err = u.readme(p, head, "")
-	if err != nil {
-		return u.fail(c, err)
-	}
-	return u.renderCached(c, http.StatusOK, "project", p.Full(), v, key, time.Minute)
-}
-
-// An uncatalogued project's page lists its parts from git: at most this
-// many, looking at no more than this many files.
-const (
-	maxUncataloguedParts = 1000
-	maxUncataloguedFiles = 50_000
-)
 
 // lfsOID returns the LFS object id when the blob is an LFS pointer.
 func lfsOID(b *repo.Browse, e repo.Entry) (string, error) {

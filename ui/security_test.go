@@ -4,12 +4,20 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/png"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"golang.org/x/net/html"
 
@@ -40,10 +48,14 @@ const hostileReadme = `# Hostile
 ![data](data:text/html;base64,PHNjcmlwdD5hbGVydCgnZGF0YScpPC9zY3JpcHQ+)
 `
 
+// projectPartsAction is where a project page's part filter submits.
+var projectPartsAction = regexp.MustCompile(`^/[A-Za-z0-9._-]+/[A-Za-z0-9._-]+#parts$`)
+
 // activeMarkup returns what in page could run script, load a frame or
 // plugin, restyle or redirect the page, or submit a form elsewhere: every
 // element and attribute beyond the site's own layout (its stylesheet,
-// icon, search form and, on part pages, its scripts from /static/).
+// icon, search form, the project page's part filter and its scripts from
+// /static/).
 func activeMarkup(page string) []string {
 	var found []string
 	z := html.NewTokenizer(strings.NewReader(page))
@@ -86,7 +98,9 @@ func activeMarkup(page string) []string {
 				found = append(found, tok.String())
 			}
 		case "form":
-			if attrs["action"] != "/search" {
+			// The site's own forms: search, and the project page's part
+			// filter, which submits to the project page.
+			if attrs["action"] != "/search" && !(attrs["class"] == "parts-filter" && projectPartsAction.MatchString(attrs["action"])) {
 				found = append(found, tok.String())
 			}
 		case "meta":
@@ -133,6 +147,13 @@ func hostileProject(t *testing.T) (*site, string) {
 		t.Fatal(err)
 	}
 	write("parts/real.stl", string(part))
+	// A folder whose README shows images: an SVG, a hostile SVG, a PNG,
+	// and HTML pretending to be a PNG.
+	write("gallery/README.md", "# Gallery\n\n![diagram](diagram.svg)\n\n![evil](evil.svg)\n\n![photo](photo.png)\n\n![fake](fake.png)\n")
+	write("gallery/diagram.svg", diagramSVG)
+	write("gallery/evil.svg", evilSVG)
+	write("gallery/photo.png", string(bluePNG(t)))
+	write("gallery/fake.png", `<!doctype html><script>alert('fake png')</script>`)
 	testenv.Git(t, "", "init", "-q", "-b", "main", dir)
 	for link, target := range symlinks {
 		p := filepath.Join(dir, link)
@@ -144,6 +165,35 @@ func hostileProject(t *testing.T) (*site, string) {
 	s.commitAndPush(t, dir, "hostile", "hostile content")
 	s.waitCatalogued(t, "hostile")
 	return s, dir
+}
+
+// diagramSVG is an image of one magenta rectangle.
+const diagramSVG = `<?xml version="1.0" encoding="UTF-8"?>
+<!-- Created by hand -->
+<svg xmlns="http://www.w3.org/2000/svg" width="200" height="120" viewBox="0 0 200 120"><rect width="200" height="120" fill="#ff00ff"/></svg>
+`
+
+// evilSVG would change its flag, from "untouched" to "script ran", if
+// its scripts ran.
+const evilSVG = `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60" viewBox="0 0 120 60" onload="document.getElementById('flag').textContent = 'script ran'">
+<rect width="120" height="60" fill="#00c000"/>
+<text id="flag" x="10" y="35">untouched</text>
+<script>document.getElementById('flag').textContent = 'script ran'; document.documentElement.setAttribute('data-ran', 'yes');</script>
+</svg>
+`
+
+// bluePNG is a 40×20 PNG, all blue.
+func bluePNG(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 40, 20))
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = 0, 0, 255, 255
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // symlinks are the links pushed, by path, with their targets: out of the
@@ -259,6 +309,8 @@ func TestHostileContent(t *testing.T) {
 		}
 	})
 
+	t.Run("readme images", func(t *testing.T) { readmeImageTests(t, s, base) })
+
 	t.Run("archive", func(t *testing.T) {
 		code, body, _ := get(t, base+"/archive/main.zip", nil)
 		if code != 200 {
@@ -293,4 +345,119 @@ func TestHostileContent(t *testing.T) {
 			t.Errorf("archive has %d of %d links", len(seen), len(symlinks))
 		}
 	})
+}
+
+// readmeImageTests: a README's images are served as images from image/,
+// an SVG among them shows in Chromium, and a hostile SVG's script never
+// runs, embedded or opened on its own; image/ serves images only.
+func readmeImageTests(t *testing.T, s *site, base string) {
+	code, body, _ := get(t, base+"/tree/main/gallery", nil)
+	if code != 200 {
+		t.Fatalf("gallery: status %d", code)
+	}
+	m := regexp.MustCompile(`src="(/maker/hostile/image/[0-9a-f]{40}/gallery/diagram\.svg)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("the README's SVG does not point at image/:\n%s", body)
+	}
+	imageBase := strings.TrimSuffix(m[1], "diagram.svg")
+
+	for name, want := range map[string]string{"diagram.svg": "image/svg+xml", "evil.svg": "image/svg+xml", "photo.png": "image/png"} {
+		code, _, h := get(t, s.srv.URL+imageBase+name, nil)
+		if code != 200 || h.Get("Content-Type") != want {
+			t.Errorf("image/%s: status %d, type %q, want 200 and %s", name, code, h.Get("Content-Type"), want)
+		}
+		csp := h.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "sandbox") || !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
+			t.Errorf("image/%s: CSP %q, want a sandbox with no script", name, csp)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(h.Get("Content-Disposition"), "inline") {
+			t.Errorf("image/%s: nosniff %q, disposition %q", name, h.Get("X-Content-Type-Options"), h.Get("Content-Disposition"))
+		}
+	}
+	// Nothing but images: not a page, not a script, not HTML named .png,
+	// not a link.
+	for _, p := range []string{imageBase + "fake.png", imageBase + "README.md", "/maker/hostile/image/main/active/evil.html", "/maker/hostile/image/main/active/evil.js", "/maker/hostile/image/main/links/passwd.stl", "/maker/hostile/image/main/gallery"} {
+		if code, body, h := get(t, s.srv.URL+p, nil); code != 404 || strings.Contains(body, "alert(") || strings.HasPrefix(h.Get("Content-Type"), "image/") {
+			t.Errorf("GET %s: status %d, type %q; want 404 and no file", p, code, h.Get("Content-Type"))
+		}
+	}
+	// raw/ stays as safe as it was.
+	if _, _, h := get(t, base+"/raw/main/gallery/evil.svg", nil); !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Errorf("raw SVG served as %q", h.Get("Content-Type"))
+	}
+
+	b := testenv.StartChromium(t)
+	ctx, cancel := b.Tab(t, 2*time.Minute)
+	defer cancel()
+	err := chromedp.Do(ctx, chromedp.Navigate(base+"/tree/main/gallery"), chromedp.WaitVisible(`.readme img[alt="diagram"]`))
+	if err != nil {
+		t.Fatalf("open the gallery: %v", err)
+	}
+	loaded, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => {
+		const imgs = [...document.querySelectorAll('.readme img')];
+		if (!imgs.every(i => i.complete)) return null;
+		return imgs.map(i => i.alt + '=' + i.naturalWidth + 'x' + i.naturalHeight).join(',');
+	})()`, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("README images: %v", err)
+	}
+	if loaded != "diagram=200x120,evil=120x60,photo=40x20,fake=0x0" {
+		t.Errorf("README images loaded as %s; want the SVGs and the PNG drawn, the fake PNG not", loaded)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.Screenshot(`.readme img[alt="diagram"]`))
+	if err != nil {
+		t.Fatalf("screenshot the SVG: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	magenta, all := 0, img.Bounds().Dx()*img.Bounds().Dy()
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r>>8 > 230 && g>>8 < 40 && bl>>8 > 230 {
+				magenta++
+			}
+		}
+	}
+	if magenta < all*8/10 {
+		t.Errorf("the README's SVG shows %d magenta pixels of %d", magenta, all)
+	}
+	if full, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+		saveScreenshot(t, "readme-images.png", full)
+	}
+
+	// The hostile SVG opened on its own: its flag stays as it was.
+	flag := func(url string) string {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+			t.Fatalf("open %s: %v", url, err)
+		}
+		// Give a script every chance to run: wait until the document has
+		// loaded, and a moment more for its load handlers.
+		const read = `document.readyState === 'complete' && document.getElementById('flag') ? document.getElementById('flag').textContent + '|' + document.documentElement.getAttribute('data-ran') : null`
+		if _, err := chromedp.Run(ctx, chromedp.Poll[string](read, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("read the flag at %s: %v", url, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](read))
+		if err != nil {
+			t.Fatalf("read the flag at %s: %v", url, err)
+		}
+		return got
+	}
+	if got := flag(s.srv.URL + imageBase + "evil.svg"); got != "untouched|null" {
+		t.Errorf("the hostile SVG from image/ ran its script: flag %q", got)
+	}
+	// The same file served plainly, as an image without the sandbox: its
+	// script runs, so the flag above would have shown it.
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		io.WriteString(w, evilSVG)
+	}))
+	defer control.Close()
+	if got := flag(control.URL + "/evil.svg"); got != "script ran|yes" {
+		t.Errorf("control: the hostile SVG served without a sandbox gave flag %q; the check cannot see a script run", got)
+	}
 }

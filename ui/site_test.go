@@ -6,21 +6,28 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/render"
+	"github.com/blueprints-hq/blueprints/ui/api"
+	"github.com/blueprints-hq/blueprints/ui/api/apitest"
 )
 
 // site is a running server with corpus projects pushed and catalogued.
@@ -283,6 +290,8 @@ func TestSite(t *testing.T) {
 			"/maker/Voron-Trident/raw/main/STLs/nope.stl",
 			"/maker/Voron-Trident/raw/no-such-branch/README.md",
 			"/maker/Voron-Trident/commit/0123456789abcdef0123456789abcdef01234567",
+			"/maker/Voron-Trident/commit/not-a-commit",
+			"/maker/Voron-Trident/commit/no-such-branch",
 			"/maker/Voron-Trident/commits/no-such-branch",
 			"/maker/Voron-Trident/archive/no-such-branch.zip",
 			"/maker/Voron-Trident/preview/main/STLs/nope.stl.png",
@@ -306,7 +315,6 @@ func TestSite(t *testing.T) {
 			"/search?per_page=100000",
 			"/search?sort=sideways",
 			"/maker/Voron-Trident/commits/main?page=abc",
-			"/maker/Voron-Trident/commit/not-a-commit",
 			"/previews/xyz/512.png",
 		} {
 			code, body, _ := get(t, s.srv.URL+p, nil)
@@ -465,6 +473,23 @@ func TestSite(t *testing.T) {
 		if code != 200 || strings.Contains(body, "NOTES.txt") {
 			t.Errorf("main shows the feature branch's file")
 		}
+		// A branch name is shown whole in the badge, a commit id short.
+		_, body, _ = get(t, base+"/tree/feature/new-gear", nil)
+		if !strings.Contains(body, `>feature/new-gear</span>`) {
+			t.Errorf("the badge of feature/new-gear does not show the whole name")
+		}
+		_, body, _ = get(t, base+"/tree/"+h.first, nil)
+		if !strings.Contains(body, `title="Commit `+h.first+`">`+h.first[:8]+`</span>`) {
+			t.Errorf("the badge of a commit id is not its short form with the whole id as tooltip")
+		}
+		// Branch and tag names are accepted wherever a commit id is.
+		feature := strings.TrimSpace(testenv.Git(t, h.dir, "rev-parse", "feature/new-gear"))
+		for ref, want := range map[string]string{"main": h.second, "v1.0": h.first, "feature/new-gear": feature, h.first[:7]: h.first} {
+			code, _, hd := get(t, base+"/commit/"+ref, nil)
+			if code != http.StatusFound || hd.Get("Location") != "/maker/Voron-Trident/commit/"+want {
+				t.Errorf("GET /commit/%s: status %d, Location %q, want a redirect to commit %s", ref, code, hd.Get("Location"), want)
+			}
+		}
 	})
 
 	t.Run("history", func(t *testing.T) {
@@ -523,7 +548,58 @@ func TestSite(t *testing.T) {
 		if code != 200 || strings.Contains(body, "z_carriage_rear") || !strings.Contains(body, "plug_aligner") {
 			t.Errorf("fits-my-printer 30 mm: status %d; want small parts only", code)
 		}
+		// Words that only the README holds (not its title or description).
+		code, body, _ = get(t, s.srv.URL+"/search?q=configurator&kind=project", nil)
+		if code != 200 || !strings.Contains(body, `href="/maker/Voron-Trident"`) {
+			t.Errorf("README words: status %d, no Voron-Trident", code)
+		}
 	})
+
+	t.Run("search says what does not fit", func(t *testing.T) {
+		var best struct {
+			Hits []struct {
+				Name string `json:"name"`
+				Path string `json:"path"`
+				Size [3]float64
+			} `json:"hits"`
+		}
+		code, body, _ := get(t, s.srv.URL+"/api/v1/search?q=z+carriage&kind=part&per_page=1", nil)
+		if err := json.Unmarshal([]byte(body), &best); code != 200 || err != nil || len(best.Hits) != 1 {
+			t.Fatalf("best match for z carriage: %d %v %s", code, err, body)
+		}
+		top := best.Hits[0]
+		ext := []float64{top.Size[0], top.Size[1], top.Size[2]}
+		slices.Sort(ext)
+		v := fmt.Sprintf("%.0f", math.Floor(ext[1]-1)) // its middle extent does not fit
+		q := "q=z+carriage&max_x=" + v + "&max_y=" + v + "&max_z=" + v
+		code, body, _ = get(t, s.srv.URL+"/search?"+q, nil)
+		want := fmt.Sprintf("%s (maker/Voron-Trident, %s) matches “z carriage” best but does not fit %s × %s × %s mm: it is", top.Name, path.Dir(top.Path), v, v, v)
+		if code != 200 || !strings.Contains(textOf(body), want) {
+			t.Errorf("search %s: status %d, want the note %q", q, code, want)
+		}
+		if m := regexp.MustCompile(`href="([^"]*)">Search without the size limit`).FindStringSubmatch(body); m == nil || !strings.Contains(m[1], "q=z") || strings.Contains(m[1], "max_") {
+			t.Errorf("the note's link to search without the size limit: %v", m)
+		}
+		var ans struct {
+			Unfit *struct {
+				Path string `json:"path"`
+			} `json:"unfit"`
+		}
+		req := httptest.NewRequest(http.MethodGet, s.srv.URL+"/api/v1/search?"+q, nil)
+		code, body, hd := get(t, req.URL.String(), nil)
+		if err := json.Unmarshal([]byte(body), &ans); err != nil || ans.Unfit == nil || ans.Unfit.Path != top.Path {
+			t.Errorf("API unfit: %v %+v, want %s", err, ans.Unfit, top.Path)
+		}
+		// The answer with unfit is one the OpenAPI document describes.
+		apitest.New(t, api.OpenAPI).Check(t, req, code, hd, []byte(body))
+		// Big enough: no note.
+		code, body, _ = get(t, s.srv.URL+"/search?q=z+carriage&max_x=300&max_y=300&max_z=300", nil)
+		if code != 200 || strings.Contains(body, "does not fit") {
+			t.Errorf("a 300 mm printer: status %d, or a note that something does not fit", code)
+		}
+	})
+
+	t.Run("file history", func(t *testing.T) { fileHistoryTests(t, s) })
 
 	t.Run("lfs", func(t *testing.T) { lfsTests(t, s) })
 
@@ -629,4 +705,111 @@ func lfsTests(t *testing.T, s *site) {
 		t.Fatalf("archive: status %d", code)
 	}
 	checkZip(t, []byte(body), "lfs-parts-main/", dir)
+}
+
+// fileHistoryTests pushes five commits, three of which change one part,
+// and checks its history page and the part page's "last changed in".
+func fileHistoryTests(t *testing.T, s *site) {
+	dir := filepath.Join(s.work, "history")
+	testenv.Git(t, "", "init", "-q", "-b", "main", dir)
+	tools := filepath.Join(testenv.ModuleRoot(t), "testdata/corpus/VoronDesign__Voron-Trident/STLs/Tools")
+	versions := []string{"140mm_extrusion_drill_guide.stl", "MGN9_rail_guide_x2.stl", "140mm_extrusion_drill_guide.stl"}
+	arm := filepath.Join(dir, "frame", "arm.stl")
+	os.MkdirAll(filepath.Dir(arm), 0o755)
+	commit := func(msg string) string {
+		testenv.Git(t, dir, "add", "-A")
+		testenv.Git(t, dir, "commit", "-q", "-m", msg)
+		return strings.TrimSpace(testenv.Git(t, dir, "rev-parse", "HEAD"))
+	}
+	var commits []string
+	var parts []render.Part
+	for i, step := range []string{"Add the arm", "Notes", "A longer arm", "A foot", "Back to the short arm"} {
+		switch i {
+		case 0, 2, 4:
+			copyFile(t, filepath.Join(tools, versions[i/2]), arm)
+			parts = append(parts, readPart(t, arm))
+		case 1:
+			os.WriteFile(filepath.Join(dir, "README.md"), []byte("# Arm\n"), 0o644)
+		case 3:
+			copyFile(t, filepath.Join(tools, "MGN9_rail_guide_x2.stl"), filepath.Join(dir, "frame", "foot.stl"))
+		}
+		commits = append(commits, commit(step))
+	}
+	testenv.Git(t, dir, "push", "-q", s.srv.Remote(owner, s.token, owner, "history"), "main")
+	s.waitCatalogued(t, "history")
+	base := s.srv.URL + "/" + owner + "/history"
+
+	code, body, _ := get(t, base+"/commits/main/frame/arm.stl", nil)
+	if code != 200 {
+		t.Fatalf("history of frame/arm.stl: status %d", code)
+	}
+	body = html.UnescapeString(body)
+	var listed []string
+	for _, c := range commits {
+		if strings.Contains(body, "/commit/"+c+`"`) {
+			listed = append(listed, c)
+		}
+	}
+	if want := []string{commits[0], commits[2], commits[4]}; strings.Join(listed, ",") != strings.Join(want, ",") {
+		t.Errorf("history of frame/arm.stl lists commits %v, want exactly %v (commits 1, 3 and 5)", listed, want)
+	}
+	if i, j, k := strings.Index(body, commits[4]), strings.Index(body, commits[2]), strings.Index(body, commits[0]); !(i < j && j < k) {
+		t.Errorf("history is not newest first")
+	}
+	// Each entry: the part's size and volume after the commit, and what
+	// changed from the version before.
+	for i, want := range []string{
+		fmt.Sprintf("%.1f × %.1f × %.1f mm", parts[0].Size[0], parts[0].Size[1], parts[0].Size[2]),
+		fmt.Sprintf("%.1f × %.1f × %.1f mm", parts[1].Size[0], parts[1].Size[1], parts[1].Size[2]),
+		signedMM("Size X", parts[1].Size[0]-parts[0].Size[0]),
+		signedMM("Size X", parts[2].Size[0]-parts[1].Size[0]),
+		"Volume " + signedPrefix(parts[1].Volume-parts[0].Volume),
+		"Volume " + signedPrefix(parts[2].Volume-parts[1].Volume),
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("history lacks %q (check %d)", want, i)
+		}
+	}
+	if n := strings.Count(body, `class="badge added"`); n != 1 {
+		t.Errorf("history shows %d added entries, want 1", n)
+	}
+	// The part page names the last commit that changed the part, not the
+	// branch's latest; at an older commit, the change before it.
+	for ref, want := range map[string]int{"main": 4, commits[3]: 2} {
+		code, body, _ = get(t, base+"/blob/"+ref+"/frame/arm.stl", nil)
+		if code != 200 {
+			t.Fatalf("part page at %s: status %d", ref, code)
+		}
+		m := regexp.MustCompile(`Last changed in</span> <a href="/maker/history/commit/([0-9a-f]{40})">([^<]*)</a>`).FindStringSubmatch(body)
+		if m == nil || m[1] != commits[want] {
+			t.Errorf("part page at %s: last change %v, want commit %d (%s)", ref, m, want+1, commits[want])
+		}
+		if !strings.Contains(body, `href="/maker/history/commits/`+ref+`/frame/arm.stl"`) {
+			t.Errorf("part page at %s does not link its history", ref)
+		}
+	}
+	// A folder's history, paging, and paths without history.
+	code, body, _ = get(t, base+"/commits/main/frame", nil)
+	if code != 200 || strings.Count(body, `<a class="subject"`) != 4 {
+		t.Errorf("history of frame/: status %d, %d entries, want 4", code, strings.Count(body, `<a class="subject"`))
+	}
+	for p, want := range map[string]int{"/commits/main/no/such.stl": 404, "/commits/main/frame/arm.stl?page=2": 404, "/commits/nope/frame/arm.stl": 404, "/commits/main/frame/arm.stl?page=x": 400} {
+		if code, _, _ := get(t, base+p, nil); code != want {
+			t.Errorf("GET %s: status %d, want %d", p, code, want)
+		}
+	}
+}
+
+func signedMM(label string, d float64) string {
+	if d >= 0 {
+		return fmt.Sprintf("%s +%.2f mm", label, d)
+	}
+	return fmt.Sprintf("%s −%.2f mm", label, -d)
+}
+
+func signedPrefix(d float64) string {
+	if d >= 0 {
+		return "+"
+	}
+	return "−"
 }

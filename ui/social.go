@@ -85,21 +85,11 @@ func (v projectView) describe(abs func(string) string) headMeta {
 	}
 	desc := v.Meta.Description
 	if desc == "" {
-		desc = plural(len(v.Parts), "part") + " to print, measure and fork on Blueprints."
+		desc = plural(v.Totals.Parts, "part") + " to print, measure and fork on Blueprints."
 	}
 	og := &openGraph{Type: "website", Title: title, Description: clipText(desc, 300), URL: h.Canonical}
 	// The cover is the largest part, as on the home page's cards.
-	var best *partCard
-	for i := range v.Parts {
-		pc := &v.Parts[i]
-		if pc.Preview == "" || pc.Part == nil {
-			continue
-		}
-		if best == nil || pc.Part.Volume > best.Part.Volume {
-			best = pc
-		}
-	}
-	if best != nil {
+	if best := v.Cover; best != nil {
 		og.Image, og.ImageAlt, og.ImageSize = abs(best.Preview), "Preview of "+best.Name, 512
 	}
 	h.OG = og

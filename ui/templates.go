@@ -23,7 +23,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed with layout.html.
-var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "commit", "error", "login", "signup", "settings", "owner", "projectsettings", "network", "netsearch", "print", "orgwebhooks"}
+var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "history", "commit", "error", "login", "signup", "settings", "owner", "projectsettings", "orgwebhooks", "print", "network", "netsearch"}
 
 // layout is what every page template receives.
 type layout struct {
@@ -52,6 +52,8 @@ func templateFuncs() template.FuncMap {
 			return since(*t)
 		},
 		"short":    shortID,
+		"refLabel": refLabel,
+		"refTitle": refTitle,
 		"esc":      escapePath,
 		"hostOf":   hostOf,
 		"preview":  previewURL,
@@ -275,6 +277,23 @@ func shortID(s string) string {
 		return s[:8]
 	}
 	return s
+}
+
+// refLabel is a ref as a badge shows it: a commit id shortened, a branch
+// or tag name whole (the badge wraps long ones).
+func refLabel(ref string) string {
+	if isCommitID(ref) && len(ref) == 40 {
+		return shortID(ref)
+	}
+	return ref
+}
+
+// refTitle is the badge's tooltip: what kind of ref it is, and all of it.
+func refTitle(ref string) string {
+	if isCommitID(ref) && len(ref) >= 7 {
+		return "Commit " + ref
+	}
+	return "Branch or tag " + ref
 }
 
 // escapePath escapes each segment of a repository path for a URL, so

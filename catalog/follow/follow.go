@@ -303,7 +303,11 @@ func (f *Follower) documents(ctx context.Context, changes []store.Change) ([]sea
 		for _, p := range paths {
 			if p == "" {
 				if known {
-					docs = append(docs, ProjectDoc(meta))
+					d := ProjectDoc(meta)
+					if d.Readme, err = f.cfg.Store.ProjectReadmeWords(ctx, project); err != nil {
+						return nil, nil, err
+					}
+					docs = append(docs, d)
 				} else {
 					deletes = append(deletes, search.ProjectID(project))
 				}
@@ -356,7 +360,8 @@ func PartDoc(meta store.ProjectMeta, cp store.CataloguedPart) search.Doc {
 	}
 }
 
-// ProjectDoc is the search document of a project.
+// ProjectDoc is the search document of a project, but for its README
+// words (Readme), which the follower reads separately.
 func ProjectDoc(meta store.ProjectMeta) search.Doc {
 	owner, name, _ := strings.Cut(meta.Project, "/")
 	title := meta.Title

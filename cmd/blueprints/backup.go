@@ -98,6 +98,7 @@ deliveries still waiting in the backup are not sent again.
 		fs.String("storage", "fs", "blob storage of the new instance: fs or s3://BUCKET[/PREFIX]")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		scadFlags(fs)
+		partBudgetFlags(fs)
 	},
 	Run: runRestore,
 }
@@ -113,6 +114,10 @@ func runRestore(fs *cli.Flags, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	node, err := rebuildNode(log, fs)
+	if err != nil {
+		return err
+	}
 	// Verify before anything is made.
 	if _, err := backup.Read(args[0]); err != nil {
 		return err
@@ -154,5 +159,5 @@ func runRestore(fs *cli.Flags, args []string) error {
 	}
 	defer st.Close()
 	say("rebuilding the search index and previews")
-	return rebuildIndex(ctx, log, st, blobs, data, filepath.Join(data, "repos"), unlock, false, false, scadBuilder(log, fs, nil))
+	return rebuildIndex(ctx, log, st, blobs, data, filepath.Join(data, "repos"), unlock, false, false, node)
 }

@@ -151,8 +151,10 @@ var routeCases = map[string]routeCase{
 	"HEAD /:owner/:project/blob/*":           {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
 	"GET /:owner/:project/commits/*":         {path: "/{p}/commits/main", need: needRead},
 	"HEAD /:owner/:project/commits/*":        {path: "/{p}/commits/main", need: needRead},
-	"GET /:owner/:project/commit/:sha":       {path: "/{p}/commit/{commit}", need: needRead},
-	"HEAD /:owner/:project/commit/:sha":      {path: "/{p}/commit/{commit}", need: needRead},
+	"GET /:owner/:project/commit/*":          {path: "/{p}/commit/{commit}", need: needRead},
+	"HEAD /:owner/:project/commit/*":         {path: "/{p}/commit/{commit}", need: needRead},
+	"GET /:owner/:project/image/*":           {path: "/{p}/image/main/docs/hidden_gearbox.svg", need: needRead},
+	"HEAD /:owner/:project/image/*":          {path: "/{p}/image/main/docs/hidden_gearbox.svg", need: needRead},
 	"GET /:owner/:project/raw/*":             {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
 	"HEAD /:owner/:project/raw/*":            {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
 	"GET /:owner/:project/preview/*":         {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
@@ -304,7 +306,9 @@ func TestLeakMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(work, "parts", "hidden_gearbox_mount.stl"), stl, 0o644)
-	os.WriteFile(filepath.Join(work, "README.md"), []byte("# Rover of secrets\n\nNothing to see.\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "README.md"), []byte("# Rover of secrets\n\nNothing to see.\n\n![gearbox](docs/hidden_gearbox.svg)\n"), 0o644)
+	os.MkdirAll(filepath.Join(work, "docs"), 0o755)
+	os.WriteFile(filepath.Join(work, "docs", "hidden_gearbox.svg"), []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><title>hidden gearbox</title><rect width="10" height="10"/></svg>`), 0o644)
 	testenv.Git(t, work, "add", "-A")
 	testenv.Git(t, work, "commit", "-q", "-m", "Add the hidden gearbox")
 	olivia := roles[4]

@@ -20,7 +20,7 @@ Owners manage its members and projects and may push-to-create under it
 (git push http://USER:TOKEN@HOST/NAME/PROJECT.git); members push to its
 projects. Names share one namespace with users. Works while the server runs.`,
 	Setup: func(fs *cli.Flags) {
-		dataFlag(fs)
+		adminFlags(fs)
 		fs.String("owner", "", "the user who owns the organisation (required)")
 	},
 	Run: func(fs *cli.Flags, args []string) error {
@@ -57,7 +57,7 @@ projects) or owner (also manages members and creates projects under it),
 or changes their role; --remove takes them out. An organisation always
 keeps an owner. Organisation owners can do the same on the web.`,
 	Setup: func(fs *cli.Flags) {
-		dataFlag(fs)
+		adminFlags(fs)
 		fs.String("role", store.RoleMember, "member or owner")
 		fs.Bool("remove", false, "remove USER from ORG")
 	},

@@ -54,6 +54,12 @@ Limits: pushes are checked before any ref changes. A new commit over
 --max-tree-entries entries in one folder, or a file over --max-blob-size
 stored outside Git LFS, refuses the push with the limit and the path.
 
+Parts: each part is read, measured and previewed within --part-timeout
+and its preview within --preview-budget of work; a part over either fails
+alone, with the reason on the project page, and is not tried again until
+it changes (or a reindex). Parts of several pushes are measured in turn,
+so one project's many files do not hold back another's.
+
 Slow and idle clients: a connection idle for --idle-timeout is closed; a
 request body outside pushes and LFS uploads must arrive within
 --read-timeout; pushes, LFS uploads and every response must move at least
@@ -110,6 +116,7 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Env("archive-max-size", "BLUEPRINTS_ARCHIVE_MAX_SIZE")
 		fs.Int("max-archives", 0, "zip downloads built at once; more get 503 with Retry-After (0: one per CPU)")
 		fs.Env("max-archives", "BLUEPRINTS_MAX_ARCHIVES")
+		partBudgetFlags(fs)
 		fs.Int64("max-push-paths", gittree.DefaultMaxPaths, "most files and folders one pushed commit may hold; pushes over it are refused, naming the path past the limit")
 		fs.Env("max-push-paths", "BLUEPRINTS_MAX_PUSH_PATHS")
 		fs.Int("max-tree-depth", gittree.DefaultMaxDepth, "deepest folder nesting a push may bring")
@@ -228,6 +235,10 @@ func runServe(fs *cli.Flags, args []string) error {
 	if archives.MaxFiles < 1 || archives.MaxBytes < 1 || archives.Concurrent < 0 {
 		return fmt.Errorf("%w: --archive-max-files and --archive-max-size must be positive, --max-archives at least 0", cli.ErrUsage)
 	}
+	var budget catalogNode
+	if err := partBudget(fs, &budget); err != nil {
+		return err
+	}
 	packCache := flagGet[int64](fs, "pack-cache-size")
 	build := version.Read()
 	log.Info("starting", "version", build.Version, "commit", build.ShortCommit(), "go", build.GoVersion, "public_url", public.String())
@@ -285,7 +296,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
 		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log, OIDC: oidcCfg,
 		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
-		Limits: limits, Archives: archives, IdleTimeout: idle,
+		Limits: limits, Archives: archives, IdleTimeout: idle, PartTimeout: budget.PartTimeout, MaxOverdraw: budget.MaxOverdraw,
 		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
 		Network:   &network,
 		Slicer:    flagString(fs, "slicer"),
@@ -337,6 +348,9 @@ type serveConfig struct {
 	// Limits bound what one push may bring; Archives the zip downloads.
 	Limits   repo.PushLimits
 	Archives ui.ArchiveLimits
+	// PartTimeout and MaxOverdraw are one part's budget (catalogNode).
+	PartTimeout time.Duration
+	MaxOverdraw int
 	// IdleTimeout, Timeouts and MaxConnsPerClient bound idle, slow and
 	// too many connections.
 	IdleTimeout       time.Duration
@@ -369,6 +383,14 @@ func (cfg serveConfig) webhookAllow() []netip.Prefix {
 		allow = append(allow, cfg.Network.Allow...)
 	}
 	return allow
+}
+
+// pushLimits is l, or nil (the defaults) when l was not set.
+func pushLimits(l repo.PushLimits) *repo.PushLimits {
+	if l == (repo.PushLimits{}) {
+		return nil
+	}
+	return &l
 }
 
 // oidcConfig is the OpenID Connect provider people may sign in with;
@@ -426,7 +448,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		}
 		log.Info("sign-in with OpenID Connect", "issuer", cfg.OIDC.Issuer, "client_id", cfg.OIDC.ClientID, "callback", auth.OIDCCallbackPath)
 	}
-	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, PublicURL: cfg.PublicURL, Limits: &cfg.Limits})
+	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, PublicURL: cfg.PublicURL, Limits: pushLimits(cfg.Limits)})
 	if err != nil {
 		return nil, err
 	}
@@ -520,7 +542,8 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	}
 	apiDeps.Planner = planner
 	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder,
-		API: apiDeps, Catalogued: planner.Prepare})
+		API: apiDeps, Catalogued: planner.Prepare,
+		PartTimeout: cfg.PartTimeout, MaxOverdraw: cfg.MaxOverdraw})
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ the API only; write (the default) also pushes and uploads LFS objects.
 --expires takes a duration (90d, 12h, 2w) or a date (2026-12-31); without
 it the token never expires. Works while the server runs.`,
 	Setup: func(fs *cli.Flags) {
-		dataFlag(fs)
+		adminFlags(fs)
 		fs.String("scope", store.ScopeWrite, "what the token may do: read or write")
 		fs.String("expires", "", "when it stops working: a duration (90d, 12h, 2w) or a date (2026-12-31); empty: never")
 		fs.String("name", "", "what the token is for (shown in lists)")

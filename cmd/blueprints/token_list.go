@@ -16,13 +16,13 @@ var tokenListCmd = &cli.Command{
 	Name:    "token list",
 	Args:    "NAME",
 	Summary: "list a user's access tokens (ids, dates, scopes, never secrets)",
-	Setup:   dataFlag,
+	Setup:   adminFlags,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%w: want exactly one NAME", cli.ErrUsage)
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, fs)
+		st, _, err := openAdminStore(ctx, fs)
 		if err != nil {
 			return err
 		}

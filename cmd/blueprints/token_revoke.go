@@ -15,7 +15,7 @@ var tokenRevokeCmd = &cli.Command{
 	Name:    "token revoke",
 	Args:    "ID",
 	Summary: "revoke an access token (ids from 'token list')",
-	Setup:   dataFlag,
+	Setup:   adminFlags,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%w: want exactly one token ID", cli.ErrUsage)
@@ -25,7 +25,7 @@ var tokenRevokeCmd = &cli.Command{
 			return fmt.Errorf("%w: token ID %q is not a positive number", cli.ErrUsage, args[0])
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, fs)
+		st, _, err := openAdminStore(ctx, fs)
 		if err != nil {
 			return err
 		}

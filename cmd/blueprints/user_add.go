@@ -22,7 +22,9 @@ var userAddCmd = &cli.Command{
 	Args:    "NAME",
 	Summary: "create a user and print a new access token",
 	Help: `Creates the user NAME and prints an access token on the last line of
-stdout. Push with it: git push http://NAME:TOKEN@HOST/NAME/PROJECT.git.
+stdout. Give it to git as the password when it asks (with a credential
+helper, such as 'git config --global credential.helper store', it asks
+once), rather than writing it into remote URLs.
 Names are letters, digits, '.', '_' and '-', unique without regard to case
 (people and organisations share them), and not one of the server's own
 top-level paths (api, login, settings, ...).
@@ -30,9 +32,12 @@ top-level paths (api, login, settings, ...).
 --admin makes an administrator, who may act on every project and account
 from the web. --password-stdin reads a password for signing in on the web
 from the first line of stdin (or set one later with 'blueprints user
-password NAME'). Works while the server runs.`,
+password NAME'). Works while the server runs. The user is created in the
+data folder --data names (default ./data), which must be the server's:
+without --init, a folder that holds no Blueprints data is refused rather
+than created.`,
 	Setup: func(fs *cli.Flags) {
-		dataFlag(fs)
+		adminFlags(fs)
 		fs.Bool("admin", false, "make the user an administrator")
 		fs.Bool("password-stdin", false, "read a web sign-in password from the first line of stdin")
 	},
@@ -58,7 +63,7 @@ password NAME'). Works while the server runs.`,
 			}
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, fs)
+		st, data, err := openAdminStore(ctx, fs)
 		if err != nil {
 			return err
 		}
@@ -78,7 +83,7 @@ password NAME'). Works while the server runs.`,
 		if u.Admin {
 			role = "administrator"
 		}
-		fmt.Fprintf(os.Stderr, "created %s %s with token %d (scope write)\n", role, u.Name, tok.ID)
+		fmt.Fprintf(os.Stderr, "created %s %s with token %d (scope write) in %s\n", role, u.Name, tok.ID, data)
 		fmt.Println(secret)
 		return nil
 	},
@@ -105,7 +110,7 @@ var userPasswordCmd = &cli.Command{
 line of stdin, e.g.  printf '%s\n' "$PW" | blueprints user password alice.
 It must have at least 10 characters and not be one of the most common
 passwords. The user's web sessions stay signed in; tokens are unchanged.`,
-	Setup: dataFlag,
+	Setup: adminFlags,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%w: want exactly one NAME", cli.ErrUsage)
@@ -135,7 +140,7 @@ passwords. The user's web sessions stay signed in; tokens are unchanged.`,
 // organisation) for f.
 func withUser(fs *cli.Flags, name string, f func(ctx context.Context, st *store.Store, u store.User) error) error {
 	ctx := context.Background()
-	st, err := openStore(ctx, fs)
+	st, _, err := openAdminStore(ctx, fs)
 	if err != nil {
 		return err
 	}
@@ -156,13 +161,13 @@ func withUser(fs *cli.Flags, name string, f func(ctx context.Context, st *store.
 var userListCmd = &cli.Command{
 	Name:    "user list",
 	Summary: "list the users: name, role, state, created",
-	Setup:   dataFlag,
+	Setup:   adminFlags,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 0 {
 			return fmt.Errorf("%w: unexpected argument %q", cli.ErrUsage, args[0])
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, fs)
+		st, _, err := openAdminStore(ctx, fs)
 		if err != nil {
 			return err
 		}
@@ -197,7 +202,7 @@ var userDisableCmd = &cli.Command{
 	Help: `Disables NAME: their web sessions end, their access tokens are refused and
 they cannot sign in, at once, also while the server runs. Their projects
 stay (and stay visible as before). 'blueprints user enable NAME' undoes it.`,
-	Setup: dataFlag,
+	Setup: adminFlags,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%w: want exactly one NAME", cli.ErrUsage)
@@ -216,7 +221,7 @@ var userEnableCmd = &cli.Command{
 	Name:    "user enable",
 	Args:    "NAME",
 	Summary: "let a disabled user sign in and use their tokens again",
-	Setup:   dataFlag,
+	Setup:   adminFlags,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%w: want exactly one NAME", cli.ErrUsage)
@@ -239,7 +244,7 @@ var userDeleteCmd = &cli.Command{
 memberships, collaborations and LFS locks. A user who still owns projects,
 or is the last owner of an organisation, is refused: transfer or delete
 those projects on the web first (or disable the user instead).`,
-	Setup: dataFlag,
+	Setup: adminFlags,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%w: want exactly one NAME", cli.ErrUsage)

@@ -51,7 +51,7 @@ link-local addresses unless serve --webhook-allow names them.
 Project and organisation owners can do the same on the web (the project's
 Settings page, the organisation's page). Works while the server runs.`,
 	Setup: func(fs *cli.Flags) {
-		dataFlag(fs)
+		adminFlags(fs)
 		fs.String("events", "", "comma-separated events: push, catalog.done (default: all)")
 		fs.String("secret", "", "secret to sign bodies with (default: a new random one, printed)")
 	},
@@ -75,7 +75,7 @@ Settings page, the organisation's page). Works while the server runs.`,
 			secret, printed = webhook.NewSecret(), true
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, fs)
+		st, _, err := openAdminStore(ctx, fs)
 		if err != nil {
 			return err
 		}
@@ -111,7 +111,7 @@ var webhookListCmd = &cli.Command{
 	Args:    "OWNER/PROJECT|ORGANISATION",
 	Summary: "list a project's (or an organisation's) webhooks and their latest deliveries",
 	Setup: func(fs *cli.Flags) {
-		dataFlag(fs)
+		adminFlags(fs)
 		fs.Int("deliveries", 10, "deliveries shown per webhook, newest first")
 	},
 	Run: func(fs *cli.Flags, args []string) error {
@@ -124,7 +124,7 @@ var webhookListCmd = &cli.Command{
 		}
 		n, _ := strconv.Atoi(flagString(fs, "deliveries"))
 		ctx := context.Background()
-		st, err := openStore(ctx, fs)
+		st, _, err := openAdminStore(ctx, fs)
 		if err != nil {
 			return err
 		}
@@ -161,7 +161,7 @@ var webhookRemoveCmd = &cli.Command{
 	Name:    "webhook remove",
 	Args:    "ID",
 	Summary: "remove a webhook and its delivery records",
-	Setup:   dataFlag,
+	Setup:   adminFlags,
 	Run: func(fs *cli.Flags, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%w: want a webhook ID", cli.ErrUsage)
@@ -171,7 +171,7 @@ var webhookRemoveCmd = &cli.Command{
 			return fmt.Errorf("%w: webhook ID %q: want a number (see webhook list)", cli.ErrUsage, args[0])
 		}
 		ctx := context.Background()
-		st, err := openStore(ctx, fs)
+		st, _, err := openAdminStore(ctx, fs)
 		if err != nil {
 			return err
 		}

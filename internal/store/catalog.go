@@ -121,6 +121,10 @@ type ProjectMeta struct {
 	Failed        int       `json:"failed"` // files that failed
 	PendingJobs   int       `json:"pending_jobs"`
 	CatalogUpdate time.Time `json:"catalog_updated"`
+	// ReadmeWords is the text of the README the search index holds.
+	// ApplyCatalog records it; ProjectMeta does not read it back (pages
+	// never need it), ProjectReadmeWords does.
+	ReadmeWords string `json:"-"`
 }
 
 const timeFormat = "2006-01-02 15:04:05.000000000"
@@ -480,13 +484,14 @@ func (s *Store) ApplyCatalog(ctx context.Context, meta ProjectMeta, upserts []Pa
 	if license == "" {
 		license = "none"
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO project_meta (project, title, description, license, category, tags, version, problems, ref, latest_commit, latest_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO project_meta (project, title, description, license, category, tags, version, problems, ref, latest_commit, latest_at, updated_at, readme_words)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (project) DO UPDATE SET title = excluded.title, description = excluded.description, license = excluded.license,
 			category = excluded.category, tags = excluded.tags, version = excluded.version, problems = excluded.problems,
-			ref = excluded.ref, latest_commit = excluded.latest_commit, latest_at = excluded.latest_at, updated_at = excluded.updated_at`,
+			ref = excluded.ref, latest_commit = excluded.latest_commit, latest_at = excluded.latest_at, updated_at = excluded.updated_at,
+			readme_words = excluded.readme_words`,
 		meta.Project, meta.Title, meta.Description, license, meta.Category, string(tags), meta.Version, string(problems),
-		meta.Ref, meta.LatestCommit, fmtTime(meta.LatestAt), fmtTime(time.Now())); err != nil {
+		meta.Ref, meta.LatestCommit, fmtTime(meta.LatestAt), fmtTime(time.Now()), meta.ReadmeWords); err != nil {
 		return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
 	}
 	paths := make([]string, 0, 1+len(upserts)+len(deletes))
@@ -575,6 +580,21 @@ func (s *Store) ProjectMeta(ctx context.Context, project string) (ProjectMeta, e
 		return ProjectMeta{}, fmt.Errorf("project metadata %s: %w", project, err)
 	}
 	return m, nil
+}
+
+// ProjectReadmeWords returns the README words ApplyCatalog recorded for
+// project "owner/name" ("" when it has none); ErrNotFound when the project
+// was never catalogued.
+func (s *Store) ProjectReadmeWords(ctx context.Context, project string) (string, error) {
+	var words string
+	err := s.DB.QueryRowContext(ctx, `SELECT readme_words FROM project_meta WHERE project = ?`, project).Scan(&words)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("README words of %s: %w", project, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("README words of %s: %w", project, err)
+	}
+	return words, nil
 }
 
 // cataloguedPartColumns select a CataloguedPart for scanCataloguedPart,

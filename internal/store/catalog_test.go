@@ -95,7 +95,7 @@ func testCatalogParts(t *testing.T, dsn string) {
 	if err := s.PutBlobPart(ctx, BlobPart{Blob: "b2", Error: "bad.stl: line 3: want vertex"}); err != nil {
 		t.Fatal(err)
 	}
-	meta := ProjectMeta{Project: "a/x", Title: "X", License: "MIT", Tags: []string{"farm"}, Ref: "main", LatestCommit: "c1"}
+	meta := ProjectMeta{Project: "a/x", Title: "X", License: "MIT", Tags: []string{"farm"}, Ref: "main", LatestCommit: "c1", ReadmeWords: "A knitting machine for bulky yarn."}
 	err := s.ApplyCatalog(ctx, meta, []Part{
 		{Path: "good.stl", Blob: "b1", Ref: "main", Commit: "c1"},
 		{Path: "bad.stl", Blob: "b2", Ref: "main", Commit: "c1", Error: "bad.stl: line 3: want vertex"},
@@ -122,6 +122,16 @@ func testCatalogParts(t *testing.T, dsn string) {
 	got, err := s.BlobParts(ctx, []string{"b1", "b2", "b3"})
 	if err != nil || len(got) != 2 || got["b2"].Error == "" || got["b1"].Part.Size[2] != 3 {
 		t.Errorf("blob parts %+v %v", got, err)
+	}
+	// The README's words are kept for the index, not read with the rest.
+	if words, err := s.ProjectReadmeWords(ctx, "a/x"); err != nil || words != meta.ReadmeWords {
+		t.Errorf("README words %q, %v", words, err)
+	}
+	if m.ReadmeWords != "" {
+		t.Errorf("ProjectMeta reads the README words back")
+	}
+	if _, err := s.ProjectReadmeWords(ctx, "a/none"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("README words of a project never catalogued: %v", err)
 	}
 }
 

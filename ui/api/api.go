@@ -169,6 +169,9 @@ type SearchResult struct {
 	PerPage int                            `json:"per_page"`
 	Hits    []Hit                          `json:"hits"`
 	Facets  map[string][]search.FacetCount `json:"facets"`
+	// Unfit is the part matching the words best, when the build volume
+	// (max_x, max_y, max_z) leaves it out; first page only.
+	Unfit *Hit `json:"unfit,omitempty"`
 }
 
 func escapePath(p string) string {
@@ -235,6 +238,10 @@ func (a *API) search(c echo.Context) error {
 	abs := a.abs(c)
 	for _, h := range res.Hits {
 		out.Hits = append(out.Hits, toHit(h, abs))
+	}
+	if res.Unfit != nil {
+		u := toHit(*res.Unfit, abs)
+		out.Unfit = &u
 	}
 	return a.send(c, out, time.Time{})
 }
