@@ -145,14 +145,16 @@ type Done struct {
 }
 
 // OnDone makes f hear about every job that ended for good (webhooks'
-// catalog.done). f runs on the worker: it must return quickly. Call it
-// before Start.
-func (c *Catalog) OnDone(f func(ctx context.Context, d Done)) { c.onDone = f }
+// catalog.done, federation's announcements), after the listeners added
+// before it. f runs on the worker: it must return quickly. Call it before
+// Start.
+func (c *Catalog) OnDone(f func(ctx context.Context, d Done)) { c.onDone = append(c.onDone, f) }
 
-// done tells the OnDone listener, if any.
+// done tells the OnDone listeners, in the order they were added.
 func (c *Catalog) done(ctx context.Context, job store.CatalogJob, st Stats, failed bool, msg string) {
-	if c.onDone != nil {
-		c.onDone(ctx, Done{Project: job.Project, Ref: job.Ref, Commit: job.New, Failed: failed, Error: msg, Stats: st})
+	d := Done{Project: job.Project, Ref: job.Ref, Commit: job.New, Failed: failed, Error: msg, Stats: st}
+	for _, f := range c.onDone {
+		f(ctx, d)
 	}
 }
 
@@ -169,7 +171,7 @@ type Catalog struct {
 	log      *slog.Logger
 	baseURL  atomic.Pointer[string]
 	meter    Meter
-	onDone   func(context.Context, Done)
+	onDone   []func(context.Context, Done)
 	measures chan struct{} // a slot to measure and render (CPU)
 	stores   chan struct{} // a slot to store a measured file's outputs (I/O)
 	wake     chan struct{}

@@ -95,6 +95,7 @@ func (u *UI) projectCard(ctx context.Context, p store.Project) (projectCard, err
 // searchView is the search page: the query, its hits and facets, and the
 // links to narrow, widen or page.
 type searchView struct {
+	Network    bool // federated search is available (scope=network)
 	Query      search.Query
 	Values     url.Values
 	Result     search.Result
@@ -172,7 +173,10 @@ func (u *UI) searchPage(c echo.Context) error {
 		}
 		return u.fail(c, badRequest("Bad search."))
 	}
-	v := searchView{Query: q, Values: vals, Available: u.index != nil}
+	if vals.Get("scope") == "network" && u.network != nil && u.index != nil {
+		return u.networkSearchPage(c, q)
+	}
+	v := searchView{Query: q, Values: vals, Available: u.index != nil, Network: u.network != nil}
 	for _, k := range []string{"kind", "project", "license", "category", "max_x", "max_y", "max_z", "min_volume", "max_volume"} {
 		if vals.Get(k) != "" {
 			v.Filtered = true
@@ -446,6 +450,21 @@ func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
 	}
 	c.Set(scopeKey, s)
 	return s, s.Key(), nil
+}
+
+// mirrorKey names what the mirror banner shows, for the page cache.
+func mirrorKey(m *store.Mirror) string {
+	if m == nil {
+		return ""
+	}
+	var checked, changed string
+	if m.Checked != nil {
+		checked = m.Checked.String()
+	}
+	if m.Changed != nil {
+		changed = m.Changed.String()
+	}
+	return m.URL + "|" + checked + "|" + changed + "|" + m.LastError
 }
 
 // scopeKey holds a request's access.Scope once asked.

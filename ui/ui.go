@@ -71,6 +71,9 @@ type Options struct {
 	// Projects applies project settings; without it there is no settings
 	// page.
 	Projects ProjectAdmin
+	// Network is the network of servers (follows, mirrors, federated
+	// search, moderation); without it there are no such pages.
+	Network Network
 	// Planner makes print plans; nil leaves the print pages out.
 	Planner *print.Planner
 	// OIDC signs people in with an OpenID Connect provider; nil offers
@@ -101,6 +104,7 @@ type UI struct {
 
 	web          *auth.Web
 	admin        ProjectAdmin
+	network      Network
 	registration string
 	oidc         *auth.OIDC
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
@@ -151,6 +155,7 @@ func New(opt Options) (*UI, error) {
 
 		web:          opt.Web,
 		admin:        opt.Projects,
+		network:      opt.Network,
 		registration: opt.Registration,
 	}
 	if opt.OIDC != nil && opt.Web != nil {
@@ -222,6 +227,7 @@ func (u *UI) Register(e *echo.Echo) {
 	e.HEAD("/:owner/:project/mesh/*", u.pooled(u.mesh))
 	get("/:owner/:project/archive/*", u.archive)
 	u.registerAccount(e)
+	u.registerNetwork(e)
 	u.registerManage(e)
 	if u.planner != nil {
 		page("/:owner/:project/print", u.printPage)

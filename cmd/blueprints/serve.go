@@ -155,6 +155,7 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Env("node", "BLUEPRINTS_NODE")
 		fs.Duration("job-lease", catalog.DefaultLease, "how long a node's claim on a catalog job lasts unless renewed: another node takes over the jobs of a node that died this long after")
 		fs.Env("job-lease", "BLUEPRINTS_JOB_LEASE")
+		networkFlags(fs, true)
 		fs.Duration("drain", 0, "on SIGTERM, keep serving this long while /healthz answers 503, so a load balancer takes the node out before it closes (a little over the balancer's check interval times its fall count)")
 		fs.Env("drain", "BLUEPRINTS_DRAIN")
 	},
@@ -261,6 +262,10 @@ func runServe(fs *cli.Flags, args []string) error {
 	default:
 		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
 	}
+	network, err := readNetworkFlags(fs)
+	if err != nil {
+		return err
+	}
 	oidcCfg := oidcConfig{Issuer: flagString(fs, "oidc-issuer"), ClientID: flagString(fs, "oidc-client-id"), ClientSecret: flagString(fs, "oidc-client-secret"), Name: flagString(fs, "oidc-name")}
 	if oidcCfg.Issuer == "" && (oidcCfg.ClientID != "" || oidcCfg.ClientSecret != "") {
 		return fmt.Errorf("%w: --oidc-client-id and --oidc-client-secret need --oidc-issuer", cli.ErrUsage)
@@ -294,6 +299,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
 		Limits: limits, Archives: archives, IdleTimeout: idle, PartTimeout: budget.PartTimeout, MaxOverdraw: budget.MaxOverdraw,
 		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
+		Network:   &network,
 		Slicer:    flagString(fs, "slicer"),
 		PublicURL: public, Build: build, WebhookAllow: webhookAllow, SitemapSize: sitemapSize,
 		WebhookRetry: flagGet[time.Duration](fs, "webhook-retry"),
@@ -351,6 +357,9 @@ type serveConfig struct {
 	IdleTimeout       time.Duration
 	Timeouts          guard.Timeouts
 	MaxConnsPerClient int
+	// Network configures federation, mirrors and federated search; nil
+	// leaves them out.
+	Network *networkConfig
 	// Slicer slices parts for the print page's estimates: "prusa-slicer",
 	// or "" for none.
 	Slicer string
@@ -365,6 +374,16 @@ type serveConfig struct {
 	WebhookRetry time.Duration
 	// SitemapSize is the most URLs in one sitemap file.
 	SitemapSize int
+}
+
+// webhookAllow is what webhooks may reach although private: --webhook-allow
+// and --outbound-allow (which covers every outgoing request).
+func (cfg serveConfig) webhookAllow() []netip.Prefix {
+	allow := append([]netip.Prefix(nil), cfg.WebhookAllow...)
+	if cfg.Network != nil {
+		allow = append(allow, cfg.Network.Allow...)
+	}
+	return allow
 }
 
 // pushLimits is l, or nil (the defaults) when l was not set.
@@ -471,6 +490,19 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		return nil, err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
+	// The network of servers: ActivityPub, mirrors, federated search.
+	var network *networkParts
+	if cfg.Network != nil {
+		network, err = wireNetwork(ctx, log, st, policy, repos, blobs, *cfg.Network, cfg.Addr, cfg.Node, cfg.Registration == ui.RegistrationOpen)
+		if err != nil {
+			return nil, err
+		}
+		repos.OnPreReceive(network.Mirrors.RefusePush)
+	}
+	apiDeps := api.Deps{Policy: policy, Viewer: web.Viewer, PublicURL: cfg.PublicURL}
+	if network != nil {
+		apiDeps.Network, apiDeps.Self = network.Search, network.Origin
+	}
 	// Print plans, from the repositories and blob storage, prepared in
 	// the background after each catalogue job; with a slicer, parts are
 	// sliced in the background for estimates, through the runner for
@@ -509,8 +541,9 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	if cfg.SCAD != nil {
 		builder = cfg.SCAD(met.SCADRun)
 	}
+	apiDeps.Planner = planner
 	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder,
-		API: api.Deps{Policy: policy, Viewer: web.Viewer, PublicURL: cfg.PublicURL, Planner: planner}, Catalogued: planner.Prepare,
+		API: apiDeps, Catalogued: planner.Prepare,
 		PartTimeout: cfg.PartTimeout, MaxOverdraw: cfg.MaxOverdraw})
 	if err != nil {
 		return nil, err
@@ -524,7 +557,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	// guarded client.
 	hooks := webhook.New(webhook.Config{
 		Store:     st,
-		Client:    outbound.New(outbound.Config{Allow: cfg.WebhookAllow, UserAgent: "Blueprints-Webhook/" + cfg.Build.Version}),
+		Client:    outbound.New(outbound.Config{Allow: cfg.webhookAllow(), UserAgent: "Blueprints-Webhook/" + cfg.Build.Version}),
 		PublicURL: cfg.PublicURL,
 		Logger:    log,
 		Backoff:   cfg.WebhookRetry,
@@ -533,11 +566,25 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	repos.OnPostReceive(hooks.Push)
 	cat.Catalog.OnDone(hooks.CatalogDone)
 	cat.Catalog.SetMeter(met)
+	workers = append([]func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks, hooks.Run}, workers...)
 	met.WatchIndex(cat.Follower)
+	var routes []server.Registrar
+	if network != nil {
+		// New versions are announced once catalogued; a mirror's new
+		// refs are catalogued as a push's.
+		cat.Catalog.OnDone(network.Fed.OnCatalogDone)
+		network.Mirrors.OnUpdated(cat.Catalog.PostReceive)
+		workers = append(workers, network.Fed.Run, network.Mirrors.Run)
+		routes = append(routes, network.Fed)
+	}
+	var pagesNet ui.Network
+	if network != nil {
+		pagesNet = &pagesNetwork{parts: network, st: st, index: cat.Searcher, log: log, peers: cfg.Network.Peers}
+	}
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
 	pages, err := ui.New(ui.Options{Data: data, Repos: repos.Root(), Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
 		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives, OIDC: oidc,
-		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner})
+		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner, Network: pagesNet})
 	if err != nil {
 		return nil, err
 	}
@@ -561,7 +608,8 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		API:       cat.API,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   append([]func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks, hooks.Run}, workers...),
+		Workers:   workers,
+		Network:   routes,
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,

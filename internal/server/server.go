@@ -84,6 +84,15 @@ type Deps struct {
 	Follower Follower
 	// Blobs is the blob storage; /healthz fails when it does not answer.
 	Blobs storage.Blobs
+	// Network carries the routes of the network of servers: WebFinger,
+	// NodeInfo, ActivityPub actors and inboxes (package federation) and
+	// the mirror pages' forms; nil leaves them out.
+	Network []Registrar
+}
+
+// Registrar is a package that adds routes.
+type Registrar interface {
+	Register(e *echo.Echo)
 }
 
 // IndexCounter is what /healthz asks of the search index.
