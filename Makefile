@@ -33,7 +33,7 @@ run: build
 # PrusaSlicer, OpenSCAD and bubblewrap (the runner's sandbox) from Debian, versitygw from the Go module proxy.
 PG_BIN   := /usr/lib/postgresql/15/bin
 DEB_TOOLS := /usr/bin/time:time git:git git-lfs:git-lfs admesh:admesh chromium:chromium xvfb-run:xvfb f3d:f3d xauth:xauth \
-	$(PG_BIN)/initdb:postgresql $(PG_BIN)/pg_ctl:postgresql pg_dump:postgresql-client pg_restore:postgresql-client haproxy:haproxy prusa-slicer:prusa-slicer openscad:openscad bwrap:bubblewrap
+	$(PG_BIN)/initdb:postgresql $(PG_BIN)/pg_ctl:postgresql haproxy:haproxy prusa-slicer:prusa-slicer openscad:openscad bwrap:bubblewrap
 deps:
 	@missing=""; for pair in $(DEB_TOOLS); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
