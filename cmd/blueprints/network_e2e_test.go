@@ -448,6 +448,16 @@ func TestNetworkOfServers(t *testing.T) {
 		if from[aURL] == 0 || from[B.URL] == 0 {
 			t.Fatalf("hits by server %v: want both A's and B's\n%+v", from, res)
 		}
+		// The answer holds this server's hits for this viewer: no shared
+		// cache may give it to another.
+		resp, err := http.Get(C.URL + "/api/v1/search?scope=network&q=" + url.QueryEscape(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if vary := strings.Join(resp.Header.Values("Vary"), ","); !strings.Contains(vary, "Authorization") || !strings.Contains(vary, "Cookie") {
+			t.Errorf("network search answer varies by %q, want Authorization and Cookie", vary)
+		}
 		state := map[string]string{}
 		for _, s := range res.Servers {
 			state[s.Server] = s.State

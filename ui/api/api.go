@@ -579,5 +579,6 @@ func (a *API) networkSearch(c echo.Context, q search.Query) error {
 		a.log.Error("network search failed", "query", c.QueryString(), "err", err)
 		return problem(c, http.StatusInternalServerError, "search failed; the server log says why")
 	}
-	return c.JSON(http.StatusOK, res)
+	// This server's hits depend on who asks, as a local search's do.
+	return a.send(c, res, time.Time{})
 }
