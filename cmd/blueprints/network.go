@@ -85,19 +85,22 @@ func readNetworkFlags(fs *cli.Flags) (networkConfig, error) {
 }
 
 // origin is the server's public origin: --public-url, or http:// and the
-// listening address when that names a host (not a wildcard).
-func (nc networkConfig) origin(addr string) (string, error) {
+// listening address when that names a host. A wildcard address (0.0.0.0,
+// [::]) names none: then the origin is http://localhost:PORT, which no
+// other server can reach, and reachable is false (federation needs
+// --public-url; the server still serves everything else).
+func (nc networkConfig) origin(addr string) (origin string, reachable bool, err error) {
 	if nc.PublicURL.Fixed() {
-		return nc.PublicURL.String(), nil
+		return nc.PublicURL.String(), true, nil
 	}
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		return "", fmt.Errorf("--addr %s names no host other servers can reach: give --public-url", addr)
+		return "http://" + net.JoinHostPort("localhost", port), false, nil
 	}
-	return "http://" + addr, nil
+	return "http://" + addr, true, nil
 }
 
 // clients are the guarded outgoing clients: small requests (documents,
@@ -124,11 +127,14 @@ type networkParts struct {
 
 // wireNetwork builds federation, mirrors and federated search.
 func wireNetwork(ctx context.Context, log *slog.Logger, st *store.Store, policy *access.Policy, repos *repo.Server, blobs storage.Blobs, nc networkConfig, addr, node string, openSignup bool) (*networkParts, error) {
-	origin, err := nc.origin(addr)
+	origin, reachable, err := nc.origin(addr)
 	if err != nil {
 		return nil, err
 	}
-	if !nc.PublicURL.Fixed() {
+	switch {
+	case !reachable:
+		log.Warn("no --public-url and --addr names no host: ActivityPub ids use an origin no other server can reach, so following across servers will not work until --public-url is given", "addr", addr, "origin", origin)
+	case !nc.PublicURL.Fixed():
 		log.Warn("no --public-url: ActivityPub ids and WebFinger answers use the listening address; other servers must reach it there", "origin", origin)
 	}
 	c := newClients(nc)
