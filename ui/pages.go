@@ -417,15 +417,23 @@ func isCommitID(s string) bool {
 // PostgreSQL, a round trip) twice per request.
 func (u *UI) versions(ctx context.Context) (string, error) {
 	u.versionsMu.Lock()
-	defer u.versionsMu.Unlock()
-	if time.Since(u.versionsAt) < 250*time.Millisecond {
-		return u.versionsSeen, nil
+	if time.Since(u.versionsAt) < 250*time.Millisecond || (u.versionsReading && u.versionsSeen != "") {
+		// Fresh, or one request is reading newer ones: the others keep
+		// serving from the last ones rather than queue behind the store.
+		v := u.versionsSeen
+		u.versionsMu.Unlock()
+		return v, nil
 	}
+	u.versionsReading = true
+	u.versionsMu.Unlock()
 	projects, err := u.store.ProjectsVersion(ctx)
-	if err != nil {
-		return "", err
+	var catalog string
+	if err == nil {
+		catalog, err = u.store.CatalogVersion(ctx)
 	}
-	catalog, err := u.store.CatalogVersion(ctx)
+	u.versionsMu.Lock()
+	defer u.versionsMu.Unlock()
+	u.versionsReading = false
 	if err != nil {
 		return "", err
 	}

@@ -111,9 +111,10 @@ type UI struct {
 	// planner makes print plans (print.go); nil without print pages.
 	planner *print.Planner
 
-	versionsMu   sync.Mutex // guards versionsSeen and versionsAt (see versions)
-	versionsSeen string
-	versionsAt   time.Time
+	versionsMu      sync.Mutex // guards the three below (see versions)
+	versionsSeen    string
+	versionsAt      time.Time
+	versionsReading bool // one request is reading them from the store
 
 	archives  ArchiveLimits
 	archiving chan struct{} // one token per archive being built
