@@ -71,6 +71,9 @@ func NewWeb(ctx context.Context, o WebOptions) (*Web, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new web sign-in: %w", err)
 	}
+	// Made now, not on the first failed sign-in: that one would otherwise
+	// take longer than the rest and tell a missing account from a real one.
+	dummyHash()
 	w := &Web{store: o.Store, tokens: o.Tokens, throttle: o.Throttle, ttl: o.SessionTTL, secure: o.Secure, csrfKey: key}
 	if w.tokens == nil {
 		w.tokens = NewTokens(o.Store)

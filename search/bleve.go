@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -23,9 +22,10 @@ import (
 )
 
 // mappingVersion names the shape of the index; an index written with
-// another version must be rebuilt (blueprints reindex).
-// Version 2 added visibility and owner_key (private projects).
-const mappingVersion = "2"
+// another version must be rebuilt (blueprints reindex). 2: visibility and
+// owner_key (private projects). 3: sizes, volume and time in one stored
+// field (m) instead of numeric fields; keyword fields without doc values.
+const mappingVersion = "3"
 
 var mappingVersionKey = []byte("blueprints_mapping_version")
 
@@ -277,8 +277,7 @@ func (d *Doc) check() error {
 }
 
 // indexFields flattens d into the fields of the mapping. Only fields with
-// a value are set, so projects have no sizes and are missing from size
-// filters and sort last by volume.
+// a value are set; projects have no sizes (see measures).
 func indexFields(d *Doc) (map[string]any, error) {
 	stored, err := json.Marshal(d)
 	if err != nil {
@@ -289,9 +288,7 @@ func indexFields(d *Doc) (map[string]any, error) {
 		fieldNameKey: strings.ToLower(d.Name),
 		fieldStored:  string(stored),
 	}
-	if !d.Updated.IsZero() {
-		f[fieldUpdated] = float64(d.Updated.Unix())
-	}
+	f[fieldMeasures] = string(measuresOf(d).encode())
 	setKeyword := func(field, v string) {
 		if v != "" {
 			f[field] = v
@@ -325,13 +322,6 @@ func indexFields(d *Doc) (map[string]any, error) {
 		f[fieldName] = pluralAcronyms(d.Name + " " + repo)
 	}
 	f[fieldText] = pluralAcronyms(strings.Join(text, " "))
-
-	if p := d.Part; p != nil {
-		ext := []float64{p.Size[0], p.Size[1], p.Size[2]}
-		slices.Sort(ext)
-		f[fieldExtMin], f[fieldExtMid], f[fieldExtMax] = ext[0], ext[1], ext[2]
-		f[fieldVolume] = p.Volume
-	}
 	return f, nil
 }
 

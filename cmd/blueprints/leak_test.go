@@ -50,6 +50,9 @@ type routeCase struct {
 	// ok are the statuses an allowed viewer may get; default: anything
 	// but 401, 403 and 404 (the policy let them through).
 	ok []int
+	// private: an allowed viewer's answer says Cache-Control: private,
+	// so no shared cache keeps the private project's file.
+	private bool
 }
 
 const privateProject = "acme/secret-rover"
@@ -133,29 +136,34 @@ var routeCases = map[string]routeCase{
 	"GET /api/*":                         {path: "/api/v1/projects/{p}/parts"},
 	"HEAD /api/*":                        {path: "/api/v1/projects/{p}/parts"},
 	// The JSON API.
-	"GET /api/v1/search":                   {path: "/api/v1/search?q=hidden+gearbox"},
-	"GET /api/v1/projects":                 {path: "/api/v1/projects"},
-	"GET /api/v1/projects/:owner/:project": {path: "/api/v1/projects/{p}", need: needRead},
+	"GET /api/v1/search":                         {path: "/api/v1/search?q=hidden+gearbox"},
+	"GET /api/v1/projects":                       {path: "/api/v1/projects"},
+	"GET /api/v1/projects/:owner/:project":       {path: "/api/v1/projects/{p}", need: needRead},
+	"GET /api/v1/projects/:owner/:project/print": {path: "/api/v1/projects/{p}/print?printer=mk4", need: needRead},
 	// Project pages.
-	"GET /:owner/:project":              {path: "/{p}", need: needRead},
-	"HEAD /:owner/:project":             {path: "/{p}", need: needRead},
-	"GET /:owner/:project/":             {path: "/{p}/", need: needRead},
-	"HEAD /:owner/:project/":            {path: "/{p}/", need: needRead},
-	"GET /:owner/:project/tree/*":       {path: "/{p}/tree/main/parts", need: needRead},
-	"HEAD /:owner/:project/tree/*":      {path: "/{p}/tree/main/parts", need: needRead},
-	"GET /:owner/:project/blob/*":       {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"HEAD /:owner/:project/blob/*":      {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"GET /:owner/:project/commits/*":    {path: "/{p}/commits/main", need: needRead},
-	"HEAD /:owner/:project/commits/*":   {path: "/{p}/commits/main", need: needRead},
-	"GET /:owner/:project/commit/:sha":  {path: "/{p}/commit/{commit}", need: needRead},
-	"HEAD /:owner/:project/commit/:sha": {path: "/{p}/commit/{commit}", need: needRead},
-	"GET /:owner/:project/raw/*":        {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"HEAD /:owner/:project/raw/*":       {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"GET /:owner/:project/preview/*":    {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
-	"HEAD /:owner/:project/preview/*":   {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
-	"GET /:owner/:project/mesh/*":       {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
-	"HEAD /:owner/:project/mesh/*":      {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
-	"GET /:owner/:project/archive/*":    {path: "/{p}/archive/main.zip", need: needRead},
+	"GET /:owner/:project":                   {path: "/{p}", need: needRead},
+	"HEAD /:owner/:project":                  {path: "/{p}", need: needRead},
+	"GET /:owner/:project/":                  {path: "/{p}/", need: needRead},
+	"HEAD /:owner/:project/":                 {path: "/{p}/", need: needRead},
+	"GET /:owner/:project/tree/*":            {path: "/{p}/tree/main/parts", need: needRead},
+	"HEAD /:owner/:project/tree/*":           {path: "/{p}/tree/main/parts", need: needRead},
+	"GET /:owner/:project/blob/*":            {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"HEAD /:owner/:project/blob/*":           {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"GET /:owner/:project/commits/*":         {path: "/{p}/commits/main", need: needRead},
+	"HEAD /:owner/:project/commits/*":        {path: "/{p}/commits/main", need: needRead},
+	"GET /:owner/:project/commit/:sha":       {path: "/{p}/commit/{commit}", need: needRead},
+	"HEAD /:owner/:project/commit/:sha":      {path: "/{p}/commit/{commit}", need: needRead},
+	"GET /:owner/:project/raw/*":             {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"HEAD /:owner/:project/raw/*":            {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"GET /:owner/:project/preview/*":         {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
+	"HEAD /:owner/:project/preview/*":        {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
+	"GET /:owner/:project/mesh/*":            {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
+	"HEAD /:owner/:project/mesh/*":           {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
+	"GET /:owner/:project/archive/*":         {path: "/{p}/archive/main.zip", need: needRead},
+	"GET /:owner/:project/print":             {path: "/{p}/print?printer=mk4", need: needRead},
+	"HEAD /:owner/:project/print":            {path: "/{p}/print?printer=mk4", need: needRead},
+	"GET /:owner/:project/print/:printer/*":  {path: "/{p}/print/mk4/plate-1.3mf", need: needRead, private: true},
+	"HEAD /:owner/:project/print/:printer/*": {path: "/{p}/print/mk4/plate-1.png", need: needRead, private: true},
 	// Git.
 	"GET /:owner/:project/info/refs":         {path: "/{p}.git/info/refs?service=git-upload-pack", need: needRead},
 	"POST /:owner/:project/git-upload-pack":  {path: "/{p}.git/git-upload-pack", need: needRead, body: "0000"},
@@ -352,6 +360,7 @@ func TestLeakMatrix(t *testing.T) {
 		return strings.NewReplacer("{p}", project, "{preview}", preview, "{commit}", commit, "{oid}", oid,
 			"{size}", itoa(len(lfsData)), "{lock}", itoa(int(lock.ID)), "{lfs}", string(lfsData)).Replace(s)
 	}
+	var lastHeader http.Header // of the latest answer send got
 	send := func(r *role, method, path, body string, csrf bool) (int, string) {
 		var rd io.Reader
 		if body != "" {
@@ -388,6 +397,7 @@ func TestLeakMatrix(t *testing.T) {
 		}
 		defer res.Body.Close()
 		data, _ := io.ReadAll(res.Body)
+		lastHeader = res.Header
 		return res.StatusCode, string(data)
 	}
 
@@ -447,6 +457,9 @@ func TestLeakMatrix(t *testing.T) {
 			default:
 				if rc.ok != nil && !containsInt(rc.ok, code) || rc.ok == nil && (code == 401 || code == 403 || code == 404) {
 					t.Errorf("%s %s as %s: %d, want the policy to let them through (%v)\n%s", rt.Method, path, r.name, code, rc.ok, between(got, "<main", "</main>"))
+				}
+				if cc := lastHeader.Get("Cache-Control"); rc.private && code == 200 && !strings.Contains(cc, "private") {
+					t.Errorf("%s %s as %s: Cache-Control %q, want private", rt.Method, path, r.name, cc)
 				}
 			}
 		}
