@@ -199,7 +199,13 @@ func (u *UI) pageHeaders(c echo.Context) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", u.static.csp)
 	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", "no-cache")
+		// A signed-in viewer's page may show private projects (home,
+		// search, owner pages): no shared cache keeps it.
+		if v, err := u.viewer(c); err == nil && !v.Anonymous() {
+			h.Set("Cache-Control", "private, no-cache")
+		} else {
+			h.Set("Cache-Control", "no-cache")
+		}
 	}
 	// The account bar differs by who is signed in (sendCached and
 	// sendPage both come here: say it once).

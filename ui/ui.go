@@ -374,6 +374,12 @@ func (u *UI) openProjectFor(c echo.Context, a access.Action) (*projectRef, error
 	case access.SignIn, access.Forbid:
 		return nil, &httpError{http.StatusForbidden, "You may not do this to " + row.FullName() + "."}
 	}
+	if row.Private() {
+		// Whatever the handler answers about a private project, no
+		// shared cache keeps it (handlers that set their own
+		// Cache-Control use cacheControl).
+		c.Response().Header().Set("Cache-Control", "private, no-cache")
+	}
 	return u.openRow(c, row)
 }
 

@@ -375,6 +375,11 @@ func (a *API) viewer(c echo.Context) (access.Viewer, error) {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="Blueprints"`)
 		return v, problem(c, http.StatusUnauthorized, "bad access token")
 	}
+	if err == nil && !v.Anonymous() {
+		// What a signed-in viewer is told may name private projects: no
+		// shared cache keeps it.
+		c.Response().Header().Set("Cache-Control", "private, no-cache")
+	}
 	return v, err
 }
 
@@ -455,6 +460,10 @@ func (a *API) findProject(c echo.Context) (p store.Project, ok bool, err error) 
 		return p, false, a.internal(c, err)
 	} else if !can {
 		return p, false, problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
+	}
+	if p.Private() {
+		// No shared cache keeps an answer about a private project.
+		c.Response().Header().Set("Cache-Control", "private, no-cache")
 	}
 	return p, true, nil
 }
