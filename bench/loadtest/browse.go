@@ -50,13 +50,13 @@ var clicks = []click{
 	{4, (*browser).workbench},
 }
 
-// run clicks until deadline.
-func (b *browser) run(ctx context.Context, deadline time.Time) {
+// run clicks until the load's end.
+func (b *browser) run(ctx context.Context, end *loadEnd) {
 	total := 0
 	for _, c := range clicks {
 		total += c.weight
 	}
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for end.before() && ctx.Err() == nil {
 		n := b.rng.IntN(total)
 		for _, c := range clicks {
 			if n < c.weight {
@@ -67,7 +67,7 @@ func (b *browser) run(ctx context.Context, deadline time.Time) {
 		}
 		if b.think > 0 {
 			pause := time.Duration(b.rng.Int64N(int64(2 * b.think)))
-			if until := time.Until(deadline); pause > until {
+			if until := time.Until(end.get()); pause > until {
 				pause = until
 			}
 			select {

@@ -83,11 +83,11 @@ func (g *gitter) writeRing(n int) error {
 	return os.WriteFile(file, buf.Bytes(), 0o644)
 }
 
-// run works in a loop until deadline: commit and push, then a fetch (and
+// run works in a loop until the load's end: commit and push, then a fetch (and
 // a check that the push is there), a clone of its own project or a clone
 // of another project, in turn.
-func (g *gitter) run(ctx context.Context, deadline time.Time, s *site, rec *recorder) {
-	for i := 1; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+func (g *gitter) run(ctx context.Context, end *loadEnd, s *site, rec *recorder) {
+	for i := 1; end.before() && ctx.Err() == nil; i++ {
 		if err := g.change(ctx, i); err != nil {
 			// A local failure says nothing about the server; stop this
 			// client and report it.
@@ -102,7 +102,7 @@ func (g *gitter) run(ctx context.Context, deadline time.Time, s *site, rec *reco
 				g.pushed = strings.TrimSpace(h)
 			}
 		}
-		if !time.Now().Before(deadline) {
+		if !end.before() {
 			return
 		}
 		switch i % 3 {

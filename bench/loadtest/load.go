@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,16 +36,28 @@ type loadResult struct {
 // upgrade does: SIGTERM (the node drains: /healthz answers 503 until
 // HAProxy has taken it out, then requests in flight finish), start again,
 // and wait until HAProxy has it back before the next. The first restart
-// begins a tenth into the load; it returns what it did.
-func rollingRestart(ctx context.Context, r *runner, s *site, start, deadline time.Time) []string {
+// begins a tenth into the load, and the load goes on until the last node
+// is back (end moves on meanwhile), so that every restart happens under
+// load however slow the machine; it returns what it did.
+func rollingRestart(ctx context.Context, r *runner, s *site, start time.Time, end *loadEnd) []string {
 	var out []string
+	planned := end.get()
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-time.After(time.Until(start.Add(deadline.Sub(start) / 10))):
+	case <-time.After(time.Until(start.Add(planned.Sub(start) / 10))):
 	}
+	end.set(time.Now().Add(24 * time.Hour))
+	defer func() {
+		// A little load after the last restart, then the planned end.
+		last := time.Now().Add(2 * time.Second)
+		if planned.After(last) {
+			last = planned
+		}
+		end.set(last)
+	}()
 	for i, n := range s.cluster.Nodes {
-		if ctx.Err() != nil || time.Now().After(deadline) {
+		if ctx.Err() != nil {
 			break
 		}
 		began := time.Now()
@@ -58,6 +71,22 @@ func rollingRestart(ctx context.Context, r *runner, s *site, start, deadline tim
 	}
 	return out
 }
+
+// loadEnd is when the browsers and git clients stop: the planned end,
+// which a rolling restart moves later while it is still going.
+type loadEnd struct{ at atomic.Int64 }
+
+func newLoadEnd(t time.Time) *loadEnd {
+	e := &loadEnd{}
+	e.set(t)
+	return e
+}
+
+func (e *loadEnd) get() time.Time  { return time.Unix(0, e.at.Load()) }
+func (e *loadEnd) set(t time.Time) { e.at.Store(t.UnixNano()) }
+
+// before reports whether the load is still on.
+func (e *loadEnd) before() bool { return time.Now().Before(e.get()) }
 
 // runLoad runs the browsers and the git clients for cfg.duration while
 // scraping /metrics, and returns once every client has finished its last
@@ -77,20 +106,21 @@ func runLoad(ctx context.Context, r *runner, s *site, cfg config, rec *recorder,
 	r.Logf("load: %d browsers (think %s) and %d git clients for %s", cfg.browsers, cfg.think, cfg.gitters, cfg.duration)
 	start := time.Now()
 	deadline := start.Add(cfg.duration)
+	end := newLoadEnd(deadline)
 	var wg sync.WaitGroup
 	for i := range cfg.browsers {
 		b := &browser{s: s, c: client, rec: rec, rng: seeded(cfg.seed, 1, i), think: cfg.think, cache: map[string]bool{}}
 		wg.Add(1)
-		go func() { defer wg.Done(); b.run(ctx, deadline) }()
+		go func() { defer wg.Done(); b.run(ctx, end) }()
 	}
 	for _, g := range s.gitters {
 		wg.Add(1)
-		go func() { defer wg.Done(); g.run(ctx, deadline, s, rec) }()
+		go func() { defer wg.Done(); g.run(ctx, end, s, rec) }()
 	}
 	var restarts []string
 	if cfg.rolling {
 		wg.Add(1)
-		go func() { defer wg.Done(); restarts = rollingRestart(ctx, r, s, start, deadline) }()
+		go func() { defer wg.Done(); restarts = rollingRestart(ctx, r, s, start, end) }()
 	}
 	if h != nil {
 		r.Logf("hostile client: tree bombs, pathological parts, %d slow connections", h.slow)
