@@ -485,6 +485,14 @@ func TestBigProject(t *testing.T) {
 				t.Errorf("GET %s: status %d, want %q", c.query, code, c.want)
 			}
 		}
+		// The part filter's words stay out of the site's search box, which
+		// keeps a search's own words.
+		if _, body, _ := get(t, base+"?q=bracket", nil); !strings.Contains(body, `id="site-q" type="search" name="q" value=""`) {
+			t.Errorf("the project page's part filter fills the site search box")
+		}
+		if _, body, _ := get(t, s.URL+"/search?q=bracket", nil); !strings.Contains(body, `id="site-q" type="search" name="q" value="bracket"`) {
+			t.Errorf("the search page's box does not keep its words")
+		}
 		if code, body, _ := get(t, base+"?page=10", nil); code != 200 || strings.Contains(body, `rel="next"`) || !strings.Contains(body, `rel="prev"`) {
 			t.Errorf("last page: status %d, or its pager is wrong", code)
 		}
