@@ -30,10 +30,12 @@ run: build
 
 # deps installs what the tests and benchmarks drive for real, when missing:
 # git, git-lfs, admesh, Chromium, Xvfb, F3D, PostgreSQL 15, HAProxy,
-# PrusaSlicer, OpenSCAD and bubblewrap (the runner's sandbox) from Debian, versitygw from the Go module proxy.
+# systemd-analyze (checks deploy/blueprints.service), PrusaSlicer, OpenSCAD
+# and bubblewrap (the runner's sandbox) from Debian, versitygw from the Go
+# module proxy.
 PG_BIN   := /usr/lib/postgresql/15/bin
 DEB_TOOLS := /usr/bin/time:time git:git git-lfs:git-lfs admesh:admesh chromium:chromium xvfb-run:xvfb f3d:f3d xauth:xauth \
-	$(PG_BIN)/initdb:postgresql $(PG_BIN)/pg_ctl:postgresql haproxy:haproxy prusa-slicer:prusa-slicer openscad:openscad bwrap:bubblewrap
+	$(PG_BIN)/initdb:postgresql $(PG_BIN)/pg_ctl:postgresql haproxy:haproxy systemd-analyze:systemd systemd-sysusers:systemd prusa-slicer:prusa-slicer openscad:openscad bwrap:bubblewrap
 deps:
 	@missing=""; for pair in $(DEB_TOOLS); do \
 		cmd=$${pair%%:*}; pkg=$${pair#*:}; \
@@ -76,9 +78,9 @@ fuzz:
 	done
 
 # bench: every benchmark beside its peer, measured in the same run, as
-# ratios. BENCH=git,render,catalog,lfs,pages picks sections. BENCH=scale
-# (a million parts, about an hour; not part of the default run) takes
-# BENCH_FLAGS="-scale-parts 100000 -scale-for 10s" for a shorter run.
+# ratios. BENCH=git,render,formats,catalog,lfs,pages,print,access picks sections.
+# BENCH=scale (a million parts, about an hour; not part of the default run)
+# takes BENCH_FLAGS="-scale-parts 100000 -scale-for 10s" for a shorter run.
 BENCH ?=
 BENCH_FLAGS ?=
 bench: deps build

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -80,8 +81,14 @@ func HashPassword(password string) (string, error) {
 }
 
 // dummyHash is verified against when an account has no password or does
-// not exist, so that such sign-ins take as long as real ones.
-var dummyHash, _ = HashPassword("not a password anyone has: " + rand.Text())
+// not exist, so that such sign-ins take as long as real ones. Made on
+// first use: hashing takes tens of milliseconds, which every start of the
+// binary (blueprints render, git's hooks) would otherwise pay. NewWeb makes
+// it at once, so a server's first failed sign-in is timed as the others.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("not a password anyone has: " + rand.Text())
+	return h
+})
 
 // VerifyPassword reports whether password matches hash, in constant time.
 // An empty or malformed hash never matches (but costs the same work).
@@ -91,18 +98,18 @@ func VerifyPassword(hash, password string) bool {
 	}
 	ok := true
 	if hash == "" {
-		hash, ok = dummyHash, false
+		hash, ok = dummyHash(), false
 	}
 	var version, mem, t, p int
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		parts, ok = strings.Split(dummyHash, "$"), false
+		parts, ok = strings.Split(dummyHash(), "$"), false
 	}
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		parts, ok = strings.Split(dummyHash, "$"), false
+		parts, ok = strings.Split(dummyHash(), "$"), false
 	}
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &t, &p); err != nil || mem < 8 || mem > 1<<20 || t < 1 || t > 10 || p < 1 || p > 16 {
-		parts, ok = strings.Split(dummyHash, "$"), false
+		parts, ok = strings.Split(dummyHash(), "$"), false
 		fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &t, &p)
 	}
 	enc := base64.RawStdEncoding

@@ -71,6 +71,9 @@ func NewWeb(ctx context.Context, o WebOptions) (*Web, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new web sign-in: %w", err)
 	}
+	// Made now, not on the first failed sign-in: that one would otherwise
+	// take longer than the rest and tell a missing account from a real one.
+	dummyHash()
 	w := &Web{store: o.Store, tokens: o.Tokens, throttle: o.Throttle, ttl: o.SessionTTL, secure: o.Secure, csrfKey: key}
 	if w.tokens == nil {
 		w.tokens = NewTokens(o.Store)
@@ -168,10 +171,16 @@ func (w *Web) SignOut(c echo.Context) error {
 }
 
 func (w *Web) setCookie(c echo.Context, name, value string, ttl time.Duration) {
+	w.setCookiePath(c, name, value, "/", ttl)
+}
+
+// setCookiePath sets (ttl < 0: clears) a cookie sent only to path and
+// below it.
+func (w *Web) setCookiePath(c echo.Context, name, value, path string, ttl time.Duration) {
 	ck := &http.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     "/",
+		Path:     path,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 		Secure:   w.secure(c.Request()),

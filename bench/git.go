@@ -223,19 +223,29 @@ func waitIdle(b *Bench, pid int) {
 }
 
 // cpuTicks is the user+system CPU time of a process, in clock ticks.
-func cpuTicks(pid int) int64 {
+func cpuTicks(pid int) int64 { return statTicks(pid, 11, 12) }
+
+// treeTicks is cpuTicks with that of the children the process has waited
+// for (git and its hooks, for a server).
+func treeTicks(pid int) int64 { return statTicks(pid, 11, 12, 13, 14) }
+
+// statTicks sums fields of /proc/pid/stat, counted after the command name.
+func statTicks(pid int, fields ...int) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
 	// Fields after the command name, which is in parentheses.
 	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0
 	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + k
+	var sum int64
+	for _, i := range fields {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		sum += n
+	}
+	return sum
 }
 
 // repeatClones clones project name again and again from both servers, and

@@ -2,7 +2,9 @@
 // run, and prints each figure with the peer's and the ratio: git push and
 // clone against git http-backend, STL parsing against admesh, previews
 // against F3D, 3MF and OBJ reading against PrusaSlicer, the outside-program
-// sandbox against bare OpenSCAD, LFS transfers against direct S3, page and search latency.
+// sandbox against bare OpenSCAD, LFS transfers against direct S3, page and search latency,
+// what private projects and signed-in sessions cost beside their absence, and three nodes
+// behind HAProxy on PostgreSQL against one SQLite node.
 //
 //	go run ./bench            # every section
 //	go run ./bench -only git  # one section
@@ -29,13 +31,31 @@ var sections = []section{
 	{"catalog", benchCatalog},
 	{"lfs", benchLFS},
 	{"pages", benchPages},
+	{"print", benchPrint},
+	{"access", benchAccess},
+	{"cluster", benchCluster},
 	{"scale", benchScale}, // long: a million parts; not in the default run
+	// The whole-machine case of catalog alone; not in the default run.
+	{"machine", func(b *Bench) error {
+		Table([]string{"a whole machine", "Blueprints", "peer", "ratio", "target"}, benchMachine(b))
+		fmt.Printf("\nLoad average after: %s.\n", loadAverage())
+		return nil
+	}},
 }
 
 // options are the flags sections read.
 type options struct {
 	scaleParts int           // parts in the scale section's index
 	scaleFor   time.Duration // how long each server is loaded
+	// machinePeerFiles is how many of the machine's files F3D renders
+	// (0: all); the peer's time is scaled to the whole machine.
+	machinePeerFiles int
+	// machinePerf, when set, is where perf records the server while it
+	// takes the machine in (perf report -i FILE).
+	machinePerf string
+
+	accessParts   int // parts in the access section's indexes
+	accessQueries int // distinct queries each viewer asks
 }
 
 func main() {
@@ -43,6 +63,10 @@ func main() {
 	var opt options
 	flag.IntVar(&opt.scaleParts, "scale-parts", 1_000_000, "scale: parts in the index")
 	flag.DurationVar(&opt.scaleFor, "scale-for", 20*time.Second, "scale: how long each server answers the query mix")
+	flag.IntVar(&opt.machinePeerFiles, "machine-peer-files", 0, "catalog: how many of the machine's files F3D renders (0: all 500); its time is scaled to the whole machine")
+	flag.StringVar(&opt.machinePerf, "machine-perf", "", "catalog: record the server with perf into this file from the machine's push until it is searchable")
+	flag.IntVar(&opt.accessParts, "access-parts", 100_000, "access: parts in the index (1,000 projects of them private)")
+	flag.IntVar(&opt.accessQueries, "access-queries", 8_000, "access: distinct queries each viewer asks")
 	servePlainIndex := flag.String("serve-plain", "", "internal: serve the plain Bleve index at this path (the scale section's peer)")
 	flag.Parse()
 	if *servePlainIndex != "" {
@@ -60,7 +84,7 @@ func main() {
 	}
 	failed := false
 	for _, s := range sections {
-		if len(want) > 0 && !want[s.name] || len(want) == 0 && s.name == "scale" {
+		if len(want) > 0 && !want[s.name] || len(want) == 0 && (s.name == "scale" || s.name == "machine") {
 			continue
 		}
 		b := newBench(s.name)

@@ -28,8 +28,8 @@ const (
 	pageP95Goal  = 50 * time.Millisecond
 	pageSizeGoal = 300 << 10
 	// A machine: 600 parts in 18 nested folders (100 different shapes).
-	machineParts    = 600
-	machineSizeGoal = 150 << 10
+	pageMachineParts    = 600
+	pageMachineSizeGoal = 150 << 10
 )
 
 // benchPages measures time to first byte of the home, search, project
@@ -117,14 +117,14 @@ func benchPages(b *Bench) error {
 		if err != nil {
 			return fmt.Errorf("%s gzipped: %w", p.name, err)
 		}
-		if strings.HasPrefix(p.name, "project (100") && size >= pageSizeGoal || strings.HasPrefix(p.name, "project (600") && size >= machineSizeGoal {
+		if strings.HasPrefix(p.name, "project (100") && size >= pageSizeGoal || strings.HasPrefix(p.name, "project (600") && size >= pageMachineSizeGoal {
 			verdict, fail = "too heavy", true
 		}
 		rows = append(rows, []string{p.name, ms(p50), ms(p95), ms(pageP95Goal), Ratio(float64(p95), float64(pageP95Goal)), weight, fmt.Sprintf("%.1f KB", float64(zipped)/1024), verdict})
 	}
 	fmt.Printf("Time to first byte, %d clients, %d requests per page, loopback, %s.\n\n", pageClients, pageRequests, Machine())
 	Table([]string{"page", "TTFB p50", "TTFB p95", "target p95", "p95 / target", "HTML size", "gzipped", ""}, rows)
-	fmt.Printf("\nTargets: p95 < %s on every page; the 100-part project page < %d KB before images, the 600-part one < %d KB.\n", ms(pageP95Goal), pageSizeGoal>>10, machineSizeGoal>>10)
+	fmt.Printf("\nTargets: p95 < %s on every page; the 100-part project page < %d KB before images, the 600-part one < %d KB.\n", ms(pageP95Goal), pageSizeGoal>>10, pageMachineSizeGoal>>10)
 	if fail {
 		fmt.Println("Some pages missed their target.")
 	}
@@ -141,7 +141,7 @@ func pushMachine(b *Bench, srv *testenv.Server, token string) (string, error) {
 		"drive/wheels/front", "drive/wheels/rear", "hitch", "seeder/hopper", "seeder/metering", "seeder/coulters/left",
 		"seeder/coulters/right", "electronics/enclosure", "electronics/mounts", "tools/jigs", "spares", "spares/old"}
 	names := []string{"bracket %d", "Mount_Plate_%d", "sideArm%d", "spacer-%02d", "gear_%d_teeth"}
-	for i := range machineParts {
+	for i := range pageMachineParts {
 		dir := filepath.Join(work, filepath.FromSlash(folders[i%len(folders)]))
 		os.MkdirAll(dir, 0o755)
 		k := i % 100
@@ -159,7 +159,7 @@ func pushMachine(b *Bench, srv *testenv.Server, token string) (string, error) {
 	testenv.Git(b, work, "add", "-A")
 	testenv.Git(b, work, "commit", "-q", "-m", "the whole machine")
 	testenv.Git(b, work, "push", "-q", srv.Remote("bench", token, "bench", "machine"), "main")
-	b.Logf("pushed %d parts; waiting for the catalog", machineParts)
+	b.Logf("pushed %d parts; waiting for the catalog", pageMachineParts)
 	if err := waitCatalog(srv.URL+"/bench/machine", 10*time.Minute); err != nil {
 		return "", err
 	}

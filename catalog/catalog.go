@@ -98,6 +98,10 @@ type Deps struct {
 	// Measured, when set, is called after each file version is measured
 	// (from several goroutines at once), e.g. for a progress display.
 	Measured func(project, path string)
+	// Catalogued, when set, is called after a job has catalogued a
+	// project (from the worker that ran it: it must not block), e.g. to
+	// prepare its print plan.
+	Catalogued func(project string)
 	// Logger receives progress and errors; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -149,7 +153,8 @@ type Catalog struct {
 	baseURL  atomic.Pointer[string]
 	meter    Meter
 	onDone   func(context.Context, Done)
-	measures chan struct{}
+	measures chan struct{} // a slot to measure and render (CPU)
+	stores   chan struct{} // a slot to store a measured file's outputs (I/O)
 	wake     chan struct{}
 
 	mu     sync.Mutex
@@ -197,7 +202,11 @@ func New(d Deps) (*Catalog, error) {
 		d:        d,
 		log:      log.With("component", "catalog"),
 		measures: make(chan struct{}, d.Measures),
-		wake:     make(chan struct{}, 1),
+		// Storing waits on the disk (fsync) or the network: with slots
+		// of its own, the cores go on measuring meanwhile. Each slot
+		// holds one file's outputs in memory.
+		stores: make(chan struct{}, 2*d.Measures),
+		wake:   make(chan struct{}, 1),
 	}
 	c.SetBaseURL(d.BaseURL)
 	return c, nil
@@ -377,6 +386,9 @@ func (c *Catalog) handle(ctx context.Context, job store.CatalogJob) {
 	}
 	c.finished(false, time.Since(start))
 	c.done(bg, job, st, false, "")
+	if c.d.Catalogued != nil {
+		c.d.Catalogued(job.Project)
+	}
 	log.Info("catalogued", "parts", st.Parts, "measured", st.Measured, "failed", st.Failed, "deleted", st.Deleted, "took", time.Since(start).Round(time.Millisecond))
 }
 

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -38,7 +41,10 @@ type fixture struct {
 	head  string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
+
+// newFixtureWith is newFixture with the catalog's Deps changed by change.
+func newFixtureWith(t *testing.T, change func(*Deps)) *fixture {
 	testenv.RequireTool(t, "git")
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -76,7 +82,11 @@ func newFixture(t *testing.T) *fixture {
 	followed := make(chan struct{})
 	go func() { fol.Run(fctx); close(followed) }()
 	t.Cleanup(func() { stopFollowing(); <-followed })
-	cat, err := New(Deps{Store: st, Blobs: blobs, Indexed: fol.Sync, Node: "test", Repos: repos, Measure: RenderMeasurer{}, BaseURL: "http://example.test"})
+	deps := Deps{Store: st, Blobs: blobs, Indexed: fol.Sync, Node: "test", Repos: repos, Measure: RenderMeasurer{}, BaseURL: "http://example.test"}
+	if change != nil {
+		change(&deps)
+	}
+	cat, err := New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +128,13 @@ func (f *fixture) commit(msg string) {
 // the catalog is idle.
 func (f *fixture) push() {
 	f.t.Helper()
+	f.pushNoWait()
+	f.wait()
+}
+
+// pushNoWait pushes main and queues the job the hook would queue.
+func (f *fixture) pushNoWait() {
+	f.t.Helper()
 	testenv.Git(f.t, f.work, "push", "--quiet", "--force", f.bare, "main")
 	head := strings.TrimSpace(testenv.Git(f.t, f.work, "rev-parse", "HEAD"))
 	if _, err := f.st.EnqueueCatalogJob(f.ctx, "alice/demo", "refs/heads/main", f.head, head, 0); err != nil {
@@ -125,7 +142,6 @@ func (f *fixture) push() {
 	}
 	f.head = head
 	f.cat.poke()
-	f.wait()
 }
 
 func (f *fixture) wait() {
@@ -376,5 +392,72 @@ func pushOf(dir, head string) repo.Push {
 			{Old: ZeroID, New: head, Ref: "refs/heads/main"},
 			{Old: ZeroID, New: head, Ref: "refs/heads/other"},
 		},
+	}
+}
+
+// gatedBlobs holds every preview Put until open is closed.
+type gatedBlobs struct {
+	storage.Blobs
+	open chan struct{}
+}
+
+func (g *gatedBlobs) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if strings.HasPrefix(key, "previews/") {
+		<-g.open
+	}
+	return g.Blobs.Put(ctx, key, r, size)
+}
+
+// countingMeasurer closes done after its n-th measure.
+type countingMeasurer struct {
+	Measurer
+	n    atomic.Int32
+	at   int32
+	done chan struct{}
+}
+
+func (m *countingMeasurer) Measure(r io.Reader, name string, png, mesh io.Writer) (render.Part, error) {
+	p, err := m.Measurer.Measure(r, name, png, mesh)
+	if m.n.Add(1) == m.at {
+		close(m.done)
+	}
+	return p, err
+}
+
+// Storing a preview waits on the disk (an fsync) or the network: the one
+// measuring slot goes on to the next parts meanwhile, so the cores are not
+// left idle, and what waits to be stored stays bounded.
+func TestCatalogMeasuresWhileStoring(t *testing.T) {
+	gate := &gatedBlobs{open: make(chan struct{})}
+	measured := &countingMeasurer{Measurer: RenderMeasurer{}, at: 3, done: make(chan struct{})}
+	f := newFixtureWith(t, func(d *Deps) {
+		gate.Blobs = d.Blobs
+		d.Blobs = gate
+		d.Measure = measured
+		d.Measures = 1 // two store slots
+	})
+	for i := range 4 {
+		var stl bytes.Buffer
+		stlgen.WriteTorus(&stl, 200+100*i, false)
+		f.write(fmt.Sprintf("part %d.stl", i), stl.Bytes())
+	}
+	f.commit("four parts")
+	f.pushNoWait()
+	select {
+	case <-measured.done:
+	case <-time.After(60 * time.Second):
+		close(gate.open)
+		t.Fatalf("%d parts measured in 60 s while the first preview could not be stored: measuring waits for storing", measured.n.Load())
+	}
+	// Two outputs wait in the store slots and the third part holds the
+	// measuring slot until one frees: the fourth is not measured yet.
+	time.Sleep(200 * time.Millisecond)
+	if n := measured.n.Load(); n != 3 {
+		t.Errorf("%d parts measured while no preview could be stored; want 3 (one measuring slot, two store slots)", n)
+	}
+	close(gate.open)
+	f.wait()
+	if got := f.indexed(); len(got) != 4 {
+		t.Fatalf("indexed %s, want all four parts", keys(got))
 	}
 }

@@ -519,8 +519,24 @@ func (c *Catalog) measureAll(ctx context.Context, r *git.Repository, t target, f
 		wg.Add(1)
 		go func(f fileVersion) {
 			defer wg.Done()
-			defer func() { <-c.measures }()
-			bp, err := c.measureOne(ctx, r, t.projectID, f)
+			// Measuring holds a measure slot; storing the outputs
+			// trades it for a store slot (taken first, so outputs
+			// waiting to be stored stay bounded).
+			measuring, storing := true, false
+			handOff := func() {
+				c.stores <- struct{}{}
+				<-c.measures
+				measuring, storing = false, true
+			}
+			defer func() {
+				if measuring {
+					<-c.measures
+				}
+				if storing {
+					<-c.stores
+				}
+			}()
+			bp, err := c.measureOne(ctx, r, t.projectID, f, handOff)
 			if c.d.Measured != nil {
 				c.d.Measured(t.project, f.path)
 			}
@@ -566,13 +582,14 @@ func (e *errReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// measureOne measures one file version and stores its preview. A file
-// that cannot be measured gives a BlobPart with Error set; an error return
-// means the job should be retried.
-func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, projectID int64, f fileVersion) (store.BlobPart, error) {
+// measureOne measures one file version and stores its preview, calling
+// handOff between the two. A file that cannot be measured gives a
+// BlobPart with Error set; an error return means the job should be
+// retried.
+func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, projectID int64, f fileVersion, handOff func()) (store.BlobPart, error) {
 	bp := store.BlobPart{Blob: f.key}
 	if f.scad != nil {
-		return c.buildSCAD(ctx, r, projectID, f)
+		return c.buildSCAD(ctx, r, projectID, f, handOff)
 	}
 	var src io.ReadCloser
 	if f.lfs != nil {
@@ -612,6 +629,7 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, projectID i
 		bp.Error = err.Error()
 		return bp, nil
 	}
+	handOff()
 	return c.storeOutputs(ctx, f, bp, part, &png, &mesh)
 }
 

@@ -116,8 +116,9 @@ func (c *Catalog) scadVersions(ctx context.Context, r *git.Repository, projectID
 	return out, all, nil
 }
 
-// buildSCAD builds one OpenSCAD source and measures the mesh.
-func (c *Catalog) buildSCAD(ctx context.Context, r *git.Repository, projectID int64, f fileVersion) (store.BlobPart, error) {
+// buildSCAD builds one OpenSCAD source and measures the mesh, calling
+// handOff before it stores the outputs.
+func (c *Catalog) buildSCAD(ctx context.Context, r *git.Repository, projectID int64, f fileVersion, handOff func()) (store.BlobPart, error) {
 	bp := store.BlobPart{Blob: f.key}
 	t := gitTree{ctx: ctx, repo: r, tree: f.tree, store: c.d.Store, blobs: c.d.Blobs, projectID: projectID}
 	res, err := c.d.SCAD.Build(ctx, t, *f.scad)
@@ -140,5 +141,6 @@ func (c *Catalog) buildSCAD(ctx context.Context, r *git.Repository, projectID in
 		return bp, nil
 	}
 	part.Format = render.FormatSCAD
+	handOff()
 	return c.storeOutputs(ctx, f, bp, part, &png, &mesh)
 }

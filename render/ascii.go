@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 
+	"github.com/blueprints-hq/blueprints/internal/decimal"
 	"github.com/hschendel/stl"
 )
 
@@ -167,11 +168,11 @@ func (a *asciiReader) skipSpace() int {
 // number reads one float; a vertex coordinate must be finite. Plain
 // decimals followed by whitespace in the window are converted in place, in
 // the same scan that finds their end; anything else goes through next and
-// parseFloat32.
+// decimal.ParseFloat32.
 func (a *asciiReader) number(vertex bool) (float32, error) {
 	s := a.s
 	p := a.skipSpace()
-	if f, n, ok := scanFloat32(s.buf[p:]); ok && p+n < len(s.buf) && asciiSpace[s.buf[p+n]] {
+	if f, n, ok := decimal.ScanFloat32(s.buf[p:]); ok && p+n < len(s.buf) && asciiSpace[s.buf[p+n]] {
 		a.tokAt, a.tokBase, a.tokLn = p, s.base, a.line
 		s.pos = p + n
 		return f, nil // the fast path yields finite numbers only
@@ -179,13 +180,13 @@ func (a *asciiReader) number(vertex bool) (float32, error) {
 	return a.slowNumber(vertex)
 }
 
-// skipNumber consumes a number that parseFloat32 surely accepts, followed
+// skipNumber consumes a number that decimal.ParseFloat32 surely accepts, followed
 // by whitespace in the window; it reports false, consuming only
 // whitespace, when it cannot be sure.
 func (a *asciiReader) skipNumber() bool {
 	s := a.s
 	p := a.skipSpace()
-	if n, ok := skipFloat32(s.buf[p:]); ok && p+n < len(s.buf) && asciiSpace[s.buf[p+n]] {
+	if n, ok := decimal.SkipFloat32(s.buf[p:]); ok && p+n < len(s.buf) && asciiSpace[s.buf[p+n]] {
 		a.tokAt, a.tokBase, a.tokLn = p, s.base, a.line
 		s.pos = p + n
 		return true
@@ -201,7 +202,7 @@ func (a *asciiReader) slowNumber(vertex bool) (float32, error) {
 	if tok == nil {
 		return 0, a.unexpected(tok, "a number")
 	}
-	f, ok := parseFloat32(tok)
+	f, ok := decimal.ParseFloat32(tok)
 	if !ok {
 		return 0, a.unexpected(tok, "a number (in float32 range)")
 	}

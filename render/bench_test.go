@@ -43,3 +43,17 @@ func BenchmarkRender1M(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRenderSmall draws a part of about a thousand facets, as most
+// parts of a machine are: the preview's fixed costs (frames, resolve, PNG)
+// are most of it.
+func BenchmarkRenderSmall(b *testing.B) {
+	m := readCorpusMesh(b, "rwb27__openflexure_microscope/stl/sample_clips.stl")
+	b.Logf("%d facets", len(m.tris)/3)
+	for b.Loop() {
+		var buf bytes.Buffer
+		if err := m.WritePNG(&buf, DefaultPreviewSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -116,17 +116,14 @@ func renderBinaryFile(f *os.File, size int, lim Limits) (img *image.RGBA, ok boo
 				break // the file changed under us: read it the usual way
 			}
 			vertices(buf, verts[:3*n])
-			r.drawFacets(&r.frames[h], verts, nil, 0, n)
+			r.drawFacets(r.frames[h], verts, nil, 0, n)
 		}
 	})
 	if bad[0] || bad[1] {
 		return nil, false
 	}
-	r.mergeFrames()
 	img = r.resolve(size, ssFor(size))
-	for _, fr := range r.frames {
-		endLargeSlice(fr.samples)
-	}
+	r.done()
 	return img, true
 }
 

@@ -122,6 +122,16 @@ func FuzzReadMesh(f *testing.F) {
 		if !bytes.Equal(a.Pix, b.Pix) {
 			t.Fatal("the facets' preview differs from the mesh's")
 		}
+		// Wide facets drawn by runs, as every sample tested.
+		r := newRaster(3*32, 1)
+		r.wideFrom = 1 << 40
+		r.fit(m.verts)
+		r.draw(m.verts, m.tris)
+		c := r.resolve(32, 3)
+		r.done()
+		if !bytes.Equal(a.Pix, c.Pix) {
+			t.Fatal("drawing by runs differs from testing every sample")
+		}
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/blueprints-hq/blueprints/internal/decimal"
 	"github.com/hschendel/stl"
 )
 
@@ -159,7 +160,7 @@ func (o *objReader) vertex() error {
 		if tok == nil {
 			return malformed(o.s.name, o.lineAt, o.line, "vertex has %d coordinates, not 3", k)
 		}
-		f, ok := parseFloat32(tok)
+		f, ok := decimal.ParseFloat32(tok)
 		if !ok || math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
 			return malformed(o.s.name, o.lineAt, o.line, "vertex coordinate %q is not a finite number", clip(tok))
 		}

@@ -1,10 +1,10 @@
 package render
 
 import (
+	"encoding/binary"
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
 	"sync"
@@ -64,12 +64,6 @@ func writePNG(w io.Writer, name string, size int, render func(int) (*image.RGBA,
 	return nil
 }
 
-// EncodePNG writes a preview as PNG, favouring speed over size.
-func EncodePNG(w io.Writer, img *image.RGBA) error {
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	return enc.Encode(w, img)
-}
-
 // Render draws the mesh as a size×size image (0 means 512): the part fills
 // the frame whatever its size, is z-buffered, flat-shaded so facets show,
 // and anti-aliased by supersampling. The same mesh always gives the same
@@ -109,32 +103,22 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 	r.fit(verts)
 	r.draw(verts, tris)
 	img := r.resolve(size, ss)
-	for _, f := range r.frames {
-		endLargeSlice(f.samples)
-	}
+	r.done()
 	return img, nil
 }
 
 // raster draws a part: the projection that fits it to the frame, and one
-// supersampled frame per worker (frames[0] holds the result).
+// supersampled frame per worker (resolve merges them).
 type raster struct {
-	n       int // samples per side
-	workers int
-	frames  []frame
+	n        int // samples per side
+	workers  int
+	wideFrom int64 // a facet this many samples wide or more is drawn by runs (fillRuns)
+	frames   []*frame
 	view
 	key    [3]float64 // lights, in camera space
 	fill   [3]float64
 	half   [3]float64 // between the key light and the viewer
 	toSRGB [4096]uint8
-}
-
-// frame holds, per sample, the drawn facet's depth (16 bits, from 1 far to
-// 65534 near) above its shading table cell (16 bits), or 0 where nothing
-// was drawn. At 16 bits a part's depth is cut into 65533 steps: 1.5 µm
-// for a 100 mm part, far finer than a pixel, and each sample takes 4
-// bytes, so a worker's frame stays small enough to cache well.
-type frame struct {
-	samples []uint32
 }
 
 // view is the camera and the fit of the part to the frame.
@@ -154,7 +138,7 @@ func (m *view) screen(x, y float64) (int64, int64) {
 func (m *view) depth(z float64) float32 { return float32(1 + (z-m.minZ)*m.zInv) }
 
 func newRaster(n, workers int) *raster {
-	r := &raster{n: n, workers: max(1, workers)}
+	r := &raster{n: n, workers: max(1, workers), wideFrom: 6}
 	ce, se := math.Cos(viewElevation), math.Sin(viewElevation)
 	ca, sa := math.Cos(viewAzimuth), math.Sin(viewAzimuth)
 	r.toCam = [3]float64{ce * ca, ce * sa, se}
@@ -254,8 +238,8 @@ func (r *raster) fitExtent(e extent) {
 	}
 }
 
-// draw rasterises the facets, each worker half of them into its own frame,
-// and merges the frames into the first. A sample keeps the largest value
+// draw rasterises the facets, each worker half of them into its own frame
+// (resolve merges the frames). A sample keeps the largest value
 // drawn there: the nearest facet, and of facets at the same depth the one
 // with the higher shading cell. That depends on no drawing order, so the
 // frames merge by taking the larger value, and the pixels do not depend
@@ -269,31 +253,26 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32) {
 	}
 	r.newFrames()
 	parallel(r.workers, func(h int) {
-		r.drawFacets(&r.frames[h], verts, tris, nt*h/r.workers, nt*(h+1)/r.workers)
+		r.drawFacets(r.frames[h], verts, tris, nt*h/r.workers, nt*(h+1)/r.workers)
 	})
-	r.mergeFrames()
 }
 
-// newFrames makes one empty frame per worker. Zeroed, a frame is empty:
+// newFrames takes one empty frame per worker. Zeroed, a frame is empty:
 // resolve shows the background where a sample is 0 (its cell, 0, holds
 // the background colour).
 func (r *raster) newFrames() {
-	r.frames = make([]frame, r.workers)
+	r.frames = make([]*frame, r.workers)
 	for h := range r.frames {
-		r.frames[h].samples = largeSlice[uint32](r.n*r.n, r.n*r.n)
+		r.frames[h] = getFrame(r.n)
 	}
 }
 
-// mergeFrames merges every worker's frame into the first.
-func (r *raster) mergeFrames() {
-	if r.workers == 2 {
-		a, b := r.frames[0].samples, r.frames[1].samples
-		parallel(2, func(h int) {
-			for i := len(a) * h / 2; i < len(a)*(h+1)/2; i++ {
-				a[i] = max(a[i], b[i])
-			}
-		})
+// done hands the frames back for the next preview.
+func (r *raster) done() {
+	for _, f := range r.frames {
+		putFrame(f)
 	}
+	r.frames = nil
 }
 
 // drawFacets rasterises facets from to to (of tris over verts, or of
@@ -334,6 +313,7 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 		if minX > maxX || minY > maxY {
 			continue // between sample centres
 		}
+		fr.mark(minX, maxX, minY, maxY)
 		// The normal, from the geometry (the file's normals are often
 		// wrong), turned toward the viewer: facets seen from behind are
 		// lit as if flipped, so open meshes and inverted facets still
@@ -370,28 +350,124 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 		e2a, e2b, e2c := edge(x0, y0, x1, y1) // weight of vertex 2
 		px0 := minX<<subBits + halfS
 		py := minY<<subBits + halfS
-		fa := float32(1) / float32(area)
 		cell32 := uint32(cell)
 		samples := fr.samples
+		s0, s1, s2 := e0a*one, e1a*one, e2a*one
+		// Depth is a plane over the facet: at each row's first sample,
+		// from the exact edge functions (weights of the vertices), then
+		// dz a sample along the row. Both ways of drawing below work it
+		// out by the same expression, so they draw the same samples.
+		p := plane{z: [3]float64{float64(z0), float64(z1), float64(z2)}, inv: 1 / float64(area)}
+		p.dz = (float64(s0)*p.z[0] + float64(s1)*p.z[1] + float64(s2)*p.z[2]) * p.inv
+		if maxX-minX >= r.wideFrom {
+			// Across a wide facet, each row's run of samples inside it
+			// is worked out from the edge functions (no test per
+			// sample); across a narrow one, testing each sample is
+			// quicker.
+			fillRuns(fr, r.n, minX, maxX, minY, maxY, [3]int64{e0a*px0 + e0b*py + e0c, e1a*px0 + e1b*py + e1c, e2a*px0 + e2b*py + e2c},
+				[3]int64{e0b * one, e1b * one, e2b * one}, [3]int64{s0, s1, s2}, &p, cell32)
+			continue
+		}
 		for y := minY; y <= maxY; y, py = y+1, py+one {
 			w0 := e0a*px0 + e0b*py + e0c
 			w1 := e1a*px0 + e1b*py + e1c
 			w2 := e2a*px0 + e2b*py + e2c
+			zr := p.row(w0, w1, w2)
 			row := int(y) * r.n
 			for x := minX; x <= maxX; x++ {
 				if w0|w1|w2 >= 0 {
 					// Weights are not negative: z lies between the
 					// vertices' depths, 1..65534, and rounds to 16 bits.
-					z := (float32(w0)*z0 + float32(w1)*z1 + float32(w2)*z2) * fa
+					z := zr + float64(float64(x-minX)*p.dz)
 					v := uint32(z+0.5)<<16 | cell32
 					i := row + int(x)
 					samples[i] = max(samples[i], v)
 				}
-				w0 += e0a * one
-				w1 += e1a * one
-				w2 += e2a * one
+				w0 += s0
+				w1 += s1
+				w2 += s2
 			}
 		}
+	}
+}
+
+// plane is a facet's depth over the screen: z holds its vertices' depths,
+// inv 1 / the edge functions' sum (twice its area), dz the change from a
+// sample to the next along a row.
+type plane struct {
+	z       [3]float64
+	inv, dz float64
+}
+
+// row is the depth where the edge functions are w0, w1, w2. The sample k
+// further along the row has depth row + float64(float64(k)·dz): written
+// so (the conversion stops the compiler fusing the multiply and the add)
+// it is the same float wherever it is worked out.
+func (p *plane) row(w0, w1, w2 int64) float64 {
+	return (float64(w0)*p.z[0] + float64(w1)*p.z[1] + float64(w2)*p.z[2]) * p.inv
+}
+
+// fillRuns draws a facet row by row as drawFacets does, each row's run
+// of samples inside the facet found from the edge functions: w holds
+// their values at the first sample of the first row, dy their change
+// from a row to the next, dx from a sample to the next; p is its depth.
+func fillRuns(fr *frame, n int, minX, maxX, minY, maxY int64, w, dy, dx [3]int64, p *plane, cell uint32) {
+	var inv [3]float64
+	for e := range 3 {
+		inv[e] = 1 / float64(dx[e])
+	}
+	dz := p.dz
+	for y := minY; y <= maxY; y++ {
+		lo, hi, ok := int64(0), maxX-minX, true
+		for e := 0; e < 3 && ok; e++ {
+			lo, hi, ok = runOf(w[e], dx[e], inv[e], lo, hi)
+		}
+		if ok && lo <= hi {
+			zr := p.row(w[0], w[1], w[2])
+			row := int(y) * n
+			run := fr.samples[row+int(minX+lo) : row+int(minX+hi)+1]
+			for i := range run {
+				z := zr + float64(float64(lo+int64(i))*dz)
+				run[i] = max(run[i], uint32(z+0.5)<<16|cell)
+			}
+		}
+		w[0] += dy[0]
+		w[1] += dy[1]
+		w[2] += dy[2]
+	}
+}
+
+// runOf narrows [lo, hi], offsets along a row, to the k where an edge
+// function w + step·k is not negative (inv is 1/step); ok is false when
+// none is. The estimate from inv is corrected exactly in integers.
+func runOf(w, step int64, inv float64, lo, hi int64) (int64, int64, bool) {
+	switch {
+	case step == 0:
+		return lo, hi, w >= 0
+	case step > 0:
+		if w >= 0 {
+			return lo, hi, true
+		}
+		k := int64(math.Ceil(float64(-w) * inv))
+		for w+step*k < 0 {
+			k++
+		}
+		for k > 0 && w+step*(k-1) >= 0 {
+			k--
+		}
+		return max(lo, k), hi, true
+	default:
+		if w < 0 {
+			return lo, hi, false
+		}
+		k := int64(float64(w) * -inv)
+		for k > 0 && w+step*k < 0 {
+			k--
+		}
+		for w+step*(k+1) >= 0 {
+			k++
+		}
+		return lo, min(hi, k), true
 	}
 }
 
@@ -491,6 +567,16 @@ var shadeTable = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
 	return lut
 })
 
+// pixelTable is shadeTable's colours as opaque RGBA pixels, packed to be
+// stored little-endian: red in the low byte, alpha 255 in the high one.
+var pixelTable = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
+	var t [shadeGrid * shadeGrid]uint32
+	for i, c := range shadeTable() {
+		t[i] = c>>16&0xff | (c>>8&0xff)<<8 | (c&0xff)<<16 | 0xff<<24
+	}
+	return &t
+})
+
 // light returns the colour of a surface whose unit normal, in camera
 // space, is n (n[2] ≥ 0): a key light from the upper left, a weak fill
 // from the right, a sky-to-ground ambient term and a soft highlight.
@@ -514,35 +600,96 @@ func (r *raster) srgb(v float64) uint32 {
 	return uint32(r.toSRGB[min(max(i, 0), len(r.toSRGB)-1)])
 }
 
-// resolve averages each ss×ss block of samples into one pixel.
+// resolve averages each ss×ss block of samples into one pixel, merging
+// the workers' frames as it reads them: a sample is the larger of the
+// frames' values. It works in blocks of resolveBlock² pixels: a block
+// whose tiles no worker marked is background.
 func (r *raster) resolve(size, ss int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
-	samples := r.frames[0].samples
-	lut := shadeTable()
-	div := uint32(ss * ss)
+	samples, other := r.frames[0].samples, r.frames[0].samples
+	if len(r.frames) == 2 {
+		other = r.frames[1].samples
+	}
+	lut, pix := shadeTable(), pixelTable()
+	bg := pix[0]
+	n := r.n
+	blocks := (size + resolveBlock - 1) / resolveBlock
 	parallel(r.workers, func(h int) {
-		for y := size * h / r.workers; y < size*(h+1)/r.workers; y++ {
-			for x := range size {
-				var sr, sg, sb uint32
-				for j := range ss {
-					row := (y*ss + j) * r.n
-					for i := range ss {
-						c := lut[uint16(samples[row+x*ss+i])]
-						sr += c >> 16 & 0xff
-						sg += c >> 8 & 0xff
-						sb += c & 0xff
+		for by := blocks * h / r.workers; by < blocks*(h+1)/r.workers; by++ {
+			y0, y1 := by*resolveBlock, min((by+1)*resolveBlock, size)
+			for bx := range blocks {
+				x0, x1 := bx*resolveBlock, min((bx+1)*resolveBlock, size)
+				tx0, tx1 := x0*ss>>tileShift, (x1*ss-1)>>tileShift
+				ty0, ty1 := y0*ss>>tileShift, (y1*ss-1)>>tileShift
+				drawn := false
+				for _, f := range r.frames {
+					drawn = drawn || f.anyTouched(tx0, tx1, ty0, ty1)
+				}
+				for y := y0; y < y1; y++ {
+					dst := img.Pix[y*img.Stride+4*x0 : y*img.Stride+4*x1]
+					switch {
+					case !drawn:
+						for d := 0; d+4 <= len(dst); d += 4 {
+							binary.LittleEndian.PutUint32(dst[d:], bg)
+						}
+					case ss == 3:
+						// The block's three rows of samples, of each frame.
+						k0, k1 := 3*y*n+3*x0, 3*y*n+3*x1
+						s0, s1, s2 := samples[k0:k1], samples[k0+n:k1+n], samples[k0+2*n:k1+2*n]
+						o0, o1, o2 := other[k0:k1], other[k0+n:k1+n], other[k0+2*n:k1+2*n]
+						for j, d := 0, 0; j+3 <= len(s0) && j+3 <= len(s1) && j+3 <= len(s2) && d+4 <= len(dst); j, d = j+3, d+4 {
+							// Inside a facet, all nine samples have its
+							// cell: one look-up gives their average.
+							c := uint16(max(s0[j], o0[j]))
+							if c == uint16(max(s0[j+1], o0[j+1])) && c == uint16(max(s0[j+2], o0[j+2])) &&
+								c == uint16(max(s1[j], o1[j])) && c == uint16(max(s1[j+1], o1[j+1])) && c == uint16(max(s1[j+2], o1[j+2])) &&
+								c == uint16(max(s2[j], o2[j])) && c == uint16(max(s2[j+1], o2[j+1])) && c == uint16(max(s2[j+2], o2[j+2])) {
+								binary.LittleEndian.PutUint32(dst[d:], pix[c])
+								continue
+							}
+							var sum [3]uint32
+							addSamples(&sum, lut, s0[j:j+3], o0[j:j+3])
+							addSamples(&sum, lut, s1[j:j+3], o1[j:j+3])
+							addSamples(&sum, lut, s2[j:j+3], o2[j:j+3])
+							binary.LittleEndian.PutUint32(dst[d:], average(sum, 9))
+						}
+					default:
+						for x := x0; x < x1; x++ {
+							var sum [3]uint32
+							for j := range ss {
+								k := (y*ss+j)*n + x*ss
+								addSamples(&sum, lut, samples[k:k+ss], other[k:k+ss])
+							}
+							binary.LittleEndian.PutUint32(dst[4*(x-x0):], average(sum, uint32(ss*ss)))
+						}
 					}
 				}
-				o := img.PixOffset(x, y)
-				img.Pix[o] = uint8((sr + div/2) / div)
-				img.Pix[o+1] = uint8((sg + div/2) / div)
-				img.Pix[o+2] = uint8((sb + div/2) / div)
-				img.Pix[o+3] = 255
 			}
 		}
 	})
 	return img
 }
+
+// addSamples adds the colours of the samples a (merged with those of b,
+// the other frame) to sum, red, green and blue.
+func addSamples(sum *[3]uint32, lut *[shadeGrid * shadeGrid]uint32, a, b []uint32) {
+	for i, v := range a {
+		c := lut[uint16(max(v, b[i]))]
+		sum[0] += c >> 16 & 0xff
+		sum[1] += c >> 8 & 0xff
+		sum[2] += c & 0xff
+	}
+}
+
+// average is the opaque pixel (as pixelTable packs it) of the mean of
+// div colours summing to sum, rounded.
+func average(sum [3]uint32, div uint32) uint32 {
+	return (sum[0]+div/2)/div | (sum[1]+div/2)/div<<8 | (sum[2]+div/2)/div<<16 | 0xff<<24
+}
+
+// resolveBlock is the side, in pixels, of the blocks resolve looks at:
+// 16 pixels are whole tiles at 2 or 3 samples a pixel.
+const resolveBlock = 16
 
 func cross(a, b [3]float64) [3]float64 {
 	return [3]float64{a[1]*b[2] - a[2]*b[1], a[2]*b[0] - a[0]*b[2], a[0]*b[1] - a[1]*b[0]}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -24,10 +23,12 @@ import (
 
 // mappingVersion names the shape of the index; an index written with
 // another version must be rebuilt (the server does so from the database at
-// start; blueprints reindex from the repositories). Version 2 added
-// visibility and owner_key (private projects); 3 the README words of
-// projects (field readme) and camelCase words indexed whole too.
-const mappingVersion = "3"
+// start; blueprints reindex from the repositories). 2: visibility and
+// owner_key (private projects). 3: sizes, volume and time in one stored
+// field (m) instead of numeric fields; keyword fields without doc values.
+// 4: the README words of projects (field readme), and camelCase words
+// indexed whole too.
+const mappingVersion = "4"
 
 var mappingVersionKey = []byte("blueprints_mapping_version")
 
@@ -279,8 +280,7 @@ func (d *Doc) check() error {
 }
 
 // indexFields flattens d into the fields of the mapping. Only fields with
-// a value are set, so projects have no sizes and are missing from size
-// filters and sort last by volume.
+// a value are set; projects have no sizes (see measures).
 func indexFields(d *Doc) (map[string]any, error) {
 	stored, err := json.Marshal(d)
 	if err != nil {
@@ -291,9 +291,7 @@ func indexFields(d *Doc) (map[string]any, error) {
 		fieldNameKey: strings.ToLower(d.Name),
 		fieldStored:  string(stored),
 	}
-	if !d.Updated.IsZero() {
-		f[fieldUpdated] = float64(d.Updated.Unix())
-	}
+	f[fieldMeasures] = string(measuresOf(d).encode())
 	setKeyword := func(field, v string) {
 		if v != "" {
 			f[field] = v
@@ -335,13 +333,6 @@ func indexFields(d *Doc) (map[string]any, error) {
 	}
 	all := strings.Join(text, " ")
 	f[fieldText] = pluralAcronyms(all) + caseJoined(all)
-
-	if p := d.Part; p != nil {
-		ext := []float64{p.Size[0], p.Size[1], p.Size[2]}
-		slices.Sort(ext)
-		f[fieldExtMin], f[fieldExtMid], f[fieldExtMax] = ext[0], ext[1], ext[2]
-		f[fieldVolume] = p.Volume
-	}
 	return f, nil
 }
 

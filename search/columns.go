@@ -1,15 +1,16 @@
 package search
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/blevesearch/bleve/v2/index/scorch"
-	"github.com/blevesearch/bleve/v2/numeric"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
 
@@ -24,16 +25,50 @@ type columns struct {
 	// Keyword fields: each document's term as an ordinal (see terms).
 	keywords map[string]*keywordColumn
 
-	// Numeric fields; NaN where a document has no value.
-	numbers map[string][]float64
+	// Each document's measures (volume, time, extents, name length).
+	measures []measures
 
-	// nameNorm weighs a document's relevance by the length of its name:
-	// 1/√(letters and digits in the lower-case name, at least 1).
-	nameNorm []float32
+	// rows hold, per document, what a search reads of most matching
+	// documents, side by side: one cache line instead of one per column
+	// (a million-part segment's columns are far larger than the caches).
+	rows []row
 
 	nameRankOnce sync.Once
 	nameRank     []uint32 // order of the lower-case name; built on first use
 	nameRankErr  error
+
+	// The documents each viewer's scope may read, built on first use:
+	// the segment never changes, and a visibility change rewrites the
+	// project's documents into a new segment.
+	scopesMu sync.Mutex
+	scopes   map[Scope]*roaring.Bitmap
+}
+
+// maxScopes bounds the scopes a segment keeps (one bitmap each); past it
+// they are forgotten and built again on use.
+const maxScopes = 32
+
+// scope returns the documents of the segment that s may read, as a
+// bitmap the caller must not change, building it with build on first
+// use.
+func (c *columns) scope(s Scope, build func() (*roaring.Bitmap, error)) (*roaring.Bitmap, error) {
+	c.scopesMu.Lock()
+	bm, ok := c.scopes[s]
+	c.scopesMu.Unlock()
+	if ok {
+		return bm, nil
+	}
+	bm, err := build()
+	if err != nil {
+		return nil, err
+	}
+	c.scopesMu.Lock()
+	defer c.scopesMu.Unlock()
+	if c.scopes == nil || len(c.scopes) >= maxScopes {
+		c.scopes = make(map[Scope]*roaring.Bitmap)
+	}
+	c.scopes[s] = bm
+	return bm, nil
 }
 
 // keywordColumn is a keyword field of one segment.
@@ -86,11 +121,68 @@ func (t *terms) snapshot() []string {
 	return t.names[:len(t.names):len(t.names)]
 }
 
-// keywordFields and numberFields are the fields columns hold.
-var (
-	keywordFields = []string{fieldKind, fieldProject, fieldLicense, fieldCategory}
-	numberFields  = []string{fieldVolume, fieldUpdated, fieldExtMin, fieldExtMid, fieldExtMax}
-)
+// row is what a search reads of one document.
+type row struct {
+	ext     [3]float32 // sorted extents, rounded up to float32 (NaN: none)
+	project uint32     // the project's term ordinal
+	nameLen uint8      // letters and digits of the lower-case name, 1..255: relevance is weighted by normOf[nameLen]
+}
+
+// roundUp32 is the smallest float32 not below x (NaN stays NaN).
+func roundUp32(x float64) float32 {
+	f := float32(x)
+	if float64(f) < x {
+		f = math.Nextafter32(f, float32(math.Inf(1)))
+	}
+	return f
+}
+
+// keywordFields are the keyword fields columns hold.
+var keywordFields = []string{fieldKind, fieldProject, fieldLicense, fieldCategory}
+
+// measures are the numbers of a document searches filter and sort on,
+// stored as one field (fieldMeasures) of 41 bytes: five float64s, little
+// endian, and the name's length. NaN where a document has no value.
+type measures struct {
+	volume  float64
+	updated float64    // Unix seconds
+	ext     [3]float64 // sorted extents
+	nameLen uint8      // see nameLen
+}
+
+const measuresSize = 5*8 + 1
+
+// measuresOf returns what d is filtered and sorted on.
+func measuresOf(d *Doc) measures {
+	nan := math.NaN()
+	m := measures{volume: nan, updated: nan, ext: [3]float64{nan, nan, nan}, nameLen: nameLen([]byte(strings.ToLower(d.Name)))}
+	if !d.Updated.IsZero() {
+		m.updated = float64(d.Updated.Unix())
+	}
+	if p := d.Part; p != nil {
+		m.ext = p.Size
+		slices.Sort(m.ext[:])
+		m.volume = p.Volume
+	}
+	return m
+}
+
+func (m measures) encode() []byte {
+	b := make([]byte, 0, measuresSize)
+	for _, v := range []float64{m.volume, m.updated, m.ext[0], m.ext[1], m.ext[2]} {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	return append(b, m.nameLen)
+}
+
+// decodeMeasures reads what encode wrote; ok is false for anything else.
+func decodeMeasures(b []byte) (m measures, ok bool) {
+	if len(b) != measuresSize {
+		return m, false
+	}
+	f := func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])) }
+	return measures{volume: f(0), updated: f(1), ext: [3]float64{f(2), f(3), f(4)}, nameLen: b[40]}, true
+}
 
 // columnCache holds the columns of the segments in use, built once each.
 type columnCache struct {
@@ -191,13 +283,12 @@ func (b *Bleve) warmOnce() {
 }
 
 // readColumns reads a segment's keyword fields from their postings and
-// its numeric fields and names from their doc values.
+// its documents' measures from their stored fields.
 func readColumns(seg segment.Segment, names map[string]*terms) (*columns, error) {
 	c := &columns{
 		n:        int(seg.Count()),
 		keywords: map[string]*keywordColumn{},
-		numbers:  map[string][]float64{},
-		nameNorm: make([]float32, seg.Count()),
+		measures: make([]measures, seg.Count()),
 	}
 	for _, f := range keywordFields {
 		kc, err := readKeyword(seg, f, c.n, names[f])
@@ -206,54 +297,53 @@ func readColumns(seg segment.Segment, names map[string]*terms) (*columns, error)
 		}
 		c.keywords[f] = kc
 	}
-	for _, f := range numberFields {
-		col := make([]float64, c.n)
-		for i := range col {
-			col[i] = math.NaN()
-		}
-		c.numbers[f] = col
-	}
-	dv, ok := seg.(segment.DocValueVisitable)
-	if !ok {
-		return nil, fmt.Errorf("read search columns: segment %T has no doc values", seg)
-	}
-	fields := append([]string{fieldNameKey}, numberFields...)
-	var state segment.DocVisitState
-	var err error
+	nan := math.NaN()
 	for d := range c.n {
-		doc := d
-		c.nameNorm[doc] = 1
-		state, err = dv.VisitDocValues(uint64(doc), fields, func(field string, term []byte) {
-			if field == fieldNameKey {
-				c.nameNorm[doc] = nameNorm(term)
-				return
+		c.measures[d] = measures{volume: nan, updated: nan, ext: [3]float64{nan, nan, nan}, nameLen: 1}
+		err := seg.VisitStoredFields(uint64(d), func(field string, _ byte, value []byte, _ []uint64) bool {
+			if field != fieldMeasures {
+				return true
 			}
-			// Numbers are indexed at several precisions; the full one
-			// has shift 0.
-			if valid, shift := numeric.ValidPrefixCodedTermBytes(term); !valid || shift != 0 {
-				return
+			if m, ok := decodeMeasures(value); ok {
+				c.measures[d] = m
 			}
-			if i, err := numeric.PrefixCoded(term).Int64(); err == nil {
-				c.numbers[field][doc] = numeric.Int64ToFloat64(i)
-			}
-		}, state)
+			return false
+		})
 		if err != nil {
 			return nil, fmt.Errorf("read search columns: %w", err)
+		}
+	}
+	c.rows = make([]row, c.n)
+	project := c.keywords[fieldProject].ord
+	for d := range c.rows {
+		m := &c.measures[d]
+		c.rows[d] = row{
+			ext:     [3]float32{roundUp32(m.ext[0]), roundUp32(m.ext[1]), roundUp32(m.ext[2])},
+			project: project[d],
+			nameLen: m.nameLen,
 		}
 	}
 	return c, nil
 }
 
-// nameNorm is the relevance weight of a name's length (see columns).
-func nameNorm(lower []byte) float32 {
+// nameLen counts the letters and digits of a lower-case name, 1 to 255.
+func nameLen(lower []byte) uint8 {
 	n := 0
 	for _, c := range lower {
 		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 0x80 {
 			n++
 		}
 	}
-	return float32(1 / math.Sqrt(float64(max(n, 1))))
+	return uint8(min(max(n, 1), 255))
 }
+
+// normOf weighs relevance by name length: 1/√length.
+var normOf = func() (t [256]float32) {
+	for n := range t {
+		t[n] = float32(1 / math.Sqrt(float64(max(n, 1))))
+	}
+	return t
+}()
 
 // readKeyword reads the terms of a keyword field and their documents.
 func readKeyword(seg segment.Segment, field string, n int, names *terms) (*keywordColumn, error) {

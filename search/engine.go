@@ -30,7 +30,7 @@ import (
 //
 // Relevance: a document's score is the sum, over the query's words, of
 // the weight of the best clause of the word it matches, times the weight
-// of its name's length (nameNorm: shorter names first). A clause's weight
+// of its name's length (normOf: shorter names first). A clause's weight
 // is its boost (boostName, boostPath, boostText, boostReadme; times boostFuzzy or
 // boostPrefix for a word with a typo or as a prefix) times the rarity of
 // what it matches, 1 + ln(N/(df+1)), as in TF-IDF. Equal scores keep
@@ -201,10 +201,10 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 	}
 	slices.SortStableFunc(cands, func(a, c candidate) int { return compareCandidates(sort, a, c) })
 	from := (q.Page - 1) * q.PerPage
-	if sort != SortRelevance {
-		if err := tiesByID(matches, cands, from, want); err != nil {
-			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
-		}
+	// Equal keys by id, relevance included: every node of a cluster builds
+	// its own index, in its own order, and all must show the same page.
+	if err := tiesByID(matches, cands, from, want); err != nil {
+		return Result{}, fmt.Errorf("search %s: %w", b.path, err)
 	}
 	for _, c := range cands[min(from, len(cands)):min(want, len(cands))] {
 		d, err := storedDoc(matches[c.seg].seg, c.doc)
@@ -311,33 +311,39 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 	// documents, and those of the owners and projects it names. A filter
 	// on the match, so totals and facets count nothing else.
 	if !q.Scope.All && !set.IsEmpty() {
-		var bms []*roaring.Bitmap
-		add := func(field, term string) error {
-			d, err := dict(field)
-			if err != nil {
-				return err
+		readable, err := cols.scope(q.Scope, func() (*roaring.Bitmap, error) {
+			var bms []*roaring.Bitmap
+			add := func(field, term string) error {
+				d, err := dict(field)
+				if err != nil {
+					return err
+				}
+				bm, err := postings(d, term)
+				if err != nil {
+					return err
+				}
+				bms = append(bms, bm)
+				return nil
 			}
-			bm, err := postings(d, term)
-			if err != nil {
-				return err
+			if err := add(fieldVisible, "public"); err != nil {
+				return nil, err
 			}
-			bms = append(bms, bm)
-			return nil
-		}
-		if err := add(fieldVisible, "public"); err != nil {
+			for _, o := range q.Scope.Owners() {
+				if err := add(fieldOwnerKey, o); err != nil {
+					return nil, err
+				}
+			}
+			for _, p := range q.Scope.Projects() {
+				if err := add(fieldProject, p); err != nil {
+					return nil, err
+				}
+			}
+			return roaring.FastOr(bms...), nil
+		})
+		if err != nil {
 			return m, err
 		}
-		for _, o := range q.Scope.Owners() {
-			if err := add(fieldOwnerKey, o); err != nil {
-				return m, err
-			}
-		}
-		for _, p := range q.Scope.Projects() {
-			if err := add(fieldProject, p); err != nil {
-				return m, err
-			}
-		}
-		set.And(roaring.FastOr(bms...))
+		set.And(readable)
 	}
 	// Words.
 	if len(words) > 0 {
@@ -349,22 +355,25 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 				if err != nil {
 					return m, err
 				}
-				var bm *roaring.Bitmap // read-only: may be the segment's own
-				for k, t := range c.terms {
+				// Read-only: may be the segment's own.
+				ps := make([]*roaring.Bitmap, 0, len(c.terms))
+				for _, t := range c.terms {
 					p, err := postings(d, t)
-					switch {
-					case err != nil:
+					if err != nil {
 						return m, err
-					case k == 0:
-						bm = p
-					case k == 1:
-						bm = roaring.Or(bm, p)
-					default:
-						bm.Or(p)
+					}
+					if !p.IsEmpty() {
+						ps = append(ps, p)
 					}
 				}
-				if bm == nil {
+				var bm *roaring.Bitmap
+				switch len(ps) {
+				case 0:
 					bm = roaring.New()
+				case 1:
+					bm = ps[0]
+				default:
+					bm = roaring.FastOr(ps...)
 				}
 				m.clauses[i] = append(m.clauses[i], bm)
 			}
@@ -401,17 +410,33 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 			}
 		}
 		slices.Sort(vol)
-		ext := [3][]float64{cols.numbers[fieldExtMin], cols.numbers[fieldExtMid], cols.numbers[fieldExtMax]}
-		volume := cols.numbers[fieldVolume]
+		ms := cols.measures
 		sizes := q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0
 		kept := m.docs[:0]
-		for _, d := range m.docs {
+		rows := cols.rows
+		fits := func(d uint32) bool {
 			// A document without a value (a project) fails every
-			// comparison with NaN, and is left out.
-			if sizes && !(ext[0][d] <= vol[0] && ext[1][d] <= vol[1] && ext[2][d] <= vol[2]) {
+			// comparison with NaN, and is left out. The rows' extents
+			// are rounded up: below the volume, the part fits; above,
+			// only a part within rounding of it needs the exact value.
+			r := &rows[d]
+			for i := range 3 {
+				e := float64(r.ext[i])
+				if e <= vol[i] {
+					continue
+				}
+				below := float64(math.Nextafter32(r.ext[i], float32(math.Inf(-1))))
+				if !(below < vol[i]) || !(ms[d].ext[i] <= vol[i]) {
+					return false
+				}
+			}
+			return true
+		}
+		for _, d := range m.docs {
+			if sizes && !fits(d) {
 				continue
 			}
-			if q.MinVolume > 0 && !(volume[d] >= q.MinVolume) || q.MaxVolume > 0 && !(volume[d] <= q.MaxVolume) {
+			if q.MinVolume > 0 && !(ms[d].volume >= q.MinVolume) || q.MaxVolume > 0 && !(ms[d].volume <= q.MaxVolume) {
 				continue
 			}
 			kept = append(kept, d)
@@ -454,8 +479,14 @@ func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
 					continue
 				}
 				ord := kc.ord
+				rows := m.cols.rows
 				for _, d := range m.docs {
-					o := ord[d]
+					var o uint32
+					if f == fieldProject {
+						o = rows[d].project
+					} else {
+						o = ord[d]
+					}
 					if n[o] == 0 {
 						touched = append(touched, o)
 					}
@@ -510,11 +541,19 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 	}
 	switch sort {
 	case SortRelevance:
-		bestp, totalp := getScratch(m.cols.n), getScratch(m.cols.n)
+		// Scores by position in m.docs: small arrays, walked in order.
+		scorep, bestp := getScratch(len(m.docs)), getScratch(len(m.docs))
+		defer scratch.Put(scorep)
 		defer scratch.Put(bestp)
-		defer scratch.Put(totalp)
-		best, total := *bestp, *totalp
+		score, best := (*scorep)[:len(m.docs)], (*bestp)[:len(m.docs)]
+		buf := make([]uint32, 256)
 		for i, cs := range words {
+			// One word: its best clause is the score. More: each
+			// word's best clause is added to it.
+			into := score
+			if len(words) > 1 {
+				into = best
+			}
 			// Clauses by weight, the heaviest last, so each document
 			// keeps its best.
 			order := make([]int, len(cs))
@@ -532,34 +571,40 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 				}
 				return 0
 			})
-			buf := make([]uint32, 256)
 			for _, j := range order {
 				w := float32(weight[j])
 				it := roaring.And(m.clauses[i][j], m.set).ManyIterator()
+				p := 0
 				for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
 					for _, d := range buf[:k] {
-						best[d] = w
+						for m.docs[p] < d { // every d is in m.docs
+							p++
+						}
+						into[p] = w
 					}
 				}
 			}
-			for _, d := range m.docs {
-				total[d] += best[d]
-				best[d] = 0
+			if len(words) > 1 {
+				for p := range best {
+					score[p] += best[p]
+					best[p] = 0
+				}
 			}
 		}
-		norm := m.cols.nameNorm
-		for _, d := range m.docs {
-			s := float64(total[d] * norm[d])
-			total[d] = 0
+		rows := m.cols.rows
+		for p, d := range m.docs {
+			s := float64(score[p] * normOf[rows[d].nameLen])
+			score[p] = 0
 			push(candidate{key: s, doc: d, score: s})
 		}
 	case SortVolume, SortUpdated:
-		col := m.cols.numbers[fieldVolume]
-		if sort == SortUpdated {
-			col = m.cols.numbers[fieldUpdated]
-		}
+		ms := m.cols.measures
 		for _, d := range m.docs {
-			push(candidate{key: col[d], doc: d})
+			k := ms[d].volume
+			if sort == SortUpdated {
+				k = ms[d].updated
+			}
+			push(candidate{key: k, doc: d})
 		}
 	case SortName:
 		rank, err := m.cols.nameRanks(m.seg)

@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/url"
 	"os"
@@ -145,6 +146,43 @@ func TestSegmentsAgree(t *testing.T) {
 			if strings.HasSuffix(h.ID, ".gone") || strings.HasSuffix(h.Name, " draft") {
 				t.Errorf("%s: a deleted or replaced document is a hit: %s %q", raw, h.ID, h.Name)
 			}
+		}
+	}
+}
+
+// TestFitsAtTheEdge: the engine keeps extents as float32 rounded up beside
+// the exact float64s; a part exactly the size of the volume, or one a hair
+// over it (closer than float32 can tell), is judged on the exact value.
+func TestFitsAtTheEdge(t *testing.T) {
+	b := openIndex(t, t.TempDir())
+	edge := 123.4 // not a float32
+	over := math.Nextafter(edge, math.Inf(1))
+	under := math.Nextafter(edge, math.Inf(-1))
+	var docs []Doc
+	for i, x := range []float64{edge, over, under, 250, math.Nextafter(250, 300)} {
+		d := loadFixture(t)[0]
+		d.ID = fmt.Sprintf("part:edge/case:%d.stl", i)
+		p := *d.Part
+		p.Size = [3]float64{10, x, 20}
+		d.Part = &p
+		docs = append(docs, d)
+	}
+	if err := b.Apply(context.Background(), docs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string][]string{
+		"project=" + docs[0].Project + "&max_x=123.4&max_y=100&max_z=100": {"part:edge/case:0.stl", "part:edge/case:2.stl"},
+		"project=" + docs[0].Project + "&max_x=250&max_y=100&max_z=100":   {"part:edge/case:0.stl", "part:edge/case:1.stl", "part:edge/case:2.stl", "part:edge/case:3.stl"},
+	} {
+		var got []string
+		for _, id := range hitIDs(search(t, b, q+"&per_page=100")) {
+			if strings.HasPrefix(id, "part:edge/") {
+				got = append(got, id)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", q, got, want)
 		}
 	}
 }

@@ -32,14 +32,14 @@ const (
 	fieldProject  = "project"
 	fieldLicense  = "license"
 	fieldCategory = "category"
-	fieldExtMin   = "ext_min" // smallest extent
-	fieldExtMid   = "ext_mid"
-	fieldExtMax   = "ext_max" // largest extent
-	fieldVolume   = "volume"
-	fieldUpdated  = "updated"    // Unix seconds
 	fieldVisible  = "visibility" // "public" or "private"
 	fieldOwnerKey = "owner_key"  // lower-case owner name
 	fieldStored   = "doc"        // the Doc as JSON, stored only
+	// fieldMeasures holds, stored only, what searches count and sort on
+	// besides keywords (see measures): read once per segment into its
+	// columns. Numeric fields would be indexed as 16 terms a value, two
+	// thirds of the cost of indexing, for range queries no search makes.
+	fieldMeasures = "m"
 )
 
 // newMapping builds the index mapping: one default document mapping for
@@ -76,25 +76,20 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 		f.Store = false
 		f.IncludeTermVectors = false
 		f.IncludeInAll = false
-		f.DocValues = true
+		f.DocValues = false   // searches read the postings (columns.go)
 		f.SkipFreqNorm = true // filters and facets only: never scored
 		return f
 	}
-	numeric := func() *mapping.FieldMapping {
-		f := mapping.NewNumericFieldMapping()
-		f.Store = false
+	stored := func() *mapping.FieldMapping {
+		f := mapping.NewTextFieldMapping()
+		f.Analyzer = "keyword"
+		f.Index = false
+		f.Store = true
+		f.IncludeTermVectors = false
 		f.IncludeInAll = false
-		f.DocValues = true
-		f.SkipFreqNorm = true
+		f.DocValues = false
 		return f
 	}
-	stored := mapping.NewTextFieldMapping()
-	stored.Analyzer = "keyword"
-	stored.Index = false
-	stored.Store = true
-	stored.IncludeTermVectors = false
-	stored.IncludeInAll = false
-	stored.DocValues = false
 
 	dm := mapping.NewDocumentStaticMapping()
 	for _, name := range []string{fieldName, fieldPath, fieldText, fieldReadme} {
@@ -103,13 +98,8 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	for _, name := range []string{fieldKind, fieldNameKey, fieldProject, fieldLicense, fieldCategory, fieldVisible, fieldOwnerKey} {
 		dm.AddFieldMappingsAt(name, keyword())
 	}
-	// Sizes per axis and triangle counts are only in the stored document:
-	// no query filters or sorts on them, and numeric fields are most of the
-	// cost of indexing (16 terms per value; two thirds of the CPU time).
-	for _, name := range []string{fieldExtMin, fieldExtMid, fieldExtMax, fieldVolume, fieldUpdated} {
-		dm.AddFieldMappingsAt(name, numeric())
-	}
-	dm.AddFieldMappingsAt(fieldStored, stored)
+	dm.AddFieldMappingsAt(fieldStored, stored())
+	dm.AddFieldMappingsAt(fieldMeasures, stored())
 	// No _all field: every query names its fields.
 	dm.AddSubDocumentMapping("_all", mapping.NewDocumentDisabledMapping())
 

@@ -519,3 +519,38 @@ func TestFilterOnlyCacheFollowsApply(t *testing.T) {
 		t.Errorf("after apply: total %d (before %d), hits %v", after.Total, before.Total, hitIDs(after))
 	}
 }
+
+// TestEqualScoresSameOrderEverywhere: two indexes holding the same
+// documents, written in opposite orders (as two nodes of a cluster may
+// build theirs), list hits of equal score in the same order.
+func TestEqualScoresSameOrderEverywhere(t *testing.T) {
+	docs := loadFixture(t)
+	// Copies of one part under other folders: the same name, the same score.
+	var twins []Doc
+	for _, d := range docs {
+		if d.Kind == KindPart {
+			for _, dir := range []string{"a", "b", "c", "d"} {
+				twin := d
+				twin.Path = dir + "/" + d.Path
+				twin.ID = PartID(d.Project, twin.Path)
+				twins = append(twins, twin)
+			}
+			break
+		}
+	}
+	forward := openIndex(t, t.TempDir())
+	backward := openIndex(t, t.TempDir())
+	for i := range twins {
+		if err := forward.Apply(context.Background(), twins[i:i+1], nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := backward.Apply(context.Background(), twins[len(twins)-1-i:len(twins)-i], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := "q=" + url.QueryEscape(twins[0].Name)
+	a, b := hitIDs(search(t, forward, q)), hitIDs(search(t, backward, q))
+	if len(a) != len(twins) || strings.Join(a, " ") != strings.Join(b, " ") {
+		t.Errorf("equal scores in another order:\n%v\n%v", a, b)
+	}
+}

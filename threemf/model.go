@@ -9,7 +9,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"unsafe"
+
+	"github.com/blueprints-hq/blueprints/internal/decimal"
 )
 
 // matrix is a 3MF transform, "m00 m01 m02 m10 m11 m12 m20 m21 m22 m30 m31
@@ -377,11 +378,11 @@ func parseCoord(b []byte) (float32, bool) {
 	if len(b) == 0 || len(b) > 64 {
 		return 0, false
 	}
-	v, err := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 32)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+	v, ok := decimal.ParseFloat32(b)
+	if !ok || v != v || math.IsInf(float64(v), 0) {
 		return 0, false
 	}
-	return float32(v), true
+	return v, true
 }
 
 func parseIndex(b []byte) (uint32, bool) {

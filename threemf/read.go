@@ -1,7 +1,8 @@
 // Package threemf reads 3MF packages (3D Manufacturing Format, core
 // specification 1.3, with the Production extension as Bambu Studio and
 // OrcaSlicer write it) as a stream of facets, in millimetres, placed as
-// the build places them.
+// the build places them; and writes them (write.go: meshes and the build
+// items that place them, for print plates).
 //
 // Data enters as the package's bytes (an io.ReaderAt and its size: a zip
 // needs its central directory) and leaves as facets handed to an
@@ -93,6 +94,14 @@ var unitScale = map[string]float64{
 	"micron": 0.001, "millimeter": 1, "centimeter": 10, "inch": 25.4, "foot": 304.8, "meter": 1000,
 }
 
+// ItemWriter is an stl.Writer that also hears where each build item's
+// facets begin: Read calls BeginItem(i) before it hands over the facets of
+// item i (from 0), to tell the pieces of a plate apart.
+type ItemWriter interface {
+	stl.Writer
+	BeginItem(i int)
+}
+
 // Read reads the 3MF package in ra (size bytes) and hands the facets of
 // its build, transformed and in millimetres, to w. name appears in errors.
 func Read(ra io.ReaderAt, size int64, name string, lim Limits, w stl.Writer) (Info, error) {
@@ -131,7 +140,11 @@ func Read(ra io.ReaderAt, size int64, name string, lim Limits, w stl.Writer) (In
 	}
 	w.SetName(name)
 	w.SetTriangleCount(uint32(min(total, math.MaxUint32)))
-	for _, it := range root.build {
+	iw, _ := w.(ItemWriter)
+	for i, it := range root.build {
+		if iw != nil {
+			iw.BeginItem(i)
+		}
 		if err := b.emit(it.ref, it.m, 0); err != nil {
 			return Info{}, err
 		}

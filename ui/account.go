@@ -53,6 +53,7 @@ func (u *UI) registerAccount(e *echo.Echo) {
 	page("/settings/organisations", u.settings("organisations"))
 	page("/settings/invites", u.settings("invites"))
 	form("/settings/invites", u.createInvite)
+	u.registerOIDC(e)
 }
 
 // viewerBar is the account part of the page header for this request:
@@ -133,11 +134,18 @@ type signupView struct {
 	Error, Name, CSRF, Invite, Identity string
 	Closed                              bool
 	MinPassword                         int
+	OIDC                                string
 }
 
 func (u *UI) signupPage(c echo.Context) error {
 	v := signupView{Invite: c.QueryParam("invite"), MinPassword: auth.MinPasswordLen}
 	status := http.StatusOK
+	if _, ok, err := u.pendingSignup(c, &v); err != nil {
+		return u.fail(c, err)
+	} else if ok {
+		// A first sign-in with the provider: only a user name is missing.
+		return u.renderSignup(c, status, v)
+	}
 	switch u.registration {
 	case RegistrationOpen:
 	case RegistrationInvite:
@@ -155,6 +163,7 @@ func (u *UI) signupPage(c echo.Context) error {
 func (u *UI) renderSignup(c echo.Context, status int, v signupView) error {
 	v.CSRF = u.web.CSRFToken(c)
 	v.MinPassword = auth.MinPasswordLen
+	v.OIDC = u.oidcLabel
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return u.render(c, status, "signup", "Sign up · Blueprints", v)
 }
@@ -176,6 +185,9 @@ func (u *UI) checkNewName(c echo.Context, name string) string {
 }
 
 func (u *UI) signup(c echo.Context) error {
+	if c.FormValue("oidc") == "1" && u.oidc != nil {
+		return u.signupWithIdentity(c)
+	}
 	name, password, invite := strings.TrimSpace(c.FormValue("username")), c.FormValue("password"), c.FormValue("invite")
 	v := signupView{Name: name, Invite: invite}
 	switch {
@@ -259,7 +271,11 @@ func (u *UI) settings(tab string) echo.HandlerFunc {
 		if s == nil {
 			return err
 		}
-		return u.renderSettings(c, s, http.StatusOK, settingsView{Tab: tab})
+		v := settingsView{Tab: tab}
+		if tab == "sign-ins" && c.QueryParam("linked") == "1" {
+			v.Done = "Sign-in linked: you can now sign in with " + u.oidcLabel + "."
+		}
+		return u.renderSettings(c, s, http.StatusOK, v)
 	}
 }
 

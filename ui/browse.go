@@ -219,6 +219,11 @@ type partView struct {
 	ViewerBytes int64
 	MeshURL     string
 	KindName    string // "STL", "3MF", "OBJ"
+	// Print: the project's print page, "open in" links for the part's
+	// file, and the slicer's estimate when there is one (print.go).
+	PrintURL string
+	Handoff  []handoffLink
+	Estimate string
 }
 
 // viewerAutoLoad is the largest file the viewer loads without being asked
@@ -247,7 +252,7 @@ func (u *UI) blob(c echo.Context) error {
 	ctx := c.Request().Context()
 	// A file at a commit never changes; its measurements may, when the
 	// catalog gets to it, and so may the list of other projects using it.
-	key := "blob:" + l.P.Full() + ":" + l.Ref + ":" + l.Commit + ":" + l.Path + ":" + u.catalogVersion(ctx, l.P.Full())
+	key := "blob:" + l.P.Full() + ":" + l.Ref + ":" + l.Commit + ":" + l.Path + ":" + u.catalogVersion(ctx, l.P.Full()) + ":" + u.absBase(c.Request()) + ":" + u.estimatesVersion()
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -315,6 +320,9 @@ func (u *UI) blob(c echo.Context) error {
 			if v.Part != nil {
 				v.ViewerBytes = 84 + 50*v.Part.Triangles
 			}
+		}
+		if err := u.partPrint(c, &v); err != nil {
+			return u.fail(c, err)
 		}
 		return u.renderCached(c, http.StatusOK, "part", partName(l.Path)+" · "+l.P.Full(), v, key, 30*time.Second)
 	}

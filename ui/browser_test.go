@@ -28,24 +28,7 @@ var updateScreenshots = flag.Bool("screenshots", false, "write the browser tests
 // folder, or in testdata/screenshots with -screenshots.
 func saveScreenshot(t *testing.T, name string, shot []byte) {
 	t.Helper()
-	img, err := png.Decode(bytes.NewReader(shot))
-	if err != nil {
-		t.Fatalf("decode screenshot %s: %v", name, err)
-	}
-	small := shrink(img, 2)
-	dir := t.TempDir()
-	if *updateScreenshots {
-		dir = filepath.Join(testenv.ModuleRoot(t), "testdata", "screenshots")
-		os.MkdirAll(dir, 0o755)
-	}
-	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestCompression}
-	if err := enc.Encode(&buf, small); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.SaveScreenshot(t, name, shot, *updateScreenshots)
 }
 
 // cspRecorder, run before a page's own scripts, keeps the page's
@@ -404,27 +387,6 @@ func browserTests(t *testing.T, s *site, h *history) {
 		}
 		checkZip(t, data, "Voron-Trident-main/", h.dir)
 	})
-}
-
-// shrink averages k×k blocks of pixels.
-func shrink(img image.Image, k int) *image.RGBA {
-	b := img.Bounds()
-	out := image.NewRGBA(image.Rect(0, 0, b.Dx()/k, b.Dy()/k))
-	for y := 0; y < b.Dy()/k; y++ {
-		for x := 0; x < b.Dx()/k; x++ {
-			var r, g, bl, a uint32
-			for dy := range k {
-				for dx := range k {
-					cr, cg, cb, ca := img.At(b.Min.X+x*k+dx, b.Min.Y+y*k+dy).RGBA()
-					r, g, bl, a = r+cr, g+cg, bl+cb, a+ca
-				}
-			}
-			n := uint32(k * k * 257)
-			i := out.PixOffset(x, y)
-			out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = uint8(r/n), uint8(g/n), uint8(bl/n), uint8(a/n)
-		}
-	}
-	return out
 }
 
 // countBlue counts pixels of the part's blue.

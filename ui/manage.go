@@ -2,11 +2,14 @@ package ui
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -101,23 +104,12 @@ func (u *UI) ownerPage(c echo.Context) error {
 	if o.Name != name && strings.EqualFold(o.Name, name) {
 		return c.Redirect(http.StatusMovedPermanently, "/"+url.PathEscape(o.Name))
 	}
-	scope, _, err := u.scope(c)
+	c.Response().Header().Set("Cache-Control", "private, no-cache")
+	scope, scopeKey, err := u.scope(c)
 	if err != nil {
 		return u.fail(c, err)
 	}
-	rows, total, err := u.store.ListProjects(ctx, store.ProjectQuery{Visible: scope.Store(), Owner: o.Name, Limit: 100})
-	if err != nil {
-		return u.fail(c, err)
-	}
-	v := ownerView{Owner: o, Total: total}
-	for _, p := range rows {
-		card, err := u.projectCard(ctx, p)
-		if err != nil {
-			return u.fail(c, err)
-		}
-		card.Private = p.Private()
-		v.Projects = append(v.Projects, card)
-	}
+	v := ownerView{Owner: o}
 	if o.IsOrg() {
 		if v.Members, err = u.store.OrgMembers(ctx, o.ID); err != nil {
 			return u.fail(c, err)
@@ -137,8 +129,45 @@ func (u *UI) ownerPage(c echo.Context) error {
 			}
 		}
 	}
-	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return u.render(c, http.StatusOK, "owner", o.Label()+" · Blueprints", v)
+	// The page is kept for viewers of the same scope, under a key naming
+	// everything it shows: the owner's profile and members (read above)
+	// and the versions of the project list and catalogue (any push,
+	// visibility change, rename, transfer or delete moves them). A page
+	// with forms holds a CSRF token and is never kept.
+	key := ""
+	if !v.Manage {
+		projects, err := u.store.ProjectsVersion(ctx)
+		if err != nil {
+			return u.fail(c, err)
+		}
+		catalog, err := u.store.CatalogVersion(ctx)
+		if err != nil {
+			return u.fail(c, err)
+		}
+		h := sha256.New()
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", o.Name, o.Kind, o.Label(), o.Bio)
+		for _, m := range v.Members {
+			fmt.Fprintf(h, "\x00%s\x00%s\x00%s", m.User.Name, m.User.Label(), m.Role)
+		}
+		key = fmt.Sprintf("owner:%x|%s|%s|%s", h.Sum(nil), projects, catalog, scopeKey)
+		if hit, err := u.sendCached(c, key); hit {
+			return err
+		}
+	}
+	rows, total, err := u.store.ListProjects(ctx, store.ProjectQuery{Visible: scope.Store(), Owner: o.Name, Limit: 100})
+	if err != nil {
+		return u.fail(c, err)
+	}
+	v.Total = total
+	for _, p := range rows {
+		card, err := u.projectCard(ctx, p)
+		if err != nil {
+			return u.fail(c, err)
+		}
+		card.Private = p.Private()
+		v.Projects = append(v.Projects, card)
+	}
+	return u.renderCached(c, http.StatusOK, "owner", o.Label()+" · Blueprints", v, key, 30*time.Second)
 }
 
 func (u *UI) createOrg(c echo.Context) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/access"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
 )
@@ -44,11 +45,7 @@ type homeView struct {
 // home lists recent projects under a search box.
 func (u *UI) home(c echo.Context) error {
 	ctx := c.Request().Context()
-	projects, err := u.store.ProjectsVersion(ctx)
-	if err != nil {
-		return u.fail(c, err)
-	}
-	catalog, err := u.store.CatalogVersion(ctx)
+	versions, err := u.versions(ctx)
 	if err != nil {
 		return u.fail(c, err)
 	}
@@ -56,7 +53,7 @@ func (u *UI) home(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	key := "home:" + projects + "|" + catalog + "|" + scopeKey
+	key := "home:" + versions + "|" + scopeKey
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -116,6 +113,11 @@ type searchView struct {
 	Unfit     *hitCard
 	Volume    string // "180 × 180 × 180 mm"
 	AnywayURL string
+	// MyPrinter is the visitor's printer (from the print page's cookie)
+	// and the link that narrows the search to parts it fits.
+	MyPrinter    string
+	MyPrinterURL string
+	MyPrinterOn  bool
 }
 
 type facetView struct {
@@ -149,6 +151,19 @@ var facetLabels = []struct{ name, label string }{
 // searchPage runs a search from the URL: q and the API's filters.
 func (u *UI) searchPage(c echo.Context) error {
 	vals := c.QueryParams()
+	mine, hasPrinter := u.cookiePrinter(c)
+	if id := vals.Get("printer"); id != "" && u.planner != nil && vals.Get("max_x")+vals.Get("max_y")+vals.Get("max_z") == "" {
+		// ?printer=ID stands for that printer's build volume.
+		pr, err := u.planner.Printers().Lookup(id)
+		if err != nil {
+			return u.fail(c, badRequest("Bad search: %s.", strings.TrimPrefix(err.Error(), print.ErrPrinter.Error()+": ")))
+		}
+		vals = cloneValues(vals)
+		vals.Del("printer")
+		vals.Set("max_x", mm0(pr.X))
+		vals.Set("max_y", mm0(pr.Y))
+		vals.Set("max_z", mm0(pr.Z))
+	}
 	q, err := search.ParseQuery(vals)
 	if err != nil {
 		var qe *search.QueryError
@@ -171,6 +186,15 @@ func (u *UI) searchPage(c echo.Context) error {
 		k.Selected = k.Value == q.Kind
 		v.Kinds = append(v.Kinds, k)
 	}
+	if hasPrinter {
+		next := cloneValues(vals)
+		next.Del("page")
+		next.Set("max_x", mm0(mine.X))
+		next.Set("max_y", mm0(mine.Y))
+		next.Set("max_z", mm0(mine.Z))
+		v.MyPrinter, v.MyPrinterURL = mine.Name, "/search?"+next.Encode()
+		v.MyPrinterOn = vals.Get("max_x") == mm0(mine.X) && vals.Get("max_y") == mm0(mine.Y) && vals.Get("max_z") == mm0(mine.Z)
+	}
 	title := "Search"
 	if q.Text != "" {
 		title = q.Text + " · Search"
@@ -180,15 +204,16 @@ func (u *UI) searchPage(c echo.Context) error {
 	}
 	// Results depend only on how far this node's index has followed the
 	// catalogue's change log, which every write to the index moves on
-	// (settings changes such as visibility go through the log too), and
-	// on what the viewer may see.
+	// (settings changes such as visibility go through the log too), on
+	// what the viewer may see, and on the visitor's printer (the "fits my
+	// printer" link).
 	scope, scopeKey, err := u.scope(c)
 	if err != nil {
 		return u.fail(c, err)
 	}
 	q.Scope = scope.Search()
 	pos := u.index.LogPosition()
-	key := fmt.Sprintf("search:%d.%d:%s:%s", pos.ID, pos.Seq, scopeKey, vals.Encode())
+	key := fmt.Sprintf("search:%d.%d:%s:%s:%s", pos.ID, pos.Seq, scopeKey, vals.Encode(), v.MyPrinterURL)
 	if hit, err := u.sendCached(c, key); hit {
 		return err
 	}
@@ -380,6 +405,28 @@ func isCommitID(s string) bool {
 		}
 	}
 	return true
+}
+
+// versions names the state of the project list and of the catalogue, for
+// the home page's cache key. It is read from the store at most every
+// quarter second, so that a busy home page does not ask the database (on
+// PostgreSQL, a round trip) twice per request.
+func (u *UI) versions(ctx context.Context) (string, error) {
+	u.versionsMu.Lock()
+	defer u.versionsMu.Unlock()
+	if time.Since(u.versionsAt) < 250*time.Millisecond {
+		return u.versionsSeen, nil
+	}
+	projects, err := u.store.ProjectsVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	catalog, err := u.store.CatalogVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	u.versionsSeen, u.versionsAt = projects+"|"+catalog, time.Now()
+	return u.versionsSeen, nil
 }
 
 // scope is what the viewer may see, and a key naming it for page caches:

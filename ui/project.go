@@ -90,6 +90,7 @@ type projectView struct {
 	ReadmeURL  string
 	CloneURL   string
 	Pending    bool
+	Print      bool // the print page is served
 	Progress   *catalogProgress
 	Totals     struct {
 		Parts     int // parts on the branch (catalogued, or files while cataloguing)
@@ -122,7 +123,7 @@ func (u *UI) project(c echo.Context) error {
 		return u.fail(c, err)
 	}
 	ctx := c.Request().Context()
-	v := projectView{P: p, CloneURL: u.public.URL(c.Request(), p.URL()+".git"), Page: 1}
+	v := projectView{P: p, CloneURL: u.public.URL(c.Request(), p.URL()+".git"), Print: u.planner != nil, Page: 1}
 	c.Set(manageKey, p.Row)
 	q := c.QueryParams()
 	v.Query = strings.TrimSpace(q.Get("q"))

@@ -23,7 +23,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed with layout.html.
-var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "history", "commit", "error", "login", "signup", "settings", "owner", "projectsettings", "orgwebhooks"}
+var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "history", "commit", "error", "login", "signup", "settings", "owner", "projectsettings", "orgwebhooks", "print"}
 
 // layout is what every page template receives.
 type layout struct {

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -32,6 +33,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/markdown"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -40,7 +42,8 @@ import (
 // Options are the UI's dependencies. Data, Store and Blobs are required;
 // without Index the search page says search is unavailable.
 type Options struct {
-	Data   string       // the data folder; repositories live in Data/repos/{owner}/{project}.git
+	Data   string       // the data folder; repositories live in Data/repos/{owner}/{project}.git unless Repos is set
+	Repos  string       // the repositories folder (shared by a cluster's nodes); Data/repos when empty
 	Store  *store.Store // projects and the catalog's measurements
 	Blobs  storage.Blobs
 	Index  search.Index
@@ -68,12 +71,18 @@ type Options struct {
 	// Projects applies project settings; without it there is no settings
 	// page.
 	Projects ProjectAdmin
+	// Planner makes print plans; nil leaves the print pages out.
+	Planner *print.Planner
+	// OIDC signs people in with an OpenID Connect provider; nil offers
+	// passwords only.
+	OIDC *auth.OIDC
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
 // an echo server with Register.
 type UI struct {
 	data   string
+	repos  string
 	store  *store.Store
 	blobs  storage.Blobs
 	index  search.Index
@@ -93,7 +102,14 @@ type UI struct {
 	web          *auth.Web
 	admin        ProjectAdmin
 	registration string
+	oidc         *auth.OIDC
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
+	// planner makes print plans (print.go); nil without print pages.
+	planner *print.Planner
+
+	versionsMu   sync.Mutex // guards versionsSeen and versionsAt (see versions)
+	versionsSeen string
+	versionsAt   time.Time
 
 	archives  ArchiveLimits
 	archiving chan struct{} // one token per archive being built
@@ -105,6 +121,9 @@ func New(opt Options) (*UI, error) {
 	if opt.Data == "" || opt.Store == nil || opt.Blobs == nil {
 		return nil, errors.New("create ui: Data, Store and Blobs are required")
 	}
+	if opt.Repos == "" {
+		opt.Repos = filepath.Join(opt.Data, "repos")
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -114,6 +133,7 @@ func New(opt Options) (*UI, error) {
 	}
 	u := &UI{
 		data:        opt.Data,
+		repos:       opt.Repos,
 		store:       opt.Store,
 		blobs:       opt.Blobs,
 		index:       opt.Index,
@@ -125,12 +145,16 @@ func New(opt Options) (*UI, error) {
 		cache:       newPageCache(2048, 64<<20),
 		md:          markdown.New(),
 		policy:      bluemonday.UGCPolicy(),
+		planner:     opt.Planner,
 		access:      opt.Policy,
 		viewer:      opt.Viewer,
 
 		web:          opt.Web,
 		admin:        opt.Projects,
 		registration: opt.Registration,
+	}
+	if opt.OIDC != nil && opt.Web != nil {
+		u.oidc, u.oidcLabel = opt.OIDC, opt.OIDC.Name()
 	}
 	switch u.registration {
 	case "":
@@ -199,6 +223,10 @@ func (u *UI) Register(e *echo.Echo) {
 	get("/:owner/:project/archive/*", u.archive)
 	u.registerAccount(e)
 	u.registerManage(e)
+	if u.planner != nil {
+		page("/:owner/:project/print", u.printPage)
+		page("/:owner/:project/print/:printer/*", u.printFile)
+	}
 }
 
 const browseKey = "ui.browse"
@@ -346,7 +374,7 @@ func (u *UI) openProjectFor(c echo.Context, a access.Action) (*projectRef, error
 // read; the handler's pooled wrapper gives it back (see pooled).
 func (u *UI) openRow(c echo.Context, row store.Project) (*projectRef, error) {
 	owner, name := row.Owner, row.Name
-	root := filepath.Join(u.data, "repos")
+	root := u.repos
 	dir := filepath.Join(root, row.Owner, row.Name+".git")
 	if rel, err := filepath.Rel(root, dir); err != nil || strings.HasPrefix(rel, "..") {
 		return nil, notFound("No such project.")

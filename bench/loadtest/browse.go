@@ -81,7 +81,7 @@ func (b *browser) run(ctx context.Context, deadline time.Time) {
 // get requests base+path and records it in class; it returns the status
 // and, when keep is set, the body.
 func (b *browser) get(ctx context.Context, class, path string, keep bool) (int, []byte) {
-	u := b.s.srv.URL + path
+	u := b.s.base + path
 	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
 		u = path // the API's URLs are absolute
 	}

@@ -43,8 +43,8 @@ func newGitter(r *runner, s *site, i int, seed int64) *gitter {
 		parts: 1,
 	}
 	g.project = &project{owner: g.user, name: "workbench", folders: []string{"parts"}, parts: []string{"parts/ring_000.stl"}}
-	srv := s.srv
-	g.remote = func(user, token string) string { return srv.Remote(user, token, g.user, "workbench") }
+	remote := s.remote
+	g.remote = func(user, token string) string { return remote(user, token, g.user, "workbench") }
 	readme := fmt.Sprintf("# Workbench of %s\n\nParts in progress, pushed by the load test.\n", g.user)
 	if err := os.WriteFile(filepath.Join(g.work, "README.md"), []byte(readme), 0o644); err != nil {
 		r.Fatalf("write README: %v", err)
@@ -112,7 +112,7 @@ func (g *gitter) run(ctx context.Context, deadline time.Time, s *site, rec *reco
 			g.clone(ctx, rec, g.project.full(), g.remote("", ""))
 		case 2:
 			p := s.projects[g.rng.IntN(len(s.projects))]
-			g.clone(ctx, rec, p.full(), s.srv.Remote("", "", p.owner, p.name))
+			g.clone(ctx, rec, p.full(), s.remote("", "", p.owner, p.name))
 		}
 	}
 }

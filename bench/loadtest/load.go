@@ -27,6 +27,36 @@ type loadResult struct {
 	loadBefore, loadAfter string
 	serverCPU, clientCPU  time.Duration
 	machineBusy           time.Duration // CPU time every process on the machine used
+
+	restarts []string // with -rolling: each node's restart, how long it took
+}
+
+// rollingRestart restarts the cluster's nodes one after the other, as an
+// upgrade does: SIGTERM (the node drains: /healthz answers 503 until
+// HAProxy has taken it out, then requests in flight finish), start again,
+// and wait until HAProxy has it back before the next. The first restart
+// begins a tenth into the load; it returns what it did.
+func rollingRestart(ctx context.Context, r *runner, s *site, start, deadline time.Time) []string {
+	var out []string
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(time.Until(start.Add(deadline.Sub(start) / 10))):
+	}
+	for i, n := range s.cluster.Nodes {
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		began := time.Now()
+		n.Stop(r)
+		stopped := time.Since(began)
+		n.Start(r)
+		s.cluster.WaitUp(r)
+		line := fmt.Sprintf("node%d: stopped in %s (draining first), back in the balancer %s after the stop signal", i+1, stopped.Round(100*time.Millisecond), time.Since(began).Round(100*time.Millisecond))
+		r.Logf("rolling restart: %s", line)
+		out = append(out, line)
+	}
+	return out
 }
 
 // runLoad runs the browsers and the git clients for cfg.duration while
@@ -57,6 +87,11 @@ func runLoad(ctx context.Context, r *runner, s *site, cfg config, rec *recorder)
 		wg.Add(1)
 		go func() { defer wg.Done(); g.run(ctx, deadline, s, rec) }()
 	}
+	var restarts []string
+	if cfg.rolling {
+		wg.Add(1)
+		go func() { defer wg.Done(); restarts = rollingRestart(ctx, r, s, start, deadline) }()
+	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	progress := time.NewTicker(15 * time.Second)
@@ -70,8 +105,10 @@ func runLoad(ctx context.Context, r *runner, s *site, cfg config, rec *recorder)
 			r.Logf("  %s: %d requests (%d failed), %d git operations (%d failed)", time.Since(start).Round(time.Second), reqs, errs, gits, gitErrs)
 		}
 	}
-	res := loadResult{took: time.Since(start), metrics: sc, loadBefore: loadBefore, loadAfter: loadAverage()}
-	res.serverCPU = processCPU(s.srv.PID()) - serverBefore
+	res := loadResult{took: time.Since(start), metrics: sc, loadBefore: loadBefore, loadAfter: loadAverage(), restarts: restarts}
+	if !cfg.rolling { // a restarted server is another process
+		res.serverCPU = processCPU(s.srv.PID()) - serverBefore
+	}
 	res.clientCPU = ownCPU() - clientBefore
 	res.machineBusy = machineCPU() - machineBefore
 	stopScrape()

@@ -3,7 +3,10 @@
 // 5xx answers, zero failed git operations, p99 page and search latency
 // under 200 ms.
 //
-// It builds and starts `blueprints serve` (internal/testenv), pushes the
+// It builds and starts `blueprints serve` (internal/testenv), or with
+// -cluster three nodes on PostgreSQL and S3 behind HAProxy configured by
+// deploy/haproxy.cfg (with -rolling, restarted one after the other during
+// the load, as in an upgrade), pushes the
 // test corpus and projects holding synthetic STL parts, waits until the
 // catalog has indexed them all, then runs browsers (HTTP clients reading
 // pages, searches, previews, downloads and the JSON API) beside git
@@ -38,6 +41,9 @@ type config struct {
 	think    time.Duration
 	setupFor time.Duration
 	nice     int
+	cluster  bool // three nodes behind HAProxy
+	rolling  bool // restart each node in turn during the load
+	latency  bool // count the latency targets
 }
 
 func main() {
@@ -51,6 +57,9 @@ func main() {
 	flag.DurationVar(&cfg.think, "think", time.Second, "mean pause of a browser between two clicks (uniform from 0 to twice this; 0: none)")
 	flag.IntVar(&cfg.nice, "git-nice", 10, "niceness of the load generator's own git processes, which on loopback share the server's CPU (remote clients would not); 0: none")
 	flag.DurationVar(&cfg.setupFor, "setup-timeout", 30*time.Minute, "longest wait for the catalog to index everything before the load")
+	flag.BoolVar(&cfg.cluster, "cluster", false, "run three nodes on PostgreSQL and S3 behind HAProxy (deploy/haproxy.cfg) instead of one server; every client goes through the balancer")
+	flag.BoolVar(&cfg.rolling, "rolling", false, "with -cluster: restart the nodes one after the other during the load (SIGTERM, drain, start), as an upgrade does")
+	flag.BoolVar(&cfg.latency, "latency", true, "count the p99 latency targets (false: only errors count, for a run on a machine busy with other work)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "loadtest: unexpected argument %q (flags only; see -h)\n", flag.Arg(0))
@@ -59,6 +68,13 @@ func main() {
 	if cfg.duration <= 0 || cfg.browsers < 0 || cfg.gitters < 0 || cfg.parts < 0 || cfg.think < 0 || cfg.nice < 0 || cfg.nice > 19 {
 		fmt.Fprintln(os.Stderr, "loadtest: -duration must be positive and -browsers, -gitters, -parts, -think not negative, -git-nice from 0 to 19")
 		os.Exit(2)
+	}
+	if cfg.rolling && !cfg.cluster {
+		fmt.Fprintln(os.Stderr, "loadtest: -rolling restarts the nodes of -cluster; give both")
+		os.Exit(2)
+	}
+	if cfg.cluster {
+		cfg.storage = "s3" // a cluster shares S3
 	}
 	if cfg.storage != "fs" && cfg.storage != "s3" {
 		fmt.Fprintf(os.Stderr, "loadtest: -storage %q: want fs or s3\n", cfg.storage)

@@ -36,7 +36,10 @@ func (p *project) full() string { return p.owner + "/" + p.name }
 
 // site is what the load runs against: the server and what was pushed.
 type site struct {
-	srv      *testenv.Server
+	srv      *testenv.Server  // the server (with -cluster: node1)
+	cluster  *testenv.Cluster // with -cluster
+	base     string           // where clients go: the server, or the balancer
+	remote   func(user, token, owner, project string) string
 	git      gitRunner
 	projects []*project // corpus and synthetic: unchanged during the load
 	gitters  []*gitter
@@ -54,16 +57,25 @@ type site struct {
 // every part. It stops the run with Fatalf when something fails.
 func setUp(ctx context.Context, r *runner, cfg config) *site {
 	testenv.RequireTool(r, "git")
-	opt := testenv.Options{Args: []string{"--log-level", "warn"}}
-	if cfg.storage == "s3" {
-		s3 := testenv.StartS3(r)
-		opt.Storage = "s3://" + s3.Bucket
-		opt.Env = s3.Env()
-		r.Logf("versitygw S3 at %s", s3.Endpoint)
+	s := &site{git: gitRunner{env: testenv.GitEnv(r), nice: cfg.nice}}
+	if cfg.cluster {
+		r.Logf("building and starting PostgreSQL, versitygw, three nodes and HAProxy")
+		s.cluster = testenv.StartCluster(r, testenv.ClusterOptions{Args: []string{"--log-level", "warn"}})
+		s.srv, s.base, s.remote = s.cluster.Nodes[0], s.cluster.URL, s.cluster.Remote
+		r.Logf("HAProxy at %s in front of %d nodes", s.base, len(s.cluster.Nodes))
+	} else {
+		opt := testenv.Options{Args: []string{"--log-level", "warn"}}
+		if cfg.storage == "s3" {
+			s3 := testenv.StartS3(r)
+			opt.Storage = "s3://" + s3.Bucket
+			opt.Env = s3.Env()
+			r.Logf("versitygw S3 at %s", s3.Endpoint)
+		}
+		r.Logf("building and starting blueprints serve")
+		s.srv = testenv.StartServer(r, opt)
+		s.base, s.remote = s.srv.URL, s.srv.Remote
+		r.Logf("server at %s (data %s, storage %s)", s.srv.URL, s.srv.Data, cfg.storage)
 	}
-	r.Logf("building and starting blueprints serve")
-	s := &site{srv: testenv.StartServer(r, opt), git: gitRunner{env: testenv.GitEnv(r), nice: cfg.nice}}
-	r.Logf("server at %s (data %s, storage %s)", s.srv.URL, s.srv.Data, cfg.storage)
 
 	// Every push in set-up is one job: write a work tree, commit, push.
 	type job struct {
@@ -165,7 +177,7 @@ func setUp(ctx context.Context, r *runner, cfg config) *site {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				out, err := s.git.run(ctx, j.work, "push", "--quiet", s.srv.Remote(j.p.owner, j.token, j.p.owner, j.p.name), "main")
+				out, err := s.git.run(ctx, j.work, "push", "--quiet", s.remote(j.p.owner, j.token, j.p.owner, j.p.name), "main")
 				mu.Lock()
 				done++
 				if err != nil {
@@ -367,7 +379,7 @@ func waitIndexed(ctx context.Context, r *runner, s *site, limit time.Duration) {
 		var res struct {
 			Total int `json:"total"`
 		}
-		err := getJSON(ctx, c, s.srv.URL+"/api/v1/search?kind=part&per_page=1&facets=0", &res)
+		err := getJSON(ctx, c, s.base+"/api/v1/search?kind=part&per_page=1&facets=0", &res)
 		if err != nil {
 			r.Logf("  catalog poll: %v", err)
 		}
@@ -379,7 +391,7 @@ func waitIndexed(ctx context.Context, r *runner, s *site, limit time.Duration) {
 			lastLog = time.Now()
 		}
 		if res.Total >= s.parts {
-			pending, failed, err := catalogStates(ctx, c, s.srv.URL)
+			pending, failed, err := catalogStates(ctx, c, s.base)
 			if err != nil {
 				r.Logf("  catalog states: %v", err)
 			} else if pending == 0 {

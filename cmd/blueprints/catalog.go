@@ -45,9 +45,13 @@ type catalogNode struct {
 	// SCAD builds OpenSCAD sources into parts; nil lists them unbuilt.
 	SCAD *scad.Builder
 	// API says who is asking the JSON API and what they may see (the
-	// access policy and the viewer of a request; anonymous when empty) and
-	// the public URL of its links; the store, index and logger are set here.
+	// access policy and the viewer of a request; anonymous when empty),
+	// the public URL of its links and its print plans (none when nil);
+	// the store, index and logger are set here.
 	API api.Deps
+	// Catalogued, when set, hears of each project catalogued (serve:
+	// the print planner prepares its plan).
+	Catalogued func(project string)
 }
 
 // openCatalog takes the data folder's catalog lock and opens the search
@@ -83,16 +87,17 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 		indexed = follower.Sync
 	}
 	cat, err := catalog.New(catalog.Deps{
-		Store:    st,
-		Blobs:    blobs,
-		Indexed:  indexed,
-		Node:     n.Node,
-		Lease:    n.Lease,
-		Repos:    reposRoot,
-		Measure:  catalog.RenderMeasurer{Limits: render.DefaultLimits()},
-		SCAD:     n.SCAD,
-		Measured: measured,
-		Logger:   log,
+		Store:      st,
+		Blobs:      blobs,
+		Indexed:    indexed,
+		Node:       n.Node,
+		Lease:      n.Lease,
+		Repos:      reposRoot,
+		Measure:    catalog.RenderMeasurer{Limits: render.DefaultLimits()},
+		SCAD:       n.SCAD,
+		Measured:   measured,
+		Catalogued: n.Catalogued,
+		Logger:     log,
 	})
 	if err != nil {
 		index.Close()

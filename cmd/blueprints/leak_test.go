@@ -19,6 +19,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/testenv"
+	"github.com/blueprints-hq/blueprints/internal/testenv/oidctest"
 )
 
 // The leak matrix: every route the router has × every kind of viewer of a
@@ -49,6 +50,9 @@ type routeCase struct {
 	// ok are the statuses an allowed viewer may get; default: anything
 	// but 401, 403 and 404 (the policy let them through).
 	ok []int
+	// private: an allowed viewer's answer says Cache-Control: private,
+	// so no shared cache keeps the private project's file.
+	private bool
 }
 
 const privateProject = "acme/secret-rover"
@@ -77,6 +81,8 @@ var routeCases = map[string]routeCase{
 	"HEAD /login":                                   {path: "/login"},
 	"POST /login":                                   {path: "/login", body: "username=olivia&password=wrong+password+here"},
 	"POST /logout":                                  {path: "/logout"},
+	"GET /login/oidc":                               {path: "/login/oidc?next=/acme/secret-rover"},
+	"GET /login/oidc/callback":                      {path: "/login/oidc/callback?state=x&code=y"},
 	"GET /signup":                                   {path: "/signup"},
 	"HEAD /signup":                                  {path: "/signup"},
 	"POST /signup":                                  {path: "/signup", body: "username=x"},
@@ -96,6 +102,7 @@ var routeCases = map[string]routeCase{
 	"GET /settings/sign-ins":                        {path: "/settings/sign-ins", need: needSignedIn},
 	"HEAD /settings/sign-ins":                       {path: "/settings/sign-ins", need: needSignedIn},
 	"POST /settings/sign-ins/:id/unlink":            {path: "/settings/sign-ins/999999/unlink", need: needSignedIn},
+	"GET /settings/sign-ins/link":                   {path: "/settings/sign-ins/link", need: needSignedIn},
 	"GET /settings/organisations":                   {path: "/settings/organisations", need: needSignedIn},
 	"HEAD /settings/organisations":                  {path: "/settings/organisations", need: needSignedIn},
 	"GET /settings/invites":                         {path: "/settings/invites", need: needSignedIn},
@@ -129,31 +136,36 @@ var routeCases = map[string]routeCase{
 	"GET /api/*":                         {path: "/api/v1/projects/{p}/parts"},
 	"HEAD /api/*":                        {path: "/api/v1/projects/{p}/parts"},
 	// The JSON API.
-	"GET /api/v1/search":                   {path: "/api/v1/search?q=hidden+gearbox"},
-	"GET /api/v1/projects":                 {path: "/api/v1/projects"},
-	"GET /api/v1/projects/:owner/:project": {path: "/api/v1/projects/{p}", need: needRead},
+	"GET /api/v1/search":                         {path: "/api/v1/search?q=hidden+gearbox"},
+	"GET /api/v1/projects":                       {path: "/api/v1/projects"},
+	"GET /api/v1/projects/:owner/:project":       {path: "/api/v1/projects/{p}", need: needRead},
+	"GET /api/v1/projects/:owner/:project/print": {path: "/api/v1/projects/{p}/print?printer=mk4", need: needRead},
 	// Project pages.
-	"GET /:owner/:project":            {path: "/{p}", need: needRead},
-	"HEAD /:owner/:project":           {path: "/{p}", need: needRead},
-	"GET /:owner/:project/":           {path: "/{p}/", need: needRead},
-	"HEAD /:owner/:project/":          {path: "/{p}/", need: needRead},
-	"GET /:owner/:project/tree/*":     {path: "/{p}/tree/main/parts", need: needRead},
-	"HEAD /:owner/:project/tree/*":    {path: "/{p}/tree/main/parts", need: needRead},
-	"GET /:owner/:project/blob/*":     {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"HEAD /:owner/:project/blob/*":    {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"GET /:owner/:project/commits/*":  {path: "/{p}/commits/main", need: needRead},
-	"HEAD /:owner/:project/commits/*": {path: "/{p}/commits/main", need: needRead},
-	"GET /:owner/:project/commit/*":   {path: "/{p}/commit/{commit}", need: needRead},
-	"HEAD /:owner/:project/commit/*":  {path: "/{p}/commit/{commit}", need: needRead},
-	"GET /:owner/:project/image/*":    {path: "/{p}/image/main/docs/hidden_gearbox.svg", need: needRead},
-	"HEAD /:owner/:project/image/*":   {path: "/{p}/image/main/docs/hidden_gearbox.svg", need: needRead},
-	"GET /:owner/:project/raw/*":      {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"HEAD /:owner/:project/raw/*":     {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
-	"GET /:owner/:project/preview/*":  {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
-	"HEAD /:owner/:project/preview/*": {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
-	"GET /:owner/:project/mesh/*":     {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
-	"HEAD /:owner/:project/mesh/*":    {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
-	"GET /:owner/:project/archive/*":  {path: "/{p}/archive/main.zip", need: needRead},
+	"GET /:owner/:project":                   {path: "/{p}", need: needRead},
+	"HEAD /:owner/:project":                  {path: "/{p}", need: needRead},
+	"GET /:owner/:project/":                  {path: "/{p}/", need: needRead},
+	"HEAD /:owner/:project/":                 {path: "/{p}/", need: needRead},
+	"GET /:owner/:project/tree/*":            {path: "/{p}/tree/main/parts", need: needRead},
+	"HEAD /:owner/:project/tree/*":           {path: "/{p}/tree/main/parts", need: needRead},
+	"GET /:owner/:project/blob/*":            {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"HEAD /:owner/:project/blob/*":           {path: "/{p}/blob/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"GET /:owner/:project/commits/*":         {path: "/{p}/commits/main", need: needRead},
+	"HEAD /:owner/:project/commits/*":        {path: "/{p}/commits/main", need: needRead},
+	"GET /:owner/:project/commit/*":          {path: "/{p}/commit/{commit}", need: needRead},
+	"HEAD /:owner/:project/commit/*":         {path: "/{p}/commit/{commit}", need: needRead},
+	"GET /:owner/:project/image/*":           {path: "/{p}/image/main/docs/hidden_gearbox.svg", need: needRead},
+	"HEAD /:owner/:project/image/*":          {path: "/{p}/image/main/docs/hidden_gearbox.svg", need: needRead},
+	"GET /:owner/:project/raw/*":             {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"HEAD /:owner/:project/raw/*":            {path: "/{p}/raw/main/parts/hidden_gearbox_mount.stl", need: needRead},
+	"GET /:owner/:project/preview/*":         {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
+	"HEAD /:owner/:project/preview/*":        {path: "/{p}/preview/main/parts/hidden_gearbox_mount.stl.png", need: needRead},
+	"GET /:owner/:project/mesh/*":            {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
+	"HEAD /:owner/:project/mesh/*":           {path: "/{p}/mesh/main/parts/hidden_gearbox_mount.stl", need: needRead, ok: []int{200, 301, 302, 307, 308, 400}},
+	"GET /:owner/:project/archive/*":         {path: "/{p}/archive/main.zip", need: needRead},
+	"GET /:owner/:project/print":             {path: "/{p}/print?printer=mk4", need: needRead},
+	"HEAD /:owner/:project/print":            {path: "/{p}/print?printer=mk4", need: needRead},
+	"GET /:owner/:project/print/:printer/*":  {path: "/{p}/print/mk4/plate-1.3mf", need: needRead, private: true},
+	"HEAD /:owner/:project/print/:printer/*": {path: "/{p}/print/mk4/plate-1.png", need: needRead, private: true},
 	// Git.
 	"GET /:owner/:project/info/refs":         {path: "/{p}.git/info/refs?service=git-upload-pack", need: needRead},
 	"POST /:owner/:project/git-upload-pack":  {path: "/{p}.git/git-upload-pack", need: needRead, body: "0000"},
@@ -208,8 +220,12 @@ func TestLeakMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// Sign-in with an OpenID Connect provider is on, so its routes are
+	// in the router too.
+	idp := oidctest.Start(t)
 	w, err := wire(ctx, st, serveConfig{Data: dir, Repos: filepath.Join(dir, "repos"), Storage: "fs", Addr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second,
-		Node: "leaktest", Lease: time.Minute, Registration: "open", Executable: testenv.Binary(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Node: "leaktest", Lease: time.Minute, Registration: "open", Executable: testenv.Binary(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OIDC: oidcConfig{Issuer: idp.URL, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,6 +364,7 @@ func TestLeakMatrix(t *testing.T) {
 		return strings.NewReplacer("{p}", project, "{preview}", preview, "{commit}", commit, "{oid}", oid,
 			"{size}", itoa(len(lfsData)), "{lock}", itoa(int(lock.ID)), "{lfs}", string(lfsData)).Replace(s)
 	}
+	var lastHeader http.Header // of the latest answer send got
 	send := func(r *role, method, path, body string, csrf bool) (int, string) {
 		var rd io.Reader
 		if body != "" {
@@ -384,6 +401,7 @@ func TestLeakMatrix(t *testing.T) {
 		}
 		defer res.Body.Close()
 		data, _ := io.ReadAll(res.Body)
+		lastHeader = res.Header
 		return res.StatusCode, string(data)
 	}
 
@@ -443,6 +461,9 @@ func TestLeakMatrix(t *testing.T) {
 			default:
 				if rc.ok != nil && !containsInt(rc.ok, code) || rc.ok == nil && (code == 401 || code == 403 || code == 404) {
 					t.Errorf("%s %s as %s: %d, want the policy to let them through (%v)\n%s", rt.Method, path, r.name, code, rc.ok, between(got, "<main", "</main>"))
+				}
+				if cc := lastHeader.Get("Cache-Control"); rc.private && code == 200 && !strings.Contains(cc, "private") {
+					t.Errorf("%s %s as %s: Cache-Control %q, want private", rt.Method, path, r.name, cc)
 				}
 			}
 		}

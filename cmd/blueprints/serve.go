@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -23,10 +25,14 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/metrics"
 	"github.com/blueprints-hq/blueprints/internal/outbound"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
+	"github.com/blueprints-hq/blueprints/internal/runner"
 	"github.com/blueprints-hq/blueprints/internal/server"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/version"
 	"github.com/blueprints-hq/blueprints/lfs"
+	"github.com/blueprints-hq/blueprints/print"
+	"github.com/blueprints-hq/blueprints/print/slicer"
+	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
 	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -113,8 +119,18 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Bytes("max-blob-size", repo.DefaultMaxBlobSize, "largest file a push may store in git itself, outside Git LFS: a `size` such as 100MiB or 2GiB")
 		fs.Env("max-blob-size", "BLUEPRINTS_MAX_BLOB_SIZE")
 		scadFlags(fs)
+		fs.String("slicer", "", "slice every part in the background for print time and filament estimates: prusa-slicer (off when empty)")
+		fs.Env("slicer", "BLUEPRINTS_SLICER")
 		fs.String("registration", "closed", "who may sign up on the web: closed (administrators create accounts), invite (with an administrator's invitation link) or open")
 		fs.Env("registration", "BLUEPRINTS_REGISTRATION")
+		fs.String("oidc-issuer", "", "sign in with this OpenID Connect provider too (its issuer URL, e.g. https://accounts.example.org); register PUBLIC-ADDRESS"+auth.OIDCCallbackPath+" as the client's redirect URI")
+		fs.Env("oidc-issuer", "BLUEPRINTS_OIDC_ISSUER")
+		fs.String("oidc-client-id", "", "this server's client id at the OpenID Connect provider")
+		fs.Env("oidc-client-id", "BLUEPRINTS_OIDC_CLIENT_ID")
+		fs.String("oidc-client-secret", "", "the client's secret at the OpenID Connect provider (prefer the environment variable: flags show in ps)")
+		fs.Env("oidc-client-secret", "BLUEPRINTS_OIDC_CLIENT_SECRET")
+		fs.String("oidc-name", "", "the provider's name on the sign-in button (\"Sign in with NAME\"); default: the issuer's host")
+		fs.Env("oidc-name", "BLUEPRINTS_OIDC_NAME")
 		fs.String("log-level", "info", "log level: debug, info, warn or error")
 		fs.Env("log-level", "BLUEPRINTS_LOG_LEVEL")
 		fs.String("log-format", "text", "log format: text (key=value lines) or json (one object a line)")
@@ -233,6 +249,13 @@ func runServe(fs *cli.Flags, args []string) error {
 	default:
 		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
 	}
+	oidcCfg := oidcConfig{Issuer: flagString(fs, "oidc-issuer"), ClientID: flagString(fs, "oidc-client-id"), ClientSecret: flagString(fs, "oidc-client-secret"), Name: flagString(fs, "oidc-name")}
+	if oidcCfg.Issuer == "" && (oidcCfg.ClientID != "" || oidcCfg.ClientSecret != "") {
+		return fmt.Errorf("%w: --oidc-client-id and --oidc-client-secret need --oidc-issuer", cli.ErrUsage)
+	}
+	if oidcCfg.Issuer != "" && oidcCfg.ClientID == "" {
+		return fmt.Errorf("%w: --oidc-issuer needs --oidc-client-id (and usually --oidc-client-secret)", cli.ErrUsage)
+	}
 	if scadTimeout(fs) <= 0 {
 		return fmt.Errorf("%w: --scad-timeout %s: want a positive duration", cli.ErrUsage, scadTimeout(fs))
 	}
@@ -255,10 +278,11 @@ func runServe(fs *cli.Flags, args []string) error {
 	w, err := wire(ctx, st, serveConfig{
 		Data: data, Repos: reposDir(fs), Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, Drain: drain,
 		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
-		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log,
+		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log, OIDC: oidcCfg,
 		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
 		Limits: limits, Archives: archives, IdleTimeout: idle,
 		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
+		Slicer:    flagString(fs, "slicer"),
 		PublicURL: public, Build: build, WebhookAllow: webhookAllow, SitemapSize: sitemapSize,
 		WebhookRetry: flagGet[time.Duration](fs, "webhook-retry"),
 	})
@@ -296,6 +320,7 @@ type serveConfig struct {
 	Registration               string
 	LFSPresign                 bool
 	MetricsToken               string
+	OIDC                       oidcConfig
 	// Executable is the binary git's hooks run; this one when empty
 	// (tests set the built binary).
 	Executable string
@@ -311,6 +336,9 @@ type serveConfig struct {
 	IdleTimeout       time.Duration
 	Timeouts          guard.Timeouts
 	MaxConnsPerClient int
+	// Slicer slices parts for the print page's estimates: "prusa-slicer",
+	// or "" for none.
+	Slicer string
 	// PublicURL names the server in every absolute link (--public-url).
 	PublicURL publicurl.Base
 	// Build is this binary's version, for the build_info metric and
@@ -322,6 +350,12 @@ type serveConfig struct {
 	WebhookRetry time.Duration
 	// SitemapSize is the most URLs in one sitemap file.
 	SitemapSize int
+}
+
+// oidcConfig is the OpenID Connect provider people may sign in with;
+// none when Issuer is "".
+type oidcConfig struct {
+	Issuer, ClientID, ClientSecret, Name string
 }
 
 // wired is the server with every part wired in, not yet started.
@@ -354,13 +388,24 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	// The one access policy every route asks, and who is asking.
 	policy := access.New(st)
 	tokens := auth.NewTokens(st)
-	// One throttle for failed tokens (git, LFS, API) and failed passwords.
-	throttle := guard.NewThrottle(guard.ThrottleConfig{Logger: log})
+	// One throttle for failed tokens (git, LFS, API) and failed passwords,
+	// its records in the store: every node counts and refuses alike.
+	throttle := guard.NewThrottle(guard.ThrottleConfig{Logger: log, Store: st})
 	// Session cookies are Secure when the public URL is https (or, without
 	// one, when the request came over TLS).
 	web, err := auth.NewWeb(ctx, auth.WebOptions{Store: st, Tokens: tokens, Throttle: throttle, Secure: cfg.PublicURL.Secure})
 	if err != nil {
 		return nil, err
+	}
+	var oidc *auth.OIDC
+	if cfg.OIDC.Issuer != "" {
+		// The provider sends people back to the public address.
+		callback := func(r *http.Request) string { return cfg.PublicURL.URL(r, auth.OIDCCallbackPath) }
+		oidc, err = web.NewOIDC(auth.OIDCOptions{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret, Name: cfg.OIDC.Name, CallbackURL: callback, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", cli.ErrUsage, err)
+		}
+		log.Info("sign-in with OpenID Connect", "issuer", cfg.OIDC.Issuer, "client_id", cfg.OIDC.ClientID, "callback", auth.OIDCCallbackPath)
 	}
 	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, PublicURL: cfg.PublicURL, Limits: &cfg.Limits})
 	if err != nil {
@@ -403,6 +448,37 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		return nil, err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
+	// Print plans, from the repositories and blob storage, prepared in
+	// the background after each catalogue job; with a slicer, parts are
+	// sliced in the background for estimates, through the runner for
+	// outside programs, each written as the planner lays it.
+	printers, err := print.LoadPrinters()
+	if err != nil {
+		return nil, err
+	}
+	var planner *print.Planner
+	var estimates print.Estimator
+	var workers []func(context.Context) error
+	if cfg.Slicer != "" {
+		run := runner.New(runner.Options{Limits: runner.Limits{Timeout: 10 * time.Minute, Memory: 4 << 30}, Logger: log})
+		if iso := run.Isolation(); iso.Missing != "" {
+			log.Warn("the slicer runs with less isolation than it could", "isolation", iso.How, "missing", iso.Missing)
+		}
+		sl, err := slicer.New(slicer.Options{Program: cfg.Slicer, Store: st, Runner: run, Logger: log,
+			Write: func(ctx context.Context, ref print.PartRef, pr print.Printer, w io.Writer) error {
+				return planner.WritePiece(ctx, ref, pr, w)
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("%w: --slicer: %w", cli.ErrUsage, err)
+		}
+		estimates = sl
+		workers = append(workers, sl.Run)
+	}
+	planner, err = print.NewPlanner(print.Options{Store: st, Source: print.NewRepoSource(repos.Root(), st, blobs), Printers: printers, Estimates: estimates, Limits: render.DefaultLimits(), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	workers = append(workers, planner.Run)
 	// Catalog: job queue, post-receive hook, search index and its
 	// follower of the store's change log, JSON API. OpenSCAD sources are
 	// built by openscad, sandboxed by the runner, when it is installed.
@@ -410,7 +486,8 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	if cfg.SCAD != nil {
 		builder = cfg.SCAD(met.SCADRun)
 	}
-	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder, API: api.Deps{Policy: policy, Viewer: web.Viewer, PublicURL: cfg.PublicURL}})
+	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder,
+		API: api.Deps{Policy: policy, Viewer: web.Viewer, PublicURL: cfg.PublicURL, Planner: planner}, Catalogued: planner.Prepare})
 	if err != nil {
 		return nil, err
 	}
@@ -432,10 +509,11 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	repos.OnPostReceive(hooks.Push)
 	cat.Catalog.OnDone(hooks.CatalogDone)
 	cat.Catalog.SetMeter(met)
+	met.WatchIndex(cat.Follower)
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
-	pages, err := ui.New(ui.Options{Data: data, Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
-		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives,
-		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize})
+	pages, err := ui.New(ui.Options{Data: data, Repos: repos.Root(), Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
+		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives, OIDC: oidc,
+		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner})
 	if err != nil {
 		return nil, err
 	}
@@ -459,7 +537,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		API:       cat.API,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   []func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks, hooks.Run},
+		Workers:   append([]func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks, hooks.Run}, workers...),
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,

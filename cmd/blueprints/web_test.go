@@ -51,11 +51,7 @@ func TestWebSignIn(t *testing.T) {
 	testenv.RequireTool(t, "git")
 	srv := testenv.StartServer(t, testenv.Options{Args: []string{"--registration", "invite"}})
 	const pw = "correct horse battery"
-	cmd := exec.Command(testenv.Binary(t), "user", "add", "ada", "--admin", "--password-stdin", "--data", srv.Data)
-	cmd.Stdin = strings.NewReader(pw + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("user add --password-stdin: %v\n%s", err, out)
-	}
+	addWithPassword(t, srv, "ada", pw, "--admin")
 	ada := newBrowser(t, srv.URL)
 
 	// Forms without a CSRF token, or with another's, are refused.
@@ -189,6 +185,17 @@ func TestWebSignIn(t *testing.T) {
 	}
 	if code, _, h := mallory.do("POST", "/login", url.Values{"_csrf": {tok}, "username": {"ada"}, "password": {pw}}); code != 429 || h.Get("Retry-After") == "" {
 		t.Errorf("right password while throttled: %d, want 429 with Retry-After", code)
+	}
+}
+
+// addWithPassword runs "blueprints user add NAME --password-stdin" with
+// more flags, giving the password on standard input.
+func addWithPassword(t *testing.T, srv *testenv.Server, name, password string, flags ...string) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), append([]string{"user", "add", name, "--password-stdin", "--data", srv.Data}, flags...)...)
+	cmd.Stdin = strings.NewReader(password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("user add %s --password-stdin: %v\n%s", name, err, out)
 	}
 }
 

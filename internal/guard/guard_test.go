@@ -1,18 +1,24 @@
 package guard
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/internal/testenv"
 )
 
 // clock is a settable time source.
@@ -24,14 +30,55 @@ func newClock() *clock               { return &clock{t: time.Date(2026, 1, 1, 0,
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func testThrottle(c *clock) *Throttle {
-	return NewThrottle(ThrottleConfig{IPFailures: 3, UserFailures: 5, Window: time.Minute, Backoff: 10 * time.Second, MaxBackoff: 80 * time.Second, Now: c.now, Logger: quiet})
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopSharedPostgres()
+	os.Exit(code)
+}
+
+func testThrottle(c *clock, recs ThrottleStore) *Throttle {
+	return NewThrottle(ThrottleConfig{IPFailures: 3, UserFailures: 5, Window: time.Minute, Backoff: 10 * time.Second, MaxBackoff: 80 * time.Second, Store: recs, Now: c.now, Logger: quiet})
 }
 func refused(t *Throttle, ip, user string) bool { _, r := t.Check(ip, user); return r }
 
-func TestThrottleBacksOffPerAddress(t *testing.T) {
+// eachRecords runs f with the throttle's records kept in memory, in
+// SQLite and in PostgreSQL (the metadata store, as a server keeps them).
+// open gives another store on the same database: another node.
+func eachRecords(t *testing.T, f func(t *testing.T, recs ThrottleStore, open func() ThrottleStore)) {
+	t.Run("memory", func(t *testing.T) { f(t, nil, nil) })
+	eachStoredRecords(t, f)
+}
+
+// eachStoredRecords is eachRecords without the memory.
+func eachStoredRecords(t *testing.T, f func(t *testing.T, recs ThrottleStore, open func() ThrottleStore)) {
+	opener := func(t *testing.T, dsn string) func() ThrottleStore {
+		return func() ThrottleStore {
+			st, err := store.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		open := opener(t, filepath.Join(t.TempDir(), "blueprints.db"))
+		f(t, open(), open)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		if testing.Short() && os.Getenv("CI") != "true" {
+			t.Skip("PostgreSQL is left out of -short runs")
+		}
+		open := opener(t, testenv.SharedPostgres(t).CreateDatabase(t))
+		f(t, open(), open)
+	})
+}
+
+func TestThrottleBacksOffPerAddress(t *testing.T) { eachRecords(t, testThrottleBacksOffPerAddress) }
+
+func testThrottleBacksOffPerAddress(t *testing.T, recs ThrottleStore, _ func() ThrottleStore) {
 	c := newClock()
-	th := testThrottle(c)
+	th := testThrottle(c, recs)
 	for i := 0; i < 2; i++ {
 		th.Failed("10.0.0.1", fmt.Sprint("u", i))
 		if refused(th, "10.0.0.1", "x") {
@@ -66,9 +113,11 @@ func TestThrottleBacksOffPerAddress(t *testing.T) {
 	}
 }
 
-func TestThrottleSuccessesNeverCount(t *testing.T) {
+func TestThrottleSuccessesNeverCount(t *testing.T) { eachRecords(t, testThrottleSuccessesNeverCount) }
+
+func testThrottleSuccessesNeverCount(t *testing.T, recs ThrottleStore, _ func() ThrottleStore) {
 	c := newClock()
-	th := testThrottle(c)
+	th := testThrottle(c, recs)
 	for i := 0; i < 10000; i++ {
 		th.Succeeded("127.0.0.1", fmt.Sprint("pusher", i%8))
 		if refused(th, "127.0.0.1", fmt.Sprint("pusher", i%8)) {
@@ -88,8 +137,12 @@ func TestThrottleSuccessesNeverCount(t *testing.T) {
 }
 
 func TestThrottleUserNameFromManyAddresses(t *testing.T) {
+	eachRecords(t, testThrottleUserNameFromManyAddresses)
+}
+
+func testThrottleUserNameFromManyAddresses(t *testing.T, recs ThrottleStore, _ func() ThrottleStore) {
 	c := newClock()
-	th := testThrottle(c)
+	th := testThrottle(c, recs)
 	th.Succeeded("192.168.1.10", "alice") // alice's own machine
 	for i := 0; i < 5; i++ {
 		th.Failed(fmt.Sprintf("203.0.113.%d", i), "ALICE")
@@ -105,6 +158,46 @@ func TestThrottleUserNameFromManyAddresses(t *testing.T) {
 	}
 }
 
+// TestThrottleSharedByNodes: with the records in the database, the nodes
+// of a cluster are one throttle: failures add up whichever node counted
+// them, a refusal on one is a refusal on all, and a sign-in on one exempts
+// its address on the others. Records expire in the database too.
+func TestThrottleSharedByNodes(t *testing.T) { eachStoredRecords(t, testThrottleSharedByNodes) }
+
+func testThrottleSharedByNodes(t *testing.T, recs ThrottleStore, open func() ThrottleStore) {
+	c := newClock()
+	a, b, other := testThrottle(c, recs), testThrottle(c, open()), testThrottle(c, open())
+	a.Failed("10.0.0.1", "x")
+	b.Failed("10.0.0.1", "y")
+	if refused(a, "10.0.0.1", "z") || refused(b, "10.0.0.1", "z") {
+		t.Fatal("refused after 2 failures, limit is 3")
+	}
+	other.Failed("10.0.0.1", "z")
+	for name, th := range map[string]*Throttle{"a": a, "b": b, "c": other} {
+		if wait, r := th.Check("10.0.0.1", "anyone"); !r || wait != 10*time.Second {
+			t.Errorf("node %s after 3 failures on three nodes: refused %v for %s, want 10s", name, r, wait)
+		}
+	}
+	a.Succeeded("192.168.1.10", "alice")
+	for i := range 5 {
+		[]*Throttle{a, b, other}[i%3].Failed(fmt.Sprintf("203.0.113.%d", i), "alice")
+	}
+	if !refused(b, "203.0.113.99", "alice") {
+		t.Error("a user name guessed through three nodes is not refused")
+	}
+	if refused(b, "192.168.1.10", "alice") {
+		t.Error("alice signed in on node a, and node b locks her out from that address")
+	}
+	c.add(10 * time.Minute)
+	other.Failed("10.9.9.9", "w") // forgets what expired
+	for _, k := range []string{ipKey("10.0.0.1"), userKey("alice")} {
+		got, err := recs.ThrottleRecords(context.Background(), []string{k})
+		if err != nil || len(got) != 0 {
+			t.Errorf("record %s outlived its window: %v %v", k, got, err)
+		}
+	}
+}
+
 func TestThrottleMemoryBounded(t *testing.T) {
 	c := newClock()
 	th := NewThrottle(ThrottleConfig{MaxKeys: 1000, Window: time.Minute, Now: c.now, Logger: quiet})
@@ -116,7 +209,7 @@ func TestThrottleMemoryBounded(t *testing.T) {
 	}
 	// A huge user name costs no more than a short one.
 	th.Failed("10.9.9.9", strings.Repeat("x", 1<<20))
-	for k := range th.keys {
+	for k := range th.recs.(*memoryRecords).keys {
 		if len(k) > 200 {
 			t.Fatalf("a key of %d bytes is kept", len(k))
 		}

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"container/list"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/blueprints-hq/blueprints/internal/store"
 )
 
 // ThrottleConfig tunes the failed-authentication throttle. Zero fields
@@ -30,13 +33,30 @@ type ThrottleConfig struct {
 	// MaxBackoff caps the refusal's length [15m].
 	MaxBackoff time.Duration
 	// MaxKeys caps the addresses, user names and known good pairs
-	// remembered; the least recently seen are forgotten first [100000].
+	// remembered in memory; the least recently seen are forgotten first
+	// [100000]. (Records kept in a Store expire after Window instead.)
 	MaxKeys int
+	// Store, when set, keeps the records (the metadata store: every node
+	// of a cluster then counts the same failures and refuses the same
+	// clients). When nil they are kept in this process.
+	Store ThrottleStore
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Logger hears when an address or user name starts being refused;
 	// slog.Default() when nil.
 	Logger *slog.Logger
+}
+
+// ThrottleStore keeps the throttle's records; *store.Store is one.
+type ThrottleStore interface {
+	// ThrottleRecords returns the records of those keys that have one.
+	ThrottleRecords(ctx context.Context, keys []string) (map[string]store.ThrottleRecord, error)
+	// UpdateThrottleRecord runs f on key's record (zero when there is
+	// none) and keeps what f leaves, atomically for that key.
+	UpdateThrottleRecord(ctx context.Context, key string, f func(*store.ThrottleRecord)) error
+	// ForgetThrottleRecords drops records last touched, and refused
+	// until, before t.
+	ForgetThrottleRecords(ctx context.Context, before time.Time) (int, error)
 }
 
 func (c *ThrottleConfig) defaults() {
@@ -77,78 +97,46 @@ func (c *ThrottleConfig) defaults() {
 // except from the addresses that user has recently signed in from, so an
 // attacker cannot lock the owner out. Nothing resets another key's count:
 // a success from one address leaves the penalties of others as they are.
+//
+// The records live in a ThrottleStore: the metadata store in a server, so
+// that every node of a cluster sees the same; in memory otherwise. When
+// the store does not answer, the throttle lets attempts through (the
+// credentials are still checked) and logs it.
 type Throttle struct {
 	cfg  ThrottleConfig
-	mu   sync.Mutex
-	keys map[string]*list.Element // of *record
-	lru  *list.List               // front = most recently touched
-}
+	recs ThrottleStore
 
-// record is what the throttle knows about one key: an address
-// ("ip 1.2.3.4"), a user name ("user alice") or a known good pair
-// ("good alice 1.2.3.4").
-type record struct {
-	key          string
-	failures     int       // within the window starting at since
-	since        time.Time // start of the counting window
-	strikes      int       // refusals so far; the next lasts Backoff<<strikes
-	blockedUntil time.Time
-	last         time.Time // last touched: failure, or success for good pairs
+	mu        sync.Mutex
+	goodSaved map[string]time.Time // good pairs this process wrote lately
+	forgotAt  time.Time            // last ForgetThrottleRecords
+	failing   bool                 // the store failed last time
 }
 
 // NewThrottle returns a throttle with cfg's settings.
 func NewThrottle(cfg ThrottleConfig) *Throttle {
 	cfg.defaults()
-	return &Throttle{cfg: cfg, keys: map[string]*list.Element{}, lru: list.New()}
+	recs := cfg.Store
+	if recs == nil {
+		recs = newMemoryRecords(cfg.MaxKeys)
+	}
+	return &Throttle{cfg: cfg, recs: recs, goodSaved: map[string]time.Time{}}
 }
 
-func ipKey(ip string) string                 { return "ip " + ip }
-func userKey(name string) string             { return "user " + clip(name) }
-func goodKey(name, ip string) string         { return "good " + clip(name) + " " + ip }
-func (t *Throttle) now() time.Time           { return t.cfg.Now() }
-func (r *record) blocked(now time.Time) bool { return now.Before(r.blockedUntil) }
+func ipKey(ip string) string         { return "ip " + ip }
+func userKey(name string) string     { return "user " + clip(name) }
+func goodKey(name, ip string) string { return "good " + clip(name) + " " + ip }
+func (t *Throttle) now() time.Time   { return t.cfg.Now() }
+
+func blocked(r store.ThrottleRecord, now time.Time) bool { return now.Before(r.BlockedUntil) }
 
 // expired reports whether the record can be forgotten: no refusal in
 // force and nothing for a whole window since it ended.
-func (t *Throttle) expired(r *record, now time.Time) bool {
-	end := r.last
-	if r.blockedUntil.After(end) {
-		end = r.blockedUntil
+func (t *Throttle) expired(r store.ThrottleRecord, now time.Time) bool {
+	end := r.Last
+	if r.BlockedUntil.After(end) {
+		end = r.BlockedUntil
 	}
 	return now.Sub(end) > t.cfg.Window
-}
-
-// get returns the live record for key, or nil. Expired records are
-// dropped on the way.
-func (t *Throttle) get(key string, now time.Time) *record {
-	el, ok := t.keys[key]
-	if !ok {
-		return nil
-	}
-	r := el.Value.(*record)
-	if t.expired(r, now) {
-		t.lru.Remove(el)
-		delete(t.keys, key)
-		return nil
-	}
-	return r
-}
-
-// touch returns key's record, creating it, and marks it most recent.
-// Beyond MaxKeys the least recently touched records are forgotten.
-func (t *Throttle) touch(key string, now time.Time) *record {
-	if r := t.get(key, now); r != nil {
-		t.lru.MoveToFront(t.keys[key])
-		return r
-	}
-	r := &record{key: key, since: now, last: now}
-	t.keys[key] = t.lru.PushFront(r)
-	for t.lru.Len() > t.cfg.MaxKeys {
-		old := t.lru.Back()
-		t.lru.Remove(old)
-		delete(t.keys, old.Value.(*record).key)
-	}
-	return r
 }
 
 // maxKeyName bounds the part of a user name kept in a key, so that names
@@ -163,21 +151,50 @@ func clip(name string) string {
 	return strings.ToLower(name)
 }
 
+// storeTimeout bounds each use of the record store.
+const storeTimeout = 2 * time.Second
+
+// trouble logs that the store failed (once until it works again), or that
+// it works again.
+func (t *Throttle) trouble(err error) {
+	t.mu.Lock()
+	was := t.failing
+	t.failing = err != nil
+	t.mu.Unlock()
+	switch {
+	case err != nil && !was:
+		t.cfg.Logger.Error("sign-in throttle: its records are unavailable; letting attempts through meanwhile", "err", err)
+	case err == nil && was:
+		t.cfg.Logger.Info("sign-in throttle: its records are available again")
+	}
+}
+
 // Check reports whether an authentication attempt for user from ip must
 // be refused, and for how long.
 func (t *Throttle) Check(ip, user string) (time.Duration, bool) {
 	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	recs, err := t.recs.ThrottleRecords(ctx, []string{ipKey(ip), userKey(user), goodKey(user, ip)})
+	t.trouble(err)
+	if err != nil {
+		return 0, false
+	}
+	live := func(key string) (store.ThrottleRecord, bool) {
+		r, ok := recs[key]
+		return r, ok && !t.expired(r, now)
+	}
 	var wait time.Duration
-	if r := t.get(ipKey(ip), now); r != nil && r.blocked(now) {
-		wait = r.blockedUntil.Sub(now)
+	if r, ok := live(ipKey(ip)); ok && blocked(r, now) {
+		wait = r.BlockedUntil.Sub(now)
 	}
 	if user == "" {
 		return wait, wait > 0
 	}
-	if r := t.get(userKey(user), now); r != nil && r.blocked(now) && t.get(goodKey(user, ip), now) == nil {
-		wait = max(wait, r.blockedUntil.Sub(now))
+	if r, ok := live(userKey(user)); ok && blocked(r, now) {
+		if _, good := live(goodKey(user, ip)); !good {
+			wait = max(wait, r.BlockedUntil.Sub(now))
+		}
 	}
 	return wait, wait > 0
 }
@@ -186,13 +203,12 @@ func (t *Throttle) Check(ip, user string) (time.Duration, bool) {
 // (a bearer token, which names none) counts against the address only.
 func (t *Throttle) Failed(ip, user string) {
 	now := t.now()
-	t.mu.Lock()
-	ipFor := t.fail(t.touch(ipKey(ip), now), t.cfg.IPFailures, now)
+	ipFor := t.fail(ipKey(ip), t.cfg.IPFailures, now)
 	var userFor time.Duration
 	if user != "" {
-		userFor = t.fail(t.touch(userKey(user), now), t.cfg.UserFailures, now)
+		userFor = t.fail(userKey(user), t.cfg.UserFailures, now)
 	}
-	t.mu.Unlock()
+	t.forget(now)
 	// The user name is what the client sent, which may be anything: it is
 	// logged quoted, and never the secret.
 	if ipFor > 0 {
@@ -203,28 +219,59 @@ func (t *Throttle) Failed(ip, user string) {
 	}
 }
 
-// fail counts a failure and returns the length of the refusal it starts,
-// or 0.
-func (t *Throttle) fail(r *record, limit int, now time.Time) time.Duration {
-	if now.Sub(r.since) > t.cfg.Window {
-		r.failures, r.since = 0, now
-	}
-	r.failures++
-	r.last = now
-	// After a refusal has ended, one more failure is enough for the next,
-	// longer one.
-	if r.failures >= limit || (r.strikes > 0 && !r.blocked(now)) {
-		d := t.cfg.MaxBackoff
-		if r.strikes < 30 {
-			d = min(t.cfg.Backoff<<r.strikes, t.cfg.MaxBackoff)
+// fail counts a failure of key and returns the length of the refusal it
+// starts, or 0.
+func (t *Throttle) fail(key string, limit int, now time.Time) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	var d time.Duration
+	err := t.recs.UpdateThrottleRecord(ctx, key, func(r *store.ThrottleRecord) {
+		d = 0
+		if t.expired(*r, now) {
+			*r = store.ThrottleRecord{Since: now}
 		}
-		r.strikes++
-		r.blockedUntil = now.Add(d)
-		r.failures, r.since = 0, now
-		return d
-	}
-	return 0
+		if now.Sub(r.Since) > t.cfg.Window {
+			r.Failures, r.Since = 0, now
+		}
+		r.Failures++
+		r.Last = now
+		// After a refusal has ended, one more failure is enough for the
+		// next, longer one.
+		if r.Failures >= limit || (r.Strikes > 0 && !blocked(*r, now)) {
+			d = t.cfg.MaxBackoff
+			if r.Strikes < 30 {
+				d = min(t.cfg.Backoff<<r.Strikes, t.cfg.MaxBackoff)
+			}
+			r.Strikes++
+			r.BlockedUntil = now.Add(d)
+			r.Failures, r.Since = 0, now
+		}
+	})
+	t.trouble(err)
+	return d
 }
+
+// forget drops expired records from the store, at most once a minute.
+func (t *Throttle) forget(now time.Time) {
+	t.mu.Lock()
+	due := now.Sub(t.forgotAt) > time.Minute
+	if due {
+		t.forgotAt = now
+	}
+	t.mu.Unlock()
+	if !due {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := t.recs.ForgetThrottleRecords(ctx, now.Add(-t.cfg.Window)); err != nil {
+		t.trouble(err)
+	}
+}
+
+// goodEvery is how often one process records the same good pair: the
+// record only has to outlive a Window.
+const goodEvery = time.Minute
 
 // Succeeded records that user signed in from ip, which exempts that
 // address from a refusal of the user name (not of the address).
@@ -233,16 +280,99 @@ func (t *Throttle) Succeeded(ip, user string) {
 		return
 	}
 	now := t.now()
+	key := goodKey(user, ip)
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.touch(goodKey(user, ip), now).last = now
+	if saved, ok := t.goodSaved[key]; ok && now.Sub(saved) < goodEvery {
+		t.mu.Unlock()
+		return
+	}
+	if len(t.goodSaved) >= t.cfg.MaxKeys {
+		clear(t.goodSaved)
+	}
+	t.goodSaved[key] = now
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err := t.recs.UpdateThrottleRecord(ctx, key, func(r *store.ThrottleRecord) { r.Last = now })
+	t.trouble(err)
 }
 
-// Len is the number of keys remembered.
+// Len is the number of keys remembered in memory (0 with a Store).
 func (t *Throttle) Len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.lru.Len()
+	if m, ok := t.recs.(*memoryRecords); ok {
+		return m.len()
+	}
+	return 0
+}
+
+// memoryRecords keeps records in this process, the least recently touched
+// forgotten first beyond a cap.
+type memoryRecords struct {
+	mu   sync.Mutex
+	max  int
+	keys map[string]*list.Element // of *memoryRecord
+	lru  *list.List               // front = most recently touched
+}
+
+type memoryRecord struct {
+	key string
+	rec store.ThrottleRecord
+}
+
+func newMemoryRecords(max int) *memoryRecords {
+	return &memoryRecords{max: max, keys: map[string]*list.Element{}, lru: list.New()}
+}
+
+func (m *memoryRecords) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lru.Len()
+}
+
+func (m *memoryRecords) ThrottleRecords(_ context.Context, keys []string) (map[string]store.ThrottleRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]store.ThrottleRecord, len(keys))
+	for _, k := range keys {
+		if el, ok := m.keys[k]; ok {
+			out[k] = el.Value.(*memoryRecord).rec
+		}
+	}
+	return out, nil
+}
+
+func (m *memoryRecords) UpdateThrottleRecord(_ context.Context, key string, f func(*store.ThrottleRecord)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	el, ok := m.keys[key]
+	if !ok {
+		el = m.lru.PushFront(&memoryRecord{key: key})
+		m.keys[key] = el
+		for m.lru.Len() > m.max {
+			old := m.lru.Back()
+			m.lru.Remove(old)
+			delete(m.keys, old.Value.(*memoryRecord).key)
+		}
+	} else {
+		m.lru.MoveToFront(el)
+	}
+	f(&el.Value.(*memoryRecord).rec)
+	return nil
+}
+
+func (m *memoryRecords) ForgetThrottleRecords(_ context.Context, before time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, el := range m.keys {
+		r := el.Value.(*memoryRecord).rec
+		if r.Last.Before(before) && r.BlockedUntil.Before(before) {
+			m.lru.Remove(el)
+			delete(m.keys, k)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // verifiedKey is the echo.Context key Verified sets.

@@ -320,3 +320,28 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 func (q *queueCollector) counts(ctx context.Context) (map[string]int, error) {
 	return q.store.CatalogJobCounts(ctx)
 }
+
+// IndexProgress is what WatchIndex asks of a node's index follower
+// (catalog/follow): how far its index is in the store's change log, and
+// where the log ended when last read.
+type IndexProgress interface {
+	Progress() (position, head int64)
+}
+
+// WatchIndex reports a node's search index against the store's change
+// log: blueprints_index_position (the last change applied) and
+// blueprints_index_log_head (the log's last change, as the follower last
+// read it). Their difference is how far the node's searches lag the
+// catalogue.
+func (m *Metrics) WatchIndex(p IndexProgress) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "blueprints_index_position",
+			Help: "Sequence number of the last catalogue change this node's search index applied.",
+		}, func() float64 { pos, _ := p.Progress(); return float64(pos) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "blueprints_index_log_head",
+			Help: "Sequence number of the last catalogue change in the store's change log, as this node's index follower last read it.",
+		}, func() float64 { _, head := p.Progress(); return float64(head) }),
+	)
+}

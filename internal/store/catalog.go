@@ -441,18 +441,42 @@ func (s *Store) ApplyCatalog(ctx context.Context, meta ProjectMeta, upserts []Pa
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
 	}
-	for _, p := range deletes {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM parts WHERE project = ? AND path = ?`, meta.Project, p); err != nil {
+	// In chunks: on PostgreSQL every statement is a round trip, and a
+	// push may change thousands of parts.
+	for start := 0; start < len(deletes); start += logChunk {
+		chunk := deletes[start:min(start+logChunk, len(deletes))]
+		args := []any{meta.Project}
+		for _, p := range chunk {
+			args = append(args, p)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM parts WHERE project = ? AND path IN (?`+strings.Repeat(",?", len(chunk)-1)+`)`, args...); err != nil {
 			return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
 		}
 	}
-	for _, p := range upserts {
-		if p.Updated.IsZero() {
-			p.Updated = time.Now()
+	// The last row of a path wins (one statement may not upsert a row twice).
+	last := make(map[string]int, len(upserts))
+	for i, p := range upserts {
+		last[p.Path] = i
+	}
+	var rows []Part
+	for i, p := range upserts {
+		if last[p.Path] == i {
+			rows = append(rows, p)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO parts (project, path, blob, ref, commit_id, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (project, path) DO UPDATE SET blob = excluded.blob, ref = excluded.ref, commit_id = excluded.commit_id, updated_at = excluded.updated_at, error = excluded.error`,
-			meta.Project, p.Path, p.Blob, p.Ref, p.Commit, fmtTime(p.Updated), p.Error); err != nil {
+	}
+	const perRow = 7
+	for start := 0; start < len(rows); start += logChunk {
+		chunk := rows[start:min(start+logChunk, len(rows))]
+		args := make([]any, 0, perRow*len(chunk))
+		for _, p := range chunk {
+			if p.Updated.IsZero() {
+				p.Updated = time.Now()
+			}
+			args = append(args, meta.Project, p.Path, p.Blob, p.Ref, p.Commit, fmtTime(p.Updated), p.Error)
+		}
+		q := `INSERT INTO parts (project, path, blob, ref, commit_id, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?)`, len(chunk)-1) + `
+			ON CONFLICT (project, path) DO UPDATE SET blob = excluded.blob, ref = excluded.ref, commit_id = excluded.commit_id, updated_at = excluded.updated_at, error = excluded.error`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("apply catalog of %s: %w", meta.Project, err)
 		}
 	}

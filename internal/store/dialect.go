@@ -90,6 +90,16 @@ func (d dialect) nowMillis() string {
 	return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 }
 
+// forUpdate ends a SELECT that reads a row the transaction then writes:
+// PostgreSQL locks it (SQLite's transactions already hold the one write
+// lock).
+func (d dialect) forUpdate() string {
+	if d.name == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // ddlRule is one rewrite of SQLite DDL into PostgreSQL's.
 type ddlRule struct {
 	re   *regexp.Regexp

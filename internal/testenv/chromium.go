@@ -79,3 +79,29 @@ func (b *Browser) Tab(t T, timeout time.Duration) (context.Context, context.Canc
 	tctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	return tctx, func() { cancelTimeout(); cancel() }
 }
+
+// Person opens a tab in a new browser context, with cookies and storage
+// of its own: another person at another computer, in the same browser
+// process. Close it with the returned cancel.
+func (b *Browser) Person(t T, timeout time.Duration) (context.Context, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	tctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	return tctx, func() { cancelTimeout(); cancel() }
+}
+
+// Describe lists the browser's open pages (address and title), to tell
+// where a failed step left it.
+func (b *Browser) Describe() string {
+	infos, err := chromedp.Targets(b.ctx)
+	if err != nil {
+		return "browser pages: " + err.Error()
+	}
+	out := "browser pages:"
+	for _, i := range infos {
+		if i.Type == "page" {
+			out += "\n  " + i.URL + " (" + i.Title + ")"
+		}
+	}
+	return out
+}

@@ -21,6 +21,10 @@ type Options struct {
 	Env     []string // added to the server's environment (e.g. S3.Env())
 	Args    []string // more serve flags
 	Data    string   // data folder; a new temp folder when ""
+	Repos   string   // --repos (shared by a cluster's nodes); "" for DATA/repos
+	// NoWait makes Start return as soon as the process runs, without
+	// waiting for /healthz to answer 200 (to watch a node catch up).
+	NoWait bool
 	// Bind, when set, is the host serve listens on ("0.0.0.0" for every
 	// interface); URL and Addr still name the port on 127.0.0.1.
 	Bind string
@@ -56,8 +60,20 @@ func StartServer(t T, opt Options) *Server {
 }
 
 // Start starts (or restarts) the server on the same port and data folder
-// and waits until it is healthy.
+// and waits until it is healthy (unless Options.NoWait).
 func (s *Server) Start(t T) {
+	t.Helper()
+	s.start(t, !s.opt.NoWait)
+}
+
+// Launch starts (or restarts) the server like Start, without waiting for
+// it to be healthy.
+func (s *Server) Launch(t T) {
+	t.Helper()
+	s.start(t, false)
+}
+
+func (s *Server) start(t T, wait bool) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,6 +89,9 @@ func (s *Server) Start(t T) {
 	if s.opt.Storage != "" {
 		args = append(args, "--storage", s.opt.Storage)
 	}
+	if s.opt.Repos != "" {
+		args = append(args, "--repos", s.opt.Repos)
+	}
 	args = append(args, s.opt.Args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Env = append(os.Environ(), s.opt.Env...)
@@ -84,6 +103,9 @@ func (s *Server) Start(t T) {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	s.cmd, s.done = cmd, done
+	if !wait {
+		return
+	}
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -193,9 +215,28 @@ func (s *Server) Remote(user, token, owner, project string) string {
 	return u.String()
 }
 
-// RepoDir is the bare repository of owner/project in the data folder.
+// RepoDir is the bare repository of owner/project (in the data folder,
+// or in Options.Repos).
 func (s *Server) RepoDir(owner, project string) string {
+	if s.opt.Repos != "" {
+		return filepath.Join(s.opt.Repos, owner, project+".git")
+	}
 	return filepath.Join(s.Data, "repos", owner, project+".git")
+}
+
+// Running reports whether the server process is alive.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
 }
 
 func freeAddr(t T) string {

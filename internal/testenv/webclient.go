@@ -55,6 +55,11 @@ func (b *WebClient) Do(method, path string, header map[string]string, form url.V
 	return res.StatusCode, string(data), res.Header
 }
 
+// HTTP is the client's own http.Client (its cookies; redirects not
+// followed), for requests Do does not make: to another host, such as an
+// OpenID Connect provider the browser is sent to.
+func (b *WebClient) HTTP() *http.Client { return b.c }
+
 // Cookies are the cookies the client keeps for u.
 func (b *WebClient) Cookies(u *url.URL) []*http.Cookie { return b.c.Jar.Cookies(u) }
 

@@ -221,60 +221,12 @@ func TestCrash(t *testing.T) {
 
 	srv := testenv.StartServer(t, testenv.Options{})
 	token := srv.AddUser(t, owner)
-	work := t.TempDir()
-	mustGit(t, work, "lfs", "install", "--skip-repo")
-	corpus := corpusParts(t)
-
-	clients := []*crashClient{
-		{kind: opPush, project: "plain", change: plainChange},
-		{kind: opLFS, project: "bulk", change: lfsChange},
-		{kind: opCatalog, project: "parts", change: func(c *crashClient) map[string]int64 { return partsChange(t, c, corpus) }},
-	}
-	projects := []string{owner + "/plain", owner + "/bulk", owner + "/parts"}
 	led := newLedger()
-	for i, c := range clients {
-		c.rng = mrand.New(mrand.NewPCG(seed, uint64(i+2)))
-		c.pending = map[string]int64{}
-		c.dir = filepath.Join(work, c.project)
-		mustGit(t, work, "init", "-q", "-b", "main", c.dir)
-		mustGit(t, c.dir, "config", "lfs.transfer.maxretries", "2")
-		mustGit(t, c.dir, "config", "lfs.transfer.maxretrydelay", "1")
-		mustGit(t, c.dir, "config", "lfs.dialtimeout", "5")
-		mustGit(t, c.dir, "config", "lfs.activitytimeout", "20")
-		if c.kind != opPush {
-			mustGit(t, c.dir, "lfs", "track", "*.bin", "lfs/*.stl")
-		}
-		os.WriteFile(filepath.Join(c.dir, "README.md"), []byte("# "+c.project+"\n\nCrash-test project.\n"), 0o644)
-		if err := c.commit(t); err != nil {
-			t.Fatal(err)
-		}
-		mustGit(t, c.dir, "remote", "add", "origin", srv.Remote(owner, token, owner, c.project))
-		head := mustGit(t, c.dir, "rev-parse", "HEAD")
-		mustGit(t, c.dir, "push", "-q", "-u", "origin", "main")
-		led.recordPush(c.project, head)
-		led.recordObjects(c.project, c.pending)
-		clear(c.pending)
-	}
+	clients, projects := newCrashClients(t, seed, led, func(project string) string { return srv.Remote(owner, token, owner, project) })
 
 	// The clients push until stopped; gate lets the test pause them.
 	var gate sync.RWMutex
-	ctx, stopClients := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.loop(ctx, t, led, &gate)
-		}()
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			stopClients()
-			wg.Wait()
-		}
-	}
+	stop := runClients(t, clients, led, &gate)
 	defer stop()
 
 	start := time.Now()
@@ -349,6 +301,69 @@ func TestCrash(t *testing.T) {
 	if t.Failed() {
 		keepLog(t, srv, seed)
 	}
+}
+
+// runClients starts the clients pushing in a loop, holding gate for
+// reading while they work, and returns the function that stops them and
+// waits (calling it again does nothing).
+func runClients(t *testing.T, clients []*crashClient, led *ledger, gate *sync.RWMutex) (stop func()) {
+	ctx, stopClients := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.loop(ctx, t, led, gate)
+		}()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stopClients()
+			wg.Wait()
+		})
+	}
+}
+
+// newCrashClients makes the three clients (plain git, LFS, STL parts),
+// each with its project created by a first push to remote(project), and
+// returns them with their projects' full names.
+func newCrashClients(t *testing.T, seed uint64, led *ledger, remote func(project string) string) ([]*crashClient, []string) {
+	t.Helper()
+	work := t.TempDir()
+	mustGit(t, work, "lfs", "install", "--skip-repo")
+	corpus := corpusParts(t)
+	clients := []*crashClient{
+		{kind: opPush, project: "plain", change: plainChange},
+		{kind: opLFS, project: "bulk", change: lfsChange},
+		{kind: opCatalog, project: "parts", change: func(c *crashClient) map[string]int64 { return partsChange(t, c, corpus) }},
+	}
+	var projects []string
+	for i, c := range clients {
+		projects = append(projects, owner+"/"+c.project)
+		c.rng = mrand.New(mrand.NewPCG(seed, uint64(i+2)))
+		c.pending = map[string]int64{}
+		c.dir = filepath.Join(work, c.project)
+		mustGit(t, work, "init", "-q", "-b", "main", c.dir)
+		mustGit(t, c.dir, "config", "lfs.transfer.maxretries", "2")
+		mustGit(t, c.dir, "config", "lfs.transfer.maxretrydelay", "1")
+		mustGit(t, c.dir, "config", "lfs.dialtimeout", "5")
+		mustGit(t, c.dir, "config", "lfs.activitytimeout", "20")
+		if c.kind != opPush {
+			mustGit(t, c.dir, "lfs", "track", "*.bin", "lfs/*.stl")
+		}
+		os.WriteFile(filepath.Join(c.dir, "README.md"), []byte("# "+c.project+"\n\nCrash-test project.\n"), 0o644)
+		if err := c.commit(t); err != nil {
+			t.Fatal(err)
+		}
+		mustGit(t, c.dir, "remote", "add", "origin", remote(c.project))
+		head := mustGit(t, c.dir, "rev-parse", "HEAD")
+		mustGit(t, c.dir, "push", "-q", "-u", "origin", "main")
+		led.recordPush(c.project, head)
+		led.recordObjects(c.project, c.pending)
+		clear(c.pending)
+	}
+	return clients, projects
 }
 
 // keepLog writes the server's log next to the test's temporary folders,
@@ -723,8 +738,8 @@ func waitDrained(t *testing.T, srv *testenv.Server, projects []string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, p := range projects {
-		_, name, _ := strings.Cut(p, "/")
-		head := mustGit(t, srv.RepoDir(owner, name), "rev-parse", "refs/heads/main")
+		own, name, _ := strings.Cut(p, "/")
+		head := mustGit(t, srv.RepoDir(own, name), "rev-parse", "refs/heads/main")
 		var idleSince time.Time
 		for {
 			var d api.ProjectDetail

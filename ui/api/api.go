@@ -24,6 +24,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/httpcache"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/search"
 )
@@ -41,6 +42,8 @@ type Deps struct {
 	// Viewer says who is asking (an access token, basic or bearer, or a
 	// session); every request is anonymous when nil.
 	Viewer func(c echo.Context) (access.Viewer, error)
+	// Planner makes print plans; nil leaves the print route out.
+	Planner *print.Planner
 }
 
 // API serves /api/v1.
@@ -69,6 +72,9 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET("/api/v1/search", a.search)
 	e.GET("/api/v1/projects", a.projects)
 	e.GET("/api/v1/projects/:owner/:project", a.project)
+	if a.d.Planner != nil {
+		e.GET("/api/v1/projects/:owner/:project/print", a.printPlan)
+	}
 	e.GET("/api/v1/openapi.json", a.openapi)
 	// Anything else under /api is a JSON 404, not an HTML page (other
 	// methods get the server's JSON 405 for /api paths).
@@ -417,25 +423,37 @@ type Part struct {
 	DownloadURL string `json:"download_url"`
 }
 
-func (a *API) project(c echo.Context) error {
+// findProject looks up the route's project and asks the policy whether
+// the viewer may read it: one the viewer may not read is exactly a missing
+// one. When it is not found (or the credentials are bad, or the store
+// fails) the answer is sent: ok is false and err is the send's.
+func (a *API) findProject(c echo.Context) (p store.Project, ok bool, err error) {
 	ctx := c.Request().Context()
 	owner, name := c.Param("owner"), strings.TrimSuffix(c.Param("project"), ".git")
 	v, err := a.viewer(c)
 	if err != nil || c.Response().Committed {
-		return err
+		return p, false, err
 	}
-	p, err := a.d.Store.ProjectByName(ctx, owner, name)
+	p, err = a.d.Store.ProjectByName(ctx, owner, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
+		return p, false, problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
 	}
 	if err != nil {
-		return a.internal(c, err)
+		return p, false, a.internal(c, err)
 	}
-	// A project the viewer may not read is exactly a missing one.
-	if ok, err := a.d.Policy.Can(ctx, v, access.Read, p); err != nil {
-		return a.internal(c, err)
-	} else if !ok {
-		return problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
+	if can, err := a.d.Policy.Can(ctx, v, access.Read, p); err != nil {
+		return p, false, a.internal(c, err)
+	} else if !can {
+		return p, false, problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
+	}
+	return p, true, nil
+}
+
+func (a *API) project(c echo.Context) error {
+	ctx := c.Request().Context()
+	p, ok, err := a.findProject(c)
+	if !ok {
+		return err
 	}
 	m, err := a.d.Store.ProjectMeta(ctx, p.FullName())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

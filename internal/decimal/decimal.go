@@ -1,4 +1,7 @@
-package render
+// Package decimal converts the decimal numbers that mesh files write (STL,
+// OBJ, 3MF) to float32, exactly as strconv does but without allocating:
+// callers hand it bytes of their read buffers and get a value or a refusal.
+package decimal
 
 import (
 	"math"
@@ -12,7 +15,7 @@ var (
 		1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 )
 
-// parseFloat32 converts a decimal token exactly as strconv.ParseFloat(tok,
+// ParseFloat32 converts a decimal token exactly as strconv.ParseFloat(tok,
 // 32) does, without allocating for the plain decimals STL exporters write
 // ("-1.234567e+01", "0.5", "12"). ok is false when tok is not a number or is
 // out of float32 range.
@@ -22,7 +25,7 @@ var (
 // to float32 unless it sits exactly on a float32 rounding midpoint, the only
 // case where rounding twice could differ from rounding once. Anything else
 // goes to strconv.
-func parseFloat32(tok []byte) (f float32, ok bool) {
+func ParseFloat32(tok []byte) (f float32, ok bool) {
 	i := 0
 	neg := false
 	if i < len(tok) && (tok[i] == '-' || tok[i] == '+') {
@@ -107,6 +110,33 @@ func parseFloat32(tok []byte) (f float32, ok bool) {
 		}
 		return 0, true
 	}
+	if f, ok := exact(mant, exp, neg); ok {
+		return f, true
+	}
+	return slowFloat32(tok)
+}
+
+// ScanFloat32 converts the plain decimal at the start of b (sign, at most
+// 19 digits with an optional point, optional exponent) with ParseFloat32's
+// exact fast paths, and returns how many bytes it used. ok is false when b
+// does not start with such a number or it needs the slow path; the caller
+// then falls back to ParseFloat32 on the whole word, which decides.
+func ScanFloat32(b []byte) (f float32, n int, ok bool) {
+	mant, exp, neg, n, ok := scanDecimal(b)
+	if !ok || mant == 0 { // signed zero: leave it to ParseFloat32
+		return 0, 0, false
+	}
+	if f, ok := exact(mant, exp, neg); ok {
+		return f, n, true
+	}
+	return 0, 0, false
+}
+
+// exact converts mant × 10^exp (negated if neg; mant not zero) when one
+// of the exact fast paths applies: one correctly rounded float32 operation
+// on exact operands, or a float64 one whose result is not on a float32
+// rounding midpoint. ok is false otherwise.
+func exact(mant uint64, exp int, neg bool) (f float32, ok bool) {
 	if mant < 1<<24 && exp >= -10 && exp <= 10 {
 		f = float32(mant)
 		if exp < 0 {
@@ -137,55 +167,14 @@ func parseFloat32(tok []byte) (f float32, ok bool) {
 			return f, true
 		}
 	}
-	return slowFloat32(tok)
+	return 0, false
 }
 
-// scanFloat32 converts the plain decimal at the start of b (sign, at most
-// 19 digits with an optional point, optional exponent) with parseFloat32's
-// exact fast paths, and returns how many bytes it used. ok is false when b
-// does not start with such a number or it needs the slow path; the caller
-// then falls back to parseFloat32 on the whole word, which decides.
-func scanFloat32(b []byte) (f float32, n int, ok bool) {
-	mant, exp, neg, n, ok := scanDecimal(b)
-	if !ok || mant == 0 { // signed zero: leave it to parseFloat32
-		return 0, 0, false
-	}
-	if mant < 1<<24 && exp >= -10 && exp <= 10 {
-		f = float32(mant)
-		if exp < 0 {
-			f /= pow10f32[-exp]
-		} else {
-			f *= pow10f32[exp]
-		}
-		if neg {
-			f = -f
-		}
-		return f, n, true
-	}
-	if mant < 1<<53 && exp >= -22 && exp <= 22 {
-		d := float64(mant)
-		if exp < 0 {
-			d /= pow10f64[-exp]
-		} else {
-			d *= pow10f64[exp]
-		}
-		bits := math.Float64bits(d)
-		if d >= 0x1p-126 && d <= math.MaxFloat32 && bits&(1<<29-1) != 1<<28 {
-			f = float32(d)
-			if neg {
-				f = -f
-			}
-			return f, n, true
-		}
-	}
-	return 0, 0, false
-}
-
-// skipFloat32 reports how many bytes the plain decimal at the start of b
-// takes when parseFloat32 surely accepts it (it is at most 2^53 × 10^22,
+// SkipFloat32 reports how many bytes the plain decimal at the start of b
+// takes when ParseFloat32 surely accepts it (it is at most 2^53 × 10^22,
 // far inside float32 range; tiny values round to zero or a subnormal, which
 // is no error), without converting it. ok is false when that is not sure.
-func skipFloat32(b []byte) (n int, ok bool) {
+func SkipFloat32(b []byte) (n int, ok bool) {
 	mant, exp, _, n, ok := scanDecimal(b)
 	return n, ok && mant < 1<<53 && exp >= -22 && exp <= 22
 }

@@ -1,0 +1,102 @@
+package render
+
+import (
+	"math/bits"
+	"sync"
+)
+
+// frame holds, per sample, the drawn facet's depth (16 bits, from 1 far to
+// 65534 near) above its shading table cell (16 bits), or 0 where nothing
+// was drawn. At 16 bits a part's depth is cut into 65533 steps: 1.5 µm
+// for a 100 mm part, far finer than a pixel, and each sample takes 4
+// bytes, so a worker's frame stays small enough to cache well.
+//
+// The frame is cut into tiles of tileSide² samples, and remembers which
+// tiles a facet may have drawn into: resolve fills the others with the
+// background at once (most of a small part's frame), and a frame is
+// cleared for the next preview tile by tile.
+type frame struct {
+	n       int // samples per side
+	samples []uint32
+	tiles   int      // tiles per side
+	touched []uint64 // a bit per tile, row by row
+}
+
+const (
+	tileShift = 4
+	tileSide  = 1 << tileShift
+)
+
+// frames keeps cleared frames for the next previews, by samples per side:
+// the catalog draws one preview after another, and a fresh frame is 9 MB
+// for the kernel to clear.
+var frames sync.Map // int → *sync.Pool of *frame
+
+// getFrame returns an empty frame of n×n samples.
+func getFrame(n int) *frame {
+	if p, ok := frames.Load(n); ok {
+		if f, ok := p.(*sync.Pool).Get().(*frame); ok {
+			return f
+		}
+	}
+	tiles := (n + tileSide - 1) / tileSide
+	return &frame{
+		n:       n,
+		samples: largeSlice[uint32](n*n, n*n),
+		tiles:   tiles,
+		touched: make([]uint64, (tiles*tiles+63)/64),
+	}
+}
+
+// putFrame clears f and keeps it for another preview.
+func putFrame(f *frame) {
+	f.clear()
+	p, _ := frames.LoadOrStore(f.n, &sync.Pool{})
+	p.(*sync.Pool).Put(f)
+}
+
+// mark records that samples minX..maxX × minY..maxY may be drawn.
+func (f *frame) mark(minX, maxX, minY, maxY int64) {
+	if minX>>tileShift == maxX>>tileShift && minY>>tileShift == maxY>>tileShift {
+		i := int(minY>>tileShift)*f.tiles + int(minX>>tileShift)
+		f.touched[i>>6] |= 1 << (i & 63)
+		return
+	}
+	for ty := int(minY >> tileShift); ty <= int(maxY>>tileShift); ty++ {
+		for tx := int(minX >> tileShift); tx <= int(maxX>>tileShift); tx++ {
+			i := ty*f.tiles + tx
+			f.touched[i>>6] |= 1 << (i & 63)
+		}
+	}
+}
+
+// anyTouched reports whether a tile in tx0..tx1 × ty0..ty1 was marked.
+func (f *frame) anyTouched(tx0, tx1, ty0, ty1 int) bool {
+	for ty := ty0; ty <= ty1; ty++ {
+		for tx := tx0; tx <= tx1; tx++ {
+			i := ty*f.tiles + tx
+			if f.touched[i>>6]&(1<<(i&63)) != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// clear zeroes the marked tiles' samples and forgets the marks.
+func (f *frame) clear() {
+	for w, word := range f.touched {
+		for word != 0 {
+			b := word & -word
+			word ^= b
+			i := w*64 + bits.TrailingZeros64(b)
+			tx, ty := i%f.tiles, i/f.tiles
+			x0, y0 := tx*tileSide, ty*tileSide
+			x1, y1 := min(x0+tileSide, f.n), min(y0+tileSide, f.n)
+			for y := y0; y < y1; y++ {
+				clear(f.samples[y*f.n+x0 : y*f.n+x1])
+			}
+		}
+		f.touched[w] = 0
+	}
+}
