@@ -440,6 +440,12 @@ func (u *UI) commits(c echo.Context) error {
 	if res.Path != "" {
 		return u.fileHistory(c, p, res, page)
 	}
+	// The page is the history reachable from the commit: it changes when
+	// the ref moves.
+	key := "commits:" + p.Full() + ":" + res.Ref + ":" + res.Commit.String() + ":" + strconv.Itoa(page)
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
 	list, more, err := p.Browse.Log(res.Commit, (page-1)*commitsPerPage, commitsPerPage)
 	if err != nil {
 		return u.fail(c, err)
@@ -455,7 +461,7 @@ func (u *UI) commits(c echo.Context) error {
 	if more {
 		v.Next = base + "?page=" + strconv.Itoa(page+1)
 	}
-	return u.render(c, http.StatusOK, "commits", "History of "+res.Ref+" · "+p.Full(), v)
+	return u.renderCached(c, http.StatusOK, "commits", "History of "+res.Ref+" · "+p.Full(), v, key, time.Minute)
 }
 
 // historyView is the history of one file or folder.
