@@ -88,7 +88,8 @@ bench: deps build
 
 # loadtest: a server holding the corpus and 10k synthetic parts, 64 HTTP
 # clients browsing and searching beside 8 git clients pushing, cloning and
-# fetching for 2 minutes, all on loopback; prints latencies, errors and the
+# fetching for 2 minutes, all on loopback, beside a hostile client (tree
+# bombs, pathological parts, slowloris); prints latencies, errors and the
 # server's /metrics figures, and fails when a target is missed.
 # LOADTEST_FLAGS="-duration 20s -parts 1000 -browsers 16" for a short run.
 LOADTEST_FLAGS ?=

@@ -75,8 +75,9 @@ func benchCluster(b *Bench) error {
 	var rows [][]string
 	worst := 0.0
 	for _, p := range pages {
-		var p95 [2]time.Duration
-		for k, base := range []string{c.URL, single.URL} {
+		// The balancer, one node on PostgreSQL without it, one SQLite node.
+		var p95 [3]time.Duration
+		for k, base := range []string{c.URL, c.Nodes[0].URL, single.URL} {
 			url := func(i int) string {
 				if strings.Contains(p.path, "%d") {
 					return base + fmt.Sprintf(p.path, i+1)
@@ -89,16 +90,16 @@ func benchCluster(b *Bench) error {
 			}
 			p95[k] = percentile(ttfb, 95)
 		}
-		r := float64(p95[0]) / float64(p95[1])
+		r := float64(p95[0]) / float64(p95[2])
 		worst = max(worst, r)
 		verdict := "ok"
 		if r > clusterPageFactor {
 			verdict = "over target"
 		}
-		rows = append(rows, []string{p.name, ms(p95[0]), ms(p95[1]), Ratio(float64(p95[0]), float64(p95[1])), fmt.Sprintf("≤ %.1f×", clusterPageFactor), verdict})
+		rows = append(rows, []string{p.name, ms(p95[0]), ms(p95[1]), ms(p95[2]), Ratio(float64(p95[0]), float64(p95[2])), fmt.Sprintf("≤ %.1f×", clusterPageFactor), verdict})
 	}
-	fmt.Printf("Time to first byte p95, %d clients, %d requests per page, loopback, %s: three nodes on PostgreSQL behind HAProxy (deploy/haproxy.cfg) beside one node on SQLite, the same project on both.\n\n", pageClients, pageRequests, Machine())
-	Table([]string{"page", "cluster p95", "one SQLite node p95", "ratio", "target", ""}, rows)
+	fmt.Printf("Time to first byte p95, %d clients, %d requests per page, loopback, %s, load average %s: three nodes on PostgreSQL behind HAProxy (deploy/haproxy.cfg) beside one node on SQLite, the same project on both; node1 asked directly shows what the balancer's hop costs.\n\n", pageClients, pageRequests, Machine(), loadAverage())
+	Table([]string{"page", "cluster p95", "node1 direct p95", "one SQLite node p95", "ratio cluster ÷ SQLite", "target", ""}, rows)
 
 	// Freshness: a part catalogued on node1, then found on node2 and node3.
 	var lags, ends []time.Duration

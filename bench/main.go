@@ -31,6 +31,7 @@ var sections = []section{
 	{"catalog", benchCatalog},
 	{"lfs", benchLFS},
 	{"pages", benchPages},
+	{"network", benchNetwork},
 	{"print", benchPrint},
 	{"access", benchAccess},
 	{"cluster", benchCluster},

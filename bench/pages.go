@@ -28,8 +28,8 @@ const (
 	pageP95Goal  = 50 * time.Millisecond
 	pageSizeGoal = 300 << 10
 	// A machine: 600 parts in 18 nested folders (100 different shapes).
-	pageMachineParts    = 600
-	pageMachineSizeGoal = 150 << 10
+	pageMachineParts = 600
+	machineSizeGoal  = 150 << 10
 )
 
 // benchPages measures time to first byte of the home, search, project
@@ -117,7 +117,7 @@ func benchPages(b *Bench) error {
 		if err != nil {
 			return fmt.Errorf("%s gzipped: %w", p.name, err)
 		}
-		if strings.HasPrefix(p.name, "project (100") && size >= pageSizeGoal || strings.HasPrefix(p.name, "project (600") && size >= pageMachineSizeGoal {
+		if strings.HasPrefix(p.name, "project (100") && size >= pageSizeGoal || strings.HasPrefix(p.name, "project (600") && size >= machineSizeGoal {
 			verdict, fail = "too heavy", true
 		}
 		rows = append(rows, []string{p.name, ms(p50), ms(p95), ms(pageP95Goal), Ratio(float64(p95), float64(pageP95Goal)), weight, fmt.Sprintf("%.1f KB", float64(zipped)/1024), verdict})
@@ -131,7 +131,7 @@ func benchPages(b *Bench) error {
 	}
 	fmt.Printf("Time to first byte, %d clients, %d requests per page, loopback, %s.\n\n", pageClients, pageRequests, Machine())
 	Table([]string{"page", "TTFB p50", "TTFB p95", "target p95", "p95 / target", "HTML size", "gzipped", ""}, rows)
-	fmt.Printf("\nTargets: p95 < %s on every page; the 100-part project page < %d KB before images, the 600-part one < %d KB.\n", ms(pageP95Goal), pageSizeGoal>>10, pageMachineSizeGoal>>10)
+	fmt.Printf("\nTargets: p95 < %s on every page; the 100-part project page < %d KB before images, the 600-part one < %d KB.\n", ms(pageP95Goal), pageSizeGoal>>10, machineSizeGoal>>10)
 	fmt.Printf("\nRevalidation: one client, %d requests each, the page's whole answer (200) beside If-None-Match with its ETag (304, no body).\n\n", revalidations)
 	Table([]string{"page", "200 p50", "304 p50", "304 / 200"}, tags)
 	if fail {

@@ -38,6 +38,10 @@ import (
 // ZeroID is the commit id git uses for "no commit" in ref updates.
 const ZeroID = "0000000000000000000000000000000000000000"
 
+// DefaultPartTimeout is the default time budget of one part: far more
+// than the largest part the limits allow takes on a slow machine.
+const DefaultPartTimeout = 2 * time.Minute
+
 // PreviewSize is the edge of the preview the catalog renders, in pixels.
 const PreviewSize = 512
 
@@ -48,8 +52,10 @@ type Measurer interface {
 	// its measurements and writes a PreviewSize PNG to png. An error means
 	// the file itself is bad (it is recorded against the file).
 	// For kinds other than STL it also writes the mesh as binary STL to
-	// mesh, for the 3D viewer (which loads that one format).
-	Measure(r io.Reader, name string, png, mesh io.Writer) (render.Part, error)
+	// mesh, for the 3D viewer (which loads that one format). It stops
+	// once ctx is done: with an error wrapping render.ErrBudget when its
+	// deadline (the part's time budget) passed.
+	Measure(ctx context.Context, r io.Reader, name string, png, mesh io.Writer) (render.Part, error)
 }
 
 // Deps is what the catalog works with.
@@ -81,10 +87,21 @@ type Deps struct {
 	// in the lines shown to pushers when the push does not name one
 	// (repo.Push.BaseURL).
 	BaseURL string
-	// Jobs is the most jobs run at a time (default 2).
+	// Jobs is the most jobs run at a time (default 4). Each measures in
+	// a slot of its own beside the shared ones (Measures), so one
+	// project's thousands of files, or its slow parts, do not hold back
+	// another project's push.
 	Jobs int
-	// Measures is the most files measured at a time across jobs (default
-	// GOMAXPROCS).
+	// PartTimeout is the time budget of one part: reading, measuring and
+	// drawing it (default DefaultPartTimeout). A part over it, or over its
+	// preview's work budget (render.Limits.MaxOverdraw), fails alone with
+	// the reason on the project page, and is not tried again until the
+	// part changes (or a reindex).
+	PartTimeout time.Duration
+	// Measures is the most files one job measures at a time (default
+	// GOMAXPROCS). Each running job has one measuring slot of its own and
+	// they share Measures-1 more, in turn: a job whose parts take long
+	// (up to their budget) slows the others but never stops them.
 	Measures int
 	// MaxFiles is the most STL files one job measures (default 20000);
 	// files beyond it are reported as failures.
@@ -128,14 +145,16 @@ type Done struct {
 }
 
 // OnDone makes f hear about every job that ended for good (webhooks'
-// catalog.done). f runs on the worker: it must return quickly. Call it
-// before Start.
-func (c *Catalog) OnDone(f func(ctx context.Context, d Done)) { c.onDone = f }
+// catalog.done, federation's announcements), after the listeners added
+// before it. f runs on the worker: it must return quickly. Call it before
+// Start.
+func (c *Catalog) OnDone(f func(ctx context.Context, d Done)) { c.onDone = append(c.onDone, f) }
 
-// done tells the OnDone listener, if any.
+// done tells the OnDone listeners, in the order they were added.
 func (c *Catalog) done(ctx context.Context, job store.CatalogJob, st Stats, failed bool, msg string) {
-	if c.onDone != nil {
-		c.onDone(ctx, Done{Project: job.Project, Ref: job.Ref, Commit: job.New, Failed: failed, Error: msg, Stats: st})
+	d := Done{Project: job.Project, Ref: job.Ref, Commit: job.New, Failed: failed, Error: msg, Stats: st}
+	for _, f := range c.onDone {
+		f(ctx, d)
 	}
 }
 
@@ -152,7 +171,7 @@ type Catalog struct {
 	log      *slog.Logger
 	baseURL  atomic.Pointer[string]
 	meter    Meter
-	onDone   func(context.Context, Done)
+	onDone   []func(context.Context, Done)
 	measures chan struct{} // a slot to measure and render (CPU)
 	stores   chan struct{} // a slot to store a measured file's outputs (I/O)
 	wake     chan struct{}
@@ -180,7 +199,10 @@ func New(d Deps) (*Catalog, error) {
 		d.Lease = DefaultLease
 	}
 	if d.Jobs <= 0 {
-		d.Jobs = 2
+		d.Jobs = 4
+	}
+	if d.PartTimeout <= 0 {
+		d.PartTimeout = DefaultPartTimeout
 	}
 	if d.Measures <= 0 {
 		d.Measures = runtime.GOMAXPROCS(0)
@@ -201,7 +223,7 @@ func New(d Deps) (*Catalog, error) {
 	c := &Catalog{
 		d:        d,
 		log:      log.With("component", "catalog"),
-		measures: make(chan struct{}, d.Measures),
+		measures: make(chan struct{}, d.Measures-1),
 		// Storing waits on the disk (fsync) or the network: with slots
 		// of its own, the cores go on measuring meanwhile. Each slot
 		// holds one file's outputs in memory.

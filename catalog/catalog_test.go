@@ -416,8 +416,8 @@ type countingMeasurer struct {
 	done chan struct{}
 }
 
-func (m *countingMeasurer) Measure(r io.Reader, name string, png, mesh io.Writer) (render.Part, error) {
-	p, err := m.Measurer.Measure(r, name, png, mesh)
+func (m *countingMeasurer) Measure(ctx context.Context, r io.Reader, name string, png, mesh io.Writer) (render.Part, error) {
+	p, err := m.Measurer.Measure(ctx, r, name, png, mesh)
 	if m.n.Add(1) == m.at {
 		close(m.done)
 	}

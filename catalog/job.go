@@ -502,35 +502,50 @@ func (c *Catalog) measureAll(ctx context.Context, r *git.Repository, t target, f
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var firstErr error
+	// Fairness: the job measures one file at a time in a slot of its own,
+	// and more in the slots it wins from the shared ones (c.measures, in
+	// turn with other jobs). So however long one project's parts take (up
+	// to their budget), every other running job keeps measuring.
+	own := make(chan struct{}, 1)
 	for _, f := range todo {
+		var slot chan struct{}
 		select {
-		case c.measures <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return nil, 0, ctx.Err()
+		case own <- struct{}{}:
+			slot = own
+		default:
+			select {
+			case own <- struct{}{}:
+				slot = own
+			case c.measures <- struct{}{}:
+				slot = c.measures
+			case <-ctx.Done():
+				wg.Wait()
+				return nil, 0, ctx.Err()
+			}
 		}
 		mu.Lock()
 		stop := firstErr != nil
 		mu.Unlock()
 		if stop {
-			<-c.measures
+			<-slot
 			break
 		}
 		wg.Add(1)
 		go func(f fileVersion) {
 			defer wg.Done()
-			// Measuring holds a measure slot; storing the outputs
-			// trades it for a store slot (taken first, so outputs
-			// waiting to be stored stay bounded).
+			// Measuring holds a measure slot (the job's own or a shared
+			// one); storing the outputs trades it for a store slot
+			// (taken first, so outputs waiting to be stored stay
+			// bounded).
 			measuring, storing := true, false
 			handOff := func() {
 				c.stores <- struct{}{}
-				<-c.measures
+				<-slot
 				measuring, storing = false, true
 			}
 			defer func() {
 				if measuring {
-					<-c.measures
+					<-slot
 				}
 				if storing {
 					<-c.stores
@@ -618,12 +633,12 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, projectID i
 	defer src.Close()
 	er := &errReader{r: src}
 	var png, mesh bytes.Buffer
-	part, err := c.measureSafely(er, path.Base(f.path), &png, &mesh)
-	if er.err != nil {
-		return store.BlobPart{}, fmt.Errorf("read %s: %w", f.path, er.err)
-	}
+	part, err := c.measurePart(ctx, er, path.Base(f.path), &png, &mesh)
 	if ctx.Err() != nil {
 		return store.BlobPart{}, ctx.Err()
+	}
+	if er.err != nil {
+		return store.BlobPart{}, fmt.Errorf("read %s: %w", f.path, er.err)
 	}
 	if err != nil {
 		bp.Error = err.Error()
@@ -631,6 +646,25 @@ func (c *Catalog) measureOne(ctx context.Context, r *git.Repository, projectID i
 	}
 	handOff()
 	return c.storeOutputs(ctx, f, bp, part, &png, &mesh)
+}
+
+// measurePart measures one part within its budget: PartTimeout of time
+// (a context of its own, under the job's), and the preview's work limit.
+// A part over budget gives an error wrapping render.ErrBudget, recorded
+// against the file like any bad file, so it is not tried again; the job's
+// context ending (the server stopping) leaves the part to the next run.
+func (c *Catalog) measurePart(ctx context.Context, r io.Reader, name string, png, mesh io.Writer) (render.Part, error) {
+	pctx, cancel := context.WithTimeout(ctx, c.d.PartTimeout)
+	defer cancel()
+	part, err := c.measureSafely(pctx, r, name, png, mesh)
+	if err == nil && pctx.Err() != nil && ctx.Err() == nil {
+		// Done, but past the budget: the measurer did not notice.
+		err = fmt.Errorf("%s: not measured: it takes longer than this server's time budget for one part (%s): %w", name, c.d.PartTimeout, render.ErrBudget)
+	}
+	if errors.Is(err, render.ErrBudget) {
+		c.log.Warn("part over its budget; recorded as failed", "file", name, "err", err)
+	}
+	return part, err
 }
 
 // storeOutputs stores a measured file's preview and, when there is one,

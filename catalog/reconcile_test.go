@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"context"
 	"io"
 	"strings"
 	"testing"
@@ -110,12 +111,12 @@ func TestCrashesDoNotUseUpAttempts(t *testing.T) {
 // panicMeasurer is a measurer with a bug that some file triggers.
 type panicMeasurer struct{ next Measurer }
 
-func (p panicMeasurer) Measure(r io.Reader, name string, png, mesh io.Writer) (render.Part, error) {
+func (p panicMeasurer) Measure(ctx context.Context, r io.Reader, name string, png, mesh io.Writer) (render.Part, error) {
 	if strings.Contains(name, "trigger") {
 		var s []int
 		_ = s[len(name)] // index out of range, as a reader bug would
 	}
-	return p.next.Measure(r, name, png, mesh)
+	return p.next.Measure(ctx, r, name, png, mesh)
 }
 
 // A measurer that panics on one file fails that file, not the server.

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -12,12 +13,12 @@ import (
 // STL readers that some file triggers) into an error recorded against
 // that file. Without it one such file kills the whole server, and kills
 // it again at every start while its job is retried.
-func (c *Catalog) measureSafely(r io.Reader, name string, png, mesh io.Writer) (part render.Part, err error) {
+func (c *Catalog) measureSafely(ctx context.Context, r io.Reader, name string, png, mesh io.Writer) (part render.Part, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("measuring a part panicked; the file is recorded as failed", "file", name, "panic", p, "stack", string(debug.Stack()))
 			part, err = render.Part{}, fmt.Errorf("%s: internal error while reading the file (a bug in Blueprints, not in the file; the server log has the details)", name)
 		}
 	}()
-	return c.d.Measure.Measure(r, name, png, mesh)
+	return c.d.Measure.Measure(ctx, r, name, png, mesh)
 }

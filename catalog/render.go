@@ -1,13 +1,14 @@
 package catalog
 
 import (
+	"context"
 	"io"
 
 	"github.com/blueprints-hq/blueprints/render"
 )
 
 // RenderMeasurer measures with render.ReadMesh and draws PreviewSize
-// previews, within Limits.
+// previews, within Limits and the context's time.
 type RenderMeasurer struct {
 	Limits render.Limits
 }
@@ -15,8 +16,10 @@ type RenderMeasurer struct {
 var _ Measurer = RenderMeasurer{}
 
 // Measure implements Measurer.
-func (m RenderMeasurer) Measure(r io.Reader, name string, png, stl io.Writer) (render.Part, error) {
-	mesh, err := render.ReadMesh(r, name, m.Limits)
+func (m RenderMeasurer) Measure(ctx context.Context, r io.Reader, name string, png, stl io.Writer) (render.Part, error) {
+	lim := m.Limits
+	lim.Context = ctx
+	mesh, err := render.ReadMesh(r, name, lim)
 	if err != nil {
 		return render.Part{}, err
 	}

@@ -135,7 +135,10 @@ func (c *Catalog) buildSCAD(ctx context.Context, r *git.Repository, projectID in
 		return bp, nil
 	}
 	var png, mesh bytes.Buffer
-	part, err := c.measureSafely(res.STL, path.Base(f.path), &png, &mesh)
+	part, err := c.measurePart(ctx, res.STL, path.Base(f.path), &png, &mesh)
+	if ctx.Err() != nil {
+		return store.BlobPart{}, ctx.Err()
+	}
 	if err != nil {
 		bp.Error = "the mesh OpenSCAD built cannot be read: " + strings.TrimPrefix(err.Error(), path.Base(f.path)+": ")
 		return bp, nil

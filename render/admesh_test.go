@@ -210,12 +210,7 @@ func TestGeneratedTopology(t *testing.T) {
 // meshes do) changes nothing.
 func TestTopologyPasses(t *testing.T) {
 	for _, path := range corpusFiles(t)[:12] {
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := ReadMesh(f, path, Limits{})
-		f.Close()
+		m, err := readMeshFile(t, path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,8 +31,8 @@ func RenderFile(f *os.File, name string, size int, lim Limits) (*image.RGBA, err
 func (k Kind) RenderFile(f *os.File, name string, size int, lim Limits) (*image.RGBA, error) {
 	lim = lim.withDefaults()
 	if k == KindSTL {
-		if img, ok := renderBinaryFile(f, size, lim); ok {
-			return img, nil
+		if img, ok, err := renderBinaryFile(f, name, size, lim); ok {
+			return img, err
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("read %s: %w", name, err)
@@ -48,27 +48,27 @@ func (k Kind) RenderFile(f *os.File, name string, size int, lim Limits) (*image.
 // renderBinaryFile draws f when it is a well-formed binary STL file within
 // lim; ok is false for anything else, which the caller reads the usual
 // way (to draw it, or to report what is wrong).
-func renderBinaryFile(f *os.File, size int, lim Limits) (img *image.RGBA, ok bool) {
+func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image.RGBA, ok bool, err error) {
 	if size == 0 {
 		size = DefaultPreviewSize
 	}
 	if size < MinPreviewSize || size > MaxPreviewSize {
-		return nil, false
+		return nil, false, nil
 	}
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() || st.Size() > lim.MaxBytes {
-		return nil, false
+		return nil, false, nil
 	}
 	head := make([]byte, min(512, st.Size()))
 	if n, err := f.ReadAt(head, 0); n < len(head) || err != nil && err != io.EOF {
-		return nil, false
+		return nil, false, nil
 	}
 	if len(head) < binaryHeaderSize+binaryFacetSize || isASCII(head) {
-		return nil, false
+		return nil, false, nil
 	}
 	count := int64(binary.LittleEndian.Uint32(head[80:]))
 	if count == 0 || count > lim.MaxTriangles || binaryHeaderSize+binaryFacetSize*count > st.Size() {
-		return nil, false
+		return nil, false, nil
 	}
 	nt := int(count)
 	workers := 1
@@ -78,7 +78,7 @@ func renderBinaryFile(f *os.File, size int, lim Limits) (img *image.RGBA, ok boo
 	// The reference point of the area check, as ReadMesh takes it.
 	var first [3]stl.Vec3
 	if !decodeFacets(head[binaryHeaderSize:binaryHeaderSize+binaryFacetSize], first[:]) {
-		return nil, false
+		return nil, false, nil
 	}
 	ref := [3]float64{float64(first[0][0] + 0), float64(first[0][1] + 0), float64(first[0][2] + 0)}
 
@@ -98,7 +98,7 @@ func renderBinaryFile(f *os.File, size int, lim Limits) (img *image.RGBA, ok boo
 		ext[h] = e
 	})
 	if bad[0] || bad[1] || !area[0] && !area[1] {
-		return nil, false
+		return nil, false, nil
 	}
 	e := ext[0]
 	if workers == 2 {
@@ -107,6 +107,7 @@ func renderBinaryFile(f *os.File, size int, lim Limits) (img *image.RGBA, ok boo
 	r.fitExtent(e)
 	// Second pass: draw.
 	r.newFrames()
+	works := r.newWorks(lim)
 	parallel(workers, func(h int) {
 		var buf []byte
 		verts := make([]stl.Vec3, 3*fileChunk)
@@ -116,15 +117,19 @@ func renderBinaryFile(f *os.File, size int, lim Limits) (img *image.RGBA, ok boo
 				break // the file changed under us: read it the usual way
 			}
 			vertices(buf, verts[:3*n])
-			r.drawFacets(r.frames[h], verts, nil, 0, n)
+			r.drawFacets(r.frames[h], verts, nil, 0, n, works[h])
 		}
 	})
 	if bad[0] || bad[1] {
-		return nil, false
+		return nil, false, nil
+	}
+	if err := budgetSpent(name, nt, lim, works); err != nil {
+		r.done()
+		return nil, true, err
 	}
 	img = r.resolve(size, ssFor(size))
 	r.done()
-	return img, true
+	return img, true, nil
 }
 
 // readFacetsAt reads n facets from facet t on into buf (grown as needed);

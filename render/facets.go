@@ -24,6 +24,7 @@ type vertexSink interface {
 // measured: all a preview needs. A 1M-facet part takes 36 MB. It is
 // read-only and safe for concurrent use.
 type Facets struct {
+	lim  Limits // the budget it is drawn within
 	name string
 	v    []float32 // nine coordinates per facet
 }
@@ -42,8 +43,11 @@ func readFacets(k Kind, r io.Reader, name string, lim Limits) (*Facets, error) {
 	if _, err := decode(k, r, name, lim, fb, false); err != nil {
 		return nil, err
 	}
+	if err := lim.stopped(name); err != nil {
+		return nil, err
+	}
 	endLargeSlice(fb.v)
-	return &Facets{name: name, v: fb.v}, nil
+	return &Facets{lim: lim, name: name, v: fb.v}, nil
 }
 
 // Name returns the file name the facets were read as.

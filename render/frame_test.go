@@ -20,7 +20,7 @@ func TestFramesReused(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		r := newRaster(3*128, workers)
 		r.fit(big.verts)
-		r.draw(big.verts, big.tris)
+		r.draw(big.verts, big.tris, Limits{})
 		r.resolve(128, 3)
 		r.done()
 		again, err := small.Render(128)
@@ -54,7 +54,7 @@ func TestRunsLikeSamples(t *testing.T) {
 					r := newRaster(3*size, workers)
 					r.wideFrom = wide
 					r.fit(m.verts)
-					r.draw(m.verts, m.tris)
+					r.draw(m.verts, m.tris, Limits{})
 					pix[k] = r.resolve(size, 3).Pix
 					r.done()
 				}

@@ -126,7 +126,7 @@ func FuzzReadMesh(f *testing.F) {
 		r := newRaster(3*32, 1)
 		r.wideFrom = 1 << 40
 		r.fit(m.verts)
-		r.draw(m.verts, m.tris)
+		r.draw(m.verts, m.tris, Limits{})
 		c := r.resolve(32, 3)
 		r.done()
 		if !bytes.Equal(a.Pix, c.Pix) {

@@ -74,7 +74,13 @@ func (k Kind) Decode(r io.Reader, name string, lim Limits, sw stl.Writer) (Decod
 
 // decode streams the facets of a file of kind k into sw: the one place
 // that asks the kind. Without hashing, Decoded.SHA256 is left empty.
-func decode(k Kind, r io.Reader, name string, lim Limits, sw stl.Writer, hashing bool) (Decoded, error) {
+//
+// It is also where every kind meets the time budget: the reader reads
+// through lim.withContext, so a reader that stops at its input's errors
+// stops when the budget ends (see budget.go).
+func decode(k Kind, r io.Reader, name string, lim Limits, sw stl.Writer, hashing bool) (d Decoded, err error) {
+	r = lim.withContext(r)
+	defer func() { err = lim.timedOut(name, err) }()
 	switch k {
 	case Kind3MF:
 		return decode3MF(r, name, lim, sw)

@@ -14,6 +14,7 @@ import (
 // closed part takes about 18 MB. A Mesh is read-only and safe for
 // concurrent use.
 type Mesh struct {
+	lim   Limits // the budget its preview is drawn within
 	name  string
 	verts []stl.Vec3
 	tris  []int32 // three indices per facet, in file order
@@ -45,6 +46,9 @@ func readMesh(k Kind, r io.Reader, name string, lim Limits, mode meshMode) (*Mes
 	if err != nil {
 		return nil, err
 	}
+	if err := lim.stopped(name); err != nil {
+		return nil, err
+	}
 	nverts, verts, tris := b.finish(mode != meshNoVerts)
 	if lim.OneShot && len(tris) > 1<<20 {
 		// Hand the welding tables back to the system before topology
@@ -55,7 +59,7 @@ func readMesh(k Kind, r io.Reader, name string, lim Limits, mode meshMode) (*Mes
 		// pointers.
 		debug.FreeOSMemory()
 	}
-	m := &Mesh{name: name, verts: verts, tris: tris}
+	m := &Mesh{lim: lim, name: name, verts: verts, tris: tris}
 	p := &m.part
 	p.Triangles = d.Triangles
 	p.Format = d.Format
@@ -72,12 +76,18 @@ func readMesh(k Kind, r io.Reader, name string, lim Limits, mode meshMode) (*Mes
 	if p.Area == 0 {
 		return nil, malformed(name, -1, 0, "all %d facets are degenerate (zero area)", d.Triangles)
 	}
+	if err := lim.stopped(name); err != nil {
+		return nil, err
+	}
 	topo := measureTopology(nverts, m.tris, defaultPassEdges)
 	p.Watertight = topo.watertight
 	p.Shells = topo.shells
 	p.Degenerate = topo.degenerate
 	p.OpenEdges = topo.openEdges
 	p.NonManifoldEdges = topo.nonManifold
+	if err := lim.stopped(name); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 

@@ -86,14 +86,17 @@ func NewPlate(width, depth, height float64, size int) (*Plate, error) {
 // transform holds R row by row and then T (as a 3MF build item's matrix,
 // transposed). Geometry beyond the picture's frame is pressed onto its
 // edge, and heights are kept between the bed and the plate's height.
+// Drawing stays within the budget of the limits the part was read with
+// (budget.go): past it, or once their context ends, the rest of the part
+// is left out of the picture.
 func (p *Plate) Draw(f *Facets, transform [12]float64) {
 	v := p.place(f.vertices(), transform)
-	p.r.drawFacets(p.r.frames[0], v, nil, 0, len(v)/3)
+	p.r.drawFacets(p.r.frames[0], v, nil, 0, len(v)/3, p.r.newWorks(f.lim)[0])
 }
 
 // DrawMesh adds a part as Draw does, from its mesh.
 func (p *Plate) DrawMesh(m *Mesh, transform [12]float64) {
-	p.r.drawFacets(p.r.frames[0], p.place(m.verts, transform), m.tris, 0, len(m.tris)/3)
+	p.r.drawFacets(p.r.frames[0], p.place(m.verts, transform), m.tris, 0, len(m.tris)/3, p.r.newWorks(m.lim)[0])
 }
 
 // place returns src moved by transform into the plate's frame.

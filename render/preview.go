@@ -70,17 +70,19 @@ func writePNG(w io.Writer, name string, size int, render func(int) (*image.RGBA,
 // pixels, the same as Facets.Render on the same file. It uses every core,
 // sharing one copy of the mesh.
 func (m *Mesh) Render(size int) (*image.RGBA, error) {
-	return render(m.name, size, m.verts, m.tris)
+	return render(m.name, size, m.verts, m.tris, m.lim)
 }
 
 // Render draws the facets as Mesh.Render draws the mesh of the same file.
 func (f *Facets) Render(size int) (*image.RGBA, error) {
-	return render(f.name, size, f.vertices(), nil)
+	return render(f.name, size, f.vertices(), nil, f.lim)
 }
 
 // render draws the facets tris (three vertex indices each) of verts, or,
-// when tris is nil, the facets made of each three vertices in turn.
-func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA, error) {
+// when tris is nil, the facets made of each three vertices in turn, within
+// lim's budget (see budget.go).
+func render(name string, size int, verts []stl.Vec3, tris []int32, lim Limits) (*image.RGBA, error) {
+	lim = lim.withDefaults()
 	if size == 0 {
 		size = DefaultPreviewSize
 	}
@@ -101,7 +103,11 @@ func render(name string, size int, verts []stl.Vec3, tris []int32) (*image.RGBA,
 	}
 	r := newRaster(size*ss, workers)
 	r.fit(verts)
-	r.draw(verts, tris)
+	works := r.draw(verts, tris, lim)
+	if err := budgetSpent(name, nt, lim, works); err != nil {
+		r.done()
+		return nil, err
+	}
 	img := r.resolve(size, ss)
 	r.done()
 	return img, nil
@@ -246,15 +252,17 @@ func (r *raster) fitExtent(e extent) {
 // on the number of workers. Facets that cannot cover a sample are left
 // out early: degenerate ones and the many that fall between sample
 // centres when a big mesh is drawn small.
-func (r *raster) draw(verts []stl.Vec3, tris []int32) {
+func (r *raster) draw(verts []stl.Vec3, tris []int32, lim Limits) []*work {
 	nt := len(verts) / 3
 	if tris != nil {
 		nt = len(tris) / 3
 	}
 	r.newFrames()
+	works := r.newWorks(lim)
 	parallel(r.workers, func(h int) {
-		r.drawFacets(r.frames[h], verts, tris, nt*h/r.workers, nt*(h+1)/r.workers)
+		r.drawFacets(r.frames[h], verts, tris, nt*h/r.workers, nt*(h+1)/r.workers, works[h])
 	})
+	return works
 }
 
 // newFrames takes one empty frame per worker. Zeroed, a frame is empty:
@@ -277,13 +285,16 @@ func (r *raster) done() {
 
 // drawFacets rasterises facets from to to (of tris over verts, or of
 // verts three by three when tris is nil) into fr.
-func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to int) {
+func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to int, w *work) {
 	const one = 1 << subBits
 	const halfS = one / 2
 	last := int64(r.n - 1)
 	facing := uint16(shadeGrid/2*shadeGrid + shadeGrid/2)
 	m := r.view // a copy the compiler can keep in registers
-	for t := from; t < to; t++ {
+	for t := from; t < to && !w.stop; t++ {
+		if t&(checkFacets-1) == 0 && w.cancelled() {
+			return
+		}
 		var a, b, c *stl.Vec3
 		if tris != nil {
 			a, b, c = &verts[tris[3*t]], &verts[tris[3*t+1]], &verts[tris[3*t+2]]
@@ -338,6 +349,15 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 			x1, y1, x2, y2 = x2, y2, x1, y1
 			z1, z2 = z2, z1
 			area = -area
+		}
+		// The work budget: the samples this facet's extent tests. Past a
+		// few pictures' worth, exact duplicates (which change no sample:
+		// a sample keeps the larger value) are dropped first.
+		if w.dup != nil && w.dup.seen(drawnFacet{x0, y0, x1, y1, x2, y2, z0, z1, z2, cell}) {
+			continue
+		}
+		if !w.spend((maxX - minX + 1) * (maxY - minY + 1)) {
+			return
 		}
 		// Rasterise with exact integer edge functions and a tie rule, so
 		// facets sharing an edge leave no cracks. Sample (i, j) sits at

@@ -234,7 +234,7 @@ func TestWorkersDrawAlike(t *testing.T) {
 		for w := 1; w <= 2; w++ {
 			r := newRaster(3*128, w)
 			r.fit(m.verts)
-			r.draw(m.verts, m.tris)
+			r.draw(m.verts, m.tris, Limits{})
 			img := r.resolve(128, 3)
 			drawn := 0
 			for y := range 128 {

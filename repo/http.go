@@ -456,10 +456,14 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// noCache marks a git answer as one no cache keeps: refs and packs change
+// with every push, and those of a private project are for its readers
+// only ("private": a shared cache may otherwise keep an answer to a request
+// with credentials when told must-revalidate).
 func noCache(h http.Header) {
 	h.Set("Expires", "Fri, 01 Jan 1980 00:00:00 GMT")
 	h.Set("Pragma", "no-cache")
-	h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
+	h.Set("Cache-Control", "private, no-cache, max-age=0, must-revalidate")
 }
 
 // gitProtocol returns the Git-Protocol header (e.g. "version=2") when it

@@ -106,3 +106,24 @@ func (s *Server) SetHead(ctx context.Context, p store.Project, branch string) er
 	}
 	return s.store.SetDefaultBranch(ctx, p.ID, branch)
 }
+
+// CreateRepository makes a new, empty project with its bare repository
+// and the given visibility (a mirror, whose refs come from elsewhere).
+// The owner must exist; a clash returns an error wrapping store.ErrExists.
+func (s *Server) CreateRepository(ctx context.Context, owner, project, visibility string) (store.Project, error) {
+	u, err := s.store.UserByName(ctx, owner)
+	if err != nil {
+		return store.Project{}, fmt.Errorf("create project %s/%s: owner: %w", owner, project, err)
+	}
+	p, err := s.create(ctx, u.Name, project)
+	if err != nil {
+		return store.Project{}, err
+	}
+	if visibility != store.Private {
+		if err := s.store.SetVisibility(ctx, p.ID, visibility); err != nil {
+			return p, err
+		}
+		p.Visibility = visibility
+	}
+	return p, nil
+}

@@ -15,7 +15,7 @@ const MaxNameLen = 100
 // reservedOwners are first URL segments the server's own pages and APIs use,
 // so no user may take them as a name. Compared without regard to case.
 var reservedOwners = []string{
-	"about", "admin", "api", "assets", "blob", "explore", "favicon.ico", "git",
+	"about", "admin", "ap", "api", "assets", "blob", "explore", "favicon.ico", "git",
 	"healthz", "help", "internal", "invite", "login", "logout", "metrics", "new", "oembed", "oidc", "organisations",
 	"organizations", "orgs", "previews", "projects", "projects.atom", "raw", "robots.txt", "search", "settings", "signup",
 	"sitemap.xml", "static", "ui", "user", "users",

@@ -249,6 +249,7 @@ type settingsView struct {
 	Identities  []store.Identity
 	Memberships []store.Membership
 	OIDC        string
+	OIDCIssuer  string // the configured provider's issuer: its identities show its name
 	InviteURL   string
 }
 
@@ -286,6 +287,9 @@ func (u *UI) renderSettings(c echo.Context, s *auth.Signed, status int, v settin
 		return u.fail(c, err)
 	}
 	v.User, v.CSRF, v.MinPassword, v.OIDC, v.Current = usr, u.web.CSRFToken(c), auth.MinPasswordLen, u.oidcLabel, s.Session.ID
+	if u.oidc != nil {
+		v.OIDCIssuer = u.oidc.Issuer()
+	}
 	switch v.Tab {
 	case "tokens":
 		v.Tokens, err = u.store.Tokens(ctx, usr.Name)

@@ -91,15 +91,17 @@ type gate struct {
 	done   <-chan struct{}
 }
 
-func (g *gate) Measure(r io.Reader, name string, png, mesh io.Writer) (render.Part, error) {
+func (g *gate) Measure(ctx context.Context, r io.Reader, name string, png, mesh io.Writer) (render.Part, error) {
 	if g.calls.Add(1) > g.allow {
 		select {
 		case <-g.opened:
 		case <-g.done:
 			return render.Part{}, fmt.Errorf("test over")
+		case <-ctx.Done():
+			return render.Part{}, ctx.Err()
 		}
 	}
-	return g.inner.Measure(r, name, png, mesh)
+	return g.inner.Measure(ctx, r, name, png, mesh)
 }
 
 // bigSite is the pages (ui) over a real store, blob storage, search index

@@ -143,9 +143,9 @@ func (u *UI) raw(c echo.Context) error {
 // branch or tag be revalidated.
 func setFileCaching(hd http.Header, l *located) {
 	if _, ok := hashOf(l.Ref); ok {
-		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+		hd.Set("Cache-Control", cacheControl(!l.P.Row.Private(), "max-age=31536000, immutable"))
 	} else {
-		hd.Set("Cache-Control", "public, max-age=0, must-revalidate")
+		hd.Set("Cache-Control", cacheControl(!l.P.Row.Private(), "max-age=0, must-revalidate"))
 	}
 }
 
@@ -331,7 +331,8 @@ func (u *UI) previewByHash(c echo.Context) error {
 	key := "previews/" + sha + "/" + file
 	// Served only when a project the viewer may read holds the part
 	// (public ones come first, so the usual answer costs one query).
-	if ok, err := u.previewReadable(c, "previews/"+sha+"/"+strconv.Itoa(catalogPreviewSize)+".png"); err != nil {
+	ok, public, err := u.previewReadable(c, "previews/"+sha+"/"+strconv.Itoa(catalogPreviewSize)+".png")
+	if err != nil {
 		return u.fail(c, err)
 	} else if !ok {
 		return u.fail(c, notFound("No such preview."))
@@ -345,7 +346,7 @@ func (u *UI) previewByHash(c echo.Context) error {
 	}
 	defer rc.Close()
 	hd := c.Response().Header()
-	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	hd.Set("Cache-Control", cacheControl(public, "max-age=31536000, immutable"))
 	hd.Set("ETag", `"`+sha+"-"+strings.TrimSuffix(file, ".png")+`"`)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if httpcache.Match(c.Request().Header.Get("If-None-Match"), hd.Get("ETag")) {
@@ -365,28 +366,39 @@ const catalogPreviewSize = 512
 
 // previewReadable reports whether the viewer may read a project whose
 // catalogue holds the preview recorded under key.
-func (u *UI) previewReadable(c echo.Context, key string) (bool, error) {
+func (u *UI) previewReadable(c echo.Context, key string) (readable, public bool, err error) {
 	ctx := c.Request().Context()
 	ps, err := u.store.PreviewProjects(ctx, key, 50)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if len(ps) == 0 {
-		return false, nil
+		return false, false, nil
 	}
 	if !ps[0].Private() {
-		return true, nil
+		return true, true, nil
 	}
 	v, err := u.viewer(c)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	for _, p := range ps {
 		if ok, err := u.access.Can(ctx, v, access.Read, p); err != nil || ok {
-			return ok, err
+			return ok, false, err
 		}
 	}
-	return false, nil
+	return false, false, nil
+}
+
+// cacheControl is the Cache-Control of an answer about a project: cc
+// after "public" when anyone may read it, after "private" when not, so
+// that no shared cache (a proxy, a CDN) ever keeps what only some may
+// read.
+func cacheControl(public bool, cc string) string {
+	if public {
+		return "public, " + cc
+	}
+	return "private, " + cc
 }
 
 // preview redirects /{owner}/{project}/preview/{ref}/{path}.png to the
@@ -426,7 +438,7 @@ func (u *UI) preview(c echo.Context) error {
 	if dest == "" {
 		return u.fail(c, notFound("%s has no preview: %s", path.Base(p), bp.Error))
 	}
-	c.Response().Header().Set("Cache-Control", "public, max-age=60")
+	c.Response().Header().Set("Cache-Control", cacheControl(!l.P.Row.Private(), "max-age=60"))
 	return c.Redirect(http.StatusFound, dest)
 }
 
@@ -470,7 +482,7 @@ func (u *UI) mesh(c echo.Context) error {
 	}
 	defer rc.Close()
 	hd := c.Response().Header()
-	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	hd.Set("Cache-Control", cacheControl(!l.P.Row.Private(), "max-age=31536000, immutable"))
 	hd.Set("ETag", `"mesh-`+key+`"`)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Content-Disposition", `attachment; filename="`+strings.TrimSuffix(path.Base(l.Path), path.Ext(l.Path))+`.stl"`)

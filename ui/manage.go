@@ -74,7 +74,14 @@ func (u *UI) manageLink(c echo.Context) []byte {
 	if ok, err := u.access.Can(c.Request().Context(), v, access.Manage, p); err != nil || !ok {
 		return nil
 	}
-	return []byte(`<a class="button" href="/` + template.HTMLEscapeString(p.Owner) + "/" + template.HTMLEscapeString(p.Name) + `/settings">Settings</a>`)
+	link := `<a class="button" href="/` + template.HTMLEscapeString(p.Owner) + "/" + template.HTMLEscapeString(p.Name) + `/settings">Settings</a>`
+	if u.network != nil && u.web != nil {
+		if _, err := u.store.MirrorOf(c.Request().Context(), p.ID); err == nil {
+			link += `<form class="inline" method="post" action="/` + template.HTMLEscapeString(p.Owner) + "/" + template.HTMLEscapeString(p.Name) + `/mirror/refresh">` +
+				`<input type="hidden" name="_csrf" value="` + template.HTMLEscapeString(u.web.CSRFToken(c)) + `"><button type="submit">Refresh mirror</button></form>`
+		}
+	}
+	return []byte(link)
 }
 
 type ownerView struct {

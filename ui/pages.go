@@ -95,6 +95,7 @@ func (u *UI) projectCard(ctx context.Context, p store.Project) (projectCard, err
 // searchView is the search page: the query, its hits and facets, and the
 // links to narrow, widen or page.
 type searchView struct {
+	Network    bool // federated search is available (scope=network)
 	Query      search.Query
 	Values     url.Values
 	Result     search.Result
@@ -172,7 +173,10 @@ func (u *UI) searchPage(c echo.Context) error {
 		}
 		return u.fail(c, badRequest("Bad search."))
 	}
-	v := searchView{Query: q, Values: vals, Available: u.index != nil}
+	if vals.Get("scope") == "network" && u.network != nil && u.index != nil {
+		return u.networkSearchPage(c, q)
+	}
+	v := searchView{Query: q, Values: vals, Available: u.index != nil, Network: u.network != nil}
 	for _, k := range []string{"kind", "project", "license", "category", "max_x", "max_y", "max_z", "min_volume", "max_volume"} {
 		if vals.Get(k) != "" {
 			v.Filtered = true
@@ -413,15 +417,23 @@ func isCommitID(s string) bool {
 // PostgreSQL, a round trip) twice per request.
 func (u *UI) versions(ctx context.Context) (string, error) {
 	u.versionsMu.Lock()
-	defer u.versionsMu.Unlock()
-	if time.Since(u.versionsAt) < 250*time.Millisecond {
-		return u.versionsSeen, nil
+	if time.Since(u.versionsAt) < 250*time.Millisecond || (u.versionsReading && u.versionsSeen != "") {
+		// Fresh, or one request is reading newer ones: the others keep
+		// serving from the last ones rather than queue behind the store.
+		v := u.versionsSeen
+		u.versionsMu.Unlock()
+		return v, nil
 	}
+	u.versionsReading = true
+	u.versionsMu.Unlock()
 	projects, err := u.store.ProjectsVersion(ctx)
-	if err != nil {
-		return "", err
+	var catalog string
+	if err == nil {
+		catalog, err = u.store.CatalogVersion(ctx)
 	}
-	catalog, err := u.store.CatalogVersion(ctx)
+	u.versionsMu.Lock()
+	defer u.versionsMu.Unlock()
+	u.versionsReading = false
 	if err != nil {
 		return "", err
 	}
@@ -446,6 +458,21 @@ func (u *UI) scope(c echo.Context) (access.Scope, string, error) {
 	}
 	c.Set(scopeKey, s)
 	return s, s.Key(), nil
+}
+
+// mirrorKey names what the mirror banner shows, for the page cache.
+func mirrorKey(m *store.Mirror) string {
+	if m == nil {
+		return ""
+	}
+	var checked, changed string
+	if m.Checked != nil {
+		checked = m.Checked.String()
+	}
+	if m.Changed != nil {
+		changed = m.Changed.String()
+	}
+	return m.URL + "|" + checked + "|" + changed + "|" + m.LastError
 }
 
 // scopeKey holds a request's access.Scope once asked.

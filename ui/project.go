@@ -89,10 +89,12 @@ type projectView struct {
 	ReadmePath string
 	ReadmeURL  string
 	CloneURL   string
-	Pending    bool
 	Print      bool // the print page is served
-	Progress   *catalogProgress
-	Totals     struct {
+	// Mirror is set when the project mirrors another repository.
+	Mirror   *store.Mirror
+	Pending  bool
+	Progress *catalogProgress
+	Totals   struct {
 		Parts     int // parts on the branch (catalogued, or files while cataloguing)
 		Triangles int64
 	}
@@ -155,6 +157,11 @@ func (u *UI) project(c echo.Context) error {
 		// Set on the project's settings page: it wins over the README's.
 		v.Meta.Description = p.Row.Description
 	}
+	if m, err := u.store.MirrorOf(ctx, p.Row.ID); err == nil {
+		v.Mirror = &m
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return u.fail(c, err)
+	}
 	branch, head, err := p.Browse.Head()
 	if errors.Is(err, repo.ErrNoRef) {
 		v.Empty = true
@@ -169,7 +176,7 @@ func (u *UI) project(c echo.Context) error {
 	behind := !v.HasMeta || v.Meta.Ref != branch || v.Meta.LatestCommit != head.String()
 	key := ""
 	if !behind || !v.Pending {
-		key = fmt.Sprintf("project:%s:%s:%s:%q:%s:%s:%s:%s:%d:%d:%d:%s:%d:%q:%q", p.Full(), p.Row.Updated, p.Row.Visibility, p.Row.Description, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL, v.Page, v.Query, v.Folder)
+		key = fmt.Sprintf("project:%s:%s:%s:%q:%s:%s:%s:%s:%d:%d:%d:%s:%d:%q:%q:%s", p.Full(), p.Row.Updated, p.Row.Visibility, p.Row.Description, branch, head, v.Meta.CatalogUpdate, v.Meta.State, v.Meta.PendingJobs, v.Meta.Parts, v.Meta.Failed, v.CloneURL, v.Page, v.Query, v.Folder, mirrorKey(v.Mirror))
 		if hit, err := u.sendCached(c, key); hit {
 			return err
 		}

@@ -23,7 +23,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed with layout.html.
-var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "history", "commit", "error", "login", "signup", "settings", "owner", "projectsettings", "orgwebhooks", "print"}
+var pageNames = []string{"home", "search", "project", "tree", "file", "part", "commits", "history", "commit", "error", "login", "signup", "settings", "owner", "projectsettings", "orgwebhooks", "print", "network", "netsearch"}
 
 // layout is what every page template receives.
 type layout struct {
@@ -45,14 +45,21 @@ func templateFuncs() template.FuncMap {
 		"bytes":      formatBytes,
 		"count":      formatCount,
 		"since":      since,
-		"short":      shortID,
-		"refLabel":   refLabel,
-		"refTitle":   refTitle,
-		"esc":        escapePath,
-		"preview":    previewURL,
-		"partName":   partName,
-		"wbr":        breakable,
-		"add":        func(a, b int) int { return a + b },
+		"sinceptr": func(t *time.Time) string {
+			if t == nil {
+				return "never"
+			}
+			return since(*t)
+		},
+		"short":    shortID,
+		"refLabel": refLabel,
+		"refTitle": refTitle,
+		"esc":      escapePath,
+		"hostOf":   hostOf,
+		"preview":  previewURL,
+		"partName": partName,
+		"wbr":      breakable,
+		"add":      func(a, b int) int { return a + b },
 		// viewerSlot marks where sendPage puts the account bar (html/template
 		// drops comments written in a template, not those it is given).
 		"viewerSlot": func() template.HTML { return template.HTML(viewerMarker) },
@@ -197,7 +204,13 @@ func (u *UI) pageHeaders(c echo.Context) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", u.static.csp)
 	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", "no-cache")
+		// A signed-in viewer's page may show private projects (home,
+		// search, owner pages): no shared cache keeps it.
+		if v, err := u.viewer(c); err == nil && !v.Anonymous() {
+			h.Set("Cache-Control", "private, no-cache")
+		} else {
+			h.Set("Cache-Control", "no-cache")
+		}
 	}
 	// The account bar differs by who is signed in (sendCached and
 	// sendPage both come here: say it once).

@@ -71,6 +71,9 @@ type Options struct {
 	// Projects applies project settings; without it there is no settings
 	// page.
 	Projects ProjectAdmin
+	// Network is the network of servers (follows, mirrors, federated
+	// search, moderation); without it there are no such pages.
+	Network Network
 	// Planner makes print plans; nil leaves the print pages out.
 	Planner *print.Planner
 	// OIDC signs people in with an OpenID Connect provider; nil offers
@@ -101,15 +104,17 @@ type UI struct {
 
 	web          *auth.Web
 	admin        ProjectAdmin
+	network      Network
 	registration string
 	oidc         *auth.OIDC
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
 	// planner makes print plans (print.go); nil without print pages.
 	planner *print.Planner
 
-	versionsMu   sync.Mutex // guards versionsSeen and versionsAt (see versions)
-	versionsSeen string
-	versionsAt   time.Time
+	versionsMu      sync.Mutex // guards the three below (see versions)
+	versionsSeen    string
+	versionsAt      time.Time
+	versionsReading bool // one request is reading them from the store
 
 	archives  ArchiveLimits
 	archiving chan struct{} // one token per archive being built
@@ -151,6 +156,7 @@ func New(opt Options) (*UI, error) {
 
 		web:          opt.Web,
 		admin:        opt.Projects,
+		network:      opt.Network,
 		registration: opt.Registration,
 	}
 	if opt.OIDC != nil && opt.Web != nil {
@@ -222,6 +228,7 @@ func (u *UI) Register(e *echo.Echo) {
 	e.HEAD("/:owner/:project/mesh/*", u.pooled(u.mesh))
 	get("/:owner/:project/archive/*", u.archive)
 	u.registerAccount(e)
+	u.registerNetwork(e)
 	u.registerManage(e)
 	if u.planner != nil {
 		page("/:owner/:project/print", u.printPage)
@@ -366,6 +373,12 @@ func (u *UI) openProjectFor(c echo.Context, a access.Action) (*projectRef, error
 		return nil, notFound("No project %s/%s.", owner, name)
 	case access.SignIn, access.Forbid:
 		return nil, &httpError{http.StatusForbidden, "You may not do this to " + row.FullName() + "."}
+	}
+	if row.Private() {
+		// Whatever the handler answers about a private project, no
+		// shared cache keeps it (handlers that set their own
+		// Cache-Control use cacheControl).
+		c.Response().Header().Set("Cache-Control", "private, no-cache")
 	}
 	return u.openRow(c, row)
 }

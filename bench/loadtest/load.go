@@ -62,7 +62,7 @@ func rollingRestart(ctx context.Context, r *runner, s *site, start, deadline tim
 // runLoad runs the browsers and the git clients for cfg.duration while
 // scraping /metrics, and returns once every client has finished its last
 // operation.
-func runLoad(ctx context.Context, r *runner, s *site, cfg config, rec *recorder) loadResult {
+func runLoad(ctx context.Context, r *runner, s *site, cfg config, rec *recorder, h *hostile) loadResult {
 	tr := &http.Transport{MaxIdleConns: cfg.browsers + 8, MaxIdleConnsPerHost: cfg.browsers + 8, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: time.Minute}
@@ -91,6 +91,11 @@ func runLoad(ctx context.Context, r *runner, s *site, cfg config, rec *recorder)
 	if cfg.rolling {
 		wg.Add(1)
 		go func() { defer wg.Done(); restarts = rollingRestart(ctx, r, s, start, deadline) }()
+	}
+	if h != nil {
+		r.Logf("hostile client: tree bombs, pathological parts, %d slow connections", h.slow)
+		wg.Add(1)
+		go func() { defer wg.Done(); h.run(ctx, deadline, s) }()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

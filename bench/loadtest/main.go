@@ -44,6 +44,8 @@ type config struct {
 	cluster  bool // three nodes behind HAProxy
 	rolling  bool // restart each node in turn during the load
 	latency  bool // count the latency targets
+	hostile  bool
+	slow     int
 }
 
 func main() {
@@ -56,6 +58,8 @@ func main() {
 	flag.Int64Var(&cfg.seed, "seed", 1, "seed of the synthetic parts and of every client's choices")
 	flag.DurationVar(&cfg.think, "think", time.Second, "mean pause of a browser between two clicks (uniform from 0 to twice this; 0: none)")
 	flag.IntVar(&cfg.nice, "git-nice", 10, "niceness of the load generator's own git processes, which on loopback share the server's CPU (remote clients would not); 0: none")
+	flag.BoolVar(&cfg.hostile, "hostile", true, "run a hostile client beside the others: a tree-bomb push every 5 s, a push of parts that cost a previewer facets × pixels, and -slow-clients slowloris connections")
+	flag.IntVar(&cfg.slow, "slow-clients", 32, "slow connections the hostile client holds at once (half dribbling headers, half LFS request bodies)")
 	flag.DurationVar(&cfg.setupFor, "setup-timeout", 30*time.Minute, "longest wait for the catalog to index everything before the load")
 	flag.BoolVar(&cfg.cluster, "cluster", false, "run three nodes on PostgreSQL and S3 behind HAProxy (deploy/haproxy.cfg) instead of one server; every client goes through the balancer")
 	flag.BoolVar(&cfg.rolling, "rolling", false, "with -cluster: restart the nodes one after the other during the load (SIGTERM, drain, start), as an upgrade does")
@@ -65,8 +69,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "loadtest: unexpected argument %q (flags only; see -h)\n", flag.Arg(0))
 		os.Exit(2)
 	}
-	if cfg.duration <= 0 || cfg.browsers < 0 || cfg.gitters < 0 || cfg.parts < 0 || cfg.think < 0 || cfg.nice < 0 || cfg.nice > 19 {
-		fmt.Fprintln(os.Stderr, "loadtest: -duration must be positive and -browsers, -gitters, -parts, -think not negative, -git-nice from 0 to 19")
+	if cfg.duration <= 0 || cfg.browsers < 0 || cfg.gitters < 0 || cfg.parts < 0 || cfg.think < 0 || cfg.nice < 0 || cfg.nice > 19 || cfg.slow < 0 {
+		fmt.Fprintln(os.Stderr, "loadtest: -duration must be positive and -browsers, -gitters, -parts, -think, -slow-clients not negative, -git-nice from 0 to 19")
 		os.Exit(2)
 	}
 	if cfg.rolling && !cfg.cluster {
@@ -105,9 +109,18 @@ func run(ctx context.Context, r *runner, cfg config) int {
 	}
 	r.Logf("set-up took %s", time.Since(start).Round(time.Second))
 
+	var h *hostile
+	if cfg.hostile {
+		r.Logf("hostile client: building a tree bomb and pathological parts")
+		h = newHostile(r, s, cfg.slow)
+	}
 	rec := newRecorder()
-	load := runLoad(ctx, r, s, cfg, rec)
-	return report(r, s, cfg, rec, load)
+	load := runLoad(ctx, r, s, cfg, rec, h)
+	if h != nil {
+		r.Logf("waiting for the catalog to finish the hostile push")
+		h.finish(ctx, s, 3*time.Minute)
+	}
+	return report(r, s, cfg, rec, load, h)
 }
 
 // seeded returns a random source for client i, the same for the same seed.

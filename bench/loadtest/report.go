@@ -14,11 +14,15 @@ import (
 const (
 	pageP99Goal   = 200 * time.Millisecond
 	searchP99Goal = 200 * time.Millisecond
+	// slowHeldGoal bounds how long a slow client keeps a connection: the
+	// server's read limits are 30 s (headers; a body falling behind its
+	// minimum rate), with margin for a busy machine.
+	slowHeldGoal = 90 * time.Second
 )
 
 // report prints the figures and the targets and returns the exit status:
 // 0 when every target is met, 1 otherwise.
-func report(r *runner, s *site, cfg config, rec *recorder, load loadResult) int {
+func report(r *runner, s *site, cfg config, rec *recorder, load loadResult, h *hostile) int {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 
@@ -150,6 +154,23 @@ func report(r *runner, s *site, cfg config, rec *recorder, load loadResult) int 
 	}
 	if serverFiveXX >= 0 {
 		targets = append(targets, target{"5xx answers counted by the server (/metrics)", strconv.Itoa(serverFiveXX), "0", serverFiveXX == 0})
+	}
+	if h != nil {
+		h.mu.Lock()
+		fmt.Printf("### Hostile client\n\n")
+		fmt.Printf("- Tree-bomb pushes (10 entries nested 6 deep: a million paths in seven objects): %d, refused at the door naming --max-push-paths: %d. git said to the first:\n\n```\n%s\n```\n\n", h.bombPushes, h.bombRefused, clip(strings.TrimSpace(h.bombOutput), 600))
+		fmt.Printf("- Slow connections (%d at a time, half sending a header line every 3 s, half an LFS batch body a byte a second): %d opened, %d closed by the server, the longest open for %s.\n", h.slow, h.slowOpened, h.slowCut, h.slowHeld.Round(100*time.Millisecond))
+		heavy := h.heavyResult
+		if h.heavyErr != "" {
+			heavy = h.heavyErr
+		}
+		fmt.Printf("- Pathological parts (2,000 and 8,000 facets each covering half the picture, two files of a million copies of one such facet): %s.\n\n", heavy)
+		targets = append(targets,
+			target{"tree-bomb pushes refused at the door, limit named", fmt.Sprintf("%d of %d", h.bombRefused, h.bombPushes), "all", h.bombPushes > 0 && h.bombRefused == h.bombPushes},
+			target{"longest a slow client held a connection", h.slowHeld.Round(time.Second).String(), "< " + slowHeldGoal.String(), h.slowHeld < slowHeldGoal && (h.slow == 0 || h.slowOpened > 0)},
+			target{"pathological parts: over budget fail alone, copies catalogued", map[bool]string{true: "yes", false: "no"}[h.heavyMet], "yes", h.heavyMet},
+		)
+		h.mu.Unlock()
 	}
 	fmt.Printf("### Targets\n\n")
 	rows = nil

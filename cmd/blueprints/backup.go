@@ -106,6 +106,7 @@ blueprints migrate-db).`,
 		fs.String("storage", "fs", "blob storage of the new instance: fs or s3://BUCKET[/PREFIX]")
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		scadFlags(fs)
+		partBudgetFlags(fs)
 		fs.String("pg-restore", "pg_restore", "the pg_restore program, for a PostgreSQL backup")
 		fs.Env("pg-restore", "BLUEPRINTS_PG_RESTORE")
 	},
@@ -124,6 +125,10 @@ func runRestore(fs *cli.Flags, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	node, err := rebuildNode(log, fs)
+	if err != nil {
+		return err
+	}
 	// Verify before anything is made.
 	m, err := backup.Read(args[0])
 	if err != nil {
@@ -173,5 +178,5 @@ func runRestore(fs *cli.Flags, args []string) error {
 	}
 	defer st.Close()
 	say("rebuilding the search index and previews")
-	return rebuildIndex(ctx, log, st, blobs, data, filepath.Join(data, "repos"), unlock, false, false, scadBuilder(log, fs, nil))
+	return rebuildIndex(ctx, log, st, blobs, data, filepath.Join(data, "repos"), unlock, false, false, node)
 }

@@ -52,6 +52,36 @@ type catalogNode struct {
 	// Catalogued, when set, hears of each project catalogued (serve:
 	// the print planner prepares its plan).
 	Catalogued func(project string)
+	// Budget is one part's budget: PartTimeout of time, and MaxOverdraw
+	// for its preview (render.Limits); defaults when zero.
+	PartTimeout time.Duration
+	MaxOverdraw int
+}
+
+// partBudgetFlags declares --part-timeout and --preview-budget and their
+// environment twins (serve and reindex).
+func partBudgetFlags(fs *cli.Flags) {
+	fs.Duration("part-timeout", catalog.DefaultPartTimeout, "time budget of one part (reading, measuring, drawing its preview); a part over it fails alone, with the reason on the project page")
+	fs.Env("part-timeout", "BLUEPRINTS_PART_TIMEOUT")
+	fs.Int("preview-budget", render.DefaultMaxOverdraw, "work budget of one preview, in pictures' worth of samples tested (real parts need up to about 25; a file of overlapping facets each covering the picture needs one per facet)")
+	fs.Env("preview-budget", "BLUEPRINTS_PREVIEW_BUDGET")
+}
+
+// partBudget reads the flags of partBudgetFlags into n.
+func partBudget(fs *cli.Flags, n *catalogNode) error {
+	n.PartTimeout, n.MaxOverdraw = flagGet[time.Duration](fs, "part-timeout"), flagGet[int](fs, "preview-budget")
+	if n.PartTimeout <= 0 || n.MaxOverdraw < 1 {
+		return fmt.Errorf("%w: --part-timeout and --preview-budget must be positive", cli.ErrUsage)
+	}
+	return nil
+}
+
+// rebuildNode is the catalog node of a command that measures everything
+// again (reindex, restore): its OpenSCAD builder and parts' budget, from
+// scadFlags and partBudgetFlags.
+func rebuildNode(log *slog.Logger, fs *cli.Flags) (catalogNode, error) {
+	node := catalogNode{Rebuild: true, SCAD: scadBuilder(log, fs, nil)}
+	return node, partBudget(fs, &node)
 }
 
 // openCatalog takes the data folder's catalog lock and opens the search
@@ -65,6 +95,15 @@ func openCatalog(ctx context.Context, log *slog.Logger, st *store.Store, blobs s
 		return nil, err
 	}
 	return openCatalogAt(ctx, log, st, blobs, reposRoot, filepath.Join(data, "index.bleve"), unlock, nil, n)
+}
+
+// partLimits are the render limits of n's parts.
+func partLimits(n catalogNode) render.Limits {
+	lim := render.DefaultLimits()
+	if n.MaxOverdraw > 0 {
+		lim.MaxOverdraw = n.MaxOverdraw
+	}
+	return lim
 }
 
 // openCatalogAt is openCatalog with the index at indexPath, the data
@@ -87,17 +126,18 @@ func openCatalogAt(ctx context.Context, log *slog.Logger, st *store.Store, blobs
 		indexed = follower.Sync
 	}
 	cat, err := catalog.New(catalog.Deps{
-		Store:      st,
-		Blobs:      blobs,
-		Indexed:    indexed,
-		Node:       n.Node,
-		Lease:      n.Lease,
-		Repos:      reposRoot,
-		Measure:    catalog.RenderMeasurer{Limits: render.DefaultLimits()},
-		SCAD:       n.SCAD,
-		Measured:   measured,
-		Catalogued: n.Catalogued,
-		Logger:     log,
+		Store:       st,
+		Blobs:       blobs,
+		Indexed:     indexed,
+		Node:        n.Node,
+		Lease:       n.Lease,
+		Repos:       reposRoot,
+		Measure:     catalog.RenderMeasurer{Limits: partLimits(n)},
+		PartTimeout: n.PartTimeout,
+		SCAD:        n.SCAD,
+		Measured:    measured,
+		Catalogued:  n.Catalogued,
+		Logger:      log,
 	})
 	if err != nil {
 		index.Close()

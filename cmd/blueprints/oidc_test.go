@@ -209,7 +209,7 @@ func TestOIDCSignIn(t *testing.T) {
 			t.Fatalf("sign in again: %v\n%s", err, b.Describe())
 		}
 		at, linked := read(chromedp.Location()), read(chromedp.Text(".settings table"))
-		if at != srv.URL+"/settings/sign-ins" || !strings.Contains(linked, "grace@example.org") || !strings.Contains(linked, p.URL) {
+		if at != srv.URL+"/settings/sign-ins" || !strings.Contains(linked, "grace@example.org") || !strings.Contains(linked, "Test ID") || !strings.Contains(linked, p.URL) {
 			t.Errorf("signed in again at %s; linked sign-ins: %q", at, linked)
 		}
 		if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/store"
-	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 )
 
@@ -44,6 +43,7 @@ On a terminal it draws a progress bar; otherwise it logs a line per project.`,
 		fs.Env("storage", "BLUEPRINTS_STORAGE")
 		fs.Bool("keep-measurements", false, "reuse the measurements and previews already recorded instead of measuring every file again")
 		scadFlags(fs)
+		partBudgetFlags(fs)
 	},
 	Run: runReindex,
 }
@@ -79,6 +79,10 @@ func runReindex(fs *cli.Flags, args []string) error {
 		level = slog.LevelWarn // the progress bar says the rest
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	node, err := rebuildNode(log, fs)
+	if err != nil {
+		return err
+	}
 
 	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil && flagString(fs, "db") == "" {
 		return fmt.Errorf("data folder %s has no blueprints.db: nothing to reindex (check --data, or --db for PostgreSQL)", data)
@@ -102,14 +106,15 @@ func runReindex(fs *cli.Flags, args []string) error {
 		return err
 	}
 
-	return rebuildIndex(ctx, log, st, blobs, data, reposDir(fs), unlock, keep, tty, scadBuilder(log, fs, nil))
+	return rebuildIndex(ctx, log, st, blobs, data, reposDir(fs), unlock, keep, tty, node)
 }
 
 // rebuildIndex measures every project's default branch again (reusing
 // recorded measurements when keep is set) into a new search index beside
 // the old one, and swaps it in when complete. unlock releases the data
-// folder's catalog lock, which the caller holds (reindex, restore).
-func rebuildIndex(ctx context.Context, log *slog.Logger, st *store.Store, blobs storage.Blobs, data, repos string, unlock func(), keep, tty bool, builder *scad.Builder) error {
+// folder's catalog lock, which the caller holds (reindex, restore). node
+// brings the OpenSCAD builder and the parts' budget (rebuildNode).
+func rebuildIndex(ctx context.Context, log *slog.Logger, st *store.Store, blobs storage.Blobs, data, repos string, unlock func(), keep, tty bool, node catalogNode) error {
 	// Build beside the old index; swap when complete.
 	final := filepath.Join(data, "index.bleve")
 	building := final + ".rebuild"
@@ -123,7 +128,8 @@ func rebuildIndex(ctx context.Context, log *slog.Logger, st *store.Store, blobs 
 		return err
 	}
 	bar := newProgress(os.Stderr, tty, len(projects))
-	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, catalogNode{Rebuild: true, SCAD: builder})
+	node.Rebuild = true
+	svc, err := openCatalogAt(ctx, log, st, blobs, repos, building, unlock, bar.measured, node)
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,13 @@ Limits: pushes are checked before any ref changes. A new commit over
 --max-tree-entries entries in one folder, or a file over --max-blob-size
 stored outside Git LFS, refuses the push with the limit and the path.
 
+Parts: each part is read, measured and previewed within --part-timeout
+and its preview within --preview-budget of work; a part over either fails
+alone, with the reason on the project page, and is not tried again until
+it changes (or a reindex). Each push's job measures in a slot of its own
+beside the shared ones, so one project's many or slow parts never hold
+back another's. SIGTERM cancels the parts being measured.
+
 Slow and idle clients: a connection idle for --idle-timeout is closed; a
 request body outside pushes and LFS uploads must arrive within
 --read-timeout; pushes, LFS uploads and every response must move at least
@@ -110,6 +117,7 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Env("archive-max-size", "BLUEPRINTS_ARCHIVE_MAX_SIZE")
 		fs.Int("max-archives", 0, "zip downloads built at once; more get 503 with Retry-After (0: one per CPU)")
 		fs.Env("max-archives", "BLUEPRINTS_MAX_ARCHIVES")
+		partBudgetFlags(fs)
 		fs.Int64("max-push-paths", gittree.DefaultMaxPaths, "most files and folders one pushed commit may hold; pushes over it are refused, naming the path past the limit")
 		fs.Env("max-push-paths", "BLUEPRINTS_MAX_PUSH_PATHS")
 		fs.Int("max-tree-depth", gittree.DefaultMaxDepth, "deepest folder nesting a push may bring")
@@ -147,6 +155,7 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Env("node", "BLUEPRINTS_NODE")
 		fs.Duration("job-lease", catalog.DefaultLease, "how long a node's claim on a catalog job lasts unless renewed: another node takes over the jobs of a node that died this long after")
 		fs.Env("job-lease", "BLUEPRINTS_JOB_LEASE")
+		networkFlags(fs, true)
 		fs.Duration("drain", 0, "on SIGTERM, keep serving this long while /healthz answers 503, so a load balancer takes the node out before it closes (a little over the balancer's check interval times its fall count)")
 		fs.Env("drain", "BLUEPRINTS_DRAIN")
 	},
@@ -227,6 +236,10 @@ func runServe(fs *cli.Flags, args []string) error {
 	if archives.MaxFiles < 1 || archives.MaxBytes < 1 || archives.Concurrent < 0 {
 		return fmt.Errorf("%w: --archive-max-files and --archive-max-size must be positive, --max-archives at least 0", cli.ErrUsage)
 	}
+	var budget catalogNode
+	if err := partBudget(fs, &budget); err != nil {
+		return err
+	}
 	packCache := flagGet[int64](fs, "pack-cache-size")
 	build := version.Read()
 	log.Info("starting", "version", build.Version, "commit", build.ShortCommit(), "go", build.GoVersion, "public_url", public.String())
@@ -248,6 +261,10 @@ func runServe(fs *cli.Flags, args []string) error {
 	case ui.RegistrationClosed, ui.RegistrationInvite, ui.RegistrationOpen:
 	default:
 		return fmt.Errorf("%w: --registration %q: want closed, invite or open", cli.ErrUsage, registration)
+	}
+	network, err := readNetworkFlags(fs)
+	if err != nil {
+		return err
 	}
 	oidcCfg := oidcConfig{Issuer: flagString(fs, "oidc-issuer"), ClientID: flagString(fs, "oidc-client-id"), ClientSecret: flagString(fs, "oidc-client-secret"), Name: flagString(fs, "oidc-name")}
 	if oidcCfg.Issuer == "" && (oidcCfg.ClientID != "" || oidcCfg.ClientSecret != "") {
@@ -280,8 +297,9 @@ func runServe(fs *cli.Flags, args []string) error {
 		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
 		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log, OIDC: oidcCfg,
 		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
-		Limits: limits, Archives: archives, IdleTimeout: idle,
+		Limits: limits, Archives: archives, IdleTimeout: idle, PartTimeout: budget.PartTimeout, MaxOverdraw: budget.MaxOverdraw,
 		Timeouts: guard.Timeouts{ReadTimeout: readTimeout, MinRate: minRate}, MaxConnsPerClient: maxConns,
+		Network:   &network,
 		Slicer:    flagString(fs, "slicer"),
 		PublicURL: public, Build: build, WebhookAllow: webhookAllow, SitemapSize: sitemapSize,
 		WebhookRetry: flagGet[time.Duration](fs, "webhook-retry"),
@@ -331,11 +349,17 @@ type serveConfig struct {
 	// Limits bound what one push may bring; Archives the zip downloads.
 	Limits   repo.PushLimits
 	Archives ui.ArchiveLimits
+	// PartTimeout and MaxOverdraw are one part's budget (catalogNode).
+	PartTimeout time.Duration
+	MaxOverdraw int
 	// IdleTimeout, Timeouts and MaxConnsPerClient bound idle, slow and
 	// too many connections.
 	IdleTimeout       time.Duration
 	Timeouts          guard.Timeouts
 	MaxConnsPerClient int
+	// Network configures federation, mirrors and federated search; nil
+	// leaves them out.
+	Network *networkConfig
 	// Slicer slices parts for the print page's estimates: "prusa-slicer",
 	// or "" for none.
 	Slicer string
@@ -350,6 +374,24 @@ type serveConfig struct {
 	WebhookRetry time.Duration
 	// SitemapSize is the most URLs in one sitemap file.
 	SitemapSize int
+}
+
+// webhookAllow is what webhooks may reach although private: --webhook-allow
+// and --outbound-allow (which covers every outgoing request).
+func (cfg serveConfig) webhookAllow() []netip.Prefix {
+	allow := append([]netip.Prefix(nil), cfg.WebhookAllow...)
+	if cfg.Network != nil {
+		allow = append(allow, cfg.Network.Allow...)
+	}
+	return allow
+}
+
+// pushLimits is l, or nil (the defaults) when l was not set.
+func pushLimits(l repo.PushLimits) *repo.PushLimits {
+	if l == (repo.PushLimits{}) {
+		return nil
+	}
+	return &l
 }
 
 // oidcConfig is the OpenID Connect provider people may sign in with;
@@ -407,7 +449,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		}
 		log.Info("sign-in with OpenID Connect", "issuer", cfg.OIDC.Issuer, "client_id", cfg.OIDC.ClientID, "callback", auth.OIDCCallbackPath)
 	}
-	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, PublicURL: cfg.PublicURL, Limits: &cfg.Limits})
+	repos, err := repo.New(repo.Config{Data: data, Repos: cfg.Repos, Store: st, Policy: policy, Logger: log, Pushes: met, GitNice: cfg.GitNice, PackCacheBytes: cfg.PackCache, Executable: cfg.Executable, PublicURL: cfg.PublicURL, Limits: pushLimits(cfg.Limits)})
 	if err != nil {
 		return nil, err
 	}
@@ -448,6 +490,19 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		return nil, err
 	}
 	repos.OnPreReceive(lfsServer.CheckPush)
+	// The network of servers: ActivityPub, mirrors, federated search.
+	var network *networkParts
+	if cfg.Network != nil {
+		network, err = wireNetwork(ctx, log, st, policy, repos, blobs, *cfg.Network, cfg.Addr, cfg.Node, cfg.Registration == ui.RegistrationOpen)
+		if err != nil {
+			return nil, err
+		}
+		repos.OnPreReceive(network.Mirrors.RefusePush)
+	}
+	apiDeps := api.Deps{Policy: policy, Viewer: web.Viewer, PublicURL: cfg.PublicURL}
+	if network != nil {
+		apiDeps.Network, apiDeps.Self = network.Search, network.Origin
+	}
 	// Print plans, from the repositories and blob storage, prepared in
 	// the background after each catalogue job; with a slicer, parts are
 	// sliced in the background for estimates, through the runner for
@@ -486,8 +541,10 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	if cfg.SCAD != nil {
 		builder = cfg.SCAD(met.SCADRun)
 	}
+	apiDeps.Planner = planner
 	cat, err := openCatalog(ctx, log, st, blobs, data, repos.Root(), catalogNode{Node: cfg.Node, Lease: cfg.Lease, SCAD: builder,
-		API: api.Deps{Policy: policy, Viewer: web.Viewer, PublicURL: cfg.PublicURL, Planner: planner}, Catalogued: planner.Prepare})
+		API: apiDeps, Catalogued: planner.Prepare,
+		PartTimeout: cfg.PartTimeout, MaxOverdraw: cfg.MaxOverdraw})
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +557,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	// guarded client.
 	hooks := webhook.New(webhook.Config{
 		Store:     st,
-		Client:    outbound.New(outbound.Config{Allow: cfg.WebhookAllow, UserAgent: "Blueprints-Webhook/" + cfg.Build.Version}),
+		Client:    outbound.New(outbound.Config{Allow: cfg.webhookAllow(), UserAgent: "Blueprints-Webhook/" + cfg.Build.Version}),
 		PublicURL: cfg.PublicURL,
 		Logger:    log,
 		Backoff:   cfg.WebhookRetry,
@@ -509,11 +566,25 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	repos.OnPostReceive(hooks.Push)
 	cat.Catalog.OnDone(hooks.CatalogDone)
 	cat.Catalog.SetMeter(met)
+	workers = append([]func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks, hooks.Run}, workers...)
 	met.WatchIndex(cat.Follower)
+	var routes []server.Registrar
+	if network != nil {
+		// New versions are announced once catalogued; a mirror's new
+		// refs are catalogued as a push's.
+		cat.Catalog.OnDone(network.Fed.OnCatalogDone)
+		network.Mirrors.OnUpdated(cat.Catalog.PostReceive)
+		workers = append(workers, network.Fed.Run, network.Mirrors.Run)
+		routes = append(routes, network.Fed)
+	}
+	var pagesNet ui.Network
+	if network != nil {
+		pagesNet = &pagesNetwork{parts: network, st: st, index: cat.Searcher, log: log, peers: cfg.Network.Peers}
+	}
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
 	pages, err := ui.New(ui.Options{Data: data, Repos: repos.Root(), Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
 		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives, OIDC: oidc,
-		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner})
+		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner, Network: pagesNet})
 	if err != nil {
 		return nil, err
 	}
@@ -537,7 +608,8 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		API:       cat.API,
 		UI:        pages,
 		LFS:       lfsServer,
-		Workers:   append([]func(context.Context) error{cat.Follower.Run, cat.Catalog.Run, repos.SweepLocks, hooks.Run}, workers...),
+		Workers:   workers,
+		Network:   routes,
 		Metrics:   met,
 		Data:      data,
 		Index:     cat.Index,

@@ -81,17 +81,19 @@ func TestParseRejectsMalformedTrees(t *testing.T) {
 		}
 	}
 	for name, data := range map[string]string{
-		"no mode":        " a\x00" + id,
-		"mode not octal": "100648 a\x00" + id,
-		"mode too long":  "10000644 a\x00" + id,
-		"unknown mode":   "70000 a\x00" + id,
-		"no name end":    "100644 a" + id,
-		"empty name":     "100644 \x00" + id,
-		"slash in name":  "100644 a/b\x00" + id,
-		"dot":            "40000 .\x00" + id,
-		"dot dot":        "40000 ..\x00" + id,
-		"short id":       "100644 a\x00" + id[:19],
-		"trailing junk":  "100644 a\x00" + id + "1",
+		"no mode":                     " a\x00" + id,
+		"mode not octal":              "100648 a\x00" + id,
+		"mode too long":               "10000644 a\x00" + id,
+		"unknown mode":                "70000 a\x00" + id,
+		"no name end":                 "100644 a" + id,
+		"empty name":                  "100644 \x00" + id,
+		"slash in name":               "100644 a/b\x00" + id,
+		"dot":                         "40000 .\x00" + id,
+		"dot dot":                     "40000 ..\x00" + id,
+		"short id":                    "100644 a\x00" + id[:19],
+		"trailing junk":               "100644 a\x00" + id + "1",
+		"file and folder of one name": "100644 a\x00" + id + "100644 a-b\x00" + id + "40000 a\x00" + id,
+		"a name twice, past a few":    manyThenAgain(id),
 	} {
 		if _, err := Parse([]byte(data)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err %v, want ErrMalformed", name, err)
@@ -373,4 +375,13 @@ func TestObjectSizeClosesLooseObjects(t *testing.T) {
 		sz.EncodedObjectSize(plumbing.NewHash(id))
 	}
 	t.Logf("go-git's EncodedObjectSize on 1,000 loose objects: %d more files open", openFDs(t)-before)
+}
+
+// manyThenAgain is a tree of 40 files whose last repeats the first.
+func manyThenAgain(id string) string {
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, "100644 f%02d\x00%s", i, id)
+	}
+	return b.String() + "100644 f00\x00" + id
 }

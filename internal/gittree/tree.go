@@ -46,10 +46,11 @@ var ErrMalformed = errors.New("malformed tree object")
 // Parse reads a tree object's content: entries of "MODE NAME\0" and a
 // 20-byte object id. Modes are octal; their type bits decide the kind
 // (legacy modes such as 100664 read as Regular). A name must be non-empty
-// and hold no slash, and may not be "." or "..". Entries are returned in
-// the order stored.
+// and hold no slash, may not be "." or "..", and appears once in a tree
+// (as git fsck asks). Entries are returned in the order stored.
 func Parse(data []byte) ([]Entry, error) {
 	var out []Entry
+	var seen nameSet
 	for pos := 0; pos < len(data); {
 		sp := bytes.IndexByte(data[pos:], ' ')
 		if sp <= 0 || sp > 7 {
@@ -79,12 +80,48 @@ func Parse(data []byte) ([]Entry, error) {
 		if len(data)-idStart < 20 {
 			return nil, fmt.Errorf("%w: entry %q: object id cut short", ErrMalformed, name)
 		}
+		if seen.add(name) {
+			// git fsck's duplicateEntries: a file and a folder of one name
+			// make two paths that read alike, and limits name the wrong one.
+			return nil, fmt.Errorf("%w: entry at byte %d: name %q appears twice", ErrMalformed, pos, name)
+		}
 		var id plumbing.Hash
 		copy(id[:], data[idStart:idStart+20])
 		out = append(out, Entry{Name: string(name), Mode: m, ID: id})
 		pos = idStart + 20
 	}
 	return out, nil
+}
+
+// nameSet remembers the names of one tree's entries: a scan while they
+// are few, a map beyond.
+type nameSet struct {
+	few  [][]byte
+	many map[string]struct{}
+}
+
+// add remembers name and reports whether it was there already.
+func (s *nameSet) add(name []byte) bool {
+	if s.many == nil {
+		for _, n := range s.few {
+			if bytes.Equal(n, name) {
+				return true
+			}
+		}
+		if len(s.few) < 16 {
+			s.few = append(s.few, name)
+			return false
+		}
+		s.many = make(map[string]struct{}, 64)
+		for _, n := range s.few {
+			s.many[string(n)] = struct{}{}
+		}
+	}
+	if _, ok := s.many[string(name)]; ok {
+		return true
+	}
+	s.many[string(name)] = struct{}{}
+	return false
 }
 
 // canonicalMode maps a stored mode onto the five kinds git knows, by its

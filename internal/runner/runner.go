@@ -180,6 +180,13 @@ type Job struct {
 	Env   []string  // added to a minimal environment (PATH, HOME, TMPDIR, LANG)
 	// Limits override the runner's defaults field by field (zero: keep).
 	Limits Limits
+	// Network keeps the host's network for this run. Only for programs
+	// whose every destination the caller has checked (git fetching a
+	// mirror through an address it resolved, checked and pinned).
+	Network bool
+	// Writable are folders outside Dir the program may write, seen at
+	// their own paths (the bare repository a mirror fetches into).
+	Writable []string
 }
 
 // Result is what a run did.
@@ -238,7 +245,15 @@ func (r *Runner) Run(ctx context.Context, j Job) (Result, error) {
 	inner := append([]string{prog}, j.Args...)
 	workDir := dir
 	if r.bwrap != "" {
-		inner = append([]string{r.bwrap}, bwrapArgs(dir, j.Env, inner)...)
+		extra, err := bwrapExtra(j)
+		if err != nil {
+			return res, &Error{Program: j.Program, Reason: err.Error(), Err: ErrStart}
+		}
+		args := bwrapArgs(dir, j.Env, inner)
+		// Before "--" and after --unshare-all, which --share-net undoes.
+		sep := len(args) - len(inner) - 1
+		args = append(args[:sep], append(extra, args[sep:]...)...)
+		inner = append([]string{r.bwrap}, args...)
 		workDir = "/"
 	}
 	cmd := exec.Command(r.sh, append([]string{"-c", script, "sh"}, inner...)...)
@@ -248,7 +263,7 @@ func (r *Runner) Run(ctx context.Context, j Job) (Result, error) {
 		home = sandboxDir
 	}
 	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "TMPDIR=" + home, "LANG=C.UTF-8"}, j.Env...)
-	cmd.SysProcAttr = procAttr(r.bwrap == "" && r.netns)
+	cmd.SysProcAttr = procAttr(r.bwrap == "" && r.netns && !j.Network)
 	cmd.Stdin = j.Stdin
 	stdout := &capped{max: lim.Output}
 	stderr := &capped{max: lim.Output}
@@ -381,6 +396,32 @@ func bwrapArgs(dir string, env, argv []string) []string {
 		}
 	}
 	return append(append(a, "--"), argv...)
+}
+
+// bwrapExtra are bubblewrap's options for a job's network and writable
+// folders, given before the common ones.
+func bwrapExtra(j Job) ([]string, error) {
+	var a []string
+	if j.Network {
+		a = append(a, "--share-net")
+		// Name resolution and certificates, read-only.
+		for _, f := range []string{"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/pki"} {
+			if _, err := os.Stat(f); err == nil {
+				a = append(a, "--ro-bind", f, f)
+			}
+		}
+	}
+	for _, w := range j.Writable {
+		abs, err := filepath.Abs(w)
+		if err != nil {
+			return nil, err
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("writable folder %s: not a folder", w)
+		}
+		a = append(a, "--bind", abs, abs)
+	}
+	return a, nil
 }
 
 // capped keeps the first max bytes written to it and counts the rest.

@@ -66,6 +66,12 @@ func helper(args []string) int {
 		c.Close()
 		fmt.Print("connected")
 		return 0
+	case "touch":
+		if err := os.WriteFile(args[1], []byte("x"), 0o644); err != nil {
+			fmt.Fprint(os.Stderr, err)
+			return 7
+		}
+		return 0
 	case "read":
 		b, err := os.ReadFile(args[1])
 		if err != nil {
@@ -318,6 +324,49 @@ func TestNoNetwork(t *testing.T) {
 		res, err := run(t, r, dir, "dial", ln.Addr().String())
 		if err == nil {
 			t.Fatalf("the program reached %s: %s", ln.Addr(), res.Stdout)
+		}
+	})
+}
+
+// TestNetworkAndWritable: a job that asks for the network (a mirror's git
+// fetch) reaches it, and writes the folders it names, and no others.
+func TestNetworkAndWritable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	modes(t, func(t *testing.T, noBwrap bool) {
+		r, dir := setup(t, noBwrap, Limits{})
+		repo, other := t.TempDir(), t.TempDir()
+		prog := filepath.Join(dir, "helper")
+		if r.bwrap != "" {
+			prog = sandboxDir + "/helper"
+		}
+		job := func(args ...string) (Result, error) {
+			return r.Run(context.Background(), Job{Program: prog, Args: args, Dir: dir, Env: []string{"RUNNER_HELPER=1"}, Network: true, Writable: []string{repo}})
+		}
+		if res, err := job("dial", ln.Addr().String()); err != nil {
+			t.Fatalf("with Network the program cannot dial: %v %s", err, res.Stderr)
+		}
+		if res, err := job("touch", filepath.Join(repo, "FETCH_HEAD")); err != nil {
+			t.Fatalf("writing a Writable folder: %v %s", err, res.Stderr)
+		}
+		if _, err := os.Stat(filepath.Join(repo, "FETCH_HEAD")); err != nil {
+			t.Fatal("the file written in the Writable folder is not there")
+		}
+		_, err := job("touch", filepath.Join(other, "x"))
+		if !noBwrap && err == nil {
+			t.Fatal("the sandboxed program wrote a folder it was not given")
 		}
 	})
 }

@@ -21,6 +21,9 @@ func (s *Server) routes() {
 	if s.deps.LFS != nil {
 		s.deps.LFS.Register(s.Echo)
 	}
+	for _, r := range s.deps.Network {
+		r.Register(s.Echo)
+	}
 	if s.deps.UI != nil {
 		s.deps.UI.Register(s.Echo)
 	}

@@ -84,6 +84,15 @@ type Deps struct {
 	Follower Follower
 	// Blobs is the blob storage; /healthz fails when it does not answer.
 	Blobs storage.Blobs
+	// Network carries the routes of the network of servers: WebFinger,
+	// NodeInfo, ActivityPub actors and inboxes (package federation) and
+	// the mirror pages' forms; nil leaves them out.
+	Network []Registrar
+}
+
+// Registrar is a package that adds routes.
+type Registrar interface {
+	Register(e *echo.Echo)
 }
 
 // IndexCounter is what /healthz asks of the search index.
@@ -218,9 +227,10 @@ func (s *Server) Addr() net.Addr { return s.addr }
 // fails on its own; serve stops the server then.
 func (s *Server) Done() <-chan error { return s.serveErr }
 
-// Shutdown stops accepting requests, lets in-flight ones (pushes
+// Shutdown stops accepting requests and lets in-flight ones (pushes
 // included, with their hook callbacks) finish within the shutdown timeout,
-// then stops the workers. Requests still running at the deadline are cut.
+// while it stops the workers. Requests still running at the deadline are
+// cut; workers still running then are left behind (the process exits).
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.public == nil {
 		return nil
@@ -239,6 +249,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	// Background work (catalog jobs: a part being measured) stops now,
+	// beside the requests finishing: it resumes at the next start, and a
+	// part being drawn must not hold the process past its deadline.
+	s.cancel()
 	var errs []error
 	if err := s.public.Shutdown(ctx); err != nil {
 		s.log.Warn("in-flight requests cut at shutdown deadline", "err", err)
@@ -249,9 +263,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.hooks.Shutdown(ctx); err != nil {
 		s.hooks.Close()
 	}
-	s.cancel()
-	if err := s.group.Wait(); err != nil {
-		errs = append(errs, err)
+	done := make(chan error, 1)
+	go func() { done <- s.group.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			errs = append(errs, err)
+		}
+	case <-ctx.Done():
+		s.log.Warn("background work still running at the shutdown deadline; stopping without it")
+		errs = append(errs, errors.New("shut down: background work did not stop within the shutdown timeout"))
 	}
 	return errors.Join(errs...)
 }

@@ -145,21 +145,31 @@ func (s *Server) Kill(t T) {
 	s.stop(t, syscall.SIGKILL, 20*time.Second)
 }
 
-func (s *Server) stop(t T, sig syscall.Signal, wait time.Duration) {
+// Terminate stops the server with SIGTERM and reports whether it exited
+// on its own within wait (it is killed otherwise).
+func (s *Server) Terminate(t T, wait time.Duration) bool {
+	t.Helper()
+	return s.stop(t, syscall.SIGTERM, wait)
+}
+
+func (s *Server) stop(t T, sig syscall.Signal, wait time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
-		return
+		return true
 	}
 	s.cmd.Process.Signal(sig)
+	exited := true
 	select {
 	case <-s.done:
 	case <-time.After(wait):
 		t.Logf("blueprints serve did not stop within %s after %s; killing it", wait, sig)
 		s.cmd.Process.Kill()
 		<-s.done
+		exited = false
 	}
 	s.cmd = nil
+	return exited
 }
 
 // PID is the server process's id (0 when stopped).

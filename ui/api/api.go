@@ -24,6 +24,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/httpcache"
 	"github.com/blueprints-hq/blueprints/internal/publicurl"
 	"github.com/blueprints-hq/blueprints/internal/store"
+	"github.com/blueprints-hq/blueprints/netsearch"
 	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/search"
@@ -42,6 +43,12 @@ type Deps struct {
 	// Viewer says who is asking (an access token, basic or bearer, or a
 	// session); every request is anonymous when nil.
 	Viewer func(c echo.Context) (access.Viewer, error)
+	// Network answers scope=network (federated search over the peers);
+	// nil answers it with this server's hits only.
+	Network *netsearch.Network
+	// Self is this server's origin, which local hits' URLs are made
+	// absolute under in network answers.
+	Self string
 	// Planner makes print plans; nil leaves the print route out.
 	Planner *print.Planner
 }
@@ -204,6 +211,9 @@ func (a *API) search(c echo.Context) error {
 		return a.internal(c, err)
 	}
 	q.Scope = scope.Search()
+	if c.QueryParam("scope") == "network" && a.d.Network != nil {
+		return a.networkSearch(c, q)
+	}
 	res, err := a.d.Index.Search(c.Request().Context(), q)
 	if errors.As(err, &qe) {
 		return problem(c, http.StatusBadRequest, qe.Error())
@@ -365,6 +375,11 @@ func (a *API) viewer(c echo.Context) (access.Viewer, error) {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="Blueprints"`)
 		return v, problem(c, http.StatusUnauthorized, "bad access token")
 	}
+	if err == nil && !v.Anonymous() {
+		// What a signed-in viewer is told may name private projects: no
+		// shared cache keeps it.
+		c.Response().Header().Set("Cache-Control", "private, no-cache")
+	}
 	return v, err
 }
 
@@ -446,6 +461,10 @@ func (a *API) findProject(c echo.Context) (p store.Project, ok bool, err error) 
 	} else if !can {
 		return p, false, problem(c, http.StatusNotFound, "no project "+owner+"/"+name)
 	}
+	if p.Private() {
+		// No shared cache keeps an answer about a private project.
+		c.Response().Header().Set("Cache-Control", "private, no-cache")
+	}
 	return p, true, nil
 }
 
@@ -493,4 +512,82 @@ func (a *API) internal(c echo.Context, err error) error {
 	}
 	a.log.Error("api request failed", "path", c.Request().URL.Path, "err", err)
 	return problem(c, http.StatusInternalServerError, "internal error; the server log says why")
+}
+
+// NetworkResult is the answer of /api/v1/search?scope=network: this
+// server's hits and its peers', each naming its server, and how each
+// server answered.
+type NetworkResult struct {
+	Total   uint64             `json:"total"`
+	Page    int                `json:"page"`
+	PerPage int                `json:"per_page"`
+	Hits    []netsearch.Hit    `json:"hits"`
+	Servers []netsearch.Status `json:"servers"`
+	// Partial is set when a peer was late, down or answered badly: the
+	// hits miss what it holds.
+	Partial bool `json:"partial"`
+}
+
+// NetworkSearch runs q here and on every peer (viewer scope already set
+// on q): the pages' search uses it too.
+func NetworkSearch(ctx context.Context, n *netsearch.Network, index search.Index, self string, params url.Values, q search.Query) (NetworkResult, error) {
+	local := func(ctx context.Context) (netsearch.Answer, error) {
+		res, err := index.Search(ctx, q)
+		if err != nil {
+			return netsearch.Answer{}, err
+		}
+		a := netsearch.Answer{Total: res.Total}
+		for _, h := range res.Hits {
+			a.Hits = append(a.Hits, LocalHit(self, toHit(h, func(p string) string { return self + p })))
+		}
+		return a, nil
+	}
+	res, err := n.Search(ctx, params, local)
+	if err != nil {
+		return NetworkResult{}, err
+	}
+	out := NetworkResult{Total: res.Total, Page: q.Page, PerPage: q.PerPage, Hits: res.Hits, Servers: res.Servers, Partial: res.Partial}
+	if out.Hits == nil {
+		out.Hits = []netsearch.Hit{}
+	}
+	return out, nil
+}
+
+// LocalHit is one of this server's hits in a network answer, its URLs
+// absolute under self.
+func LocalHit(self string, h Hit) netsearch.Hit {
+	abs := func(u string) string {
+		if u == "" || !strings.HasPrefix(u, "/") {
+			return u
+		}
+		return self + u
+	}
+	out := netsearch.Hit{Server: self, Kind: h.Kind, Project: h.Project, Owner: h.Owner, Name: h.Name, Path: h.Path,
+		Description: h.Description, License: h.License, Category: h.Category, Updated: h.Updated,
+		URL: abs(h.URL), PreviewURL: abs(h.PreviewURL), DownloadURL: abs(h.DownloadURL), Score: h.Score}
+	if h.Part != nil {
+		out.Part = &netsearch.Part{Format: h.Part.Format, Size: h.Part.Size, Volume: h.Part.Volume, Triangles: h.Part.Triangles, Watertight: h.Part.Watertight}
+	}
+	return out
+}
+
+func (a *API) networkSearch(c echo.Context, q search.Query) error {
+	res, err := NetworkSearch(c.Request().Context(), a.d.Network, a.d.Index, a.d.Self, c.QueryParams(), q)
+	var qe *search.QueryError
+	if errors.As(err, &qe) {
+		return problem(c, http.StatusBadRequest, qe.Error())
+	}
+	if errors.Is(err, search.ErrCatchingUp) {
+		c.Response().Header().Set("Retry-After", "5")
+		return problem(c, http.StatusServiceUnavailable, err.Error())
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		a.log.Error("network search failed", "query", c.QueryString(), "err", err)
+		return problem(c, http.StatusInternalServerError, "search failed; the server log says why")
+	}
+	// This server's hits depend on who asks, as a local search's do.
+	return a.send(c, res, time.Time{})
 }
