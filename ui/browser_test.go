@@ -297,6 +297,10 @@ func browserTests(t *testing.T, s *site, h *history) {
 	})
 
 	t.Run("file history page", func(t *testing.T) {
+		// The project is pushed by TestSite's "file history" subtest.
+		if code, _, _ := get(t, s.srv.URL+"/"+owner+"/history", nil); code != 200 {
+			t.Fatalf("no project %s/history (status %d): run this with TestSite/file_history, which pushes it", owner, code)
+		}
 		ctx, cancel := b.Tab(t, time.Minute)
 		defer cancel()
 		err := chromedp.Do(ctx,

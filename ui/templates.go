@@ -99,7 +99,12 @@ func (u *UI) render(c echo.Context, status int, page, title string, body any) er
 func (u *UI) renderCached(c echo.Context, status int, page, title string, body any, key string, ttl time.Duration) error {
 	t := u.pages[page]
 	var buf bytes.Buffer
-	v := layout{Title: title, Static: u.static.prefix, ImportMap: template.HTML(`<script type="importmap">` + u.static.importMap + `</script>`), Query: c.QueryParam("q"), Head: u.headFor(c, body), Body: body}
+	v := layout{Title: title, Static: u.static.prefix, ImportMap: template.HTML(`<script type="importmap">` + u.static.importMap + `</script>`), Head: u.headFor(c, body), Body: body}
+	if page == "search" {
+		// The site bar repeats the search's words; elsewhere ?q= is the
+		// page's own filter (a project's part names), not a site search.
+		v.Query = c.QueryParam("q")
+	}
 	if err := t.Execute(&buf, v); err != nil {
 		u.log.Error("render page", "page", page, "err", err)
 		return c.String(500, "internal error")
