@@ -2,17 +2,22 @@
 // serves, and builds a working instance from one.
 //
 // Take reads the running instance: every repository first, each as a git
-// bundle (one moment per repository, see repo.Server.Bundle), then the
-// metadata (store.BackupTo: SQLite's VACUUM INTO, pg_dump for PostgreSQL),
-// then the LFS objects the metadata references. That order makes every LFS
+// bundle (one moment per repository, see repo.Server.Bundle) taken while
+// holding the project's push lock (on PostgreSQL the lock every node
+// honours, so no push is half-applied; on SQLite the lock lives in the
+// serving process and the bundle's one moment is what keeps it
+// consistent), then the metadata (store.Backup: SQLite's VACUUM INTO,
+// pg_dump of an exported snapshot for PostgreSQL), then the LFS objects
+// the metadata references. That order makes every LFS
 // object a bundled commit points at present in the copied metadata (an
 // upload is recorded before the push naming it is accepted). It writes a
 // manifest with each file's size and SHA-256, and the manifest's own
 // checksum.
 //
 // Restore reads a backup: it verifies the manifest and every file against
-// it before writing anything, then lays the metadata, repositories and
-// LFS objects into a new data folder. The search index and previews are
+// it before writing anything, then lays the metadata (a SQLite file in
+// the new data folder, or a pg_dump restored into an empty PostgreSQL
+// database), repositories and LFS objects into a new data folder. The search index and previews are
 // not in a backup: the caller rebuilds them (blueprints restore reindexes).
 package backup
 
@@ -51,6 +56,9 @@ type Manifest struct {
 	Schema   int       `json:"schema"`  // metadata schema version
 	Storage  string    `json:"storage"` // --storage of the instance
 	Metadata string    `json:"metadata"`
+	// MetadataFormat is store.CopySQLite (also when empty: older
+	// backups) or store.CopyPgDump.
+	MetadataFormat string `json:"metadata_format,omitempty"`
 	// Projects are the repositories, "owner/name" → bundle path ("" for a
 	// project with no refs yet).
 	Projects map[string]string `json:"projects"`
@@ -81,6 +89,8 @@ type Source struct {
 	CopyBlobs bool
 	Version   string
 	Schema    int
+	// Programs are the PostgreSQL client programs (pg_dump).
+	Programs store.BackupOptions
 	// Progress, when set, hears about each step.
 	Progress func(format string, args ...any)
 }
@@ -107,7 +117,7 @@ func Take(ctx context.Context, src Source, dir string) (Manifest, error) {
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 			return m, err
 		}
-		err := src.Repos.Bundle(ctx, p.Owner, p.Name, out)
+		err := bundle(ctx, src, p, out, say)
 		switch {
 		case errors.Is(err, repo.ErrEmpty):
 			m.Projects[p.FullName()] = ""
@@ -121,21 +131,17 @@ func Take(ctx context.Context, src Source, dir string) (Manifest, error) {
 
 	// 2. Metadata, after the bundles: it knows every LFS object they name.
 	m.Metadata = "blueprints.db"
-	if err := src.Store.BackupTo(ctx, filepath.Join(dir, m.Metadata)); err != nil {
+	if src.Store.Dialect() == store.Postgres {
+		m.Metadata = "blueprints.pgdump"
+	}
+	format, oids, err := src.Store.Backup(ctx, filepath.Join(dir, m.Metadata), src.Programs)
+	if err != nil {
 		return m, err
 	}
-	say("copied the metadata")
+	m.MetadataFormat = format
+	say("copied the metadata (%s)", format)
 
 	// 3. LFS objects the copied metadata references.
-	snap, err := store.Open(ctx, filepath.Join(dir, m.Metadata))
-	if err != nil {
-		return m, fmt.Errorf("read the copied metadata: %w", err)
-	}
-	oids, err := snap.LFSObjectIDs(ctx)
-	snap.Close()
-	if err != nil {
-		return m, err
-	}
 	sorted := make([]string, 0, len(oids))
 	for oid := range oids {
 		sorted = append(sorted, oid)
@@ -185,6 +191,21 @@ func Take(ctx context.Context, src Source, dir string) (Manifest, error) {
 		return m, err
 	}
 	return m, writeFileSync(filepath.Join(dir, ManifestFile), append(data, '\n'))
+}
+
+// bundle writes p's repository to out holding its push lock, saying so
+// when it has to wait for a push.
+func bundle(ctx context.Context, src Source, p store.Project, out string, say func(string, ...any)) error {
+	unlock, ok, err := src.Store.TryLock(ctx, repo.PushLockName(p.Owner, p.Name))
+	if err == nil && !ok {
+		say("waiting for the push lock of %s (a push is under way)", p.FullName())
+		unlock, err = src.Repos.LockProject(ctx, p.Owner, p.Name)
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return src.Repos.Bundle(ctx, p.Owner, p.Name, out)
 }
 
 // sum is the SHA-256 of the manifest with an empty Checksum.
@@ -249,8 +270,13 @@ func Read(dir string) (Manifest, error) {
 
 // Target is where Restore builds the new instance.
 type Target struct {
-	Data  string        // the new data folder, holding no instance yet
-	Blobs storage.Blobs // its blob storage
+	Data string // the new data folder, holding no instance yet
+	// DB is the PostgreSQL database (postgres://…, holding no tables) a
+	// pg_dump backup goes into; "" for a SQLite backup, which goes into
+	// Data/blueprints.db.
+	DB       string
+	Programs store.BackupOptions // pg_restore
+	Blobs    storage.Blobs       // its blob storage
 	// Repos builds repositories in Data/repos; it needs the restored
 	// metadata store, so Restore calls it once that is in place.
 	Repos func(st *store.Store) (*repo.Server, error)
@@ -271,14 +297,12 @@ func Restore(ctx context.Context, dir string, t Target) (dropped []string, err e
 		return nil, err
 	}
 	say("verified %d files of the backup taken %s by %s", len(m.Files), m.Created.Format(time.RFC3339), m.Version)
-	db := filepath.Join(t.Data, "blueprints.db")
-	if _, err := os.Stat(db); err == nil {
-		return nil, fmt.Errorf("%s already holds an instance (%s): restore into a new folder", t.Data, db)
+	if m.BlobList != "" {
+		if err := checkListedBlobs(ctx, dir, m, t.Blobs); err != nil {
+			return nil, err
+		}
 	}
-	if err := copyFile(filepath.Join(dir, filepath.FromSlash(m.Metadata)), db); err != nil {
-		return nil, err
-	}
-	st, err := store.Open(ctx, db)
+	st, err := restoreMetadata(ctx, dir, m, t)
 	if err != nil {
 		return nil, err
 	}
@@ -324,6 +348,66 @@ func Restore(ctx context.Context, dir string, t Target) (dropped []string, err e
 		return nil, err
 	}
 	return dropped, nil
+}
+
+// checkListedBlobs checks that the LFS objects a backup only lists (left
+// in S3) are in the storage being restored into, before anything is
+// written: without them the new instance's LFS files would not download.
+func checkListedBlobs(ctx context.Context, dir string, m Manifest, blobs storage.Blobs) error {
+	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(m.BlobList)))
+	if err != nil {
+		return err
+	}
+	var listed, missing int
+	var first string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || !localPath(f[2]) {
+			if line == "" {
+				continue
+			}
+			return fmt.Errorf("backup list %s: line %q is not \"OID SIZE KEY\"", m.BlobList, line)
+		}
+		listed++
+		if _, err := blobs.Stat(ctx, f[2]); err != nil {
+			if missing++; first == "" {
+				first = f[2]
+			}
+		}
+	}
+	if missing > 0 {
+		return fmt.Errorf("backup %s lists %d LFS objects it did not copy (taken without --blobs from %s); %d are not in the storage being restored into (first: %s): restore with that same --storage, or take the backup with --blobs", dir, listed, m.Storage, missing, first)
+	}
+	return nil
+}
+
+// restoreMetadata lays the backup's metadata where t says and opens it.
+func restoreMetadata(ctx context.Context, dir string, m Manifest, t Target) (*store.Store, error) {
+	from := filepath.Join(dir, filepath.FromSlash(m.Metadata))
+	switch m.MetadataFormat {
+	case store.CopyPgDump:
+		if t.DB == "" {
+			return nil, fmt.Errorf("backup %s holds a PostgreSQL dump (%s): restore it with --db postgres://… naming an empty database", dir, m.Metadata)
+		}
+		if err := store.RestoreDump(ctx, t.DB, from, t.Programs); err != nil {
+			return nil, err
+		}
+		return store.Open(ctx, t.DB)
+	case "", store.CopySQLite:
+		if t.DB != "" {
+			return nil, fmt.Errorf("backup %s holds a SQLite database: restore it without --db, then move it with blueprints migrate-db --to postgres://…", dir)
+		}
+		db := filepath.Join(t.Data, "blueprints.db")
+		if _, err := os.Stat(db); err == nil {
+			return nil, fmt.Errorf("%s already holds an instance (%s): restore into a new folder", t.Data, db)
+		}
+		if err := copyFile(from, db); err != nil {
+			return nil, err
+		}
+		return store.Open(ctx, db)
+	default:
+		return nil, fmt.Errorf("backup %s: metadata format %q is not one this binary reads", dir, m.MetadataFormat)
+	}
 }
 
 func localPath(p string) bool {

@@ -84,6 +84,28 @@ func searchAnswer(t *testing.T, srv *testenv.Server, query string) string {
 	return fmt.Sprintf("total %d\n%s", res.Total, strings.Join(lines, "\n"))
 }
 
+// pushBracketAndHeavy pushes alice/bracket (plain STL files) and
+// alice/heavy (one STL in Git LFS), and returns the LFS file's bytes.
+func pushBracketAndHeavy(t *testing.T, srv *testenv.Server, alice, work string) []byte {
+	t.Helper()
+	bracket := filepath.Join(work, "bracket")
+	testenv.Git(t, "", "init", "-q", "-b", "main", bracket)
+	torus(t, filepath.Join(bracket, "arm.stl"), 400)
+	torus(t, filepath.Join(bracket, "plate.stl"), 300)
+	testenv.Git(t, bracket, "add", ".")
+	testenv.Git(t, bracket, "commit", "-q", "-m", "bracket")
+	testenv.Git(t, bracket, "push", "-q", srv.Remote("alice", alice, "alice", "bracket"), "main")
+	heavy := filepath.Join(work, "heavy")
+	testenv.Git(t, "", "init", "-q", "-b", "main", heavy)
+	testenv.Git(t, "", "lfs", "install", "--skip-repo")
+	testenv.Git(t, heavy, "lfs", "track", "*.stl")
+	lfsBytes := torus(t, filepath.Join(heavy, "body.stl"), 2000)
+	testenv.Git(t, heavy, "add", ".")
+	testenv.Git(t, heavy, "commit", "-q", "-m", "heavy")
+	testenv.Git(t, heavy, "push", "-q", srv.Remote("alice", alice, "alice", "heavy"), "main")
+	return lfsBytes
+}
+
 // TestBackupDuringPushesAndRestore takes a backup while a client keeps
 // pushing, restores it into a fresh folder and checks the new instance:
 // every push acknowledged before the backup began is there, LFS objects
@@ -100,20 +122,7 @@ func TestBackupDuringPushesAndRestore(t *testing.T) {
 	work := t.TempDir()
 
 	// A plain project and an LFS project that stay put.
-	bracket := filepath.Join(work, "bracket")
-	testenv.Git(t, "", "init", "-q", "-b", "main", bracket)
-	torus(t, filepath.Join(bracket, "arm.stl"), 400)
-	torus(t, filepath.Join(bracket, "plate.stl"), 300)
-	testenv.Git(t, bracket, "add", ".")
-	testenv.Git(t, bracket, "commit", "-q", "-m", "bracket")
-	testenv.Git(t, bracket, "push", "-q", srv.Remote("alice", alice, "alice", "bracket"), "main")
-	heavy := filepath.Join(work, "heavy")
-	testenv.Git(t, "", "init", "-q", "-b", "main", heavy)
-	testenv.Git(t, heavy, "lfs", "track", "*.stl")
-	lfsBytes := torus(t, filepath.Join(heavy, "body.stl"), 2000)
-	testenv.Git(t, heavy, "add", ".")
-	testenv.Git(t, heavy, "commit", "-q", "-m", "heavy")
-	testenv.Git(t, heavy, "push", "-q", srv.Remote("alice", alice, "alice", "heavy"), "main")
+	lfsBytes := pushBracketAndHeavy(t, srv, alice, work)
 	waitCatalogued(t, srv, "alice/bracket")
 	waitCatalogued(t, srv, "alice/heavy")
 	queries := []string{"q=arm", "kind=part&project=alice/bracket", "project=alice/heavy", "q=body"}

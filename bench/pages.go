@@ -80,7 +80,7 @@ func benchPages(b *Bench) error {
 		{"tree", "/bench/hundred/tree/main/parts/group_3", false},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: pageClients, MaxConnsPerHost: pageClients, DisableCompression: true}, Timeout: 30 * time.Second}
-	var rows [][]string
+	var rows, tags [][]string
 	fail := false
 	for _, p := range pages {
 		url := func(i int) string {
@@ -109,10 +109,19 @@ func benchPages(b *Bench) error {
 			verdict, fail = "too heavy", true
 		}
 		rows = append(rows, []string{p.name, ms(p50), ms(p95), ms(pageP95Goal), Ratio(float64(p95), float64(pageP95Goal)), weight, fmt.Sprintf("%.1f KB", float64(zipped)/1024), verdict})
+		if !p.reference {
+			full, notModified, err := revalidation(client, url(0))
+			if err != nil {
+				return fmt.Errorf("%s revalidated: %w", p.name, err)
+			}
+			tags = append(tags, []string{p.name, ms(full), ms(notModified), Ratio(float64(notModified), float64(full))})
+		}
 	}
 	fmt.Printf("Time to first byte, %d clients, %d requests per page, loopback, %s.\n\n", pageClients, pageRequests, Machine())
 	Table([]string{"page", "TTFB p50", "TTFB p95", "target p95", "p95 / target", "HTML size", "gzipped", ""}, rows)
 	fmt.Printf("\nTargets: p95 < %s on every page; the 100-part project page < %d KB before images.\n", ms(pageP95Goal), pageSizeGoal>>10)
+	fmt.Printf("\nRevalidation: one client, %d requests each, the page's whole answer (200) beside If-None-Match with its ETag (304, no body).\n\n", revalidations)
+	Table([]string{"page", "200 p50", "304 p50", "304 / 200"}, tags)
 	if fail {
 		fmt.Println("Some pages missed their target.")
 	}
@@ -230,4 +239,55 @@ func gzippedSize(client *http.Client, url string) (int, error) {
 		return 0, fmt.Errorf("answered without gzip (Content-Encoding %q)", resp.Header.Get("Content-Encoding"))
 	}
 	return int(n), err
+}
+
+// revalidations is how many requests each side of the revalidation
+// table makes.
+const revalidations = 200
+
+// revalidation measures, from one client in turn, the time to the last
+// byte of the page's whole answer and of a revalidation with its entity
+// tag (which must answer 304), and returns their medians.
+func revalidation(client *http.Client, url string) (full, notModified time.Duration, err error) {
+	get := func(tag string, want int) (time.Duration, string, error) {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			return 0, "", err
+		}
+		if tag != "" {
+			req.Header.Set("If-None-Match", tag)
+		}
+		start := time.Now()
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		d := time.Since(start)
+		if err == nil && res.StatusCode != want {
+			err = fmt.Errorf("GET %s (If-None-Match %q): status %d, want %d", url, tag, res.StatusCode, want)
+		}
+		return d, res.Header.Get("ETag"), err
+	}
+	_, tag, err := get("", http.StatusOK)
+	if err != nil {
+		return 0, 0, err
+	}
+	if tag == "" {
+		return 0, 0, fmt.Errorf("GET %s: no ETag", url)
+	}
+	var a, b []time.Duration
+	for range revalidations {
+		d, _, err := get("", http.StatusOK)
+		if err != nil {
+			return 0, 0, err
+		}
+		a = append(a, d)
+		if d, _, err = get(tag, http.StatusNotModified); err != nil {
+			return 0, 0, err
+		}
+		b = append(b, d)
+	}
+	return percentile(a, 50), percentile(b, 50), nil
 }

@@ -83,7 +83,7 @@ func (s *Server) clearRepoLocks(ctx context.Context, owner, project string, cuto
 	if len(candidates) == 0 {
 		return 0
 	}
-	unlock, ok, err := s.store.TryLock(ctx, pushLockName(owner, project))
+	unlock, ok, err := s.store.TryLock(ctx, PushLockName(owner, project))
 	if err != nil {
 		s.log.Warn("look for stale git locks: take the push lock", "repo", dir, "err", err)
 		return 0

@@ -80,7 +80,7 @@ func testClearStaleLocksAge(t *testing.T, st, other *store.Store) {
 	os.MkdirAll(filepath.Join(root, "alice", "notes"), 0o755)
 
 	// Another node pushes to the project: its git's locks are live.
-	unlock, err := other.Lock(context.Background(), pushLockName("Alice", "Tractor"))
+	unlock, err := other.Lock(context.Background(), PushLockName("Alice", "Tractor"))
 	if err != nil {
 		t.Fatal(err)
 	}

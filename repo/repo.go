@@ -326,10 +326,11 @@ func (s *Server) pinHooks(ctx context.Context, dir string) error {
 // makes git write refs in a repository (a push, a mirror fetch) must hold
 // it.
 func (s *Server) LockProject(ctx context.Context, owner, project string) (func(), error) {
-	return s.store.Lock(ctx, pushLockName(owner, project))
+	return s.store.Lock(ctx, PushLockName(owner, project))
 }
 
-// pushLockName names the push lock of owner/project in the store.
-func pushLockName(owner, project string) string {
+// PushLockName names the push lock of owner/project in the store
+// (Store.Lock), case-insensitively.
+func PushLockName(owner, project string) string {
 	return "push " + strings.ToLower(owner+"/"+project)
 }

@@ -399,6 +399,11 @@ func (u *UI) commits(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, notFound("No branch, tag or commit %q in %s.", ref, p.Full()))
 	}
+	// The page is the history reachable from h: it changes when the ref moves.
+	key := "commits:" + p.Full() + ":" + ref + ":" + h.String() + ":" + strconv.Itoa(page)
+	if hit, err := u.sendCached(c, key); hit {
+		return err
+	}
 	list, more, err := p.Browse.Log(h, (page-1)*commitsPerPage, commitsPerPage)
 	if err != nil {
 		return u.fail(c, err)
@@ -414,7 +419,7 @@ func (u *UI) commits(c echo.Context) error {
 	if more {
 		v.Next = base + "?page=" + strconv.Itoa(page+1)
 	}
-	return u.render(c, http.StatusOK, "commits", "History of "+ref+" · "+p.Full(), v)
+	return u.renderCached(c, http.StatusOK, "commits", "History of "+ref+" · "+p.Full(), v, key, time.Minute)
 }
 
 // publicUses keeps the uses of a file in other public projects (or in

@@ -83,6 +83,7 @@ func TestCaching(t *testing.T) {
 	}
 	conditional("home page", srv.URL+"/")
 	conditional("commit page", project+"/commit/"+first)
+	historyTag := conditional("history page", project+"/commits/main")
 	apiTag := conditional("API project", srv.URL+"/api/v1/projects/maker/bracket")
 	conditional("API search", srv.URL+"/api/v1/search?q=arm")
 	archTag := conditional("archive", project+"/archive/main.zip")
@@ -105,6 +106,7 @@ func TestCaching(t *testing.T) {
 		"part page":    {project + "/blob/main/arm.stl", partTag},
 		"API project":  {srv.URL + "/api/v1/projects/maker/bracket", apiTag},
 		"archive":      {project + "/archive/main.zip", archTag},
+		"history page": {project + "/commits/main", historyTag},
 	} {
 		check(what+" after a push, old tag", c[0], map[string]string{"If-None-Match": c[1]}, 200)
 	}

@@ -44,6 +44,7 @@ var ErrExists = errors.New("already exists")
 type Store struct {
 	DB *DB
 
+	dsn   string      // as opened (PostgreSQL: pg_dump connects to it)
 	locks *localLocks // SQLite: push locks within this process
 	held  sync.Map    // PostgreSQL: *heldLock → true, the locks this store holds
 }
@@ -91,7 +92,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open metadata store %s: %w", what, err)
 	}
-	s := &Store{DB: db, locks: newLocalLocks()}
+	s := &Store{DB: db, dsn: dsn, locks: newLocalLocks()}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		var newer *NewerSchemaError

@@ -22,7 +22,7 @@ type HAProxy struct {
 	Addr string
 
 	run  string // folder of the admin socket
-	log  *lockedBuffer
+	log  *LockedBuffer
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -38,7 +38,7 @@ func StartHAProxy(t T, cfg string, nodes []string) *HAProxy {
 		t.Fatalf("start haproxy: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(run) })
-	h := &HAProxy{run: run, log: &lockedBuffer{}}
+	h := &HAProxy{run: run, log: &LockedBuffer{}}
 	for range 3 {
 		h.Addr = freeAddr(t)
 		h.URL = "http://" + h.Addr

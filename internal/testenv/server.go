@@ -41,14 +41,14 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  *lockedBuffer
+	log  *LockedBuffer
 }
 
 // StartServer starts the blueprints binary on a free loopback port and
 // waits until /healthz answers. It is stopped at t's cleanup.
 func StartServer(t T, opt Options) *Server {
 	t.Helper()
-	s := &Server{bin: Binary(t), opt: opt, Data: opt.Data, log: &lockedBuffer{}}
+	s := &Server{bin: Binary(t), opt: opt, Data: opt.Data, log: &LockedBuffer{}}
 	if s.Data == "" {
 		s.Data = t.TempDir()
 	}
@@ -249,18 +249,20 @@ func freeAddr(t T) string {
 	return l.Addr().String()
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for a running program to write
+// while a test reads it.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
