@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/blueprints-hq/blueprints/backup"
-	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/internal/version"
@@ -164,16 +162,8 @@ func runRestore(fs *cli.Flags, args []string) error {
 	if len(dropped) > 0 {
 		say("left out %s: created after the repositories were backed up", strings.Join(dropped, ", "))
 	}
-	unlock, err := catalog.LockData(data)
-	if errors.Is(err, catalog.ErrLocked) {
-		return fmt.Errorf("a server is already using %s", data)
-	}
+	st, unlock, err := openStoreLocked(ctx, fs, data, "restore")
 	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, fs)
-	if err != nil {
-		unlock()
 		return err
 	}
 	defer st.Close()

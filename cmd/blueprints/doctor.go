@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/doctor"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/repo"
@@ -62,16 +61,8 @@ func runDoctor(fs *cli.Flags, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	unlock, err := catalog.LockData(data)
-	if errors.Is(err, catalog.ErrLocked) {
-		return fmt.Errorf("blueprints serve is running on data folder %s (it holds %s); stop it first, then run doctor", data, filepath.Join(data, catalog.LockFile))
-	}
+	st, unlock, err := openStoreLocked(ctx, fs, data, "doctor")
 	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, fs)
-	if err != nil {
-		unlock()
 		return err
 	}
 	defer st.Close()

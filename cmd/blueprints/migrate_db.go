@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/store"
 )
@@ -60,10 +58,7 @@ func runMigrateDB(fs *cli.Flags, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	unlock, err := catalog.LockData(data)
-	if errors.Is(err, catalog.ErrLocked) {
-		return fmt.Errorf("blueprints serve is running on data folder %s (it holds %s); stop it first, then run migrate-db", data, filepath.Join(data, catalog.LockFile))
-	}
+	unlock, err := lockData(data, "migrate-db")
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/storage"
@@ -87,16 +86,8 @@ func runReindex(fs *cli.Flags, args []string) error {
 	if _, err := os.Stat(filepath.Join(data, "blueprints.db")); err != nil && flagString(fs, "db") == "" {
 		return fmt.Errorf("data folder %s has no blueprints.db: nothing to reindex (check --data, or --db for PostgreSQL)", data)
 	}
-	unlock, err := catalog.LockData(data)
-	if errors.Is(err, catalog.ErrLocked) {
-		return fmt.Errorf("blueprints serve is running on data folder %s (it holds %s); stop it first, then run reindex", data, filepath.Join(data, catalog.LockFile))
-	}
+	st, unlock, err := openStoreLocked(ctx, fs, data, "reindex")
 	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, fs)
-	if err != nil {
-		unlock()
 		return err
 	}
 	defer st.Close()

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/blueprints-hq/blueprints/catalog"
 	"github.com/blueprints-hq/blueprints/internal/cli"
 	"github.com/blueprints-hq/blueprints/internal/store"
 )
@@ -64,6 +66,31 @@ func openStore(ctx context.Context, fs *cli.Flags) (*store.Store, error) {
 		return nil, fmt.Errorf("create data folder %s: %w", data, err)
 	}
 	return store.Open(ctx, dbTarget(fs))
+}
+
+// lockData takes the data folder's lock for a command that must run with
+// no server on the folder; verb names the command in the refusal.
+func lockData(data, verb string) (unlock func(), err error) {
+	unlock, err = catalog.LockData(data)
+	if errors.Is(err, catalog.ErrLocked) {
+		return nil, fmt.Errorf("blueprints serve is running on data folder %s (it holds %s); stop it first, then run %s", data, filepath.Join(data, catalog.LockFile), verb)
+	}
+	return unlock, err
+}
+
+// openStoreLocked takes the data folder's lock (lockData) and opens the
+// store; the caller releases unlock once it is done with the folder.
+func openStoreLocked(ctx context.Context, fs *cli.Flags, data, verb string) (*store.Store, func(), error) {
+	unlock, err := lockData(data, verb)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, fs)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return st, unlock, nil
 }
 
 // defaultNode names a node in job leases when --node is not set: the host
