@@ -9,6 +9,11 @@
 // search documents it changed. Each node's search index follows that log
 // (package catalog/follow); the catalog never writes to an index itself.
 //
+// OpenSCAD sources are built (Deps.SCAD) under a key naming every file
+// the build reads: the head's sources, and for commit pages the sources
+// each pushed commit changed, before and after it. Pages find a build by
+// computing the same key from a commit's files (SourceTree).
+//
 // Jobs survive a crash, and the death of a node: a worker claims a job
 // with a lease it renews while it works (Deps.Node, Deps.Lease); any node
 // takes over a job whose lease ran out, and a node takes back its own

@@ -254,10 +254,16 @@ func (c *Catalog) catalogue(ctx context.Context, t target) (Stats, error) {
 		for _, f := range changed {
 			need[f.path] = true
 		}
-		lastChange, history, err = c.walkHistory(ctx, src, headCommit, need, t.pushOld)
+		var sides []scadSide
+		lastChange, history, sides, err = c.walkHistory(ctx, src, headCommit, need, t.pushOld)
 		if err != nil {
 			return st, err
 		}
+		built, err := c.scadHistory(ctx, r, t.projectID, sides)
+		if err != nil {
+			return st, err
+		}
+		history = append(history, built...)
 	}
 
 	// Measure what has not been measured.
@@ -379,16 +385,19 @@ func sortedKeys(m map[string]bool) []string {
 // walkHistory follows first parents from head. It dates each path in need
 // by the newest commit that changed it, and collects the part versions of
 // the commits down to stop (the push's old commit; all of the walk when
-// stop is ZeroID).
-func (c *Catalog) walkHistory(ctx context.Context, src gittree.Source, head *object.Commit, need map[string]bool, stop string) (map[string]dated, []fileVersion, error) {
+// stop is ZeroID), and the OpenSCAD sources those commits changed, before
+// and after (with a builder only).
+func (c *Catalog) walkHistory(ctx context.Context, src gittree.Source, head *object.Commit, need map[string]bool, stop string) (map[string]dated, []fileVersion, []scadSide, error) {
 	dates := map[string]dated{}
 	seen := map[plumbing.Hash]bool{}
 	var versions []fileVersion
+	var sides []scadSide
+	seenSide := map[scadSide]bool{}
 	inPush := stop != ""
 	cm := head
 	for n := 0; cm != nil && n < c.d.MaxHistory && (len(need) > 0 || inPush); n++ {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if cm.Hash.String() == stop {
 			inPush = false
@@ -401,7 +410,7 @@ func (c *Catalog) walkHistory(ctx context.Context, src gittree.Source, head *obj
 		from := plumbing.ZeroHash
 		if cm.NumParents() > 0 {
 			if parent, err = cm.Parent(0); err != nil {
-				return nil, nil, fmt.Errorf("read parent of %s: %w", cm.Hash, err)
+				return nil, nil, nil, fmt.Errorf("read parent of %s: %w", cm.Hash, err)
 			}
 			from = parent.TreeHash
 		}
@@ -410,9 +419,23 @@ func (c *Catalog) walkHistory(ctx context.Context, src gittree.Source, head *obj
 				if e.ID.IsZero() || !IsPart(ch.Path) || !e.IsFile() {
 					continue
 				}
-				if inPush && !seen[e.ID] && len(versions) < c.d.MaxFiles {
+				if inPush && !seen[e.ID] && len(versions)+len(sides) < c.d.MaxFiles {
 					seen[e.ID] = true
 					versions = append(versions, fileVersion{path: ch.Path, blob: e.ID})
+				}
+			}
+			if inPush && c.d.SCAD != nil && scad.IsSource(ch.Path) {
+				// Each side is built from its own commit's tree.
+				for _, sd := range []struct {
+					e    gittree.Entry
+					tree plumbing.Hash
+				}{{ch.From, from}, {ch.To, cm.TreeHash}} {
+					k := scadSide{path: ch.Path, tree: sd.tree}
+					if sd.e.ID.IsZero() || !sd.e.IsFile() || seenSide[k] || len(versions)+len(sides) >= c.d.MaxFiles {
+						continue
+					}
+					seenSide[k] = true
+					sides = append(sides, k)
 				}
 			}
 			if !ch.Deleted() && need[ch.Path] {
@@ -422,11 +445,11 @@ func (c *Catalog) walkHistory(ctx context.Context, src gittree.Source, head *obj
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("diff %s: %w", cm.Hash, err)
+			return nil, nil, nil, fmt.Errorf("diff %s: %w", cm.Hash, err)
 		}
 		cm = parent
 	}
-	return dates, versions, nil
+	return dates, versions, sides, nil
 }
 
 // resolveLFS fills in each file's blob_parts key, reading small blobs to

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/blueprints-hq/blueprints/internal/gittree"
@@ -24,6 +25,18 @@ import (
 // no 3D object: remembered so that it is not built again, but shown
 // nowhere (such files are sources, not failed parts).
 const notAPart = "not a part: "
+
+// NotAPart reports whether a build's record says its source makes no 3D
+// object (a library, a 2D drawing): a source to show as text, not a part.
+func NotAPart(bp store.BlobPart) bool { return strings.HasPrefix(bp.Error, notAPart) }
+
+// SourceTree is a commit's tree as the OpenSCAD builder reads it: the
+// same versions, hence the same build keys (scad.FindClosure), as the
+// catalogue's. LFS files read as their objects' content when projectID
+// owns them.
+func SourceTree(ctx context.Context, r *git.Repository, tree *object.Tree, st *store.Store, blobs storage.Blobs, projectID int64) scad.Tree {
+	return gitTree{ctx: ctx, repo: r, tree: tree, store: st, blobs: blobs, projectID: projectID}
+}
 
 // gitTree is a commit's tree as scad.Tree: blob ids as versions, LFS
 // pointers opened as their objects' content, when the project owns them.
@@ -146,4 +159,45 @@ func (c *Catalog) buildSCAD(ctx context.Context, r *git.Repository, projectID in
 	part.Format = render.FormatSCAD
 	handOff()
 	return c.storeOutputs(ctx, f, bp, part, &png, &mesh)
+}
+
+// scadSide is an OpenSCAD source as one commit's tree holds it.
+type scadSide struct {
+	path string
+	tree plumbing.Hash
+}
+
+// scadHistory turns the sources a push's commits changed into builds,
+// one per distinct key, so that commit pages can show each version of a
+// part built from its own commit's files. A source whose references are
+// refused builds nothing: pages find the same refusal from its text.
+func (c *Catalog) scadHistory(ctx context.Context, r *git.Repository, projectID int64, sides []scadSide) ([]fileVersion, error) {
+	var out []fileVersion
+	keys := map[string]bool{}
+	trees := map[plumbing.Hash]*object.Tree{}
+	for _, sd := range sides {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		tree, ok := trees[sd.tree]
+		if !ok {
+			var err error
+			if tree, err = r.TreeObject(sd.tree); err != nil {
+				return nil, fmt.Errorf("read tree %s: %w", sd.tree, err)
+			}
+			trees[sd.tree] = tree
+		}
+		t := gitTree{ctx: ctx, repo: r, tree: tree, store: c.d.Store, blobs: c.d.Blobs, projectID: projectID}
+		cl, err := scad.FindClosure(t, sd.path, c.d.SCAD.Version())
+		if err != nil || keys[cl.Key] {
+			continue
+		}
+		keys[cl.Key] = true
+		e, err := tree.FindEntry(sd.path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s in tree %s: %w", sd.path, sd.tree, err)
+		}
+		out = append(out, fileVersion{path: sd.path, blob: e.Hash, key: cl.Key, scad: &cl, tree: tree})
+	}
+	return out, nil
 }
