@@ -196,6 +196,11 @@ type fileView struct {
 	Markdown template.HTML
 	Binary   bool
 	Link     string // target of a symbolic link, as stored
+	// NotBuilt says the file is an OpenSCAD source whose version here has
+	// no build (so neither its figures nor whether it is a part are
+	// known); DefaultURL is the file on the default branch.
+	NotBuilt   bool
+	DefaultURL string
 }
 
 // partView is the part page.
@@ -273,30 +278,37 @@ func (u *UI) blob(c echo.Context) error {
 	if err != nil {
 		return u.fail(c, err)
 	}
-	scadKey, built := "", false
+	var sb scadBuild
 	if scad.IsSource(l.Path) && !isLink(e) {
 		// An OpenSCAD source is a part once the catalog has built it (or
-		// tried): its key names the build, by all the files it reads.
-		if scadKey, err = u.scadKey(ctx, l.P.Full(), l.Path); err != nil {
+		// tried): its key names the build, by all the files it reads at
+		// this commit.
+		if sb, err = u.scadBuildAt(ctx, l.P, h, l.Path); err != nil {
 			return u.fail(c, err)
 		}
-		built = scadKey != ""
 	}
-	if (isPart(l.Path) || built) && !isLink(e) {
+	if (isPart(l.Path) || sb.Part()) && !isLink(e) {
 		v := partView{L: l, Entry: e, Name: path.Base(l.Path), LFS: oid != "", Size: size}
 		v.Key = e.Hash.String()
 		if oid != "" {
 			v.Key = oid
 		}
-		if built {
-			v.Key = scadKey
-		}
-		bp, err := u.store.BlobPart(ctx, v.Key)
 		switch {
-		case err == nil:
+		case sb.Refused != "":
+			// Refused before any build, as the catalogue records it.
+			v.Error = sb.Refused
+		case sb.Record != nil:
+			v.Key = sb.Key
+			bp := *sb.Record
 			v.Measured, v.Part, v.Preview, v.Error = bp.Part != nil, bp.Part, previewURL(bp.Preview), bp.Error
-		case !errors.Is(err, store.ErrNotFound):
-			return u.fail(c, err)
+		default:
+			bp, err := u.store.BlobPart(ctx, v.Key)
+			switch {
+			case err == nil:
+				v.Measured, v.Part, v.Preview, v.Error = bp.Part != nil, bp.Part, previewURL(bp.Preview), bp.Error
+			case !errors.Is(err, store.ErrNotFound):
+				return u.fail(c, err)
+			}
 		}
 		uses, err := u.store.PartsWithBlob(ctx, v.Key, 21)
 		if err != nil {
@@ -314,7 +326,7 @@ func (u *UI) blob(c echo.Context) error {
 			v.Commit, v.Changed = last.Changes[0].Commit, true
 		}
 		v.ViewerSrc, v.ViewerBytes, v.KindName = l.RawURL(l.Path), size, kindName(l.Path)
-		if k, _ := render.KindOf(l.Path); k != render.KindSTL || built {
+		if k, _ := render.KindOf(l.Path); k != render.KindSTL || sb.Part() {
 			v.MeshURL = l.MeshURL(l.Path)
 			v.ViewerSrc = v.MeshURL
 			if v.Part != nil {
@@ -326,7 +338,10 @@ func (u *UI) blob(c echo.Context) error {
 		}
 		return u.renderCached(c, http.StatusOK, "part", partName(l.Path)+" · "+l.P.Full(), v, key, 30*time.Second)
 	}
-	v := fileView{L: l, Entry: e, Name: path.Base(l.Path), LFS: oid != "", Size: size}
+	v := fileView{L: l, Entry: e, Name: path.Base(l.Path), LFS: oid != "", Size: size, NotBuilt: sb.NotBuilt()}
+	if v.NotBuilt {
+		v.DefaultURL = l.P.URL() + "/blob/" + escapePath(l.P.Row.DefaultBranch) + "/" + escapePath(l.Path)
+	}
 	if isLink(e) {
 		target, err := b.ReadBlob(e.Hash, maxTextShown)
 		if err != nil {
@@ -350,20 +365,6 @@ func (u *UI) blob(c echo.Context) error {
 		v.Binary = true
 	}
 	return u.renderCached(c, http.StatusOK, "file", v.Name+" · "+l.P.Full(), v, key, time.Minute)
-}
-
-// scadKey is the build key the catalog recorded for an OpenSCAD source of
-// the project's default branch, or "" when it has none (not built: no
-// openscad on this server, not a 3D part, or not catalogued yet).
-func (u *UI) scadKey(ctx context.Context, project, p string) (string, error) {
-	cp, err := u.store.ProjectPart(ctx, project, p)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return cp.Blob, nil
 }
 
 // lfsInfo returns the LFS object id and real size of a file, or "" and

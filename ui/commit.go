@@ -13,6 +13,7 @@ import (
 
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/scad"
 )
 
 // side is one version of a changed part.
@@ -23,6 +24,8 @@ type side struct {
 	Preview string
 	Error   string
 	Known   bool // the catalog measured it
+	// NotBuilt says an OpenSCAD source's version has no build here.
+	NotBuilt bool
 }
 
 // delta is one measurement before and after.
@@ -146,10 +149,16 @@ func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit,
 	type pending struct {
 		pc             partChange
 		fromKey, toKey string
+		fromSCAD       *scadBuild // an OpenSCAD version's build, looked up already
+		toSCAD         *scadBuild
 	}
 	var todo []pending
 	var keys []string
-	for _, ch := range changes {
+	fromSCAD, toSCAD, err := u.commitSCAD(ctx, p, info, changes)
+	if err != nil {
+		return v, err
+	}
+	for i, ch := range changes {
 		fc := fileChange{Action: ch.Action, Path: ch.Path()}
 		if ch.Action == repo.Renamed {
 			fc.From = ch.From.Path
@@ -168,6 +177,13 @@ func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit,
 		v.Files = append(v.Files, fc)
 		fromPart := ch.From.Path != "" && isPart(ch.From.Path) && !isLink(ch.From) && !isGitlink(ch.From)
 		toPart := ch.To.Path != "" && isPart(ch.To.Path) && !isLink(ch.To) && !isGitlink(ch.To)
+		fs, fok := fromSCAD[i]
+		ts, tok := toSCAD[i]
+		if fs.Part() || ts.Part() {
+			// A source built into a part on either side: both versions
+			// are shown, built or not.
+			fromPart, toPart = fok, tok
+		}
 		if !fromPart && !toPart {
 			continue
 		}
@@ -177,17 +193,25 @@ func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit,
 		}
 		pd := pending{pc: partChange{Action: ch.Action, Path: ch.Path(), Name: partName(ch.Path())}}
 		if fromPart {
-			if pd.fromKey, err = catalogKey(p.Browse, ch.From); err != nil {
-				return v, err
+			if fok {
+				pd.fromSCAD = &fs
+			} else {
+				if pd.fromKey, err = catalogKey(p.Browse, ch.From); err != nil {
+					return v, err
+				}
+				keys = append(keys, pd.fromKey)
 			}
-			keys = append(keys, pd.fromKey)
 			pd.pc.Before = &side{Path: ch.From.Path, URL: p.URL() + "/blob/" + parent + "/" + escapePath(ch.From.Path)}
 		}
 		if toPart {
-			if pd.toKey, err = catalogKey(p.Browse, ch.To); err != nil {
-				return v, err
+			if tok {
+				pd.toSCAD = &ts
+			} else {
+				if pd.toKey, err = catalogKey(p.Browse, ch.To); err != nil {
+					return v, err
+				}
+				keys = append(keys, pd.toKey)
 			}
-			keys = append(keys, pd.toKey)
 			pd.pc.After = &side{Path: ch.To.Path, URL: p.URL() + "/blob/" + h.String() + "/" + escapePath(ch.To.Path)}
 		}
 		todo = append(todo, pd)
@@ -196,8 +220,19 @@ func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit,
 	if err != nil {
 		return v, err
 	}
-	fill := func(s *side, key string) {
+	fill := func(s *side, key string, sb *scadBuild) {
 		if s == nil {
+			return
+		}
+		if sb != nil {
+			switch {
+			case sb.Refused != "":
+				s.Known, s.Error = true, sb.Refused
+			case sb.Record != nil:
+				s.Known, s.Part, s.Preview, s.Error = true, sb.Record.Part, previewURL(sb.Record.Preview), sb.Record.Error
+			default:
+				s.NotBuilt = true
+			}
 			return
 		}
 		if bp, ok := measured[key]; ok {
@@ -205,8 +240,8 @@ func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit,
 		}
 	}
 	for _, pd := range todo {
-		fill(pd.pc.Before, pd.fromKey)
-		fill(pd.pc.After, pd.toKey)
+		fill(pd.pc.Before, pd.fromKey, pd.fromSCAD)
+		fill(pd.pc.After, pd.toKey, pd.toSCAD)
 		pd.pc.Deltas = partDeltas(pd.pc.Before, pd.pc.After)
 		v.Parts = append(v.Parts, pd.pc)
 	}
@@ -224,6 +259,43 @@ func (u *UI) commitChanges(ctx context.Context, p *projectRef, info repo.Commit,
 		v.Next = base + "?page=" + strconv.Itoa(page+1)
 	}
 	return v, nil
+}
+
+// commitSCAD finds the builds of the OpenSCAD sources a commit changed,
+// by their index in changes: before, from the parent's files, and after,
+// from the commit's.
+func (u *UI) commitSCAD(ctx context.Context, p *projectRef, info repo.Commit, changes []repo.Change) (from, to map[int]scadBuild, err error) {
+	source := func(e repo.Entry) bool {
+		return e.Path != "" && scad.IsSource(e.Path) && !isLink(e) && !isGitlink(e) && !e.Dir
+	}
+	trees := u.scadTrees(ctx, p)
+	side := func(commit plumbing.Hash, entry func(repo.Change) repo.Entry) (map[int]scadBuild, error) {
+		var idx []int
+		var files []string
+		for i, ch := range changes {
+			if e := entry(ch); source(e) {
+				idx, files = append(idx, i), append(files, e.Path)
+			}
+		}
+		builds, err := trees.builds(commit, files)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[int]scadBuild, len(idx))
+		for j, b := range builds {
+			out[idx[j]] = b
+		}
+		return out, nil
+	}
+	if len(info.Parents) > 0 {
+		if from, err = side(info.Parents[0], func(ch repo.Change) repo.Entry { return ch.From }); err != nil {
+			return nil, nil, err
+		}
+	}
+	if to, err = side(info.Hash, func(ch repo.Change) repo.Entry { return ch.To }); err != nil {
+		return nil, nil, err
+	}
+	return from, to, nil
 }
 
 // catalogVersion names the state of the project's catalog: it changes

@@ -482,7 +482,9 @@ func (u *UI) mesh(c echo.Context) error {
 	}
 	defer rc.Close()
 	hd := c.Response().Header()
-	hd.Set("Cache-Control", cacheControl(!l.P.Row.Private(), "max-age=31536000, immutable"))
+	// Kept for good at a commit id; at a branch, whose mesh changes with
+	// each push, revalidated.
+	setFileCaching(hd, l)
 	hd.Set("ETag", `"mesh-`+key+`"`)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Content-Disposition", `attachment; filename="`+strings.TrimSuffix(path.Base(l.Path), path.Ext(l.Path))+`.stl"`)
@@ -496,16 +498,20 @@ func (u *UI) mesh(c echo.Context) error {
 	return c.Stream(http.StatusOK, "model/stl", rc)
 }
 
-// partKey is the catalog key of a part file: its build key for an
-// OpenSCAD source (as the default branch's catalog recorded it), else
-// catalogKey.
+// partKey is the catalog key of a part file: for an OpenSCAD source, the
+// key of its build from the files of l's commit (a 404 when that version
+// was not built into a part); else catalogKey.
 func (u *UI) partKey(ctx context.Context, l *located, e repo.Entry) (string, error) {
 	if scad.IsSource(e.Path) {
-		k, err := u.scadKey(ctx, l.P.Full(), e.Path)
-		if err == nil && k == "" {
-			err = notFound("%s has not been built into a part.", path.Base(e.Path))
+		h, _ := hashOf(l.Commit)
+		b, err := u.scadBuildAt(ctx, l.P, h, e.Path)
+		if err != nil {
+			return "", err
 		}
-		return k, err
+		if b.Record == nil || catalog.NotAPart(*b.Record) {
+			return "", scadNotBuilt(b, e.Path)
+		}
+		return b.Key, nil
 	}
 	return catalogKey(l.P.Browse, e)
 }

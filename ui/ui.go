@@ -6,7 +6,10 @@
 // Pages are server-rendered with html/template from stored metadata only:
 // git (read with go-git through repo.Browse), the catalog's measurements
 // (in the metadata store), the search index (search.Index) and blob storage
-// (storage.Blobs) for LFS content and previews. Nothing here parses an STL.
+// (storage.Blobs) for LFS content and previews. Nothing here parses an STL
+// or runs openscad: an OpenSCAD source's build at any commit is found by
+// the key the catalogue builds it under, worked out from that commit's
+// files (scad.FindClosure).
 // Templates, the stylesheet, the viewer script and the vendored three.js
 // are embedded, so the binary needs nothing else at run time.
 package ui
@@ -79,6 +82,11 @@ type Options struct {
 	// OIDC signs people in with an OpenID Connect provider; nil offers
 	// passwords only.
 	OIDC *auth.OIDC
+	// SCADVersion is the version line of the openscad program the
+	// catalogue builds OpenSCAD sources with (scad.Builder.Version), ""
+	// when it builds none. Pages work out each version's build key with
+	// it; they never run openscad.
+	SCADVersion string
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -110,6 +118,8 @@ type UI struct {
 	oidcLabel    string // the OpenID Connect provider's name on the sign-in page; "" when none
 	// planner makes print plans (print.go); nil without print pages.
 	planner *print.Planner
+	// scadVersion is Options.SCADVersion.
+	scadVersion string
 
 	versionsMu      sync.Mutex // guards the three below (see versions)
 	versionsSeen    string
@@ -151,6 +161,7 @@ func New(opt Options) (*UI, error) {
 		md:          markdown.New(),
 		policy:      bluemonday.UGCPolicy(),
 		planner:     opt.Planner,
+		scadVersion: opt.SCADVersion,
 		access:      opt.Policy,
 		viewer:      opt.Viewer,
 

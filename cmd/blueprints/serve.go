@@ -326,6 +326,14 @@ func runServe(fs *cli.Flags, args []string) error {
 	return serveErr
 }
 
+// scadVersion is the builder's program version, "" without a builder.
+func scadVersion(b *scad.Builder) string {
+	if b == nil {
+		return ""
+	}
+	return b.Version()
+}
+
 // serveConfig is what serve's flags decide.
 type serveConfig struct {
 	Data, Repos, Storage, Addr string
@@ -584,7 +592,7 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
 	pages, err := ui.New(ui.Options{Data: data, Repos: repos.Root(), Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
 		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives, OIDC: oidc,
-		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner, Network: pagesNet})
+		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner, Network: pagesNet, SCADVersion: scadVersion(builder)})
 	if err != nil {
 		return nil, err
 	}
