@@ -224,5 +224,13 @@ func TestOpenSCADVersions(t *testing.T) {
 			t.Fatal(err)
 		}
 		saveScreenshot(t, "commit-scad.png", shot)
+		// A version never built: the source, and the word.
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/blob/wip/parts/bracket.scad"), chromedp.WaitVisible("[data-not-built]")); err != nil {
+			t.Fatalf("unbuilt version: %v", err)
+		}
+		if shot, err = chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
+			t.Fatal(err)
+		}
+		saveScreenshot(t, "part-scad-not-built.png", shot)
 	})
 }
