@@ -35,6 +35,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/repo/blobcache"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -79,6 +80,9 @@ type Options struct {
 	// OIDC signs people in with an OpenID Connect provider; nil offers
 	// passwords only.
 	OIDC *auth.OIDC
+	// BlobCache keeps inflated copies of big git blobs for ranged reads
+	// of raw/ (see gitSource); nil inflates from the start every time.
+	BlobCache *blobcache.Cache
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -118,6 +122,8 @@ type UI struct {
 
 	archives  ArchiveLimits
 	archiving chan struct{} // one token per archive being built
+
+	blobCache *blobcache.Cache // nil: none
 }
 
 // New builds the UI: it parses the embedded templates and indexes the
@@ -158,6 +164,7 @@ func New(opt Options) (*UI, error) {
 		admin:        opt.Projects,
 		network:      opt.Network,
 		registration: opt.Registration,
+		blobCache:    opt.BlobCache,
 	}
 	if opt.OIDC != nil && opt.Web != nil {
 		u.oidc, u.oidcLabel = opt.OIDC, opt.OIDC.Name()
