@@ -7,12 +7,15 @@
 // Data enters through Open's fill function, which writes the blob's bytes
 // as read from git, and leaves as an *os.File opened on the entry. Entries
 // are files named by blob id in one folder (the data folder's
-// git/blob-cache). An entry is written to a temporary file, synced and
-// renamed into place only once complete and of the expected size, so a
-// reader never sees a partial one; concurrent first requests for the same
-// blob inflate it once. The folder is kept under a size limit by removing
-// the least recently used entries (by modification time, which a hit
-// refreshes); a reader holding a removed entry open reads on.
+// git/blob-cache). An entry is written to a temporary file and renamed
+// into place only once complete and of the expected size, so a reader
+// never sees a partial one; concurrent first requests for the same blob
+// inflate it once. The cache lives as long as the process: New empties
+// the folder, so entries need not reach the disk (no fsync of hundreds
+// of megabytes in a request), and a power cut never leaves a damaged
+// entry to serve. The folder is kept under a size limit by removing the least
+// recently used entries (by modification time, which a hit refreshes); a
+// reader holding a removed entry open reads on.
 //
 // The cache knows nothing of projects or viewers: it is keyed by content,
 // and callers reach it only after the access policy let the viewer read a
@@ -45,12 +48,8 @@ const (
 // the caller reads it from git instead.
 var ErrTooBig = errors.New("blob larger than the cache")
 
-// tmpPrefix starts the names of entries being written; staleTemp is the
-// age after which one is taken for the leftover of a crash.
-const (
-	tmpPrefix = "tmp-"
-	staleTemp = time.Hour
-)
+// tmpPrefix starts the names of entries being written.
+const tmpPrefix = "tmp-"
 
 // Options configure New.
 type Options struct {
@@ -62,8 +61,9 @@ type Options struct {
 	Observe func(result string)
 }
 
-// Cache is a folder of inflated blobs. Its methods are safe for concurrent
-// use; several processes may share a folder.
+// Cache is a folder of inflated blobs, the only user of that folder (the
+// data folder's lock keeps a second server out). Its methods are safe for
+// concurrent use.
 type Cache struct {
 	dir     string
 	max     int64
@@ -81,8 +81,9 @@ type flight struct {
 	err  error
 }
 
-// New opens (creating it when missing) the cache folder, and removes
-// temporary files left there over an hour ago by a crash.
+// New empties the cache folder of entries and temporary files (creating
+// the folder when missing): what an earlier process left there may not
+// have reached the disk whole.
 func New(opt Options) (*Cache, error) {
 	if opt.Dir == "" || opt.MaxBytes < 1 {
 		return nil, fmt.Errorf("blob cache: a folder and a positive size limit are required (got %q, %d bytes)", opt.Dir, opt.MaxBytes)
@@ -90,20 +91,22 @@ func New(opt Options) (*Cache, error) {
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("blob cache: %w", err)
 	}
-	if opt.Logger == nil {
-		opt.Logger = slog.Default()
-	}
-	c := &Cache{dir: opt.Dir, max: opt.MaxBytes, log: opt.Logger, observe: opt.Observe, flights: map[string]*flight{}}
-	ents, err := os.ReadDir(c.dir)
+	ents, err := os.ReadDir(opt.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("blob cache: %w", err)
 	}
 	for _, e := range ents {
-		if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), tmpPrefix) && time.Since(fi.ModTime()) > staleTemp {
-			os.Remove(filepath.Join(c.dir, e.Name()))
+		// Entries and temporary files only: nothing else is the cache's.
+		if validID(e.Name()) || strings.HasPrefix(e.Name(), tmpPrefix) {
+			if err := os.Remove(filepath.Join(opt.Dir, e.Name())); err != nil {
+				return nil, fmt.Errorf("blob cache: empty %s: %w", opt.Dir, err)
+			}
 		}
 	}
-	return c, nil
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	return &Cache{dir: opt.Dir, max: opt.MaxBytes, log: opt.Logger, observe: opt.Observe, flights: map[string]*flight{}}, nil
 }
 
 // MaxBytes is the cache's size limit.
@@ -223,9 +226,6 @@ func (c *Cache) fill(ctx context.Context, name, id string, size int64, fill func
 	}
 	if cw.n != size {
 		return nil, fmt.Errorf("blob cache: blob %s gave %d bytes, want %d", id, cw.n, size)
-	}
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("blob cache: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), name); err != nil {
 		return nil, fmt.Errorf("blob cache: %w", err)

@@ -212,3 +212,27 @@ func TestEvict(t *testing.T) {
 		}
 	}
 }
+
+// A new cache starts empty: entries and temporary files an earlier
+// process left may not have reached the disk whole. Other files stay.
+func TestNewEmptiesFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blob-cache")
+	os.MkdirAll(dir, 0o755)
+	for _, name := range []string{id(1), tmpPrefix + id(2) + "-123", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("left over"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := New(Options{Dir: dir, MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := entries(t, c); !slices.Equal(got, []string{"notes.txt"}) {
+		t.Errorf("a new cache's folder holds %v, want only notes.txt", got)
+	}
+	var fills atomic.Int64
+	read(t, c, 1, 9, &fills)
+	if fills.Load() != 1 {
+		t.Errorf("blob 1 left by an earlier process was served without a fill")
+	}
+}
