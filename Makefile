@@ -78,7 +78,7 @@ fuzz:
 	done
 
 # bench: every benchmark beside its peer, measured in the same run, as
-# ratios. BENCH=git,render,formats,catalog,lfs,pages,print,access picks sections.
+# ratios. BENCH=git,render,formats,catalog,lfs,pages,print,access,bigfiles picks sections.
 # BENCH=scale (a million parts, about an hour; not part of the default run)
 # takes BENCH_FLAGS="-scale-parts 100000 -scale-for 10s" for a shorter run.
 BENCH ?=

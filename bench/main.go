@@ -35,6 +35,7 @@ var sections = []section{
 	{"print", benchPrint},
 	{"access", benchAccess},
 	{"cluster", benchCluster},
+	{"bigfiles", benchBigFiles},
 	{"scale", benchScale}, // long: a million parts; not in the default run
 	// The whole-machine case of catalog alone; not in the default run.
 	{"machine", func(b *Bench) error {

@@ -52,7 +52,10 @@ func (p *Planner) WritePlate(ctx context.Context, project string, pl *Plan, n in
 		ids[i] = id
 		for _, c := range plate.Pieces {
 			if c.Part == i {
-				pic.DrawMesh(m, c.Transform)
+				if err := pic.DrawMesh(m, c.Transform); err != nil {
+					p.partLeftOut(project, n, pt.Path, err)
+					break
+				}
 			}
 		}
 	}
@@ -66,6 +69,12 @@ func (p *Planner) WritePlate(ctx context.Context, project string, pl *Plan, n in
 		tw.SetThumbnail(png.Bytes())
 	}
 	return tw.Close()
+}
+
+// partLeftOut says which part a plate picture lacks: one over its
+// preview budget is left out of the picture rather than failing the plate.
+func (p *Planner) partLeftOut(project string, plate int, part string, err error) {
+	p.log.Warn("plate picture drawn without a part", "project", project, "plate", plate, "part", part, "err", err)
 }
 
 // WritePlates writes every plate's 3MF into one ZIP, named after the
@@ -150,7 +159,10 @@ func (p *Planner) PlatePicture(ctx context.Context, project string, pl *Plan, n,
 			}
 			for _, c := range plate.Pieces {
 				if c.Part == i {
-					pic.Draw(f, c.Transform)
+					if err := pic.Draw(f, c.Transform); err != nil {
+						p.partLeftOut(project, n, pt.Path, err)
+						break
+					}
 				}
 			}
 		}

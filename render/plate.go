@@ -88,15 +88,26 @@ func NewPlate(width, depth, height float64, size int) (*Plate, error) {
 // edge, and heights are kept between the bed and the plate's height.
 // Drawing stays within the budget of the limits the part was read with
 // (budget.go): past it, or once their context ends, the rest of the part
-// is left out of the picture.
-func (p *Plate) Draw(f *Facets, transform [12]float64) {
+// is left out of the picture and Draw returns an error naming the part
+// (wrapping ErrBudget when the budget was spent), so that the caller can
+// say which part the picture lacks. The picture stays usable.
+func (p *Plate) Draw(f *Facets, transform [12]float64) error {
 	v := p.place(f.vertices(), transform)
-	p.r.drawFacets(p.r.frames[0], v, nil, 0, len(v)/3, p.r.newWorks(f.lim)[0])
+	return p.drawPart(f.name, f.lim, v, nil, len(v)/3)
 }
 
 // DrawMesh adds a part as Draw does, from its mesh.
-func (p *Plate) DrawMesh(m *Mesh, transform [12]float64) {
-	p.r.drawFacets(p.r.frames[0], p.place(m.verts, transform), m.tris, 0, len(m.tris)/3, p.r.newWorks(m.lim)[0])
+func (p *Plate) DrawMesh(m *Mesh, transform [12]float64) error {
+	return p.drawPart(m.name, m.lim, p.place(m.verts, transform), m.tris, len(m.tris)/3)
+}
+
+func (p *Plate) drawPart(name string, lim Limits, verts []stl.Vec3, tris []int32, facets int) error {
+	works := p.r.newWorks(lim)
+	p.r.drawFacets(p.r.frames[0], verts, tris, 0, facets, works[0])
+	if err := budgetSpent(name, facets, lim, works); err != nil {
+		return fmt.Errorf("plate picture: part left out: %w", err)
+	}
+	return nil
 }
 
 // place returns src moved by transform into the plate's frame.

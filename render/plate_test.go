@@ -2,8 +2,11 @@ package render
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"image/color"
 	"image/png"
+	"strings"
 	"testing"
 
 	"github.com/hschendel/stl"
@@ -33,8 +36,11 @@ func TestPlate(t *testing.T) {
 	// A 20 × 20 × 10 box at (10, 10); a second one turned a quarter turn
 	// and moved to (150, 60)..(170, 80).
 	box := boxFacets(20, 20, 10)
-	p.Draw(box, [12]float64{1, 0, 0, 0, 1, 0, 0, 0, 1, 10, 10, 0})
-	p.Draw(box, [12]float64{0, -1, 0, 1, 0, 0, 0, 0, 1, 170, 60, 0})
+	for _, tr := range [][12]float64{{1, 0, 0, 0, 1, 0, 0, 0, 1, 10, 10, 0}, {0, -1, 0, 1, 0, 0, 0, 0, 1, 170, 60, 0}} {
+		if err := p.Draw(box, tr); err != nil {
+			t.Fatalf("draw a box: %v", err)
+		}
+	}
 	img := p.Image()
 	// 0.88 px per mm; the bed spans x 12..188 and y 56..144 (image rows
 	// grow downwards, bed y upwards).
@@ -73,8 +79,12 @@ func TestPlateClamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	far := &Facets{name: "far", v: []float32{-1e6, -1e6, 0, 1e6, -1e6, 0, 0, 1e6, 1e9}}
-	p.Draw(far, [12]float64{1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0})
-	p.DrawMesh(&Mesh{verts: []stl.Vec3{{1e7, 1e7, 0}, {2e7, 1e7, 0}, {1e7, 2e7, 3}}, tris: []int32{0, 1, 2}}, [12]float64{1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0})
+	if err := p.Draw(far, [12]float64{1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DrawMesh(&Mesh{verts: []stl.Vec3{{1e7, 1e7, 0}, {2e7, 1e7, 0}, {1e7, 2e7, 3}}, tris: []int32{0, 1, 2}}, [12]float64{1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
 	p.Image()
 	for _, bad := range [][3]float64{{0, 100, 10}, {100, 0, 10}, {100, 100, 0}, {-1, 100, 10}} {
 		if _, err := NewPlate(bad[0], bad[1], bad[2], 64); err == nil {
@@ -83,5 +93,49 @@ func TestPlateClamps(t *testing.T) {
 	}
 	if _, err := NewPlate(100, 100, 10, 4096); err == nil {
 		t.Error("a 4096 px plate was accepted")
+	}
+}
+
+// A part over its preview budget, or whose context ended, is left out of
+// the plate with an error naming it; the parts drawn before it stay, and
+// the picture can still be taken.
+func TestPlateDrawOverBudget(t *testing.T) {
+	p, err := NewPlate(100, 100, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := [12]float64{1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0}
+	if err := p.Draw(boxFacets(20, 20, 10), id); err != nil {
+		t.Fatalf("a small box: %v", err)
+	}
+	// 40 facets each covering half the bed, at different heights (not
+	// exact duplicates): about 20 pictures' worth of samples, against a
+	// budget of 2.
+	heavy := &Facets{name: "parts/heavy.stl", lim: Limits{MaxOverdraw: 2}}
+	for i := range 40 {
+		z := float32(i) / 8
+		heavy.v = append(heavy.v, 0, 0, z, 100, 0, z, 0, 100, z)
+	}
+	err = p.Draw(heavy, id)
+	if !errors.Is(err, ErrBudget) || !strings.Contains(err.Error(), "parts/heavy.stl") {
+		t.Fatalf("over budget: %v, want ErrBudget naming parts/heavy.stl", err)
+	}
+	mesh := &Mesh{name: "parts/heavy-mesh.stl", lim: Limits{MaxOverdraw: 2}, verts: []stl.Vec3{{0, 0, 1}, {100, 0, 1}, {0, 100, 1}, {0, 0, 2}, {100, 0, 2}, {0, 100, 2}}}
+	for i := range 40 {
+		o := int32(3 * (i % 2))
+		mesh.tris = append(mesh.tris, o, o+1, o+2)
+	}
+	if err := p.DrawMesh(mesh, id); !errors.Is(err, ErrBudget) || !strings.Contains(err.Error(), "parts/heavy-mesh.stl") {
+		t.Fatalf("mesh over budget: %v, want ErrBudget naming parts/heavy-mesh.stl", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	late := boxFacets(10, 10, 5)
+	late.name, late.lim = "late.stl", Limits{Context: ctx}
+	if err := p.Draw(late, id); err == nil || errors.Is(err, ErrBudget) || !strings.Contains(err.Error(), "late.stl") {
+		t.Fatalf("cancelled: %v, want an error naming late.stl that is not the budget's", err)
+	}
+	if img := p.Image(); img.Bounds().Dx() != 64 {
+		t.Fatalf("picture of %v", img.Bounds())
 	}
 }

@@ -33,14 +33,16 @@ var (
 	ErrNotDir       = errors.New("path is not a folder")
 )
 
-// Browse reads one bare repository with go-git: refs, trees, blobs,
-// history and the changes a commit made. It holds no lock and no cache, so
-// it sees every push at once; open one per request, or take one from a
+// Browse reads one bare repository with go-git: refs (through its own
+// reader, refs.go), trees, blobs, history and the changes a commit made.
+// It holds no lock, and what it caches is checked against the files, so it
+// sees every push at once; open one per request, or take one from a
 // BrowsePool.
 type Browse struct {
 	r     *git.Repository
 	sizes map[plumbing.Hash]int64  // object sizes looked up, at most maxSizes
-	refs  map[string]plumbing.Hash // read once per use; see BrowsePool.Put
+	refc  *refCache                // refs by name, and their listing
+	refs  map[string]plumbing.Hash // listed once per use; see BrowsePool.Put
 	dir   string                   // set when it came from a BrowsePool
 	gen   time.Time                // the pool generation it was opened in
 }
@@ -60,7 +62,7 @@ func OpenBrowse(dir string) (*Browse, error) {
 		}
 		return nil, fmt.Errorf("open repository %s: %w", dir, err)
 	}
-	return &Browse{r: r}, nil
+	return &Browse{r: r, refc: newRefCache(dir, nil)}, nil
 }
 
 // Close releases the open pack files.
@@ -77,33 +79,27 @@ func (b *Browse) Repository() *git.Repository { return b.r }
 // Head is the branch HEAD points at ("main") and its commit. An empty
 // repository gives ErrNoRef.
 func (b *Browse) Head() (branch string, commit plumbing.Hash, err error) {
-	ref, err := b.r.Storer.Reference(plumbing.HEAD)
+	target, err := b.refc.symbolic("HEAD")
 	if err != nil {
-		return "", plumbing.ZeroHash, fmt.Errorf("read HEAD: %w", ErrNoRef)
+		return "", plumbing.ZeroHash, err
 	}
-	if ref.Type() == plumbing.SymbolicReference {
-		branch = ref.Target().Short()
-	}
-	res, err := b.r.Reference(plumbing.HEAD, true)
+	branch = strings.TrimPrefix(target, "refs/heads/")
+	h, ok, err := b.refc.lookup("HEAD")
 	if err != nil {
-		// HEAD names a branch that does not exist: take any branch.
-		iter, ierr := b.r.Branches()
-		if ierr != nil {
-			return branch, plumbing.ZeroHash, fmt.Errorf("resolve HEAD: %w", ErrNoRef)
-		}
-		var first *plumbing.Reference
-		iter.ForEach(func(r *plumbing.Reference) error {
-			if first == nil || r.Name().Short() < first.Name().Short() {
-				first = r
-			}
-			return nil
-		})
-		if first == nil {
-			return branch, plumbing.ZeroHash, fmt.Errorf("resolve HEAD: %w", ErrNoRef)
-		}
-		return first.Name().Short(), first.Hash(), nil
+		return branch, plumbing.ZeroHash, err
 	}
-	return branch, res.Hash(), nil
+	if ok {
+		return branch, h, nil
+	}
+	// HEAD names a branch that does not exist: take the first branch.
+	branches, err := b.Branches()
+	if err != nil {
+		return branch, plumbing.ZeroHash, err
+	}
+	if len(branches) == 0 {
+		return branch, plumbing.ZeroHash, fmt.Errorf("resolve HEAD: %w", ErrNoRef)
+	}
+	return branches[0], b.refs["refs/heads/"+branches[0]], nil
 }
 
 // Branches lists the branch names, sorted.
@@ -148,14 +144,13 @@ func (b *Browse) ResolveRefPath(refPath string) (Resolved, error) {
 		return Resolved{}, ErrNoRef
 	}
 	segs := strings.Split(refPath, "/")
-	refs, err := b.refMap()
-	if err != nil {
-		return Resolved{}, err
-	}
 	for i := len(segs); i >= 1; i-- {
 		name := strings.Join(segs[:i], "/")
 		for _, full := range []string{"refs/heads/" + name, "refs/tags/" + name} {
-			h, ok := refs[full]
+			h, ok, err := b.lookupRef(full)
+			if err != nil {
+				return Resolved{}, err
+			}
 			if !ok {
 				continue
 			}
@@ -178,37 +173,39 @@ func (b *Browse) ResolveRef(ref string) (plumbing.Hash, error) {
 	if ref == "" {
 		return plumbing.ZeroHash, ErrNoRef
 	}
-	refs, err := b.refMap()
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
 	for _, full := range []string{"refs/heads/" + ref, "refs/tags/" + ref} {
-		if h, ok := refs[full]; ok {
+		h, ok, err := b.lookupRef(full)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if ok {
 			return b.peel(h)
 		}
 	}
 	return b.commitByID(ref)
 }
 
+// lookupRef finds one ref by its full name, from this use's listing when
+// there is one, else without listing them all.
+func (b *Browse) lookupRef(full string) (plumbing.Hash, bool, error) {
+	if b.refs != nil {
+		h, ok := b.refs[full]
+		return h, ok, nil
+	}
+	return b.refc.lookup(full)
+}
+
+// refMap lists every ref, once per use of b.
 func (b *Browse) refMap() (map[string]plumbing.Hash, error) {
 	if b.refs != nil {
 		return b.refs, nil
 	}
-	iter, err := b.r.Storer.IterReferences()
+	m, err := b.refc.all()
 	if err != nil {
-		return nil, fmt.Errorf("list refs: %w", err)
+		return nil, err
 	}
-	m := make(map[string]plumbing.Hash)
-	err = iter.ForEach(func(r *plumbing.Reference) error {
-		if r.Type() == plumbing.HashReference {
-			m[r.Name().String()] = r.Hash()
-		}
-		return nil
-	})
-	if err == nil {
-		b.refs = m
-	}
-	return m, err
+	b.refs = m
+	return m, nil
 }
 
 // peel follows annotated tags down to a commit.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,11 +12,17 @@ import (
 // does not re-read pack indexes. Each Browse is used by one request at a
 // time. A pool entry is dropped when the repository's packs change (a push
 // that wrote a pack, a repack), since go-git reads the pack list once.
+//
+// The pool also keeps each repository's refs (refs.go) across requests,
+// as long as the files they were read from stay the same, whatever
+// happens to its packs.
 type BrowsePool struct {
-	mu      sync.Mutex
-	repos   map[string]*poolEntry
-	perRepo int
-	maxRepo int
+	mu       sync.Mutex
+	repos    map[string]*poolEntry
+	refs     map[string]*refCache
+	perRepo  int
+	maxRepo  int
+	refReads atomic.Int64
 }
 
 type poolEntry struct {
@@ -27,7 +34,31 @@ type poolEntry struct {
 // NewBrowsePool keeps up to perRepo idle Browse values for each of up to
 // maxRepos repositories.
 func NewBrowsePool(perRepo, maxRepos int) *BrowsePool {
-	return &BrowsePool{repos: map[string]*poolEntry{}, perRepo: perRepo, maxRepo: maxRepos}
+	return &BrowsePool{repos: map[string]*poolEntry{}, refs: map[string]*refCache{}, perRepo: perRepo, maxRepo: maxRepos}
+}
+
+// RefReads counts the times the pool's repositories' refs were read in
+// full (a packed-refs file parsed, or the loose refs listed) rather than
+// taken from what it keeps.
+func (p *BrowsePool) RefReads() int64 { return p.refReads.Load() }
+
+// refCacheFor is the refs kept for the repository at dir; at most maxRepo
+// repositories' are kept (one picked at random makes room).
+func (p *BrowsePool) refCacheFor(dir string) *refCache {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.refs[dir]; c != nil {
+		return c
+	}
+	if len(p.refs) >= p.maxRepo {
+		for d := range p.refs {
+			delete(p.refs, d)
+			break
+		}
+	}
+	c := newRefCache(dir, &p.refReads)
+	p.refs[dir] = c
+	return c
 }
 
 // packGen is what changes when the repository's packs do: the pack
@@ -47,6 +78,7 @@ func (p *BrowsePool) Get(dir string) (*Browse, error) {
 	if err != nil {
 		return OpenBrowse(dir)
 	}
+	refs := p.refCacheFor(dir)
 	p.mu.Lock()
 	if e := p.repos[dir]; e != nil && !e.gen.Equal(gen) {
 		e.closeAll()
@@ -57,6 +89,7 @@ func (p *BrowsePool) Get(dir string) (*Browse, error) {
 		e.free = e.free[:len(e.free)-1]
 		e.used = time.Now()
 		p.mu.Unlock()
+		b.refc = refs
 		return b, nil
 	}
 	p.mu.Unlock()
@@ -64,7 +97,7 @@ func (p *BrowsePool) Get(dir string) (*Browse, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.dir, b.gen = dir, gen
+	b.dir, b.gen, b.refc = dir, gen, refs
 	return b, nil
 }
 

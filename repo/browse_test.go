@@ -3,11 +3,15 @@ package repo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blueprints-hq/blueprints/internal/testenv"
 	"github.com/blueprints-hq/blueprints/repo"
@@ -340,4 +344,120 @@ func TestFileLog(t *testing.T) {
 func gitID(t *testing.T, dir, rev string) string {
 	t.Helper()
 	return strings.TrimSpace(testenv.Git(t, dir, "rev-parse", rev))
+}
+
+// TestBrowsePoolRefs: with 20,000 packed tags, resolving a ref for a page
+// reads the packed-refs file once for every request of the pool, listing
+// the refs reads the loose ones once, and a push of a tag, a branch, a
+// moved branch or a deleted tag is seen by the very next request.
+func TestBrowsePoolRefs(t *testing.T) {
+	testenv.RequireTool(t, "git")
+	work := t.TempDir()
+	testenv.Git(t, work, "init", "-q", "-b", "main")
+	os.WriteFile(filepath.Join(work, "a.txt"), []byte("a\n"), 0o644)
+	testenv.Git(t, work, "add", "-A")
+	testenv.Git(t, work, "commit", "-q", "-m", "first")
+	first := strings.TrimSpace(testenv.Git(t, work, "rev-parse", "HEAD"))
+	bare := filepath.Join(t.TempDir(), "p.git")
+	testenv.Git(t, "", "clone", "-q", "--bare", work, bare)
+	testenv.Git(t, work, "remote", "add", "origin", bare)
+	var in strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&in, "create refs/tags/v%d %s\n", i, first)
+	}
+	cmd := exec.Command("git", "update-ref", "--stdin")
+	cmd.Dir, cmd.Stdin = bare, strings.NewReader(in.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git update-ref: %v\n%s", err, out)
+	}
+	testenv.Git(t, bare, "pack-refs", "--all")
+	// Files changed in the last moments are never trusted (two changes
+	// within one tick of the file system's clock look alike): age them,
+	// as if the tags had been pushed a while ago.
+	old := time.Now().Add(-time.Hour)
+	filepath.WalkDir(bare, func(p string, d os.DirEntry, err error) error {
+		if err == nil && (d.IsDir() || d.Name() == "packed-refs") {
+			os.Chtimes(p, old, old)
+		}
+		return nil
+	})
+
+	pool := repo.NewBrowsePool(2, 4)
+	use := func(fn func(b *repo.Browse)) {
+		t.Helper()
+		b, err := pool.Get(bare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Put(b)
+		fn(b)
+	}
+	for range 3 {
+		use(func(b *repo.Browse) {
+			res, err := b.ResolveRefPath("v12345/a.txt")
+			if err != nil || res.Commit.String() != first || res.Ref != "v12345" || res.Path != "a.txt" {
+				t.Fatalf("resolve v12345/a.txt: %+v %v", res, err)
+			}
+			if branch, h, err := b.Head(); err != nil || branch != "main" || h.String() != first {
+				t.Fatalf("head: %s %s %v", branch, h, err)
+			}
+			if _, err := b.ResolveRef("../packed-refs"); !errors.Is(err, repo.ErrNoRef) {
+				t.Fatalf("a ref name outside refs/: %v, want ErrNoRef", err)
+			}
+		})
+	}
+	if n := pool.RefReads(); n != 1 {
+		t.Errorf("three requests resolving a ref read the refs %d times, want 1 (the packed-refs file, once)", n)
+	}
+	tags := func() []string {
+		var tags []string
+		use(func(b *repo.Browse) {
+			var err error
+			if tags, err = b.Tags(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		return tags
+	}
+	for range 2 {
+		if got := tags(); len(got) != 20000 {
+			t.Fatalf("%d tags, want 20000", len(got))
+		}
+	}
+	if n := pool.RefReads(); n != 2 {
+		t.Errorf("after two listings the refs were read %d times, want 2 (the loose refs listed once more)", n)
+	}
+
+	// A push: a new tag, a new branch, main moved on, a packed tag deleted.
+	os.WriteFile(filepath.Join(work, "new.txt"), []byte("new\n"), 0o644)
+	testenv.Git(t, work, "add", "-A")
+	testenv.Git(t, work, "commit", "-q", "-m", "second")
+	second := strings.TrimSpace(testenv.Git(t, work, "rev-parse", "HEAD"))
+	testenv.Git(t, work, "tag", "fresh-tag")
+	testenv.Git(t, work, "branch", "fresh/branch")
+	testenv.Git(t, work, "push", "-q", "origin", "main", "fresh-tag", "fresh/branch", ":refs/tags/v5")
+	use(func(b *repo.Browse) {
+		for _, ref := range []string{"main", "fresh-tag", "fresh/branch"} {
+			if h, err := b.ResolveRef(ref); err != nil || h.String() != second {
+				t.Errorf("after the push %s is %s %v, want %s", ref, h, err, second)
+			}
+		}
+		if res, err := b.ResolveRefPath("fresh/branch/new.txt"); err != nil || res.Ref != "fresh/branch" || res.Path != "new.txt" {
+			t.Errorf("fresh/branch/new.txt: %+v %v", res, err)
+		}
+		if _, err := b.ResolveRef("v5"); !errors.Is(err, repo.ErrNoRef) {
+			t.Errorf("deleted tag v5: %v, want ErrNoRef", err)
+		}
+		if _, h, err := b.Head(); err != nil || h.String() != second {
+			t.Errorf("head after the push: %s %v", h, err)
+		}
+		branches, err := b.Branches()
+		if err != nil || strings.Join(branches, ",") != "fresh/branch,main" {
+			t.Errorf("branches after the push: %v %v", branches, err)
+		}
+	})
+	got := tags()
+	if len(got) != 20000 || !slices.Contains(got, "fresh-tag") || slices.Contains(got, "v5") {
+		t.Errorf("after the push: %d tags, fresh-tag listed %v, v5 listed %v", len(got), slices.Contains(got, "fresh-tag"), slices.Contains(got, "v5"))
+	}
 }

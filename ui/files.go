@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -30,6 +31,7 @@ import (
 	"github.com/blueprints-hq/blueprints/lfs"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/repo/blobcache"
 	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -190,7 +192,7 @@ func (u *UI) openFile(ctx context.Context, l *located, headBytes int) (openedFil
 		f.head = nil
 	} else {
 		f.etag = e.Hash.String()
-		f.src = gitSource{b: l.P.Browse, e: e}
+		f.src = gitSource{b: l.P.Browse, e: e, ctx: ctx, cache: u.blobCache, log: u.log}
 	}
 	if len(f.head) > headBytes {
 		f.head = f.head[:headBytes]
@@ -224,14 +226,41 @@ type rangeSource interface {
 	open(offset, length int64) (io.ReadCloser, error)
 }
 
+// gitSource is a blob of the project's repository. A read starting at
+// cacheFrom or further comes from the cache of inflated blobs, when there
+// is one: git's compression can only be entered at the start, so without
+// it every such read inflates the blob up to its offset.
 type gitSource struct {
-	b *repo.Browse
-	e repo.Entry
+	b     *repo.Browse
+	e     repo.Entry
+	ctx   context.Context
+	cache *blobcache.Cache // nil: inflate from the start
+	log   *slog.Logger
 }
+
+// cacheFrom is the offset from which a ranged read of a git blob is
+// served from the blob cache: inflating a megabyte costs a few
+// milliseconds, a copy of the blob on disk is not worth it below that.
+const cacheFrom = 1 << 20
 
 func (g gitSource) size() int64 { return g.e.Size }
 
 func (g gitSource) open(offset, length int64) (io.ReadCloser, error) {
+	if g.cache != nil && offset >= cacheFrom {
+		f, err := g.cache.Open(g.ctx, g.e.Hash.String(), g.e.Size, g.inflate)
+		switch {
+		case err == nil:
+			if length < 0 {
+				length = g.e.Size - offset
+			}
+			return readCloser{io.NewSectionReader(f, offset, length), f}, nil
+		case g.ctx.Err() != nil:
+			return nil, g.ctx.Err()
+		case !errors.Is(err, blobcache.ErrTooBig):
+			// A full disk, say: the file is still served, the slow way.
+			g.log.Warn("read a blob through the blob cache", "blob", g.e.Hash.String(), "path", g.e.Path, "err", err)
+		}
+	}
 	rc, _, err := g.b.OpenBlob(g.e.Hash)
 	if err != nil {
 		return nil, err
@@ -246,6 +275,17 @@ func (g gitSource) open(offset, length int64) (io.ReadCloser, error) {
 		return rc, nil
 	}
 	return readCloser{io.LimitReader(rc, length), rc}, nil
+}
+
+// inflate writes the whole blob to w, for the blob cache.
+func (g gitSource) inflate(w io.Writer) error {
+	rc, _, err := g.b.OpenBlob(g.e.Hash)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
 }
 
 type readCloser struct {
@@ -568,7 +608,7 @@ func (u *UI) archive(c echo.Context) error {
 	zw.RegisterCompressor(zip.Deflate, pooledDeflate)
 	zw.SetComment(fmt.Sprintf("%s at %s (%s)", p.Full(), ref, h))
 	err = p.Browse.Files(ctx, h, func(e repo.Entry) error {
-		var src rangeSource = gitSource{b: p.Browse, e: e}
+		var src rangeSource = gitSource{b: p.Browse, e: e, ctx: ctx, log: u.log}
 		if ptr := archivePointer(u, p.Browse, e, pointers); ptr != nil {
 			s, err := u.lfsObject(ctx, p, *ptr)
 			if err != nil {

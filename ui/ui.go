@@ -38,6 +38,7 @@ import (
 	"github.com/blueprints-hq/blueprints/internal/store"
 	"github.com/blueprints-hq/blueprints/print"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/repo/blobcache"
 	"github.com/blueprints-hq/blueprints/search"
 	"github.com/blueprints-hq/blueprints/storage"
 )
@@ -87,6 +88,9 @@ type Options struct {
 	// when it builds none. Pages work out each version's build key with
 	// it; they never run openscad.
 	SCADVersion string
+	// BlobCache keeps inflated copies of big git blobs for ranged reads
+	// of raw/ (see gitSource); nil inflates from the start every time.
+	BlobCache *blobcache.Cache
 }
 
 // UI is the set of page handlers. Create it with New and add its routes to
@@ -128,6 +132,8 @@ type UI struct {
 
 	archives  ArchiveLimits
 	archiving chan struct{} // one token per archive being built
+
+	blobCache *blobcache.Cache // nil: none
 }
 
 // New builds the UI: it parses the embedded templates and indexes the
@@ -169,6 +175,7 @@ func New(opt Options) (*UI, error) {
 		admin:        opt.Projects,
 		network:      opt.Network,
 		registration: opt.Registration,
+		blobCache:    opt.BlobCache,
 	}
 	if opt.OIDC != nil && opt.Web != nil {
 		u.oidc, u.oidcLabel = opt.OIDC, opt.OIDC.Name()

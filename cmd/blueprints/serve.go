@@ -34,6 +34,7 @@ import (
 	"github.com/blueprints-hq/blueprints/print/slicer"
 	"github.com/blueprints-hq/blueprints/render"
 	"github.com/blueprints-hq/blueprints/repo"
+	"github.com/blueprints-hq/blueprints/repo/blobcache"
 	"github.com/blueprints-hq/blueprints/scad"
 	"github.com/blueprints-hq/blueprints/storage"
 	"github.com/blueprints-hq/blueprints/ui"
@@ -99,6 +100,9 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		packCache := cli.Bytes(1 << 30)
 		fs.Var(&packCache, "pack-cache-size", "`SIZE` of disk for packs kept to serve repeated clones and fetches of the same objects (data/git/pack-cache), e.g. 512MiB or 2GiB; 0 turns the cache off")
 		fs.Env("pack-cache-size", "BLUEPRINTS_PACK_CACHE_SIZE")
+		blobCache := cli.Bytes(1 << 30)
+		fs.Var(&blobCache, "blob-cache-size", "`SIZE` of disk for inflated copies of big files stored in git (data/git/blob-cache), so that a ranged download of one (the end of a 256 MiB file, a resumed download) seeks instead of inflating the file from its start; e.g. 512MiB or 4GiB; 0 turns the cache off")
+		fs.Env("blob-cache-size", "BLUEPRINTS_BLOB_CACHE_SIZE")
 		fs.String("trusted-proxies", "", "comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For names the client (default: trust none, use the TCP peer)")
 		fs.Env("trusted-proxies", "BLUEPRINTS_TRUSTED_PROXIES")
 		fs.String("metrics-token", "", "bearer token GET /metrics requires (empty: /metrics is open to anyone)")
@@ -241,6 +245,7 @@ func runServe(fs *cli.Flags, args []string) error {
 		return err
 	}
 	packCache := flagGet[int64](fs, "pack-cache-size")
+	blobCache := flagGet[int64](fs, "blob-cache-size")
 	build := version.Read()
 	log.Info("starting", "version", build.Version, "commit", build.ShortCommit(), "go", build.GoVersion, "public_url", public.String())
 	webhookAllow, err := outbound.ParseAllow(flagString(fs, "webhook-allow"))
@@ -294,7 +299,7 @@ func runServe(fs *cli.Flags, args []string) error {
 	log.Info("metadata store", "db", store.Redact(dbTarget(fs)), "node", node)
 	w, err := wire(ctx, st, serveConfig{
 		Data: data, Repos: reposDir(fs), Storage: storageURL, Addr: flagString(fs, "addr"), ShutdownTimeout: timeout, Drain: drain,
-		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, TrustedProxies: proxies, Registration: registration,
+		Node: node, Lease: lease, GitNice: gitNice, PackCache: packCache, BlobCache: blobCache, TrustedProxies: proxies, Registration: registration,
 		LFSPresign: flagString(fs, "lfs-presign") == "true", MetricsToken: flagString(fs, "metrics-token"), Log: log, OIDC: oidcCfg,
 		SCAD:   func(runs func(string)) *scad.Builder { return scadBuilder(log, fs, runs) },
 		Limits: limits, Archives: archives, IdleTimeout: idle, PartTimeout: budget.PartTimeout, MaxOverdraw: budget.MaxOverdraw,
@@ -342,6 +347,7 @@ type serveConfig struct {
 	Lease                      time.Duration
 	GitNice                    int
 	PackCache                  int64
+	BlobCache                  int64 // bytes of data/git/blob-cache; 0: none
 	TrustedProxies             []*net.IPNet
 	Registration               string
 	LFSPresign                 bool
@@ -590,7 +596,14 @@ func wire(ctx context.Context, st *store.Store, cfg serveConfig) (*wired, error)
 		pagesNet = &pagesNetwork{parts: network, st: st, index: cat.Searcher, log: log, peers: cfg.Network.Peers}
 	}
 	projects := &lifecycle.Projects{Store: st, Repos: repos, Catalog: cat.Catalog, Blobs: blobs, Log: log, Indexed: cat.Follower.Sync}
-	pages, err := ui.New(ui.Options{Data: data, Repos: repos.Root(), Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
+	// Inflated copies of big git blobs, for ranged reads of raw/.
+	var blobCache *blobcache.Cache
+	if cfg.BlobCache > 0 {
+		if blobCache, err = blobcache.New(blobcache.Options{Dir: filepath.Join(data, "git", "blob-cache"), MaxBytes: cfg.BlobCache, Logger: log, Observe: met.BlobCacheRead}); err != nil {
+			return nil, err
+		}
+	}
+	pages, err := ui.New(ui.Options{Data: data, BlobCache: blobCache, Repos: repos.Root(), Store: st, Blobs: blobs, Index: cat.Searcher, Logger: log,
 		Policy: policy, Viewer: web.Viewer, Web: web, Registration: cfg.Registration, Projects: projects, Archives: cfg.Archives, OIDC: oidc,
 		PublicURL: cfg.PublicURL, SitemapPageSize: cfg.SitemapSize, Planner: planner, Network: pagesNet, SCADVersion: scadVersion(builder)})
 	if err != nil {

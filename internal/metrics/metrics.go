@@ -1,9 +1,9 @@
 // Package metrics is Blueprints' Prometheus instrumentation. New builds one
 // registry per server (never the global one) with the Go and process
-// collectors and every blueprints_* series; the server, repo, catalog, lfs
-// and storage packages feed it through small methods (ObserveRequest,
-// Pushed, JobFinished, LFSBytes, Blobs), and Handler serves it as
-// /metrics in the Prometheus text format. The catalog queue gauges are read
+// collectors and every blueprints_* series; the server, repo, catalog, lfs,
+// storage and blob cache packages feed it through small methods
+// (ObserveRequest, Pushed, JobFinished, LFSBytes, BlobCacheRead, Blobs),
+// and Handler serves it as /metrics in the Prometheus text format. The catalog queue gauges are read
 // from the metadata store at scrape time, so they never drift from it.
 package metrics
 
@@ -64,6 +64,7 @@ type Metrics struct {
 	scadRuns      *prometheus.CounterVec
 	storageErrors *prometheus.CounterVec
 	lfsBytes      *prometheus.CounterVec
+	blobCache     *prometheus.CounterVec
 }
 
 // Options configure New.
@@ -123,11 +124,15 @@ func New(opt Options) *Metrics {
 			Name: "blueprints_lfs_bytes_total",
 			Help: "Git LFS object bytes received by the LFS API in uploads (in) and sent by it in downloads (out); presigned downloads go straight to S3 and are not counted.",
 		}, []string{"direction"}),
+		blobCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blueprints_blob_cache_reads_total",
+			Help: "Ranged reads of big git blobs (raw/ from the first mebibyte on) through the cache of inflated blobs, by result: hit (read from its copy), fill (the blob was inflated into a new copy).",
+		}, []string{"result"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.latency, m.pushes, m.jobs, m.jobDuration, m.storageErrors, m.lfsBytes, m.scadRuns,
+		m.requests, m.latency, m.pushes, m.jobs, m.jobDuration, m.storageErrors, m.lfsBytes, m.scadRuns, m.blobCache,
 	)
 	if opt.Store != nil {
 		m.reg.MustRegister(&queueCollector{store: opt.Store})
@@ -154,6 +159,9 @@ func New(opt Options) *Metrics {
 	}
 	for _, d := range []string{LFSIn, LFSOut} {
 		m.lfsBytes.WithLabelValues(d)
+	}
+	for _, r := range []string{"hit", "fill"} {
+		m.blobCache.WithLabelValues(r)
 	}
 	return m
 }
@@ -226,6 +234,15 @@ func (m *Metrics) SCADRun(result string) {
 		return
 	}
 	m.scadRuns.WithLabelValues(result).Inc()
+}
+
+// BlobCacheRead counts one read through the cache of inflated git blobs
+// by its result: "hit" or "fill" (blobcache.Hit, blobcache.Fill).
+func (m *Metrics) BlobCacheRead(result string) {
+	if m == nil {
+		return
+	}
+	m.blobCache.WithLabelValues(result).Inc()
 }
 
 // JobFinished records a catalog job that ended for good: done, or failed

@@ -28,7 +28,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -39,6 +38,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/blueprints-hq/blueprints/internal/lrudir"
 )
 
 // keyVersion changes when the key's recipe changes, so that old entries
@@ -294,42 +295,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // evict removes the least recently used entries until the folder holds at
 // most MaxBytes, and temporary files left by killed hooks.
 func (c Cache) evict() error {
-	entries, err := os.ReadDir(c.Dir)
+	err := lrudir.Trim(c.Dir, c.MaxBytes, "", func(name string, info fs.FileInfo) bool {
+		if strings.HasPrefix(name, tmpPrefix) && time.Since(info.ModTime()) > staleTemp {
+			os.Remove(filepath.Join(c.Dir, name))
+		}
+		return strings.HasSuffix(name, suffix)
+	})
 	if err != nil {
 		return fmt.Errorf("pack cache: %w", err)
-	}
-	type entry struct {
-		path string
-		size int64
-		used time.Time
-	}
-	var packs []entry
-	var total int64
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() {
-			continue // removed meanwhile by another hook
-		}
-		p := filepath.Join(c.Dir, e.Name())
-		switch {
-		case strings.HasPrefix(e.Name(), tmpPrefix):
-			if time.Since(info.ModTime()) > staleTemp {
-				os.Remove(p)
-			}
-		case strings.HasSuffix(e.Name(), suffix):
-			packs = append(packs, entry{p, info.Size(), info.ModTime()})
-			total += info.Size()
-		}
-	}
-	slices.SortFunc(packs, func(a, b entry) int { return a.used.Compare(b.used) })
-	for _, e := range packs {
-		if total <= c.MaxBytes {
-			break
-		}
-		if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("pack cache: %w", err)
-		}
-		total -= e.size
 	}
 	return nil
 }
