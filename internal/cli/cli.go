@@ -73,12 +73,24 @@ func (f *Flags) Parse(args []string) ([]string, error) {
 		}
 		if val, ok := os.LookupEnv(v); ok && val != "" {
 			if err := f.FlagSet.Set(name, val); err != nil {
-				return nil, fmt.Errorf("environment %s=%q: %w", v, val, err)
+				return nil, &envError{name: v, val: val, err: err}
 			}
 		}
 	}
 	return pos, nil
 }
+
+// envError is a flag's environment twin holding a value the flag refuses.
+type envError struct {
+	name, val string
+	err       error
+}
+
+func (e *envError) Error() string {
+	return fmt.Sprintf("environment %s=%q: %v (fix or unset it)", e.name, e.val, e.err)
+}
+
+func (e *envError) Unwrap() error { return e.err }
 
 // App is the whole binary: a name and its commands.
 type App struct {
@@ -114,6 +126,12 @@ func (a *App) Main(args []string) int {
 		return 0
 	}
 	if err != nil {
+		// The flag package prints its own parse errors; a bad environment
+		// value is ours to say.
+		var env *envError
+		if errors.As(err, &env) {
+			fmt.Fprintf(a.Stderr, "%s %s: %v\n", a.Name, cmd.Name, err)
+		}
 		return 2
 	}
 	if err := cmd.Run(fs, pos); err != nil {

@@ -69,6 +69,25 @@ func TestEnvTwinAndFlagPrecedence(t *testing.T) {
 	}
 }
 
+// A bad value in a flag's environment twin is said, naming the variable,
+// rather than ending the program silently.
+func TestEnvTwinBadValue(t *testing.T) {
+	var size int
+	ran := false
+	setup := func(fs *Flags) {
+		fs.IntVar(&size, "size", 512, "size")
+		fs.Env("size", "BP_TEST_SIZE")
+	}
+	app, _, errb := testApp(func(*Flags, []string) error { ran = true; return nil }, setup)
+	t.Setenv("BP_TEST_SIZE", "lots")
+	if code := app.Main([]string{"render", "x"}); code != 2 || ran {
+		t.Fatalf("exit %d, ran %v; want 2 without running", code, ran)
+	}
+	if msg := errb.String(); !strings.Contains(msg, `BP_TEST_SIZE="lots"`) || !strings.Contains(msg, "bp render:") {
+		t.Fatalf("stderr %q should name the variable and its value", msg)
+	}
+}
+
 func TestMultiWordCommandAndErrors(t *testing.T) {
 	var got []string
 	app, out, errb := testApp(func(fs *Flags, args []string) error {
