@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"unsafe"
 
 	"github.com/hschendel/stl"
 )
@@ -283,8 +284,16 @@ type vertexBits struct {
 }
 
 // vertices converts binary facets, checked already, to vertices, three
-// per facet.
+// per facet. On a little-endian machine, a facet's vertices are stored as
+// they are laid out in memory: they are copied, 36 bytes at once.
 func vertices(buf []byte, verts []stl.Vec3) {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 && len(verts) > 0 {
+		out := unsafe.Slice((*byte)(unsafe.Pointer(&verts[0])), len(verts)*int(unsafe.Sizeof(verts[0])))
+		for t := range len(buf) / binaryFacetSize {
+			*(*[36]byte)(out[36*t:]) = *(*[36]byte)(buf[t*binaryFacetSize+12:])
+		}
+		return
+	}
 	for t := range len(buf) / binaryFacetSize {
 		w := (*[binaryFacetSize]byte)(buf[t*binaryFacetSize:])
 		d := (*[3]stl.Vec3)(verts[3*t:])

@@ -334,7 +334,9 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 		if minX > maxX || minY > maxY {
 			continue // between sample centres
 		}
-		fr.mark(minX, maxX, minY, maxY)
+		if !fr.markOne(minX, maxX, minY, maxY) {
+			fr.mark(minX, maxX, minY, maxY)
+		}
 		// The normal, from the geometry (the file's normals are often
 		// wrong), turned toward the viewer: facets seen from behind are
 		// lit as if flipped, so open meshes and inverted facets still
