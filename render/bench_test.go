@@ -2,6 +2,9 @@ package render
 
 import (
 	"bytes"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
@@ -53,6 +56,30 @@ func BenchmarkRenderSmall(b *testing.B) {
 	for b.Loop() {
 		var buf bytes.Buffer
 		if err := m.WritePNG(&buf, DefaultPreviewSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderFile1M draws a 1M-facet binary STL file straight from
+// the disk and encodes the PNG, as `blueprints render` does (the F3D
+// comparison in bench/render.go times that command).
+func BenchmarkRenderFile1M(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "torus.stl")
+	if err := os.WriteFile(path, torusBytes(b, 1_000_000, false), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	for b.Loop() {
+		img, err := RenderFile(f, path, DefaultPreviewSize, DefaultLimits())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := EncodePNG(io.Discard, img); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -104,10 +104,11 @@ type work struct {
 	ctx        context.Context // nil: no time bound
 	left       int64           // samples it may still test
 	dedupAt    int64           // left below which duplicates are dropped
+	checkAt    int64           // left below which the context is looked at again
+	quietTo    int64           // left down to which spending only counts
 	dup        *dupTable       // nil until then
 	stop       bool            // out of budget, or the context ended
 	overBudget bool            // stopped for the samples
-	unchecked  int64           // samples tested since the last look at ctx
 }
 
 // newWorks gives each worker the whole budget: a file whose overlapping
@@ -119,15 +120,26 @@ func (r *raster) newWorks(lim Limits) []*work {
 	works := make([]*work, r.workers)
 	for h := range works {
 		budget := int64(lim.MaxOverdraw) * picture
-		works[h] = &work{ctx: lim.Context, left: budget, dedupAt: budget - dedupAfter*picture}
+		works[h] = &work{ctx: lim.Context, left: budget, dedupAt: budget - dedupAfter*picture, checkAt: budget - checkSamples}
+		works[h].quiet()
 	}
 	return works
 }
 
 // spend takes n samples from the budget; false means it is spent (and the
-// worker stops).
+// worker stops). The common case, nothing to do but count, is small
+// enough to be inlined.
 func (w *work) spend(n int64) bool {
-	w.left -= n
+	if w.left -= n; w.left >= w.quietTo {
+		return true
+	}
+	return w.spent()
+}
+
+// spent is the rest of spend, once the samples are counted: duplicates
+// are dropped from now on, the budget is spent, or it is time to look at
+// the context (checkSamples after the last look).
+func (w *work) spent() bool {
 	if w.left < w.dedupAt && w.dup == nil {
 		w.dup = newDupTable()
 	}
@@ -135,11 +147,22 @@ func (w *work) spend(n int64) bool {
 		w.stop, w.overBudget = true, true
 		return false
 	}
-	if w.unchecked += n; w.unchecked > checkSamples {
-		w.unchecked = 0
-		return !w.cancelled()
+	ok := true
+	if w.left < w.checkAt {
+		w.checkAt = w.left - checkSamples
+		ok = !w.cancelled()
 	}
-	return true
+	w.quiet()
+	return ok
+}
+
+// quiet sets quietTo: down to the next look at the context, to the end of
+// the budget, and to where duplicates start being dropped.
+func (w *work) quiet() {
+	w.quietTo = max(w.checkAt, 0)
+	if w.dup == nil {
+		w.quietTo = max(w.quietTo, w.dedupAt)
+	}
 }
 
 // cancelled reports (and remembers) that the worker's context ended.

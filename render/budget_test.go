@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -179,4 +180,43 @@ func readMeshFile(t testing.TB, path string) (*Mesh, error) {
 	}
 	defer f.Close()
 	return ReadMesh(f, path, Limits{})
+}
+
+// TestSpendAsCounted: spend, which only compares on its common path,
+// answers as counting every sample would: the same answer at every call,
+// duplicates dropped from the same call on, the context looked at after
+// each checkSamples samples, and the budget spent at the same call.
+func TestSpendAsCounted(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 300 {
+		ctx, cancel := context.WithCancel(context.Background())
+		picture := int64(rng.IntN(1<<20) + 1)
+		budget := int64(rng.IntN(300)+1) * picture
+		w := &work{ctx: ctx, left: budget, dedupAt: budget - dedupAfter*picture, checkAt: budget - checkSamples}
+		w.quiet()
+		// The plain count, as spend worked before.
+		left, unchecked, dedup := budget, int64(0), false
+		cancelAt := rng.IntN(400)
+		for call := 0; ; call++ {
+			if call == cancelAt {
+				cancel()
+			}
+			n := int64(rng.IntN(4 << 20))
+			left -= n
+			dedup = dedup || left < budget-dedupAfter*picture
+			want := left >= 0
+			if unchecked += n; want && unchecked > checkSamples {
+				unchecked = 0
+				want = ctx.Err() == nil
+			}
+			got := w.spend(n)
+			if got != want || (w.dup != nil) != dedup || w.left != left {
+				t.Fatalf("round %d, call %d: spend says %v (dup %v, left %d), counting %v (dup %v, left %d)", round, call, got, w.dup != nil, w.left, want, dedup, left)
+			}
+			if !got {
+				break
+			}
+		}
+		cancel()
+	}
 }

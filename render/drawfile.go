@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime/debug"
+	"unsafe"
 
 	"github.com/hschendel/stl"
 )
@@ -26,6 +28,8 @@ func RenderFile(f *os.File, name string, size int, lim Limits) (*image.RGBA, err
 // straight from the file, each worker reading its share of the facets
 // twice (once to fit the view, once to draw) without holding them: no
 // copy of the part is made, so a big part takes far less memory and time.
+// Where the system allows, the file is mapped rather than read, so the
+// facets are not even copied out of the page cache.
 // Other files (and binary STL ones that fail a check, which then get
 // ReadFacets' error) go through ReadFacets.
 func (k Kind) RenderFile(f *os.File, name string, size int, lim Limits) (*image.RGBA, error) {
@@ -82,19 +86,23 @@ func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image
 	}
 	ref := [3]float64{float64(first[0][0] + 0), float64(first[0][1] + 0), float64(first[0][2] + 0)}
 
+	src := openFacetFile(f, st.Size())
+	defer src.close()
 	r := newRaster(size*ssFor(size), workers)
 	// First pass: the extent, and the checks ReadFacets makes.
 	var ext [2]extent
 	var bad, area [2]bool
 	parallel(workers, func(h int) {
 		e := emptyExtent()
-		var buf []byte
-		for t := nt * h / workers; t < nt*(h+1)/workers && !bad[h]; t += fileChunk {
-			n := min(fileChunk, nt*(h+1)/workers-t)
-			if buf, bad[h] = readFacetsAt(f, buf, t, n); !bad[h] {
-				e, bad[h] = r.scanFacets(e, buf, &ref, &area[h])
+		src.guard(&bad[h], func() {
+			var buf []byte
+			for t := nt * h / workers; t < nt*(h+1)/workers && !bad[h]; t += fileChunk {
+				n := min(fileChunk, nt*(h+1)/workers-t)
+				if buf, bad[h] = src.facets(buf, t, n); !bad[h] {
+					e, bad[h] = r.scanFacets(e, buf, &ref, &area[h])
+				}
 			}
-		}
+		})
 		ext[h] = e
 	})
 	if bad[0] || bad[1] || !area[0] && !area[1] {
@@ -109,18 +117,21 @@ func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image
 	r.newFrames()
 	works := r.newWorks(lim)
 	parallel(workers, func(h int) {
-		var buf []byte
 		verts := make([]stl.Vec3, 3*fileChunk)
-		for t := nt * h / workers; t < nt*(h+1)/workers && !bad[h]; t += fileChunk {
-			n := min(fileChunk, nt*(h+1)/workers-t)
-			if buf, bad[h] = readFacetsAt(f, buf, t, n); bad[h] {
-				break // the file changed under us: read it the usual way
+		src.guard(&bad[h], func() {
+			var buf []byte
+			for t := nt * h / workers; t < nt*(h+1)/workers && !bad[h]; t += fileChunk {
+				n := min(fileChunk, nt*(h+1)/workers-t)
+				if buf, bad[h] = src.facets(buf, t, n); bad[h] {
+					break // the file changed under us: read it the usual way
+				}
+				vertices(buf, verts[:3*n])
+				r.drawFacets(r.frames[h], verts, nil, 0, n, works[h])
 			}
-			vertices(buf, verts[:3*n])
-			r.drawFacets(r.frames[h], verts, nil, 0, n, works[h])
-		}
+		})
 	})
 	if bad[0] || bad[1] {
+		r.done()
 		return nil, false, nil
 	}
 	if err := budgetSpent(name, nt, lim, works); err != nil {
@@ -130,6 +141,66 @@ func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image
 	img = r.resolve(size, ssFor(size))
 	r.done()
 	return img, true, nil
+}
+
+// facetFile is a binary STL file whose facets are read a chunk at a
+// time: from a mapping of the file where there is one, else with ReadAt.
+type facetFile struct {
+	f      *os.File
+	mapped []byte // the whole file, or nil
+	unmap  func()
+}
+
+// openFacetFile maps f (size bytes long) if it can.
+func openFacetFile(f *os.File, size int64) *facetFile {
+	src := &facetFile{f: f}
+	if data, unmap, ok := mapFile(f, size); ok {
+		src.mapped, src.unmap = data, unmap
+	}
+	return src
+}
+
+// close releases the mapping; the slices facets returned must no longer
+// be used.
+func (s *facetFile) close() {
+	if s.unmap != nil {
+		s.unmap()
+	}
+}
+
+// facets returns n facets from facet t on: a part of the mapping, or read
+// into buf (grown as needed); failed is true when they cannot be had
+// whole.
+func (s *facetFile) facets(buf []byte, t, n int) (_ []byte, failed bool) {
+	if s.mapped != nil {
+		from := binaryHeaderSize + t*binaryFacetSize
+		if to := from + n*binaryFacetSize; to <= len(s.mapped) {
+			return s.mapped[from:to], false
+		}
+		return buf, true
+	}
+	return readFacetsAt(s.f, buf, t, n)
+}
+
+// guard runs read, which reads the mapping, with a fault there (the file
+// cut short since it was mapped: a read past its new end raises SIGBUS)
+// reported in *failed instead of crashing the process; the caller then
+// reads the file the usual way, and reports what is wrong with it.
+func (s *facetFile) guard(failed *bool, read func()) {
+	if s.mapped == nil {
+		read()
+		return
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			if _, fault := v.(interface{ Addr() uintptr }); !fault {
+				panic(v)
+			}
+			*failed = true
+		}
+	}()
+	read()
 }
 
 // readFacetsAt reads n facets from facet t on into buf (grown as needed);
@@ -160,12 +231,21 @@ func (r *raster) scanFacets(e extent, buf []byte, ref *[3]float64, area *bool) (
 	}
 	m := r.view
 	var nonFinite uint32
-	for ; t < nf; t++ {
+	// The previous facet's vertices, as bits: a vertex seen there (most
+	// of them, in files written strip by strip) was checked and counted
+	// already.
+	var prev, cur [3]vertexBits
+	for first := true; t < nf; t, first = t+1, false {
 		w := (*[binaryFacetSize]byte)(buf[t*binaryFacetSize:])
 		for i := range 3 {
-			u0 := binary.LittleEndian.Uint32(w[12+12*i:])
-			u1 := binary.LittleEndian.Uint32(w[16+12*i:])
-			u2 := binary.LittleEndian.Uint32(w[20+12*i:])
+			lo, hi := binary.LittleEndian.Uint64(w[12+12*i:]), binary.LittleEndian.Uint32(w[20+12*i:])
+			cur[i] = vertexBits{lo, hi}
+			if !first && (cur[i] == prev[0] || cur[i] == prev[1] || cur[i] == prev[2]) {
+				continue
+			}
+			u0 := uint32(lo)
+			u1 := uint32(lo >> 32)
+			u2 := hi
 			nonFinite |= (u0&0x7f800000+0x00800000)&0x80000000 | (u1&0x7f800000+0x00800000)&0x80000000 | (u2&0x7f800000+0x00800000)&0x80000000
 			v0, v1, v2 := float64(math.Float32frombits(u0)), float64(math.Float32frombits(u1)), float64(math.Float32frombits(u2))
 			x := v0*m.right[0] + v1*m.right[1] + v2*m.right[2] // camera, by hand
@@ -190,15 +270,30 @@ func (r *raster) scanFacets(e extent, buf []byte, ref *[3]float64, area *bool) (
 				e.maxZ = z
 			}
 		}
+		prev = cur
 	}
 	// A non-finite coordinate makes the extent meaningless, not wrong in a
 	// way that matters: the caller reads the file again to report it.
 	return e, nonFinite != 0
 }
 
+// vertexBits is a binary facet's vertex as it is stored: x and y, then z.
+type vertexBits struct {
+	xy uint64
+	z  uint32
+}
+
 // vertices converts binary facets, checked already, to vertices, three
-// per facet.
+// per facet. On a little-endian machine, a facet's vertices are stored as
+// they are laid out in memory: they are copied, 36 bytes at once.
 func vertices(buf []byte, verts []stl.Vec3) {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 && len(verts) > 0 {
+		out := unsafe.Slice((*byte)(unsafe.Pointer(&verts[0])), len(verts)*int(unsafe.Sizeof(verts[0])))
+		for t := range len(buf) / binaryFacetSize {
+			*(*[36]byte)(out[36*t:]) = *(*[36]byte)(buf[t*binaryFacetSize+12:])
+		}
+		return
+	}
 	for t := range len(buf) / binaryFacetSize {
 		w := (*[binaryFacetSize]byte)(buf[t*binaryFacetSize:])
 		d := (*[3]stl.Vec3)(verts[3*t:])

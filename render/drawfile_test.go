@@ -3,11 +3,14 @@ package render
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
+	"github.com/hschendel/stl"
 )
 
 // renderBoth draws the file at path with RenderFile and with ReadFacets
@@ -105,4 +108,93 @@ func TestRenderFileRefusesAsReadFacets(t *testing.T) {
 	// Bad sizes.
 	renderBoth(t, write("good.stl", good), MaxPreviewSize+1, Limits{})
 	renderBoth(t, write("tiny.stl", good[:40]), 64, Limits{})
+}
+
+// TestScanCountsRepeatedVertices: the first pass skips a vertex that
+// repeats one of the previous facet's, and still finds the extent of
+// every vertex (as extend does) and every non-finite coordinate, also
+// where the extreme vertex is the origin (all bits zero) at the start of
+// a chunk, or a repeat is what is not finite.
+func TestScanCountsRepeatedVertices(t *testing.T) {
+	facet := func(v ...[3]float32) []byte {
+		b := make([]byte, binaryFacetSize)
+		for i, p := range v {
+			for k, c := range p {
+				binary.LittleEndian.PutUint32(b[12+12*i+4*k:], math.Float32bits(c))
+			}
+		}
+		return b
+	}
+	var torus bytes.Buffer
+	if err := stlgen.WriteTorus(&torus, 5000, false); err != nil {
+		t.Fatal(err)
+	}
+	nan := float32(math.NaN())
+	cases := map[string][]byte{
+		"torus": torus.Bytes()[binaryHeaderSize:],
+		"origin first": slices.Concat(facet([3]float32{0, 0, 0}, [3]float32{1, 2, 3}, [3]float32{2, 1, 3}),
+			facet([3]float32{1, 2, 3}, [3]float32{2, 1, 3}, [3]float32{3, 3, 3})),
+		"origin again": slices.Concat(facet([3]float32{1, 2, 3}, [3]float32{2, 1, 3}, [3]float32{3, 3, 3}),
+			facet([3]float32{0, 0, 0}, [3]float32{1, 2, 3}, [3]float32{2, 1, 3}),
+			facet([3]float32{2, 1, 3}, [3]float32{0, 0, 0}, [3]float32{5, 1, 3})),
+		"NaN repeated": slices.Concat(facet([3]float32{1, 2, 3}, [3]float32{nan, 1, 3}, [3]float32{3, 3, 3}),
+			facet([3]float32{nan, 1, 3}, [3]float32{1, 2, 3}, [3]float32{3, 3, 4})),
+	}
+	r := newRaster(300, 1)
+	for name, buf := range cases {
+		verts := make([]stl.Vec3, 3*(len(buf)/binaryFacetSize))
+		vertices(buf, verts)
+		want := r.extend(emptyExtent(), verts)
+		wantBad := slices.ContainsFunc(verts, func(v stl.Vec3) bool {
+			return math.IsNaN(float64(v[0])) || math.IsNaN(float64(v[1])) || math.IsNaN(float64(v[2]))
+		})
+		area := true
+		got, bad := r.scanFacets(emptyExtent(), buf, &[3]float64{}, &area)
+		if bad != wantBad || !bad && got != want {
+			t.Errorf("%s: scanFacets gives %+v (bad %v), want %+v (bad %v)", name, got, bad, want, wantBad)
+		}
+	}
+}
+
+// TestMappedFileCutShort: a file cut short after it was mapped (reading
+// the lost part faults) makes the reading worker report a failure, and
+// RenderFile then reads the file the usual way and gives ReadFacets'
+// error, instead of the process dying of SIGBUS.
+func TestMappedFileCutShort(t *testing.T) {
+	var buf bytes.Buffer
+	if err := stlgen.WriteTorus(&buf, 50_000, false); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "torus.stl")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src := openFacetFile(f, int64(buf.Len()))
+	defer src.close()
+	if src.mapped == nil {
+		t.Skip("no mapping on this system")
+	}
+	if err := os.Truncate(path, 1000); err != nil {
+		t.Fatal(err)
+	}
+	failed := false
+	var sum byte
+	src.guard(&failed, func() {
+		data, bad := src.facets(nil, 40_000, 100)
+		if bad {
+			t.Fatal("the mapping is shorter than the file was")
+		}
+		for _, b := range data {
+			sum += b
+		}
+	})
+	if !failed {
+		t.Errorf("reading past the end of a file cut short did not fail (sum %d)", sum)
+	}
+	renderBoth(t, path, 64, Limits{})
 }

@@ -32,10 +32,13 @@ const (
 // for the kernel to clear.
 var frames sync.Map // int → *sync.Pool of *frame
 
-// getFrame returns an empty frame of n×n samples.
+// getFrame returns an empty frame of n×n samples. A frame is cleared
+// when it is taken again, not when it is handed back: a one-shot render
+// does not clear frames no one will use.
 func getFrame(n int) *frame {
 	if p, ok := frames.Load(n); ok {
 		if f, ok := p.(*sync.Pool).Get().(*frame); ok {
+			f.clear()
 			return f
 		}
 	}
@@ -48,20 +51,27 @@ func getFrame(n int) *frame {
 	}
 }
 
-// putFrame clears f and keeps it for another preview.
+// putFrame keeps f for another preview.
 func putFrame(f *frame) {
-	f.clear()
 	p, _ := frames.LoadOrStore(f.n, &sync.Pool{})
 	p.(*sync.Pool).Put(f)
 }
 
+// markOne records that samples minX..maxX × minY..maxY may be drawn
+// when they lie in one tile, as most facets' do (and is small enough to
+// be inlined); it returns false, and marks nothing, when they do not.
+func (f *frame) markOne(minX, maxX, minY, maxY int64) bool {
+	tx, ty := minX>>tileShift, minY>>tileShift
+	if tx != maxX>>tileShift || ty != maxY>>tileShift {
+		return false
+	}
+	i := uint(ty)*uint(f.tiles) + uint(tx)
+	f.touched[i/64] |= 1 << (i % 64)
+	return true
+}
+
 // mark records that samples minX..maxX × minY..maxY may be drawn.
 func (f *frame) mark(minX, maxX, minY, maxY int64) {
-	if minX>>tileShift == maxX>>tileShift && minY>>tileShift == maxY>>tileShift {
-		i := int(minY>>tileShift)*f.tiles + int(minX>>tileShift)
-		f.touched[i>>6] |= 1 << (i & 63)
-		return
-	}
 	for ty := int(minY >> tileShift); ty <= int(maxY>>tileShift); ty++ {
 		for tx := int(minX >> tileShift); tx <= int(maxX>>tileShift); tx++ {
 			i := ty*f.tiles + tx

@@ -1,6 +1,7 @@
 package render
 
 import (
+	_ "embed"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -121,10 +122,32 @@ type raster struct {
 	wideFrom int64 // a facet this many samples wide or more is drawn by runs (fillRuns)
 	frames   []*frame
 	view
-	key    [3]float64 // lights, in camera space
+}
+
+// lighting is what the shading table is worked out from: the lights, in
+// camera space, and the encoding of linear light to sRGB.
+type lighting struct {
+	key    [3]float64
 	fill   [3]float64
 	half   [3]float64 // between the key light and the viewer
 	toSRGB [4096]uint8
+}
+
+func newLighting() *lighting {
+	l := &lighting{}
+	l.key = normalize([3]float64{-0.45, 0.75, 0.5})
+	l.fill = normalize([3]float64{0.75, -0.05, 0.65})
+	l.half = normalize([3]float64{l.key[0], l.key[1], l.key[2] + 1})
+	for i := range l.toSRGB {
+		v := float64(i) / float64(len(l.toSRGB)-1)
+		if v <= 0.0031308 {
+			v *= 12.92
+		} else {
+			v = 1.055*math.Pow(v, 1/2.4) - 0.055
+		}
+		l.toSRGB[i] = uint8(math.Round(255 * v))
+	}
+	return l
 }
 
 // view is the camera and the fit of the part to the frame.
@@ -152,19 +175,6 @@ func newRaster(n, workers int) *raster {
 	r.right = normalize([3]float64{-r.toCam[1], r.toCam[0], 0})
 	f := [3]float64{-r.toCam[0], -r.toCam[1], -r.toCam[2]}
 	r.up = cross(r.right, f)
-	// Lighting happens in linear light, encoded to sRGB at the end.
-	r.key = normalize([3]float64{-0.45, 0.75, 0.5})
-	r.fill = normalize([3]float64{0.75, -0.05, 0.65})
-	r.half = normalize([3]float64{r.key[0], r.key[1], r.key[2] + 1})
-	for i := range r.toSRGB {
-		v := float64(i) / float64(len(r.toSRGB)-1)
-		if v <= 0.0031308 {
-			v *= 12.92
-		} else {
-			v = 1.055*math.Pow(v, 1/2.4) - 0.055
-		}
-		r.toSRGB[i] = uint8(math.Round(255 * v))
-	}
 	return r
 }
 
@@ -324,7 +334,9 @@ func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to 
 		if minX > maxX || minY > maxY {
 			continue // between sample centres
 		}
-		fr.mark(minX, maxX, minY, maxY)
+		if !fr.markOne(minX, maxX, minY, maxY) {
+			fr.mark(minX, maxX, minY, maxY)
+		}
 		// The normal, from the geometry (the file's normals are often
 		// wrong), turned toward the viewer: facets seen from behind are
 		// lit as if flipped, so open meshes and inverted facets still
@@ -554,7 +566,7 @@ func ssFor(size int) int {
 	return subSamples
 }
 
-// The shading table, made once per process, holds the colour of a normal facing the viewer's half
+// The shading table holds the colour of a normal facing the viewer's half
 // of space, by its octahedral projection (x, y)/(|x|+|y|+|z|) on a
 // shadeGrid² grid: cell (i, j) = round((x, y)/(|x|+|y|+|z|) · (shadeGrid-1)/2
 // + (shadeGrid-1)/2). A lookup replaces a normalisation and the lighting
@@ -563,10 +575,32 @@ func ssFor(size int) int {
 // which takes 4 times longer to fill, in every one-shot render).
 const shadeGrid = 256
 
+// shadeTableFile is the shading table as computeShadeTable makes it,
+// each cell 4 bytes little-endian: working it out took a one-shot
+// render a few milliseconds of both cores. TestShadeTableFile checks it
+// (go test ./render -run ShadeTableFile -update writes it again).
+//
+//go:embed shade.bin
+var shadeTableFile []byte
+
+// shadeTable is the shading table, once per process: shadeTableFile's,
+// or worked out if that does not hold one.
 var shadeTable = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
-	r := newRaster(1, 1)
+	if len(shadeTableFile) != 4*shadeGrid*shadeGrid {
+		return computeShadeTable()
+	}
 	lut := new([shadeGrid * shadeGrid]uint32)
-	// A one-shot render pays for the table: the cores share it.
+	for i := range lut {
+		lut[i] = binary.LittleEndian.Uint32(shadeTableFile[4*i:])
+	}
+	return lut
+})
+
+// computeShadeTable works out the shading table. Lighting happens in
+// linear light, encoded to sRGB at the end.
+func computeShadeTable() *[shadeGrid * shadeGrid]uint32 {
+	l := newLighting()
+	lut := new([shadeGrid * shadeGrid]uint32)
 	workers := cores()
 	parallel(workers, func(h int) {
 		for j := shadeGrid * h / workers; j < shadeGrid*(h+1)/workers; j++ {
@@ -576,7 +610,7 @@ var shadeTable = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
 				if s := math.Abs(x) + math.Abs(y); s > 1 {
 					x, y = x/s, y/s // outside the diamond: its nearest edge
 				}
-				lut[j*shadeGrid+i] = r.light(normalize([3]float64{x, y, 1 - math.Abs(x) - math.Abs(y)}))
+				lut[j*shadeGrid+i] = l.light(normalize([3]float64{x, y, 1 - math.Abs(x) - math.Abs(y)}))
 			}
 		}
 	})
@@ -585,7 +619,7 @@ var shadeTable = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
 	bg := Background()
 	lut[0] = uint32(bg.R)<<16 | uint32(bg.G)<<8 | uint32(bg.B)
 	return lut
-})
+}
 
 // pixelTable is shadeTable's colours as opaque RGBA pixels, packed to be
 // stored little-endian: red in the low byte, alpha 255 in the high one.
@@ -600,24 +634,24 @@ var pixelTable = sync.OnceValue(func() *[shadeGrid * shadeGrid]uint32 {
 // light returns the colour of a surface whose unit normal, in camera
 // space, is n (n[2] ≥ 0): a key light from the upper left, a weak fill
 // from the right, a sky-to-ground ambient term and a soft highlight.
-func (r *raster) light(n [3]float64) uint32 {
+func (l *lighting) light(n [3]float64) uint32 {
 	nx, ny, nz := n[0], n[1], n[2]
-	dk := max(0, nx*r.key[0]+ny*r.key[1]+nz*r.key[2])
-	df := max(0, nx*r.fill[0]+ny*r.fill[1]+nz*r.fill[2])
+	dk := max(0, nx*l.key[0]+ny*l.key[1]+nz*l.key[2])
+	df := max(0, nx*l.fill[0]+ny*l.fill[1]+nz*l.fill[2])
 	ambient := 0.12 + 0.06*ny // sky above, ground below
-	spec := max(0, nx*r.half[0]+ny*r.half[1]+nz*r.half[2])
+	spec := max(0, nx*l.half[0]+ny*l.half[1]+nz*l.half[2])
 	for range 4 {
 		spec *= spec // spec^16
 	}
 	spec *= spec * spec * 0.18 // spec^48
 	light := ambient + 0.85*dk + 0.10*df
-	return r.srgb(partR*light+spec)<<16 | r.srgb(partG*light+spec)<<8 | r.srgb(partB*light+spec)
+	return l.srgb(partR*light+spec)<<16 | l.srgb(partG*light+spec)<<8 | l.srgb(partB*light+spec)
 }
 
 // srgb encodes a linear-light component as 8-bit sRGB.
-func (r *raster) srgb(v float64) uint32 {
-	i := int(v*float64(len(r.toSRGB)-1) + 0.5)
-	return uint32(r.toSRGB[min(max(i, 0), len(r.toSRGB)-1)])
+func (l *lighting) srgb(v float64) uint32 {
+	i := int(v*float64(len(l.toSRGB)-1) + 0.5)
+	return uint32(l.toSRGB[min(max(i, 0), len(l.toSRGB)-1)])
 }
 
 // resolve averages each ss×ss block of samples into one pixel, merging

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
 	"flag"
 	"image"
 	"image/png"
@@ -252,5 +253,27 @@ func TestWorkersDrawAlike(t *testing.T) {
 		if !bytes.Equal(pix[0], pix[1]) {
 			t.Errorf("%s: two workers draw other pixels than one", rel)
 		}
+	}
+}
+
+// TestShadeTableFile: the shading table kept in shade.bin is the one the
+// lighting gives, cell for cell (-update writes it again).
+func TestShadeTableFile(t *testing.T) {
+	want := computeShadeTable()
+	file := make([]byte, 4*len(want))
+	for i, c := range want {
+		binary.LittleEndian.PutUint32(file[4*i:], c)
+	}
+	if *update {
+		if err := os.WriteFile("shade.bin", file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !bytes.Equal(shadeTableFile, file) {
+		t.Fatal("shade.bin is not the shading table the lighting gives (go test -run ShadeTableFile -update writes it)")
+	}
+	if got := shadeTable(); *got != *want {
+		t.Error("shadeTable differs from the table the lighting gives")
 	}
 }
