@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"os"
 	"testing"
 
 	"github.com/blueprints-hq/blueprints/internal/stlgen"
@@ -53,6 +54,26 @@ func BenchmarkRenderSmall(b *testing.B) {
 	for b.Loop() {
 		var buf bytes.Buffer
 		if err := m.WritePNG(&buf, DefaultPreviewSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkInspectFile inspects the file named by BLUEPRINTS_INSPECT_BENCH
+// (any kind) as `blueprints inspect` does, for profiles of a real export.
+func BenchmarkInspectFile(b *testing.B) {
+	name := os.Getenv("BLUEPRINTS_INSPECT_BENCH")
+	if name == "" {
+		b.Skip("BLUEPRINTS_INSPECT_BENCH names no mesh file")
+	}
+	for b.Loop() {
+		f, err := os.Open(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = Inspect(f, name, Limits{OneShot: true})
+		f.Close()
+		if err != nil {
 			b.Fatal(err)
 		}
 	}

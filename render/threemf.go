@@ -97,3 +97,5 @@ func spool(r io.Reader, name string, lim Limits, h hash.Hash) (*os.File, int64, 
 	}
 	return f, n, nil
 }
+
+var _ threemf.MeshWriter = (*meshBuilder)(nil)
