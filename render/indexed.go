@@ -26,7 +26,10 @@ type indexedWeld struct {
 	table []uint64   // open addressing over verts: fingerprint<<32 | index+1; 0 is empty
 	cnt   [2]uint32  // ids given in each partition
 	local []uint32   // the current mesh's vertices: index into verts
-	shift uint       // a hash's slot is its top bits: h >> shift
+	// prepared is the vertex list local was made for by PrepareVertices.
+	prepared *stl.Vec3
+	prepLen  int
+	shift    uint // a hash's slot is its top bits: h >> shift
 }
 
 const noID = math.MaxUint32
@@ -34,7 +37,15 @@ const noID = math.MaxUint32
 // AppendMesh (threemf.MeshWriter) adds the facets tris (three indices into verts each, every
 // one below len(verts): the caller checked them) as AppendTriangle would
 // add them one by one. verts and tris are only read during the call.
-func (b *meshBuilder) AppendMesh(verts []stl.Vec3, tris []uint32) {
+func (b *meshBuilder) AppendMesh(verts []stl.Vec3, tris []uint32) { b.appendMesh(verts, tris, false) }
+
+// appendOwnedMesh is AppendMesh for a caller that gives tris up: when it
+// is the first mesh, the ids are written over it instead of into a copy.
+func (b *meshBuilder) appendOwnedMesh(verts []stl.Vec3, tris []uint32) {
+	b.appendMesh(verts, tris, true)
+}
+
+func (b *meshBuilder) appendMesh(verts []stl.Vec3, tris []uint32, owned bool) {
 	if b.n > 0 && b.ix == nil {
 		// Facets came one by one before: go on that way.
 		var f [3]stl.Vec3
@@ -57,17 +68,24 @@ func (b *meshBuilder) AppendMesh(verts []stl.Vec3, tris []uint32) {
 	if len(tris)/3 >= parallelFacets {
 		workers = cores()
 	}
-	parallel(workers, func(h int) {
-		if h == 1 || workers == 1 {
-			b.measureIndexed(verts, tris)
-		}
-		if h == 0 {
-			ix.weldList(verts)
-		}
-	})
+	if ix.prepared == unsafe.SliceData(verts) && ix.prepLen == len(verts) {
+		b.measureIndexed(verts, tris) // welded already
+	} else {
+		parallel(workers, func(h int) {
+			if h == 1 || workers == 1 {
+				b.measureIndexed(verts, tris)
+			}
+			if h == 0 {
+				ix.weldList(verts)
+			}
+		})
+	}
 	out := b.weld.tris
 	start := len(out)
-	if cap(out)-start < len(tris) {
+	if owned && start == 0 {
+		// Each id is written where its index was read.
+		out = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(tris))), len(tris))[:0]
+	} else if cap(out)-start < len(tris) {
 		grown := largeSlice[int32](start, start+len(tris))
 		copy(grown, out)
 		endLargeSlice(out)
@@ -88,6 +106,19 @@ func (b *meshBuilder) AppendMesh(verts []stl.Vec3, tris []uint32) {
 		dst[k] = int32(id)
 	}
 	b.weld.tris = out
+}
+
+// PrepareVertices (threemf.VertexPreparer) welds a vertex list before
+// its facets come: AppendMesh with the same slice then only maps them.
+func (b *meshBuilder) PrepareVertices(verts []stl.Vec3) {
+	if b.n > 0 && b.ix == nil || len(verts) == 0 {
+		return
+	}
+	if b.ix == nil {
+		b.ix = &indexedWeld{}
+	}
+	b.ix.weldList(verts)
+	b.ix.prepared, b.ix.prepLen = unsafe.SliceData(verts), len(verts)
 }
 
 // measureIndexed adds the facets' bounds, volume and area, in file order
@@ -127,6 +158,7 @@ func (b *meshBuilder) measureIndexed(verts []stl.Vec3, tris []uint32) {
 // the new ones. Lookups go in groups of touchAhead whose table slots are
 // prefetched first, as the welder's are: each is a cache miss otherwise.
 func (ix *indexedWeld) weldList(verts []stl.Vec3) {
+	ix.prepared = nil
 	if cap(ix.local) < len(verts) {
 		ix.local = make([]uint32, len(verts))
 	}

@@ -51,6 +51,9 @@ func decodeOBJ(r io.Reader, name string, lim Limits, sw stl.Writer, hashing bool
 		if o.mw != nil {
 			o.tris = make([]uint32, 0, 3*room)
 		}
+		// Files hold about half as many vertices as faces, in lines of 20
+		// to 40 bytes; more room is made by doubling if need be.
+		o.verts = make([]stl.Vec3, 0, min(size/40, 3*lim.MaxTriangles))
 	}
 	if err := o.read(); err != nil {
 		return Decoded{}, err
@@ -59,7 +62,12 @@ func decodeOBJ(r io.Reader, name string, lim Limits, sw stl.Writer, hashing bool
 		return Decoded{}, s.err
 	}
 	if o.mw != nil && len(o.tris) > 0 {
-		o.mw.AppendMesh(o.verts, o.tris)
+		if mb, ok := o.mw.(*meshBuilder); ok {
+			mb.appendOwnedMesh(o.verts, o.tris)
+		} else {
+			o.mw.AppendMesh(o.verts, o.tris)
+		}
+		o.tris = nil
 	}
 	if o.n == 0 {
 		if s.total == 0 {

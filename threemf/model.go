@@ -239,7 +239,14 @@ func (ps *parser) start(t xml.StartElement) error {
 		if ps.obj == nil {
 			return ps.malformed("<%s> outside an object", t.Name.Local)
 		}
-		return ps.list(t.Name.Local == "vertices")
+		if err := ps.list(t.Name.Local == "vertices"); err != nil {
+			return err
+		}
+		if t.Name.Local == "vertices" && ps.p.prep != nil && ps.m.scale == 1 {
+			// While the inflater runs ahead on the other core, the
+			// writer can start on them.
+			ps.p.prep.PrepareVertices(ps.obj.verts)
+		}
 	case "vertex":
 		if ps.obj == nil {
 			return ps.malformed("<vertex> outside an object")

@@ -105,6 +105,16 @@ type MeshWriter interface {
 	AppendMesh(verts []stl.Vec3, tris []uint32)
 }
 
+// VertexPreparer is a MeshWriter that can start on an object's vertices
+// while the rest of the model is read: Read calls PrepareVertices with
+// each mesh's vertex list as listed (before any transform) as soon as it
+// is complete, and later hands AppendMesh that very slice when the object
+// is placed as listed (identity transform, millimetres).
+type VertexPreparer interface {
+	MeshWriter
+	PrepareVertices(verts []stl.Vec3)
+}
+
 // ItemWriter is an stl.Writer that also hears where each build item's
 // facets begin: Read calls BeginItem(i) before it hands over the facets of
 // item i (from 0), to tell the pieces of a plate apart.
@@ -121,6 +131,7 @@ func Read(ra io.ReaderAt, size int64, name string, lim Limits, w stl.Writer) (In
 	if err != nil {
 		return Info{}, err
 	}
+	p.prep, _ = w.(VertexPreparer)
 	rootPath, err := p.rootModel()
 	if err != nil {
 		return Info{}, err
@@ -170,8 +181,9 @@ type pkg struct {
 	lim      Limits
 	entries  map[string]*zip.File
 	models   map[string]*model
-	inflated int64 // bytes inflated so far
-	stored   int64 // vertices and triangles kept so far
+	inflated int64          // bytes inflated so far
+	stored   int64          // vertices and triangles kept so far
+	prep     VertexPreparer // the writer, when it prepares vertex lists
 }
 
 func (p *pkg) malformed(entry string, off int64, format string, args ...any) *Error {
