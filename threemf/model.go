@@ -593,47 +593,82 @@ func (ps *parser) scan(vertices bool) error {
 // quote, one space between attributes) and returns its coordinates, as
 // parseCoord gives them, and its length. ok is false on anything else.
 func quickVertex(b []byte) (v [3]float32, n int, ok bool) {
-	i := 0
-	for k, sep := range [3]string{`<vertex x=`, ` y=`, ` z=`} {
-		var q byte
-		if i, q, ok = quickAttr(b, i, sep); !ok {
-			return v, 0, false
-		}
-		f, m, ok := decimal.ScanFloat32(b[i:])
-		i += m
-		if !ok || i >= len(b) || b[i] != q {
-			return v, 0, false
-		}
-		i++
-		v[k] = f
+	// Unrolled, so that each name is compared as a constant.
+	i, q, ok := quickAttr(b, 0, `<vertex x=`)
+	if ok {
+		v[0], i, ok = quickCoord(b, i, q)
+	}
+	if ok {
+		i, q, ok = quickAttr(b, i, ` y=`)
+	}
+	if ok {
+		v[1], i, ok = quickCoord(b, i, q)
+	}
+	if ok {
+		i, q, ok = quickAttr(b, i, ` z=`)
+	}
+	if ok {
+		v[2], i, ok = quickCoord(b, i, q)
+	}
+	if !ok {
+		return v, 0, false
 	}
 	n, ok = quickEnd(b, i)
 	return v, n, ok
 }
 
+// quickCoord reads the coordinate at b[i:] up to its closing quote q, when
+// decimal.ScanFloat32 converts it exactly, and returns it and where the
+// value ends.
+func quickCoord(b []byte, i int, q byte) (float32, int, bool) {
+	f, m, ok := decimal.ScanFloat32(b[i:])
+	i += m
+	if !ok || i >= len(b) || b[i] != q {
+		return 0, 0, false
+	}
+	return f, i + 1, true
+}
+
 // quickTriangle reads `<triangle v1="0" v2="1" v3="2"/>` at the start of b
 // as quickVertex reads a vertex, with parseIndex's rules.
 func quickTriangle(b []byte) (v [3]uint32, n int, ok bool) {
-	i := 0
-	for k, sep := range [3]string{`<triangle v1=`, ` v2=`, ` v3=`} {
-		var q byte
-		if i, q, ok = quickAttr(b, i, sep); !ok {
-			return v, 0, false
-		}
-		d0 := i
-		var x uint64
-		for i < len(b) && b[i]-'0' <= 9 && i-d0 < 10 {
-			x = x*10 + uint64(b[i]-'0')
-			i++
-		}
-		if i == d0 || i >= len(b) || b[i] != q || x >= math.MaxUint32 {
-			return v, 0, false
-		}
-		i++
-		v[k] = uint32(x)
+	// Unrolled, so that each name is compared as a constant.
+	i, q, ok := quickAttr(b, 0, `<triangle v1=`)
+	if ok {
+		v[0], i, ok = quickIndex(b, i, q)
+	}
+	if ok {
+		i, q, ok = quickAttr(b, i, ` v2=`)
+	}
+	if ok {
+		v[1], i, ok = quickIndex(b, i, q)
+	}
+	if ok {
+		i, q, ok = quickAttr(b, i, ` v3=`)
+	}
+	if ok {
+		v[2], i, ok = quickIndex(b, i, q)
+	}
+	if !ok {
+		return v, 0, false
 	}
 	n, ok = quickEnd(b, i)
 	return v, n, ok
+}
+
+// quickIndex reads the vertex index at b[i:] up to its closing quote q
+// (parseIndex's rules), and returns it and where the value ends.
+func quickIndex(b []byte, i int, q byte) (uint32, int, bool) {
+	d0 := i
+	var x uint64
+	for i < len(b) && b[i]-'0' <= 9 && i-d0 < 10 {
+		x = x*10 + uint64(b[i]-'0')
+		i++
+	}
+	if i == d0 || i >= len(b) || b[i] != q || x >= math.MaxUint32 {
+		return 0, 0, false
+	}
+	return uint32(x), i + 1, true
 }
 
 // quickAttr checks that b[i:] goes on with sep (what comes before a
