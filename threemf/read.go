@@ -7,7 +7,10 @@
 // Data enters as the package's bytes (an io.ReaderAt and its size: a zip
 // needs its central directory) and leaves as facets handed to an
 // stl.Writer, the same sink the STL reader feeds (DESIGN decision 12), plus
-// an Info (objects placed, the model's unit). The package is checked
+// an Info (objects placed, the model's unit). A writer that is also a
+// MeshWriter gets each placed object as one indexed mesh instead (its
+// vertices and triangles as the file lists them), and a VertexPreparer
+// gets each vertex list as soon as it is read. The package is checked
 // against Limits before anything is inflated (entry count, sizes, ratios,
 // names), and the model's XML is read as a token stream: vertices and
 // triangles go straight into compact arrays, never into a tree of
