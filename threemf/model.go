@@ -239,6 +239,14 @@ func (ps *parser) start(t xml.StartElement) error {
 		if ps.obj == nil {
 			return ps.malformed("<%s> outside an object", t.Name.Local)
 		}
+		if t.Name.Local == "triangles" && cap(ps.obj.tris) == 0 && len(ps.obj.verts) > 0 {
+			// A closed mesh has twice as many triangles as vertices: room
+			// for them at once spares copying a big list as it grows
+			// (bounded by what the vertices read so far and the rest of
+			// the entry can hold; more is made if need be).
+			n := min(int64(2*len(ps.obj.verts)+2), ps.room(len(`<triangle v1="0" v2="0" v3="0"/>`))+1, ps.p.lim.MaxTriangles)
+			ps.obj.tris = make([]uint32, 0, 3*n)
+		}
 		if err := ps.list(t.Name.Local == "vertices"); err != nil {
 			return err
 		}
