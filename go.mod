@@ -23,6 +23,7 @@ require (
 	github.com/google/licensecheck v0.3.1
 	github.com/hschendel/stl v1.0.4
 	github.com/jackc/pgx/v5 v5.13.0
+	github.com/klauspost/compress v1.20.1
 	github.com/labstack/echo/v4 v4.16.5
 	github.com/microcosm-cc/bluemonday v1.0.27
 	github.com/mmcdole/gofeed v1.4.2

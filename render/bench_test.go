@@ -84,3 +84,23 @@ func BenchmarkRenderFile1M(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkInspectFile inspects the file named by BLUEPRINTS_INSPECT_BENCH
+// (any kind) as `blueprints inspect` does, for profiles of a real export.
+func BenchmarkInspectFile(b *testing.B) {
+	name := os.Getenv("BLUEPRINTS_INSPECT_BENCH")
+	if name == "" {
+		b.Skip("BLUEPRINTS_INSPECT_BENCH names no mesh file")
+	}
+	for b.Loop() {
+		f, err := os.Open(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = Inspect(f, name, Limits{OneShot: true})
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

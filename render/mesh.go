@@ -124,9 +124,10 @@ type meshBuilder struct {
 	max    stl.Vec3
 	size   int64 // input length if known, else -1
 	lim    Limits
-	ref    [3]float64 // first vertex: volume is summed relative to it, for precision
-	volume float64    // 6 × signed volume
-	area   float64    // 2 × area
+	ref    [3]float64   // first vertex: volume is summed relative to it, for precision
+	volume float64      // 6 × signed volume
+	area   float64      // 2 × area
+	ix     *indexedWeld // set when facets come as indexed meshes (AppendMesh)
 }
 
 func newMeshBuilder(size int64, lim Limits) *meshBuilder {
@@ -155,7 +156,13 @@ func asciiFacetRoom(size int64, lim Limits) int64 {
 
 func (b *meshBuilder) SetTriangleCount(n uint32) { b.weld.reserve(int64(n), int64(n)) }
 
-func (b *meshBuilder) AppendTriangle(t stl.Triangle) { b.addFacet(&t.Vertices) }
+func (b *meshBuilder) AppendTriangle(t stl.Triangle) {
+	if b.ix != nil {
+		b.AppendMesh(t.Vertices[:], []uint32{0, 1, 2})
+		return
+	}
+	b.addFacet(&t.Vertices)
+}
 
 // addFacet adds one facet's vertices; the ASCII reader calls it through
 // AppendTriangle.
@@ -283,6 +290,9 @@ func (b *meshBuilder) addBinary(buf []byte) int {
 // finish welds the last batch and returns the vertex count, the vertices
 // if withVerts and the facets.
 func (b *meshBuilder) finish(withVerts bool) (int, []stl.Vec3, []int32) {
+	if b.ix != nil {
+		return b.ix.finish(b.weld, withVerts)
+	}
 	if b.batch != nil {
 		b.weld.submit(b.batch)
 		b.batch = nil

@@ -3,8 +3,10 @@ package render
 import (
 	"io"
 	"math"
+	"slices"
 
 	"github.com/blueprints-hq/blueprints/internal/decimal"
+	"github.com/blueprints-hq/blueprints/threemf"
 	"github.com/hschendel/stl"
 )
 
@@ -24,6 +26,10 @@ type objReader struct {
 	n       int64 // facets passed on
 	objects int
 	face    []int32 // the current face's vertex indices
+	// mw takes the whole mesh at the end when sw is a MeshWriter: the
+	// facets are then gathered in tris (three indices into verts each).
+	mw   threemf.MeshWriter
+	tris []uint32
 }
 
 // decodeOBJ streams the facets of an OBJ file into sw.
@@ -36,16 +42,32 @@ func decodeOBJ(r io.Reader, name string, lim Limits, sw stl.Writer, hashing bool
 	s := startStream(r, name, lim.MaxBytes, size, hashing)
 	defer s.close()
 	o := &objReader{s: s, sw: sw, lim: lim, line: 1}
+	o.mw, _ = sw.(threemf.MeshWriter)
 	if size > 0 {
 		// Faces take 20 to 40 bytes a line: room a file does not use is
 		// never touched.
-		sw.SetTriangleCount(uint32(min(size/16, lim.MaxTriangles)))
+		room := min(size/16, lim.MaxTriangles)
+		sw.SetTriangleCount(uint32(room))
+		if o.mw != nil {
+			o.tris = make([]uint32, 0, 3*room)
+		}
+		// Files hold about half as many vertices as faces, in lines of 20
+		// to 40 bytes; more room is made by doubling if need be.
+		o.verts = make([]stl.Vec3, 0, min(size/40, 3*lim.MaxTriangles))
 	}
 	if err := o.read(); err != nil {
 		return Decoded{}, err
 	}
 	if s.err != nil {
 		return Decoded{}, s.err
+	}
+	if o.mw != nil && len(o.tris) > 0 {
+		if mb, ok := o.mw.(*meshBuilder); ok {
+			mb.appendOwnedMesh(o.verts, o.tris)
+		} else {
+			o.mw.AppendMesh(o.verts, o.tris)
+		}
+		o.tris = nil
 	}
 	if o.n == 0 {
 		if s.total == 0 {
@@ -59,6 +81,12 @@ func decodeOBJ(r io.Reader, name string, lim Limits, sw stl.Writer, hashing bool
 
 func (o *objReader) read() error {
 	for {
+		if ok, err := o.quickLine(); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		tok, err := o.word()
 		if err != nil {
 			return err
@@ -166,8 +194,17 @@ func (o *objReader) vertex() error {
 		}
 		v[k] = f + 0
 	}
+	return o.addVertex(v)
+}
+
+func (o *objReader) addVertex(v stl.Vec3) error {
 	if int64(len(o.verts)) >= 3*o.lim.MaxTriangles {
 		return tooLarge(o.s.name, o.lineAt, "more than %d vertices", 3*o.lim.MaxTriangles)
+	}
+	if len(o.verts) == cap(o.verts) {
+		// Twice the room at a time: append grows big slices by a quarter,
+		// copying them over and over.
+		o.verts = slices.Grow(o.verts, max(len(o.verts), 1024))
 	}
 	o.verts = append(o.verts, v)
 	return nil
@@ -201,6 +238,11 @@ func (o *objReader) faceLine() error {
 			return tooLarge(o.s.name, o.lineAt, "face with more than %d vertices", 1<<16)
 		}
 	}
+	return o.addFace()
+}
+
+// addFace triangulates the face in o.face (checked indices) as a fan.
+func (o *objReader) addFace() error {
 	if len(o.face) < 3 {
 		return malformed(o.s.name, o.lineAt, o.line, "face with %d vertices: a face needs at least 3", len(o.face))
 	}
@@ -209,11 +251,88 @@ func (o *objReader) faceLine() error {
 		if o.n >= o.lim.MaxTriangles {
 			return tooLarge(o.s.name, o.lineAt, "more than %d triangles", o.lim.MaxTriangles)
 		}
-		t.Vertices = [3]stl.Vec3{o.verts[o.face[0]], o.verts[o.face[k]], o.verts[o.face[k+1]]}
-		o.sw.AppendTriangle(t)
+		if o.mw != nil {
+			o.tris = append(o.tris, uint32(o.face[0]), uint32(o.face[k]), uint32(o.face[k+1]))
+		} else {
+			t.Vertices = [3]stl.Vec3{o.verts[o.face[0]], o.verts[o.face[k]], o.verts[o.face[k+1]]}
+			o.sw.AppendTriangle(t)
+		}
 		o.n++
 	}
 	return nil
+}
+
+// quickLineMax is the longest line quickLine reads; it leaves longer ones
+// to the general reader.
+const quickLineMax = 256
+
+// quickLine reads a whole line of the forms most exporters write, in one
+// pass: "v x y z" with plain decimals and "f i j k..." with positive
+// indices in range, single spaces, ending in "\n". It reports false,
+// having consumed nothing, for anything else (other spacing or forms,
+// comments, out-of-range indices, numbers it cannot convert exactly):
+// the general reader then reads the line and judges it.
+func (o *objReader) quickLine() (bool, error) {
+	s := o.s
+	if len(s.buf)-s.pos < quickLineMax {
+		return false, nil
+	}
+	b := s.buf[s.pos : s.pos+quickLineMax]
+	if b[1] != ' ' {
+		return false, nil
+	}
+	i := 2
+	switch b[0] {
+	case 'v':
+		var v stl.Vec3
+		for k := range 3 {
+			f, n, ok := decimal.ScanFloat32(b[i:])
+			i += n
+			if !ok || b[i] != " \n"[k/2] {
+				return false, nil
+			}
+			i++
+			v[k] = f + 0
+		}
+		err := o.addVertex(v)
+		o.endQuickLine(i)
+		return true, err
+	case 'f':
+		nv := uint64(len(o.verts))
+		face := o.face[:0]
+		for {
+			d0 := i
+			var x uint64
+			for b[i]-'0' <= 9 && i-d0 < 10 {
+				x = x*10 + uint64(b[i]-'0')
+				i++
+			}
+			if i == d0 || x == 0 || x > nv || b[i] != ' ' && b[i] != '\n' {
+				return false, nil
+			}
+			face = append(face, int32(x-1))
+			i++
+			if b[i-1] == '\n' {
+				break
+			}
+			if i >= len(b)-12 {
+				return false, nil
+			}
+		}
+		o.face = face
+		err := o.addFace()
+		o.endQuickLine(i)
+		return true, err
+	}
+	return false, nil
+}
+
+// endQuickLine moves past the line quickLine read (n bytes, its newline
+// included), once what it holds is added (errors name the line).
+func (o *objReader) endQuickLine(n int) {
+	o.s.pos += n
+	o.line++
+	o.lineAt = o.s.offset(o.s.pos)
 }
 
 // objIndex reads the vertex index of a face reference "i", "i/t", "i//n"

@@ -3,12 +3,18 @@ package render
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/hschendel/stl"
+
+	"github.com/blueprints-hq/blueprints/internal/stlgen"
 	"github.com/blueprints-hq/blueprints/threemf/threemftest"
 )
 
@@ -141,5 +147,71 @@ func TestRealThreeMF(t *testing.T) {
 		if p.Triangles != c.triangles || p.Format != Format3MF || !p.Watertight || p.Objects != 1 || p.Units != "millimeter" || !threemftest.Close(p.Volume, c.volume, 1e-3, 1) {
 			t.Fatalf("%s: %+v", c.file, p)
 		}
+	}
+}
+
+// TestOBJQuickLines: the lines read in one pass (plain "v x y z" and
+// "f i j k") give what the general reader gives for the same file with a
+// space before every newline (which it alone reads), and errors on such
+// lines name the same line.
+func TestOBJQuickLines(t *testing.T) {
+	solid := torusSolid(t, stlgen.Torus{Major: 20, Minor: 5, Triangles: 4000})
+	var text strings.Builder
+	index := map[stl.Vec3]int{}
+	var faces []string
+	for i, tri := range solid.Triangles {
+		var f [3]int
+		for k, v := range tri.Vertices {
+			id, ok := index[v]
+			if !ok {
+				id = len(index) + 1
+				index[v] = id
+				fmt.Fprintf(&text, "v %s %s %s\n", strconv.FormatFloat(float64(v[0]), 'f', -1, 32), strconv.FormatFloat(float64(v[1]), 'e', -1, 32), strconv.FormatFloat(float64(v[2]), 'g', 6, 32))
+			}
+			f[k] = id
+		}
+		if i%2 == 1 { // a quad of this facet and the one before, as the same fan
+			faces[len(faces)-1] = faces[len(faces)-1][:len(faces[len(faces)-1])-1] + fmt.Sprintf(" %d\n", f[2])
+			continue
+		}
+		faces = append(faces, fmt.Sprintf("f %d %d %d\n", f[0], f[1], f[2]))
+	}
+	quick := text.String() + strings.Join(faces, "")
+	general := strings.ReplaceAll(quick, "\n", " \n")
+	read := func(s string) (*Mesh, error) { return ReadMesh(strings.NewReader(s), "torus.obj", Limits{}) }
+	a, err := read(quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := read(general)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, pb := a.Part(), b.Part()
+	pa.SHA256, pb.SHA256 = "", ""
+	if pa != pb || !slices.Equal(a.verts, b.verts) || !slices.Equal(a.tris, b.tris) {
+		t.Fatalf("quick lines give %+v, the general reader %+v", pa, pb)
+	}
+	if pa.Triangles != int64(len(solid.Triangles)) {
+		t.Fatalf("%d triangles, want %d", pa.Triangles, len(solid.Triangles))
+	}
+
+	// An index out of range, and the triangle limit, on quick lines.
+	lines := strings.SplitAfter(quick, "\n")
+	bad := len(index) + 10
+	lines[bad] = fmt.Sprintf("f 1 2 %d\n", len(index)+1)
+	broken := strings.Join(lines, "")
+	_, qerr := read(broken)
+	_, gerr := read(strings.ReplaceAll(broken, "\n", " \n"))
+	want := fmt.Sprintf("line %d ", bad+1)
+	if qerr == nil || gerr == nil || !strings.Contains(qerr.Error(), want) || !strings.Contains(gerr.Error(), want) || !strings.Contains(qerr.Error(), "face refers to vertex") {
+		t.Fatalf("out of range: %v; general reader: %v; want %q", qerr, gerr, want)
+	}
+	// Every face is a quad: two triangles.
+	limit := len(index)
+	_, err = Inspect(strings.NewReader(quick), "torus.obj", Limits{MaxTriangles: int64(limit)})
+	at := len(strings.Join(strings.SplitAfter(quick, "\n")[:len(index)+limit/2], ""))
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("byte %d: more than %d triangles", at, limit)) {
+		t.Fatalf("limit: %v, want byte %d", err, at)
 	}
 }

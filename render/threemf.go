@@ -37,10 +37,15 @@ func decode3MF(r io.Reader, name string, lim Limits, sw stl.Writer) (Decoded, er
 			ra = v
 		}
 	}
+	var hashed chan error
 	if ra != nil {
-		if _, err := io.Copy(h, io.NewSectionReader(ra, 0, size)); err != nil {
-			return Decoded{}, fmt.Errorf("read %s: %w", name, err)
-		}
+		// The file is hashed beside the reading, which waits for it only
+		// at the end.
+		hashed = make(chan error, 1)
+		go func() {
+			_, err := io.Copy(h, io.NewSectionReader(ra, 0, size))
+			hashed <- err
+		}()
 	} else {
 		f, n, err := spool(r, name, lim, h)
 		if err != nil {
@@ -50,11 +55,16 @@ func decode3MF(r io.Reader, name string, lim Limits, sw stl.Writer) (Decoded, er
 		defer f.Close()
 		ra, size = f, n
 	}
-	sum = hex.EncodeToString(h.Sum(nil))
 	if size == 0 {
 		return Decoded{}, malformed(name, 0, 0, "file is empty")
 	}
 	info, err := threemf.Read(ra, size, name, threemf.Limits{MaxTriangles: lim.MaxTriangles}, sw)
+	if hashed != nil {
+		if herr := <-hashed; herr != nil && err == nil {
+			return Decoded{}, fmt.Errorf("read %s: %w", name, herr)
+		}
+	}
+	sum = hex.EncodeToString(h.Sum(nil))
 	if err != nil {
 		var e *threemf.Error
 		if errors.As(err, &e) {
@@ -97,3 +107,5 @@ func spool(r io.Reader, name string, lim Limits, h hash.Hash) (*os.File, int64, 
 	}
 	return f, n, nil
 }
+
+var _ threemf.VertexPreparer = (*meshBuilder)(nil)

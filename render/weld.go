@@ -195,6 +195,12 @@ func (w *welder) finish(withVerts bool) (int, []stl.Vec3, []int32) {
 		// Partition 0's list usually has room for partition 1's.
 		verts = append(w.parts[0].verts, w.parts[1].verts...)
 	}
+	return n0 + n1, verts, w.release(n0)
+}
+
+// release drops the partitions' tables and returns the facet list with
+// partition 1's ids moved after partition 0's n0.
+func (w *welder) release(n0 int) []int32 {
 	for _, p := range w.parts {
 		endLargeSlice(p.table)
 		endLargeSlice(p.verts)
@@ -207,7 +213,7 @@ func (w *welder) finish(withVerts bool) (int, []stl.Vec3, []int32) {
 		}
 	}
 	endLargeSlice(w.tris)
-	return n0 + n1, verts, w.tris
+	return w.tris
 }
 
 // stop ends the partition goroutines; it is safe to call twice.

@@ -39,3 +39,14 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQuickElements reads the vertex and triangle forms PrusaSlicer
+// writes with the one-pass readers.
+func BenchmarkQuickElements(b *testing.B) {
+	v := []byte(`<vertex x="64.9991455" y="0.333392054" z="15.2309904"/>` + "\n     <vertex")
+	t := []byte(`<triangle v1="123456" v2="123457" v3="123458"/>` + "\n     <triangle")
+	for b.Loop() {
+		quickVertex(v)
+		quickTriangle(t)
+	}
+}

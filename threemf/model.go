@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hschendel/stl"
+
 	"github.com/blueprints-hq/blueprints/internal/decimal"
 )
 
@@ -50,10 +52,10 @@ type component struct {
 	m   matrix
 }
 
-// object is a mesh (verts, three coordinates each; tris, three vertex
-// indices each) or a group of components, or both.
+// object is a mesh (verts; tris, three vertex indices each) or a group of
+// components, or both.
 type object struct {
-	verts []float32
+	verts []stl.Vec3
 	tris  []uint32
 	comps []component
 }
@@ -127,6 +129,7 @@ type parser struct {
 	// scanned counts the bytes the scanner took: the decoder's offset
 	// plus scanned is the source's when the decoder holds no byte back.
 	scanned int64
+	size    int64 // the entry's size, as its zip header declares it (and the zip reader holds it to)
 }
 
 // maxElement bounds one vertex or triangle element for the scanner; a
@@ -146,7 +149,7 @@ func (p *pkg) parseModel(entry string) (*model, error) {
 	src := &source{r: ahead, buf: make([]byte, 0, 64<<10)}
 	dec := xml.NewDecoder(src)
 	dec.Strict = true
-	ps := &parser{p: p, entry: clean, src: src, dec: dec, m: m}
+	ps := &parser{p: p, entry: clean, src: src, dec: dec, m: m, size: int64(p.entries[strings.ToLower(clean)].UncompressedSize64)}
 	if err := ps.run(); err != nil {
 		return nil, err
 	}
@@ -236,7 +239,22 @@ func (ps *parser) start(t xml.StartElement) error {
 		if ps.obj == nil {
 			return ps.malformed("<%s> outside an object", t.Name.Local)
 		}
-		return ps.list(t.Name.Local == "vertices")
+		if t.Name.Local == "triangles" && cap(ps.obj.tris) == 0 && len(ps.obj.verts) > 0 {
+			// A closed mesh has twice as many triangles as vertices: room
+			// for them at once spares copying a big list as it grows
+			// (bounded by what the vertices read so far and the rest of
+			// the entry can hold; more is made if need be).
+			n := min(int64(2*len(ps.obj.verts)+2), ps.room(len(`<triangle v1="0" v2="0" v3="0"/>`))+1, ps.p.lim.MaxTriangles)
+			ps.obj.tris = make([]uint32, 0, 3*n)
+		}
+		if err := ps.list(t.Name.Local == "vertices"); err != nil {
+			return err
+		}
+		if t.Name.Local == "vertices" && ps.p.prep != nil && ps.m.scale == 1 {
+			// While the inflater runs ahead on the other core, the
+			// writer can start on them.
+			ps.p.prep.PrepareVertices(ps.obj.verts)
+		}
 	case "vertex":
 		if ps.obj == nil {
 			return ps.malformed("<vertex> outside an object")
@@ -293,7 +311,7 @@ func (ps *parser) start(t xml.StartElement) error {
 // endObject checks an object's triangles against its vertices and keeps it.
 func (ps *parser) endObject() error {
 	o := ps.obj
-	n := uint32(len(o.verts) / 3)
+	n := uint32(len(o.verts))
 	for i, v := range o.tris {
 		if v >= n {
 			return ps.malformed("object %d: triangle %d refers to vertex %d, but the object has %d vertices", ps.objID, i/3, v, n)
@@ -404,8 +422,31 @@ func (ps *parser) addVertex(v [3]float32) error {
 		return ps.p.tooLarge(ps.entry, ps.src.consumed(), "more than %d vertices", 3*ps.p.lim.MaxTriangles)
 	}
 	ps.p.stored++
-	ps.obj.verts = append(ps.obj.verts, v[0], v[1], v[2])
+	if len(ps.obj.verts) == cap(ps.obj.verts) {
+		ps.obj.verts = grow(ps.obj.verts, ps.room(len(`<vertex x="0" y="0" z="0"/>`)))
+	}
+	ps.obj.verts = append(ps.obj.verts, stl.Vec3(v))
 	return nil
+}
+
+// room is how many elements of at least size bytes the rest of the entry
+// can hold.
+func (ps *parser) room(size int) int64 {
+	return max(0, ps.size-ps.src.consumed()) / int64(size)
+}
+
+// grow returns s with more room: twice its capacity, but no more than
+// bound further elements (what the rest of the entry can hold), and at
+// least one. Go's append grows big slices by a quarter at a time, which
+// copied a big mesh's arrays four times over.
+func grow[T any](s []T, bound int64) []T {
+	n := max(2*cap(s), 4096)
+	if int64(n-len(s)) > bound {
+		n = len(s) + int(max(bound, 1))
+	}
+	out := make([]T, len(s), n)
+	copy(out, s)
+	return out
 }
 
 func (ps *parser) addTriangle(v [3]uint32) error {
@@ -413,6 +454,9 @@ func (ps *parser) addTriangle(v [3]uint32) error {
 		return ps.p.tooLarge(ps.entry, ps.src.consumed(), "more than %d triangles", ps.p.lim.MaxTriangles)
 	}
 	ps.p.stored++
+	if cap(ps.obj.tris)-len(ps.obj.tris) < 3 {
+		ps.obj.tris = grow(ps.obj.tris, 3*ps.room(len(`<triangle v1="0" v2="0" v3="0"/>`))+3)
+	}
 	ps.obj.tris = append(ps.obj.tris, v[0], v[1], v[2])
 	return nil
 }
@@ -481,6 +525,27 @@ func (ps *parser) scan(vertices bool) error {
 		if c != '<' {
 			return nil
 		}
+		if len(s.buf)-s.pos < maxElement {
+			s.fill()
+		}
+		// The form every exporter writes, read in one pass; anything else
+		// (other quotes or spacing, attributes in another order or more of
+		// them, entities, numbers it cannot convert exactly) goes on below.
+		if vertices {
+			if v, n, ok := quickVertex(s.buf[s.pos:]); ok {
+				if err := ps.addVertex(v); err != nil {
+					return err
+				}
+				s.pos += n
+				continue
+			}
+		} else if v, n, ok := quickTriangle(s.buf[s.pos:]); ok {
+			if err := ps.addTriangle(v); err != nil {
+				return err
+			}
+			s.pos += n
+			continue
+		}
 		end := indexByte(s.buf[s.pos:], '>')
 		for end < 0 && len(s.buf)-s.pos < maxElement {
 			if !s.fill() {
@@ -530,6 +595,111 @@ func (ps *parser) scan(vertices bool) error {
 		}
 		s.pos += end + 1
 	}
+}
+
+// quickVertex reads `<vertex x="1" y="2" z="3"/>` at the start of b (either
+// quote, one space between attributes) and returns its coordinates, as
+// parseCoord gives them, and its length. ok is false on anything else.
+func quickVertex(b []byte) (v [3]float32, n int, ok bool) {
+	// Unrolled, so that each name is compared as a constant.
+	i, q, ok := quickAttr(b, 0, `<vertex x=`)
+	if ok {
+		v[0], i, ok = quickCoord(b, i, q)
+	}
+	if ok {
+		i, q, ok = quickAttr(b, i, ` y=`)
+	}
+	if ok {
+		v[1], i, ok = quickCoord(b, i, q)
+	}
+	if ok {
+		i, q, ok = quickAttr(b, i, ` z=`)
+	}
+	if ok {
+		v[2], i, ok = quickCoord(b, i, q)
+	}
+	if !ok {
+		return v, 0, false
+	}
+	n, ok = quickEnd(b, i)
+	return v, n, ok
+}
+
+// quickCoord reads the coordinate at b[i:] up to its closing quote q, when
+// decimal.ScanFloat32 converts it exactly, and returns it and where the
+// value ends.
+func quickCoord(b []byte, i int, q byte) (float32, int, bool) {
+	f, m, ok := decimal.ScanFloat32(b[i:])
+	i += m
+	if !ok || i >= len(b) || b[i] != q {
+		return 0, 0, false
+	}
+	return f, i + 1, true
+}
+
+// quickTriangle reads `<triangle v1="0" v2="1" v3="2"/>` at the start of b
+// as quickVertex reads a vertex, with parseIndex's rules.
+func quickTriangle(b []byte) (v [3]uint32, n int, ok bool) {
+	// Unrolled, so that each name is compared as a constant.
+	i, q, ok := quickAttr(b, 0, `<triangle v1=`)
+	if ok {
+		v[0], i, ok = quickIndex(b, i, q)
+	}
+	if ok {
+		i, q, ok = quickAttr(b, i, ` v2=`)
+	}
+	if ok {
+		v[1], i, ok = quickIndex(b, i, q)
+	}
+	if ok {
+		i, q, ok = quickAttr(b, i, ` v3=`)
+	}
+	if ok {
+		v[2], i, ok = quickIndex(b, i, q)
+	}
+	if !ok {
+		return v, 0, false
+	}
+	n, ok = quickEnd(b, i)
+	return v, n, ok
+}
+
+// quickIndex reads the vertex index at b[i:] up to its closing quote q
+// (parseIndex's rules), and returns it and where the value ends.
+func quickIndex(b []byte, i int, q byte) (uint32, int, bool) {
+	d0 := i
+	var x uint64
+	for i < len(b) && b[i]-'0' <= 9 && i-d0 < 10 {
+		x = x*10 + uint64(b[i]-'0')
+		i++
+	}
+	if i == d0 || i >= len(b) || b[i] != q || x >= math.MaxUint32 {
+		return 0, 0, false
+	}
+	return uint32(x), i + 1, true
+}
+
+// quickAttr checks that b[i:] goes on with sep (what comes before a
+// value: the element's name or a space, the attribute's name and "=") and
+// a quote, and returns where the value starts and its quote.
+func quickAttr(b []byte, i int, sep string) (int, byte, bool) {
+	if len(b)-i < len(sep)+1 || string(b[i:i+len(sep)]) != sep {
+		return 0, 0, false
+	}
+	i += len(sep)
+	if q := b[i]; q == '"' || q == '\'' {
+		return i + 1, q, true
+	}
+	return 0, 0, false
+}
+
+// quickEnd checks that b[i:] starts with "/>" and returns the element's
+// length.
+func quickEnd(b []byte, i int) (int, bool) {
+	if i+2 > len(b) || b[i] != '/' || b[i+1] != '>' {
+		return 0, false
+	}
+	return i + 2, true
 }
 
 func (ps *parser) coordError(b []byte) error {

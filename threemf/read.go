@@ -7,7 +7,10 @@
 // Data enters as the package's bytes (an io.ReaderAt and its size: a zip
 // needs its central directory) and leaves as facets handed to an
 // stl.Writer, the same sink the STL reader feeds (DESIGN decision 12), plus
-// an Info (objects placed, the model's unit). The package is checked
+// an Info (objects placed, the model's unit). A writer that is also a
+// MeshWriter gets each placed object as one indexed mesh instead (its
+// vertices and triangles as the file lists them), and a VertexPreparer
+// gets each vertex list as soon as it is read. The package is checked
 // against Limits before anything is inflated (entry count, sizes, ratios,
 // names), and the model's XML is read as a token stream: vertices and
 // triangles go straight into compact arrays, never into a tree of
@@ -24,6 +27,7 @@ import (
 	"strings"
 
 	"github.com/hschendel/stl"
+	"github.com/klauspost/compress/flate"
 )
 
 // Limits bound what Read accepts. A zero field takes its default.
@@ -94,6 +98,26 @@ var unitScale = map[string]float64{
 	"micron": 0.001, "millimeter": 1, "centimeter": 10, "inch": 25.4, "foot": 304.8, "meter": 1000,
 }
 
+// MeshWriter is an stl.Writer that takes a placed object's mesh at once:
+// Read hands it the object's vertices (transformed, in millimetres) and
+// its triangles (three indices into them each, all checked) instead of one
+// AppendTriangle per facet, in the same order. The slices are only read
+// during the call.
+type MeshWriter interface {
+	stl.Writer
+	AppendMesh(verts []stl.Vec3, tris []uint32)
+}
+
+// VertexPreparer is a MeshWriter that can start on an object's vertices
+// while the rest of the model is read: Read calls PrepareVertices with
+// each mesh's vertex list as listed (before any transform) as soon as it
+// is complete, and later hands AppendMesh that very slice when the object
+// is placed as listed (identity transform, millimetres).
+type VertexPreparer interface {
+	MeshWriter
+	PrepareVertices(verts []stl.Vec3)
+}
+
 // ItemWriter is an stl.Writer that also hears where each build item's
 // facets begin: Read calls BeginItem(i) before it hands over the facets of
 // item i (from 0), to tell the pieces of a plate apart.
@@ -110,6 +134,7 @@ func Read(ra io.ReaderAt, size int64, name string, lim Limits, w stl.Writer) (In
 	if err != nil {
 		return Info{}, err
 	}
+	p.prep, _ = w.(VertexPreparer)
 	rootPath, err := p.rootModel()
 	if err != nil {
 		return Info{}, err
@@ -159,8 +184,9 @@ type pkg struct {
 	lim      Limits
 	entries  map[string]*zip.File
 	models   map[string]*model
-	inflated int64 // bytes inflated so far
-	stored   int64 // vertices and triangles kept so far
+	inflated int64          // bytes inflated so far
+	stored   int64          // vertices and triangles kept so far
+	prep     VertexPreparer // the writer, when it prepares vertex lists
 }
 
 func (p *pkg) malformed(entry string, off int64, format string, args ...any) *Error {
@@ -180,6 +206,10 @@ func openPackage(ra io.ReaderAt, size int64, name string, lim Limits) (*pkg, err
 	if err != nil {
 		return nil, p.malformed("", -1, "not a 3MF package (a 3MF file is a zip archive): %v", err)
 	}
+	// klauspost's inflater takes about a fifth less time than
+	// compress/flate's on a big model, and inflating is the longer half of
+	// reading one.
+	zr.RegisterDecompressor(zip.Deflate, func(r io.Reader) io.ReadCloser { return flate.NewReader(r) })
 	if len(zr.File) > lim.MaxEntries {
 		return nil, p.tooLarge("", -1, "the package has %d entries, more than the limit of %d", len(zr.File), lim.MaxEntries)
 	}
@@ -257,6 +287,8 @@ type builder struct {
 	scale float64
 	lim   Limits
 	memo  map[objRef]int64
+	// placed is the vertices of the object being emitted, transformed.
+	placed []stl.Vec3
 }
 
 // object finds a referenced object.
@@ -302,32 +334,27 @@ func (b *builder) count(r objRef, depth int) (int64, error) {
 	return n, nil
 }
 
-// emit hands r's facets, transformed by m and scaled to millimetres, to w.
+// emit hands r's facets, transformed by m and scaled to millimetres, to w:
+// as one indexed mesh when w is a MeshWriter, else facet by facet.
 func (b *builder) emit(r objRef, m matrix, depth int) error {
 	o, err := b.object(r)
 	if err != nil {
 		return err
 	}
-	s := b.scale
-	var t stl.Triangle
 	if len(o.tris) > 0 {
-		v := o.verts
-		var place func(i uint32) stl.Vec3
-		if m.isIdentity() && s == 1 {
-			place = func(i uint32) stl.Vec3 { return stl.Vec3{v[3*i], v[3*i+1], v[3*i+2]} }
-		} else {
-			place = func(i uint32) stl.Vec3 {
-				x, y, z := float64(v[3*i]), float64(v[3*i+1]), float64(v[3*i+2])
-				return stl.Vec3{
-					float32((x*m[0] + y*m[3] + z*m[6] + m[9]) * s),
-					float32((x*m[1] + y*m[4] + z*m[7] + m[10]) * s),
-					float32((x*m[2] + y*m[5] + z*m[8] + m[11]) * s),
-				}
-			}
+		verts := o.verts
+		if !m.isIdentity() || b.scale != 1 {
+			b.placed = place(b.placed[:0], o.verts, m, b.scale)
+			verts = b.placed
 		}
-		for i := 0; i < len(o.tris); i += 3 {
-			t.Vertices[0], t.Vertices[1], t.Vertices[2] = place(o.tris[i]), place(o.tris[i+1]), place(o.tris[i+2])
-			b.w.AppendTriangle(t)
+		if mw, ok := b.w.(MeshWriter); ok {
+			mw.AppendMesh(verts, o.tris)
+		} else {
+			var t stl.Triangle
+			for i := 0; i < len(o.tris); i += 3 {
+				t.Vertices = [3]stl.Vec3{verts[o.tris[i]], verts[o.tris[i+1]], verts[o.tris[i+2]]}
+				b.w.AppendTriangle(t)
+			}
 		}
 	}
 	for _, c := range o.comps {
@@ -336,4 +363,17 @@ func (b *builder) emit(r objRef, m matrix, depth int) error {
 		}
 	}
 	return nil
+}
+
+// place appends verts transformed by m and scaled by s to dst.
+func place(dst, verts []stl.Vec3, m matrix, s float64) []stl.Vec3 {
+	for _, v := range verts {
+		x, y, z := float64(v[0]), float64(v[1]), float64(v[2])
+		dst = append(dst, stl.Vec3{
+			float32((x*m[0] + y*m[3] + z*m[6] + m[9]) * s),
+			float32((x*m[1] + y*m[4] + z*m[7] + m[10]) * s),
+			float32((x*m[2] + y*m[5] + z*m[8] + m[11]) * s),
+		})
+	}
+	return dst
 }

@@ -118,13 +118,20 @@ func ParseFloat32(tok []byte) (f float32, ok bool) {
 
 // ScanFloat32 converts the plain decimal at the start of b (sign, at most
 // 19 digits with an optional point, optional exponent) with ParseFloat32's
-// exact fast paths, and returns how many bytes it used. ok is false when b
-// does not start with such a number or it needs the slow path; the caller
-// then falls back to ParseFloat32 on the whole word, which decides.
+// exact fast paths, and returns how many bytes it used: the value is what
+// ParseFloat32 gives for those bytes (a zero keeps its sign). ok is false
+// when b does not start with such a number or it needs the slow path; the
+// caller then falls back to ParseFloat32 on the whole word, which decides.
 func ScanFloat32(b []byte) (f float32, n int, ok bool) {
 	mant, exp, neg, n, ok := scanDecimal(b)
-	if !ok || mant == 0 { // signed zero: leave it to ParseFloat32
+	if !ok {
 		return 0, 0, false
+	}
+	if mant == 0 {
+		if neg {
+			return float32(math.Copysign(0, -1)), n, true
+		}
+		return 0, n, true
 	}
 	if f, ok := exact(mant, exp, neg); ok {
 		return f, n, true
