@@ -2,7 +2,9 @@ package guard
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -75,5 +77,57 @@ func TestRateWriterReadFrom(t *testing.T) {
 		if conn.deadline.IsZero() || time.Until(conn.deadline) > time.Minute {
 			t.Errorf("limited %v: write deadline %v", limited, conn.deadline)
 		}
+	}
+}
+
+// stalledConn is a connection whose ReadFrom times out.
+type stalledConn struct{ net.Conn }
+
+func (stalledConn) ReadFrom(io.Reader) (int64, error) { return 0, os.ErrDeadlineExceeded }
+
+// TestGuardedConnReadFrom: a connection of the limiting listener keeps
+// the TCP connection's ReadFrom (net/http's path to sendfile), and a
+// timeout there marks it as one of Write's does.
+func TestGuardedConnReadFrom(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := LimitListener(inner, 4, nil, nil)
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	rf, ok := server.(io.ReaderFrom)
+	if !ok {
+		t.Fatalf("the listener's connections have no ReadFrom: net/http cannot use sendfile")
+	}
+	data := bytes.Repeat([]byte("PACK"), 1<<18)
+	path := filepath.Join(t.TempDir(), "answer")
+	os.WriteFile(path, data, 0o644)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := make(chan []byte)
+	go func() { b, _ := io.ReadAll(io.LimitReader(client, int64(len(data)-4))); got <- b }()
+	if n, err := rf.ReadFrom(io.LimitReader(f, int64(len(data)-4))); err != nil || n != int64(len(data)-4) {
+		t.Fatalf("ReadFrom: %d, %v", n, err)
+	}
+	if b := <-got; !bytes.Equal(b, data[:len(data)-4]) {
+		t.Errorf("the client got %d bytes, not the file's", len(b))
+	}
+
+	c := &guardedConn{Conn: stalledConn{server}}
+	if _, err := c.ReadFrom(f); !errors.Is(err, os.ErrDeadlineExceeded) || !c.timedOut.Load() {
+		t.Errorf("a ReadFrom that timed out: %v, marked %v", err, c.timedOut.Load())
 	}
 }
