@@ -140,7 +140,8 @@ func (s *Server) infoRefs(c echo.Context) error {
 	} else {
 		cfg = advertiseConfig
 	}
-	return s.runGit(c, cfg, strings.TrimPrefix(service, "git-"), dir, proto, nil, nil, pre, true)
+	_, err = s.runGit(c, gitCall{cfg: cfg, sub: strings.TrimPrefix(service, "git-"), dir: dir, proto: proto, pre: pre, advertise: true})
+	return err
 }
 
 // createRefusal says why v may not create owner/name.
@@ -246,7 +247,12 @@ func (s *Server) uploadPack(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "application/x-git-upload-pack-result")
 	noCache(h)
-	return s.runGit(c, s.uploadCfg, "upload-pack", s.Path(p.Owner, p.Name), gitProtocol(c.Request()), nil, body, nil, false)
+	call := gitCall{cfg: s.uploadCfg, sub: "upload-pack", dir: s.Path(p.Owner, p.Name), proto: gitProtocol(c.Request()), stdin: body}
+	if s.answers.MaxBytes > 0 {
+		return s.uploadPackCached(c, call)
+	}
+	_, err = s.runGit(c, call)
+	return err
 }
 
 func (s *Server) receivePack(c echo.Context) error {
@@ -323,7 +329,8 @@ func (s *Server) receivePack(c echo.Context) error {
 	noCache(h)
 	base, _ := s.public.Origin(c.Request())
 	env := s.hookEnv(p, v.Name, base, created)
-	return s.runGit(c, s.receiveConfig(), "receive-pack", s.Path(p.Owner, p.Name), "", env, body, nil, false)
+	_, err = s.runGit(c, gitCall{cfg: s.receiveConfig(), sub: "receive-pack", dir: s.Path(p.Owner, p.Name), env: env, stdin: body})
+	return err
 }
 
 func badName(owner, name string) error {
@@ -333,10 +340,24 @@ func badName(owner, name string) error {
 	return ValidName(name)
 }
 
-// runGit runs "git -c CFG... SUB --stateless-rpc [--advertise-refs] DIR",
-// feeding it stdin and streaming its output, after pre, to the response,
-// flushing as it goes so nothing is buffered whole.
-func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, env []string, stdin io.Reader, pre []byte, advertise bool) error {
+// gitCall is a run of "git -c CFG... SUB --stateless-rpc [--advertise-refs]
+// DIR" with GIT_PROTOCOL=proto and env, fed stdin, its output sent after
+// pre; tee, when set, gets a copy of the whole output (but pre).
+type gitCall struct {
+	cfg       []string
+	sub, dir  string
+	proto     string
+	env       []string
+	stdin     io.Reader
+	pre       []byte
+	advertise bool
+	tee       io.Writer
+}
+
+// runGit runs g, streaming its output to the response and flushing as it
+// goes so nothing is buffered whole. It reports whether git succeeded.
+func (s *Server) runGit(c echo.Context, g gitCall) (bool, error) {
+	cfg, sub, dir, proto, env, stdin, pre, advertise := g.cfg, g.sub, g.dir, g.proto, g.env, g.stdin, g.pre, g.advertise
 	ctx := c.Request().Context()
 	args := make([]string, 0, 2*len(cfg)+4)
 	for _, kv := range cfg {
@@ -367,13 +388,13 @@ func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, en
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return false, err
 	}
 	// Git may answer before it has read the whole request (progress,
 	// keep-alives); let the HTTP/1 server read and write at once.
 	_ = http.NewResponseController(c.Response().Writer).EnableFullDuplex()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start git %s: %w", sub, err)
+		return false, fmt.Errorf("start git %s: %w", sub, err)
 	}
 	if s.gitNice > 0 {
 		// Right after the start: git runs pack-objects or index-pack
@@ -386,10 +407,14 @@ func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, en
 	if len(pre) > 0 {
 		w.Write(pre)
 	}
+	var out io.Reader = stdout
+	if g.tee != nil {
+		out = io.TeeReader(stdout, g.tee)
+	}
 	buf := make([]byte, 64<<10)
-	_, copyErr := io.CopyBuffer(w, stdout, buf)
+	_, copyErr := io.CopyBuffer(w, out, buf)
 	if copyErr != nil {
-		io.Copy(io.Discard, stdout)
+		io.Copy(io.Discard, out)
 	}
 	waitErr := cmd.Wait()
 	tooSlow := in != nil && errors.Is(in.err, os.ErrDeadlineExceeded)
@@ -403,14 +428,14 @@ func (s *Server) runGit(c echo.Context, cfg []string, sub, dir, proto string, en
 	}
 	if !w.started {
 		if waitErr != nil && tooSlow {
-			return c.String(http.StatusRequestTimeout, "the request came too slowly\n")
+			return false, c.String(http.StatusRequestTimeout, "the request came too slowly\n")
 		}
 		if waitErr != nil {
-			return c.String(http.StatusInternalServerError, "git "+sub+" failed\n")
+			return false, c.String(http.StatusInternalServerError, "git "+sub+" failed\n")
 		}
 		c.Response().WriteHeader(http.StatusOK)
 	}
-	return nil
+	return waitErr == nil, nil
 }
 
 // bodyReader remembers why reading the request body failed.

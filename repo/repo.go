@@ -70,7 +70,8 @@ type Config struct {
 	Limits *PushLimits
 	// PackCacheBytes bounds the pack cache (Data/git/pack-cache), which
 	// serves repeated clones and fetches of the same objects without
-	// packing them again (see package packcache); 0 turns it off.
+	// packing them again, and repeated plain clones without running git
+	// (see package packcache); 0 turns it off.
 	PackCacheBytes int64
 }
 
@@ -105,6 +106,13 @@ type Server struct {
 	public     publicurl.Base
 	limits     PushLimits
 	uploadCfg  []string // -c settings of upload-pack
+
+	// answers keeps whole answers of clones (off when MaxBytes is 0);
+	// gitVersion, part of their keys, is what "git version" says.
+	answers    packcache.Cache
+	gitVersion string
+	fillMu     sync.Mutex
+	filling    map[[32]byte]bool // answers being kept by a request
 
 	mu      sync.Mutex
 	hookURL string
@@ -182,8 +190,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PackCacheBytes > 0 {
 		// Each node keeps its own cache in its data folder, also when the
 		// repositories are shared: entries are named by content.
-		hook := packcache.Hook(exe, filepath.Join(data, "git", "pack-cache"), cfg.PackCacheBytes)
+		dir := filepath.Join(data, "git", "pack-cache")
+		hook := packcache.Hook(exe, dir, cfg.PackCacheBytes)
 		s.uploadCfg = append(slices.Clip(uploadConfig), "uploadpack.packObjectsHook="+hook)
+		out, err := exec.Command(git, "version").Output()
+		if err != nil {
+			return nil, fmt.Errorf("new repo server: git version: %w", err)
+		}
+		s.answers = packcache.Cache{Dir: dir, MaxBytes: cfg.PackCacheBytes}
+		s.gitVersion = strings.TrimSpace(string(out))
+		s.filling = map[[32]byte]bool{}
 	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		return nil, fmt.Errorf("new repo server: %w", err)

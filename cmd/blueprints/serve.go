@@ -98,7 +98,7 @@ metrics); it is open to anyone unless --metrics-token is set, and then needs
 		fs.Int("git-nice", 10, "CPU niceness (0-19) of the git processes serving clones and pushes, so pages stay quick while packs are built; 0 keeps them at the server's priority")
 		fs.Env("git-nice", "BLUEPRINTS_GIT_NICE")
 		packCache := cli.Bytes(1 << 30)
-		fs.Var(&packCache, "pack-cache-size", "`SIZE` of disk for packs kept to serve repeated clones and fetches of the same objects (data/git/pack-cache), e.g. 512MiB or 2GiB; 0 turns the cache off")
+		fs.Var(&packCache, "pack-cache-size", "`SIZE` of disk for packs and answers kept to serve repeated clones and fetches of the same objects (data/git/pack-cache), e.g. 512MiB or 2GiB; 0 turns the cache off")
 		fs.Env("pack-cache-size", "BLUEPRINTS_PACK_CACHE_SIZE")
 		blobCache := cli.Bytes(1 << 30)
 		fs.Var(&blobCache, "blob-cache-size", "`SIZE` of disk for inflated copies of big files stored in git (data/git/blob-cache), so that a ranged download of one (the end of a 256 MiB file, a resumed download) seeks instead of inflating the file from its start; e.g. 512MiB or 4GiB; 0 turns the cache off")

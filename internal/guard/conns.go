@@ -2,6 +2,7 @@ package guard
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -108,6 +109,21 @@ type guardedConn struct {
 
 func (c *guardedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.timedOut.Store(true)
+	}
+	return n, err
+}
+
+// ReadFrom passes a copy into the connection to the connection's own
+// ReadFrom, so that net/http sends a file (a cached git answer) with
+// sendfile; a timeout counts as one of Write's.
+func (c *guardedConn) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := c.Conn.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(writerOnly{c}, r)
+	}
+	n, err := rf.ReadFrom(r)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		c.timedOut.Store(true)
 	}

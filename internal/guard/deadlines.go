@@ -175,6 +175,50 @@ func (w *rateWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// readFromSlice is how much of a ReadFrom is paced as one write.
+const readFromSlice = 4 << 20
+
+// ReadFrom sends src in slices, each paced as a write of its size, through
+// the connection's own ReadFrom when it has one, so that a file (or a
+// file under an io.LimitedReader) goes out with sendfile.
+func (w *rateWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(writerOnly{w}, src)
+	}
+	// One level of io.LimitedReader is what sendfile sees through: slice
+	// the reader it limits rather than wrap it again.
+	inner, lr := src, (*io.LimitedReader)(nil)
+	if l, ok := src.(*io.LimitedReader); ok {
+		inner, lr = l.R, l
+	}
+	var total int64
+	for lr == nil || lr.N > 0 {
+		size := int64(readFromSlice)
+		if lr != nil {
+			size = min(size, lr.N)
+		}
+		w.pace.earn(int(size))
+		start := time.Now()
+		w.rc.SetWriteDeadline(start.Add(w.pace.allowance))
+		n, err := rf.ReadFrom(&io.LimitedReader{R: inner, N: size})
+		total += n
+		if lr != nil {
+			lr.N -= n
+		}
+		if w.pace.waiting(time.Since(start)) && err == nil {
+			err = os.ErrDeadlineExceeded
+		}
+		if err != nil || n < size {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// writerOnly hides a writer's ReadFrom, for io.Copy.
+type writerOnly struct{ io.Writer }
+
 // WriteHeader gives the header what is left of the allowance. After a
 // body cut short, it asks for the connection to be closed: what the
 // client still sends would be read as its next request.

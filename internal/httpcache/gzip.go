@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"compress/gzip"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -129,6 +130,18 @@ func (w *gzipWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+// ReadFrom passes an uncompressed body to the writer beneath, which may
+// send a file with sendfile; a compressed one is copied through Write.
+func (w *gzipWriter) ReadFrom(src io.Reader) (int64, error) {
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok && w.wroteHeader && !w.compressing {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{w}, src)
+}
+
+// writerOnly hides a writer's ReadFrom, for io.Copy.
+type writerOnly struct{ io.Writer }
 
 // Flush sends what is compressed so far, for streaming answers.
 func (w *gzipWriter) Flush() {

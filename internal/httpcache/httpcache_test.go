@@ -165,3 +165,56 @@ func TestGzip(t *testing.T) {
 		t.Errorf("HEAD: %d, %d bytes", rec.Code, rec.Body.Len())
 	}
 }
+
+// readFromRecorder is a recorder whose ReadFrom (a connection's sendfile)
+// counts its calls.
+type readFromRecorder struct {
+	*httptest.ResponseRecorder
+	calls int
+}
+
+func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.calls++
+	return io.Copy(r.ResponseRecorder, src)
+}
+
+// TestGzipReadFrom: a body copied into the answer (a cached git answer)
+// reaches the writer's own ReadFrom when it is not compressed, and is
+// compressed like any other when it is.
+func TestGzipReadFrom(t *testing.T) {
+	big := strings.Repeat("0032want 527ae4441ac18ab61115aba4d668d892d6f2ee28\n", 400)
+	for _, c := range []struct {
+		ctype string
+		gzip  bool
+	}{{"application/x-git-upload-pack-result", false}, {"text/plain", true}} {
+		e := serve(func(ec echo.Context) error {
+			ec.Response().Header().Set("Content-Type", c.ctype)
+			ec.Response().WriteHeader(http.StatusOK)
+			_, err := io.Copy(ec.Response().Writer, io.LimitReader(strings.NewReader(big), int64(len(big))))
+			return err
+		}, Gzip)
+		rec := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		e.ServeHTTP(rec, req)
+		body := rec.Body.Bytes()
+		if got := rec.Header().Get("Content-Encoding") == "gzip"; got != c.gzip {
+			t.Fatalf("%s: gzipped %v, want %v", c.ctype, got, c.gzip)
+		}
+		if c.gzip {
+			zr, err := gzip.NewReader(rec.Body)
+			if err != nil {
+				t.Fatalf("%s: %v", c.ctype, err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("%s: %v", c.ctype, err)
+			}
+		}
+		if string(body) != big {
+			t.Errorf("%s: body changed (%d bytes)", c.ctype, len(body))
+		}
+		if want := map[bool]int{false: 1, true: 0}[c.gzip]; rec.calls != want {
+			t.Errorf("%s: the writer's ReadFrom was called %d times, want %d", c.ctype, rec.calls, want)
+		}
+	}
+}

@@ -1,8 +1,15 @@
 // Package packcache serves repeated fetches of the same objects from a
 // cache of packs, so that a popular design is packed once rather than for
-// every clone.
+// every clone, and repeated clones from a cache of whole answers, so that
+// they are sent without running git at all.
 //
-// Git's upload-pack builds the pack of a fetch by running pack-objects;
+// Answers (answer.go): the server hands a clone's request to Fetch, the
+// repository's state to RepoState and the key from AnswerKey to
+// OpenAnswer; a kept answer leaves as a file the server sends as it is.
+// On a miss, git's answer enters through an AnswerWriter while it goes to
+// the client, and is kept by Commit once git has succeeded.
+//
+// Packs: git's upload-pack builds the pack of a fetch by running pack-objects;
 // with uploadpack.packObjectsHook set (Hook gives the value), it runs
 // "blueprints hook pack-objects ... -- git pack-objects ARGS" instead, and
 // that command calls Cache.Serve. Data enters on stdin (the wanted and
@@ -18,7 +25,7 @@
 // An entry is written to a temporary file, synced and renamed into place
 // only once pack-objects has succeeded, so a reader never sees a partial
 // pack. The folder is kept under a size limit by removing the least
-// recently used entries.
+// recently used entries; packs and answers share the limit.
 package packcache
 
 import (
@@ -114,12 +121,7 @@ func (c Cache) key(ctx context.Context, args []string, input []byte) (string, er
 		return "", err
 	}
 	h := sha256.New()
-	field := func(b []byte) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
+	field := func(b []byte) { writeField(h, b) }
 	h.Write([]byte(keyVersion))
 	field([]byte(repo))
 	for _, a := range args[1:] {
@@ -134,6 +136,13 @@ func (c Cache) key(ctx context.Context, args []string, input []byte) (string, er
 	}
 	field(tags)
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeField writes b to w after its length, so that the fields of a key
+// cannot run into each other.
+func writeField(w io.Writer, b []byte) {
+	w.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
+	w.Write(b)
 }
 
 // repository names the repository the hook runs in: GIT_DIR when git set
@@ -292,14 +301,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return nil
 }
 
-// evict removes the least recently used entries until the folder holds at
-// most MaxBytes, and temporary files left by killed hooks.
+// evict removes the least recently used entries (packs and answers) until
+// the folder holds at most MaxBytes, and temporary files left by killed
+// hooks.
 func (c Cache) evict() error {
 	err := lrudir.Trim(c.Dir, c.MaxBytes, "", func(name string, info fs.FileInfo) bool {
 		if strings.HasPrefix(name, tmpPrefix) && time.Since(info.ModTime()) > staleTemp {
 			os.Remove(filepath.Join(c.Dir, name))
 		}
-		return strings.HasSuffix(name, suffix)
+		return strings.HasSuffix(name, suffix) || strings.HasSuffix(name, answerSuffix)
 	})
 	if err != nil {
 		return fmt.Errorf("pack cache: %w", err)
