@@ -80,7 +80,9 @@ fuzz:
 # bench: every benchmark beside its peer, measured in the same run, as
 # ratios. BENCH=git,render,formats,catalog,lfs,pages,print,access,bigfiles picks sections.
 # BENCH=scale (a million parts, about an hour; not part of the default run)
-# takes BENCH_FLAGS="-scale-parts 100000 -scale-for 10s" for a shorter run.
+# takes BENCH_FLAGS="-scale-parts 100000 -scale-for 10s" for a shorter run,
+# and -scale-peer=false to skip the plain Bleve peer (most of the run's
+# time; ours only, no ratios: a development loop, not a figure to report).
 BENCH ?=
 BENCH_FLAGS ?=
 bench: deps build

@@ -49,6 +49,7 @@ var sections = []section{
 type options struct {
 	scaleParts int           // parts in the scale section's index
 	scaleFor   time.Duration // how long each server is loaded
+	scalePeer  bool          // measure the plain Bleve peer too (false: ours only, for a quick loop)
 	// machinePeerFiles is how many of the machine's files F3D renders
 	// (0: all); the peer's time is scaled to the whole machine.
 	machinePeerFiles int
@@ -65,6 +66,7 @@ func main() {
 	var opt options
 	flag.IntVar(&opt.scaleParts, "scale-parts", 1_000_000, "scale: parts in the index")
 	flag.DurationVar(&opt.scaleFor, "scale-for", 20*time.Second, "scale: how long each server answers the query mix")
+	flag.BoolVar(&opt.scalePeer, "scale-peer", true, "scale: build and measure the plain Bleve peer (false: ours only, no ratios; for a quick loop)")
 	flag.IntVar(&opt.machinePeerFiles, "machine-peer-files", 0, "catalog: how many of the machine's files F3D renders (0: all 500); its time is scaled to the whole machine")
 	flag.StringVar(&opt.machinePerf, "machine-perf", "", "catalog: record the server with perf into this file from the machine's push until it is searchable")
 	flag.IntVar(&opt.accessParts, "access-parts", 100_000, "access: parts in the index (1,000 projects of them private)")

@@ -69,15 +69,19 @@ func benchScale(b *Bench) error {
 	ourBuild := time.Since(start)
 
 	// The plain Bleve index of the same documents.
-	peerIndex := filepath.Join(b.TempDir(), "plain.bleve")
-	b.Logf("building the plain Bleve index (%d parts)", n)
-	start = time.Now()
-	if err := buildPlainIndex(peerIndex, docs, func(i int) {
-		b.Logf("  %d parts in %s", i, time.Since(start).Round(time.Second))
-	}); err != nil {
-		return err
+	var peerIndex string
+	var peerBuild time.Duration
+	if b.opt.scalePeer {
+		peerIndex = filepath.Join(b.TempDir(), "plain.bleve")
+		b.Logf("building the plain Bleve index (%d parts)", n)
+		start = time.Now()
+		if err := buildPlainIndex(peerIndex, docs, func(i int) {
+			b.Logf("  %d parts in %s", i, time.Since(start).Round(time.Second))
+		}); err != nil {
+			return err
+		}
+		peerBuild = time.Since(start)
 	}
-	peerBuild := time.Since(start)
 
 	queries := scaleQueries(docs, 400_000)
 	docs = nil // the servers need the memory more
@@ -92,6 +96,10 @@ func benchScale(b *Bench) error {
 	}
 	srv.Stop(b)
 
+	if !b.opt.scalePeer {
+		b.Logf("the plain Bleve peer is skipped (-scale-peer=false): no ratios")
+		return scaleTable(n, len(queries), ourBuild, ourIndex, ours, ourRSS, nil)
+	}
 	b.Logf("serving the plain index; %d clients for %s", scaleClients, b.opt.scaleFor)
 	peerURL, peerPID := startPlainServer(b, peerIndex)
 	checkTotal(b, peerURL, n)
@@ -100,29 +108,69 @@ func benchScale(b *Bench) error {
 	if err != nil {
 		return err
 	}
+	return scaleTable(n, len(queries), ourBuild, ourIndex, ours, ourRSS, &scalePeer{peerBuild, peerIndex, peer, peerRSS})
+}
 
+// scalePeer is what the plain Bleve peer did in the same run.
+type scalePeer struct {
+	build time.Duration
+	index string
+	res   scaleResult
+	rss   int64
+}
+
+// scaleTable prints the scale section's table; without a peer (nil), its
+// columns are left empty.
+func scaleTable(n, queries int, ourBuild time.Duration, ourIndex string, ours scaleResult, ourRSS int64, p *scalePeer) error {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	lat := func(ds []time.Duration) string { return ms(pct(ds, 0.5)) + " / " + ms(pct(ds, 0.99)) }
+	// peerCol and ratio give the peer's figure and ours ÷ its, or nothing
+	// without a peer.
+	peerCol := func(f func(*scalePeer) string) string {
+		if p == nil {
+			return "–"
+		}
+		return f(p)
+	}
+	ratio := func(ours float64, f func(*scalePeer) float64) string {
+		if p == nil {
+			return "–"
+		}
+		return Ratio(ours, f(p))
+	}
 	rows := [][]string{
-		{fmt.Sprintf("index build, %dk parts", n/1000), dur(ourBuild), dur(peerBuild), Ratio(ourBuild.Seconds(), peerBuild.Seconds()), "≤ 10 min"},
-		{"index size on disk", mib(dirBytes(ourIndex)), mib(dirBytes(peerIndex)), Ratio(float64(dirBytes(ourIndex)), float64(dirBytes(peerIndex))), ""},
+		{fmt.Sprintf("index build, %dk parts", n/1000), dur(ourBuild), peerCol(func(p *scalePeer) string { return dur(p.build) }),
+			ratio(ourBuild.Seconds(), func(p *scalePeer) float64 { return p.build.Seconds() }), "≤ 10 min"},
+		{"index size on disk", mib(dirBytes(ourIndex)), peerCol(func(p *scalePeer) string { return mib(dirBytes(p.index)) }),
+			ratio(float64(dirBytes(ourIndex)), func(p *scalePeer) float64 { return float64(dirBytes(p.index)) }), ""},
 	}
 	for _, k := range scaleKinds {
-		o, p := ours.kinds[k], peer.kinds[k]
+		o := ours.kinds[k]
+		peerN := peerCol(func(p *scalePeer) string { return strconv.Itoa(len(p.res.kinds[k])) })
 		rows = append(rows, []string{
-			fmt.Sprintf("%s: p50 / p99 (%d / %d queries)", k, len(o), len(p)),
-			ms(pct(o, 0.5)) + " / " + ms(pct(o, 0.99)), ms(pct(p, 0.5)) + " / " + ms(pct(p, 0.99)),
-			Ratio(pct(o, 0.99).Seconds(), pct(p, 0.99).Seconds()), "",
+			fmt.Sprintf("%s: p50 / p99 (%d / %s queries)", k, len(o), peerN),
+			lat(o), peerCol(func(p *scalePeer) string { return lat(p.res.kinds[k]) }),
+			ratio(pct(o, 0.99).Seconds(), func(p *scalePeer) float64 { return pct(p.res.kinds[k], 0.99).Seconds() }), "",
 		})
 	}
 	rows = append(rows,
-		[]string{"all queries: p50 / p99", ms(pct(ours.all, 0.5)) + " / " + ms(pct(ours.all, 0.99)), ms(pct(peer.all, 0.5)) + " / " + ms(pct(peer.all, 0.99)),
-			Ratio(pct(ours.all, 0.99).Seconds(), pct(peer.all, 0.99).Seconds()), "p99 ≤ 50 ms"},
-		[]string{fmt.Sprintf("queries/s (%d clients, HTTP)", scaleClients), fmt.Sprintf("%.0f", ours.qps), fmt.Sprintf("%.0f", peer.qps), fmt.Sprintf("%.2f×", ours.qps/peer.qps), "≥ 1000"},
-		[]string{"server peak RSS", mib(ourRSS), mib(peerRSS), Ratio(float64(ourRSS), float64(peerRSS)), "≤ 2 GiB"},
-		[]string{"failed requests", strconv.Itoa(ours.errors), strconv.Itoa(peer.errors), "", "0"},
+		[]string{"all queries: p50 / p99", lat(ours.all), peerCol(func(p *scalePeer) string { return lat(p.res.all) }),
+			ratio(pct(ours.all, 0.99).Seconds(), func(p *scalePeer) float64 { return pct(p.res.all, 0.99).Seconds() }), "p99 ≤ 50 ms"},
+		[]string{fmt.Sprintf("queries/s (%d clients, HTTP)", scaleClients), fmt.Sprintf("%.0f", ours.qps), peerCol(func(p *scalePeer) string { return fmt.Sprintf("%.0f", p.res.qps) }),
+			peerCol(func(p *scalePeer) string { return fmt.Sprintf("%.2f×", ours.qps/p.res.qps) }), "≥ 1000"},
+		[]string{"server peak RSS", mib(ourRSS), peerCol(func(p *scalePeer) string { return mib(p.rss) }),
+			ratio(float64(ourRSS), func(p *scalePeer) float64 { return float64(p.rss) }), "≤ 2 GiB"},
+		[]string{"failed requests", strconv.Itoa(ours.errors), peerCol(func(p *scalePeer) string { return strconv.Itoa(p.res.errors) }), "", "0"},
 	)
-	fmt.Printf("Machine: %s; load average before the run %s, after %s. Ratios are ours ÷ plain Bleve (below 1: ours is faster or smaller; above 1 for queries/s: ours serves more).\n", Machine(), ours.load, peer.load)
-	fmt.Printf("Each query text and filter set is asked once (%d distinct in the mix; none repeats), after a %s warm-up; the clients and the server share the machine.\n\n", len(queries), scaleWarmup)
+	after := ours.load
+	if p != nil {
+		after = p.res.load
+	}
+	fmt.Printf("Machine: %s; load average before the run %s, after %s. Ratios are ours ÷ plain Bleve (below 1: ours is faster or smaller; above 1 for queries/s: ours serves more).\n", Machine(), ours.load, after)
+	if p == nil {
+		fmt.Printf("The plain Bleve peer was skipped (-scale-peer=false): these figures have no ratio and are for a development loop only.\n")
+	}
+	fmt.Printf("Each query text and filter set is asked once (%d distinct in the mix; none repeats), after a %s warm-up; the clients and the server share the machine.\n\n", queries, scaleWarmup)
 	Table([]string{"search over a million parts", "Blueprints", "plain Bleve", "ratio", "target"}, rows)
 	return nil
 }

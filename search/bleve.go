@@ -59,7 +59,8 @@ type Bleve struct {
 	writeMu sync.Mutex // one Apply at a time; guards closed
 	closed  bool
 
-	cache    *queryCache // results, emptied by every Apply
+	cache    *queryCache   // results, emptied by every Apply
+	slots    chan struct{} // one per search running; GOMAXPROCS of them (see search)
 	flights  singleflight.Group
 	columns  *columnCache  // per segment, for counting, filtering and sorting
 	stopWarm chan struct{} // closed by Close: ends warm
@@ -83,16 +84,16 @@ func Open(p string) (*Bleve, error) { return open(p, nil) }
 
 // open is Open with more of Bleve's index settings (tests).
 func open(p string, settings map[string]any) (*Bleve, error) {
-	runtime := map[string]any{"bolt_timeout": "2s"}
-	maps.Copy(runtime, settings)
-	idx, err := bleve.OpenUsing(p, runtime)
+	config := map[string]any{"bolt_timeout": "2s"}
+	maps.Copy(config, settings)
+	idx, err := bleve.OpenUsing(p, config)
 	switch {
 	case errors.Is(err, bleve.ErrorIndexPathDoesNotExist) || errors.Is(err, bleve.ErrorIndexMetaMissing) && dirEmpty(p):
 		im, merr := newMapping()
 		if merr != nil {
 			return nil, fmt.Errorf("build search mapping: %w", merr)
 		}
-		idx, err = bleve.NewUsing(p, im, scorch.Name, scorch.Name, runtime)
+		idx, err = bleve.NewUsing(p, im, scorch.Name, scorch.Name, config)
 		if err != nil {
 			return nil, fmt.Errorf("create search index %s: %w", p, err)
 		}
@@ -117,7 +118,7 @@ func open(p string, settings map[string]any) (*Bleve, error) {
 		idx.Close()
 		return nil, fmt.Errorf("open search index %s: analyzer %s missing from mapping: %w", p, partNameAnalyzer, ErrIndexVersion)
 	}
-	b := &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache(), columns: newColumnCache(),
+	b := &Bleve{index: idx, analyzer: a, path: p, cache: newQueryCache(), columns: newColumnCache(), slots: make(chan struct{}, runtime.GOMAXPROCS(0)),
 		stopWarm: make(chan struct{}), warmDone: make(chan struct{})}
 	if v, err := idx.GetInternal(logPositionKey); err != nil {
 		idx.Close()

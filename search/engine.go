@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"encoding/json"
@@ -282,7 +283,11 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 		return segMatch{}, err
 	}
 	m := segMatch{seg: seg, cols: cols}
-	set := s.DocNumbersLive()
+	// The sets a match must be in, read-only (the segment's own postings
+	// or cached scopes): intersected at the end, smallest first, rather
+	// than each cut out of a bitmap of every live document.
+	var within []*roaring.Bitmap
+	none := false // a filter matches nothing here
 	dicts := map[string]segment.TermDictionary{}
 	dict := func(field string) (segment.TermDictionary, error) {
 		if d, ok := dicts[field]; ok {
@@ -294,7 +299,7 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 	}
 	// Keyword filters.
 	for _, f := range []struct{ field, v string }{{fieldKind, q.Kind}, {fieldProject, q.Project}, {fieldLicense, q.License}, {fieldCategory, q.Category}} {
-		if f.v == "" || set.IsEmpty() {
+		if f.v == "" || none {
 			continue
 		}
 		d, err := dict(f.field)
@@ -305,12 +310,13 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 		if err != nil {
 			return m, err
 		}
-		set.And(bm)
+		within = append(within, bm)
+		none = bm.IsEmpty()
 	}
 	// What the viewer may read (the access policy's scope): public
 	// documents, and those of the owners and projects it names. A filter
 	// on the match, so totals and facets count nothing else.
-	if !q.Scope.All && !set.IsEmpty() {
+	if !q.Scope.All && !none {
 		readable, err := cols.scope(q.Scope, func() (*roaring.Bitmap, error) {
 			var bms []*roaring.Bitmap
 			add := func(field, term string) error {
@@ -343,8 +349,10 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 		if err != nil {
 			return m, err
 		}
-		set.And(readable)
+		within = append(within, readable)
+		none = readable.IsEmpty()
 	}
+	var set *roaring.Bitmap
 	// Words.
 	if len(words) > 0 {
 		m.clauses = make([][]*roaring.Bitmap, len(words))
@@ -380,12 +388,10 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 			ws[i] = roaring.FastOr(m.clauses[i]...)
 		}
 		if text.min >= len(words) {
-			for _, w := range ws {
-				set.And(w)
-			}
+			set = liveWithin(s, append(within, ws...), none)
 		} else {
 			// atLeast[k]: the documents matching k words or more.
-			atLeast := []*roaring.Bitmap{set}
+			atLeast := []*roaring.Bitmap{liveWithin(s, within, none)}
 			for _, w := range ws {
 				next := make([]*roaring.Bitmap, len(atLeast)+1)
 				next[0] = atLeast[0]
@@ -399,6 +405,8 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 			}
 			set = atLeast[max(text.min, 0)]
 		}
+	} else {
+		set = liveWithin(s, within, none)
 	}
 	// Sizes and volume, from the columns.
 	m.docs = set.ToArray()
@@ -448,6 +456,37 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 	return m, nil
 }
 
+// liveWithin returns, as a new bitmap, the live documents of s that are
+// in every one of sets (read-only; none: one of them is known empty):
+// the smallest is copied and cut by the others, so that the cost follows
+// the match rather than the segment.
+func liveWithin(s *scorch.SegmentSnapshot, sets []*roaring.Bitmap, none bool) *roaring.Bitmap {
+	if none {
+		return roaring.New()
+	}
+	if len(sets) == 0 {
+		return s.DocNumbersLive()
+	}
+	sets = slices.Clone(sets)
+	card := make(map[*roaring.Bitmap]uint64, len(sets))
+	for _, bm := range sets {
+		card[bm] = bm.GetCardinality()
+	}
+	slices.SortStableFunc(sets, func(a, c *roaring.Bitmap) int { return cmp.Compare(card[a], card[c]) })
+	set := sets[0].Clone()
+	for _, bm := range sets[1:] {
+		if set.IsEmpty() {
+			break
+		}
+		set.And(bm)
+	}
+	// Postings hold no document past the segment's end; deleted ones go.
+	if d := s.Deleted(); d != nil && !set.IsEmpty() {
+		set.AndNot(d)
+	}
+	return set
+}
+
 // facets counts the facet fields' terms over every match; a field
 // filtered on has one value, held by every hit.
 func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
@@ -467,7 +506,10 @@ func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
 			var touched []uint32
 			for _, m := range matches {
 				kc := m.cols.keywords[f]
-				if kc.few != nil {
+				// Few terms and many matches: an intersection per term.
+				// Few matches: a look-up per match costs less than
+				// walking every term's documents.
+				if kc.few != nil && len(m.docs) >= m.cols.n/denseFacet {
 					for o, bm := range kc.few {
 						if c := m.set.AndCardinality(bm); c > 0 {
 							if n[o] == 0 {
@@ -502,6 +544,10 @@ func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
 		res.Facets[f] = counts
 	}
 }
+
+// denseFacet: a segment's matches are counted per term (see facets) when
+// at least 1/denseFacet of its documents match.
+const denseFacet = 16
 
 // facetCounts holds counts by term ordinal while facets are counted;
 // every slot is zero between uses.

@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
 )
@@ -184,5 +186,40 @@ func TestFitsAtTheEdge(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: %v, want %v", q, got, want)
 		}
+	}
+}
+
+// TestSearchesTakeTurns: no more searches run at once than there are
+// slots (GOMAXPROCS); one that finds none free waits its turn, and gives
+// up with its context's error, never hanging.
+func TestSearchesTakeTurns(t *testing.T) {
+	b, _ := fixtureIndex(t)
+	for range cap(b.slots) {
+		b.slots <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := b.Search(ctx, Query{Text: "gear"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("search with every slot taken: err %v, want the deadline", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Search(context.Background(), Query{Text: "clamp"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("search ran with every slot taken (err %v)", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	<-b.slots // one turn frees
+	if err := <-done; err != nil {
+		t.Fatalf("search after a slot freed: %v", err)
+	}
+	for range cap(b.slots) - 1 {
+		<-b.slots
+	}
+	if res := search(t, b, "q=gear"); res.Total == 0 {
+		t.Fatal("gear found nothing once the slots were free")
 	}
 }

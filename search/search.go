@@ -69,6 +69,16 @@ func (b *Bleve) Search(ctx context.Context, q Query) (Result, error) {
 // search runs q, uncached but for the facets and tier of another page or
 // sort of q, and caches the result; it must not be changed afterwards.
 func (b *Bleve) search(ctx context.Context, q Query, gen uint64) (Result, error) {
+	// A search is CPU work from start to end: run as many at once as
+	// there are cores, the others waiting their turn in order, rather
+	// than all sharing the cores (where each of n takes n times longer
+	// and a long one, a typo or a prefix, longer still).
+	select {
+	case b.slots <- struct{}{}:
+		defer func() { <-b.slots }()
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("search %s: %w", b.path, ctx.Err())
+	}
 	whole := cacheKey{q: q}
 	// The facets, the total and the tier that matched do not depend on
 	// paging or sort.

@@ -33,8 +33,12 @@ func compressible(contentType string) bool {
 // minGzip is the smallest body worth compressing when its length is known.
 const minGzip = 512
 
+// gzipPool holds writers at BestSpeed: answers are made per request, and
+// on a 17 kB search answer the default level takes twice the CPU (about
+// 120 µs against 60) for a tenth fewer bytes (3.9 kB against 4.3); under
+// a search load that was an eighth of the server's CPU.
 var gzipPool = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 	return w
 }}
 
