@@ -10,11 +10,9 @@ import (
 	"os"
 
 	"github.com/blueprints-hq/blueprints/internal/cli"
-	"github.com/blueprints-hq/blueprints/internal/startgc"
 )
 
 func main() {
-	startgc.Done() // the collector was off while packages were initialised
 	app := &cli.App{
 		Name:    "blueprints",
 		Summary: "a self-hosted git server for open hardware that understands STL parts",
