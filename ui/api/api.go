@@ -215,21 +215,8 @@ func (a *API) search(c echo.Context) error {
 		return a.networkSearch(c, q)
 	}
 	res, err := a.d.Index.Search(c.Request().Context(), q)
-	if errors.As(err, &qe) {
-		return problem(c, http.StatusBadRequest, qe.Error())
-	}
-	if errors.Is(err, search.ErrCatchingUp) {
-		// This node's index is still being built; the balancer sends
-		// searches to other nodes meanwhile (/healthz says so too).
-		c.Response().Header().Set("Retry-After", "5")
-		return problem(c, http.StatusServiceUnavailable, err.Error())
-	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
-		a.log.Error("search failed", "query", c.QueryString(), "err", err)
-		return problem(c, http.StatusInternalServerError, "search failed; the server log says why")
+		return a.searchFailed(c, "search failed", err)
 	}
 	out := SearchResult{Total: res.Total, Page: q.Page, PerPage: q.PerPage, Hits: make([]Hit, 0, len(res.Hits)), Facets: res.Facets}
 	if out.Facets == nil {
@@ -571,22 +558,29 @@ func LocalHit(self string, h Hit) netsearch.Hit {
 	return out
 }
 
-func (a *API) networkSearch(c echo.Context, q search.Query) error {
-	res, err := NetworkSearch(c.Request().Context(), a.d.Network, a.d.Index, a.d.Self, c.QueryParams(), q)
+// searchFailed answers a search's error: the query's own fault is a 400;
+// an index still being built a 503 (the balancer sends searches to other
+// nodes meanwhile, and /healthz says so too); a cancelled request nothing;
+// anything else a 500 whose cause goes to the log as what.
+func (a *API) searchFailed(c echo.Context, what string, err error) error {
 	var qe *search.QueryError
-	if errors.As(err, &qe) {
+	switch {
+	case errors.As(err, &qe):
 		return problem(c, http.StatusBadRequest, qe.Error())
-	}
-	if errors.Is(err, search.ErrCatchingUp) {
+	case errors.Is(err, search.ErrCatchingUp):
 		c.Response().Header().Set("Retry-After", "5")
 		return problem(c, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, context.Canceled):
+		return err
 	}
+	a.log.Error(what, "query", c.QueryString(), "err", err)
+	return problem(c, http.StatusInternalServerError, "search failed; the server log says why")
+}
+
+func (a *API) networkSearch(c echo.Context, q search.Query) error {
+	res, err := NetworkSearch(c.Request().Context(), a.d.Network, a.d.Index, a.d.Self, c.QueryParams(), q)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
-		a.log.Error("network search failed", "query", c.QueryString(), "err", err)
-		return problem(c, http.StatusInternalServerError, "search failed; the server log says why")
+		return a.searchFailed(c, "network search failed", err)
 	}
 	// This server's hits depend on who asks, as a local search's do.
 	return a.send(c, res, time.Time{})
