@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -211,12 +210,9 @@ type State struct {
 
 // RepoState reads the State of the bare repository dir with git.
 func RepoState(ctx context.Context, git, dir string) (State, error) {
-	cmd := exec.CommandContext(ctx, git, "--git-dir", dir, "for-each-ref", "--format=%(objectname) %(refname)")
-	var errBuf bytes.Buffer
-	cmd.Stderr = &errBuf
-	refs, err := cmd.Output()
+	refs, err := forEachRef(ctx, git, dir)
 	if err != nil {
-		return State{}, fmt.Errorf("pack cache: list refs of %s: %v: %s", dir, err, strings.TrimSpace(errBuf.String()))
+		return State{}, err
 	}
 	st := State{tips: map[string]bool{}}
 	for _, l := range strings.Split(string(refs), "\n") {

@@ -170,12 +170,24 @@ func tagState(ctx context.Context, args []string) ([]byte, error) {
 	if slices.Contains(args, "--include-tag") {
 		patterns = append(patterns, "refs/tags/")
 	}
-	cmd := exec.CommandContext(ctx, args[0], append([]string{"for-each-ref", "--format=%(objectname) %(refname)"}, patterns...)...)
+	return forEachRef(ctx, args[0], "", patterns...)
+}
+
+// forEachRef lists the refs of the repository dir ("": the one git finds
+// itself, as in a hook) as "ID NAME" lines: all of them, or those under
+// patterns.
+func forEachRef(ctx context.Context, git, dir string, patterns ...string) ([]byte, error) {
+	var args []string
+	if dir != "" {
+		args = []string{"--git-dir", dir}
+	}
+	args = append(append(args, "for-each-ref", "--format=%(objectname) %(refname)"), patterns...)
+	cmd := exec.CommandContext(ctx, git, args...)
 	var errBuf bytes.Buffer
 	cmd.Stderr = &errBuf
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("pack cache: list tags: %v: %s", err, strings.TrimSpace(errBuf.String()))
+		return nil, fmt.Errorf("pack cache: list refs of %q: %v: %s", dir, err, strings.TrimSpace(errBuf.String()))
 	}
 	return out, nil
 }
