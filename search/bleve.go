@@ -17,6 +17,7 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/index/scorch/mergeplan"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 )
@@ -180,6 +181,85 @@ func (b *Bleve) Close() error {
 
 // Count returns the number of documents in the index.
 func (b *Bleve) Count() (uint64, error) { return b.index.DocCount() }
+
+// Segments is how many segments the index is made of now. Every search
+// pays a little per segment (a dictionary look-up per term, and the
+// expansion of prefixes and typos walks each segment's dictionary), so
+// fewer is faster; see Compact.
+func (b *Bleve) Segments() (int, error) {
+	snap, err := b.snapshot()
+	if err != nil {
+		return 0, err
+	}
+	defer snap.Close()
+	return len(snap.Segments()), nil
+}
+
+// snapshot returns the index as it is now; the caller closes it.
+func (b *Bleve) snapshot() (*scorch.IndexSnapshot, error) {
+	a, err := b.index.Advanced()
+	if err != nil {
+		return nil, fmt.Errorf("search %s: %w", b.path, err)
+	}
+	r, err := a.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("search %s: %w", b.path, err)
+	}
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		r.Close()
+		return nil, fmt.Errorf("search %s: index reader %T is not scorch's", b.path, r)
+	}
+	return snap, nil
+}
+
+// compactTo is the most segments Compact leaves; compactRounds bounds its
+// forced merges (each rewrites what it merges).
+const (
+	compactTo     = 1
+	compactRounds = 3
+)
+
+// Compact merges the index's segments into one (or as few as Bleve's
+// merger makes in compactRounds forced merges) and returns when the
+// merged segments are in use. Bleve's own merging keeps up to ten
+// segments of each size (tens at a million parts), which is right while
+// documents arrive and costs every search afterwards: after a bulk load
+// (a rebuild from the database, `blueprints reindex`) a compact index
+// answers a million-part search in about two thirds of the time.
+// Searches go on meanwhile; Applies wait.
+func (b *Bleve) Compact(ctx context.Context) error {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	if b.closed {
+		return fmt.Errorf("compact: search index %s is closed", b.path)
+	}
+	a, err := b.index.Advanced()
+	if err != nil {
+		return fmt.Errorf("compact search index %s: %w", b.path, err)
+	}
+	s, ok := a.(*scorch.Scorch)
+	if !ok {
+		return fmt.Errorf("compact search index %s: index %T is not scorch", b.path, a)
+	}
+	for range compactRounds {
+		n, err := b.Segments()
+		if err != nil || n <= compactTo {
+			return err
+		}
+		plan := mergeplan.SingleSegmentMergePlanOptions
+		if err := s.ForceMerge(ctx, &plan); err != nil {
+			return fmt.Errorf("compact search index %s: %w", b.path, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("compact search index %s: %w", b.path, err)
+		}
+		if m, err := b.Segments(); err != nil || m >= n {
+			return err // no progress: leave it to Bleve's merger
+		}
+	}
+	return nil
+}
 
 // Apply upserts docs and deletes ids. An id both upserted and deleted is
 // deleted; of an id upserted twice, the last wins. Up to maxBatch

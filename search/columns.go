@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
-	"github.com/blevesearch/bleve/v2/index/scorch"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
 
@@ -28,10 +27,15 @@ type columns struct {
 	// Each document's measures (volume, time, extents, name length).
 	measures []measures
 
-	// rows hold, per document, what a search reads of most matching
-	// documents, side by side: one cache line instead of one per column
-	// (a million-part segment's columns are far larger than the caches).
-	rows []row
+	// The columns a search reads for most matching documents, each as
+	// narrow as it can be: matches are scattered over a segment, so each
+	// look-up is a cache line, and a narrow column (a byte per document
+	// for nameLen) stays in the processor's caches where a wide row of
+	// every value would not.
+	ext     [][3]float32 // sorted extents, rounded up to float32 (NaN: none)
+	nameLen []uint8      // letters and digits of the lower-case name, 1..255: relevance is weighted by normOf[nameLen]
+	volume  []float64    // as in measures, for sorting
+	updated []float64    // as in measures, for sorting
 
 	nameRankOnce sync.Once
 	nameRank     []uint32 // order of the lower-case name; built on first use
@@ -119,13 +123,6 @@ func (t *terms) snapshot() []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.names[:len(t.names):len(t.names)]
-}
-
-// row is what a search reads of one document.
-type row struct {
-	ext     [3]float32 // sorted extents, rounded up to float32 (NaN: none)
-	project uint32     // the project's term ordinal
-	nameLen uint8      // letters and digits of the lower-case name, 1..255: relevance is weighted by normOf[nameLen]
 }
 
 // roundUp32 is the smallest float32 not below x (NaN stays NaN).
@@ -259,19 +256,11 @@ func (b *Bleve) warm() {
 }
 
 func (b *Bleve) warmOnce() {
-	a, err := b.index.Advanced()
-	if err != nil {
-		return
-	}
-	r, err := a.Reader()
+	snap, err := b.snapshot()
 	if err != nil {
 		return // closing
 	}
-	defer r.Close()
-	snap, ok := r.(*scorch.IndexSnapshot)
-	if !ok {
-		return
-	}
+	defer snap.Close()
 	for _, s := range snap.Segments() {
 		select {
 		case <-b.stopWarm:
@@ -313,15 +302,16 @@ func readColumns(seg segment.Segment, names map[string]*terms) (*columns, error)
 			return nil, fmt.Errorf("read search columns: %w", err)
 		}
 	}
-	c.rows = make([]row, c.n)
-	project := c.keywords[fieldProject].ord
-	for d := range c.rows {
+	c.ext = make([][3]float32, c.n)
+	c.nameLen = make([]uint8, c.n)
+	c.volume = make([]float64, c.n)
+	c.updated = make([]float64, c.n)
+	for d := range c.n {
 		m := &c.measures[d]
-		c.rows[d] = row{
-			ext:     [3]float32{roundUp32(m.ext[0]), roundUp32(m.ext[1]), roundUp32(m.ext[2])},
-			project: project[d],
-			nameLen: m.nameLen,
-		}
+		c.ext[d] = [3]float32{roundUp32(m.ext[0]), roundUp32(m.ext[1]), roundUp32(m.ext[2])}
+		c.nameLen[d] = m.nameLen
+		c.volume[d] = m.volume
+		c.updated[d] = m.updated
 	}
 	return c, nil
 }

@@ -118,19 +118,11 @@ type candidate struct {
 // run answers q: its filters, and text when not nil (nil: every
 // document).
 func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error) {
-	r, err := b.index.Advanced()
+	snap, err := b.snapshot()
 	if err != nil {
-		return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+		return Result{}, err
 	}
-	reader, err := r.Reader()
-	if err != nil {
-		return Result{}, fmt.Errorf("search %s: %w", b.path, err)
-	}
-	defer reader.Close()
-	snap, ok := reader.(*scorch.IndexSnapshot)
-	if !ok {
-		return Result{}, fmt.Errorf("search %s: index reader %T is not scorch's", b.path, reader)
-	}
+	defer snap.Close()
 	ss := snap.Segments()
 	live := make([]segment.Segment, len(ss))
 	for i, s := range ss {
@@ -421,19 +413,19 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 		ms := cols.measures
 		sizes := q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0
 		kept := m.docs[:0]
-		rows := cols.rows
+		exts := cols.ext
 		fits := func(d uint32) bool {
 			// A document without a value (a project) fails every
-			// comparison with NaN, and is left out. The rows' extents
+			// comparison with NaN, and is left out. The column's extents
 			// are rounded up: below the volume, the part fits; above,
 			// only a part within rounding of it needs the exact value.
-			r := &rows[d]
+			ext := &exts[d]
 			for i := range 3 {
-				e := float64(r.ext[i])
+				e := float64(ext[i])
 				if e <= vol[i] {
 					continue
 				}
-				below := float64(math.Nextafter32(r.ext[i], float32(math.Inf(-1))))
+				below := float64(math.Nextafter32(ext[i], float32(math.Inf(-1))))
 				if !(below < vol[i]) || !(ms[d].ext[i] <= vol[i]) {
 					return false
 				}
@@ -521,14 +513,8 @@ func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
 					continue
 				}
 				ord := kc.ord
-				rows := m.cols.rows
 				for _, d := range m.docs {
-					var o uint32
-					if f == fieldProject {
-						o = rows[d].project
-					} else {
-						o = ord[d]
-					}
+					o := ord[d]
 					if n[o] == 0 {
 						touched = append(touched, o)
 					}
@@ -637,20 +623,19 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 				}
 			}
 		}
-		rows := m.cols.rows
+		nameLen := m.cols.nameLen
 		for p, d := range m.docs {
-			s := float64(score[p] * normOf[rows[d].nameLen])
+			s := float64(score[p] * normOf[nameLen[d]])
 			score[p] = 0
 			push(candidate{key: s, doc: d, score: s})
 		}
 	case SortVolume, SortUpdated:
-		ms := m.cols.measures
+		keys := m.cols.volume
+		if sort == SortUpdated {
+			keys = m.cols.updated
+		}
 		for _, d := range m.docs {
-			k := ms[d].volume
-			if sort == SortUpdated {
-				k = ms[d].updated
-			}
-			push(candidate{key: k, doc: d})
+			push(candidate{key: keys[d], doc: d})
 		}
 	case SortName:
 		rank, err := m.cols.nameRanks(m.seg)

@@ -99,6 +99,26 @@ func TestSegmentsAgree(t *testing.T) {
 		}
 	}
 	queries = append(queries, "q=gear&prefix=1", "q=cariage", "sort=name&per_page=7&page=2", "sort=volume&per_page=5&page=3", "kind=part&sort=updated&per_page=9")
+	agree(t, ctx, one, many, queries)
+
+	// Compacted into one segment (deleted documents dropped), it agrees
+	// still.
+	if err := many.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := many.Segments(); err != nil || n != 1 {
+		t.Fatalf("after Compact: %d segments (%v), want 1", n, err)
+	}
+	if n, _ := many.Count(); n != uint64(len(docs)) {
+		t.Fatalf("the compacted index holds %d documents, want %d", n, len(docs))
+	}
+	agree(t, ctx, one, many, queries)
+}
+
+// agree checks that two indexes of the same documents answer each query
+// alike.
+func agree(t *testing.T, ctx context.Context, one, many *Bleve, queries []string) {
+	t.Helper()
 	for _, raw := range queries {
 		v, _ := url.ParseQuery(raw)
 		if v.Get("per_page") == "" {

@@ -38,6 +38,9 @@ type Index interface {
 	Apply(ctx context.Context, upserts []search.Doc, deletes []string) error
 	LogPosition() search.LogPosition
 	SetLogPosition(search.LogPosition) error
+	// Compact merges the index's segments after a bulk load.
+	Compact(ctx context.Context) error
+	Segments() (int, error)
 }
 
 // Config is what a Follower works with.
@@ -49,6 +52,11 @@ type Config struct {
 	Poll time.Duration
 	// Batch is the most log rows applied in one index batch (default 2000).
 	Batch int
+	// CompactAfter is how many documents a first catch-up (a new, wiped
+	// or rebuilt index) must write for the index to be compacted when it
+	// ends (default 10,000): Bleve's merger leaves a bulk-loaded index in
+	// tens of segments, and every search pays for each.
+	CompactAfter int64
 	// Logger receives progress while catching up, and errors;
 	// slog.Default() when nil.
 	Logger *slog.Logger
@@ -84,6 +92,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 2000
+	}
+	if cfg.CompactAfter <= 0 {
+		cfg.CompactAfter = 10_000
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -184,9 +195,13 @@ func (f *Follower) Run(ctx context.Context) error {
 			continue // more to read
 		}
 		if err == nil && n < f.cfg.Batch && !f.Ready() {
-			f.ready.Store(true)
 			pos, _ := f.Progress()
 			f.log.Info("search index caught up with the database", "position", pos, "documents", f.applied.Load(), "took", time.Since(start).Round(time.Millisecond))
+			// Searches are answered while the index is compacted.
+			f.ready.Store(true)
+			if err := f.compact(ctx); err != nil && ctx.Err() == nil {
+				f.log.Error("compact the search index", "err", err) // it still answers, more slowly
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -205,10 +220,37 @@ func (f *Follower) CatchUp(ctx context.Context) error {
 			return err
 		}
 		if n < f.cfg.Batch {
+			if !f.Ready() {
+				if err := f.compact(ctx); err != nil {
+					return err
+				}
+			}
 			f.ready.Store(true)
 			return nil
 		}
 	}
+}
+
+// compact compacts the index at the end of its first catch-up when that
+// wrote at least compactAfter documents.
+func (f *Follower) compact(ctx context.Context) error {
+	if f.applied.Load() < f.cfg.CompactAfter {
+		return nil
+	}
+	start := time.Now()
+	before, err := f.cfg.Index.Segments()
+	if err != nil {
+		return err
+	}
+	if err := f.cfg.Index.Compact(ctx); err != nil {
+		return err
+	}
+	after, err := f.cfg.Index.Segments()
+	if err != nil {
+		return err
+	}
+	f.log.Info("search index compacted", "segments_before", before, "segments", after, "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // Step applies at most Batch rows of the log past the index's position

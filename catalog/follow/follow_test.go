@@ -3,6 +3,7 @@ package follow
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -125,6 +126,31 @@ func TestFollowerAppliesTheLog(t *testing.T) {
 	}
 	if got, want := docs(t, gated), docs(t, idx); got != want {
 		t.Errorf("the new index holds %s, the first %s", got, want)
+	}
+
+	// A first catch-up that writes CompactAfter documents or more leaves
+	// the index in one segment, and says so; one that writes fewer does
+	// not compact.
+	for _, after := range []int64{1, 1000} {
+		var logged strings.Builder
+		h := openIndex(t)
+		c, err := New(Config{Store: st, Index: h, Batch: 1, CompactAfter: after, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		compacted := strings.Contains(logged.String(), "search index compacted")
+		if n, _ := h.Segments(); after == 1 && (n != 1 || !compacted) {
+			t.Errorf("CompactAfter 1: %d segments, logged %q", n, logged.String())
+		}
+		if after == 1000 && compacted {
+			t.Errorf("CompactAfter 1000 compacted %d documents: %s", c.applied.Load(), logged.String())
+		}
+		if got, want := docs(t, h), docs(t, idx); got != want {
+			t.Errorf("CompactAfter %d: the index holds %s, the first %s", after, got, want)
+		}
 	}
 
 	// Sync waits for this node's index to hold the latest change.
