@@ -82,6 +82,12 @@ type keywordColumn struct {
 	// documents: counting a set of documents is then one intersection per
 	// term rather than a look-up per document.
 	few map[uint32]*roaring.Bitmap
+	// For a field of fewer than 256 terms in the segment, each
+	// document's term again, as a byte: terms8[ord8[d]] is ord[d]. A
+	// quarter of the memory, so it stays in the processor's caches while
+	// the scattered documents of a match are counted.
+	ord8   []uint8
+	terms8 []uint32
 }
 
 // fewTerms is the most terms a keyword field may have for its facet to be
@@ -343,6 +349,8 @@ func readKeyword(seg segment.Segment, field string, n int, names *terms) (*keywo
 		return nil, fmt.Errorf("read search column %s: %w", field, err)
 	}
 	it := dict.AutomatonIterator(nil, nil, nil)
+	local := map[uint32]uint8{0: 0} // ordinal to byte: 0 is no term
+	kc.terms8 = []uint32{0}
 	for {
 		e, err := it.Next()
 		if err != nil {
@@ -356,6 +364,14 @@ func readKeyword(seg segment.Segment, field string, n int, names *terms) (*keywo
 			return nil, fmt.Errorf("read search column %s: %w", field, err)
 		}
 		ord := names.of(e.Term)
+		if _, ok := local[ord]; !ok && kc.terms8 != nil {
+			if len(kc.terms8) < 256 {
+				local[ord] = uint8(len(kc.terms8))
+				kc.terms8 = append(kc.terms8, ord)
+			} else {
+				kc.terms8 = nil
+			}
+		}
 		if kc.few != nil {
 			kc.few[ord] = bm
 			if len(kc.few) > fewTerms {
@@ -370,6 +386,12 @@ func readKeyword(seg segment.Segment, field string, n int, names *terms) (*keywo
 					kc.ord[d] = ord
 				}
 			}
+		}
+	}
+	if kc.terms8 != nil {
+		kc.ord8 = make([]uint8, n)
+		for d, o := range kc.ord {
+			kc.ord8[d] = local[o]
 		}
 	}
 	return kc, nil

@@ -512,6 +512,24 @@ func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
 					}
 					continue
 				}
+				if kc.ord8 != nil {
+					// A byte per document: counted by the segment's own
+					// numbering, then added by term.
+					var local [256]int32
+					ord8 := kc.ord8
+					for _, d := range m.docs {
+						local[ord8[d]]++
+					}
+					for l, c := range local[:len(kc.terms8)] {
+						if o := kc.terms8[l]; c > 0 {
+							if n[o] == 0 {
+								touched = append(touched, o)
+							}
+							n[o] += c
+						}
+					}
+					continue
+				}
 				ord := kc.ord
 				for _, d := range m.docs {
 					o := ord[d]
@@ -563,12 +581,29 @@ func getScratch(n int) *[]float32 {
 // the order sort asks.
 func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]uint64, docCount uint64, want int) ([]candidate, error) {
 	h := &candHeap{sort: sort}
+	// Once want candidates are kept, a document enters only with a key
+	// strictly better than the worst kept (documents come in index order,
+	// so an equal key loses): most are turned away by one comparison.
+	larger := sort == SortRelevance || sort == SortUpdated
+	full, worst := false, 0.0
 	push := func(c candidate) {
+		if full {
+			k, w := c.key, worst
+			if larger {
+				k, w = -k, -w
+			}
+			if !(k < w || math.IsNaN(w) && !math.IsNaN(k)) {
+				return
+			}
+		}
 		if h.Len() < want {
 			heap.Push(h, c)
 		} else if compareCandidates(sort, c, h.items[0]) < 0 {
 			h.items[0] = c
 			heap.Fix(h, 0)
+		}
+		if h.Len() == want && want > 0 {
+			full, worst = true, h.items[0].key
 		}
 	}
 	switch sort {
