@@ -13,23 +13,16 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/blevesearch/bleve/v2/index/scorch"
 )
 
 // segmentCount is how many segments the index reads.
 func segmentCount(t *testing.T, b *Bleve) int {
 	t.Helper()
-	a, err := b.index.Advanced()
+	n, err := b.Segments()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := a.Reader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	return len(r.(*scorch.IndexSnapshot).Segments())
+	return n
 }
 
 // TestSegmentsAgree: the documents in one segment or spread over many
