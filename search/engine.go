@@ -12,10 +12,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	index "github.com/blevesearch/bleve_index_api"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // How a search runs. Bleve writes the index (analysis, segments, merges,
