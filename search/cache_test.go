@@ -54,7 +54,7 @@ func TestCachedSearchMatchesUncached(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, _, err := b.tiers(ctx, q, tierExact)
+				want, _, _, err := b.tiers(ctx, q, tierExact)
 				if err != nil {
 					t.Fatal(err)
 				}

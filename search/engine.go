@@ -62,6 +62,11 @@ type clause struct {
 type textPlan struct {
 	words [][]clause
 	min   int
+	// unfit asks run for the part that matches best when the build
+	// volume is left out (see Bleve.unfit), found from the same matches;
+	// run sets unfitDone, and the result's Unfit when that part does not
+	// fit.
+	unfit, unfitDone bool
 }
 
 // wordClauses are the clauses of one analysed word (term; typed is the
@@ -105,6 +110,8 @@ type segMatch struct {
 	docs    []uint32            // matching documents, in order
 	set     *roaring.Bitmap     // the same, as a set
 	clauses [][]*roaring.Bitmap // per word, per clause: its documents (deleted ones included)
+	dropped []uint32            // textPlan.unfit: the matching parts left out by the build volume
+	best    []candidate         // textPlan.unfit: the first of docs by relevance (at most one)
 }
 
 // candidate is a document that may be on the page asked for.
@@ -185,6 +192,9 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 		for i := range c {
 			c[i].seg = si
 		}
+		if text != nil && text.unfit && sort == SortRelevance && len(c) > 0 {
+			matches[si].best = c[:1:1]
+		}
 		cands = append(cands, c...)
 	}
 	if sort == SortName {
@@ -206,7 +216,74 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 		}
 		res.Hits = append(res.Hits, Hit{Doc: d, Score: c.score})
 	}
+	if text != nil && text.unfit {
+		if res.Unfit, err = b.unfitOf(q, matches, words, df, docCount); err != nil {
+			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
+		}
+		text.unfitDone = true
+	}
 	return res, nil
+}
+
+// unfitOf finds, among the matching parts with or without the build
+// volume (the matches, which fit, and segMatch.dropped), the one ranked
+// first by relevance, as a search for one part without the volume would,
+// and returns it when it does not fit the volume. In each segment, that
+// is the first by relevance of the matches (segMatch.best when the page
+// was sorted so) or of the dropped parts, whichever comes first.
+func (b *Bleve) unfitOf(q Query, matches []segMatch, words [][]clause, df [][]uint64, docCount uint64) (*Hit, error) {
+	var cands []candidate
+	first := func(m *segMatch, docs []uint32, set *roaring.Bitmap) ([]candidate, error) {
+		if len(docs) == 0 {
+			return nil, nil
+		}
+		if set == nil {
+			set = roaring.BitmapOf(docs...)
+		}
+		sm := segMatch{seg: m.seg, cols: m.cols, docs: docs, set: set, clauses: m.clauses}
+		return b.candidates(&sm, SortRelevance, words, df, docCount, 1)
+	}
+	for si := range matches {
+		m := &matches[si]
+		best := m.best
+		if best == nil {
+			c, err := first(m, m.docs, m.set)
+			if err != nil {
+				return nil, err
+			}
+			best = c
+		}
+		c, err := first(m, m.dropped, nil)
+		if err != nil {
+			return nil, err
+		}
+		for i := range c {
+			c[i].seg = si // as best's: ties go by document
+		}
+		c = append(c, best...)
+		if len(c) == 2 && compareCandidates(SortRelevance, c[1], c[0]) < 0 {
+			c = c[1:]
+		}
+		for i := range c[:min(len(c), 1)] {
+			c[i].seg = si
+			cands = append(cands, c[i])
+		}
+	}
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	slices.SortStableFunc(cands, func(a, c candidate) int { return compareCandidates(SortRelevance, a, c) })
+	if err := tiesByID(matches, cands, 0, 1); err != nil {
+		return nil, err
+	}
+	d, err := storedDoc(matches[cands[0].seg].seg, cands[0].doc)
+	if err != nil {
+		return nil, err
+	}
+	if d.Part == nil || Fits(d.Part.Size, q.MaxX, q.MaxY, q.MaxZ) {
+		return nil, nil
+	}
+	return &Hit{Doc: d, Score: cands[0].score}, nil
 }
 
 // expand replaces each prefix and fuzzy clause by exact clauses of the
@@ -432,14 +509,21 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 			}
 			return true
 		}
+		// The parts of the match without the build volume (the unfit
+		// hint's candidates), beside it.
+		unfit := text != nil && text.unfit && sizes
+		kinds, part := cols.keywords[fieldKind].ord, b.columns.terms[fieldKind].of(KindPart)
 		for _, d := range m.docs {
-			if sizes && !fits(d) {
-				continue
-			}
 			if q.MinVolume > 0 && !(ms[d].volume >= q.MinVolume) || q.MaxVolume > 0 && !(ms[d].volume <= q.MaxVolume) {
 				continue
 			}
-			kept = append(kept, d)
+			if sizes && !fits(d) {
+				if unfit && kinds[d] == part {
+					m.dropped = append(m.dropped, d)
+				}
+				continue
+			}
+			kept = append(kept, d) // fits: a part
 		}
 		m.docs = kept
 		set = roaring.BitmapOf(kept...)

@@ -95,12 +95,14 @@ func (b *Bleve) search(ctx context.Context, q Query, gen uint64) (Result, error)
 	if known {
 		first = summary.tier
 	}
-	res, tier, err := b.tiers(ctx, run, first)
+	res, tier, unfitDone, err := b.tiers(ctx, run, first)
 	if err != nil {
 		return res, err
 	}
-	if res.Unfit, err = b.unfit(ctx, q); err != nil {
-		return res, err
+	if !unfitDone {
+		if res.Unfit, err = b.unfit(ctx, q); err != nil {
+			return res, err
+		}
 	}
 	switch {
 	case q.NoFacets:
@@ -121,43 +123,53 @@ func (b *Bleve) search(ctx context.Context, q Query, gen uint64) (Result, error)
 // words but one count (with two words, either), those with more ranking
 // higher. Typos are tried only when needed because a short word has many
 // neighbours ("gear": bear, rear, year). A query without words matches by
-// its filters alone. It returns the tier that answered.
-func (b *Bleve) tiers(ctx context.Context, q Query, first int) (Result, int, error) {
+// its filters alone. It returns the tier that answered, and whether the
+// result's Unfit is set as Bleve.unfit would set it (found from the
+// exact tier's own matches: when every word matches as typed, the search
+// without the volume answers from that tier too).
+func (b *Bleve) tiers(ctx context.Context, q Query, first int) (Result, int, bool, error) {
 	exact := b.words(q.Text, q.Prefix, false)
 	if len(exact) == 0 {
 		res, err := b.run(ctx, q, nil)
-		return res, tierExact, err
+		return res, tierExact, false, err
 	}
 	if first <= tierExact {
-		res, err := b.run(ctx, q, &textPlan{words: exact, min: len(exact)})
+		plan := &textPlan{words: exact, min: len(exact), unfit: b.wantsUnfit(q)}
+		res, err := b.run(ctx, q, plan)
 		if err != nil || res.Total > 0 {
-			return res, tierExact, err
+			return res, tierExact, plan.unfitDone, err
 		}
 	}
 	fuzzy := b.words(q.Text, q.Prefix, true)
 	if first <= tierFuzzy || len(fuzzy) == 1 {
 		res, err := b.run(ctx, q, &textPlan{words: fuzzy, min: len(fuzzy)})
 		if err != nil || res.Total > 0 || len(fuzzy) == 1 {
-			return res, tierFuzzy, err
+			return res, tierFuzzy, false, err
 		}
 	}
 	// With three words or more, all but one must match: a looser
 	// disjunction matches most of the index and costs as much.
 	res, err := b.run(ctx, q, &textPlan{words: fuzzy, min: max(1, len(fuzzy)-1)})
-	return res, tierSome, err
+	return res, tierSome, false, err
+}
+
+// wantsUnfit reports whether q's answer carries an unfit hint: the first
+// page of a search for parts with words and a build volume.
+func (b *Bleve) wantsUnfit(q Query) bool {
+	return q.Page <= 1 && (q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0) && q.Kind != KindProject && len(b.analyze(q.Text)) > 0
 }
 
 // unfit is, for the first page of a search with words and a build
 // volume, the part that matches the words best when the volume is left
 // out, if it does not fit the volume; nil otherwise.
 func (b *Bleve) unfit(ctx context.Context, q Query) (*Hit, error) {
-	if q.Page > 1 || q.MaxX <= 0 && q.MaxY <= 0 && q.MaxZ <= 0 || q.Kind == KindProject || len(b.analyze(q.Text)) == 0 {
+	if !b.wantsUnfit(q) {
 		return nil, nil
 	}
 	all := q
 	all.MaxX, all.MaxY, all.MaxZ = 0, 0, 0
 	all.Kind, all.Page, all.PerPage, all.Sort, all.NoFacets = KindPart, 1, 1, SortRelevance, true
-	res, _, err := b.tiers(ctx, all, tierExact)
+	res, _, _, err := b.tiers(ctx, all, tierExact)
 	if err != nil || len(res.Hits) == 0 {
 		return nil, err
 	}

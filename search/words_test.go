@@ -3,6 +3,8 @@ package search
 import (
 	"context"
 	"encoding/json"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -148,4 +150,81 @@ func TestFits(t *testing.T) {
 			t.Errorf("Fits(%v, %v, %v, %v) = %v", c.size, c.x, c.y, c.z, got)
 		}
 	}
+}
+
+// TestUnfitFromMatches: the unfit hint a search finds from its own
+// matches is the one a second search without the volume finds (Bleve.unfit),
+// over synthetic parts in several segments (one Apply each), for words
+// that match as typed, with typos, with filters, and volumes from tiny to
+// roomy.
+func TestUnfitFromMatches(t *testing.T) {
+	ctx := context.Background()
+	// As in TestSegmentsAgree: every Apply written on its own, and no
+	// merges while the searches compare.
+	settings := map[string]any{"scorchMergePlanOptions": map[string]any{"MaxSegmentSize": 1}}
+	path := filepath.Join(t.TempDir(), "index.bleve")
+	docs := SyntheticParts(3000, 7)
+	for i := 0; i < len(docs); i += 500 {
+		b, err := open(path, settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Apply(ctx, docs[i:i+500], nil); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	b, err := open(path, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n := segmentCount(t, b); n < 4 {
+		t.Fatalf("%d segments; the test needs several", n)
+	}
+	folded, hints := 0, 0
+	for i, text := range []string{"bracket", "left bracket", "mount", "x2", "brakcet", "gear", "rear", "plate", "holder", "m8"} {
+		for j, v := range []string{"20&max_y=20&max_z=20", "80&max_y=120&max_z=60", "150&max_y=150&max_z=150", "400&max_y=400&max_z=400", "100"} {
+			raw := "q=" + text + "&max_x=" + v
+			switch (i + j) % 4 {
+			case 1:
+				raw += "&license=MIT"
+			case 2:
+				raw += "&sort=volume"
+			case 3:
+				raw += "&kind=part&per_page=5"
+			}
+			vals, _ := url.ParseQuery(raw)
+			q, err := ParseQuery(vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.invalidate()
+			res, err := b.Search(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _ := q.normalize()
+			want, err := b.unfit(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case (res.Unfit == nil) != (want == nil):
+				t.Errorf("%s: unfit %v, a search without the volume says %v", raw, res.Unfit, want)
+			case want != nil && (res.Unfit.ID != want.ID || res.Unfit.Score != want.Score):
+				t.Errorf("%s: unfit %s (%v), a search without the volume says %s (%v)", raw, res.Unfit.ID, res.Unfit.Score, want.ID, want.Score)
+			}
+			if want != nil {
+				hints++
+			}
+			if _, _, done, _ := b.tiers(ctx, n, tierExact); done {
+				folded++
+			}
+		}
+	}
+	if folded < 20 || hints < 10 {
+		t.Fatalf("only %d searches found their hint from their matches and %d had one; the test needs more", folded, hints)
+	}
+	t.Logf("%d searches found the hint from their matches; %d had one", folded, hints)
 }
