@@ -37,6 +37,11 @@ type columns struct {
 	volume  []float64    // as in measures, for sorting
 	updated []float64    // as in measures, for sorting
 
+	// The documents by sorted extent, for build-volume searches: see
+	// sizeBounds. Built on first use.
+	belowOnce sync.Once
+	below     [3][]*roaring.Bitmap
+
 	nameRankOnce sync.Once
 	nameRank     []uint32 // order of the lower-case name; built on first use
 	nameRankErr  error
@@ -395,6 +400,65 @@ func readKeyword(seg segment.Segment, field string, n int, names *terms) (*keywo
 		}
 	}
 	return kc, nil
+}
+
+// sizeBucket are the bounds of the extent buckets of sizeBounds: from
+// half a millimetre up by 8 % a step (past 8 m at the last finite one),
+// then every extent.
+var sizeBucket = func() (b [128]float64) {
+	for k := range b {
+		b[k] = 0.5 * math.Pow(1.08, float64(k))
+	}
+	b[len(b)-1] = math.Inf(1)
+	return b
+}()
+
+// sizeBounds returns, for a build volume of sorted extents vol (+Inf: no
+// bound), the documents whose sorted extents certainly fit it (sure) and
+// those that may (maybe, which holds sure): each extent is compared with
+// the bounds of the buckets around the volume's, so only the documents
+// of maybe but not sure (about an extent within 8 % of the volume's)
+// need their own values read. Documents without extents are in neither.
+// Both are the columns' own: callers must not change them.
+func (c *columns) sizeBounds(vol [3]float64) (sure, maybe *roaring.Bitmap) {
+	c.belowOnce.Do(func() {
+		for i := range 3 {
+			buckets := make([][]uint32, len(sizeBucket))
+			for d := range c.measures {
+				e := c.measures[d].ext[i]
+				if math.IsNaN(e) {
+					continue
+				}
+				k, _ := slices.BinarySearch(sizeBucket[:], e) // the first bound at least e
+				buckets[k] = append(buckets[k], uint32(d))
+			}
+			c.below[i] = make([]*roaring.Bitmap, len(sizeBucket))
+			acc := roaring.New()
+			for k, ds := range buckets {
+				acc.AddMany(ds)
+				c.below[i][k] = acc.Clone()
+			}
+		}
+	})
+	var sures, maybes []*roaring.Bitmap
+	for i, v := range vol {
+		// below[i][k]: extent i at most sizeBucket[k].
+		hi, _ := slices.BinarySearch(sizeBucket[:], v) // first bound ≥ v
+		lo := hi                                        // last bound ≤ v
+		if hi == len(sizeBucket) || sizeBucket[hi] > v {
+			lo--
+		}
+		if hi == len(sizeBucket) {
+			hi--
+		}
+		maybes = append(maybes, c.below[i][hi])
+		if lo < 0 {
+			sures = append(sures, roaring.New())
+		} else {
+			sures = append(sures, c.below[i][lo])
+		}
+	}
+	return roaring.FastAnd(sures...), roaring.FastAnd(maybes...)
 }
 
 // nameRanks returns the documents' order by lower-case name (equal names

@@ -478,56 +478,81 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 		set = liveWithin(s, within, none)
 	}
 	// Sizes and volume, from the columns.
-	m.docs = set.ToArray()
-	if q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0 || q.MinVolume > 0 || q.MaxVolume > 0 {
-		vol := []float64{q.MaxX, q.MaxY, q.MaxZ}
-		for i, v := range vol {
-			if v <= 0 {
-				vol[i] = math.Inf(1)
+	sizes := q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0
+	if !sizes && q.MinVolume <= 0 && q.MaxVolume <= 0 {
+		m.docs = set.ToArray()
+		m.set = set
+		return m, nil
+	}
+	vol := [3]float64{q.MaxX, q.MaxY, q.MaxZ}
+	for i, v := range vol {
+		if v <= 0 {
+			vol[i] = math.Inf(1)
+		}
+	}
+	slices.Sort(vol[:])
+	ms := cols.measures
+	exts := cols.ext
+	fits := func(d uint32) bool {
+		// A document without a value (a project) fails every
+		// comparison with NaN, and is left out. The column's extents
+		// are rounded up: below the volume, the part fits; above,
+		// only a part within rounding of it needs the exact value.
+		ext := &exts[d]
+		for i := range 3 {
+			e := float64(ext[i])
+			if e <= vol[i] {
+				continue
+			}
+			below := float64(math.Nextafter32(ext[i], float32(math.Inf(-1))))
+			if !(below < vol[i]) || !(ms[d].ext[i] <= vol[i]) {
+				return false
 			}
 		}
-		slices.Sort(vol)
-		ms := cols.measures
-		sizes := q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0
-		kept := m.docs[:0]
-		exts := cols.ext
-		fits := func(d uint32) bool {
-			// A document without a value (a project) fails every
-			// comparison with NaN, and is left out. The column's extents
-			// are rounded up: below the volume, the part fits; above,
-			// only a part within rounding of it needs the exact value.
-			ext := &exts[d]
-			for i := range 3 {
-				e := float64(ext[i])
-				if e <= vol[i] {
+		return true
+	}
+	var dropped []uint32 // the parts of the match the volume leaves out
+	if sizes {
+		// Most documents are judged by their extents' buckets, as
+		// sets; those near the volume's extents one by one.
+		sure, maybe := cols.sizeBounds(vol)
+		fit := roaring.And(set, sure)
+		edge := roaring.And(set, maybe)
+		edge.AndNot(sure)
+		it := edge.Iterator()
+		for it.HasNext() {
+			if d := it.Next(); fits(d) {
+				fit.Add(d)
+			}
+		}
+		if text != nil && text.unfit {
+			// The unfit hint's candidates, beside the match.
+			kinds, part := cols.keywords[fieldKind].ord, b.columns.terms[fieldKind].of(KindPart)
+			for _, d := range roaring.AndNot(set, fit).ToArray() {
+				if kinds[d] == part {
+					dropped = append(dropped, d)
+				}
+			}
+		}
+		set = fit
+	}
+	m.docs = set.ToArray()
+	if q.MinVolume > 0 || q.MaxVolume > 0 {
+		inRange := func(ds []uint32) []uint32 {
+			kept := ds[:0]
+			for _, d := range ds {
+				if q.MinVolume > 0 && !(ms[d].volume >= q.MinVolume) || q.MaxVolume > 0 && !(ms[d].volume <= q.MaxVolume) {
 					continue
 				}
-				below := float64(math.Nextafter32(ext[i], float32(math.Inf(-1))))
-				if !(below < vol[i]) || !(ms[d].ext[i] <= vol[i]) {
-					return false
-				}
+				kept = append(kept, d)
 			}
-			return true
+			return kept
 		}
-		// The parts of the match without the build volume (the unfit
-		// hint's candidates), beside it.
-		unfit := text != nil && text.unfit && sizes
-		kinds, part := cols.keywords[fieldKind].ord, b.columns.terms[fieldKind].of(KindPart)
-		for _, d := range m.docs {
-			if q.MinVolume > 0 && !(ms[d].volume >= q.MinVolume) || q.MaxVolume > 0 && !(ms[d].volume <= q.MaxVolume) {
-				continue
-			}
-			if sizes && !fits(d) {
-				if unfit && kinds[d] == part {
-					m.dropped = append(m.dropped, d)
-				}
-				continue
-			}
-			kept = append(kept, d) // fits: a part
-		}
-		m.docs = kept
-		set = roaring.BitmapOf(kept...)
+		m.docs = inRange(m.docs)
+		dropped = inRange(dropped)
+		set = roaring.BitmapOf(m.docs...)
 	}
+	m.dropped = dropped
 	m.set = set
 	return m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -234,5 +235,59 @@ func TestSearchesTakeTurns(t *testing.T) {
 	}
 	if res := search(t, b, "q=gear"); res.Total == 0 {
 		t.Fatal("gear found nothing once the slots were free")
+	}
+}
+
+// TestSizeBuckets: build-volume searches over thousands of synthetic
+// parts (extents from 3 to 400 mm) count the parts Fits says fit, for
+// volumes on, between and beyond the buckets sizeBounds judges by.
+func TestSizeBuckets(t *testing.T) {
+	b := openIndex(t, t.TempDir())
+	docs := SyntheticParts(3000, 11)
+	if err := b.Apply(context.Background(), docs, nil); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 60 {
+		vol := [3]float64{}
+		for a := range vol {
+			switch rng.IntN(5) {
+			case 0:
+				vol[a] = 0 // unbounded
+			case 1:
+				vol[a] = sizeBucket[rng.IntN(100)] // on a bound
+			case 2:
+				vol[a] = docs[rng.IntN(len(docs))].Part.Size[rng.IntN(3)] // a part's own extent
+			default:
+				vol[a] = math.Round(2+rng.Float64()*450*10) / 10
+			}
+		}
+		if i == 0 {
+			vol = [3]float64{1000, 1000, 1000}
+		}
+		want := 0
+		for _, d := range docs {
+			if Fits(d.Part.Size, vol[0], vol[1], vol[2]) {
+				want++
+			}
+		}
+		if vol == [3]float64{} {
+			continue
+		}
+		raw := "kind=part"
+		for a, name := range []string{"max_x", "max_y", "max_z"} {
+			if vol[a] > 0 {
+				raw += fmt.Sprintf("&%s=%g", name, vol[a])
+			}
+		}
+		res := search(t, b, raw)
+		if int(res.Total) != want {
+			t.Errorf("%s: %d parts, %d fit", raw, res.Total, want)
+		}
+		for _, h := range res.Hits {
+			if !Fits(h.Part.Size, vol[0], vol[1], vol[2]) {
+				t.Errorf("%s: %s (%v) does not fit", raw, h.ID, h.Part.Size)
+			}
+		}
 	}
 }
