@@ -444,7 +444,7 @@ func (c *columns) sizeBounds(vol [3]float64) (sure, maybe *roaring.Bitmap) {
 	for i, v := range vol {
 		// below[i][k]: extent i at most sizeBucket[k].
 		hi, _ := slices.BinarySearch(sizeBucket[:], v) // first bound ≥ v
-		lo := hi                                        // last bound ≤ v
+		lo := hi                                       // last bound ≤ v
 		if hi == len(sizeBucket) || sizeBucket[hi] > v {
 			lo--
 		}
