@@ -291,3 +291,61 @@ func TestSizeBuckets(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactWhileSearching: searches go on, with the same answers, while
+// the index is compacted; a compaction whose context is cancelled returns
+// its error.
+func TestCompactWhileSearching(t *testing.T) {
+	ctx := context.Background()
+	settings := map[string]any{"scorchMergePlanOptions": map[string]any{"MaxSegmentSize": 1}}
+	path := filepath.Join(t.TempDir(), "index.bleve")
+	docs := SyntheticParts(2000, 5)
+	for i := 0; i < len(docs); i += 250 {
+		b, err := open(path, settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Apply(ctx, docs[i:i+250], nil); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	b, err := open(path, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := b.Compact(cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("Compact with a cancelled context: %v, want context.Canceled", err)
+	}
+	q := Query{Text: "bracket", Page: 1, PerPage: 20, NoFacets: true, Scope: Scope{All: true}}
+	want, err := b.Search(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Compact(ctx) }()
+	for searching := true; searching; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			searching = false
+		default:
+			b.invalidate()
+			got, err := b.Search(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Total != want.Total {
+				t.Fatalf("during Compact: %d hits, before %d", got.Total, want.Total)
+			}
+		}
+	}
+	if n := segmentCount(t, b); n != 1 {
+		t.Errorf("after Compact: %d segments", n)
+	}
+}
