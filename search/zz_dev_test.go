@@ -66,6 +66,11 @@ func TestDevScale(t *testing.T) {
 		totals[qs[i].kind] = append(totals[qs[i].kind], int(r.Total))
 	}
 	el := time.Since(start)
+	if p := os.Getenv("DEV_MEM"); p != "" {
+		f, _ := os.Create(p)
+		pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
+	}
 	t.Logf("%d queries: %.3f ms wall/query, %.3f ms cpu/query", n-200, float64(el.Microseconds())/1000/float64(n-200), float64((cpuTime()-cpu).Microseconds())/1000/float64(n-200))
 	for _, k := range scaleKinds {
 		d := byKind[k]
