@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
-	"unsafe"
 
 	"github.com/hschendel/stl"
 )
@@ -116,8 +115,12 @@ func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image
 	// Second pass: draw.
 	r.newFrames()
 	works := r.newWorks(lim)
+	inPlace := binaryVerticesInPlace()
 	parallel(workers, func(h int) {
-		verts := make([]stl.Vec3, 3*fileChunk)
+		var verts []stl.Vec3
+		if !inPlace {
+			verts = make([]stl.Vec3, 3*fileChunk)
+		}
 		src.guard(&bad[h], func() {
 			var buf []byte
 			for t := nt * h / workers; t < nt*(h+1)/workers && !bad[h]; t += fileChunk {
@@ -125,8 +128,12 @@ func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image
 				if buf, bad[h] = src.facets(buf, t, n); bad[h] {
 					break // the file changed under us: read it the usual way
 				}
-				vertices(buf, verts[:3*n])
-				r.drawFacets(r.frames[h], verts, nil, 0, n, works[h])
+				facets := fileCorners(buf)
+				if !inPlace {
+					vertices(buf, verts[:3*n])
+					facets = meshCorners(verts[:3*n], nil)
+				}
+				r.drawFacets(r.frames[h], facets, 0, n, works[h])
 			}
 		})
 	})
@@ -284,16 +291,8 @@ type vertexBits struct {
 }
 
 // vertices converts binary facets, checked already, to vertices, three
-// per facet. On a little-endian machine, a facet's vertices are stored as
-// they are laid out in memory: they are copied, 36 bytes at once.
+// per facet, where they cannot be read in place (binaryVerticesInPlace).
 func vertices(buf []byte, verts []stl.Vec3) {
-	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 && len(verts) > 0 {
-		out := unsafe.Slice((*byte)(unsafe.Pointer(&verts[0])), len(verts)*int(unsafe.Sizeof(verts[0])))
-		for t := range len(buf) / binaryFacetSize {
-			*(*[36]byte)(out[36*t:]) = *(*[36]byte)(buf[t*binaryFacetSize+12:])
-		}
-		return
-	}
 	for t := range len(buf) / binaryFacetSize {
 		w := (*[binaryFacetSize]byte)(buf[t*binaryFacetSize:])
 		d := (*[3]stl.Vec3)(verts[3*t:])
