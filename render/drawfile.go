@@ -238,16 +238,17 @@ func (r *raster) scanFacets(e extent, buf []byte, ref *[3]float64, area *bool) (
 	}
 	m := r.view
 	var nonFinite uint32
-	// The previous facet's vertices, as bits: a vertex seen there (most
-	// of them, in files written strip by strip) was checked and counted
-	// already.
-	var prev, cur [3]vertexBits
-	for first := true; t < nf; t, first = t+1, false {
+	// A vertex of the previous facet (most of them, in files written
+	// strip by strip) was checked and counted already: it is compared as
+	// bits where it lies in buf. prev is nil for the first facet counted.
+	var prev *[binaryFacetSize]byte
+	for ; t < nf; t++ {
 		w := (*[binaryFacetSize]byte)(buf[t*binaryFacetSize:])
 		for i := range 3 {
 			lo, hi := binary.LittleEndian.Uint64(w[12+12*i:]), binary.LittleEndian.Uint32(w[20+12*i:])
-			cur[i] = vertexBits{lo, hi}
-			if !first && (cur[i] == prev[0] || cur[i] == prev[1] || cur[i] == prev[2]) {
+			if prev != nil && (lo == binary.LittleEndian.Uint64(prev[12:]) && hi == binary.LittleEndian.Uint32(prev[20:]) ||
+				lo == binary.LittleEndian.Uint64(prev[24:]) && hi == binary.LittleEndian.Uint32(prev[32:]) ||
+				lo == binary.LittleEndian.Uint64(prev[36:]) && hi == binary.LittleEndian.Uint32(prev[44:])) {
 				continue
 			}
 			u0 := uint32(lo)
@@ -277,17 +278,11 @@ func (r *raster) scanFacets(e extent, buf []byte, ref *[3]float64, area *bool) (
 				e.maxZ = z
 			}
 		}
-		prev = cur
+		prev = w
 	}
 	// A non-finite coordinate makes the extent meaningless, not wrong in a
 	// way that matters: the caller reads the file again to report it.
 	return e, nonFinite != 0
-}
-
-// vertexBits is a binary facet's vertex as it is stored: x and y, then z.
-type vertexBits struct {
-	xy uint64
-	z  uint32
 }
 
 // vertices converts binary facets, checked already, to vertices, three
