@@ -238,6 +238,8 @@ func (r *raster) scanFacets(e extent, buf []byte, ref *[3]float64, area *bool) (
 	}
 	m := r.view
 	var nonFinite uint32
+	// The extent in locals, which the compiler keeps in registers.
+	minX, maxX, minY, maxY, minZ, maxZ := e.minX, e.maxX, e.minY, e.maxY, e.minZ, e.maxZ
 	// A vertex of the previous facet (most of them, in files written
 	// strip by strip) was checked and counted already: it is compared as
 	// bits where it lies in buf. prev is nil for the first facet counted.
@@ -259,30 +261,30 @@ func (r *raster) scanFacets(e extent, buf []byte, ref *[3]float64, area *bool) (
 			x := v0*m.right[0] + v1*m.right[1] + v2*m.right[2] // camera, by hand
 			y := v0*m.up[0] + v1*m.up[1] + v2*m.up[2]
 			z := v0*m.toCam[0] + v1*m.toCam[1] + v2*m.toCam[2]
-			if x < e.minX {
-				e.minX = x
+			if x < minX {
+				minX = x
 			}
-			if x > e.maxX {
-				e.maxX = x
+			if x > maxX {
+				maxX = x
 			}
-			if y < e.minY {
-				e.minY = y
+			if y < minY {
+				minY = y
 			}
-			if y > e.maxY {
-				e.maxY = y
+			if y > maxY {
+				maxY = y
 			}
-			if z < e.minZ {
-				e.minZ = z
+			if z < minZ {
+				minZ = z
 			}
-			if z > e.maxZ {
-				e.maxZ = z
+			if z > maxZ {
+				maxZ = z
 			}
 		}
 		prev = w
 	}
 	// A non-finite coordinate makes the extent meaningless, not wrong in a
 	// way that matters: the caller reads the file again to report it.
-	return e, nonFinite != 0
+	return extent{minX, maxX, minY, maxY, minZ, maxZ}, nonFinite != 0
 }
 
 // vertices converts binary facets, checked already, to vertices, three
