@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
-	"unsafe"
 
 	"github.com/hschendel/stl"
 )
@@ -116,8 +115,12 @@ func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image
 	// Second pass: draw.
 	r.newFrames()
 	works := r.newWorks(lim)
+	inPlace := binaryVerticesInPlace()
 	parallel(workers, func(h int) {
-		verts := make([]stl.Vec3, 3*fileChunk)
+		var verts []stl.Vec3
+		if !inPlace {
+			verts = make([]stl.Vec3, 3*fileChunk)
+		}
 		src.guard(&bad[h], func() {
 			var buf []byte
 			for t := nt * h / workers; t < nt*(h+1)/workers && !bad[h]; t += fileChunk {
@@ -125,8 +128,12 @@ func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image
 				if buf, bad[h] = src.facets(buf, t, n); bad[h] {
 					break // the file changed under us: read it the usual way
 				}
-				vertices(buf, verts[:3*n])
-				r.drawFacets(r.frames[h], verts, nil, 0, n, works[h])
+				facets := fileCorners(buf)
+				if !inPlace {
+					vertices(buf, verts[:3*n])
+					facets = meshCorners(verts[:3*n], nil)
+				}
+				r.drawFacets(r.frames[h], facets, 0, n, works[h])
 			}
 		})
 	})
@@ -231,16 +238,19 @@ func (r *raster) scanFacets(e extent, buf []byte, ref *[3]float64, area *bool) (
 	}
 	m := r.view
 	var nonFinite uint32
-	// The previous facet's vertices, as bits: a vertex seen there (most
-	// of them, in files written strip by strip) was checked and counted
-	// already.
-	var prev, cur [3]vertexBits
-	for first := true; t < nf; t, first = t+1, false {
+	// The extent in locals, which the compiler keeps in registers.
+	minX, maxX, minY, maxY, minZ, maxZ := e.minX, e.maxX, e.minY, e.maxY, e.minZ, e.maxZ
+	// A vertex of the previous facet (most of them, in files written
+	// strip by strip) was checked and counted already: it is compared as
+	// bits where it lies in buf. prev is nil for the first facet counted.
+	var prev *[binaryFacetSize]byte
+	for ; t < nf; t++ {
 		w := (*[binaryFacetSize]byte)(buf[t*binaryFacetSize:])
 		for i := range 3 {
 			lo, hi := binary.LittleEndian.Uint64(w[12+12*i:]), binary.LittleEndian.Uint32(w[20+12*i:])
-			cur[i] = vertexBits{lo, hi}
-			if !first && (cur[i] == prev[0] || cur[i] == prev[1] || cur[i] == prev[2]) {
+			if prev != nil && (lo == binary.LittleEndian.Uint64(prev[12:]) && hi == binary.LittleEndian.Uint32(prev[20:]) ||
+				lo == binary.LittleEndian.Uint64(prev[24:]) && hi == binary.LittleEndian.Uint32(prev[32:]) ||
+				lo == binary.LittleEndian.Uint64(prev[36:]) && hi == binary.LittleEndian.Uint32(prev[44:])) {
 				continue
 			}
 			u0 := uint32(lo)
@@ -251,49 +261,35 @@ func (r *raster) scanFacets(e extent, buf []byte, ref *[3]float64, area *bool) (
 			x := v0*m.right[0] + v1*m.right[1] + v2*m.right[2] // camera, by hand
 			y := v0*m.up[0] + v1*m.up[1] + v2*m.up[2]
 			z := v0*m.toCam[0] + v1*m.toCam[1] + v2*m.toCam[2]
-			if x < e.minX {
-				e.minX = x
+			if x < minX {
+				minX = x
 			}
-			if x > e.maxX {
-				e.maxX = x
+			if x > maxX {
+				maxX = x
 			}
-			if y < e.minY {
-				e.minY = y
+			if y < minY {
+				minY = y
 			}
-			if y > e.maxY {
-				e.maxY = y
+			if y > maxY {
+				maxY = y
 			}
-			if z < e.minZ {
-				e.minZ = z
+			if z < minZ {
+				minZ = z
 			}
-			if z > e.maxZ {
-				e.maxZ = z
+			if z > maxZ {
+				maxZ = z
 			}
 		}
-		prev = cur
+		prev = w
 	}
 	// A non-finite coordinate makes the extent meaningless, not wrong in a
 	// way that matters: the caller reads the file again to report it.
-	return e, nonFinite != 0
-}
-
-// vertexBits is a binary facet's vertex as it is stored: x and y, then z.
-type vertexBits struct {
-	xy uint64
-	z  uint32
+	return extent{minX, maxX, minY, maxY, minZ, maxZ}, nonFinite != 0
 }
 
 // vertices converts binary facets, checked already, to vertices, three
-// per facet. On a little-endian machine, a facet's vertices are stored as
-// they are laid out in memory: they are copied, 36 bytes at once.
+// per facet, where they cannot be read in place (binaryVerticesInPlace).
 func vertices(buf []byte, verts []stl.Vec3) {
-	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 && len(verts) > 0 {
-		out := unsafe.Slice((*byte)(unsafe.Pointer(&verts[0])), len(verts)*int(unsafe.Sizeof(verts[0])))
-		for t := range len(buf) / binaryFacetSize {
-			*(*[36]byte)(out[36*t:]) = *(*[36]byte)(buf[t*binaryFacetSize+12:])
-		}
-		return
-	}
 	for t := range len(buf) / binaryFacetSize {
 		w := (*[binaryFacetSize]byte)(buf[t*binaryFacetSize:])
 		d := (*[3]stl.Vec3)(verts[3*t:])

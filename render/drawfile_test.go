@@ -196,5 +196,22 @@ func TestMappedFileCutShort(t *testing.T) {
 	if !failed {
 		t.Errorf("reading past the end of a file cut short did not fail (sum %d)", sum)
 	}
+	// Drawing reads the facets where they lie in the mapping: a fault
+	// there is caught the same way.
+	if binaryVerticesInPlace() {
+		r := newRaster(64, 1)
+		r.fitExtent(extent{-50, 50, -50, 50, -50, 50})
+		r.newFrames()
+		works := r.newWorks(Limits{})
+		failed = false
+		src.guard(&failed, func() {
+			data, _ := src.facets(nil, 40_000, 100)
+			r.drawFacets(r.frames[0], fileCorners(data), 0, 100, works[0])
+		})
+		r.done()
+		if !failed {
+			t.Error("drawing facets past the end of a file cut short did not fail")
+		}
+	}
 	renderBoth(t, path, 64, Limits{})
 }

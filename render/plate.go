@@ -103,7 +103,7 @@ func (p *Plate) DrawMesh(m *Mesh, transform [12]float64) error {
 
 func (p *Plate) drawPart(name string, lim Limits, verts []stl.Vec3, tris []int32, facets int) error {
 	works := p.r.newWorks(lim)
-	p.r.drawFacets(p.r.frames[0], verts, tris, 0, facets, works[0])
+	p.r.drawFacets(p.r.frames[0], meshCorners(verts, tris), 0, facets, works[0])
 	if err := budgetSpent(name, facets, lim, works); err != nil {
 		return fmt.Errorf("plate picture: part left out: %w", err)
 	}

@@ -270,7 +270,7 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32, lim Limits) []*work {
 	r.newFrames()
 	works := r.newWorks(lim)
 	parallel(r.workers, func(h int) {
-		r.drawFacets(r.frames[h], verts, tris, nt*h/r.workers, nt*(h+1)/r.workers, works[h])
+		r.drawFacets(r.frames[h], meshCorners(verts, tris), nt*h/r.workers, nt*(h+1)/r.workers, works[h])
 	})
 	return works
 }
@@ -293,24 +293,19 @@ func (r *raster) done() {
 	r.frames = nil
 }
 
-// drawFacets rasterises facets from to to (of tris over verts, or of
-// verts three by three when tris is nil) into fr.
-func (r *raster) drawFacets(fr *frame, verts []stl.Vec3, tris []int32, from, to int, w *work) {
+// drawFacets rasterises facets from to to of src into fr.
+func (r *raster) drawFacets(fr *frame, src corners, from, to int, w *work) {
 	const one = 1 << subBits
 	const halfS = one / 2
 	last := int64(r.n - 1)
 	facing := uint16(shadeGrid/2*shadeGrid + shadeGrid/2)
 	m := r.view // a copy the compiler can keep in registers
+	src.check(from, to)
 	for t := from; t < to && !w.stop; t++ {
 		if t&(checkFacets-1) == 0 && w.cancelled() {
 			return
 		}
-		var a, b, c *stl.Vec3
-		if tris != nil {
-			a, b, c = &verts[tris[3*t]], &verts[tris[3*t+1]], &verts[tris[3*t+2]]
-		} else {
-			a, b, c = &verts[3*t], &verts[3*t+1], &verts[3*t+2]
-		}
+		a, b, c := src.of(t)
 		// Camera space, then the screen in 1/16 sample: positions are
 		// positive, so adding ½ and truncating rounds.
 		// (camera, by hand: the compiler does not inline it.)
