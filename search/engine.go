@@ -140,7 +140,7 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 	// Expand prefixes and typos into the terms of the whole index.
 	var words [][]clause
 	if text != nil {
-		if words, err = expand(snap, text.words); err != nil {
+		if words, err = b.expand(snap, text.words); err != nil {
 			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
 		}
 	}
@@ -289,7 +289,10 @@ func (b *Bleve) unfitOf(q Query, matches []segMatch, words [][]clause, df [][]ui
 // expand replaces each prefix and fuzzy clause by exact clauses of the
 // terms it stands for in the index (at most maxExpansions for a prefix,
 // the most frequent), sharing the clause's boost.
-func expand(snap *scorch.IndexSnapshot, words [][]clause) ([][]clause, error) {
+// A two-letter prefix, the slowest to expand (thousands of terms), comes
+// from the segment's table of them (shortPrefixes) when the index is one
+// segment, as it is once compacted.
+func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause) ([][]clause, error) {
 	out := make([][]clause, len(words))
 	for i, cs := range words {
 		for _, c := range cs {
@@ -298,49 +301,80 @@ func expand(snap *scorch.IndexSnapshot, words [][]clause) ([][]clause, error) {
 				out[i] = append(out[i], c)
 				continue
 			}
-			var dict index.FieldDict
-			var err error
-			if c.kind == matchPrefix {
-				dict, err = snap.FieldDictPrefix(c.field, []byte(c.term))
-			} else {
-				dict, err = snap.FieldDictFuzzy(c.field, c.term, 1, "")
+			if ss := snap.Segments(); c.kind == matchPrefix && len(c.term) == shortPrefix && len(ss) == 1 {
+				cols, err := b.columns.get(ss[0].Segment())
+				if err != nil {
+					return nil, err
+				}
+				if t := cols.shortPrefixes(); t != nil {
+					c.terms = t[c.field][c.term]
+					out[i] = append(out[i], c)
+					continue
+				}
 			}
+			terms, err := dictTerms(snap, c)
 			if err != nil {
 				return nil, err
 			}
-			var entries []index.DictEntry
-			for {
-				e, err := dict.Next()
-				if err != nil {
-					dict.Close()
-					return nil, err
-				}
-				if e == nil {
-					break
-				}
-				entries = append(entries, *e)
-			}
-			dict.Close()
-			if c.kind == matchPrefix && len(entries) > maxExpansions {
-				slices.SortStableFunc(entries, func(a, b index.DictEntry) int {
-					switch {
-					case a.Count > b.Count:
-						return -1
-					case a.Count < b.Count:
-						return 1
-					}
-					return 0
-				})
-				entries = entries[:maxExpansions]
-			}
-			c.terms = make([]string, len(entries))
-			for k, e := range entries {
-				c.terms[k] = e.Term
-			}
+			c.terms = terms
 			out[i] = append(out[i], c)
 		}
 	}
 	return out, nil
+}
+
+// dictTerms returns the terms a prefix or fuzzy clause stands for, from
+// the dictionaries of every segment of snap.
+func dictTerms(snap *scorch.IndexSnapshot, c clause) ([]string, error) {
+	var dict index.FieldDict
+	var err error
+	if c.kind == matchPrefix {
+		dict, err = snap.FieldDictPrefix(c.field, []byte(c.term))
+	} else {
+		dict, err = snap.FieldDictFuzzy(c.field, c.term, 1, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer dict.Close()
+	var entries []index.DictEntry
+	for {
+		e, err := dict.Next()
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			break
+		}
+		entries = append(entries, *e)
+	}
+	if c.kind == matchPrefix {
+		entries = mostFrequent(entries)
+	}
+	terms := make([]string, len(entries))
+	for k, e := range entries {
+		terms[k] = e.Term
+	}
+	return terms, nil
+}
+
+// mostFrequent returns the maxExpansions entries of the largest counts,
+// most first, ties in the given (term) order; all of them, in their
+// order, when there are no more.
+func mostFrequent(entries []index.DictEntry) []index.DictEntry {
+	if len(entries) <= maxExpansions {
+		return entries
+	}
+	slices.SortStableFunc(entries, func(a, b index.DictEntry) int {
+		switch {
+		case a.Count > b.Count:
+			return -1
+		case a.Count < b.Count:
+			return 1
+		}
+		return 0
+	})
+	return entries[:maxExpansions]
 }
 
 // matchSegment finds the documents of one segment that match q's filters

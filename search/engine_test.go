@@ -349,3 +349,78 @@ func TestCompactWhileSearching(t *testing.T) {
 		t.Errorf("after Compact: %d segments", n)
 	}
 }
+
+// TestShortPrefixes: a compacted index expands two-letter prefixes from
+// its table, to the terms its dictionaries give (the most frequent 128,
+// or all in term order), and searches by them find what they found
+// before the table was read.
+func TestShortPrefixes(t *testing.T) {
+	ctx := context.Background()
+	b := openIndex(t, t.TempDir())
+	if err := b.Apply(ctx, SyntheticParts(4000, 9), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := b.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	ss := snap.Segments()
+	if len(ss) != 1 {
+		t.Fatalf("%d segments after Compact", len(ss))
+	}
+	cols, err := b.columns.get(ss[0].Segment())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before the table: searches as before, which the table must match.
+	var queries []Query
+	var before []Result
+	for _, p := range []string{"br", "mo", "le", "x2", "ho", "pl", "zz", "st", "ca", "fr"} {
+		v, _ := url.ParseQuery("prefix=1&q=" + p)
+		q, _ := ParseQuery(v)
+		q.NoFacets = true
+		res, err := b.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queries, before = append(queries, q), append(before, res)
+	}
+	cols.readShortPrefixes(ss[0].Segment())
+	table := cols.shortPrefixes()
+	if table == nil {
+		t.Fatal("no table of prefixes after readShortPrefixes")
+	}
+	checked, long := 0, 0
+	for _, f := range prefixFields {
+		for p, terms := range table[f] {
+			want, err := dictTerms(snap, clause{field: f, term: p, kind: matchPrefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(terms, want) {
+				t.Fatalf("%s %q: table %v, dictionary %v", f, p, terms, want)
+			}
+			checked++
+			if len(want) == maxExpansions {
+				long++
+			}
+		}
+	}
+	if checked < 50 || long == 0 {
+		t.Fatalf("%d prefixes checked, %d with more than %d terms; the test needs more", checked, long, maxExpansions)
+	}
+	b.invalidate()
+	for i, q := range queries {
+		res, err := b.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != before[i].Total || !slices.Equal(hitIDs(res), hitIDs(before[i])) {
+			t.Errorf("%q: %d hits %v, before the table %d %v", q.Text, res.Total, hitIDs(res), before[i].Total, hitIDs(before[i]))
+		}
+	}
+}
