@@ -110,6 +110,7 @@ type segMatch struct {
 	docs    []uint32            // matching documents, in order
 	set     *roaring.Bitmap     // the same, as a set
 	clauses [][]*roaring.Bitmap // per word, per clause: its documents (deleted ones included)
+	docsBuf *[]uint32           // docs's memory, back to docBufs when the search ends
 	dropped []uint32            // textPlan.unfit: the matching parts left out by the build volume
 	best    []candidate         // textPlan.unfit: the first of docs by relevance (at most one)
 }
@@ -146,6 +147,13 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 	}
 
 	matches := make([]segMatch, len(ss))
+	defer func() {
+		for i := range matches {
+			if p := matches[i].docsBuf; p != nil {
+				docBufs.Put(p)
+			}
+		}
+	}()
 	var total uint64
 	var docCount uint64
 	df := make([][]uint64, len(words))
@@ -514,7 +522,7 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 	// Sizes and volume, from the columns.
 	sizes := q.MaxX > 0 || q.MaxY > 0 || q.MaxZ > 0
 	if !sizes && q.MinVolume <= 0 && q.MaxVolume <= 0 {
-		m.docs = set.ToArray()
+		m.docs, m.docsBuf = docsOf(set)
 		m.set = set
 		return m, nil
 	}
@@ -570,7 +578,7 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 		}
 		set = fit
 	}
-	m.docs = set.ToArray()
+	m.docs, m.docsBuf = docsOf(set)
 	if q.MinVolume > 0 || q.MaxVolume > 0 {
 		inRange := func(ds []uint32) []uint32 {
 			kept := ds[:0]
@@ -589,6 +597,32 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 	m.dropped = dropped
 	m.set = set
 	return m, nil
+}
+
+// docBufs holds the memory of segMatch.docs between searches: a common
+// word matches tens of thousands of documents, and a fresh array each
+// time was a tenth of what a search allocates.
+var docBufs = sync.Pool{New: func() any { return new([]uint32) }}
+
+// docsOf returns the documents of set in order, in memory from docBufs,
+// and that memory (to put back once the documents are no longer used).
+func docsOf(set *roaring.Bitmap) ([]uint32, *[]uint32) {
+	p := docBufs.Get().(*[]uint32)
+	n := int(set.GetCardinality())
+	if cap(*p) < n {
+		*p = make([]uint32, n)
+	}
+	docs := (*p)[:n]
+	it := set.ManyIterator()
+	for k := 0; k < n; {
+		got := it.NextMany(docs[k:])
+		if got == 0 {
+			docs = docs[:k] // fewer than the cardinality said: not expected
+			break
+		}
+		k += got
+	}
+	return docs, p
 }
 
 // liveWithin returns, as a new bitmap, the live documents of s that are
@@ -636,9 +670,8 @@ func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
 			}
 		default:
 			names := b.columns.terms[f].snapshot()
-			cp := getCounts(len(names))
-			n := *cp
-			var touched []uint32
+			fc := getCounts(len(names))
+			n, touched := fc.counts, fc.touched[:0]
 			for _, m := range matches {
 				kc := m.cols.keywords[f]
 				// Few terms and many matches: an intersection per term.
@@ -686,7 +719,8 @@ func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
 			counts = topTerms(n, touched, names, facetSize)
 			counts = slices.DeleteFunc(counts, func(c FacetCount) bool { return c.Term == "" })
 			counts = append([]FacetCount{}, counts...)
-			facetCounts.Put(cp)
+			fc.touched = touched
+			facetCounts.Put(fc)
 		}
 		res.Facets[f] = counts
 	}
@@ -696,14 +730,19 @@ func (b *Bleve) facets(q Query, matches []segMatch, res *Result) {
 // at least 1/denseFacet of its documents match.
 const denseFacet = 16
 
-// facetCounts holds counts by term ordinal while facets are counted;
-// every slot is zero between uses.
-var facetCounts = sync.Pool{New: func() any { return new([]int32) }}
+// facetCounts holds counts by term ordinal while facets are counted
+// (every slot zero between uses), and the ordinals counted.
+var facetCounts = sync.Pool{New: func() any { return new(facetScratch) }}
 
-func getCounts(n int) *[]int32 {
-	s := facetCounts.Get().(*[]int32)
-	if len(*s) < n {
-		*s = make([]int32, n)
+type facetScratch struct {
+	counts  []int32
+	touched []uint32
+}
+
+func getCounts(n int) *facetScratch {
+	s := facetCounts.Get().(*facetScratch)
+	if len(s.counts) < n {
+		s.counts = make([]int32, n)
 	}
 	return s
 }
