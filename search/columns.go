@@ -312,7 +312,8 @@ func (c *columns) shortPrefixes() map[string]map[string][]string {
 
 // readShortPrefixes reads the expansions of every two-byte prefix of
 // the prefix fields' terms once: a walk of each dictionary in term
-// order, counting each term's documents as expand's walk does.
+// order, counting the documents of each term of a prefix with more than
+// maxExpansions terms from its postings, as dictTerms does.
 func (c *columns) readShortPrefixes(seg segment.Segment) {
 	c.prefixOnce.Do(func() {
 		out := map[string]map[string][]string{}
@@ -333,11 +334,16 @@ func (c *columns) readShortPrefixes(seg segment.Segment) {
 				}
 				if len(e.Term) >= shortPrefix {
 					p := e.Term[:shortPrefix]
-					byPrefix[p] = append(byPrefix[p], index.DictEntry{Term: e.Term, Count: e.Count})
+					byPrefix[p] = append(byPrefix[p], index.DictEntry{Term: e.Term}) // counted from the postings
 				}
 			}
 			terms := make(map[string][]string, len(byPrefix))
 			for p, entries := range byPrefix {
+				if len(entries) > maxExpansions {
+					if err := addPostingCounts(dict, entries); err != nil {
+						return
+					}
+				}
 				entries = mostFrequent(entries)
 				ts := make([]string, len(entries))
 				for k, e := range entries {

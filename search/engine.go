@@ -356,7 +356,13 @@ func dictTerms(snap *scorch.IndexSnapshot, c clause) ([]string, error) {
 		}
 		entries = append(entries, *e)
 	}
-	if c.kind == matchPrefix {
+	if c.kind == matchPrefix && len(entries) > maxExpansions {
+		// Bleve's dictionary counts are not the terms' documents (many
+		// a term of a hundred parts counts 1 in a merged segment): count
+		// them from the postings.
+		if err := countPostings(snap, c.field, entries); err != nil {
+			return nil, err
+		}
 		entries = mostFrequent(entries)
 	}
 	terms := make([]string, len(entries))
@@ -364,6 +370,38 @@ func dictTerms(snap *scorch.IndexSnapshot, c clause) ([]string, error) {
 		terms[k] = e.Term
 	}
 	return terms, nil
+}
+
+// countPostings sets each entry's Count to the documents holding its
+// term in field, over every segment of snap (deleted ones included, as
+// Bleve counts).
+func countPostings(snap *scorch.IndexSnapshot, field string, entries []index.DictEntry) error {
+	for k := range entries {
+		entries[k].Count = 0
+	}
+	for _, s := range snap.Segments() {
+		d, err := s.Segment().Dictionary(field)
+		if err != nil {
+			return err
+		}
+		if err := addPostingCounts(d, entries); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addPostingCounts adds to each entry's Count the documents holding its
+// term in dict.
+func addPostingCounts(dict segment.TermDictionary, entries []index.DictEntry) error {
+	for k := range entries {
+		bm, err := postings(dict, entries[k].Term)
+		if err != nil {
+			return err
+		}
+		entries[k].Count += bm.GetCardinality()
+	}
+	return nil
 }
 
 // mostFrequent returns the maxExpansions entries of the largest counts,

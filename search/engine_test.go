@@ -407,6 +407,30 @@ func TestShortPrefixes(t *testing.T) {
 			checked++
 			if len(want) == maxExpansions {
 				long++
+				// The most frequent by their documents: no term left
+				// out holds more documents than one chosen.
+				d, err := ss[0].Segment().Dictionary(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				docs := func(term string) uint64 {
+					bm, err := postings(d, term)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return bm.GetCardinality()
+				}
+				least := docs(want[len(want)-1])
+				all, err := snap.FieldDictPrefix(f, []byte(p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for e, _ := all.Next(); e != nil; e, _ = all.Next() {
+					if n := docs(e.Term); n > least && !slices.Contains(want, e.Term) {
+						t.Errorf("%s %q: %q (%d documents) left out for %q (%d)", f, p, e.Term, n, want[len(want)-1], least)
+					}
+				}
+				all.Close()
 			}
 		}
 	}
