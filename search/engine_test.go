@@ -39,11 +39,10 @@ func TestSegmentsAgree(t *testing.T) {
 	// Bleve merges segments in the background, and those of updates not
 	// yet on disk when it writes them: not this index's, whose every
 	// Apply is written on its own (the index is closed after each).
-	settings := map[string]any{"scorchMergePlanOptions": map[string]any{"MaxSegmentSize": 1}}
 	path := filepath.Join(t.TempDir(), "index.bleve")
 	ctx := context.Background()
 	apply := func(upserts []Doc, deletes []string) {
-		b, err := open(path, settings)
+		b, err := open(path, noMerges)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +65,7 @@ func TestSegmentsAgree(t *testing.T) {
 		}
 		apply([]Doc{d}, nil)
 	}
-	many, err := open(path, settings)
+	many, err := open(path, noMerges)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,24 +296,7 @@ func TestSizeBuckets(t *testing.T) {
 // its error.
 func TestCompactWhileSearching(t *testing.T) {
 	ctx := context.Background()
-	settings := map[string]any{"scorchMergePlanOptions": map[string]any{"MaxSegmentSize": 1}}
-	path := filepath.Join(t.TempDir(), "index.bleve")
-	docs := SyntheticParts(2000, 5)
-	for i := 0; i < len(docs); i += 250 {
-		b, err := open(path, settings)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Apply(ctx, docs[i:i+250], nil); err != nil {
-			t.Fatal(err)
-		}
-		b.Close()
-	}
-	b, err := open(path, settings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := spreadIndex(t, SyntheticParts(2000, 5), 250)
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	if err := b.Compact(cancelled); !errors.Is(err, context.Canceled) {
@@ -447,4 +429,32 @@ func TestShortPrefixes(t *testing.T) {
 			t.Errorf("%q: %d hits %v, before the table %d %v", q.Text, res.Total, hitIDs(res), before[i].Total, hitIDs(before[i]))
 		}
 	}
+}
+
+// noMerges are Bleve settings under which its merger leaves every
+// written Apply a segment of its own.
+var noMerges = map[string]any{"scorchMergePlanOptions": map[string]any{"MaxSegmentSize": 1}}
+
+// spreadIndex indexes docs in Applies of per documents, each written on
+// its own (the index closed after each), and opens the result with no
+// merges, so that it keeps several segments while a test compares.
+func spreadIndex(t *testing.T, docs []Doc, per int) *Bleve {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "index.bleve")
+	for i := 0; i < len(docs); i += per {
+		b, err := open(path, noMerges)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Apply(context.Background(), docs[i:min(i+per, len(docs))], nil); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	b, err := open(path, noMerges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }

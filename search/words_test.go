@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -159,26 +158,8 @@ func TestFits(t *testing.T) {
 // roomy.
 func TestUnfitFromMatches(t *testing.T) {
 	ctx := context.Background()
-	// As in TestSegmentsAgree: every Apply written on its own, and no
-	// merges while the searches compare.
-	settings := map[string]any{"scorchMergePlanOptions": map[string]any{"MaxSegmentSize": 1}}
-	path := filepath.Join(t.TempDir(), "index.bleve")
-	docs := SyntheticParts(3000, 7)
-	for i := 0; i < len(docs); i += 500 {
-		b, err := open(path, settings)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Apply(ctx, docs[i:i+500], nil); err != nil {
-			t.Fatal(err)
-		}
-		b.Close()
-	}
-	b, err := open(path, settings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	// Several segments, and no merges while the searches compare.
+	b := spreadIndex(t, SyntheticParts(3000, 7), 500)
 	if n := segmentCount(t, b); n < 4 {
 		t.Fatalf("%d segments; the test needs several", n)
 	}
