@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
-	index "github.com/blevesearch/bleve_index_api"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
 
@@ -44,9 +43,9 @@ type columns struct {
 	belowOnce sync.Once
 	below     [3][]*roaring.Bitmap
 
-	// The expansions of every two-letter prefix (see shortPrefixes).
+	// The prefix fields' dictionaries (see termTable), by field.
 	prefixOnce sync.Once
-	prefixes   atomic.Pointer[map[string]map[string][]string]
+	prefixes   atomic.Pointer[map[string]*termTable]
 
 	nameRankOnce sync.Once
 	nameRank     []uint32 // order of the lower-case name; built on first use
@@ -286,75 +285,9 @@ func (b *Bleve) warmOnce() {
 		}
 		seg := s.Segment()
 		if cols, err := b.columns.get(seg); err == nil { // an error is met again by the search that needs it
-			cols.readShortPrefixes(seg)
+			cols.readTermTables(seg)
 		}
 	}
-}
-
-// shortPrefix is the length in bytes of the prefixes whose expansions a
-// segment's columns keep.
-const shortPrefix = 2
-
-// prefixFields are the fields whose terms prefixes expand to.
-var prefixFields = []string{fieldName, fieldPath}
-
-// shortPrefixes returns the expansions of every two-byte prefix in the
-// prefix fields of the segment (field, prefix: the terms, as expand
-// chooses them), or nil while they are not read yet (warm reads them, in
-// the background: a million-part segment's dictionaries take a second or
-// two).
-func (c *columns) shortPrefixes() map[string]map[string][]string {
-	if p := c.prefixes.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// readShortPrefixes reads the expansions of every two-byte prefix of
-// the prefix fields' terms once: a walk of each dictionary in term
-// order, counting the documents of each term of a prefix with more than
-// maxExpansions terms from its postings, as dictTerms does.
-func (c *columns) readShortPrefixes(seg segment.Segment) {
-	c.prefixOnce.Do(func() {
-		out := map[string]map[string][]string{}
-		for _, f := range prefixFields {
-			dict, err := seg.Dictionary(f)
-			if err != nil {
-				return
-			}
-			byPrefix := map[string][]index.DictEntry{}
-			it := dict.AutomatonIterator(nil, nil, nil)
-			for {
-				e, err := it.Next()
-				if err != nil {
-					return
-				}
-				if e == nil {
-					break
-				}
-				if len(e.Term) >= shortPrefix {
-					p := e.Term[:shortPrefix]
-					byPrefix[p] = append(byPrefix[p], index.DictEntry{Term: e.Term}) // counted from the postings
-				}
-			}
-			terms := make(map[string][]string, len(byPrefix))
-			for p, entries := range byPrefix {
-				if len(entries) > maxExpansions {
-					if err := addPostingCounts(dict, entries); err != nil {
-						return
-					}
-				}
-				entries = mostFrequent(entries)
-				ts := make([]string, len(entries))
-				for k, e := range entries {
-					ts[k] = e.Term
-				}
-				terms[p] = ts
-			}
-			out[f] = terms
-		}
-		c.prefixes.Store(&out)
-	})
 }
 
 // readColumns reads a segment's keyword fields from their postings and

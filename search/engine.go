@@ -297,9 +297,9 @@ func (b *Bleve) unfitOf(q Query, matches []segMatch, words [][]clause, df [][]ui
 // expand replaces each prefix and fuzzy clause by exact clauses of the
 // terms it stands for in the index (at most maxExpansions for a prefix,
 // the most frequent), sharing the clause's boost.
-// A two-letter prefix, the slowest to expand (thousands of terms), comes
-// from the segment's table of them (shortPrefixes) when the index is one
-// segment, as it is once compacted.
+// When the index is one segment, as it is once compacted, a prefix
+// expands from the segment's term table (two-letter ones, the slowest,
+// ready made) rather than from a walk of the dictionary.
 func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause) ([][]clause, error) {
 	out := make([][]clause, len(words))
 	for i, cs := range words {
@@ -309,13 +309,13 @@ func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause) ([][]clause
 				out[i] = append(out[i], c)
 				continue
 			}
-			if ss := snap.Segments(); c.kind == matchPrefix && len(c.term) == shortPrefix && len(ss) == 1 {
+			if ss := snap.Segments(); c.kind == matchPrefix && len(c.term) >= shortPrefix && len(ss) == 1 {
 				cols, err := b.columns.get(ss[0].Segment())
 				if err != nil {
 					return nil, err
 				}
-				if t := cols.shortPrefixes(); t != nil {
-					c.terms = t[c.field][c.term]
+				if t := cols.termTables()[c.field]; t != nil {
+					c.terms = t.expand(c.term)
 					out[i] = append(out[i], c)
 					continue
 				}

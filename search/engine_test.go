@@ -332,14 +332,14 @@ func TestCompactWhileSearching(t *testing.T) {
 	}
 }
 
-// TestShortPrefixes: a compacted index expands two-letter prefixes from
-// its table, to the terms its dictionaries give (the most frequent 128,
-// or all in term order), and searches by them find what they found
-// before the table was read.
-func TestShortPrefixes(t *testing.T) {
+// TestTermTables: a compacted index expands prefixes from its term
+// tables to the terms its dictionaries give (the most frequent 128, or
+// all in term order), and searches by them find what they found before
+// the tables were read.
+func TestTermTables(t *testing.T) {
 	ctx := context.Background()
 	b := openIndex(t, t.TempDir())
-	if err := b.Apply(ctx, SyntheticParts(4000, 9), nil); err != nil {
+	if err := b.Apply(ctx, SyntheticParts(12000, 9), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Compact(ctx); err != nil {
@@ -371,14 +371,29 @@ func TestShortPrefixes(t *testing.T) {
 		}
 		queries, before = append(queries, q), append(before, res)
 	}
-	cols.readShortPrefixes(ss[0].Segment())
-	table := cols.shortPrefixes()
-	if table == nil {
-		t.Fatal("no table of prefixes after readShortPrefixes")
+	cols.readTermTables(ss[0].Segment())
+	tables := cols.termTables()
+	if tables == nil {
+		t.Fatal("no term tables after readTermTables")
 	}
-	checked, long := 0, 0
+	checked, long, longer := 0, 0, 0
 	for _, f := range prefixFields {
-		for p, terms := range table[f] {
+		table := tables[f]
+		// Every two-letter prefix, and the three-, four- and
+		// five-letter prefixes of every tenth term, and one past the
+		// last term.
+		prefixes := map[string]bool{"zzzzz": true}
+		for p := range table.short {
+			prefixes[p] = true
+		}
+		for k := 0; k < len(table.ends); k += 10 {
+			term := string(table.term(k))
+			for n := 3; n <= 5 && n <= len(term); n++ {
+				prefixes[term[:n]] = true
+			}
+		}
+		for p := range prefixes {
+			terms := table.expand(p)
 			want, err := dictTerms(snap, clause{field: f, term: p, kind: matchPrefix})
 			if err != nil {
 				t.Fatal(err)
@@ -388,6 +403,9 @@ func TestShortPrefixes(t *testing.T) {
 			}
 			checked++
 			if len(want) == maxExpansions {
+				if len(p) > shortPrefix {
+					longer++
+				}
 				long++
 				// The most frequent by their documents: no term left
 				// out holds more documents than one chosen.
@@ -415,6 +433,10 @@ func TestShortPrefixes(t *testing.T) {
 				all.Close()
 			}
 		}
+	}
+	t.Logf("%d prefixes checked, %d with more than %d terms, %d of them longer than %d bytes", checked, long, maxExpansions, longer, shortPrefix)
+	if checked < 50 || longer == 0 {
+		t.Fatalf("no prefix longer than %d bytes with more than %d terms; the test needs more", shortPrefix, maxExpansions)
 	}
 	if checked < 50 || long == 0 {
 		t.Fatalf("%d prefixes checked, %d with more than %d terms; the test needs more", checked, long, maxExpansions)
