@@ -24,9 +24,9 @@ var prefixFields = []string{fieldName, fieldPath}
 // again, which had been most of a prefix search's time at a million
 // parts.
 type termTable struct {
-	terms []byte            // the terms, one after another
-	ends  []uint32          // where term k ends in terms
-	docs  []uint32          // documents holding term k; 0 where its group needs no count
+	terms []byte              // the terms, one after another
+	ends  []uint32            // where term k ends in terms
+	docs  []uint32            // documents holding term k; 0 where its group needs no count
 	short map[string][]string // every two-byte prefix's expansion
 }
 
