@@ -286,6 +286,7 @@ func (b *Bleve) warmOnce() {
 		seg := s.Segment()
 		if cols, err := b.columns.get(seg); err == nil { // an error is met again by the search that needs it
 			cols.readTermTables(seg)
+			cols.readSizeSets()
 		}
 	}
 }
@@ -422,13 +423,38 @@ var sizeBucket = func() (b [128]float64) {
 }()
 
 // sizeBounds returns, for a build volume of sorted extents vol (+Inf: no
-// bound), the documents whose sorted extents certainly fit it (sure) and
-// those that may (maybe, which holds sure): each extent is compared with
-// the bounds of the buckets around the volume's, so only the documents
-// of maybe but not sure (about an extent within 8 % of the volume's)
-// need their own values read. Documents without extents are in neither.
-// Both are the columns' own: callers must not change them.
-func (c *columns) sizeBounds(vol [3]float64) (sure, maybe *roaring.Bitmap) {
+// bound), per sorted extent the documents whose extent certainly fits
+// the volume's (sure; nil: none) and those whose extent may (maybe,
+// which holds sure): each extent is compared with the bounds of the
+// buckets around the volume's, so only the documents in every maybe but
+// not in every sure (about an extent within 8 % of the volume's) need
+// their own values read. Documents without extents are in none. The sets
+// are the columns' own: callers must not change them, and intersect them
+// with a match (smaller than these sets of most of a segment).
+func (c *columns) sizeBounds(vol [3]float64) (sure, maybe [3]*roaring.Bitmap) {
+	c.readSizeSets()
+	for i, v := range vol {
+		// below[i][k]: extent i at most sizeBucket[k].
+		hi, _ := slices.BinarySearch(sizeBucket[:], v) // first bound ≥ v
+		lo := hi                                       // last bound ≤ v
+		if hi == len(sizeBucket) || sizeBucket[hi] > v {
+			lo--
+		}
+		if hi == len(sizeBucket) {
+			hi--
+		}
+		maybe[i] = c.below[i][hi]
+		if lo >= 0 {
+			sure[i] = c.below[i][lo]
+		}
+	}
+	return sure, maybe
+}
+
+// readSizeSets builds, once, the sets sizeBounds returns: for each
+// sorted extent, the documents up to each bucket's bound (a few tenths
+// of a second at a million parts; warm builds them in the background).
+func (c *columns) readSizeSets() {
 	c.belowOnce.Do(func() {
 		for i := range 3 {
 			buckets := make([][]uint32, len(sizeBucket))
@@ -448,25 +474,6 @@ func (c *columns) sizeBounds(vol [3]float64) (sure, maybe *roaring.Bitmap) {
 			}
 		}
 	})
-	var sures, maybes []*roaring.Bitmap
-	for i, v := range vol {
-		// below[i][k]: extent i at most sizeBucket[k].
-		hi, _ := slices.BinarySearch(sizeBucket[:], v) // first bound ≥ v
-		lo := hi                                       // last bound ≤ v
-		if hi == len(sizeBucket) || sizeBucket[hi] > v {
-			lo--
-		}
-		if hi == len(sizeBucket) {
-			hi--
-		}
-		maybes = append(maybes, c.below[i][hi])
-		if lo < 0 {
-			sures = append(sures, roaring.New())
-		} else {
-			sures = append(sures, c.below[i][lo])
-		}
-	}
-	return roaring.FastAnd(sures...), roaring.FastAnd(maybes...)
 }
 
 // nameRanks returns the documents' order by lower-case name (equal names
@@ -551,8 +558,12 @@ func topTerms(counts []int32, touched []uint32, names []string, n int) []FacetCo
 	}
 	top := make([]FacetCount, 0, n+1)
 	for _, o := range touched {
-		fc := FacetCount{Term: names[o], Count: int(counts[o])}
+		c := int(counts[o])
 		counts[o] = 0
+		if len(top) == n && c < top[n-1].Count { // most are: no name read
+			continue
+		}
+		fc := FacetCount{Term: names[o], Count: c}
 		if len(top) == n && !before(fc, top[n-1]) {
 			continue
 		}

@@ -596,13 +596,23 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 		// Most documents are judged by their extents' buckets, as
 		// sets; those near the volume's extents one by one.
 		sure, maybe := cols.sizeBounds(vol)
-		fit := roaring.And(set, sure)
-		edge := roaring.And(set, maybe)
-		edge.AndNot(sure)
-		it := edge.Iterator()
-		for it.HasNext() {
-			if d := it.Next(); fits(d) {
-				fit.Add(d)
+		fit := roaring.New()
+		if sure[0] != nil && sure[1] != nil && sure[2] != nil {
+			fit = roaring.And(set, sure[0])
+			fit.And(sure[1])
+			fit.And(sure[2])
+		}
+		edge := roaring.And(set, maybe[0])
+		edge.And(maybe[1])
+		edge.And(maybe[2])
+		edge.AndNot(fit)
+		it := edge.ManyIterator()
+		var buf [256]uint32
+		for k := it.NextMany(buf[:]); k > 0; k = it.NextMany(buf[:]) {
+			for _, d := range buf[:k] {
+				if fits(d) {
+					fit.Add(d)
+				}
 			}
 		}
 		if text != nil && text.unfit {
@@ -804,15 +814,16 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 	// Once want candidates are kept, a document enters only with a key
 	// strictly better than the worst kept (documents come in index order,
 	// so an equal key loses): most are turned away by one comparison.
+	// Out of index order, an equal key is compared in full.
 	larger := sort == SortRelevance || sort == SortUpdated
-	full, worst := false, 0.0
+	full, worst, inOrder := false, 0.0, true
 	push := func(c candidate) {
 		if full {
 			k, w := c.key, worst
 			if larger {
 				k, w = -k, -w
 			}
-			if !(k < w || math.IsNaN(w) && !math.IsNaN(k)) {
+			if !(k < w || math.IsNaN(w) && !math.IsNaN(k)) && (inOrder || k != w) {
 				return
 			}
 		}
@@ -826,8 +837,32 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 			full, worst = true, h.items[0].key
 		}
 	}
-	switch sort {
-	case SortRelevance:
+	switch {
+	case sort == SortRelevance && len(words) == 1:
+		// One word: a document's score is the weight of its heaviest
+		// clause, so each clause, heaviest first, ranks the matches no
+		// heavier clause holds, with no score per match kept.
+		inOrder = false
+		order, weight := byWeight(words[0], df[0], docCount)
+		rest := m.set.Clone()
+		nameLen := m.cols.nameLen
+		buf := make([]uint32, 256)
+		for o := len(order) - 1; o >= -1 && !rest.IsEmpty(); o-- {
+			hit, w := rest, float32(0) // after the clauses: none expected
+			if o >= 0 {
+				j := order[o]
+				hit, w = roaring.And(m.clauses[0][j], rest), float32(weight[j])
+				rest.AndNot(hit)
+			}
+			it := hit.ManyIterator()
+			for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+				for _, d := range buf[:k] {
+					s := float64(w * normOf[nameLen[d]])
+					push(candidate{key: s, doc: d, score: s})
+				}
+			}
+		}
+	case sort == SortRelevance:
 		// Scores by position in m.docs: small arrays, walked in order.
 		scorep, bestp := getScratch(len(m.docs)), getScratch(len(m.docs))
 		defer scratch.Put(scorep)
@@ -843,21 +878,7 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 			}
 			// Clauses by weight, the heaviest last, so each document
 			// keeps its best.
-			order := make([]int, len(cs))
-			weight := make([]float64, len(cs))
-			for j, c := range cs {
-				order[j] = j
-				weight[j] = c.boost * (1 + math.Log(float64(docCount)/float64(df[i][j]+1)))
-			}
-			slices.SortStableFunc(order, func(a, c int) int {
-				switch {
-				case weight[a] < weight[c]:
-					return -1
-				case weight[a] > weight[c]:
-					return 1
-				}
-				return 0
-			})
+			order, weight := byWeight(cs, df[i], docCount)
 			for _, j := range order {
 				w := float32(weight[j])
 				it := roaring.And(m.clauses[i][j], m.set).ManyIterator()
@@ -884,7 +905,7 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 			score[p] = 0
 			push(candidate{key: s, doc: d, score: s})
 		}
-	case SortVolume, SortUpdated:
+	case sort == SortVolume, sort == SortUpdated:
 		keys := m.cols.volume
 		if sort == SortUpdated {
 			keys = m.cols.updated
@@ -892,7 +913,7 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 		for _, d := range m.docs {
 			push(candidate{key: keys[d], doc: d})
 		}
-	case SortName:
+	case sort == SortName:
 		rank, err := m.cols.nameRanks(m.seg)
 		if err != nil {
 			return nil, err
@@ -904,6 +925,27 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 	out := h.items
 	slices.SortFunc(out, func(a, c candidate) int { return compareCandidates(sort, a, c) })
 	return out, nil
+}
+
+// byWeight returns the weight of each of a word's clauses, and their
+// indexes from the lightest to the heaviest (equal ones in clause order).
+func byWeight(cs []clause, df []uint64, docCount uint64) (order []int, weight []float64) {
+	order = make([]int, len(cs))
+	weight = make([]float64, len(cs))
+	for j, c := range cs {
+		order[j] = j
+		weight[j] = c.boost * (1 + math.Log(float64(docCount)/float64(df[j]+1)))
+	}
+	slices.SortStableFunc(order, func(a, c int) int {
+		switch {
+		case weight[a] < weight[c]:
+			return -1
+		case weight[a] > weight[c]:
+			return 1
+		}
+		return 0
+	})
+	return order, weight
 }
 
 // compareCandidates orders a before c (negative) as sort asks: relevance

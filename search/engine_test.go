@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
 )
 
 // segmentCount is how many segments the index reads.
@@ -479,4 +481,40 @@ func spreadIndex(t *testing.T, docs []Doc, per int) *Bleve {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
+}
+
+// TestOneWordTies: a one-word search ranks clause by clause, heaviest
+// first, so documents with equal scores may come out of index order; the
+// earlier document still wins a tie, as it does when every match is
+// scored in order. Here two clauses weigh the same and the one ranked
+// first holds the later documents.
+func TestOneWordTies(t *testing.T) {
+	b := &Bleve{}
+	nameLen := make([]uint8, 10)
+	for d := range nameLen {
+		nameLen[d] = 7
+	}
+	early, late := roaring.BitmapOf(1, 2), roaring.BitmapOf(5, 6)
+	set := roaring.Or(early, late)
+	m := &segMatch{
+		cols:    &columns{nameLen: nameLen},
+		docs:    set.ToArray(),
+		set:     set,
+		clauses: [][]*roaring.Bitmap{{early, late}},
+	}
+	words := [][]clause{{{field: fieldName, boost: 1}, {field: fieldPath, boost: 1}}}
+	df := [][]uint64{{4, 4}}
+	for want := 1; want <= 4; want++ {
+		got, err := b.candidates(m, SortRelevance, words, df, 10, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var docs []uint32
+		for _, c := range got {
+			docs = append(docs, c.doc)
+		}
+		if wantDocs := []uint32{1, 2, 5, 6}[:want]; !slices.Equal(docs, wantDocs) {
+			t.Errorf("want %d: documents %v, want %v (ties by index order)", want, docs, wantDocs)
+		}
+	}
 }
