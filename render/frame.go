@@ -2,6 +2,7 @@ package render
 
 import (
 	"math/bits"
+	"runtime"
 	"sync"
 )
 
@@ -42,13 +43,26 @@ func getFrame(n int) *frame {
 			return f
 		}
 	}
+	return newFrame(n)
+}
+
+// newFrame makes an empty frame of n×n samples.
+func newFrame(n int) *frame {
 	tiles := (n + tileSide - 1) / tileSide
-	return &frame{
+	samples, release := frameSamples(n * n)
+	f := &frame{
 		n:       n,
-		samples: largeSlice[uint32](n*n, n*n),
+		samples: samples,
 		tiles:   tiles,
 		touched: make([]uint64, (tiles*tiles+63)/64),
 	}
+	if release != nil {
+		// Memory outside the Go heap goes back with the frame: when a
+		// pool drops it, or a one-shot render ends without pooling it
+		// for long.
+		runtime.AddCleanup(f, func(release func()) { release() }, release)
+	}
+	return f
 }
 
 // putFrame keeps f for another preview.
