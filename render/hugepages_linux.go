@@ -72,7 +72,7 @@ func endLargeSlice[T any](s []T) {
 // heap used before (its first collection frees what start-up allocated):
 // the heap then clears the whole array as it hands it out, before
 // largeSlice asks for huge pages, so the frame faulted in 4 KiB at a
-// time, some 2,300 faults more, and tens of milliseconds more drawing.
+// time: some 3,300 faults and 9 ms of CPU more for a 512-pixel preview.
 func frameSamples(n int) (samples []uint32, release func()) {
 	size := uintptr(n) * unsafe.Sizeof(uint32(0))
 	if size < hugePage {
