@@ -10,11 +10,11 @@ import (
 	"unsafe"
 )
 
-// TestNewFrameGetsHugePages: a new frame is backed by huge pages even when
-// the Go heap has memory it used before to give it (as after start-up's
-// first collection in `blueprints render`): the heap clears such memory
-// as it hands it out, before huge pages could be asked for, which faulted
-// a frame in 4 KiB at a time.
+// TestNewFrameGetsHugePages: a new frame of a one-shot render is backed by
+// huge pages even when the Go heap has memory it used before to give it
+// (as after start-up's first collection in `blueprints render`): the
+// heap clears such memory as it hands it out, before huge pages could be
+// asked for, which faulted a frame in 4 KiB at a time.
 func TestNewFrameGetsHugePages(t *testing.T) {
 	if mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(mode), "[never]") {
 		t.Skipf("no transparent huge pages here (%q, %v)", mode, err)
@@ -35,7 +35,7 @@ func TestNewFrameGetsHugePages(t *testing.T) {
 
 	const n = 1536 // a 512-pixel preview's samples a side
 	fellBack := thpFallbacks(t)
-	f := newFrame(n)
+	f := newFrame(n, true)
 	for i := range f.samples {
 		f.samples[i] = 1
 	}
