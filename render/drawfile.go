@@ -113,7 +113,7 @@ func renderBinaryFile(f *os.File, name string, size int, lim Limits) (img *image
 	}
 	r.fitExtent(e)
 	// Second pass: draw.
-	r.newFrames()
+	r.newFrames(lim.OneShot)
 	works := r.newWorks(lim)
 	inPlace := binaryVerticesInPlace()
 	parallel(workers, func(h int) {

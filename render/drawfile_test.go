@@ -201,7 +201,7 @@ func TestMappedFileCutShort(t *testing.T) {
 	if binaryVerticesInPlace() {
 		r := newRaster(64, 1)
 		r.fitExtent(extent{-50, 50, -50, 50, -50, 50})
-		r.newFrames()
+		r.newFrames(false)
 		works := r.newWorks(Limits{})
 		failed = false
 		src.guard(&failed, func() {

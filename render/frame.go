@@ -2,6 +2,7 @@ package render
 
 import (
 	"math/bits"
+	"runtime"
 	"sync"
 )
 
@@ -32,23 +33,48 @@ const (
 // for the kernel to clear.
 var frames sync.Map // int → *sync.Pool of *frame
 
-// getFrame returns an empty frame of n×n samples. A frame is cleared
-// when it is taken again, not when it is handed back: a one-shot render
-// does not clear frames no one will use.
-func getFrame(n int) *frame {
+// getFrame returns an empty frame of n×n samples; a new one is mapped
+// when mapped is true (see newFrame). A frame is cleared when it is taken
+// again, not when it is handed back: a one-shot render does not clear
+// frames no one will use.
+func getFrame(n int, mapped bool) *frame {
 	if p, ok := frames.Load(n); ok {
 		if f, ok := p.(*sync.Pool).Get().(*frame); ok {
 			f.clear()
 			return f
 		}
 	}
+	return newFrame(n, mapped)
+}
+
+// newFrame makes an empty frame of n×n samples. Mapped, it has memory of
+// its own (frameSamples), which a one-shot render wants: it draws once
+// into fresh memory, and a frame of the Go heap could be cleared there
+// first on small pages. Otherwise it is of the heap, as a server wants:
+// when a pool drops a frame, its memory serves the next one without the
+// system clearing it again.
+func newFrame(n int, mapped bool) *frame {
 	tiles := (n + tileSide - 1) / tileSide
-	return &frame{
+	var samples []uint32
+	var release func()
+	if mapped {
+		samples, release = frameSamples(n * n)
+	} else {
+		samples = largeSlice[uint32](n*n, n*n)
+	}
+	f := &frame{
 		n:       n,
-		samples: largeSlice[uint32](n*n, n*n),
+		samples: samples,
 		tiles:   tiles,
 		touched: make([]uint64, (tiles*tiles+63)/64),
 	}
+	if release != nil {
+		// Memory outside the Go heap goes back with the frame: when a
+		// pool drops it, or a one-shot render ends without pooling it
+		// for long.
+		runtime.AddCleanup(f, func(release func()) { release() }, release)
+	}
+	return f
 }
 
 // putFrame keeps f for another preview.

@@ -22,7 +22,8 @@ type Limits struct {
 	// OneShot says the caller reads one part and exits, with the garbage
 	// collector off (blueprints inspect and render). Then a big mesh hands
 	// its welding tables back to the system before topology allocates, so
-	// peak memory is the larger of the two phases, not their sum. A server
+	// peak memory is the larger of the two phases, not their sum, and a
+	// preview draws into memory mapped for it (see newFrame). A server
 	// leaves it false: its collector runs anyway, and forcing a full
 	// collection of a large heap per part costs more than it saves.
 	OneShot bool

@@ -61,7 +61,7 @@ func NewPlate(width, depth, height float64, size int) (*Plate, error) {
 		ss = 2
 	}
 	r := newRaster(size*ss, 1)
-	r.newFrames()
+	r.newFrames(false)
 	r.toCam, r.right, r.up = [3]float64{0, 0, 1}, [3]float64{1, 0, 0}, [3]float64{0, 1, 0}
 	n := float64(r.n)
 	span := max(width, depth)

@@ -267,7 +267,7 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32, lim Limits) []*work {
 	if tris != nil {
 		nt = len(tris) / 3
 	}
-	r.newFrames()
+	r.newFrames(lim.OneShot)
 	works := r.newWorks(lim)
 	parallel(r.workers, func(h int) {
 		r.drawFacets(r.frames[h], meshCorners(verts, tris), nt*h/r.workers, nt*(h+1)/r.workers, works[h])
@@ -277,11 +277,12 @@ func (r *raster) draw(verts []stl.Vec3, tris []int32, lim Limits) []*work {
 
 // newFrames takes one empty frame per worker. Zeroed, a frame is empty:
 // resolve shows the background where a sample is 0 (its cell, 0, holds
-// the background colour).
-func (r *raster) newFrames() {
+// the background colour). A one-shot render (see Limits.OneShot) maps
+// new frames.
+func (r *raster) newFrames(oneShot bool) {
 	r.frames = make([]*frame, r.workers)
 	for h := range r.frames {
-		r.frames[h] = getFrame(r.n)
+		r.frames[h] = getFrame(r.n, oneShot)
 	}
 }
 
