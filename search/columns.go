@@ -412,11 +412,11 @@ func readKeyword(seg segment.Segment, field string, n int, names *terms) (*keywo
 }
 
 // sizeBucket are the bounds of the extent buckets of sizeBounds: from
-// half a millimetre up by 8 % a step (past 8 m at the last finite one),
+// half a millimetre up by 4 % a step (past 10 m at the last finite one),
 // then every extent.
-var sizeBucket = func() (b [128]float64) {
+var sizeBucket = func() (b [256]float64) {
 	for k := range b {
-		b[k] = 0.5 * math.Pow(1.08, float64(k))
+		b[k] = 0.5 * math.Pow(1.04, float64(k))
 	}
 	b[len(b)-1] = math.Inf(1)
 	return b
@@ -427,7 +427,7 @@ var sizeBucket = func() (b [128]float64) {
 // the volume's (sure; nil: none) and those whose extent may (maybe,
 // which holds sure): each extent is compared with the bounds of the
 // buckets around the volume's, so only the documents in every maybe but
-// not in every sure (about an extent within 8 % of the volume's) need
+// not in every sure (about an extent within 4 % of the volume's) need
 // their own values read. Documents without extents are in none. The sets
 // are the columns' own: callers must not change them, and intersect them
 // with a match (smaller than these sets of most of a segment).
