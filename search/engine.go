@@ -384,22 +384,13 @@ func countPostings(snap *scorch.IndexSnapshot, field string, entries []index.Dic
 		if err != nil {
 			return err
 		}
-		if err := addPostingCounts(d, entries); err != nil {
-			return err
+		for k := range entries {
+			bm, err := postings(d, entries[k].Term)
+			if err != nil {
+				return err
+			}
+			entries[k].Count += bm.GetCardinality()
 		}
-	}
-	return nil
-}
-
-// addPostingCounts adds to each entry's Count the documents holding its
-// term in dict.
-func addPostingCounts(dict segment.TermDictionary, entries []index.DictEntry) error {
-	for k := range entries {
-		bm, err := postings(dict, entries[k].Term)
-		if err != nil {
-			return err
-		}
-		entries[k].Count += bm.GetCardinality()
 	}
 	return nil
 }
@@ -811,19 +802,21 @@ func getScratch(n int) *[]float32 {
 // the order sort asks.
 func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]uint64, docCount uint64, want int) ([]candidate, error) {
 	h := &candHeap{sort: sort}
-	// Once want candidates are kept, a document enters only with a key
-	// strictly better than the worst kept (documents come in index order,
-	// so an equal key loses): most are turned away by one comparison.
-	// Out of index order, an equal key is compared in full.
+	// Once want candidates are kept, a document enters only if it comes
+	// before the worst kept: a better key, or an equal one (NaN alike)
+	// and an earlier document. Most are turned away by a comparison or
+	// two, whatever order they come in.
 	larger := sort == SortRelevance || sort == SortUpdated
-	full, worst, inOrder := false, 0.0, true
+	full, worst, worstDoc := false, 0.0, uint32(0)
 	push := func(c candidate) {
 		if full {
 			k, w := c.key, worst
 			if larger {
 				k, w = -k, -w
 			}
-			if !(k < w || math.IsNaN(w) && !math.IsNaN(k)) && (inOrder || k != w) {
+			better := k < w || math.IsNaN(w) && !math.IsNaN(k)
+			tie := k == w || math.IsNaN(k) && math.IsNaN(w)
+			if !better && !(tie && c.doc < worstDoc) {
 				return
 			}
 		}
@@ -834,15 +827,15 @@ func (b *Bleve) candidates(m *segMatch, sort string, words [][]clause, df [][]ui
 			heap.Fix(h, 0)
 		}
 		if h.Len() == want && want > 0 {
-			full, worst = true, h.items[0].key
+			full, worst, worstDoc = true, h.items[0].key, h.items[0].doc
 		}
 	}
 	switch {
 	case sort == SortRelevance && len(words) == 1:
 		// One word: a document's score is the weight of its heaviest
 		// clause, so each clause, heaviest first, ranks the matches no
-		// heavier clause holds, with no score per match kept.
-		inOrder = false
+		// heavier clause holds, with no score per match kept (documents
+		// then come out of index order).
 		order, weight := byWeight(words[0], df[0], docCount)
 		rest := m.set.Clone()
 		nameLen := m.cols.nameLen

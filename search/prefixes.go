@@ -2,10 +2,10 @@ package search
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 	"sort"
 
-	index "github.com/blevesearch/bleve_index_api"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
 
@@ -40,8 +40,7 @@ func (t *termTable) term(k int) []byte {
 }
 
 // expand returns the terms prefix p stands for, as dictTerms chooses
-// them: all of them in term order, or the maxExpansions holding the most
-// documents (most first, ties in term order).
+// them (see choose).
 func (t *termTable) expand(p string) []string {
 	if len(p) == shortPrefix {
 		return t.short[p]
@@ -50,37 +49,32 @@ func (t *termTable) expand(p string) []string {
 	n := len(t.ends)
 	lo := sort.Search(n, func(k int) bool { return bytes.Compare(t.term(k), pb) >= 0 })
 	hi := lo + sort.Search(n-lo, func(k int) bool { return !bytes.HasPrefix(t.term(lo+k), pb) })
-	if hi-lo <= maxExpansions {
-		out := make([]string, 0, hi-lo)
-		for k := lo; k < hi; k++ {
-			out = append(out, string(t.term(k)))
-		}
-		return out
-	}
-	// More than maxExpansions terms share p, so their two-byte group
-	// has more too and every one of them is counted.
+	return t.choose(lo, hi)
+}
+
+// choose returns terms lo..hi-1, which share a prefix: all of them in
+// term order, or the maxExpansions holding the most documents (most
+// first, ties in term order). More than maxExpansions terms sharing a
+// prefix means more in its two-byte group too, so they are counted.
+func (t *termTable) choose(lo, hi int) []string {
 	ks := make([]int, 0, hi-lo)
 	for k := lo; k < hi; k++ {
 		ks = append(ks, k)
 	}
-	slices.SortStableFunc(ks, func(a, b int) int {
-		switch {
-		case t.docs[a] > t.docs[b]:
-			return -1
-		case t.docs[a] < t.docs[b]:
-			return 1
-		}
-		return 0
-	})
-	out := make([]string, maxExpansions)
-	for i, k := range ks[:maxExpansions] {
+	if len(ks) > maxExpansions {
+		slices.SortStableFunc(ks, func(a, b int) int { return cmp.Compare(t.docs[b], t.docs[a]) })
+		ks = ks[:maxExpansions]
+	}
+	out := make([]string, len(ks))
+	for i, k := range ks {
 		out[i] = string(t.term(k))
 	}
 	return out
 }
 
-// readTermTable walks dict once in term order and counts the documents
-// of the terms of every two-byte group of more than maxExpansions terms.
+// readTermTable walks dict once in term order, counts from the postings
+// the documents of the terms of every two-byte group of more than
+// maxExpansions terms, and chooses each group's expansion.
 func readTermTable(dict segment.TermDictionary) (*termTable, error) {
 	t := &termTable{short: map[string][]string{}}
 	it := dict.AutomatonIterator(nil, nil, nil)
@@ -109,24 +103,16 @@ func readTermTable(dict segment.TermDictionary) (*termTable, error) {
 		for end < len(t.ends) && bytes.HasPrefix(t.term(end), g) {
 			end++
 		}
-		entries := make([]index.DictEntry, 0, end-start)
-		for k := start; k < end; k++ {
-			entries = append(entries, index.DictEntry{Term: string(t.term(k))})
-		}
-		if len(entries) > maxExpansions {
-			if err := addPostingCounts(dict, entries); err != nil {
-				return nil, err
-			}
-			for k, e := range entries {
-				t.docs[start+k] = uint32(e.Count)
+		if end-start > maxExpansions {
+			for k := start; k < end; k++ {
+				bm, err := postings(dict, string(t.term(k)))
+				if err != nil {
+					return nil, err
+				}
+				t.docs[k] = uint32(bm.GetCardinality())
 			}
 		}
-		entries = mostFrequent(entries)
-		ts := make([]string, len(entries))
-		for k, e := range entries {
-			ts[k] = e.Term
-		}
-		t.short[string(g)] = ts
+		t.short[string(g)] = t.choose(start, end)
 		start = end
 	}
 	return t, nil
