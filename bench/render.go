@@ -75,6 +75,12 @@ func benchRender(b *Bench) error {
 	checkPNG(b, f3dPNG)
 	// Issue 16 raised the preview target from 5× to 10× F3D.
 	rows = append(rows, row{"render 512×512 PNG, 1M-triangle binary", ours, peer, "f3d (Xvfb already running)", 10})
+	// Each row above includes its process starting; this one is only
+	// that, for reading them (no target).
+	ours, peer = alternate(b,
+		func() measured { return measure(b, nil, bin, "version") },
+		func() measured { return measure(b, nil, "f3d", "--version") })
+	rows = append(rows, row{"start-up alone: print the version", ours, peer, "f3d --version", 0})
 
 	var table [][]string
 	for _, r := range rows {
@@ -83,12 +89,16 @@ func benchRender(b *Bench) error {
 		if speedup < r.target || r.ours.rss > r.peer.rss && r.target == 3 {
 			verdict = "MISSES"
 		}
+		target := fmt.Sprintf("%s ≥%.0f× faster (%.1f×)", verdict, r.target, speedup)
+		if r.target == 0 {
+			target = fmt.Sprintf("none: part of every row above (%.1f×)", speedup)
+		}
 		table = append(table, []string{
 			r.what, r.ours.wall.Round(time.Millisecond).String(), r.peerName + " " + r.peer.wall.Round(time.Millisecond).String(),
 			Ratio(r.ours.wall.Seconds(), r.peer.wall.Seconds()),
 			r.ours.cpu.Round(time.Millisecond).String(), r.peer.cpu.Round(time.Millisecond).String(),
 			kb(r.ours.rss), kb(r.peer.rss), Ratio(float64(r.ours.rss), float64(r.peer.rss)),
-			fmt.Sprintf("%s ≥%.0f× faster (%.1f×)", verdict, r.target, speedup),
+			target,
 		})
 	}
 	Table([]string{"task", "ours", "peer", "time ratio", "ours CPU", "peer CPU", "ours peak RSS", "peer peak RSS", "memory ratio", "target"}, table)
