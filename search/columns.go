@@ -51,38 +51,45 @@ type columns struct {
 	nameRank     []uint32 // order of the lower-case name; built on first use
 	nameRankErr  error
 
-	// The documents each viewer's scope may read, built on first use:
+	// What each viewer's scope makes of the segment, built on first use:
 	// the segment never changes, and a visibility change rewrites the
 	// project's documents into a new segment.
 	scopesMu sync.Mutex
-	scopes   map[Scope]*roaring.Bitmap
+	scopes   map[Scope]scopeSets
 }
 
-// maxScopes bounds the scopes a segment keeps (one bitmap each); past it
+// scopeSets is what one viewer's scope makes of a segment: the documents
+// it may read (nil for a scope of every document), and of the private
+// ones (none in a segment of public projects only) those it may not read
+// and those it may.
+type scopeSets struct {
+	readable, hidden, own *roaring.Bitmap
+}
+
+// maxScopes bounds the scopes a segment keeps (three bitmaps each); past it
 // they are forgotten and built again on use.
 const maxScopes = 32
 
-// scope returns the documents of the segment that s may read, as a
-// bitmap the caller must not change, building it with build on first
-// use.
-func (c *columns) scope(s Scope, build func() (*roaring.Bitmap, error)) (*roaring.Bitmap, error) {
+// scope returns what s makes of the segment (see scopeSets), as bitmaps
+// the caller must not change, building them with build on first use.
+func (c *columns) scope(s Scope, build func() (scopeSets, error)) (scopeSets, error) {
 	c.scopesMu.Lock()
-	bm, ok := c.scopes[s]
+	sets, ok := c.scopes[s]
 	c.scopesMu.Unlock()
 	if ok {
-		return bm, nil
+		return sets, nil
 	}
-	bm, err := build()
+	sets, err := build()
 	if err != nil {
-		return nil, err
+		return scopeSets{}, err
 	}
 	c.scopesMu.Lock()
 	defer c.scopesMu.Unlock()
 	if c.scopes == nil || len(c.scopes) >= maxScopes {
-		c.scopes = make(map[Scope]*roaring.Bitmap)
+		c.scopes = make(map[Scope]scopeSets)
 	}
-	c.scopes[s] = bm
-	return bm, nil
+	c.scopes[s] = sets
+	return sets, nil
 }
 
 // keywordColumn is a keyword field of one segment.

@@ -34,10 +34,12 @@ import (
 // of its name's length (normOf: shorter names first). A clause's weight
 // is its boost (boostName, boostPath, boostText, boostReadme; times boostFuzzy or
 // boostPrefix for a word with a typo or as a prefix) times the rarity of
-// what it matches, 1 + ln(N/(df+1)), as in TF-IDF. Equal scores keep
-// index order.
+// what it matches, 1 + ln(N/(df+1)), as in TF-IDF, where N and df count
+// only the documents the viewer may read: a score, like a total, must not
+// tell how many private parts hold a word. Equal scores keep index order.
 
-// maxExpansions bounds the terms a prefix stands for: the most frequent.
+// maxExpansions bounds the terms a prefix stands for: those most of the
+// documents the viewer may read hold.
 const maxExpansions = 128
 
 // Kinds of clause.
@@ -110,6 +112,7 @@ type segMatch struct {
 	docs    []uint32            // matching documents, in order
 	set     *roaring.Bitmap     // the same, as a set
 	clauses [][]*roaring.Bitmap // per word, per clause: its documents (deleted ones included)
+	counted *roaring.Bitmap     // the live documents the viewer may read, where it may not read them all (else nil)
 	docsBuf *[]uint32           // docs's memory, back to docBufs when the search ends
 	dropped []uint32            // textPlan.unfit: the matching parts left out by the build volume
 	best    []candidate         // textPlan.unfit: the first of docs by relevance (at most one)
@@ -141,7 +144,7 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 	// Expand prefixes and typos into the terms of the whole index.
 	var words [][]clause
 	if text != nil {
-		if words, err = b.expand(snap, text.words); err != nil {
+		if words, err = b.expand(snap, text.words, q.Scope); err != nil {
 			return Result{}, fmt.Errorf("search %s: %w", b.path, err)
 		}
 	}
@@ -170,6 +173,17 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 		}
 		matches[si] = m
 		total += uint64(len(m.docs))
+		// The words' statistics (how rare each clause's terms are) count
+		// the live documents the viewer may read, and nothing else.
+		if m.counted != nil {
+			docCount += m.counted.GetCardinality()
+			for i := range m.clauses {
+				for j, bm := range m.clauses[i] {
+					df[i][j] += bm.AndCardinality(m.counted)
+				}
+			}
+			continue
+		}
 		deleted := s.Deleted()
 		docCount += s.Count() // live documents
 		for i := range m.clauses {
@@ -296,11 +310,12 @@ func (b *Bleve) unfitOf(q Query, matches []segMatch, words [][]clause, df [][]ui
 
 // expand replaces each prefix and fuzzy clause by exact clauses of the
 // terms it stands for in the index (at most maxExpansions for a prefix,
-// the most frequent), sharing the clause's boost.
+// the most frequent among the documents scope may read), sharing the
+// clause's boost.
 // When the index is one segment, as it is once compacted, a prefix
 // expands from the segment's term table (two-letter ones, the slowest,
 // ready made) rather than from a walk of the dictionary.
-func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause) ([][]clause, error) {
+func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause, scope Scope) ([][]clause, error) {
 	out := make([][]clause, len(words))
 	for i, cs := range words {
 		for _, c := range cs {
@@ -310,17 +325,37 @@ func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause) ([][]clause
 				continue
 			}
 			if ss := snap.Segments(); c.kind == matchPrefix && len(c.term) >= shortPrefix && len(ss) == 1 {
-				cols, err := b.columns.get(ss[0].Segment())
+				seg := ss[0].Segment()
+				cols, err := b.columns.get(seg)
 				if err != nil {
 					return nil, err
 				}
 				if t := cols.termTables()[c.field]; t != nil {
-					c.terms = t.expand(c.term)
+					sets, err := b.scopeSetsOf(cols, seg, scope)
+					if err != nil {
+						return nil, err
+					}
+					var dict segment.TermDictionary
+					if !sets.own.IsEmpty() {
+						if dict, err = seg.Dictionary(c.field); err != nil {
+							return nil, err
+						}
+					}
+					if c.terms, err = t.expand(c.term, sets.own, dict); err != nil {
+						return nil, err
+					}
 					out[i] = append(out[i], c)
 					continue
 				}
 			}
-			terms, err := dictTerms(snap, c)
+			terms, err := dictTerms(snap, c, func(seg segment.Segment) (*roaring.Bitmap, error) {
+				cols, err := b.columns.get(seg)
+				if err != nil {
+					return nil, err
+				}
+				sets, err := b.scopeSetsOf(cols, seg, scope)
+				return sets.readable, err
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -331,9 +366,17 @@ func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause) ([][]clause
 	return out, nil
 }
 
+// scopeSetsOf returns what scope makes of seg, whose columns cols are
+// (see scopeSets).
+func (b *Bleve) scopeSetsOf(cols *columns, seg segment.Segment, scope Scope) (scopeSets, error) {
+	return cols.scope(scope, func() (scopeSets, error) { return scopeOf(scope, seg.Dictionary) })
+}
+
 // dictTerms returns the terms a prefix or fuzzy clause stands for, from
-// the dictionaries of every segment of snap.
-func dictTerms(snap *scorch.IndexSnapshot, c clause) ([]string, error) {
+// the dictionaries of every segment of snap: for a prefix of more than
+// maxExpansions terms, those holding the most documents of each segment
+// that within returns (nil: all of them).
+func dictTerms(snap *scorch.IndexSnapshot, c clause, within func(segment.Segment) (*roaring.Bitmap, error)) ([]string, error) {
 	var dict index.FieldDict
 	var err error
 	if c.kind == matchPrefix {
@@ -358,9 +401,10 @@ func dictTerms(snap *scorch.IndexSnapshot, c clause) ([]string, error) {
 	}
 	if c.kind == matchPrefix && len(entries) > maxExpansions {
 		// Bleve's dictionary counts are not the terms' documents (many
-		// a term of a hundred parts counts 1 in a merged segment): count
-		// them from the postings.
-		if err := countPostings(snap, c.field, entries); err != nil {
+		// a term of a hundred parts counts 1 in a merged segment), and
+		// count documents the viewer may not read: count them from the
+		// postings.
+		if err := countPostings(snap, c.field, entries, within); err != nil {
 			return nil, err
 		}
 		entries = mostFrequent(entries)
@@ -373,9 +417,9 @@ func dictTerms(snap *scorch.IndexSnapshot, c clause) ([]string, error) {
 }
 
 // countPostings sets each entry's Count to the documents holding its
-// term in field, over every segment of snap (deleted ones included, as
-// Bleve counts).
-func countPostings(snap *scorch.IndexSnapshot, field string, entries []index.DictEntry) error {
+// term in field, over every segment of snap, among those within returns
+// (nil: all of them; deleted ones included, as Bleve counts).
+func countPostings(snap *scorch.IndexSnapshot, field string, entries []index.DictEntry, within func(segment.Segment) (*roaring.Bitmap, error)) error {
 	for k := range entries {
 		entries[k].Count = 0
 	}
@@ -384,12 +428,20 @@ func countPostings(snap *scorch.IndexSnapshot, field string, entries []index.Dic
 		if err != nil {
 			return err
 		}
+		in, err := within(s.Segment())
+		if err != nil {
+			return err
+		}
 		for k := range entries {
 			bm, err := postings(d, entries[k].Term)
 			if err != nil {
 				return err
 			}
-			entries[k].Count += bm.GetCardinality()
+			if in == nil {
+				entries[k].Count += bm.GetCardinality()
+			} else {
+				entries[k].Count += bm.AndCardinality(in)
+			}
 		}
 	}
 	return nil
@@ -455,42 +507,23 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 	}
 	// What the viewer may read (the access policy's scope): public
 	// documents, and those of the owners and projects it names. A filter
-	// on the match, so totals and facets count nothing else.
-	if !q.Scope.All && !none {
-		readable, err := cols.scope(q.Scope, func() (*roaring.Bitmap, error) {
-			var bms []*roaring.Bitmap
-			add := func(field, term string) error {
-				d, err := dict(field)
-				if err != nil {
-					return err
-				}
-				bm, err := postings(d, term)
-				if err != nil {
-					return err
-				}
-				bms = append(bms, bm)
-				return nil
-			}
-			if err := add(fieldVisible, "public"); err != nil {
-				return nil, err
-			}
-			for _, o := range q.Scope.Owners() {
-				if err := add(fieldOwnerKey, o); err != nil {
-					return nil, err
-				}
-			}
-			for _, p := range q.Scope.Projects() {
-				if err := add(fieldProject, p); err != nil {
-					return nil, err
-				}
-			}
-			return roaring.FastOr(bms...), nil
-		})
+	// on the match, so totals and facets count nothing else; what it may
+	// not read is kept to take out of the words' statistics too.
+	if !q.Scope.All {
+		sets, err := cols.scope(q.Scope, func() (scopeSets, error) { return scopeOf(q.Scope, dict) })
 		if err != nil {
 			return m, err
 		}
-		within = append(within, readable)
-		none = readable.IsEmpty()
+		if !sets.hidden.IsEmpty() {
+			m.counted = sets.readable
+			if deleted := s.Deleted(); deleted != nil && !deleted.IsEmpty() {
+				m.counted = roaring.AndNot(sets.readable, deleted)
+			}
+		}
+		if !none {
+			within = append(within, sets.readable)
+			none = sets.readable.IsEmpty()
+		}
 	}
 	var set *roaring.Bitmap
 	// Words.
@@ -1087,4 +1120,44 @@ func storedDoc(seg segment.Segment, doc uint32) (Doc, error) {
 		return Doc{}, fmt.Errorf("document %s is damaged (run `blueprints reindex`): %w", id, err)
 	}
 	return d, nil
+}
+
+// scopeOf builds what scope makes of a segment whose dictionaries dict
+// opens (see scopeSets).
+func scopeOf(scope Scope, dict func(string) (segment.TermDictionary, error)) (scopeSets, error) {
+	var bms []*roaring.Bitmap
+	add := func(field, term string) error {
+		d, err := dict(field)
+		if err != nil {
+			return err
+		}
+		bm, err := postings(d, term)
+		if err != nil {
+			return err
+		}
+		bms = append(bms, bm)
+		return nil
+	}
+	if err := add(fieldVisible, "private"); err != nil {
+		return scopeSets{}, err
+	}
+	private := bms[0]
+	if scope.All {
+		return scopeSets{hidden: roaring.New(), own: private}, nil
+	}
+	if err := add(fieldVisible, "public"); err != nil {
+		return scopeSets{}, err
+	}
+	for _, o := range scope.Owners() {
+		if err := add(fieldOwnerKey, o); err != nil {
+			return scopeSets{}, err
+		}
+	}
+	for _, p := range scope.Projects() {
+		if err := add(fieldProject, p); err != nil {
+			return scopeSets{}, err
+		}
+	}
+	readable := roaring.FastOr(bms[1:]...)
+	return scopeSets{readable: readable, hidden: roaring.AndNot(private, readable), own: roaring.And(private, readable)}, nil
 }

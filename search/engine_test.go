@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
 
 // segmentCount is how many segments the index reads.
@@ -395,8 +396,11 @@ func TestTermTables(t *testing.T) {
 			}
 		}
 		for p := range prefixes {
-			terms := table.expand(p)
-			want, err := dictTerms(snap, clause{field: f, term: p, kind: matchPrefix})
+			terms, err := table.expand(p, roaring.New(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := dictTerms(snap, clause{field: f, term: p, kind: matchPrefix}, func(segment.Segment) (*roaring.Bitmap, error) { return nil, nil })
 			if err != nil {
 				t.Fatal(err)
 			}
