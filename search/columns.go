@@ -70,16 +70,16 @@ type scopeSets struct {
 // they are forgotten and built again on use.
 const maxScopes = 32
 
-// scope returns what s makes of the segment (see scopeSets), as bitmaps
-// the caller must not change, building them with build on first use.
-func (c *columns) scope(s Scope, build func() (scopeSets, error)) (scopeSets, error) {
+// scope returns what s makes of the segment seg (see scopeSets), as
+// bitmaps the caller must not change, building them on first use.
+func (c *columns) scope(seg segment.Segment, s Scope) (scopeSets, error) {
 	c.scopesMu.Lock()
 	sets, ok := c.scopes[s]
 	c.scopesMu.Unlock()
 	if ok {
 		return sets, nil
 	}
-	sets, err := build()
+	sets, err := scopeOf(s, seg.Dictionary)
 	if err != nil {
 		return scopeSets{}, err
 	}
@@ -584,4 +584,44 @@ func topTerms(counts []int32, touched []uint32, names []string, n int) []FacetCo
 		}
 	}
 	return top
+}
+
+// scopeOf builds what scope makes of a segment whose dictionaries dict
+// opens (see scopeSets).
+func scopeOf(scope Scope, dict func(string) (segment.TermDictionary, error)) (scopeSets, error) {
+	var bms []*roaring.Bitmap
+	add := func(field, term string) error {
+		d, err := dict(field)
+		if err != nil {
+			return err
+		}
+		bm, err := postings(d, term)
+		if err != nil {
+			return err
+		}
+		bms = append(bms, bm)
+		return nil
+	}
+	if err := add(fieldVisible, "private"); err != nil {
+		return scopeSets{}, err
+	}
+	private := bms[0]
+	if scope.All {
+		return scopeSets{hidden: roaring.New(), own: private}, nil
+	}
+	if err := add(fieldVisible, "public"); err != nil {
+		return scopeSets{}, err
+	}
+	for _, o := range scope.Owners() {
+		if err := add(fieldOwnerKey, o); err != nil {
+			return scopeSets{}, err
+		}
+	}
+	for _, p := range scope.Projects() {
+		if err := add(fieldProject, p); err != nil {
+			return scopeSets{}, err
+		}
+	}
+	readable := roaring.FastOr(bms[1:]...)
+	return scopeSets{readable: readable, hidden: roaring.AndNot(private, readable), own: roaring.And(private, readable)}, nil
 }

@@ -175,24 +175,22 @@ func (b *Bleve) run(ctx context.Context, q Query, text *textPlan) (Result, error
 		total += uint64(len(m.docs))
 		// The words' statistics (how rare each clause's terms are) count
 		// the live documents the viewer may read, and nothing else.
+		deleted := s.Deleted()
 		if m.counted != nil {
 			docCount += m.counted.GetCardinality()
-			for i := range m.clauses {
-				for j, bm := range m.clauses[i] {
-					df[i][j] += bm.AndCardinality(m.counted)
-				}
-			}
-			continue
+		} else {
+			docCount += s.Count() // live documents
 		}
-		deleted := s.Deleted()
-		docCount += s.Count() // live documents
 		for i := range m.clauses {
 			for j, bm := range m.clauses[i] {
-				n := bm.GetCardinality()
-				if deleted != nil {
-					n -= bm.AndCardinality(deleted)
+				switch {
+				case m.counted != nil:
+					df[i][j] += bm.AndCardinality(m.counted)
+				case deleted != nil:
+					df[i][j] += bm.GetCardinality() - bm.AndCardinality(deleted)
+				default:
+					df[i][j] += bm.GetCardinality()
 				}
-				df[i][j] += n
 			}
 		}
 	}
@@ -331,7 +329,7 @@ func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause, scope Scope
 					return nil, err
 				}
 				if t := cols.termTables()[c.field]; t != nil {
-					sets, err := b.scopeSetsOf(cols, seg, scope)
+					sets, err := cols.scope(seg, scope)
 					if err != nil {
 						return nil, err
 					}
@@ -353,7 +351,7 @@ func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause, scope Scope
 				if err != nil {
 					return nil, err
 				}
-				sets, err := b.scopeSetsOf(cols, seg, scope)
+				sets, err := cols.scope(seg, scope)
 				return sets.readable, err
 			})
 			if err != nil {
@@ -364,12 +362,6 @@ func (b *Bleve) expand(snap *scorch.IndexSnapshot, words [][]clause, scope Scope
 		}
 	}
 	return out, nil
-}
-
-// scopeSetsOf returns what scope makes of seg, whose columns cols are
-// (see scopeSets).
-func (b *Bleve) scopeSetsOf(cols *columns, seg segment.Segment, scope Scope) (scopeSets, error) {
-	return cols.scope(scope, func() (scopeSets, error) { return scopeOf(scope, seg.Dictionary) })
 }
 
 // dictTerms returns the terms a prefix or fuzzy clause stands for, from
@@ -510,7 +502,7 @@ func (b *Bleve) matchSegment(s *scorch.SegmentSnapshot, q Query, words [][]claus
 	// on the match, so totals and facets count nothing else; what it may
 	// not read is kept to take out of the words' statistics too.
 	if !q.Scope.All {
-		sets, err := cols.scope(q.Scope, func() (scopeSets, error) { return scopeOf(q.Scope, dict) })
+		sets, err := cols.scope(seg, q.Scope)
 		if err != nil {
 			return m, err
 		}
@@ -1120,44 +1112,4 @@ func storedDoc(seg segment.Segment, doc uint32) (Doc, error) {
 		return Doc{}, fmt.Errorf("document %s is damaged (run `blueprints reindex`): %w", id, err)
 	}
 	return d, nil
-}
-
-// scopeOf builds what scope makes of a segment whose dictionaries dict
-// opens (see scopeSets).
-func scopeOf(scope Scope, dict func(string) (segment.TermDictionary, error)) (scopeSets, error) {
-	var bms []*roaring.Bitmap
-	add := func(field, term string) error {
-		d, err := dict(field)
-		if err != nil {
-			return err
-		}
-		bm, err := postings(d, term)
-		if err != nil {
-			return err
-		}
-		bms = append(bms, bm)
-		return nil
-	}
-	if err := add(fieldVisible, "private"); err != nil {
-		return scopeSets{}, err
-	}
-	private := bms[0]
-	if scope.All {
-		return scopeSets{hidden: roaring.New(), own: private}, nil
-	}
-	if err := add(fieldVisible, "public"); err != nil {
-		return scopeSets{}, err
-	}
-	for _, o := range scope.Owners() {
-		if err := add(fieldOwnerKey, o); err != nil {
-			return scopeSets{}, err
-		}
-	}
-	for _, p := range scope.Projects() {
-		if err := add(fieldProject, p); err != nil {
-			return scopeSets{}, err
-		}
-	}
-	readable := roaring.FastOr(bms[1:]...)
-	return scopeSets{readable: readable, hidden: roaring.AndNot(private, readable), own: roaring.And(private, readable)}, nil
 }

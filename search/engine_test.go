@@ -348,19 +348,7 @@ func TestTermTables(t *testing.T) {
 	if err := b.Compact(ctx); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := b.snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
-	ss := snap.Segments()
-	if len(ss) != 1 {
-		t.Fatalf("%d segments after Compact", len(ss))
-	}
-	cols, err := b.columns.get(ss[0].Segment())
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap, seg, cols := oneSegment(t, b)
 	// Before the table: searches as before, which the table must match.
 	var queries []Query
 	var before []Result
@@ -374,7 +362,7 @@ func TestTermTables(t *testing.T) {
 		}
 		queries, before = append(queries, q), append(before, res)
 	}
-	cols.readTermTables(ss[0].Segment())
+	cols.readTermTables(seg)
 	tables := cols.termTables()
 	if tables == nil {
 		t.Fatal("no term tables after readTermTables")
@@ -415,7 +403,7 @@ func TestTermTables(t *testing.T) {
 				long++
 				// The most frequent by their documents: no term left
 				// out holds more documents than one chosen.
-				d, err := ss[0].Segment().Dictionary(f)
+				d, err := seg.Dictionary(f)
 				if err != nil {
 					t.Fatal(err)
 				}

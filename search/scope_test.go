@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
 
 // TestScope checks that a private project's documents are found only by
@@ -211,11 +214,23 @@ func letters(k int) string {
 // answer as before.
 func readTables(t *testing.T, b *Bleve) {
 	t.Helper()
+	_, seg, cols := oneSegment(t, b)
+	cols.readTermTables(seg)
+	if cols.termTables() == nil {
+		t.Fatal("no term tables")
+	}
+	b.invalidate()
+}
+
+// oneSegment returns a snapshot of b, compacted to one segment, that
+// segment and its columns; the snapshot closes when the test ends.
+func oneSegment(t *testing.T, b *Bleve) (*scorch.IndexSnapshot, segment.Segment, *columns) {
+	t.Helper()
 	snap, err := b.snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer snap.Close()
+	t.Cleanup(func() { snap.Close() })
 	ss := snap.Segments()
 	if len(ss) != 1 {
 		t.Fatalf("%d segments after Compact", len(ss))
@@ -224,11 +239,7 @@ func readTables(t *testing.T, b *Bleve) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols.readTermTables(ss[0].Segment())
-	if cols.termTables() == nil {
-		t.Fatal("no term tables")
-	}
-	b.invalidate()
+	return snap, ss[0].Segment(), cols
 }
 
 // diffResults says how two results differ ("" when they do not): totals,
